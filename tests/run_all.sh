@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The whole test suite: builds tests/test_main.c (and the C++, link and static tests) in
+# every configuration the library promises to work in, runs each, and sums the results.
+# Each configuration's lines are tagged with its name, e.g. "[PASS] omp: matmul_nt ...".
+# A configuration that fails to build, crashes or prints no summary counts as a failure.
+# The last line is "N passed, N failed"; the exit status is non-zero on any failure.
+# Usage: bash tests/run_all.sh [CONFIG-SUBSTRING]   (CC and CXX are honoured)
+set -u
+cd "$(dirname "$0")/.."
+CC=${CC:-cc}
+CXX=${CXX:-c++}
+ONLY=${1:-}
+OUT=build/tests
+mkdir -p "$OUT"
+WARN="-std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wdouble-promotion -Wstrict-prototypes -Wmissing-prototypes -Werror"
+WARNXX="-Wall -Wextra -Wpedantic -Wshadow -Wdouble-promotion -Werror"
+PASSED=0
+FAILED=0
+
+have() { command -v "$1" >/dev/null 2>&1; }
+pass() { echo "[PASS] $1"; PASSED=$((PASSED + 1)); }
+fail() { echo "[FAIL] $1"; FAILED=$((FAILED + 1)); }
+
+# suite NAME "BUILD COMMAND" "RUN COMMAND": build, run, tag and count the runner's lines.
+suite() {
+    local name=$1 build=$2 run=$3 log="$OUT/$1.log" line
+    case "$name" in *"$ONLY"*) ;; *) return ;; esac
+    if ! eval "$build" >"$log" 2>&1; then
+        fail "$name: build failed: $build"
+        sed 's/^/    /' "$log" | head -40
+        return
+    fi
+    eval "$run" >"$log" 2>&1
+    local rc=$?
+    sed -e "s/^\[PASS\] /[PASS] $name: /" -e "s/^\[FAIL\] /[FAIL] $name: /" "$log" |
+        grep -v -E '^[0-9]+ passed, [0-9]+ failed$'
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    if [ -z "$line" ]; then
+        fail "$name: no summary line (exit status $rc)"
+        return
+    fi
+    local p f
+    p=$(echo "$line" | cut -d' ' -f1)
+    f=$(echo "$line" | cut -d' ' -f3)
+    PASSED=$((PASSED + p))
+    FAILED=$((FAILED + f))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then fail "$name: exit status $rc"; fi
+}
+
+# compiles NAME "COMMAND": a build that must succeed without warnings, counted as a test.
+compiles() {
+    local name=$1 cmd=$2 log="$OUT/compile.log"
+    case "$name" in *"$ONLY"*) ;; *) return ;; esac
+    if eval "$cmd" >"$log" 2>&1; then pass "$name"; else
+        fail "$name: $cmd"
+        sed 's/^/    /' "$log" | head -20
+    fi
+}
+
+T=tests/test_main.c
+HASAVX2=$(grep -q -w avx2 /proc/cpuinfo && grep -q -w fma /proc/cpuinfo && echo 1)
+
+suite default "$CC $WARN -O2 -g -march=native $T -o $OUT/default -lm" "$OUT/default"
+suite portable "$CC $WARN -O2 -g -DTSF_NO_SIMD $T -o $OUT/portable -lm" "$OUT/portable"
+suite omp "$CC $WARN -O2 -g -march=native -fopenmp $T -o $OUT/omp -lm" "OMP_NUM_THREADS=2 $OUT/omp"
+suite portable-omp "$CC $WARN -O2 -g -DTSF_NO_SIMD -fopenmp $T -o $OUT/portable-omp -lm" \
+    "OMP_NUM_THREADS=2 $OUT/portable-omp"
+suite asan "$CC $WARN -O1 -g -march=native -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $T -o $OUT/asan -lm" \
+    "ASAN_OPTIONS=detect_leaks=1 $OUT/asan"
+if [ -n "$HASAVX2" ]; then
+    suite avx2 "$CC $WARN -O2 -g -mavx2 -mfma $T -o $OUT/avx2 -lm" "$OUT/avx2"
+fi
+if have clang; then
+    suite clang "clang $WARN -O2 -g -march=native $T -o $OUT/clang -lm" "$OUT/clang"
+fi
+if have aarch64-linux-gnu-gcc && have qemu-aarch64; then
+    suite neon "aarch64-linux-gnu-gcc $WARN -O2 -static $T -o $OUT/neon -lm" "qemu-aarch64 $OUT/neon"
+fi
+suite cpp "$CXX -std=c++11 $WARNXX -O2 -march=native tests/test_cpp.cpp -o $OUT/cpp" "$OUT/cpp"
+if have clang++; then
+    suite clang-cpp "clang++ -std=c++11 $WARNXX -O2 -march=native tests/test_cpp.cpp -o $OUT/clang-cpp" "$OUT/clang-cpp"
+fi
+suite link "$CC $WARN -O2 tests/test_link_a.c tests/test_link_b.c -o $OUT/link -lm" "$OUT/link"
+suite static "$CC $WARN -O2 tests/test_static.c -o $OUT/static -lm" "$OUT/static"
+
+# The header alone, with the implementation, in every compiler x language x option mix.
+printf '#define TIMESFORMER_IMPLEMENTATION\n#include "../../timesformer.h"\n' >"$OUT/impl.c"
+cp "$OUT/impl.c" "$OUT/impl.cpp"
+for cc in "$CC" clang; do
+    have "$cc" || continue
+    for opt in "" "-fopenmp" "-DTSF_NO_SIMD" "-march=native" "-march=native -fopenmp" "-DTSF_NO_OPENMP -fopenmp"; do
+        compiles "warnings: $cc -std=c99 $opt" "$cc $WARN -O2 $opt -c $OUT/impl.c -o $OUT/impl.o"
+    done
+done
+for cxx in "$CXX" clang++; do
+    have "$cxx" || continue
+    for opt in "" "-fopenmp" "-DTSF_NO_SIMD" "-march=native"; do
+        compiles "warnings: $cxx -std=c++11 $opt" "$cxx -std=c++11 $WARNXX -O2 $opt -c $OUT/impl.cpp -o $OUT/impl.o"
+    done
+done
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
