@@ -118,7 +118,9 @@ LICENSE
 
 #include <stddef.h>
 
-#ifdef TIMESFORMER_STATIC
+#if defined(TIMESFORMER_STATIC) && (defined(__GNUC__) || defined(__clang__))
+#define TSFDEF static __attribute__((unused)) /* no warning for the functions you don't call */
+#elif defined(TIMESFORMER_STATIC)
 #define TSFDEF static
 #else
 #define TSFDEF extern
@@ -435,7 +437,8 @@ TSFDEF float tsf_rng_normal(tsf_rng *rng) {
        C // (rows, cols), row stride ldc  (+)=  a // (kc, MR) . b // (kc, NR), b row stride ldb
    a is always a packed panel (padded with zeros). b is a packed panel (ldb == NR) or, for
    kernels with `direct_b`, op(B) itself, read in place with masked loads. With
-   accumulate == 0 the tile is overwritten. */
+   accumulate == 0 the tile is overwritten. Kernels without `partial` always get rows == MR
+   and cols == NR. */
 typedef void (*tsf__ukernel_fn)(int kc, const float *a, const float *b, size_t ldb, float *c,
                                 size_t ldc, int accumulate, int rows, int cols);
 /* A dot-product kernel for C = A.B^T with few columns (N <= 16), where both operands run
@@ -446,26 +449,33 @@ typedef void (*tsf__dot_fn)(int M, int N, int K, const float *A, size_t lda, con
 typedef struct tsf__ukernel {
     tsf__ukernel_fn fn;
     int mr, nr;
-    int direct_b;    /* handles partial tiles and unpacked B itself */
+    int partial;     /* writes partial tiles itself (else the driver uses a scratch tile) */
+    int direct_b;    /* can read an unpacked op(B) in place (masked loads) */
     tsf__dot_fn dot; /* NULL: use fn for every shape */
 } tsf__ukernel;
 
-/* The portable kernel: 4 x 16, written so that compilers can vectorise the j loops. */
+/* The portable kernel: 4 x 16. The j loop is written for compilers to vectorise: with
+   -march=native gcc turns it into the same FMA code as the hand-written kernels. */
 #define TSF__P_MR 4
 #define TSF__P_NR 16
 static void tsf__ukernel_portable(int kc, const float *a, const float *b, size_t ldb, float *c,
                                   size_t ldc, int accumulate, int rows, int cols) {
-    float acc[TSF__P_MR][TSF__P_NR];
+    /* one row of accumulators per variable, so that compilers keep them in registers */
+    float c0[TSF__P_NR] = {0}, c1[TSF__P_NR] = {0}, c2[TSF__P_NR] = {0}, c3[TSF__P_NR] = {0};
+    float *acc[TSF__P_MR];
     int i, j, p;
-    for (i = 0; i < TSF__P_MR; i++)
-        for (j = 0; j < TSF__P_NR; j++) acc[i][j] = 0.0f;
     for (p = 0; p < kc; p++) {
         const float *bp = b + (size_t)p * ldb, *ap = a + (size_t)p * TSF__P_MR;
-        for (i = 0; i < TSF__P_MR; i++) {
-            float ai = ap[i];
-            for (j = 0; j < TSF__P_NR; j++) acc[i][j] += ai * bp[j];
+        float a0 = ap[0], a1 = ap[1], a2 = ap[2], a3 = ap[3];
+        for (j = 0; j < TSF__P_NR; j++) {
+            float bj = bp[j];
+            c0[j] += a0 * bj;
+            c1[j] += a1 * bj;
+            c2[j] += a2 * bj;
+            c3[j] += a3 * bj;
         }
     }
+    acc[0] = c0, acc[1] = c1, acc[2] = c2, acc[3] = c3;
     for (i = 0; i < rows; i++)
         for (j = 0; j < cols; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
@@ -476,6 +486,7 @@ static void tsf__ukernel_portable(int kc, const float *a, const float *b, size_t
    columns runs a 12 x 16 loop instead. */
 #define TSF__MR 12
 #define TSF__NR 32
+#define TSF__PARTIAL 1
 #define TSF__DIRECT_B 1
 #define TSF__Z_ROWS(X)                                                                           \
     X(0, c00, c01) X(1, c10, c11) X(2, c20, c21) X(3, c30, c31) X(4, c40, c41) X(5, c50, c51)  \
@@ -523,6 +534,12 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
 #undef TSF__Z_STORE
 }
 
+/* GCC 12's AVX-512 headers start some shuffles from a self-initialised "undefined" vector,
+   which its -Wmaybe-uninitialized mistakes for a real uninitialised read in C++. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 /* 4 x 4 blocks of dot products, 16 accumulators of 16 lanes each; at the end a tree of
    shuffles and adds turns the 16 vectors into one vector of their 16 sums. */
 static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, const float *B,
@@ -600,11 +617,15 @@ static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, con
             }
         }
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #define TSF__DOT tsf__dot_avx512
 #elif defined(TSF__AVX2)
 /* 6 x 16: 12 ymm accumulators; per k, two ymm of B and one broadcast of A per row. */
 #define TSF__MR 6
 #define TSF__NR 16
+#define TSF__PARTIAL 0
 #define TSF__DIRECT_B 0
 #define TSF__Y_ROWS(X) X(0, c00, c01) X(1, c10, c11) X(2, c20, c21) X(3, c30, c31) X(4, c40, c41) X(5, c50, c51)
 static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb, float *c,
@@ -640,6 +661,7 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
    feed vfmaq_laneq_f32. */
 #define TSF__MR 8
 #define TSF__NR 12
+#define TSF__PARTIAL 0
 #define TSF__DIRECT_B 0
 static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb, float *c,
                               size_t ldc, int accumulate, int rows, int cols) {
@@ -672,13 +694,13 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
 #define TSF__DOT NULL
 #endif
 static const tsf__ukernel tsf__ukernel_default = {tsf__ukernel_simd, TSF__MR, TSF__NR,
-                                                  TSF__DIRECT_B, TSF__DOT};
+                                                  TSF__PARTIAL, TSF__DIRECT_B, TSF__DOT};
 #else
 static const tsf__ukernel tsf__ukernel_default = {tsf__ukernel_portable, TSF__P_MR, TSF__P_NR, 1,
-                                                  NULL};
+                                                  0, NULL};
 #endif
 static const tsf__ukernel tsf__ukernel_scalar = {tsf__ukernel_portable, TSF__P_MR, TSF__P_NR, 1,
-                                                 NULL};
+                                                 0, NULL};
 
 /* The panels must hold any kernel's padding: MR and NR are at most 32. */
 #define TSF__PACK_B_FLOATS (TSF_MM_KC * (TSF_MM_NC + 32))
@@ -767,7 +789,7 @@ static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, t
                 float *c = C + (size_t)(i0 + ir) * d->ldc + j0 + jr;
                 const float *b = direct ? B + (size_t)p0 * d->ldb + j0 + jr : bpack + (size_t)jr * kc;
                 size_t ldb = direct ? (size_t)d->ldb : (size_t)nr;
-                if (uk->direct_b || (rows == mr && cols == nr)) {
+                if (uk->partial || (rows == mr && cols == nr)) {
                     uk->fn(kc, apack, b, ldb, c, (size_t)d->ldc, acc, rows, cols);
                 } else { /* a partial tile goes through a full-size scratch tile */
                     for (i = 0; i < mr; i++)
@@ -787,7 +809,7 @@ static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, t
 static void tsf__matmul_with(const tsf_matmul_desc *desc, const tsf__ukernel *uk) {
     tsf_matmul_desc d = *desc;
     int count, group, mc, mt, nt;
-    long c, t, tasks, chunks;
+    long c, tasks, chunks;
     TSF_ASSERT(d.M >= 0 && d.N >= 0 && d.K >= 0 && d.C != NULL);
     if (d.lda == 0) d.lda = d.trans_a ? d.M : d.K;
     if (d.ldb == 0) d.ldb = d.trans_b ? d.K : d.N;
@@ -807,6 +829,7 @@ static void tsf__matmul_with(const tsf_matmul_desc *desc, const tsf__ukernel *uk
     TSF__OMP_FOR((double)count * group * d.M * d.N * (d.K + 1) > TSF__PAR_WORK && chunks > 1)
     for (c = 0; c < chunks; c++) {
         tsf__pack pk;
+        long t;
         for (t = c * tasks / chunks; t < (c + 1) * tasks / chunks; t++) {
             long item = t / ((long)mt * nt), s = item / group, g = item % group;
             int tile = (int)(t % ((long)mt * nt)), i0 = tile / nt * mc, j0 = tile % nt * TSF_MM_NC;
