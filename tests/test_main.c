@@ -1,0 +1,117 @@
+/* test_main.c - the test runner for timesformer.h: one translation unit that compiles the
+   implementation (so the tests can reach the tsf__ internals) and every test file.
+
+   Build:  cc -std=c99 -O2 -I.. test_main.c -o test_main -lm     [-fopenmp] [-DTSF_NO_SIMD]
+   Run:    ./test_main            all tests
+           ./test_main grad       only the tests whose name contains "grad" */
+#include "tsf_test.h" /* first: it asks for POSIX clock_gettime */
+
+#define TIMESFORMER_IMPLEMENTATION
+#include "../timesformer.h"
+
+#include <float.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ---- helpers shared by the test files ----------------------------------------------------- */
+
+/* n floats, normal(0, scale), from a seeded generator. */
+static float *rnd_normal(tsf_rng *rng, size_t n, float scale) {
+    float *x = tsft_alloc(n);
+    size_t i;
+    for (i = 0; i < n; i++) x[i] = scale * tsf_rng_normal(rng);
+    return x;
+}
+
+/* n floats, uniform in [lo, hi). */
+static float *rnd_uniform(tsf_rng *rng, size_t n, float lo, float hi) {
+    float *x = tsft_alloc(n);
+    size_t i;
+    for (i = 0; i < n; i++) x[i] = lo + (hi - lo) * tsf_rng_uniform(rng);
+    return x;
+}
+
+static float *fcopy(const float *src, size_t n) {
+    float *x = tsft_alloc(n);
+    memcpy(x, src, n * sizeof *x);
+    return x;
+}
+
+/* n floats all equal to v (NaN marks "must be overwritten, never read"). */
+static float *ffill(size_t n, float v) {
+    float *x = tsft_alloc(n);
+    size_t i;
+    for (i = 0; i < n; i++) x[i] = v;
+    return x;
+}
+
+/* want[i] = base[i] + k * delta[i]: the expected value of a gradient buffer that started at
+   base and received k accumulations of delta. base may be NULL (zero). */
+static double *expect_acc(const float *base, const double *delta, double k, size_t n) {
+    double *w = tsft_allocd(n);
+    size_t i;
+    for (i = 0; i < n; i++) w[i] = (base ? (double)base[i] : 0.0) + k * delta[i];
+    return w;
+}
+
+/* 1 when the n floats are bit-identical. */
+static int same_bits(const float *a, const float *b, size_t n) {
+    return memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+#include "test_grad.c"
+#include "test_matmul.c"
+#include "test_ops.c"
+
+static const tsft_case tests[] = {
+    /* basics */
+    {"basics.version", test_version},
+    {"basics.status_string", test_status_string},
+    {"basics.rng_determinism", test_rng_determinism},
+    {"basics.rng_uniform", test_rng_uniform},
+    {"basics.rng_normal", test_rng_normal},
+    /* kernels against naive double references (test_ops.c) */
+    {"ops.linear_forward", test_linear_forward},
+    {"ops.linear_backward", test_linear_backward},
+    {"ops.linear_backward_null", test_linear_backward_null},
+    {"ops.layernorm_known_values", test_layernorm_known_values},
+    {"ops.layernorm_forward", test_layernorm_forward},
+    {"ops.layernorm_backward", test_layernorm_backward},
+    {"ops.gelu_known_values", test_gelu_known_values},
+    {"ops.gelu", test_gelu},
+    {"ops.softmax", test_softmax},
+    {"ops.softmax_stable", test_softmax_stable},
+    {"ops.attention", test_attention},
+    {"ops.attention_uniform", test_attention_uniform},
+    {"ops.residual", test_residual},
+    {"ops.mean", test_mean},
+    {"ops.crossentropy", test_crossentropy},
+    {"ops.crossentropy_stable", test_crossentropy_stable},
+    {"ops.patch_embed", test_patch_embed},
+    {"ops.patch_embed_no_dinp", test_patch_embed_no_dinp},
+    /* finite-difference gradients (test_grad.c) */
+    {"grad.linear", test_grad_linear},
+    {"grad.layernorm", test_grad_layernorm},
+    {"grad.gelu", test_grad_gelu},
+    {"grad.softmax", test_grad_softmax},
+    {"grad.attention", test_grad_attention},
+    {"grad.residual", test_grad_residual},
+    {"grad.mean", test_grad_mean},
+    {"grad.crossentropy", test_grad_crossentropy},
+    {"grad.patch_embed", test_grad_patch_embed},
+    /* matrix products (test_matmul.c) */
+    {"matmul.nt_nn_tn", test_matmul_simple},
+    {"matmul.general", test_matmul_general},
+    {"matmul.k_zero", test_matmul_k_zero},
+    {"matmul.empty", test_matmul_empty},
+    {"matmul.batched", test_matmul_batched},
+    {"matmul.simd_vs_portable", test_matmul_simd_vs_portable},
+#if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
+    /* bit-identical results for any thread count (only when the library uses OpenMP) */
+    {"threads.matmul", test_threads_matmul},
+    {"threads.kernels", test_threads_kernels},
+#endif
+};
+
+int main(int argc, char **argv) { return tsft_main(tests, TSFT_COUNT(tests), argc, argv); }
