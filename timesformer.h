@@ -133,14 +133,14 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------
    Status codes. Each entry: name, text returned by tsf_status_string().
    ------------------------------------------------------------------------------------------ */
-#define TSF_STATUS_LIST(X)                                                                      \
-    X(TSF_OK, "ok")                                                                             \
-    X(TSF_ERR_ALLOC, "out of memory")                                                           \
-    X(TSF_ERR_ARG, "invalid argument")                                                          \
-    X(TSF_ERR_CONFIG, "invalid configuration")                                                  \
-    X(TSF_ERR_OVERFLOW, "size too large (arithmetic overflow)")                                 \
-    X(TSF_ERR_IO, "input/output error")                                                         \
-    X(TSF_ERR_FORMAT, "malformed file")                                                         \
+#define TSF_STATUS_LIST(X)                                                                         \
+    X(TSF_OK, "ok")                                                                                \
+    X(TSF_ERR_ALLOC, "out of memory")                                                              \
+    X(TSF_ERR_ARG, "invalid argument")                                                             \
+    X(TSF_ERR_CONFIG, "invalid configuration")                                                     \
+    X(TSF_ERR_OVERFLOW, "size too large (arithmetic overflow)")                                    \
+    X(TSF_ERR_IO, "input/output error")                                                            \
+    X(TSF_ERR_FORMAT, "malformed file")                                                            \
     X(TSF_ERR_NONFINITE, "NaN or infinity in the data")
 
 typedef enum tsf_status {
@@ -183,14 +183,14 @@ TSFDEF float tsf_rng_normal(tsf_rng *rng);
    operand is read as stored: op(A) = A^T means A is stored K x M.
    ------------------------------------------------------------------------------------------ */
 typedef struct tsf_matmul_desc {
-    int M, N, K;         /* C is M x N; the inner dimension is K                          */
-    const float *A;      /* op(A) is M x K: A stored M x K, or K x M when trans_a         */
-    int lda, trans_a;    /*   row stride of A as stored (0: its natural width)            */
-    const float *B;      /* op(B) is K x N: B stored K x N, or N x K when trans_b         */
-    int ldb, trans_b;    /*   row stride of B as stored (0: its natural width)            */
-    float *C;            /* C is M x N                                                    */
-    int ldc;             /*   row stride of C (0: N)                                      */
-    int accumulate;      /* 0: C = op(A).op(B); 1: C += op(A).op(B)                       */
+    int M, N, K;      /* C is M x N; the inner dimension is K                          */
+    const float *A;   /* op(A) is M x K: A stored M x K, or K x M when trans_a         */
+    int lda, trans_a; /*   row stride of A as stored (0: its natural width)            */
+    const float *B;   /* op(B) is K x N: B stored K x N, or N x K when trans_b         */
+    int ldb, trans_b; /*   row stride of B as stored (0: its natural width)            */
+    float *C;         /* C is M x N                                                    */
+    int ldc;          /*   row stride of C (0: N)                                      */
+    int accumulate;   /* 0: C = op(A).op(B); 1: C += op(A).op(B)                       */
     /* Batched form, for attention: count * group products. Item (s, g) uses
        X + s*stride_X + g*group_stride_X for X in A, B, C. 0 counts mean 1. */
     int count, group;
@@ -216,8 +216,8 @@ TSFDEF void tsf_matmul_tn(float *C, const float *A, const float *B, int M, int N
 
 /* Linear layer. out // (M, OUT) = inp // (M, IN) . weight // (OUT, IN) ^T + bias // (OUT).
    bias may be NULL (no bias). */
-TSFDEF void tsf_linear_forward(float *out, const float *inp, const float *weight,
-                               const float *bias, int M, int IN, int OUT);
+TSFDEF void tsf_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
+                               int M, int IN, int OUT);
 /* dinp // (M, IN) += dout.weight; dweight // (OUT, IN) += dout^T.inp;
    dbias // (OUT) += column sums of dout. dinp, dweight and dbias may each be NULL. */
 TSFDEF void tsf_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -226,8 +226,7 @@ TSFDEF void tsf_linear_backward(float *dinp, float *dweight, float *dbias, const
 /* LayerNorm over the last dimension, biased variance, eps inside the square root.
    out // (M, D); saves mean // (M) and rstd // (M) = 1/sqrt(var + eps) for backward. */
 TSFDEF void tsf_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                                  const float *weight, const float *bias, int M, int D,
-                                  float eps);
+                                  const float *weight, const float *bias, int M, int D, float eps);
 /* dinp // (M, D) += ...; dweight, dbias // (D) += .... Any of the three may be NULL. */
 TSFDEF void tsf_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                    const float *inp, const float *weight, const float *mean,
@@ -273,17 +272,17 @@ TSFDEF void tsf_mean_backward(float *dinp, const float *dout, int G, int R, int 
 TSFDEF void tsf_crossentropy_forward(float *losses, float *probs, const float *logits,
                                      const int *labels, int B, int K, float smoothing);
 /* dlogits // (B, K) += dloss * (probs - target). For a mean over the batch, dloss = 1/B. */
-TSFDEF void tsf_crossentropy_backward(float *dlogits, const float *probs, const int *labels,
-                                      int B, int K, float smoothing, float dloss);
+TSFDEF void tsf_crossentropy_backward(float *dlogits, const float *probs, const int *labels, int B,
+                                      int K, float smoothing, float dloss);
 
 /* Patch embedding: the Conv2d(C -> D, kernel P, stride P) of every frame of every clip.
    inp // (B, C, T, H, W); patch (i, j) of frame (b, t) is row m = ((b*T + t)*Hp + i)*Wp + j,
    Hp = H/P, Wp = W/P (leftover pixels are ignored).
    cols // (B*T*Hp*Wp, C*P*P) saves the gathered patches, column c*P*P + ky*P + kx.
    out // (B*T*Hp*Wp, D) = cols . weight^T + bias, weight // (D, C, P, P), bias // (D). */
-TSFDEF void tsf_patch_embed_forward(float *out, float *cols, const float *inp,
-                                    const float *weight, const float *bias, int B, int C, int T,
-                                    int H, int W, int P, int D);
+TSFDEF void tsf_patch_embed_forward(float *out, float *cols, const float *inp, const float *weight,
+                                    const float *bias, int B, int C, int T, int H, int W, int P,
+                                    int D);
 /* dinp // (B, C, T, H, W) += ... (may be NULL; then dcols is unused and may be NULL);
    dcols // (B*T*Hp*Wp, C*P*P) is scratch; dweight, dbias += .... */
 TSFDEF void tsf_patch_embed_backward(float *dinp, float *dcols, float *dweight, float *dbias,
@@ -367,8 +366,8 @@ TSFDEF const char *tsf_version(void) { return TSF_VERSION_STRING; }
 
 TSFDEF const char *tsf_status_string(tsf_status status) {
     switch (status) {
-#define TSF__STATUS_CASE(name, text)                                                            \
-    case name:                                                                                  \
+#define TSF__STATUS_CASE(name, text)                                                               \
+    case name:                                                                                     \
         return text;
         TSF_STATUS_LIST(TSF__STATUS_CASE)
 #undef TSF__STATUS_CASE
@@ -477,7 +476,8 @@ static void tsf__ukernel_portable(int kc, const float *a, const float *b, size_t
     }
     acc[0] = c0, acc[1] = c1, acc[2] = c2, acc[3] = c3;
     for (i = 0; i < rows; i++)
-        for (j = 0; j < cols; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+        for (j = 0; j < cols; j++)
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
 
 #if defined(TSF__AVX512)
@@ -488,9 +488,11 @@ static void tsf__ukernel_portable(int kc, const float *a, const float *b, size_t
 #define TSF__NR 32
 #define TSF__PARTIAL 1
 #define TSF__DIRECT_B 1
-#define TSF__Z_ROWS(X)                                                                           \
-    X(0, c00, c01) X(1, c10, c11) X(2, c20, c21) X(3, c30, c31) X(4, c40, c41) X(5, c50, c51)  \
+/* clang-format off */
+#define TSF__Z_ROWS(X)                                                                             \
+    X(0, c00, c01) X(1, c10, c11) X(2, c20, c21) X(3, c30, c31) X(4, c40, c41) X(5, c50, c51)    \
     X(6, c60, c61) X(7, c70, c71) X(8, c80, c81) X(9, c90, c91) X(10, ca0, ca1) X(11, cb0, cb1)
+/* clang-format on */
 static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb, float *c,
                               size_t ldc, int accumulate, int rows, int cols) {
     __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
@@ -499,20 +501,20 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
     __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
     int p;
 #define TSF__Z_ZERO(r, x0, x1) x0 = x1 = _mm512_setzero_ps();
-#define TSF__Z_FMA2(r, x0, x1)                                                                   \
-    ar = _mm512_set1_ps(a[r]);                                                                 \
-    x0 = _mm512_fmadd_ps(ar, b0, x0);                                                          \
+#define TSF__Z_FMA2(r, x0, x1)                                                                     \
+    ar = _mm512_set1_ps(a[r]);                                                                     \
+    x0 = _mm512_fmadd_ps(ar, b0, x0);                                                              \
     x1 = _mm512_fmadd_ps(ar, b1, x1);
 #define TSF__Z_FMA1(r, x0, x1) x0 = _mm512_fmadd_ps(_mm512_set1_ps(a[r]), b0, x0);
-#define TSF__Z_STORE(r, x0, x1)                                                                  \
-    if (r < rows) {                                                                            \
-        float *cr = c + (r) * ldc;                                                             \
-        if (accumulate) {                                                                      \
-            x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, cr));                             \
-            x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, cr + 16));                        \
-        }                                                                                      \
-        _mm512_mask_storeu_ps(cr, m0, x0);                                                     \
-        _mm512_mask_storeu_ps(cr + 16, m1, x1);                                                \
+#define TSF__Z_STORE(r, x0, x1)                                                                    \
+    if (r < rows) {                                                                                \
+        float *cr = c + (r)*ldc;                                                                   \
+        if (accumulate) {                                                                          \
+            x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, cr));                                 \
+            x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, cr + 16));                            \
+        }                                                                                          \
+        _mm512_mask_storeu_ps(cr, m0, x0);                                                         \
+        _mm512_mask_storeu_ps(cr + 16, m1, x1);                                                    \
     }
     TSF__Z_ROWS(TSF__Z_ZERO)
     if (cols > 16) {
@@ -554,7 +556,7 @@ static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, con
                 a[q] = A + (size_t)tsf__min(i0 + q, M - 1) * lda;
                 b[q] = B + (size_t)tsf__min(j0 + q, N - 1) * ldb;
             }
-            {   /* named accumulators, so that they live in registers: xIJ = a[I] . b[J] */
+            { /* named accumulators, so that they live in registers: xIJ = a[I] . b[J] */
                 __m512 x00 = _mm512_setzero_ps(), x01 = x00, x02 = x00, x03 = x00, x10 = x00;
                 __m512 x11 = x00, x12 = x00, x13 = x00, x20 = x00, x21 = x00, x22 = x00;
                 __m512 x23 = x00, x30 = x00, x31 = x00, x32 = x00, x33 = x00;
@@ -564,11 +566,11 @@ static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, con
                     __m512 a1 = _mm512_maskz_loadu_ps(m, a[1] + k);
                     __m512 a2 = _mm512_maskz_loadu_ps(m, a[2] + k);
                     __m512 a3 = _mm512_maskz_loadu_ps(m, a[3] + k), bq;
-#define TSF__D_COL(J)                                                                            \
-    bq = _mm512_maskz_loadu_ps(m, b[J] + k);                                                   \
-    x0##J = _mm512_fmadd_ps(a0, bq, x0##J);                                                    \
-    x1##J = _mm512_fmadd_ps(a1, bq, x1##J);                                                    \
-    x2##J = _mm512_fmadd_ps(a2, bq, x2##J);                                                    \
+#define TSF__D_COL(J)                                                                              \
+    bq = _mm512_maskz_loadu_ps(m, b[J] + k);                                                       \
+    x0##J = _mm512_fmadd_ps(a0, bq, x0##J);                                                        \
+    x1##J = _mm512_fmadd_ps(a1, bq, x1##J);                                                        \
+    x2##J = _mm512_fmadd_ps(a2, bq, x2##J);                                                        \
     x3##J = _mm512_fmadd_ps(a3, bq, x3##J);
                     TSF__D_COL(0) TSF__D_COL(1) TSF__D_COL(2) TSF__D_COL(3)
 #undef TSF__D_COL
@@ -627,24 +629,25 @@ static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, con
 #define TSF__NR 16
 #define TSF__PARTIAL 0
 #define TSF__DIRECT_B 0
-#define TSF__Y_ROWS(X) X(0, c00, c01) X(1, c10, c11) X(2, c20, c21) X(3, c30, c31) X(4, c40, c41) X(5, c50, c51)
+#define TSF__Y_ROWS(X)                                                                             \
+    X(0, c00, c01) X(1, c10, c11) X(2, c20, c21) X(3, c30, c31) X(4, c40, c41) X(5, c50, c51)
 static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb, float *c,
                               size_t ldc, int accumulate, int rows, int cols) {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, ar, b0, b1;
     int p;
     (void)rows, (void)cols; /* always a full tile: the driver handles partial ones */
 #define TSF__Y_ZERO(r, x0, x1) x0 = x1 = _mm256_setzero_ps();
-#define TSF__Y_FMA(r, x0, x1)                                                                    \
-    ar = _mm256_broadcast_ss(a + (r));                                                         \
-    x0 = _mm256_fmadd_ps(ar, b0, x0);                                                          \
+#define TSF__Y_FMA(r, x0, x1)                                                                      \
+    ar = _mm256_broadcast_ss(a + (r));                                                             \
+    x0 = _mm256_fmadd_ps(ar, b0, x0);                                                              \
     x1 = _mm256_fmadd_ps(ar, b1, x1);
-#define TSF__Y_STORE(r, x0, x1)                                                                  \
-    if (accumulate) {                                                                          \
-        x0 = _mm256_add_ps(x0, _mm256_loadu_ps(c + (r) * ldc));                                \
-        x1 = _mm256_add_ps(x1, _mm256_loadu_ps(c + (r) * ldc + 8));                            \
-    }                                                                                          \
-    _mm256_storeu_ps(c + (r) * ldc, x0);                                                       \
-    _mm256_storeu_ps(c + (r) * ldc + 8, x1);
+#define TSF__Y_STORE(r, x0, x1)                                                                    \
+    if (accumulate) {                                                                              \
+        x0 = _mm256_add_ps(x0, _mm256_loadu_ps(c + (r)*ldc));                                      \
+        x1 = _mm256_add_ps(x1, _mm256_loadu_ps(c + (r)*ldc + 8));                                  \
+    }                                                                                              \
+    _mm256_storeu_ps(c + (r)*ldc, x0);                                                             \
+    _mm256_storeu_ps(c + (r)*ldc + 8, x1);
     TSF__Y_ROWS(TSF__Y_ZERO)
     for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {
         b0 = _mm256_loadu_ps(b);
@@ -673,12 +676,14 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
     for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {
         float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8);
         float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4);
-#define TSF__N_FMA(r, av, lane)                                                                  \
-    acc[r][0] = vfmaq_laneq_f32(acc[r][0], b0, av, lane);                                      \
-    acc[r][1] = vfmaq_laneq_f32(acc[r][1], b1, av, lane);                                      \
+#define TSF__N_FMA(r, av, lane)                                                                    \
+    acc[r][0] = vfmaq_laneq_f32(acc[r][0], b0, av, lane);                                          \
+    acc[r][1] = vfmaq_laneq_f32(acc[r][1], b1, av, lane);                                          \
     acc[r][2] = vfmaq_laneq_f32(acc[r][2], b2, av, lane);
+        /* clang-format off */
         TSF__N_FMA(0, a0, 0) TSF__N_FMA(1, a0, 1) TSF__N_FMA(2, a0, 2) TSF__N_FMA(3, a0, 3)
         TSF__N_FMA(4, a1, 0) TSF__N_FMA(5, a1, 1) TSF__N_FMA(6, a1, 2) TSF__N_FMA(7, a1, 3)
+        /* clang-format on */
 #undef TSF__N_FMA
     }
     for (i = 0; i < TSF__MR; i++)
@@ -693,14 +698,14 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
 #ifndef TSF__DOT
 #define TSF__DOT NULL
 #endif
-static const tsf__ukernel tsf__ukernel_default = {tsf__ukernel_simd, TSF__MR, TSF__NR,
-                                                  TSF__PARTIAL, TSF__DIRECT_B, TSF__DOT};
+static const tsf__ukernel tsf__ukernel_default = {tsf__ukernel_simd, TSF__MR,       TSF__NR,
+                                                  TSF__PARTIAL,      TSF__DIRECT_B, TSF__DOT};
 #else
-static const tsf__ukernel tsf__ukernel_default = {tsf__ukernel_portable, TSF__P_MR, TSF__P_NR, 1,
-                                                  0, NULL};
+static const tsf__ukernel tsf__ukernel_default = {
+    tsf__ukernel_portable, TSF__P_MR, TSF__P_NR, 1, 0, NULL};
 #endif
-static const tsf__ukernel tsf__ukernel_scalar = {tsf__ukernel_portable, TSF__P_MR, TSF__P_NR, 1,
-                                                 0, NULL};
+static const tsf__ukernel tsf__ukernel_scalar = {
+    tsf__ukernel_portable, TSF__P_MR, TSF__P_NR, 1, 0, NULL};
 
 /* The panels must hold any kernel's padding: MR and NR are at most 32. */
 #define TSF__PACK_B_FLOATS (TSF_MM_KC * (TSF_MM_NC + 32))
@@ -787,14 +792,16 @@ static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, t
             for (jr = 0; jr < nc; jr += nr) {
                 int cols = tsf__min(nr, nc - jr);
                 float *c = C + (size_t)(i0 + ir) * d->ldc + j0 + jr;
-                const float *b = direct ? B + (size_t)p0 * d->ldb + j0 + jr : bpack + (size_t)jr * kc;
+                const float *b =
+                    direct ? B + (size_t)p0 * d->ldb + j0 + jr : bpack + (size_t)jr * kc;
                 size_t ldb = direct ? (size_t)d->ldb : (size_t)nr;
                 if (uk->partial || (rows == mr && cols == nr)) {
                     uk->fn(kc, apack, b, ldb, c, (size_t)d->ldc, acc, rows, cols);
                 } else { /* a partial tile goes through a full-size scratch tile */
                     for (i = 0; i < mr; i++)
                         for (j = 0; j < nr; j++)
-                            edge[i * nr + j] = acc && i < rows && j < cols ? c[i * d->ldc + j] : 0.0f;
+                            edge[i * nr + j] =
+                                acc && i < rows && j < cols ? c[i * d->ldc + j] : 0.0f;
                     uk->fn(kc, apack, b, ldb, edge, (size_t)nr, 1, mr, nr);
                     for (i = 0; i < rows; i++)
                         for (j = 0; j < cols; j++) c[i * d->ldc + j] = edge[i * nr + j];
@@ -872,8 +879,8 @@ TSFDEF void tsf_matmul_tn(float *C, const float *A, const float *B, int M, int N
    ========================================================================================== */
 
 /* ---- linear ------------------------------------------------------------------------------ */
-TSFDEF void tsf_linear_forward(float *out, const float *inp, const float *weight,
-                               const float *bias, int M, int IN, int OUT) {
+TSFDEF void tsf_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
+                               int M, int IN, int OUT) {
     long m;
     /* out // (M, OUT) = inp // (M, IN) . weight // (OUT, IN) ^T */
     tsf_matmul_nt(out, inp, weight, M, OUT, IN, 0);
@@ -914,8 +921,7 @@ TSFDEF void tsf_linear_backward(float *dinp, float *dweight, float *dbias, const
 
 /* ---- layernorm --------------------------------------------------------------------------- */
 TSFDEF void tsf_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                                  const float *weight, const float *bias, int M, int D,
-                                  float eps) {
+                                  const float *weight, const float *bias, int M, int D, float eps) {
     long m;
     TSF__OMP_FOR((double)M * D > TSF__PAR_WORK)
     for (m = 0; m < M; m++) {
@@ -982,7 +988,7 @@ TSFDEF void tsf_layernorm_backward(float *dinp, float *dweight, float *dbias, co
 }
 
 /* ---- gelu -------------------------------------------------------------------------------- */
-#define TSF__SQRT1_2 0.70710678118654752f   /* 1/sqrt(2) */
+#define TSF__SQRT1_2 0.70710678118654752f     /* 1/sqrt(2) */
 #define TSF__INV_SQRT_2PI 0.3989422804014327f /* 1/sqrt(2 pi) */
 
 TSFDEF void tsf_gelu_forward(float *out, const float *inp, size_t n) {
@@ -1000,8 +1006,8 @@ TSFDEF void tsf_gelu_backward(float *dinp, const float *dout, const float *inp, 
     for (i = 0; i < (long)n; i++) {
         float x = inp[i];
         /* d/dx 0.5 x (1 + erf(x/sqrt2)) = 0.5 (1 + erf(x/sqrt2)) + x * pdf(x) */
-        float grad = 0.5f * (1.0f + erff(x * TSF__SQRT1_2)) +
-                     x * TSF__INV_SQRT_2PI * expf(-0.5f * x * x);
+        float grad =
+            0.5f * (1.0f + erff(x * TSF__SQRT1_2)) + x * TSF__INV_SQRT_2PI * expf(-0.5f * x * x);
         dinp[i] += grad * dout[i];
     }
 }
@@ -1052,9 +1058,9 @@ TSFDEF void tsf_softmax_backward(float *dinp, const float *dout, const float *ou
 /* A batched product over the S sequences and NH heads of an attention call: item (s, g)
    of an operand sits at base + s*seq_stride + g*head_stride. */
 static void tsf__attn_matmul(float *C, int ldc, size_t sc, size_t gc, const float *A, int lda,
-                             size_t sa, size_t ga, int trans_a, const float *B, int ldb,
-                             size_t sb, size_t gb, int trans_b, int M, int N, int K, int S,
-                             int NH, int accumulate) {
+                             size_t sa, size_t ga, int trans_a, const float *B, int ldb, size_t sb,
+                             size_t gb, int trans_b, int M, int N, int K, int S, int NH,
+                             int accumulate) {
     tsf_matmul_desc d;
     memset(&d, 0, sizeof d);
     d.M = M, d.N = N, d.K = K;
@@ -1073,15 +1079,15 @@ TSFDEF void tsf_attention_forward(float *out, float *att, const float *qkv, int 
     long r;
     TSF_ASSERT(NH > 0 && D % NH == 0);
     /* att[s][g] // (SL, SL) = q[s][g] // (SL, HS) . k[s][g] ^T, raw dot products */
-    tsf__attn_matmul(att, SL, NH * sl2, sl2, qkv, 3 * D, sq, HS, 0, qkv + D, 3 * D, sq, HS, 1,
-                     SL, SL, HS, S, NH, 0);
+    tsf__attn_matmul(att, SL, NH * sl2, sl2, qkv, 3 * D, sq, HS, 0, qkv + D, 3 * D, sq, HS, 1, SL,
+                     SL, HS, S, NH, 0);
     /* att = softmax(att * scale) over each row */
     TSF__OMP_FOR((double)S * NH * sl2 > TSF__PAR_WORK / 4)
     for (r = 0; r < (long)S * NH * SL; r++)
         tsf__softmax_row(att + (size_t)r * SL, att + (size_t)r * SL, SL, scale);
     /* out[s][:, g*HS..] // (SL, HS) = att[s][g] . v[s][g] // (SL, HS) */
-    tsf__attn_matmul(out, D, so, HS, att, SL, NH * sl2, sl2, 0, qkv + 2 * D, 3 * D, sq, HS, 0,
-                     SL, HS, SL, S, NH, 0);
+    tsf__attn_matmul(out, D, so, HS, att, SL, NH * sl2, sl2, 0, qkv + 2 * D, 3 * D, sq, HS, 0, SL,
+                     HS, SL, S, NH, 0);
 }
 
 TSFDEF void tsf_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
@@ -1092,11 +1098,11 @@ TSFDEF void tsf_attention_backward(float *dqkv, float *datt, const float *dout, 
     long r;
     TSF_ASSERT(NH > 0 && D % NH == 0);
     /* datt = dout[s][:, g] // (SL, HS) . v ^T */
-    tsf__attn_matmul(datt, SL, NH * sl2, sl2, dout, D, so, HS, 0, qkv + 2 * D, 3 * D, sq, HS, 1,
-                     SL, SL, HS, S, NH, 0);
+    tsf__attn_matmul(datt, SL, NH * sl2, sl2, dout, D, so, HS, 0, qkv + 2 * D, 3 * D, sq, HS, 1, SL,
+                     SL, HS, S, NH, 0);
     /* dv += att ^T . dout */
-    tsf__attn_matmul(dqkv + 2 * D, 3 * D, sq, HS, att, SL, NH * sl2, sl2, 1, dout, D, so, HS, 0,
-                     SL, HS, SL, S, NH, 1);
+    tsf__attn_matmul(dqkv + 2 * D, 3 * D, sq, HS, att, SL, NH * sl2, sl2, 1, dout, D, so, HS, 0, SL,
+                     HS, SL, S, NH, 1);
     /* datt := d(raw scores) = scale * att * (datt - <datt, att>), in place */
     TSF__OMP_FOR((double)S * NH * sl2 > TSF__PAR_WORK / 4)
     for (r = 0; r < (long)S * NH * SL; r++) {
@@ -1104,11 +1110,11 @@ TSFDEF void tsf_attention_backward(float *dqkv, float *datt, const float *dout, 
         tsf__softmax_row_backward(datt + o, datt + o, att + o, SL, scale, 0);
     }
     /* dq += datt . k */
-    tsf__attn_matmul(dqkv, 3 * D, sq, HS, datt, SL, NH * sl2, sl2, 0, qkv + D, 3 * D, sq, HS, 0,
-                     SL, HS, SL, S, NH, 1);
+    tsf__attn_matmul(dqkv, 3 * D, sq, HS, datt, SL, NH * sl2, sl2, 0, qkv + D, 3 * D, sq, HS, 0, SL,
+                     HS, SL, S, NH, 1);
     /* dk += datt ^T . q */
-    tsf__attn_matmul(dqkv + D, 3 * D, sq, HS, datt, SL, NH * sl2, sl2, 1, qkv, 3 * D, sq, HS, 0,
-                     SL, HS, SL, S, NH, 1);
+    tsf__attn_matmul(dqkv + D, 3 * D, sq, HS, datt, SL, NH * sl2, sl2, 1, qkv, 3 * D, sq, HS, 0, SL,
+                     HS, SL, S, NH, 1);
 }
 
 /* ---- residual ---------------------------------------------------------------------------- */
@@ -1178,8 +1184,8 @@ TSFDEF void tsf_crossentropy_forward(float *losses, float *probs, const float *l
     }
 }
 
-TSFDEF void tsf_crossentropy_backward(float *dlogits, const float *probs, const int *labels,
-                                      int B, int K, float smoothing, float dloss) {
+TSFDEF void tsf_crossentropy_backward(float *dlogits, const float *probs, const int *labels, int B,
+                                      int K, float smoothing, float dloss) {
     int b, k;
     for (b = 0; b < B; b++) {
         const float *p = probs + (size_t)b * K;
@@ -1209,22 +1215,23 @@ static void tsf__patch_gather(float *cols, const float *inp, float *dinp, int B,
                 float *row = cols + ((size_t)f * Hp * Wp + (size_t)i * Wp + j) * CPP;
                 for (c = 0; c < C; c++)
                     for (ky = 0; ky < P; ky++) {
-                        size_t px = (((b * C + c) * T + t) * H + (size_t)i * P + ky) * W +
-                                    (size_t)j * P;
+                        size_t px =
+                            (((b * C + c) * T + t) * H + (size_t)i * P + ky) * W + (size_t)j * P;
                         float *cx = row + (c * P + ky) * P;
                         for (kx = 0; kx < P; kx++) {
-                            if (dinp) dinp[px + kx] += cx[kx];
-                            else cx[kx] = inp[px + kx];
+                            if (dinp)
+                                dinp[px + kx] += cx[kx];
+                            else
+                                cx[kx] = inp[px + kx];
                         }
                     }
             }
     }
 }
 
-
-TSFDEF void tsf_patch_embed_forward(float *out, float *cols, const float *inp,
-                                    const float *weight, const float *bias, int B, int C, int T,
-                                    int H, int W, int P, int D) {
+TSFDEF void tsf_patch_embed_forward(float *out, float *cols, const float *inp, const float *weight,
+                                    const float *bias, int B, int C, int T, int H, int W, int P,
+                                    int D) {
     int M = B * T * (H / P) * (W / P);
     TSF_ASSERT(P > 0 && H >= P && W >= P);
     tsf__patch_gather(cols, inp, NULL, B, C, T, H, W, P);

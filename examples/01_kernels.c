@@ -56,15 +56,18 @@ int main(void) {
     float *g_ln1_w = alloc(D), *g_ln1_b = alloc(D), *g_qkv_w = alloc(3 * D * D);
     float *g_qkv_b = alloc(3 * D), *g_proj_w = alloc(D * D), *g_proj_b = alloc(D);
     float *g_ln2_w = alloc(D), *g_ln2_b = alloc(D), *g_fc1_w = alloc(HM * D), *g_fc1_b = alloc(HM);
-    float *g_fc2_w = alloc(D * HM), *g_fc2_b = alloc(D), *g_head_w = alloc(K * D), *g_head_b = alloc(K);
+    float *g_fc2_w = alloc(D * HM), *g_fc2_b = alloc(D), *g_head_w = alloc(K * D),
+          *g_head_b = alloc(K);
     /* activations: x0 tokens, a after attention, y after the MLP; and their gradients */
     float *x = alloc(B * C * T * H * W), *cols = alloc(M * CPP), *x0 = alloc(M * D);
     float *ln1 = alloc(M * D), *m1 = alloc(M), *r1 = alloc(M), *qkv = alloc(M * 3 * D);
     float *att = alloc(B * NH * SL * SL), *ao = alloc(M * D), *pr = alloc(M * D), *a = alloc(M * D);
-    float *ln2 = alloc(M * D), *m2 = alloc(M), *r2 = alloc(M), *h = alloc(M * HM), *hg = alloc(M * HM);
+    float *ln2 = alloc(M * D), *m2 = alloc(M), *r2 = alloc(M), *h = alloc(M * HM),
+          *hg = alloc(M * HM);
     float *f2 = alloc(M * D), *y = alloc(M * D), *pool = alloc(B * D), *logits = alloc(B * K);
     float *probs = alloc(B * K), *losses = alloc(B);
-    float *d_logits = alloc(B * K), *d_pool = alloc(B * D), *d_y = alloc(M * D), *d_hg = alloc(M * HM);
+    float *d_logits = alloc(B * K), *d_pool = alloc(B * D), *d_y = alloc(M * D),
+          *d_hg = alloc(M * HM);
     float *d_h = alloc(M * HM), *d_ln2 = alloc(M * D), *d_a = alloc(M * D), *d_ao = alloc(M * D);
     float *d_qkv = alloc(M * 3 * D), *d_att = alloc(B * NH * SL * SL), *d_ln1 = alloc(M * D);
     float *d_x0 = alloc(M * D);
@@ -73,7 +76,8 @@ int main(void) {
     tsf_rng_seed(&rng, 42);
     init(pe_w, D * CPP, 0.25f, &rng), init(pos, SL * D, 0.02f, &rng);
     init(qkv_w, 3 * D * D, 0.1f, &rng), init(proj_w, D * D, 0.1f, &rng);
-    init(fc1_w, HM * D, 0.1f, &rng), init(fc2_w, D * HM, 0.1f, &rng), init(head_w, K * D, 0.02f, &rng);
+    init(fc1_w, HM * D, 0.1f, &rng), init(fc2_w, D * HM, 0.1f, &rng),
+        init(head_w, K * D, 0.02f, &rng);
     for (i = 0; i < D; i++) ln1_w[i] = ln2_w[i] = 1.0f;
 
     for (step = 0; step <= 2000; step++) {
@@ -83,10 +87,11 @@ int main(void) {
 
         /* ---- forward ---- */
         tsf_patch_embed_forward(x0, cols, x, pe_w, pe_b, B, C, T, H, W, P, D); /* (B*T*NP, D) */
-        for (b = 0; b < B; b++) tsf_residual_forward(x0 + (size_t)b * SL * D, x0 + (size_t)b * SL * D, pos, SL * D);
+        for (b = 0; b < B; b++)
+            tsf_residual_forward(x0 + (size_t)b * SL * D, x0 + (size_t)b * SL * D, pos, SL * D);
         tsf_layernorm_forward(ln1, m1, r1, x0, ln1_w, ln1_b, M, D, 1e-6f);
-        tsf_linear_forward(qkv, ln1, qkv_w, qkv_b, M, D, 3 * D);     /* (B, SL, 3D) */
-        tsf_attention_forward(ao, att, qkv, B, SL, D, NH);          /* joint attention */
+        tsf_linear_forward(qkv, ln1, qkv_w, qkv_b, M, D, 3 * D); /* (B, SL, 3D) */
+        tsf_attention_forward(ao, att, qkv, B, SL, D, NH);       /* joint attention */
         tsf_linear_forward(pr, ao, proj_w, proj_b, M, D, D);
         tsf_residual_forward(a, x0, pr, M * D);
         tsf_layernorm_forward(ln2, m2, r2, a, ln2_w, ln2_b, M, D, 1e-6f);
@@ -94,7 +99,7 @@ int main(void) {
         tsf_gelu_forward(hg, h, M * HM);
         tsf_linear_forward(f2, hg, fc2_w, fc2_b, M, HM, D);
         tsf_residual_forward(y, a, f2, M * D);
-        tsf_mean_forward(pool, y, B, SL, D, D);                     /* mean of the tokens */
+        tsf_mean_forward(pool, y, B, SL, D, D); /* mean of the tokens */
         tsf_linear_forward(logits, pool, head_w, head_b, B, D, K);
         tsf_crossentropy_forward(losses, probs, logits, labels, B, K, 0.0f);
 
@@ -108,34 +113,40 @@ int main(void) {
         tsf_crossentropy_backward(d_logits, probs, labels, B, K, 0.0f, 1.0f / B);
         tsf_linear_backward(d_pool, g_head_w, g_head_b, d_logits, pool, head_w, B, D, K);
         tsf_mean_backward(d_y, d_pool, B, SL, D, D);
-        tsf_residual_backward(d_a, NULL, d_y, M * D);               /* y = a + f2: d_a += d_y */
+        tsf_residual_backward(d_a, NULL, d_y, M * D); /* y = a + f2: d_a += d_y */
         tsf_linear_backward(d_hg, g_fc2_w, g_fc2_b, d_y, hg, fc2_w, M, HM, D); /* d_f2 = d_y */
         tsf_gelu_backward(d_h, d_hg, h, M * HM);
         tsf_linear_backward(d_ln2, g_fc1_w, g_fc1_b, d_h, ln2, fc1_w, M, D, HM);
         tsf_layernorm_backward(d_a, g_ln2_w, g_ln2_b, d_ln2, a, ln2_w, m2, r2, M, D);
-        tsf_residual_backward(d_x0, NULL, d_a, M * D);              /* a = x0 + pr */
+        tsf_residual_backward(d_x0, NULL, d_a, M * D);                           /* a = x0 + pr */
         tsf_linear_backward(d_ao, g_proj_w, g_proj_b, d_a, ao, proj_w, M, D, D); /* d_pr = d_a */
         tsf_attention_backward(d_qkv, d_att, d_ao, qkv, att, B, SL, D, NH);
         tsf_linear_backward(d_ln1, g_qkv_w, g_qkv_b, d_qkv, ln1, qkv_w, M, D, 3 * D);
         tsf_layernorm_backward(d_x0, g_ln1_w, g_ln1_b, d_ln1, x0, ln1_w, m1, r1, M, D);
-        for (b = 0; b < B; b++) tsf_residual_backward(NULL, g_pos, d_x0 + (size_t)b * SL * D, SL * D);
+        for (b = 0; b < B; b++)
+            tsf_residual_backward(NULL, g_pos, d_x0 + (size_t)b * SL * D, SL * D);
         tsf_patch_embed_backward(NULL, NULL, g_pe_w, g_pe_b, d_x0, cols, pe_w, B, C, T, H, W, P, D);
 
         /* ---- SGD ---- */
         {
             const float lr = 0.1f;
             sgd(pe_w, g_pe_w, D * CPP, lr), sgd(pe_b, g_pe_b, D, lr), sgd(pos, g_pos, SL * D, lr);
-            sgd(ln1_w, g_ln1_w, D, lr), sgd(ln1_b, g_ln1_b, D, lr), sgd(qkv_w, g_qkv_w, 3 * D * D, lr);
-            sgd(qkv_b, g_qkv_b, 3 * D, lr), sgd(proj_w, g_proj_w, D * D, lr), sgd(proj_b, g_proj_b, D, lr);
+            sgd(ln1_w, g_ln1_w, D, lr), sgd(ln1_b, g_ln1_b, D, lr),
+                sgd(qkv_w, g_qkv_w, 3 * D * D, lr);
+            sgd(qkv_b, g_qkv_b, 3 * D, lr), sgd(proj_w, g_proj_w, D * D, lr),
+                sgd(proj_b, g_proj_b, D, lr);
             sgd(ln2_w, g_ln2_w, D, lr), sgd(ln2_b, g_ln2_b, D, lr), sgd(fc1_w, g_fc1_w, HM * D, lr);
-            sgd(fc1_b, g_fc1_b, HM, lr), sgd(fc2_w, g_fc2_w, D * HM, lr), sgd(fc2_b, g_fc2_b, D, lr);
+            sgd(fc1_b, g_fc1_b, HM, lr), sgd(fc2_w, g_fc2_w, D * HM, lr),
+                sgd(fc2_b, g_fc2_b, D, lr);
             sgd(head_w, g_head_w, K * D, lr), sgd(head_b, g_head_b, K, lr);
         }
         for (b = 0; b < B; b++) {
             loss += losses[b] / B;
             correct += (logits[b * K + 1] > logits[b * K]) == labels[b];
         }
-        if (step % 200 == 0) printf("step %3d  loss %.4f  batch accuracy %3d%%\n", step, (double)loss, 100 * correct / B);
+        if (step % 200 == 0)
+            printf("step %3d  loss %.4f  batch accuracy %3d%%\n", step, (double)loss,
+                   100 * correct / B);
     }
     printf("done (%s matmul)\n", tsf_simd_name());
     return 0;
