@@ -289,6 +289,186 @@ TSFDEF void tsf_patch_embed_backward(float *dinp, float *dcols, float *dweight, 
                                      const float *dout, const float *cols, const float *weight,
                                      int B, int C, int T, int H, int W, int P, int D);
 
+/* ------------------------------------------------------------------------------------------
+   The model. A TimeSformer is a ViT whose tokens are the P x P patches of T frames; the
+   attention variants differ only in which tokens attend to which (ARCHITECTURE.md 3.3).
+   ------------------------------------------------------------------------------------------ */
+typedef enum tsf_attention {
+    TSF_ATTN_DIVIDED = 0, /* "divided_space_time": temporal, then spatial attention (TimeSformer) */
+    TSF_ATTN_JOINT = 1,   /* "joint_space_time": one attention over all N*T tokens of a clip */
+    TSF_ATTN_SPACE = 2    /* "space_only": every frame on its own; cls tokens averaged (ViT) */
+} tsf_attention;
+
+/* A model's shape and preprocessing. Zero fields mean the laptop-sized defaults in brackets;
+   tsf_config_resolve() fills them in and checks the result. */
+typedef struct tsf_config {
+    int image_size;        /* S0: frame side the position table is built for [112]          */
+    int patch_size;        /* P [16]                                                        */
+    int channels;          /* C [3]                                                         */
+    int frames;            /* T0: frames the time embedding is built for [8]                */
+    int dim;               /* D [192]                                                       */
+    int depth;             /* L [4]                                                         */
+    int heads;             /* NH [3]; D must be a multiple                                  */
+    float mlp_ratio;       /* MLP hidden width HM = (int)(D * mlp_ratio) [4]                */
+    int classes;           /* K [10]                                                        */
+    int attention;         /* a tsf_attention [TSF_ATTN_DIVIDED]                            */
+    float ln_eps;          /* LayerNorm eps [1e-6]                                          */
+    int no_qkv_bias;       /* 1: the qkv projections have no bias (released models have one) */
+    float mean[3], std[3]; /* input = (pixel/255 - mean[c]) / std[c]; all std 0: [0.45, 0.225] */
+    int bgr;               /* 1: the model sees channels in BGR order (the original SSv2 models) */
+    void *alloc_ctx;       /* handed to TSF_MALLOC / TSF_FREE                               */
+} tsf_config;
+
+/* The parameters: views into one buffer. Per-block tensors are stacked with a leading L.
+   Tensors a variant lacks (time_embed in space_only, t_* outside divided) are NULL. */
+typedef struct tsf_params {
+    float *cls_token;          /* (D)                                    cls_token */
+    float *pos_embed;          /* (1 + (S0/P)^2, D), row 0 for cls         pos_embed */
+    float *time_embed;         /* (T0, D)                                  time_embed */
+    float *patch_w, *patch_b;  /* (D, C, P, P), (D)                        patch_embed.proj */
+    float *t_ln_w, *t_ln_b;    /* (L, D) x2                                blocks.i.temporal_norm1 */
+    float *t_qkv_w, *t_qkv_b;  /* (L, 3D, D), (L, 3D)                      blocks.i.temporal_attn.qkv */
+    float *t_proj_w, *t_proj_b;/* (L, D, D), (L, D)                        blocks.i.temporal_attn.proj */
+    float *t_fc_w, *t_fc_b;    /* (L, D, D), (L, D)                        blocks.i.temporal_fc */
+    float *ln1_w, *ln1_b;      /* (L, D) x2                                blocks.i.norm1 */
+    float *qkv_w, *qkv_b;      /* (L, 3D, D), (L, 3D)                      blocks.i.attn.qkv */
+    float *proj_w, *proj_b;    /* (L, D, D), (L, D)                        blocks.i.attn.proj */
+    float *ln2_w, *ln2_b;      /* (L, D) x2                                blocks.i.norm2 */
+    float *fc1_w, *fc1_b;      /* (L, HM, D), (L, HM)                      blocks.i.mlp.fc1 */
+    float *fc2_w, *fc2_b;      /* (L, D, HM), (L, D)                       blocks.i.mlp.fc2 */
+    float *lnf_w, *lnf_b;      /* (D) x2                                   norm */
+    float *head_w, *head_b;    /* (K, D), (K)                              head */
+} tsf_params;
+#define TSF_NUM_PARAMS 29
+
+/* Saved activations of one forward pass, for a batch of B clips of T frames with N patches
+   each. Rows: R tokens in all (joint/divided B*(1+N*T), token 1 + n*T + t of clip b at row
+   b*(1+N*T) + 1 + n*T + t; space_only B*T*(1+N), frame b*T + t at rows (b*T + t)*(1+N)...).
+   Divided blocks also hold the temporal sequences, Rt = B*N*T rows (sequence b*N + n,
+   frame t at row (b*N + n)*T + t), and run the block's attention on the spatial sequences,
+   Rs = B*T*(1+N) rows (frame b*T + t, token 0 the cls, token 1 + n patch n). Per-block
+   tensors are stacked with a leading L. RA = the rows of the block's main attention (R, or
+   Rs in divided); SA, SL its sequences and their length. */
+typedef struct tsf_acts {
+    float *input;                 /* (B, C, T, H, W), the normalised clip (u8 entry point)  */
+    float *cols;                  /* (B*T*N, C*P*P) gathered patches                         */
+    float *patches;               /* (B*T*N, D) patch embeddings                             */
+    float *x0;                    /* (R, D) tokens entering block 0                          */
+    float *t_in, *t_ln;           /* (L, Rt, D) temporal sequences, their LayerNorm          */
+    float *t_mean, *t_rstd;       /* (L, Rt)                                                 */
+    float *t_qkv;                 /* (L, Rt, 3D)                                             */
+    float *t_att;                 /* (L, B*N, NH, T, T) temporal attention probabilities     */
+    float *t_atty, *t_proj;       /* (L, Rt, D) attention output, after the projection       */
+    float *u;                     /* (L, R, D) tokens after the temporal step                */
+    float *s_in;                  /* (L, Rs, D) spatial sequences                            */
+    float *ln1, *ln1_mean, *ln1_rstd; /* (L, RA, D), (L, RA) x2                              */
+    float *qkv;                   /* (L, RA, 3D)                                             */
+    float *att;                   /* (L, SA, NH, SL, SL) attention probabilities             */
+    float *atty;                  /* (L, RA, D) attention output before the projection       */
+    float *res1;                  /* (L, R, D) tokens after the attention residual           */
+    float *ln2, *ln2_mean, *ln2_rstd; /* (L, R, D), (L, R) x2                                */
+    float *fch, *fch_gelu;        /* (L, R, HM) MLP hidden layer before and after GELU       */
+    float *out;                   /* (L, R, D) block outputs                                 */
+    float *pooled;                /* (B, D) cls vector (space_only: mean over frames)        */
+    float *lnf, *lnf_mean, *lnf_rstd; /* (B, D), (B) x2                                      */
+    float *logits;                /* (B, K)                                                  */
+    float *scratch;               /* (max(R, Rs), D) temporaries                             */
+} tsf_acts;
+
+/* A model. The caller owns the struct; the library owns the buffers it allocated. */
+typedef struct tsf_model {
+    tsf_config cfg;              /* resolved: no zero fields                                */
+    tsf_params params;           /* views into param_memory                                 */
+    float *param_memory;         /* every parameter, one buffer                             */
+    size_t num_params;           /* parameter count (without alignment padding)             */
+    size_t param_floats;         /* floats in param_memory (with padding)                   */
+    tsf_acts acts;               /* views into act_memory, for the last reserved shape      */
+    float *act_memory;
+    size_t act_floats;           /* capacity of act_memory                                  */
+    int B, T, H, W;              /* shape the activation views were laid out for            */
+    int owns_memory;             /* 1: tsf_model_free releases the buffers                  */
+    char *labels;                /* K class names, NUL-separated, or NULL                    */
+} tsf_model;
+
+/* Fill the zero fields of *cfg with defaults and check it. TSF_ERR_CONFIG if invalid. */
+TSFDEF tsf_status tsf_config_resolve(tsf_config *cfg);
+/* The name of an attention variant as the original code spells it ("divided_space_time"). */
+TSFDEF const char *tsf_attention_name(int attention);
+/* Parse an attention name ("divided_space_time", "joint_space_time", "space_only"); -1 if unknown. */
+TSFDEF int tsf_attention_parse(const char *name);
+/* Number of parameters of a (resolved) config. */
+TSFDEF size_t tsf_config_num_params(const tsf_config *cfg);
+/* Multiply-adds of one forward pass of one clip of T frames of H x W (0s: the config's own),
+   counted as the paper counts FLOPs (every matrix product; ARCHITECTURE.md section 5). */
+TSFDEF double tsf_config_flops(const tsf_config *cfg, int T, int H, int W);
+/* Bytes of parameters (one buffer) and of activations for a forward pass of B clips of T
+   frames of H x W (0s: the config's own). Either pointer may be NULL. */
+TSFDEF tsf_status tsf_model_bytes(const tsf_config *cfg, int B, int T, int H, int W,
+                                  size_t *param_bytes, size_t *act_bytes);
+/* Create a model with parameters initialised as the original code does (ARCHITECTURE.md
+   4.3) from one seed, and activations for batches of up to B clips of the config's size. */
+TSFDEF tsf_status tsf_model_init(tsf_model *m, const tsf_config *cfg, int B, unsigned long long seed);
+/* Make room for a forward pass of B clips of T frames of H x W (reallocates only to grow). */
+TSFDEF tsf_status tsf_model_reserve(tsf_model *m, int B, int T, int H, int W);
+/* Release the model's buffers. The struct can be reused. */
+TSFDEF void tsf_model_free(tsf_model *m);
+/* Draw every parameter again, as the original code initialises them, from seed. */
+TSFDEF void tsf_model_init_params(tsf_model *m, unsigned long long seed);
+/* Forward pass. x // (B, C, T, H, W) normalised float input; logits // (B, K) may be NULL
+   (they are also in m->acts.logits). Position and time embeddings are resized when the
+   clip's patch or frame count differs from the config's. */
+TSFDEF tsf_status tsf_model_forward(tsf_model *m, const float *x, int B, int T, int H, int W,
+                                    float *logits);
+/* Forward pass from 8-bit RGB frames // (B, T, H, W, 3), normalised with the config's
+   mean/std and channel order (the model must have C = 3). */
+TSFDEF tsf_status tsf_model_forward_u8(tsf_model *m, const unsigned char *rgb, int B, int T,
+                                       int H, int W, float *logits);
+
+/* ------------------------------------------------------------------------------------------
+   Weights: safetensors with Hugging Face names (TimesformerForVideoClassification), read
+   and written by the library itself. Loading also accepts the original facebookresearch
+   names (model.blocks.N.attn.qkv.weight, ...), F32/F16/BF16/F64 data, and a Hugging Face
+   model folder (config.json + model.safetensors).
+   ------------------------------------------------------------------------------------------ */
+
+/* Where a load failed and why, in words: "missing tensor classifier.bias", "...". */
+typedef struct tsf_error {
+    char msg[512];
+} tsf_error;
+
+/* Parse a JSON config: Hugging Face config.json keys (image_size, patch_size, num_channels,
+   num_frames, hidden_size, num_hidden_layers, num_attention_heads, intermediate_size,
+   attention_type, layer_norm_eps, qkv_bias, id2label / num_labels) or the keys this library
+   and tsf_ref.py write (img_size, in_chans, embed_dim, depth, num_heads, mlp_ratio,
+   num_classes, ln_eps, mean, std, channel_order). Missing keys keep cfg's values. */
+TSFDEF tsf_status tsf_config_from_json(tsf_config *cfg, const char *json, size_t len,
+                                       tsf_error *err);
+/* Number of tensors a config's weight file holds (HF layout: per-block tensors separate). */
+TSFDEF int tsf_model_num_tensors(const tsf_model *m);
+/* Tensor i of the model in file order: its Hugging Face name, shape and data. */
+TSFDEF void tsf_model_tensor(const tsf_model *m, int i, char name[96], int *ndim,
+                             long long shape[4], float **data);
+/* The class name of class k ("" when the model has none). */
+TSFDEF const char *tsf_model_label(const tsf_model *m, int k);
+/* Set the class names from K strings (NULL clears them). */
+TSFDEF tsf_status tsf_model_set_labels(tsf_model *m, const char *const *names);
+
+/* Load a model from safetensors in memory. cfg may be NULL when the file's metadata holds
+   the config (files written by tsf_model_save or tsf_ref.py). B is the batch to reserve for.
+   On failure err (may be NULL) names the problem, e.g. "missing tensor classifier.bias". */
+TSFDEF tsf_status tsf_model_load_memory(tsf_model *m, const void *data, size_t size,
+                                        const tsf_config *cfg, int B, tsf_error *err);
+#ifndef TSF_NO_STDIO
+/* Load a model from a .safetensors file, or from a Hugging Face model folder holding
+   config.json and model.safetensors (then the folder's config and id2label are used). */
+TSFDEF tsf_status tsf_model_load(tsf_model *m, const char *path, int B, tsf_error *err);
+/* Read a JSON config file (a Hugging Face config.json) into *cfg, then resolve it. */
+TSFDEF tsf_status tsf_config_load(tsf_config *cfg, const char *path, tsf_error *err);
+/* Write the model as F32 safetensors with Hugging Face names; __metadata__ carries the config,
+   the preprocessing and the class names. Written to a temporary file, then renamed. */
+TSFDEF tsf_status tsf_model_save(const tsf_model *m, const char *path, tsf_error *err);
+#endif
+
 #ifdef __cplusplus
 }
 #endif
@@ -302,7 +482,15 @@ TSFDEF void tsf_patch_embed_backward(float *dinp, float *dcols, float *dweight, 
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#ifndef TSF_NO_STDIO
+#include <stdio.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>  /* open, to fsync a finished file */
+#include <unistd.h> /* fsync, close */
+#endif
+#endif
 
 /* ---- options ---------------------------------------------------------------------------- */
 #if defined(TSF_MALLOC) && defined(TSF_FREE)
@@ -1249,6 +1437,1494 @@ TSFDEF void tsf_patch_embed_backward(float *dinp, float *dcols, float *dweight, 
     tsf_linear_backward(dinp ? dcols : NULL, dweight, dbias, dout, cols, weight, M, CPP, D);
     if (dinp) tsf__patch_gather(dcols, NULL, dinp, B, C, T, H, W, P);
 }
+
+/* ==========================================================================================
+   MODEL
+   ========================================================================================== */
+
+TSFDEF const char *tsf_attention_name(int attention) {
+    switch (attention) {
+    case TSF_ATTN_DIVIDED: return "divided_space_time";
+    case TSF_ATTN_JOINT: return "joint_space_time";
+    case TSF_ATTN_SPACE: return "space_only";
+    default: return "unknown";
+    }
+}
+
+TSFDEF int tsf_attention_parse(const char *name) {
+    int a;
+    for (a = 0; a < 3; a++)
+        if (name && strcmp(name, tsf_attention_name(a)) == 0) return a;
+    return -1;
+}
+
+static int tsf__hidden(const tsf_config *c) { return (int)((float)c->dim * c->mlp_ratio); }
+
+/* Upper bounds that keep every size computation far from overflow; no real model is near. */
+#define TSF__MAX_DIM 65536
+#define TSF__MAX_FLOATS ((double)((size_t)1 << (sizeof(size_t) > 4 ? 40 : 28)))
+
+TSFDEF tsf_status tsf_config_resolve(tsf_config *c) {
+    int i;
+    if (!c) return TSF_ERR_ARG;
+    if (!c->image_size) c->image_size = 112;
+    if (!c->patch_size) c->patch_size = 16;
+    if (!c->channels) c->channels = 3;
+    if (!c->frames) c->frames = 8;
+    if (!c->dim) c->dim = 192;
+    if (!c->depth) c->depth = 4;
+    if (!c->heads) c->heads = 3;
+    if (c->mlp_ratio == 0.0f) c->mlp_ratio = 4.0f;
+    if (!c->classes) c->classes = 10;
+    if (c->ln_eps == 0.0f) c->ln_eps = 1e-6f;
+    if (c->std[0] == 0.0f && c->std[1] == 0.0f && c->std[2] == 0.0f)
+        for (i = 0; i < 3; i++) c->mean[i] = 0.45f, c->std[i] = 0.225f;
+    if (c->image_size < 1 || c->patch_size < 1 || c->image_size < c->patch_size ||
+        c->image_size > TSF__MAX_DIM || c->patch_size > TSF__MAX_DIM || c->channels < 1 ||
+        c->channels > 64 || c->frames < 1 || c->frames > TSF__MAX_DIM || c->dim < 1 ||
+        c->dim > TSF__MAX_DIM || c->depth < 1 || c->depth > 1024 || c->heads < 1 ||
+        c->dim % c->heads != 0 || !(c->mlp_ratio > 0.0f) || c->mlp_ratio > 64.0f ||
+        tsf__hidden(c) < 1 || c->classes < 1 || c->classes > (1 << 24) || c->attention < 0 ||
+        c->attention > 2 || !(c->ln_eps > 0.0f) || c->ln_eps > 1.0f)
+        return TSF_ERR_CONFIG;
+    for (i = 0; i < 3; i++)
+        if (!(c->std[i] > 0.0f) || c->mean[i] != c->mean[i]) return TSF_ERR_CONFIG;
+    if ((double)tsf_config_num_params(c) > TSF__MAX_FLOATS) return TSF_ERR_OVERFLOW;
+    return TSF_OK;
+}
+
+/* ---- the size tables --------------------------------------------------------------------- */
+/* Elements of every tensor of tsf_params, in struct order. Computed in double so that a
+   hostile config cannot overflow; callers check the total against TSF__MAX_FLOATS. */
+static void tsf__param_sizes(const tsf_config *c, double s[TSF_NUM_PARAMS]) {
+    double D = c->dim, L = c->depth, HM = tsf__hidden(c), P = c->image_size / c->patch_size;
+    double CPP = (double)c->channels * c->patch_size * c->patch_size, K = c->classes;
+    double div = c->attention == TSF_ATTN_DIVIDED, bias = !c->no_qkv_bias;
+    s[0] = D;                                             /* cls_token */
+    s[1] = (1 + P * P) * D;                               /* pos_embed */
+    s[2] = c->attention != TSF_ATTN_SPACE ? c->frames * D : 0; /* time_embed */
+    s[3] = D * CPP, s[4] = D;                             /* patch_w, patch_b */
+    s[5] = s[6] = div * L * D;                            /* t_ln */
+    s[7] = div * L * 3 * D * D, s[8] = div * bias * L * 3 * D; /* t_qkv */
+    s[9] = div * L * D * D, s[10] = div * L * D;          /* t_proj */
+    s[11] = div * L * D * D, s[12] = div * L * D;         /* t_fc */
+    s[13] = s[14] = L * D;                                /* ln1 */
+    s[15] = L * 3 * D * D, s[16] = bias * L * 3 * D;      /* qkv */
+    s[17] = L * D * D, s[18] = L * D;                     /* proj */
+    s[19] = s[20] = L * D;                                /* ln2 */
+    s[21] = L * HM * D, s[22] = L * HM;                   /* fc1 */
+    s[23] = L * D * HM, s[24] = L * D;                    /* fc2 */
+    s[25] = s[26] = D;                                    /* lnf */
+    s[27] = K * D, s[28] = K;                             /* head */
+}
+
+/* The shape of one forward pass: rows and sequences of every attention (see tsf_acts). */
+typedef struct tsf__shape {
+    int B, T, H, W, Hp, Wp, N;
+    long R;      /* token rows                                         */
+    long Rt, Rs; /* divided: temporal and spatial sequence rows (else 0) */
+    long RA;     /* rows of the block's main attention                  */
+    long SA, SL; /* its sequences and their length                      */
+} tsf__shape;
+
+static tsf__shape tsf__shape_of(const tsf_config *c, int B, int T, int H, int W) {
+    tsf__shape s;
+    s.B = B, s.T = T, s.H = H, s.W = W;
+    s.Hp = H / c->patch_size, s.Wp = W / c->patch_size, s.N = s.Hp * s.Wp;
+    s.Rt = s.Rs = 0;
+    if (c->attention == TSF_ATTN_SPACE) {
+        s.R = (long)B * T * (1 + s.N), s.RA = s.R, s.SA = (long)B * T, s.SL = 1 + s.N;
+    } else {
+        s.R = (long)B * (1 + (long)s.N * T), s.RA = s.R, s.SA = B, s.SL = 1 + (long)s.N * T;
+        if (c->attention == TSF_ATTN_DIVIDED) {
+            s.Rt = (long)B * s.N * T, s.Rs = (long)B * T * (1 + s.N);
+            s.RA = s.Rs, s.SA = (long)B * T, s.SL = 1 + s.N;
+        }
+    }
+    return s;
+}
+
+#define TSF__NUM_ACTS ((int)(sizeof(tsf_acts) / sizeof(float *)))
+
+/* Elements of every tensor of tsf_acts, in struct order (in double, as above). */
+static void tsf__act_sizes(const tsf_config *c, const tsf__shape *s, double a[]) {
+    double D = c->dim, L = c->depth, HM = tsf__hidden(c), NH = c->heads, K = c->classes;
+    double B = s->B, T = s->T, N = s->N, R = (double)s->R, Rt = (double)s->Rt;
+    double Rs = (double)s->Rs, RA = (double)s->RA, SL = (double)s->SL;
+    double CPP = (double)c->channels * c->patch_size * c->patch_size;
+    int k = 0;
+    a[k++] = B * c->channels * T * s->H * s->W;         /* input */
+    a[k++] = B * T * N * CPP;                           /* cols */
+    a[k++] = B * T * N * D;                             /* patches */
+    a[k++] = R * D;                                     /* x0 */
+    a[k++] = L * Rt * D, a[k++] = L * Rt * D;           /* t_in, t_ln */
+    a[k++] = L * Rt, a[k++] = L * Rt;                   /* t_mean, t_rstd */
+    a[k++] = L * Rt * 3 * D;                            /* t_qkv */
+    a[k++] = Rt > 0 ? L * B * N * NH * T * T : 0;       /* t_att */
+    a[k++] = L * Rt * D, a[k++] = L * Rt * D;           /* t_atty, t_proj */
+    a[k++] = Rt > 0 ? L * R * D : 0;                    /* u */
+    a[k++] = L * Rs * D;                                /* s_in */
+    a[k++] = L * RA * D, a[k++] = L * RA, a[k++] = L * RA; /* ln1, ln1_mean, ln1_rstd */
+    a[k++] = L * RA * 3 * D;                            /* qkv */
+    a[k++] = L * (double)s->SA * NH * SL * SL;          /* att */
+    a[k++] = L * RA * D;                                /* atty */
+    a[k++] = L * R * D;                                 /* res1 */
+    a[k++] = L * R * D, a[k++] = L * R, a[k++] = L * R; /* ln2, ln2_mean, ln2_rstd */
+    a[k++] = L * R * HM, a[k++] = L * R * HM;           /* fch, fch_gelu */
+    a[k++] = L * R * D;                                 /* out */
+    a[k++] = B * D;                                     /* pooled */
+    a[k++] = B * D, a[k++] = B, a[k++] = B;             /* lnf, lnf_mean, lnf_rstd */
+    a[k++] = B * K;                                     /* logits */
+    a[k++] = ((R > Rs ? R : Rs) + B) * D;               /* scratch */
+    TSF_ASSERT(k == TSF__NUM_ACTS);
+}
+
+/* Lay tensors of the given sizes out in one buffer, each offset a multiple of 16 floats
+   (64 bytes). Returns the floats needed; with base != NULL also sets the views (NULL for
+   empty tensors). */
+static double tsf__layout(float **views, const double *sizes, int n, float *base) {
+    double off = 0;
+    int i;
+    for (i = 0; i < n; i++) {
+        if (base) views[i] = sizes[i] > 0 ? base + (size_t)off : NULL;
+        off += floor((sizes[i] + 15) / 16) * 16;
+    }
+    return off;
+}
+
+TSFDEF size_t tsf_config_num_params(const tsf_config *c) {
+    double s[TSF_NUM_PARAMS], n = 0;
+    int i;
+    tsf__param_sizes(c, s);
+    for (i = 0; i < TSF_NUM_PARAMS; i++) n += s[i];
+    return n > TSF__MAX_FLOATS ? (size_t)-1 : (size_t)n;
+}
+
+TSFDEF double tsf_config_flops(const tsf_config *c, int T, int H, int W) {
+    tsf__shape s = tsf__shape_of(c, 1, T ? T : c->frames, H ? H : c->image_size,
+                                 W ? W : c->image_size);
+    double D = c->dim, HM = tsf__hidden(c), N = s.N, Tn = s.T, f = 0;
+    double tokens = c->attention == TSF_ATTN_SPACE ? Tn * (N + 1) : N * Tn + 1;
+    /* attention step over S sequences of length l: qkv + projection, and q.k^T + att.v */
+#define TSF__ATTN_FLOPS(S, l) (4.0 * (S) * (l)*D * D + 2.0 * (S) * (l) * (l)*D)
+    if (c->attention == TSF_ATTN_SPACE) f = TSF__ATTN_FLOPS(Tn, N + 1);
+    else if (c->attention == TSF_ATTN_JOINT) f = TSF__ATTN_FLOPS(1, N * Tn + 1);
+    else f = TSF__ATTN_FLOPS(N, Tn) + N * Tn * D * D + TSF__ATTN_FLOPS(Tn, N + 1);
+#undef TSF__ATTN_FLOPS
+    f += 2.0 * tokens * D * HM; /* MLP */
+    f *= c->depth;
+    f += Tn * N * D * c->channels * c->patch_size * c->patch_size; /* patch embedding */
+    return f + D * c->classes;                                      /* classifier */
+}
+
+static tsf_status tsf__act_floats(const tsf_config *c, int B, int T, int H, int W, double *n) {
+    double a[64];
+    tsf__shape s;
+    if (B < 1 || T < 1 || H < c->patch_size || W < c->patch_size || B > TSF__MAX_DIM ||
+        T > TSF__MAX_DIM || H > TSF__MAX_DIM || W > TSF__MAX_DIM)
+        return TSF_ERR_ARG;
+    s = tsf__shape_of(c, B, T, H, W);
+    tsf__act_sizes(c, &s, a);
+    *n = tsf__layout(NULL, a, TSF__NUM_ACTS, NULL);
+    return *n > TSF__MAX_FLOATS ? TSF_ERR_OVERFLOW : TSF_OK;
+}
+
+TSFDEF tsf_status tsf_model_bytes(const tsf_config *cfg, int B, int T, int H, int W,
+                                  size_t *param_bytes, size_t *act_bytes) {
+    tsf_config c = *cfg;
+    double s[TSF_NUM_PARAMS], n;
+    tsf_status st = tsf_config_resolve(&c);
+    if (st != TSF_OK) return st;
+    tsf__param_sizes(&c, s);
+    if (param_bytes) *param_bytes = (size_t)tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL) * sizeof(float);
+    st = tsf__act_floats(&c, B, T ? T : c.frames, H ? H : c.image_size, W ? W : c.image_size, &n);
+    if (st == TSF_OK && act_bytes) *act_bytes = (size_t)n * sizeof(float);
+    return st;
+}
+
+/* Truncated normal, std 0.02, cut at +-2 absolute, as the original's trunc_normal_. */
+static float tsf__trunc_normal(tsf_rng *rng, float std) {
+    float v = std * tsf_rng_normal(rng);
+    return v < -2.0f ? -2.0f : v > 2.0f ? 2.0f : v;
+}
+
+TSFDEF void tsf_model_init_params(tsf_model *m, unsigned long long seed) {
+    const tsf_config *c = &m->cfg;
+    tsf_params *p = &m->params;
+    double s[TSF_NUM_PARAMS];
+    float **views = (float **)p, bound;
+    size_t i;
+    int k;
+    tsf_rng rng;
+    tsf_rng_seed(&rng, seed);
+    tsf__param_sizes(c, s);
+    memset(m->param_memory, 0, m->param_floats * sizeof(float)); /* biases, time_embed, t_fc */
+    /* cls token, position embedding and every Linear weight: trunc-normal(0.02) */
+    for (i = 0; i < (size_t)s[0]; i++) p->cls_token[i] = tsf__trunc_normal(&rng, 0.02f);
+    for (i = 0; i < (size_t)s[1]; i++) p->pos_embed[i] = tsf__trunc_normal(&rng, 0.02f);
+    for (k = 0; k < TSF_NUM_PARAMS; k++) {
+        float *w = views[k];
+        if (!w || w == p->t_fc_w) continue; /* temporal_fc starts at zero in every block */
+        if (w == p->t_qkv_w || w == p->t_proj_w || w == p->qkv_w || w == p->proj_w ||
+            w == p->fc1_w || w == p->fc2_w || w == p->head_w)
+            for (i = 0; i < (size_t)s[k]; i++) w[i] = tsf__trunc_normal(&rng, 0.02f);
+        if (w == p->t_ln_w || w == p->ln1_w || w == p->ln2_w || w == p->lnf_w)
+            for (i = 0; i < (size_t)s[k]; i++) w[i] = 1.0f;
+    }
+    /* patch embedding: PyTorch's Conv2d default, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
+    bound = 1.0f / sqrtf((float)(c->channels * c->patch_size * c->patch_size));
+    for (i = 0; i < (size_t)s[3]; i++) p->patch_w[i] = bound * (2.0f * tsf_rng_uniform(&rng) - 1.0f);
+    for (i = 0; i < (size_t)s[4]; i++) p->patch_b[i] = bound * (2.0f * tsf_rng_uniform(&rng) - 1.0f);
+}
+
+TSFDEF tsf_status tsf_model_init(tsf_model *m, const tsf_config *cfg, int B, unsigned long long seed) {
+    double s[TSF_NUM_PARAMS];
+    tsf_status st;
+    int k;
+    if (!m || !cfg) return TSF_ERR_ARG;
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    st = tsf_config_resolve(&m->cfg);
+    if (st != TSF_OK) return st;
+    tsf__param_sizes(&m->cfg, s);
+    m->param_floats = (size_t)tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL);
+    for (k = 0; k < TSF_NUM_PARAMS; k++) m->num_params += (size_t)s[k];
+    m->param_memory = (float *)TSF_MALLOC(m->param_floats * sizeof(float), m->cfg.alloc_ctx);
+    if (!m->param_memory) return TSF_ERR_ALLOC;
+    m->owns_memory = 1;
+    tsf__layout((float **)&m->params, s, TSF_NUM_PARAMS, m->param_memory);
+    tsf_model_init_params(m, seed);
+    st = tsf_model_reserve(m, B, m->cfg.frames, m->cfg.image_size, m->cfg.image_size);
+    if (st != TSF_OK) tsf_model_free(m);
+    return st;
+}
+
+TSFDEF tsf_status tsf_model_reserve(tsf_model *m, int B, int T, int H, int W) {
+    double a[64], n;
+    tsf__shape s;
+    tsf_status st = tsf__act_floats(&m->cfg, B, T, H, W, &n);
+    if (st != TSF_OK) return st;
+    if (n > (double)m->act_floats) {
+        float *mem = (float *)TSF_MALLOC((size_t)n * sizeof(float), m->cfg.alloc_ctx);
+        if (!mem) return TSF_ERR_ALLOC;
+        if (m->act_memory) TSF_FREE(m->act_memory, m->cfg.alloc_ctx);
+        m->act_memory = mem, m->act_floats = (size_t)n;
+    }
+    s = tsf__shape_of(&m->cfg, B, T, H, W);
+    tsf__act_sizes(&m->cfg, &s, a);
+    tsf__layout((float **)&m->acts, a, TSF__NUM_ACTS, m->act_memory);
+    m->B = B, m->T = T, m->H = H, m->W = W;
+    return TSF_OK;
+}
+
+TSFDEF void tsf_model_free(tsf_model *m) {
+    if (!m) return;
+    if (m->owns_memory) {
+        if (m->param_memory) TSF_FREE(m->param_memory, m->cfg.alloc_ctx);
+        if (m->act_memory) TSF_FREE(m->act_memory, m->cfg.alloc_ctx);
+    }
+    if (m->labels) TSF_FREE(m->labels, m->cfg.alloc_ctx);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- token grouping ---------------------------------------------------------------------- */
+/* Nearest-neighbour resize index, as PyTorch's F.interpolate(mode='nearest') computes it in
+   float32 in the original: output k of out reads input min(floor(k * (in/out)), in-1). */
+static int tsf__nearest(int k, int out, int in) {
+    float scale = (float)in / (float)out;
+    int src = (int)floorf((float)k * scale);
+    return src > in - 1 ? in - 1 : src;
+}
+
+/* Row of the position table used by patch n of an Hp x Wp grid: the table is used as is
+   when its row count matches 1 + N (the original decides on counts), otherwise its P x P
+   grid is resized to Hp x Wp, rows and columns independently. */
+static int tsf__pos_row(const tsf_config *c, int n, int Hp, int Wp) {
+    int P = c->image_size / c->patch_size;
+    if (Hp * Wp == P * P) return 1 + n;
+    return 1 + tsf__nearest(n / Wp, Hp, P) * P + tsf__nearest(n % Wp, Wp, P);
+}
+
+/* Build the tokens entering block 0 from the patch embeddings // (B*T*N, D):
+   cls = cls_token + pos[0]; patch (b, t, n) gets pos'[1+n], plus temb'[t] unless space_only. */
+static void tsf__tokens_forward(float *x0, const float *patches, const tsf_params *p,
+                                const tsf_config *c, const tsf__shape *s) {
+    int D = c->dim, b, t, n, i;
+    for (b = 0; b < s->B; b++)
+        for (t = 0; t < s->T; t++) {
+            int tr = tsf__nearest(t, s->T, c->frames); /* time row (identity when T == T0) */
+            for (n = -1; n < s->N; n++) {              /* n = -1: the cls token */
+                float *dst;
+                const float *src = n < 0 ? p->cls_token : patches + (((size_t)b * s->T + t) * s->N + n) * D;
+                const float *pos = p->pos_embed + (size_t)(n < 0 ? 0 : tsf__pos_row(c, n, s->Hp, s->Wp)) * D;
+                const float *tim = p->time_embed + (size_t)tr * D;
+                if (c->attention == TSF_ATTN_SPACE)
+                    dst = x0 + (((size_t)b * s->T + t) * (1 + s->N) + 1 + n) * D;
+                else if (n < 0 && t > 0)
+                    continue; /* one cls per clip, without time embedding */
+                else
+                    dst = x0 + ((size_t)b * (1 + (size_t)s->N * s->T) + (n < 0 ? 0 : 1 + (size_t)n * s->T + t)) * D;
+                for (i = 0; i < D; i++)
+                    dst[i] = src[i] + pos[i] + (n >= 0 && c->attention != TSF_ATTN_SPACE ? tim[i] : 0.0f);
+            }
+        }
+}
+
+/* Divided attention, temporal step: the patch tokens of clip b, rows 1.. of x // (B, 1+N*T, D),
+   are already ordered n-major, t-minor, so the B*N temporal sequences of T tokens are the
+   patch rows without the cls rows. */
+static void tsf__time_groups_forward(float *seqs, const float *x, const tsf__shape *s, int D) {
+    size_t NT = (size_t)s->N * s->T, b;
+    for (b = 0; b < (size_t)s->B; b++)
+        memcpy(seqs + b * NT * D, x + (b * (1 + NT) + 1) * D, NT * D * sizeof(float));
+}
+
+/* Divided attention, spatial step: B*T sequences of 1+N tokens, [z0, U(n=0,t), ..., U(N-1,t)]
+   for frame t of clip b, where z0 is the cls token entering the block (u keeps it as is). */
+static void tsf__space_groups_forward(float *seqs, const float *u, const tsf__shape *s, int D) {
+    size_t NT = (size_t)s->N * s->T, b, t, n;
+    for (b = 0; b < (size_t)s->B; b++)
+        for (t = 0; t < (size_t)s->T; t++) {
+            float *dst = seqs + (b * s->T + t) * (1 + s->N) * D;
+            memcpy(dst, u + b * (1 + NT) * D, D * sizeof(float));
+            for (n = 0; n < (size_t)s->N; n++)
+                memcpy(dst + (1 + n) * D, u + (b * (1 + NT) + 1 + n * s->T + t) * D, D * sizeof(float));
+        }
+}
+
+/* The spatial step's residual: V = U + Q for patch tokens (Q // (B*T, 1+N, D) the attention
+   branch, back in token order), and V cls = z0 + mean over the T frames of Q's cls rows. */
+static void tsf__space_residual_forward(float *v, const float *u, const float *q, float *clsmean,
+                                        const tsf__shape *s, int D) {
+    size_t NT = (size_t)s->N * s->T, b, t, n, i;
+    tsf_mean_forward(clsmean, q, s->B, s->T, D, (size_t)(1 + s->N) * D);
+    for (b = 0; b < (size_t)s->B; b++) {
+        for (i = 0; i < (size_t)D; i++)
+            v[b * (1 + NT) * D + i] = u[b * (1 + NT) * D + i] + clsmean[b * D + i];
+        for (t = 0; t < (size_t)s->T; t++)
+            for (n = 0; n < (size_t)s->N; n++) {
+                size_t r = (b * (1 + NT) + 1 + n * s->T + t) * D;
+                const float *qr = q + ((b * s->T + t) * (1 + s->N) + 1 + n) * D;
+                for (i = 0; i < (size_t)D; i++) v[r + i] = u[r + i] + qr[i];
+            }
+    }
+}
+
+/* ---- forward ----------------------------------------------------------------------------- */
+TSFDEF tsf_status tsf_model_forward(tsf_model *m, const float *x, int B, int T, int H, int W,
+                                    float *logits) {
+    const tsf_config *c = &m->cfg;
+    const tsf_params *p = &m->params;
+    tsf_acts *a = &m->acts;
+    int D = c->dim, HM = tsf__hidden(c), NH = c->heads, K = c->classes, l;
+    float eps = c->ln_eps;
+    tsf__shape s;
+    tsf_status st;
+    const float *xin;
+    if (!x) return TSF_ERR_ARG;
+    st = tsf_model_reserve(m, B, T, H, W);
+    if (st != TSF_OK) return st;
+    s = tsf__shape_of(c, B, T, H, W);
+
+    /* embeddings: patches, then cls, position and time embeddings, in the variant's order */
+    tsf_patch_embed_forward(a->patches, a->cols, x, p->patch_w, p->patch_b, B, c->channels, T,
+                            H, W, c->patch_size, D);
+    tsf__tokens_forward(a->x0, a->patches, p, c, &s);
+
+    xin = a->x0;
+    for (l = 0; l < c->depth; l++) {
+        size_t R = (size_t)s.R, RA = (size_t)s.RA, Rt = (size_t)s.Rt;
+        /* this block's weights and activations */
+        const float *ln1_w = p->ln1_w + (size_t)l * D, *ln1_b = p->ln1_b + (size_t)l * D;
+        const float *qkv_w = p->qkv_w + (size_t)l * 3 * D * D;
+        const float *qkv_b = p->qkv_b ? p->qkv_b + (size_t)l * 3 * D : NULL;
+        const float *proj_w = p->proj_w + (size_t)l * D * D, *proj_b = p->proj_b + (size_t)l * D;
+        const float *ln2_w = p->ln2_w + (size_t)l * D, *ln2_b = p->ln2_b + (size_t)l * D;
+        const float *fc1_w = p->fc1_w + (size_t)l * HM * D, *fc1_b = p->fc1_b + (size_t)l * HM;
+        const float *fc2_w = p->fc2_w + (size_t)l * D * HM, *fc2_b = p->fc2_b + (size_t)l * D;
+        float *ln1 = a->ln1 + l * RA * D, *ln1_mean = a->ln1_mean + l * RA;
+        float *ln1_rstd = a->ln1_rstd + l * RA, *qkv = a->qkv + l * RA * 3 * D;
+        float *att = a->att + (size_t)l * s.SA * NH * s.SL * s.SL, *atty = a->atty + l * RA * D;
+        float *res1 = a->res1 + l * R * D, *ln2 = a->ln2 + l * R * D;
+        float *ln2_mean = a->ln2_mean + l * R, *ln2_rstd = a->ln2_rstd + l * R;
+        float *fch = a->fch + l * R * HM, *fch_gelu = a->fch_gelu + l * R * HM;
+        float *out = a->out + l * R * D, *tmp = a->scratch;
+        const float *attn_in = xin; /* what the block's main attention reads */
+
+        if (c->attention == TSF_ATTN_DIVIDED) {
+            /* temporal attention over B*N sequences of T frames, then temporal_fc */
+            float *t_in = a->t_in + l * Rt * D, *t_ln = a->t_ln + l * Rt * D;
+            float *t_mean = a->t_mean + l * Rt, *t_rstd = a->t_rstd + l * Rt;
+            float *t_qkv = a->t_qkv + l * Rt * 3 * D;
+            float *t_att = a->t_att + (size_t)l * B * s.N * NH * T * T;
+            float *t_atty = a->t_atty + l * Rt * D, *t_proj = a->t_proj + l * Rt * D;
+            float *u = a->u + l * R * D, *s_in = a->s_in + (size_t)l * s.Rs * D;
+            size_t NT = (size_t)s.N * T, b;
+            tsf__time_groups_forward(t_in, xin, &s, D);
+            tsf_layernorm_forward(t_ln, t_mean, t_rstd, t_in, p->t_ln_w + (size_t)l * D,
+                                  p->t_ln_b + (size_t)l * D, (int)Rt, D, eps);
+            tsf_linear_forward(t_qkv, t_ln, p->t_qkv_w + (size_t)l * 3 * D * D,
+                               p->t_qkv_b ? p->t_qkv_b + (size_t)l * 3 * D : NULL, (int)Rt, D, 3 * D);
+            tsf_attention_forward(t_atty, t_att, t_qkv, B * s.N, T, D, NH);
+            tsf_linear_forward(t_proj, t_atty, p->t_proj_w + (size_t)l * D * D,
+                               p->t_proj_b + (size_t)l * D, (int)Rt, D, D);
+            tsf_linear_forward(tmp, t_proj, p->t_fc_w + (size_t)l * D * D, p->t_fc_b + (size_t)l * D,
+                               (int)Rt, D, D);
+            for (b = 0; b < (size_t)B; b++) { /* u = x, plus the temporal branch on patch rows */
+                memcpy(u + b * (1 + NT) * D, xin + b * (1 + NT) * D, (size_t)D * sizeof(float));
+                tsf_residual_forward(u + (b * (1 + NT) + 1) * D, xin + (b * (1 + NT) + 1) * D,
+                                     tmp + b * NT * D, NT * D);
+            }
+            /* spatial attention runs on B*T sequences of 1+N tokens */
+            tsf__space_groups_forward(s_in, u, &s, D);
+            attn_in = s_in;
+        }
+        /* attention: res1 = x + proj(MHSA(LN1(x))) */
+        tsf_layernorm_forward(ln1, ln1_mean, ln1_rstd, attn_in, ln1_w, ln1_b, (int)RA, D, eps);
+        tsf_linear_forward(qkv, ln1, qkv_w, qkv_b, (int)RA, D, 3 * D);
+        tsf_attention_forward(atty, att, qkv, (int)s.SA, (int)s.SL, D, NH);
+        tsf_linear_forward(tmp, atty, proj_w, proj_b, (int)RA, D, D);
+        if (c->attention == TSF_ATTN_DIVIDED)
+            tsf__space_residual_forward(res1, a->u + l * R * D, tmp, tmp + (size_t)s.Rs * D, &s, D);
+        else
+            tsf_residual_forward(res1, xin, tmp, R * D);
+        /* MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))) */
+        tsf_layernorm_forward(ln2, ln2_mean, ln2_rstd, res1, ln2_w, ln2_b, (int)R, D, eps);
+        tsf_linear_forward(fch, ln2, fc1_w, fc1_b, (int)R, D, HM);
+        tsf_gelu_forward(fch_gelu, fch, R * HM);
+        tsf_linear_forward(tmp, fch_gelu, fc2_w, fc2_b, (int)R, HM, D);
+        tsf_residual_forward(out, res1, tmp, R * D);
+        xin = out;
+    }
+
+    /* head: the cls token (space_only: averaged over frames), final LayerNorm, classifier */
+    if (c->attention == TSF_ATTN_SPACE)
+        tsf_mean_forward(a->pooled, xin, B, T, D, (size_t)(1 + s.N) * D);
+    else
+        tsf_mean_forward(a->pooled, xin, B, 1, D, (size_t)s.R / B * D);
+    tsf_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->pooled, p->lnf_w, p->lnf_b, B, D, eps);
+    tsf_linear_forward(a->logits, a->lnf, p->head_w, p->head_b, B, D, K);
+    if (logits) memcpy(logits, a->logits, (size_t)B * K * sizeof(float));
+    return TSF_OK;
+}
+
+TSFDEF tsf_status tsf_model_forward_u8(tsf_model *m, const unsigned char *rgb, int B, int T,
+                                       int H, int W, float *logits) {
+    const tsf_config *c = &m->cfg;
+    size_t plane = (size_t)H * W, i;
+    int b, t, ch;
+    tsf_status st;
+    if (!rgb || c->channels != 3) return TSF_ERR_ARG;
+    st = tsf_model_reserve(m, B, T, H, W);
+    if (st != TSF_OK) return st;
+    for (b = 0; b < B; b++)
+        for (t = 0; t < T; t++)
+            for (ch = 0; ch < 3; ch++) { /* model channel ch reads RGB channel ch, or 2-ch for BGR */
+                const unsigned char *src = rgb + ((size_t)b * T + t) * plane * 3 + (c->bgr ? 2 - ch : ch);
+                float *dst = m->acts.input + (((size_t)b * 3 + ch) * T + t) * plane;
+                float scale = 1.0f / (255.0f * c->std[ch]), shift = c->mean[ch] / c->std[ch];
+                for (i = 0; i < plane; i++) dst[i] = (float)src[i * 3] * scale - shift;
+            }
+    return tsf_model_forward(m, m->acts.input, B, T, H, W, logits);
+}
+
+/* ==========================================================================================
+   I/O: a small JSON reader, the tensor name table, safetensors in and out
+   ========================================================================================== */
+
+static void tsf__seterr(tsf_error *err, const char *a, const char *b, const char *c) {
+    size_t n = 0;
+    const char *parts[3];
+    int i;
+    if (!err) return;
+    parts[0] = a, parts[1] = b, parts[2] = c;
+    for (i = 0; i < 3; i++) {
+        const char *p = parts[i];
+        while (p && *p && n + 1 < sizeof err->msg) err->msg[n++] = *p++;
+    }
+    err->msg[n] = 0;
+}
+
+/* ---- JSON: a validating tokenizer (after jsmn's idea: a flat array of tokens in document
+   order, each knowing where its subtree ends). Strings keep their raw, escaped bytes. ---- */
+enum { TSF__J_OBJ = 1, TSF__J_ARR, TSF__J_STR, TSF__J_PRIM };
+typedef struct tsf__jtok {
+    int type, start, end; /* bytes [start, end) of the text (strings: without the quotes) */
+    int size;             /* objects: keys; arrays: elements */
+    int next;             /* index of the first token after this one's subtree */
+} tsf__jtok;
+typedef struct tsf__json {
+    const char *s;
+    int len, ntok, cap;
+    tsf__jtok *tok; /* NULL while counting */
+} tsf__json;
+
+#define TSF__JSON_MAX_DEPTH 64
+
+static int tsf__json_ws(const tsf__json *j, int p) {
+    while (p < j->len && (j->s[p] == ' ' || j->s[p] == '\t' || j->s[p] == '\n' || j->s[p] == '\r'))
+        p++;
+    return p;
+}
+
+static int tsf__json_new(tsf__json *j, int type, int start) {
+    int i = j->ntok++;
+    if (j->tok) {
+        if (i >= j->cap) return -1;
+        j->tok[i].type = type, j->tok[i].start = start, j->tok[i].end = start;
+        j->tok[i].size = 0, j->tok[i].next = i + 1;
+    }
+    return i;
+}
+
+static int tsf__is_hex(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Parse one value at *p; returns 0 on success. */
+static int tsf__json_value(tsf__json *j, int *p, int depth) {
+    int i, pos = tsf__json_ws(j, *p), count = 0;
+    char c;
+    if (pos >= j->len || depth > TSF__JSON_MAX_DEPTH) return -1;
+    c = j->s[pos];
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        if ((i = tsf__json_new(j, c == '{' ? TSF__J_OBJ : TSF__J_ARR, pos)) < 0) return -1;
+        pos = tsf__json_ws(j, pos + 1);
+        if (pos < j->len && j->s[pos] == close) {
+            pos++;
+        } else {
+            for (;;) {
+                if (c == '{') { /* key, then ':' */
+                    pos = tsf__json_ws(j, pos);
+                    if (pos >= j->len || j->s[pos] != '"') return -1;
+                    if (tsf__json_value(j, &pos, depth + 1)) return -1;
+                    pos = tsf__json_ws(j, pos);
+                    if (pos >= j->len || j->s[pos] != ':') return -1;
+                    pos++;
+                }
+                if (tsf__json_value(j, &pos, depth + 1)) return -1;
+                count++;
+                pos = tsf__json_ws(j, pos);
+                if (pos < j->len && j->s[pos] == ',') {
+                    pos++;
+                    continue;
+                }
+                if (pos < j->len && j->s[pos] == close) {
+                    pos++;
+                    break;
+                }
+                return -1;
+            }
+        }
+        if (j->tok) j->tok[i].size = count, j->tok[i].end = pos, j->tok[i].next = j->ntok;
+    } else if (c == '"') {
+        int start = ++pos;
+        while (pos < j->len && j->s[pos] != '"') {
+            if ((unsigned char)j->s[pos] < 0x20) return -1;
+            if (j->s[pos] == '\\') {
+                pos++;
+                if (pos >= j->len || !strchr("\"\\/bfnrtu", j->s[pos])) return -1;
+                if (j->s[pos] == 'u') {
+                    int k;
+                    for (k = 1; k <= 4; k++)
+                        if (pos + k >= j->len || !tsf__is_hex(j->s[pos + k])) return -1;
+                    pos += 4;
+                }
+            }
+            pos++;
+        }
+        if (pos >= j->len) return -1;
+        if ((i = tsf__json_new(j, TSF__J_STR, start)) < 0) return -1;
+        if (j->tok) j->tok[i].end = pos;
+        pos++;
+    } else { /* number, true, false, null */
+        int start = pos;
+        while (pos < j->len && strchr("+-.0123456789eEtruefalsn", j->s[pos])) pos++;
+        if (pos == start) return -1;
+        if ((i = tsf__json_new(j, TSF__J_PRIM, start)) < 0) return -1;
+        if (j->tok) j->tok[i].end = pos;
+    }
+    *p = pos;
+    return 0;
+}
+
+/* Tokenize text; the whole text must be one value. Allocates j->tok. */
+static tsf_status tsf__json_parse(tsf__json *j, const char *s, size_t len, void *ctx) {
+    int p = 0;
+    memset(j, 0, sizeof *j);
+    if (len > (size_t)1 << 30) return TSF_ERR_FORMAT;
+    j->s = s, j->len = (int)len;
+    if (tsf__json_value(j, &p, 0) || tsf__json_ws(j, p) != j->len) return TSF_ERR_FORMAT;
+    j->cap = j->ntok;
+    j->tok = (tsf__jtok *)TSF_MALLOC((size_t)j->cap * sizeof(tsf__jtok), ctx);
+    if (!j->tok) return TSF_ERR_ALLOC;
+    j->ntok = 0, p = 0;
+    if (tsf__json_value(j, &p, 0)) return TSF_ERR_FORMAT; /* cannot happen: same text */
+    return TSF_OK;
+}
+
+static int tsf__json_eq(const tsf__json *j, int t, const char *str) {
+    size_t n = strlen(str);
+    return j->tok[t].type == TSF__J_STR && (size_t)(j->tok[t].end - j->tok[t].start) == n &&
+           memcmp(j->s + j->tok[t].start, str, n) == 0;
+}
+
+/* The value of key in object obj, or -1. */
+static int tsf__json_get(const tsf__json *j, int obj, const char *key) {
+    int k, t;
+    if (obj < 0 || j->tok[obj].type != TSF__J_OBJ) return -1;
+    for (k = 0, t = obj + 1; k < j->tok[obj].size; k++, t = j->tok[t + 1].next)
+        if (tsf__json_eq(j, t, key)) return t + 1;
+    return -1;
+}
+
+/* Element k of array arr, or -1. */
+static int tsf__json_at(const tsf__json *j, int arr, int k) {
+    int e, t;
+    if (arr < 0 || j->tok[arr].type != TSF__J_ARR || k < 0 || k >= j->tok[arr].size) return -1;
+    for (e = 0, t = arr + 1; e < k; e++) t = j->tok[t].next;
+    return t;
+}
+
+/* A number token as a double; 0 if t is not a number. */
+static int tsf__json_num(const tsf__json *j, int t, double *out) {
+    char buf[64], *end;
+    int n;
+    if (t < 0 || j->tok[t].type != TSF__J_PRIM) return 0;
+    n = j->tok[t].end - j->tok[t].start;
+    if (n <= 0 || n >= (int)sizeof buf) return 0;
+    memcpy(buf, j->s + j->tok[t].start, (size_t)n);
+    buf[n] = 0;
+    *out = strtod(buf, &end);
+    return *end == 0 && *out == *out;
+}
+
+/* An integer in [lo, hi]. */
+static int tsf__json_int(const tsf__json *j, int t, long long lo, long long hi, long long *out) {
+    double v;
+    if (!tsf__json_num(j, t, &v) || v != floor(v) || v < (double)lo || v > (double)hi) return 0;
+    *out = (long long)v;
+    return 1;
+}
+
+/* Decode string token t (escapes included, \uXXXX to UTF-8) into out; 0 if it does not fit. */
+static int tsf__json_str(const tsf__json *j, int t, char *out, size_t cap) {
+    int p;
+    size_t n = 0;
+    if (t < 0 || j->tok[t].type != TSF__J_STR) return 0;
+    for (p = j->tok[t].start; p < j->tok[t].end; p++) {
+        unsigned long c = (unsigned char)j->s[p];
+        if (c == '\\') {
+            char e = j->s[++p];
+            c = e == 'b' ? 8 : e == 'f' ? 12 : e == 'n' ? 10 : e == 'r' ? 13 : e == 't' ? 9 : (unsigned char)e;
+            if (e == 'u') { /* 4 hex digits, checked by the tokenizer (surrogates kept apart) */
+                int k;
+                for (c = 0, k = 1; k <= 4; k++) {
+                    char h = j->s[p + k];
+                    c = c * 16 + (unsigned long)(h <= '9' ? h - '0' : (h | 32) - 'a' + 10);
+                }
+                p += 4;
+            }
+        }
+        if (n + 4 >= cap) return 0;
+        if (c < 0x80) out[n++] = (char)c;
+        else if (c < 0x800) out[n++] = (char)(0xC0 | (c >> 6)), out[n++] = (char)(0x80 | (c & 63));
+        else {
+            out[n++] = (char)(0xE0 | (c >> 12)), out[n++] = (char)(0x80 | ((c >> 6) & 63));
+            out[n++] = (char)(0x80 | (c & 63));
+        }
+    }
+    out[n] = 0;
+    return 1;
+}
+
+/* ---- tensor names ------------------------------------------------------------------------ */
+/* One row per tsf_params field: its Hugging Face name (%d = block), the original code's
+   name, and its shape in the HF file, coded: D dim, 3 3*dim, H MLP width, K classes,
+   C channels, P patch, Q 1 + (S0/P)^2, T T0, 1 one. */
+static const struct tsf__tensor_name {
+    const char *hf, *orig, *shape;
+} tsf__names[TSF_NUM_PARAMS] = {
+    {"timesformer.embeddings.cls_token", "cls_token", "11D"},
+    {"timesformer.embeddings.position_embeddings", "pos_embed", "1QD"},
+    {"timesformer.embeddings.time_embeddings", "time_embed", "1TD"},
+    {"timesformer.embeddings.patch_embeddings.projection.weight", "patch_embed.proj.weight", "DCPP"},
+    {"timesformer.embeddings.patch_embeddings.projection.bias", "patch_embed.proj.bias", "D"},
+    {"timesformer.encoder.layer.%d.temporal_layernorm.weight", "blocks.%d.temporal_norm1.weight", "D"},
+    {"timesformer.encoder.layer.%d.temporal_layernorm.bias", "blocks.%d.temporal_norm1.bias", "D"},
+    {"timesformer.encoder.layer.%d.temporal_attention.attention.qkv.weight", "blocks.%d.temporal_attn.qkv.weight", "3D"},
+    {"timesformer.encoder.layer.%d.temporal_attention.attention.qkv.bias", "blocks.%d.temporal_attn.qkv.bias", "3"},
+    {"timesformer.encoder.layer.%d.temporal_attention.output.dense.weight", "blocks.%d.temporal_attn.proj.weight", "DD"},
+    {"timesformer.encoder.layer.%d.temporal_attention.output.dense.bias", "blocks.%d.temporal_attn.proj.bias", "D"},
+    {"timesformer.encoder.layer.%d.temporal_dense.weight", "blocks.%d.temporal_fc.weight", "DD"},
+    {"timesformer.encoder.layer.%d.temporal_dense.bias", "blocks.%d.temporal_fc.bias", "D"},
+    {"timesformer.encoder.layer.%d.layernorm_before.weight", "blocks.%d.norm1.weight", "D"},
+    {"timesformer.encoder.layer.%d.layernorm_before.bias", "blocks.%d.norm1.bias", "D"},
+    {"timesformer.encoder.layer.%d.attention.attention.qkv.weight", "blocks.%d.attn.qkv.weight", "3D"},
+    {"timesformer.encoder.layer.%d.attention.attention.qkv.bias", "blocks.%d.attn.qkv.bias", "3"},
+    {"timesformer.encoder.layer.%d.attention.output.dense.weight", "blocks.%d.attn.proj.weight", "DD"},
+    {"timesformer.encoder.layer.%d.attention.output.dense.bias", "blocks.%d.attn.proj.bias", "D"},
+    {"timesformer.encoder.layer.%d.layernorm_after.weight", "blocks.%d.norm2.weight", "D"},
+    {"timesformer.encoder.layer.%d.layernorm_after.bias", "blocks.%d.norm2.bias", "D"},
+    {"timesformer.encoder.layer.%d.intermediate.dense.weight", "blocks.%d.mlp.fc1.weight", "HD"},
+    {"timesformer.encoder.layer.%d.intermediate.dense.bias", "blocks.%d.mlp.fc1.bias", "H"},
+    {"timesformer.encoder.layer.%d.output.dense.weight", "blocks.%d.mlp.fc2.weight", "DH"},
+    {"timesformer.encoder.layer.%d.output.dense.bias", "blocks.%d.mlp.fc2.bias", "D"},
+    {"timesformer.layernorm.weight", "norm.weight", "D"},
+    {"timesformer.layernorm.bias", "norm.bias", "D"},
+    {"classifier.weight", "head.weight", "KD"},
+    {"classifier.bias", "head.bias", "K"},
+};
+
+/* The model's tensors in file order: field f (of tsf_params) and block l. */
+typedef struct tsf__tensor {
+    int field, layer;
+} tsf__tensor;
+
+static int tsf__is_per_layer(int field) { return strstr(tsf__names[field].hf, "%d") != NULL; }
+
+TSFDEF int tsf_model_num_tensors(const tsf_model *m) {
+    float *const *views = (float *const *)&m->params;
+    int f, n = 0;
+    for (f = 0; f < TSF_NUM_PARAMS; f++)
+        if (views[f]) n += tsf__is_per_layer(f) ? m->cfg.depth : 1;
+    return n;
+}
+
+static void tsf__tensor_info(const tsf_model *m, tsf__tensor t, char name[96], int *ndim,
+                             long long shape[4], float **data) {
+    const tsf_config *c = &m->cfg;
+    const char *code = tsf__names[t.field].shape;
+    long long numel = 1;
+    int k, P = c->image_size / c->patch_size;
+    snprintf(name, 96, tsf__names[t.field].hf, t.layer);
+    for (k = 0; code[k]; k++) {
+        char d = code[k];
+        shape[k] = d == 'D' ? c->dim : d == '3' ? 3LL * c->dim : d == 'H' ? tsf__hidden(c)
+                 : d == 'K' ? c->classes : d == 'C' ? c->channels : d == 'P' ? c->patch_size
+                 : d == 'Q' ? 1LL + (long long)P * P : d == 'T' ? c->frames : 1;
+        numel *= shape[k];
+    }
+    *ndim = k;
+    *data = ((float *const *)&m->params)[t.field] + (size_t)t.layer * (size_t)numel;
+}
+
+TSFDEF void tsf_model_tensor(const tsf_model *m, int i, char name[96], int *ndim,
+                             long long shape[4], float **data) {
+    tsf__tensor t = {0, 0};
+    int n = 0, f, l;
+    float *const *views = (float *const *)&m->params;
+    for (f = 0; f < TSF_NUM_PARAMS; f++) /* walk tsf__tensors without an array */
+        for (l = 0; views[f] && l < (tsf__is_per_layer(f) ? m->cfg.depth : 1); l++)
+            if (n++ == i) t.field = f, t.layer = l;
+    TSF_ASSERT(i >= 0 && i < n);
+    tsf__tensor_info(m, t, name, ndim, shape, data);
+}
+
+/* The Hugging Face name of a parameter given its original or HF name ("model." and
+   "module." prefixes are dropped); 0 if it is neither. */
+static int tsf__to_hf_name(const char *name, char out[96]) {
+    int f, layer;
+    char probe[96];
+    for (;;) {
+        if (strncmp(name, "model.", 6) == 0) name += 6;
+        else if (strncmp(name, "module.", 7) == 0) name += 7;
+        else break;
+    }
+    if (strlen(name) >= 96) return 0;
+    for (f = 0; f < TSF_NUM_PARAMS; f++) {
+        const char *fmt = tsf__names[f].orig, *pct = strstr(fmt, "%d");
+        if (!pct) {
+            if (strcmp(name, fmt) == 0) return snprintf(out, 96, "%s", tsf__names[f].hf), 1;
+            if (strcmp(name, tsf__names[f].hf) == 0) return snprintf(out, 96, "%s", name), 1;
+            continue;
+        }
+        if (strncmp(name, "blocks.", 7) == 0 && sscanf(name + 7, "%d", &layer) == 1 && layer >= 0) {
+            snprintf(probe, sizeof probe, fmt, layer);
+            if (strcmp(name, probe) == 0) return snprintf(out, 96, tsf__names[f].hf, layer), 1;
+        }
+        if (strncmp(name, "timesformer.encoder.layer.", 26) == 0 &&
+            sscanf(name + 26, "%d", &layer) == 1 && layer >= 0) {
+            snprintf(probe, sizeof probe, tsf__names[f].hf, layer);
+            if (strcmp(name, probe) == 0) return snprintf(out, 96, "%s", name), 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- config from JSON -------------------------------------------------------------------- */
+/* Read the first of two spellings of an integer key into *dst. */
+static int tsf__cfg_int(const tsf__json *j, int obj, const char *k1, const char *k2, int *dst,
+                        tsf_error *err) {
+    long long v;
+    int t = tsf__json_get(j, obj, k1);
+    if (t < 0 && k2) t = tsf__json_get(j, obj, k2);
+    if (t < 0) return 1;
+    if (!tsf__json_int(j, t, 0, 1 << 30, &v)) return tsf__seterr(err, "config: bad value for ", k1, ""), 0;
+    *dst = (int)v;
+    return 1;
+}
+
+/* Class names from an id2label object {"0": "name", ...} or an array; stored in *names as
+   K consecutive NUL-terminated strings (TSF_MALLOC). */
+static tsf_status tsf__labels_from_json(const tsf__json *j, int t, int K, char **names,
+                                        void *ctx, tsf_error *err) {
+    size_t total = 0, off = 0;
+    int k, n = t >= 0 ? j->tok[t].size : 0, pass;
+    int is_obj = t >= 0 && j->tok[t].type == TSF__J_OBJ;
+    char *buf = NULL;
+    if (t < 0 || (j->tok[t].type != TSF__J_OBJ && j->tok[t].type != TSF__J_ARR) || n != K)
+        return tsf__seterr(err, "labels: expected one name per class", "", ""), TSF_ERR_FORMAT;
+    for (pass = 0; pass < 2; pass++) { /* measure, then copy in class order */
+        for (k = 0; k < K; k++) {
+            int v, e;
+            if (is_obj) { /* find the key that spells k */
+                char want[16];
+                snprintf(want, sizeof want, "%d", k);
+                v = tsf__json_get(j, t, want);
+            } else {
+                v = tsf__json_at(j, t, k);
+            }
+            if (v < 0 || j->tok[v].type != TSF__J_STR) {
+                TSF_FREE(buf, ctx);
+                return tsf__seterr(err, "labels: missing or non-string name of a class", "", ""),
+                       TSF_ERR_FORMAT;
+            }
+            e = j->tok[v].end - j->tok[v].start;
+            if (pass == 0) total += (size_t)e * 3 + 5; /* room for UTF-8 expansion */
+            else {
+                tsf__json_str(j, v, buf + off, total - off);
+                off += strlen(buf + off) + 1;
+            }
+        }
+        if (pass == 0 && !(buf = (char *)TSF_MALLOC(total, ctx))) return TSF_ERR_ALLOC;
+    }
+    *names = buf;
+    return TSF_OK;
+}
+
+/* Apply the keys of object obj to *cfg; *labels (may be NULL) receives id2label/labels. */
+static tsf_status tsf__config_apply(tsf_config *cfg, const tsf__json *j, int obj, char **labels,
+                                    tsf_error *err) {
+    int t, hidden = 0, k;
+    double v;
+    char name[64];
+    if (obj < 0 || j->tok[obj].type != TSF__J_OBJ)
+        return tsf__seterr(err, "config: not a JSON object", "", ""), TSF_ERR_FORMAT;
+    if (!tsf__cfg_int(j, obj, "image_size", "img_size", &cfg->image_size, err) ||
+        !tsf__cfg_int(j, obj, "patch_size", NULL, &cfg->patch_size, err) ||
+        !tsf__cfg_int(j, obj, "num_channels", "in_chans", &cfg->channels, err) ||
+        !tsf__cfg_int(j, obj, "num_frames", NULL, &cfg->frames, err) ||
+        !tsf__cfg_int(j, obj, "hidden_size", "embed_dim", &cfg->dim, err) ||
+        !tsf__cfg_int(j, obj, "num_hidden_layers", "depth", &cfg->depth, err) ||
+        !tsf__cfg_int(j, obj, "num_attention_heads", "num_heads", &cfg->heads, err) ||
+        !tsf__cfg_int(j, obj, "num_labels", "num_classes", &cfg->classes, err) ||
+        !tsf__cfg_int(j, obj, "intermediate_size", NULL, &hidden, err))
+        return TSF_ERR_FORMAT;
+    if ((t = tsf__json_get(j, obj, "mlp_ratio")) >= 0) {
+        if (!tsf__json_num(j, t, &v)) return tsf__seterr(err, "config: bad mlp_ratio", "", ""), TSF_ERR_FORMAT;
+        cfg->mlp_ratio = (float)v;
+    }
+    if (hidden > 0) { /* HF gives the width; keep it exact as a ratio */
+        if (cfg->dim <= 0) return tsf__seterr(err, "config: intermediate_size without hidden_size", "", ""), TSF_ERR_FORMAT;
+        cfg->mlp_ratio = (float)hidden / (float)cfg->dim;
+        if ((int)((float)cfg->dim * cfg->mlp_ratio) != hidden)
+            return tsf__seterr(err, "config: intermediate_size is not representable", "", ""), TSF_ERR_FORMAT;
+    }
+    if ((t = tsf__json_get(j, obj, "layer_norm_eps")) >= 0 || (t = tsf__json_get(j, obj, "ln_eps")) >= 0) {
+        if (!tsf__json_num(j, t, &v)) return tsf__seterr(err, "config: bad layer_norm_eps", "", ""), TSF_ERR_FORMAT;
+        cfg->ln_eps = (float)v;
+    }
+    if ((t = tsf__json_get(j, obj, "attention_type")) >= 0) {
+        if (!tsf__json_str(j, t, name, sizeof name) || tsf_attention_parse(name) < 0)
+            return tsf__seterr(err, "config: unknown attention_type", "", ""), TSF_ERR_FORMAT;
+        cfg->attention = tsf_attention_parse(name);
+    }
+    if ((t = tsf__json_get(j, obj, "qkv_bias")) >= 0) {
+        int n = j->tok[t].end - j->tok[t].start;
+        if (j->tok[t].type != TSF__J_PRIM || (n != 4 && n != 5))
+            return tsf__seterr(err, "config: qkv_bias must be true or false", "", ""), TSF_ERR_FORMAT;
+        cfg->no_qkv_bias = j->s[j->tok[t].start] == 'f';
+    }
+    for (k = 0; k < 2; k++) { /* "mean": [r, g, b], "std": [r, g, b] */
+        float *dst = k ? cfg->std : cfg->mean;
+        int i;
+        if ((t = tsf__json_get(j, obj, k ? "std" : "mean")) < 0) continue;
+        for (i = 0; i < 3; i++)
+            if (!tsf__json_num(j, tsf__json_at(j, t, i), &v)) return tsf__seterr(err, "config: bad mean/std", "", ""), TSF_ERR_FORMAT;
+            else dst[i] = (float)v;
+    }
+    if ((t = tsf__json_get(j, obj, "channel_order")) >= 0) cfg->bgr = tsf__json_eq(j, t, "BGR");
+    if ((t = tsf__json_get(j, obj, "id2label")) >= 0) {
+        if (tsf__json_get(j, obj, "num_labels") < 0) cfg->classes = j->tok[t].size;
+        if (labels) return tsf__labels_from_json(j, t, cfg->classes, labels, cfg->alloc_ctx, err);
+    }
+    return TSF_OK;
+}
+
+TSFDEF tsf_status tsf_config_from_json(tsf_config *cfg, const char *json, size_t len, tsf_error *err) {
+    tsf__json j;
+    tsf_status st = tsf__json_parse(&j, json, len, cfg->alloc_ctx);
+    if (st == TSF_OK) st = tsf__config_apply(cfg, &j, 0, NULL, err);
+    else tsf__seterr(err, "config: not valid JSON", "", "");
+    if (j.tok) TSF_FREE(j.tok, cfg->alloc_ctx);
+    return st;
+}
+
+TSFDEF const char *tsf_model_label(const tsf_model *m, int k) {
+    const char *p = m->labels;
+    if (!p || k < 0 || k >= m->cfg.classes) return "";
+    while (k-- > 0) p += strlen(p) + 1;
+    return p;
+}
+
+TSFDEF tsf_status tsf_model_set_labels(tsf_model *m, const char *const *names) {
+    size_t total = 0, off = 0;
+    int k;
+    char *buf;
+    if (m->labels) TSF_FREE(m->labels, m->cfg.alloc_ctx);
+    m->labels = NULL;
+    if (!names) return TSF_OK;
+    for (k = 0; k < m->cfg.classes; k++) total += strlen(names[k]) + 1;
+    if (!(buf = (char *)TSF_MALLOC(total, m->cfg.alloc_ctx))) return TSF_ERR_ALLOC;
+    for (k = 0; k < m->cfg.classes; k++) {
+        memcpy(buf + off, names[k], strlen(names[k]) + 1);
+        off += strlen(names[k]) + 1;
+    }
+    m->labels = buf;
+    return TSF_OK;
+}
+
+/* ---- safetensors in ---------------------------------------------------------------------- */
+/* Where tensor bytes come from: a memory buffer, or (with stdio) a file. */
+typedef struct tsf__source {
+    const unsigned char *mem; /* whole file in memory, or NULL */
+    void *file;               /* FILE *, when mem is NULL */
+    unsigned long long size;  /* bytes in the file */
+} tsf__source;
+
+static int tsf__source_read(const tsf__source *src, unsigned long long off, void *dst, size_t n) {
+    if (off > src->size || n > src->size - off) return 0;
+    if (src->mem) {
+        memcpy(dst, src->mem + off, n);
+        return 1;
+    }
+#ifndef TSF_NO_STDIO
+    if (fseek((FILE *)src->file, (long)off, SEEK_SET) != 0) return 0;
+    return fread(dst, 1, n, (FILE *)src->file) == n;
+#else
+    return 0;
+#endif
+}
+
+static float tsf__f16_to_f32(unsigned int h) {
+    unsigned int sign = (h >> 15) & 1, e = (h >> 10) & 31, f = h & 1023;
+    float v = e == 0 ? ldexpf((float)f, -24) : e == 31 ? (f ? NAN : INFINITY)
+                                              : ldexpf((float)(f | 1024), (int)e - 25);
+    return sign ? -v : v;
+}
+
+static int tsf__dtype_size(const tsf__json *j, int t) {
+    return tsf__json_eq(j, t, "F32") ? 4 : tsf__json_eq(j, t, "F16") || tsf__json_eq(j, t, "BF16") ? 2
+         : tsf__json_eq(j, t, "F64") ? 8 : 0;
+}
+
+/* Read n values of the dtype at offset into dst as floats (little-endian file). */
+static int tsf__read_tensor(const tsf__source *src, unsigned long long off, float *dst, size_t n,
+                            int esize, int bf16) {
+    unsigned char buf[4096];
+    size_t done = 0, i;
+    while (done < n) {
+        size_t k = n - done < sizeof buf / 8 ? n - done : sizeof buf / 8;
+        if (!tsf__source_read(src, off + done * esize, buf, k * esize)) return 0;
+        for (i = 0; i < k; i++) {
+            const unsigned char *b = buf + i * esize;
+            unsigned long long u = 0;
+            int q;
+            for (q = esize - 1; q >= 0; q--) u = (u << 8) | b[q]; /* little-endian bytes */
+            if (esize == 4) {
+                unsigned int w = (unsigned int)u;
+                memcpy(dst + done + i, &w, 4);
+            } else if (esize == 8) {
+                double d;
+                memcpy(&d, &u, 8);
+                dst[done + i] = (float)d;
+            } else if (bf16) { /* bfloat16: the top half of a float32 */
+                unsigned int w = (unsigned int)u << 16;
+                memcpy(dst + done + i, &w, 4);
+            } else {
+                dst[done + i] = tsf__f16_to_f32((unsigned int)u);
+            }
+        }
+        done += k;
+    }
+    return 1;
+}
+
+typedef struct tsf__st_entry {
+    unsigned long long begin, end;
+    int key; /* token of the name */
+} tsf__st_entry;
+
+static int tsf__entry_cmp(const void *a, const void *b) {
+    const tsf__st_entry *x = (const tsf__st_entry *)a, *y = (const tsf__st_entry *)b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+/* Copy the entries of a parsed safetensors header into the model, checking everything.
+   The model's config must already be set and its buffers allocated. */
+static tsf_status tsf__st_fill(tsf_model *m, const tsf__json *j, const tsf__source *src,
+                               unsigned long long data0, tsf_error *err) {
+    int nt = tsf_model_num_tensors(m), t, k, e, n = j->tok[0].size, ne = 0;
+    unsigned long long data_size = src->size - data0;
+    void *ctx = m->cfg.alloc_ctx;
+    unsigned char *seen = (unsigned char *)TSF_MALLOC((size_t)nt + 1, ctx);
+    tsf__st_entry *ents = (tsf__st_entry *)TSF_MALLOC(((size_t)n + 1) * sizeof *ents, ctx);
+    tsf_status st = TSF_OK;
+    char name[512], hf[96], tname[96];
+    if (!seen || !ents) {
+        st = TSF_ERR_ALLOC;
+        goto done;
+    }
+    memset(seen, 0, (size_t)nt + 1);
+    for (e = 0, t = 1; e < n && st == TSF_OK; e++, t = j->tok[t + 1].next) {
+        int v = t + 1, dt = tsf__json_get(j, v, "dtype"), sh = tsf__json_get(j, v, "shape");
+        int of = tsf__json_get(j, v, "data_offsets"), esize, ndim, d;
+        long long shape[4], b0, b1, dim;
+        double numel = 1;
+        float *data;
+        if (tsf__json_eq(j, t, "__metadata__")) continue;
+        if (!tsf__json_str(j, t, name, sizeof name)) {
+            tsf__seterr(err, "safetensors: tensor name too long", "", "");
+            st = TSF_ERR_FORMAT;
+            break;
+        }
+        if (dt < 0 || sh < 0 || of < 0 || j->tok[sh].type != TSF__J_ARR ||
+            !tsf__json_int(j, tsf__json_at(j, of, 0), 0, 1LL << 62, &b0) ||
+            !tsf__json_int(j, tsf__json_at(j, of, 1), 0, 1LL << 62, &b1) || j->tok[of].size != 2) {
+            tsf__seterr(err, "safetensors: malformed entry for ", name, "");
+            st = TSF_ERR_FORMAT;
+            break;
+        }
+        if (!(esize = tsf__dtype_size(j, dt))) {
+            tsf__seterr(err, "safetensors: unsupported dtype (want F32, F16, BF16, F64) for ", name, "");
+            st = TSF_ERR_FORMAT;
+            break;
+        }
+        if (!tsf__to_hf_name(name, hf)) {
+            tsf__seterr(err, "unexpected tensor ", name, " (not a TimeSformer parameter of this config)");
+            st = TSF_ERR_FORMAT;
+            break;
+        }
+        for (k = 0; k < nt; k++) { /* which of the model's tensors */
+            tsf_model_tensor(m, k, tname, &ndim, shape, &data);
+            if (strcmp(tname, hf) == 0) break;
+        }
+        if (k == nt) {
+            tsf__seterr(err, "unexpected tensor ", name, " (not a parameter of this config)");
+            st = TSF_ERR_FORMAT;
+            break;
+        }
+        if (seen[k]++) {
+            tsf__seterr(err, "duplicate tensor ", name, "");
+            st = TSF_ERR_FORMAT;
+            break;
+        }
+        if (j->tok[sh].size != ndim) st = TSF_ERR_FORMAT;
+        for (d = 0; d < ndim && st == TSF_OK; d++) {
+            if (!tsf__json_int(j, tsf__json_at(j, sh, d), 0, 1LL << 40, &dim) || dim != shape[d])
+                st = TSF_ERR_FORMAT;
+            numel *= (double)shape[d];
+        }
+        if (st != TSF_OK) {
+            tsf__seterr(err, "wrong shape for tensor ", name, "");
+            break;
+        }
+        if (b1 < b0 || (unsigned long long)b1 > data_size || (double)(b1 - b0) != numel * esize) {
+            tsf__seterr(err, "safetensors: data offsets outside the file or of the wrong size for ", name, "");
+            st = TSF_ERR_FORMAT;
+            break;
+        }
+        ents[ne].begin = (unsigned long long)b0, ents[ne].end = (unsigned long long)b1, ents[ne++].key = t;
+        if (!tsf__read_tensor(src, data0 + (unsigned long long)b0, data, (size_t)numel, esize,
+                              tsf__json_eq(j, dt, "BF16"))) {
+            tsf__seterr(err, "safetensors: cannot read the data of ", name, "");
+            st = TSF_ERR_IO;
+        }
+    }
+    if (st == TSF_OK) { /* no two tensors may share bytes */
+        qsort(ents, (size_t)ne, sizeof *ents, tsf__entry_cmp);
+        for (e = 1; e < ne && st == TSF_OK; e++)
+            if (ents[e].begin < ents[e - 1].end) {
+                tsf__json_str(j, ents[e].key, name, sizeof name);
+                tsf__seterr(err, "safetensors: overlapping data offsets at ", name, "");
+                st = TSF_ERR_FORMAT;
+            }
+    }
+    for (k = 0; k < nt && st == TSF_OK; k++)
+        if (!seen[k]) {
+            int ndim;
+            long long shape[4];
+            float *data;
+            tsf_model_tensor(m, k, tname, &ndim, shape, &data);
+            tsf__seterr(err, "missing tensor ", tname, "");
+            st = TSF_ERR_FORMAT;
+        }
+done:
+    if (seen) TSF_FREE(seen, ctx);
+    if (ents) TSF_FREE(ents, ctx);
+    return st;
+}
+
+/* The safetensors header: 8-byte little-endian length, then that much JSON. */
+#define TSF__ST_MAX_HEADER (100u << 20)
+
+static tsf_status tsf__st_load(tsf_model *m, const tsf__source *src, const tsf_config *cfg,
+                               const char *labels_json, size_t labels_len, int B, tsf_error *err) {
+    unsigned char len8[8];
+    unsigned long long n = 0;
+    char *hdr = NULL, *meta_cfg = NULL, *labels = NULL;
+    tsf__json j, jc;
+    tsf_config c;
+    tsf_status st;
+    int q, meta, t;
+    void *ctx = cfg ? cfg->alloc_ctx : NULL;
+    memset(&j, 0, sizeof j), memset(&jc, 0, sizeof jc);
+    if (!tsf__source_read(src, 0, len8, 8))
+        return tsf__seterr(err, "safetensors: file shorter than its 8-byte header length", "", ""), TSF_ERR_FORMAT;
+    for (q = 7; q >= 0; q--) n = (n << 8) | len8[q];
+    if (n < 2 || n > TSF__ST_MAX_HEADER || n > src->size - 8)
+        return tsf__seterr(err, "safetensors: header length is not sane", "", ""), TSF_ERR_FORMAT;
+    if (!(hdr = (char *)TSF_MALLOC((size_t)n, ctx))) return TSF_ERR_ALLOC;
+    if (!tsf__source_read(src, 8, hdr, (size_t)n)) {
+        TSF_FREE(hdr, ctx);
+        return tsf__seterr(err, "safetensors: cannot read the header", "", ""), TSF_ERR_IO;
+    }
+    st = tsf__json_parse(&j, hdr, (size_t)n, ctx);
+    if (st == TSF_OK && j.tok[0].type != TSF__J_OBJ) st = TSF_ERR_FORMAT;
+    if (st != TSF_OK) {
+        tsf__seterr(err, "safetensors: the header is not a JSON object", "", "");
+        goto done;
+    }
+    /* the config: given, or from __metadata__.config (a JSON string) */
+    meta = tsf__json_get(&j, 0, "__metadata__");
+    if (cfg) {
+        c = *cfg;
+    } else {
+        size_t len;
+        memset(&c, 0, sizeof c);
+        t = tsf__json_get(&j, meta, "config");
+        if (t < 0) {
+            tsf__seterr(err, "safetensors: no config in __metadata__ (load the model folder with its config.json)", "", "");
+            st = TSF_ERR_CONFIG;
+            goto done;
+        }
+        len = (size_t)(j.tok[t].end - j.tok[t].start) + 1;
+        if (!(meta_cfg = (char *)TSF_MALLOC(len, ctx))) {
+            st = TSF_ERR_ALLOC;
+            goto done;
+        }
+        tsf__json_str(&j, t, meta_cfg, len);
+        if ((st = tsf__json_parse(&jc, meta_cfg, strlen(meta_cfg), ctx)) == TSF_OK)
+            st = tsf__config_apply(&c, &jc, 0, NULL, err);
+        else
+            tsf__seterr(err, "safetensors: __metadata__.config is not JSON", "", "");
+        if (st != TSF_OK) goto done;
+    }
+    if ((st = tsf_model_init(m, &c, B, 0)) != TSF_OK) {
+        tsf__seterr(err, "invalid model configuration: ", tsf_status_string(st), "");
+        goto done;
+    }
+    if ((st = tsf__st_fill(m, &j, src, 8 + n, err)) != TSF_OK) goto done;
+    /* class names: given (config.json's id2label), else __metadata__.labels */
+    if (labels_json || (t = tsf__json_get(&j, meta, "labels")) >= 0) {
+        tsf__json jl;
+        size_t len = labels_json ? labels_len : (size_t)(j.tok[t].end - j.tok[t].start) + 1;
+        char *txt = labels_json ? NULL : (char *)TSF_MALLOC(len, ctx);
+        if (!labels_json && !txt) {
+            st = TSF_ERR_ALLOC;
+            goto done;
+        }
+        if (txt) tsf__json_str(&j, t, txt, len);
+        st = tsf__json_parse(&jl, labels_json ? labels_json : txt, labels_json ? len : strlen(txt), ctx);
+        if (st == TSF_OK) {
+            int lt = jl.tok[0].type == TSF__J_OBJ && tsf__json_get(&jl, 0, "id2label") >= 0
+                         ? tsf__json_get(&jl, 0, "id2label") : 0;
+            st = tsf__labels_from_json(&jl, lt, m->cfg.classes, &labels, ctx, err);
+        }
+        if (jl.tok) TSF_FREE(jl.tok, ctx);
+        if (txt) TSF_FREE(txt, ctx);
+        if (st != TSF_OK) goto done;
+        m->labels = labels;
+    }
+done:
+    if (st != TSF_OK && m->param_memory) tsf_model_free(m);
+    if (j.tok) TSF_FREE(j.tok, ctx);
+    if (jc.tok) TSF_FREE(jc.tok, ctx);
+    if (meta_cfg) TSF_FREE(meta_cfg, ctx);
+    TSF_FREE(hdr, ctx);
+    return st;
+}
+
+TSFDEF tsf_status tsf_model_load_memory(tsf_model *m, const void *data, size_t size,
+                                        const tsf_config *cfg, int B, tsf_error *err) {
+    tsf__source src;
+    if (!m || !data) return TSF_ERR_ARG;
+    memset(m, 0, sizeof *m);
+    src.mem = (const unsigned char *)data, src.file = NULL, src.size = size;
+    return tsf__st_load(m, &src, cfg, NULL, 0, B, err);
+}
+
+/* ---- safetensors out, and files ---------------------------------------------------------- */
+#ifndef TSF_NO_STDIO
+/* Read a small text file (a config.json) into a NUL-terminated buffer. */
+static tsf_status tsf__read_text(const char *path, char **out, size_t *len, void *ctx) {
+    FILE *f = fopen(path, "rb");
+    long n;
+    if (!f) return TSF_ERR_IO;
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (10L << 20) || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return TSF_ERR_FORMAT;
+    }
+    *out = (char *)TSF_MALLOC((size_t)n + 1, ctx);
+    if (!*out) {
+        fclose(f);
+        return TSF_ERR_ALLOC;
+    }
+    if (fread(*out, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        TSF_FREE(*out, ctx);
+        return TSF_ERR_IO;
+    }
+    fclose(f);
+    (*out)[n] = 0;
+    *len = (size_t)n;
+    return TSF_OK;
+}
+
+TSFDEF tsf_status tsf_config_load(tsf_config *cfg, const char *path, tsf_error *err) {
+    char *txt;
+    size_t len;
+    tsf_status st = tsf__read_text(path, &txt, &len, cfg->alloc_ctx);
+    if (st != TSF_OK) return tsf__seterr(err, path, ": cannot read the file", ""), st;
+    st = tsf_config_from_json(cfg, txt, len, err);
+    TSF_FREE(txt, cfg->alloc_ctx);
+    if (st == TSF_OK && (st = tsf_config_resolve(cfg)) != TSF_OK)
+        tsf__seterr(err, path, ": invalid model configuration", "");
+    return st;
+}
+
+static tsf_status tsf__load_safetensors_file(tsf_model *m, const char *path, const tsf_config *cfg,
+                                             const char *labels_json, size_t labels_len, int B,
+                                             tsf_error *err) {
+    FILE *f = fopen(path, "rb");
+    tsf__source src;
+    tsf_status st;
+    long n;
+    if (!f) return tsf__seterr(err, path, ": cannot open", ""), TSF_ERR_IO;
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0) {
+        fclose(f);
+        return tsf__seterr(err, path, ": cannot seek", ""), TSF_ERR_IO;
+    }
+    src.mem = NULL, src.file = f, src.size = (unsigned long long)n;
+    st = tsf__st_load(m, &src, cfg, labels_json, labels_len, B, err);
+    fclose(f);
+    if (st != TSF_OK && err) { /* name the file in front of the reason */
+        char reason[sizeof err->msg];
+        memcpy(reason, err->msg, sizeof reason);
+        tsf__seterr(err, path, ": ", reason);
+    }
+    return st;
+}
+
+TSFDEF tsf_status tsf_model_load(tsf_model *m, const char *path, int B, tsf_error *err) {
+    char sub[4096], *txt = NULL;
+    size_t len = 0;
+    tsf_config cfg;
+    tsf_status st;
+    FILE *f;
+    if (!m || !path) return TSF_ERR_ARG;
+    memset(m, 0, sizeof *m);
+    if (err) err->msg[0] = 0;
+    snprintf(sub, sizeof sub, "%s/config.json", path);
+    if (!(f = fopen(sub, "rb"))) /* not a model folder: a .safetensors file */
+        return tsf__load_safetensors_file(m, path, NULL, NULL, 0, B, err);
+    fclose(f);
+    memset(&cfg, 0, sizeof cfg);
+    if ((st = tsf__read_text(sub, &txt, &len, NULL)) != TSF_OK)
+        return tsf__seterr(err, sub, ": cannot read", ""), st;
+    st = tsf_config_from_json(&cfg, txt, len, err);
+    if (st == TSF_OK && (st = tsf_config_resolve(&cfg)) != TSF_OK)
+        tsf__seterr(err, sub, ": invalid model configuration", "");
+    if (st == TSF_OK) {
+        int has_labels = strstr(txt, "\"id2label\"") != NULL;
+        snprintf(sub, sizeof sub, "%s/model.safetensors", path);
+        st = tsf__load_safetensors_file(m, sub, &cfg, has_labels ? txt : NULL, len, B, err);
+    }
+    TSF_FREE(txt, NULL);
+    return st;
+}
+
+/* A growing text buffer for the JSON header. */
+typedef struct tsf__buf {
+    char *p;
+    size_t len, cap;
+    int failed;
+    void *ctx;
+} tsf__buf;
+
+static void tsf__put(tsf__buf *b, const char *s, size_t n) {
+    if (b->failed) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->len + n + 1) * 2;
+        char *p = (char *)TSF_MALLOC(cap, b->ctx);
+        if (!p) {
+            b->failed = 1;
+            return;
+        }
+        if (b->p) memcpy(p, b->p, b->len), TSF_FREE(b->p, b->ctx);
+        b->p = p, b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+static void tsf__puts(tsf__buf *b, const char *s) { tsf__put(b, s, strlen(s)); }
+
+/* s as a JSON string literal (quotes and escapes). */
+static void tsf__put_json_str(tsf__buf *b, const char *s) {
+    tsf__puts(b, "\"");
+    for (; *s; s++) {
+        char e[8];
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') e[0] = '\\', e[1] = (char)c, e[2] = 0;
+        else if (c < 0x20) snprintf(e, sizeof e, "\\u%04x", c);
+        else e[0] = (char)c, e[1] = 0;
+        tsf__puts(b, e);
+    }
+    tsf__puts(b, "\"");
+}
+
+static int tsf__name_cmp(const void *a, const void *b) {
+    return strcmp((const char *)a, (const char *)b);
+}
+
+TSFDEF tsf_status tsf_model_save(const tsf_model *m, const char *path, tsf_error *err) {
+    const tsf_config *c = &m->cfg;
+    int nt = tsf_model_num_tensors(m), i, k, ndim;
+    char(*names)[96] = NULL, tmp[4200], num[96];
+    long long shape[4];
+    unsigned long long off = 0;
+    float *data;
+    tsf__buf hdr, meta;
+    FILE *f = NULL;
+    tsf_status st = TSF_OK;
+    unsigned char len8[8];
+    memset(&hdr, 0, sizeof hdr), memset(&meta, 0, sizeof meta);
+    hdr.ctx = meta.ctx = c->alloc_ctx;
+    if (strlen(path) > 4000) return TSF_ERR_ARG;
+    /* tensors in name order, as tsf_ref.py and the safetensors library write them */
+    if (!(names = (char(*)[96])TSF_MALLOC((size_t)nt * 96, c->alloc_ctx))) return TSF_ERR_ALLOC;
+    for (i = 0; i < nt; i++) tsf_model_tensor(m, i, names[i], &ndim, shape, &data);
+    qsort(names, (size_t)nt, 96, tsf__name_cmp);
+    tsf__puts(&hdr, "{");
+    for (i = 0; i < nt; i++) {
+        double numel = 1;
+        for (k = 0; k < nt; k++) { /* find tensor by name */
+            char nm[96];
+            tsf_model_tensor(m, k, nm, &ndim, shape, &data);
+            if (strcmp(nm, names[i]) == 0) break;
+        }
+        tsf__puts(&hdr, i ? "," : "");
+        tsf__put_json_str(&hdr, names[i]);
+        tsf__puts(&hdr, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (k = 0; k < ndim; k++) {
+            snprintf(num, sizeof num, "%s%lld", k ? "," : "", shape[k]);
+            tsf__puts(&hdr, num);
+            numel *= (double)shape[k];
+        }
+        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", off, off + (unsigned long long)numel * 4);
+        tsf__puts(&hdr, num);
+        off += (unsigned long long)numel * 4;
+    }
+    /* __metadata__: the config (tsf_ref.py's keys plus the preprocessing) and class names */
+    snprintf(tmp, sizeof tmp,
+             "{\"img_size\": %d, \"patch_size\": %d, \"in_chans\": %d, \"num_frames\": %d, "
+             "\"embed_dim\": %d, \"depth\": %d, \"num_heads\": %d, \"mlp_ratio\": %.9g, "
+             "\"num_classes\": %d, \"attention_type\": \"%s\", \"ln_eps\": %.9g, "
+             "\"qkv_bias\": %s, \"mean\": [%.9g, %.9g, %.9g], \"std\": [%.9g, %.9g, %.9g], "
+             "\"channel_order\": \"%s\"}",
+             c->image_size, c->patch_size, c->channels, c->frames, c->dim, c->depth, c->heads,
+             (double)c->mlp_ratio, c->classes, tsf_attention_name(c->attention), (double)c->ln_eps,
+             c->no_qkv_bias ? "false" : "true", (double)c->mean[0], (double)c->mean[1],
+             (double)c->mean[2], (double)c->std[0], (double)c->std[1], (double)c->std[2],
+             c->bgr ? "BGR" : "RGB");
+    tsf__puts(&hdr, ",\"__metadata__\":{\"format\":\"pt\",\"config\":");
+    tsf__put_json_str(&hdr, tmp);
+    if (m->labels) {
+        tsf__puts(&meta, "[");
+        for (k = 0; k < c->classes; k++) {
+            tsf__puts(&meta, k ? "," : "");
+            tsf__put_json_str(&meta, tsf_model_label(m, k));
+        }
+        tsf__puts(&meta, "]");
+        tsf__puts(&hdr, ",\"labels\":");
+        tsf__put_json_str(&hdr, meta.failed ? "" : meta.p);
+    }
+    tsf__puts(&hdr, "}}");
+    while (!hdr.failed && hdr.len % 8) tsf__puts(&hdr, " "); /* data starts 8-byte aligned */
+    if (hdr.failed || meta.failed) {
+        st = TSF_ERR_ALLOC;
+        goto done;
+    }
+    /* write to path.tmp, flush, then rename over path: a crash never leaves half a file */
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (!(f = fopen(tmp, "wb"))) {
+        tsf__seterr(err, tmp, ": cannot create", "");
+        st = TSF_ERR_IO;
+        goto done;
+    }
+    for (k = 0; k < 8; k++) len8[k] = (unsigned char)((unsigned long long)hdr.len >> (8 * k));
+    if (fwrite(len8, 1, 8, f) != 8 || fwrite(hdr.p, 1, hdr.len, f) != hdr.len) st = TSF_ERR_IO;
+    for (i = 0; i < nt && st == TSF_OK; i++) {
+        for (k = 0; k < nt; k++) {
+            char nm[96];
+            tsf_model_tensor(m, k, nm, &ndim, shape, &data);
+            if (strcmp(nm, names[i]) == 0) break;
+        }
+        {
+            size_t numel = 1;
+            int d;
+            for (d = 0; d < ndim; d++) numel *= (size_t)shape[d];
+            if (fwrite(data, sizeof(float), numel, f) != numel) st = TSF_ERR_IO;
+        }
+    }
+    if (fclose(f) != 0) st = TSF_ERR_IO;
+#if defined(__unix__) || defined(__APPLE__)
+    if (st == TSF_OK) { /* the bytes reach the disk before the rename makes them the file */
+        int fd = open(tmp, O_RDONLY);
+        if (fd < 0 || fsync(fd) != 0) st = TSF_ERR_IO;
+        if (fd >= 0) close(fd);
+    }
+#endif
+    if (st == TSF_OK) {
+#ifdef _WIN32
+        remove(path);
+#endif
+        if (rename(tmp, path) != 0) st = TSF_ERR_IO;
+    }
+    if (st != TSF_OK) {
+        remove(tmp);
+        tsf__seterr(err, path, ": write failed", "");
+    }
+done:
+    TSF_FREE(names, c->alloc_ctx);
+    if (hdr.p) TSF_FREE(hdr.p, c->alloc_ctx);
+    if (meta.p) TSF_FREE(meta.p, c->alloc_ctx);
+    return st;
+}
+#endif /* TSF_NO_STDIO */
 
 #endif /* TIMESFORMER_IMPLEMENTATION */
 
