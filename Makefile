@@ -32,7 +32,7 @@ BLAS     = $(shell test -f /usr/include/x86_64-linux-gnu/cblas.h -o -f /usr/incl
              echo -DTSF_BENCH_OPENBLAS)
 BLASLIB  = $(if $(BLAS),-lopenblas,)
 
-BINS = build/test_main build/bench_matmul build/01_kernels
+BINS = build/tsf build/test_main build/bench_matmul build/01_kernels
 
 .PHONY: all test check bench demo format format-check clean
 all: $(BINS)
@@ -45,6 +45,9 @@ build/test_main: tests/*.c tests/*.h timesformer.h | build
 
 build/bench_matmul: bench/bench_matmul.c timesformer.h | build
 	$(CC) $(CFLAGS) $(BLAS) bench/bench_matmul.c -o $@ $(LDLIBS) $(BLASLIB)
+
+build/tsf: tools/tsf.c timesformer.h | build
+	$(CC) $(CFLAGS) tools/tsf.c -o $@ $(LDLIBS)
 
 build/01_kernels: examples/01_kernels.c timesformer.h | build
 	$(CC) $(CFLAGS) examples/01_kernels.c -o $@ $(LDLIBS)

@@ -2222,6 +2222,14 @@ TSFDEF void tsf_model_tensor(const tsf_model *m, int i, char name[96], int *ndim
     tsf__tensor_info(m, t, name, ndim, shape, data);
 }
 
+/* Copy a name of fewer than 96 bytes. */
+static int tsf__copy_name(char out[96], const char *s) {
+    size_t n = strlen(s);
+    if (n >= 96) return 0;
+    memcpy(out, s, n + 1);
+    return 1;
+}
+
 /* The Hugging Face name of a parameter given its original or HF name ("model." and
    "module." prefixes are dropped); 0 if it is neither. */
 static int tsf__to_hf_name(const char *name, char out[96]) {
@@ -2236,8 +2244,8 @@ static int tsf__to_hf_name(const char *name, char out[96]) {
     for (f = 0; f < TSF_NUM_PARAMS; f++) {
         const char *fmt = tsf__names[f].orig, *pct = strstr(fmt, "%d");
         if (!pct) {
-            if (strcmp(name, fmt) == 0) return snprintf(out, 96, "%s", tsf__names[f].hf), 1;
-            if (strcmp(name, tsf__names[f].hf) == 0) return snprintf(out, 96, "%s", name), 1;
+            if (strcmp(name, fmt) == 0) return tsf__copy_name(out, tsf__names[f].hf);
+            if (strcmp(name, tsf__names[f].hf) == 0) return tsf__copy_name(out, name);
             continue;
         }
         if (strncmp(name, "blocks.", 7) == 0 && sscanf(name + 7, "%d", &layer) == 1 && layer >= 0) {
@@ -2247,7 +2255,7 @@ static int tsf__to_hf_name(const char *name, char out[96]) {
         if (strncmp(name, "timesformer.encoder.layer.", 26) == 0 &&
             sscanf(name + 26, "%d", &layer) == 1 && layer >= 0) {
             snprintf(probe, sizeof probe, tsf__names[f].hf, layer);
-            if (strcmp(name, probe) == 0) return snprintf(out, 96, "%s", name), 1;
+            if (strcmp(name, probe) == 0) return tsf__copy_name(out, name);
         }
     }
     return 0;

@@ -80,6 +80,9 @@ suite cpp "$CXX -std=c++11 $WARNXX -O2 -march=native tests/test_cpp.cpp -o $OUT/
 if have clang++; then
     suite clang-cpp "clang++ -std=c++11 $WARNXX -O2 -march=native tests/test_cpp.cpp -o $OUT/clang-cpp" "$OUT/clang-cpp"
 fi
+suite cli "$CC $WARN -O2 -march=native -I. tools/tsf.c -o $OUT/tsf -lm" "bash tests/test_cli.sh $OUT/tsf"
+suite cli-asan "$CC $WARN -O1 -g -march=native -fsanitize=address,undefined -fno-sanitize-recover=all -I. tools/tsf.c -o $OUT/tsf-asan -lm" \
+    "bash tests/test_cli.sh $OUT/tsf-asan"
 suite link "$CC $WARN -O2 tests/test_link_a.c tests/test_link_b.c -o $OUT/link -lm" "$OUT/link"
 suite static "$CC $WARN -O2 tests/test_static.c -o $OUT/static -lm" "$OUT/static"
 

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# End-to-end tests of build/tsf: `tsf info` counts for the paper's models, `tsf parity` on
+# every golden folder, and its failure on a corrupted one. Usage: tests/test_cli.sh TSF_BINARY
+# Prints [PASS]/[FAIL] lines and "N passed, N failed"; exit status 1 on any failure.
+set -u
+TSF=${1:-build/tsf}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+PASSED=0
+FAILED=0
+pass() { echo "[PASS] $1"; PASSED=$((PASSED + 1)); }
+fail() { echo "[FAIL] $1"; FAILED=$((FAILED + 1)); }
+
+# ViT-B/16, 8 x 224^2, 174 classes (SSv2 head): paper Table 1 and tsf_ref.py count.
+vitb() { # attention classes
+    printf '{"attention_type": "%s", "hidden_size": 768, "image_size": 224, "intermediate_size": 3072, "layer_norm_eps": 1e-06, "num_attention_heads": 12, "num_channels": 3, "num_frames": 8, "num_hidden_layers": 12, "patch_size": 16, "qkv_bias": true, "num_labels": %s}\n' "$1" "$2"
+}
+for row in "space_only 85,932,462 140.5" "joint_space_time 85,938,606 179.6" "divided_space_time 121,392,558 195.8"; do
+    set -- $row
+    vitb "$1" 174 >"$TMP/$1.json"
+    out=$("$TSF" info "$TMP/$1.json" 2>&1)
+    if echo "$out" | grep -q "^parameters   $2\$" && echo "$out" | grep -q "^GFLOPs       $3 per clip"; then
+        pass "info: ViT-B/16 $1, 174 classes: $2 parameters, $3 GFLOPs"
+    else
+        fail "info: ViT-B/16 $1: want $2 parameters and $3 GFLOPs, got: $(echo "$out" | grep -E 'parameters|GFLOPs' | tr '\n' ' ')"
+    fi
+done
+
+# info on a weights file and on a Hugging Face-style folder
+if "$TSF" info tests/golden/joint_base/weights.safetensors | grep -q "^attention    joint_space_time"; then
+    pass "info: safetensors file"
+else
+    fail "info: safetensors file"
+fi
+if "$TSF" info "$TMP/missing.safetensors" >/dev/null 2>&1; then
+    fail "info: a missing file must fail"
+else
+    pass "info: a missing file fails"
+fi
+
+# parity on every golden folder
+for d in tests/golden/*/; do
+    d=${d%/}
+    rm -f "$TMP/out/logits.bin"
+    if out=$("$TSF" parity "$d" --out "$TMP/out" 2>&1) && echo "$out" | grep -q "^parity: OK"; then
+        if [ -f "$TMP/out/logits.bin" ] &&
+            [ "$(stat -c %s "$TMP/out/logits.bin")" -eq "$(stat -c %s "$d/logits.bin")" ]; then
+            pass "parity: $(basename "$d")"
+        else
+            fail "parity: $(basename "$d"): logits.bin missing or of the wrong size"
+        fi
+    else
+        fail "parity: $(basename "$d"): $out"
+    fi
+done
+
+# a golden folder whose expected logits are wrong must fail
+cp -r tests/golden/divided_base "$TMP/bad"
+printf '\x00\x00\x80\x3f' | dd of="$TMP/bad/logits.bin" bs=1 seek=0 conv=notrunc 2>/dev/null
+if "$TSF" parity "$TMP/bad" --out "$TMP/out2" >/dev/null 2>&1; then
+    fail "parity: a wrong logit must fail"
+else
+    pass "parity: a wrong logit fails"
+fi
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
