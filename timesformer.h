@@ -9,18 +9,32 @@
    before you include this file in *one* C or C++ file to create the implementation.
    Every other file includes it plainly, without the define.
 
-QUICK START (kernels; the model API arrives in v0.2)
+QUICK START
 
        #define TIMESFORMER_IMPLEMENTATION
        #include "timesformer.h"
 
-       // y[M][OUT] = x[M][IN] . W[OUT][IN]^T + b[OUT]           (a Linear layer)
-       tsf_linear_forward(y, x, W, b, M, IN, OUT);
-       // ... compute dy = dloss/dy, then accumulate the gradients:
-       tsf_linear_backward(dx, dW, db, dy, x, W, M, IN, OUT);   // dx, dW, db are +=
+       tsf_model m;
+       tsf_error err;
+       float logits[400];
+       // a Hugging Face folder (config.json + model.safetensors) or a .safetensors file
+       if (tsf_model_load(&m, "timesformer-base-finetuned-k400", 1, &err) != TSF_OK)
+           fprintf(stderr, "%s\n", err.msg);
+       // rgb // (B=1, T=8, H=224, W=224, 3) bytes: normalised with the model's mean/std
+       tsf_model_forward_u8(&m, rgb, 1, 8, 224, 224, logits);
+       printf("%s\n", tsf_model_label(&m, argmax(logits)));
+       tsf_model_free(&m);
 
-       // any product with strides, transposes and a batch: see tsf_matmul()
-       tsf_matmul_nt(C, A, B, M, N, K, 0);                     // C = A . B^T
+       // a new model: zero fields of tsf_config mean laptop-sized defaults
+       tsf_config cfg = {0};
+       cfg.attention = TSF_ATTN_DIVIDED, cfg.classes = 4;
+       tsf_model_init(&m, &cfg, 8, 42);    // room for batches of 8 clips; seed 42
+       // x // (B, C, T, H, W) normalised floats; defaults: C 3, T 8, H = W = 112
+       tsf_model_forward(&m, x, 8, 8, 112, 112, logits);
+
+       // the kernels on their own: y // (M, OUT) = x // (M, IN) . W // (OUT, IN) ^T + b
+       tsf_linear_forward(y, x, W, b, M, IN, OUT);
+       tsf_linear_backward(dx, dW, db, dy, x, W, M, IN, OUT);   // dx, dW, db are +=
 
 COMPILE-TIME OPTIONS (define before including the implementation)
 
@@ -93,15 +107,49 @@ SIMD
    4 * TSF_MM_KC * (TSF_MM_NC + 64) bytes per thread (330 KB by default). Threads with a
    small stack (some embedded systems, musl's 128 KB default) need smaller blocks.
 
+ATTENTION VARIANTS (ARCHITECTURE.md 3.3-3.7)
+
+   A clip of T frames gives N = (H/P)(W/P) patch tokens a frame and a cls token.
+   space_only   every frame is a sequence of 1+N tokens (a ViT per frame); the frames' cls
+                outputs are averaged before the final LayerNorm.
+   joint        one sequence of 1+N*T tokens a clip, patch (n, t) at position 1 + n*T + t.
+   divided      the same token order; each block first attends over time (B*N sequences
+                of the T tokens of one patch, own LayerNorm, qkv, projection and temporal_fc),
+                then over space (B*T sequences: the block's incoming cls token and the N
+                patches of one frame), then the MLP. The cls token's spatial output is the
+                mean over the T frames.
+   Every variant runs the same tsf_attention_forward on (sequences, length, D); only the
+   grouping of tokens into sequences differs. A clip of another size or length than the
+   config's resizes the position and time embeddings with the original's nearest rule.
+
+MEMORY LAYOUT
+
+   One buffer holds every parameter (tsf_params: views, per-block tensors stacked with a
+   leading L, each tensor 64-byte aligned), sized by one table (tsf__param_sizes); one buffer
+   holds the activations of a forward pass (tsf_acts, sized by tsf__act_sizes for the
+   batch and clip shape). tsf_model_bytes() gives both sizes before anything is allocated.
+
+FILE FORMATS
+
+   Weights are safetensors (8-byte little-endian header length, a JSON header naming each
+   tensor's dtype, shape and byte range, then the data), with Hugging Face's tensor names
+   (timesformer.encoder.layer.3.attention.attention.qkv.weight, ...). Loading also takes the
+   original facebookresearch names (model.blocks.3.attn.qkv.weight, ...) and F16, BF16 and
+   F64 data. tsf_model_save writes F32 with the config, the preprocessing and the class
+   names in __metadata__, so a saved file is self-contained. Every offset, shape, dtype and
+   the header itself are checked; a missing, extra or misshapen tensor is named in the error.
+
 ERRORS
 
-   Functions that can fail return a tsf_status; tsf_status_string() explains it. The kernels
+   Functions that can fail return a tsf_status; tsf_status_string() explains it. Loaders
+   also fill a tsf_error with the file and the problem in words. The kernels
    cannot fail: they check their arguments with TSF_ASSERT, because wrong sizes there are
    programming errors. The library never prints and never calls exit().
 
 REVISIONS
 
-   0.1.0 (2026-11-21)  kernels with backward passes, blocked SIMD matmul
+   0.1.0 (2026-11-21)  kernels with backward passes, blocked SIMD matmul; the model
+                       (three attention variants, forward), safetensors and HF folders
 
 LICENSE
 
@@ -322,22 +370,23 @@ typedef struct tsf_config {
 /* The parameters: views into one buffer. Per-block tensors are stacked with a leading L.
    Tensors a variant lacks (time_embed in space_only, t_* outside divided) are NULL. */
 typedef struct tsf_params {
-    float *cls_token;          /* (D)                                    cls_token */
-    float *pos_embed;          /* (1 + (S0/P)^2, D), row 0 for cls         pos_embed */
-    float *time_embed;         /* (T0, D)                                  time_embed */
-    float *patch_w, *patch_b;  /* (D, C, P, P), (D)                        patch_embed.proj */
-    float *t_ln_w, *t_ln_b;    /* (L, D) x2                                blocks.i.temporal_norm1 */
-    float *t_qkv_w, *t_qkv_b;  /* (L, 3D, D), (L, 3D)                      blocks.i.temporal_attn.qkv */
-    float *t_proj_w, *t_proj_b;/* (L, D, D), (L, D)                        blocks.i.temporal_attn.proj */
-    float *t_fc_w, *t_fc_b;    /* (L, D, D), (L, D)                        blocks.i.temporal_fc */
-    float *ln1_w, *ln1_b;      /* (L, D) x2                                blocks.i.norm1 */
-    float *qkv_w, *qkv_b;      /* (L, 3D, D), (L, 3D)                      blocks.i.attn.qkv */
-    float *proj_w, *proj_b;    /* (L, D, D), (L, D)                        blocks.i.attn.proj */
-    float *ln2_w, *ln2_b;      /* (L, D) x2                                blocks.i.norm2 */
-    float *fc1_w, *fc1_b;      /* (L, HM, D), (L, HM)                      blocks.i.mlp.fc1 */
-    float *fc2_w, *fc2_b;      /* (L, D, HM), (L, D)                       blocks.i.mlp.fc2 */
-    float *lnf_w, *lnf_b;      /* (D) x2                                   norm */
-    float *head_w, *head_b;    /* (K, D), (K)                              head */
+    float *cls_token;         /* (D)                                    cls_token */
+    float *pos_embed;         /* (1 + (S0/P)^2, D), row 0 for cls         pos_embed */
+    float *time_embed;        /* (T0, D)                                  time_embed */
+    float *patch_w, *patch_b; /* (D, C, P, P), (D)                        patch_embed.proj */
+    float *t_ln_w, *t_ln_b;   /* (L, D) x2                                blocks.i.temporal_norm1 */
+    float *t_qkv_w,
+        *t_qkv_b; /* (L, 3D, D), (L, 3D)                      blocks.i.temporal_attn.qkv */
+    float *t_proj_w, *t_proj_b; /* (L, D, D), (L, D) blocks.i.temporal_attn.proj */
+    float *t_fc_w, *t_fc_b;     /* (L, D, D), (L, D)                        blocks.i.temporal_fc */
+    float *ln1_w, *ln1_b;       /* (L, D) x2                                blocks.i.norm1 */
+    float *qkv_w, *qkv_b;       /* (L, 3D, D), (L, 3D)                      blocks.i.attn.qkv */
+    float *proj_w, *proj_b;     /* (L, D, D), (L, D)                        blocks.i.attn.proj */
+    float *ln2_w, *ln2_b;       /* (L, D) x2                                blocks.i.norm2 */
+    float *fc1_w, *fc1_b;       /* (L, HM, D), (L, HM)                      blocks.i.mlp.fc1 */
+    float *fc2_w, *fc2_b;       /* (L, D, HM), (L, D)                       blocks.i.mlp.fc2 */
+    float *lnf_w, *lnf_b;       /* (D) x2                                   norm */
+    float *head_w, *head_b;     /* (K, D), (K)                              head */
 } tsf_params;
 #define TSF_NUM_PARAMS 29
 
@@ -350,51 +399,52 @@ typedef struct tsf_params {
    tensors are stacked with a leading L. RA = the rows of the block's main attention (R, or
    Rs in divided); SA, SL its sequences and their length. */
 typedef struct tsf_acts {
-    float *input;                 /* (B, C, T, H, W), the normalised clip (u8 entry point)  */
-    float *cols;                  /* (B*T*N, C*P*P) gathered patches                         */
-    float *patches;               /* (B*T*N, D) patch embeddings                             */
-    float *x0;                    /* (R, D) tokens entering block 0                          */
-    float *t_in, *t_ln;           /* (L, Rt, D) temporal sequences, their LayerNorm          */
-    float *t_mean, *t_rstd;       /* (L, Rt)                                                 */
-    float *t_qkv;                 /* (L, Rt, 3D)                                             */
-    float *t_att;                 /* (L, B*N, NH, T, T) temporal attention probabilities     */
-    float *t_atty, *t_proj;       /* (L, Rt, D) attention output, after the projection       */
-    float *u;                     /* (L, R, D) tokens after the temporal step                */
-    float *s_in;                  /* (L, Rs, D) spatial sequences                            */
+    float *input;                     /* (B, C, T, H, W), the normalised clip (u8 entry point)  */
+    float *cols;                      /* (B*T*N, C*P*P) gathered patches                         */
+    float *patches;                   /* (B*T*N, D) patch embeddings                             */
+    float *x0;                        /* (R, D) tokens entering block 0                          */
+    float *t_in, *t_ln;               /* (L, Rt, D) temporal sequences, their LayerNorm          */
+    float *t_mean, *t_rstd;           /* (L, Rt)                                                 */
+    float *t_qkv;                     /* (L, Rt, 3D)                                             */
+    float *t_att;                     /* (L, B*N, NH, T, T) temporal attention probabilities     */
+    float *t_atty, *t_proj;           /* (L, Rt, D) attention output, after the projection       */
+    float *u;                         /* (L, R, D) tokens after the temporal step                */
+    float *s_in;                      /* (L, Rs, D) spatial sequences                            */
     float *ln1, *ln1_mean, *ln1_rstd; /* (L, RA, D), (L, RA) x2                              */
-    float *qkv;                   /* (L, RA, 3D)                                             */
-    float *att;                   /* (L, SA, NH, SL, SL) attention probabilities             */
-    float *atty;                  /* (L, RA, D) attention output before the projection       */
-    float *res1;                  /* (L, R, D) tokens after the attention residual           */
+    float *qkv;                       /* (L, RA, 3D)                                             */
+    float *att;                       /* (L, SA, NH, SL, SL) attention probabilities             */
+    float *atty;                      /* (L, RA, D) attention output before the projection       */
+    float *res1;                      /* (L, R, D) tokens after the attention residual           */
     float *ln2, *ln2_mean, *ln2_rstd; /* (L, R, D), (L, R) x2                                */
-    float *fch, *fch_gelu;        /* (L, R, HM) MLP hidden layer before and after GELU       */
-    float *out;                   /* (L, R, D) block outputs                                 */
-    float *pooled;                /* (B, D) cls vector (space_only: mean over frames)        */
+    float *fch, *fch_gelu;            /* (L, R, HM) MLP hidden layer before and after GELU       */
+    float *out;                       /* (L, R, D) block outputs                                 */
+    float *pooled;                    /* (B, D) cls vector (space_only: mean over frames)        */
     float *lnf, *lnf_mean, *lnf_rstd; /* (B, D), (B) x2                                      */
-    float *logits;                /* (B, K)                                                  */
-    float *scratch;               /* (max(R, Rs), D) temporaries                             */
+    float *logits;                    /* (B, K)                                                  */
+    float *scratch;                   /* (max(R, Rs), D) temporaries                             */
 } tsf_acts;
 
 /* A model. The caller owns the struct; the library owns the buffers it allocated. */
 typedef struct tsf_model {
-    tsf_config cfg;              /* resolved: no zero fields                                */
-    tsf_params params;           /* views into param_memory                                 */
-    float *param_memory;         /* every parameter, one buffer                             */
-    size_t num_params;           /* parameter count (without alignment padding)             */
-    size_t param_floats;         /* floats in param_memory (with padding)                   */
-    tsf_acts acts;               /* views into act_memory, for the last reserved shape      */
+    tsf_config cfg;      /* resolved: no zero fields                                */
+    tsf_params params;   /* views into param_memory                                 */
+    float *param_memory; /* every parameter, one buffer                             */
+    size_t num_params;   /* parameter count (without alignment padding)             */
+    size_t param_floats; /* floats in param_memory (with padding)                   */
+    tsf_acts acts;       /* views into act_memory, for the last reserved shape      */
     float *act_memory;
-    size_t act_floats;           /* capacity of act_memory                                  */
-    int B, T, H, W;              /* shape the activation views were laid out for            */
-    int owns_memory;             /* 1: tsf_model_free releases the buffers                  */
-    char *labels;                /* K class names, NUL-separated, or NULL                    */
+    size_t act_floats; /* capacity of act_memory                                  */
+    int B, T, H, W;    /* shape the activation views were laid out for            */
+    int owns_memory;   /* 1: tsf_model_free releases the buffers                  */
+    char *labels;      /* K class names, NUL-separated, or NULL                    */
 } tsf_model;
 
 /* Fill the zero fields of *cfg with defaults and check it. TSF_ERR_CONFIG if invalid. */
 TSFDEF tsf_status tsf_config_resolve(tsf_config *cfg);
 /* The name of an attention variant as the original code spells it ("divided_space_time"). */
 TSFDEF const char *tsf_attention_name(int attention);
-/* Parse an attention name ("divided_space_time", "joint_space_time", "space_only"); -1 if unknown. */
+/* Parse an attention name ("divided_space_time", "joint_space_time", "space_only"); -1 if unknown.
+ */
 TSFDEF int tsf_attention_parse(const char *name);
 /* Number of parameters of a (resolved) config. */
 TSFDEF size_t tsf_config_num_params(const tsf_config *cfg);
@@ -407,7 +457,8 @@ TSFDEF tsf_status tsf_model_bytes(const tsf_config *cfg, int B, int T, int H, in
                                   size_t *param_bytes, size_t *act_bytes);
 /* Create a model with parameters initialised as the original code does (ARCHITECTURE.md
    4.3) from one seed, and activations for batches of up to B clips of the config's size. */
-TSFDEF tsf_status tsf_model_init(tsf_model *m, const tsf_config *cfg, int B, unsigned long long seed);
+TSFDEF tsf_status tsf_model_init(tsf_model *m, const tsf_config *cfg, int B,
+                                 unsigned long long seed);
 /* Make room for a forward pass of B clips of T frames of H x W (reallocates only to grow). */
 TSFDEF tsf_status tsf_model_reserve(tsf_model *m, int B, int T, int H, int W);
 /* Release the model's buffers. The struct can be reused. */
@@ -421,8 +472,8 @@ TSFDEF tsf_status tsf_model_forward(tsf_model *m, const float *x, int B, int T, 
                                     float *logits);
 /* Forward pass from 8-bit RGB frames // (B, T, H, W, 3), normalised with the config's
    mean/std and channel order (the model must have C = 3). */
-TSFDEF tsf_status tsf_model_forward_u8(tsf_model *m, const unsigned char *rgb, int B, int T,
-                                       int H, int W, float *logits);
+TSFDEF tsf_status tsf_model_forward_u8(tsf_model *m, const unsigned char *rgb, int B, int T, int H,
+                                       int W, float *logits);
 
 /* ------------------------------------------------------------------------------------------
    Weights: safetensors with Hugging Face names (TimesformerForVideoClassification), read
@@ -1444,10 +1495,14 @@ TSFDEF void tsf_patch_embed_backward(float *dinp, float *dcols, float *dweight, 
 
 TSFDEF const char *tsf_attention_name(int attention) {
     switch (attention) {
-    case TSF_ATTN_DIVIDED: return "divided_space_time";
-    case TSF_ATTN_JOINT: return "joint_space_time";
-    case TSF_ATTN_SPACE: return "space_only";
-    default: return "unknown";
+    case TSF_ATTN_DIVIDED:
+        return "divided_space_time";
+    case TSF_ATTN_JOINT:
+        return "joint_space_time";
+    case TSF_ATTN_SPACE:
+        return "space_only";
+    default:
+        return "unknown";
     }
 }
 
@@ -1500,22 +1555,22 @@ static void tsf__param_sizes(const tsf_config *c, double s[TSF_NUM_PARAMS]) {
     double D = c->dim, L = c->depth, HM = tsf__hidden(c), P = c->image_size / c->patch_size;
     double CPP = (double)c->channels * c->patch_size * c->patch_size, K = c->classes;
     double div = c->attention == TSF_ATTN_DIVIDED, bias = !c->no_qkv_bias;
-    s[0] = D;                                             /* cls_token */
-    s[1] = (1 + P * P) * D;                               /* pos_embed */
+    s[0] = D;                                                  /* cls_token */
+    s[1] = (1 + P * P) * D;                                    /* pos_embed */
     s[2] = c->attention != TSF_ATTN_SPACE ? c->frames * D : 0; /* time_embed */
-    s[3] = D * CPP, s[4] = D;                             /* patch_w, patch_b */
-    s[5] = s[6] = div * L * D;                            /* t_ln */
+    s[3] = D * CPP, s[4] = D;                                  /* patch_w, patch_b */
+    s[5] = s[6] = div * L * D;                                 /* t_ln */
     s[7] = div * L * 3 * D * D, s[8] = div * bias * L * 3 * D; /* t_qkv */
-    s[9] = div * L * D * D, s[10] = div * L * D;          /* t_proj */
-    s[11] = div * L * D * D, s[12] = div * L * D;         /* t_fc */
-    s[13] = s[14] = L * D;                                /* ln1 */
-    s[15] = L * 3 * D * D, s[16] = bias * L * 3 * D;      /* qkv */
-    s[17] = L * D * D, s[18] = L * D;                     /* proj */
-    s[19] = s[20] = L * D;                                /* ln2 */
-    s[21] = L * HM * D, s[22] = L * HM;                   /* fc1 */
-    s[23] = L * D * HM, s[24] = L * D;                    /* fc2 */
-    s[25] = s[26] = D;                                    /* lnf */
-    s[27] = K * D, s[28] = K;                             /* head */
+    s[9] = div * L * D * D, s[10] = div * L * D;               /* t_proj */
+    s[11] = div * L * D * D, s[12] = div * L * D;              /* t_fc */
+    s[13] = s[14] = L * D;                                     /* ln1 */
+    s[15] = L * 3 * D * D, s[16] = bias * L * 3 * D;           /* qkv */
+    s[17] = L * D * D, s[18] = L * D;                          /* proj */
+    s[19] = s[20] = L * D;                                     /* ln2 */
+    s[21] = L * HM * D, s[22] = L * HM;                        /* fc1 */
+    s[23] = L * D * HM, s[24] = L * D;                         /* fc2 */
+    s[25] = s[26] = D;                                         /* lnf */
+    s[27] = K * D, s[28] = K;                                  /* head */
 }
 
 /* The shape of one forward pass: rows and sequences of every attention (see tsf_acts). */
@@ -1553,29 +1608,29 @@ static void tsf__act_sizes(const tsf_config *c, const tsf__shape *s, double a[])
     double Rs = (double)s->Rs, RA = (double)s->RA, SL = (double)s->SL;
     double CPP = (double)c->channels * c->patch_size * c->patch_size;
     int k = 0;
-    a[k++] = B * c->channels * T * s->H * s->W;         /* input */
-    a[k++] = B * T * N * CPP;                           /* cols */
-    a[k++] = B * T * N * D;                             /* patches */
-    a[k++] = R * D;                                     /* x0 */
-    a[k++] = L * Rt * D, a[k++] = L * Rt * D;           /* t_in, t_ln */
-    a[k++] = L * Rt, a[k++] = L * Rt;                   /* t_mean, t_rstd */
-    a[k++] = L * Rt * 3 * D;                            /* t_qkv */
-    a[k++] = Rt > 0 ? L * B * N * NH * T * T : 0;       /* t_att */
-    a[k++] = L * Rt * D, a[k++] = L * Rt * D;           /* t_atty, t_proj */
-    a[k++] = Rt > 0 ? L * R * D : 0;                    /* u */
-    a[k++] = L * Rs * D;                                /* s_in */
+    a[k++] = B * c->channels * T * s->H * s->W;            /* input */
+    a[k++] = B * T * N * CPP;                              /* cols */
+    a[k++] = B * T * N * D;                                /* patches */
+    a[k++] = R * D;                                        /* x0 */
+    a[k++] = L * Rt * D, a[k++] = L * Rt * D;              /* t_in, t_ln */
+    a[k++] = L * Rt, a[k++] = L * Rt;                      /* t_mean, t_rstd */
+    a[k++] = L * Rt * 3 * D;                               /* t_qkv */
+    a[k++] = Rt > 0 ? L * B * N * NH * T * T : 0;          /* t_att */
+    a[k++] = L * Rt * D, a[k++] = L * Rt * D;              /* t_atty, t_proj */
+    a[k++] = Rt > 0 ? L * R * D : 0;                       /* u */
+    a[k++] = L * Rs * D;                                   /* s_in */
     a[k++] = L * RA * D, a[k++] = L * RA, a[k++] = L * RA; /* ln1, ln1_mean, ln1_rstd */
-    a[k++] = L * RA * 3 * D;                            /* qkv */
-    a[k++] = L * (double)s->SA * NH * SL * SL;          /* att */
-    a[k++] = L * RA * D;                                /* atty */
-    a[k++] = L * R * D;                                 /* res1 */
-    a[k++] = L * R * D, a[k++] = L * R, a[k++] = L * R; /* ln2, ln2_mean, ln2_rstd */
-    a[k++] = L * R * HM, a[k++] = L * R * HM;           /* fch, fch_gelu */
-    a[k++] = L * R * D;                                 /* out */
-    a[k++] = B * D;                                     /* pooled */
-    a[k++] = B * D, a[k++] = B, a[k++] = B;             /* lnf, lnf_mean, lnf_rstd */
-    a[k++] = B * K;                                     /* logits */
-    a[k++] = ((R > Rs ? R : Rs) + B) * D;               /* scratch */
+    a[k++] = L * RA * 3 * D;                               /* qkv */
+    a[k++] = L * (double)s->SA * NH * SL * SL;             /* att */
+    a[k++] = L * RA * D;                                   /* atty */
+    a[k++] = L * R * D;                                    /* res1 */
+    a[k++] = L * R * D, a[k++] = L * R, a[k++] = L * R;    /* ln2, ln2_mean, ln2_rstd */
+    a[k++] = L * R * HM, a[k++] = L * R * HM;              /* fch, fch_gelu */
+    a[k++] = L * R * D;                                    /* out */
+    a[k++] = B * D;                                        /* pooled */
+    a[k++] = B * D, a[k++] = B, a[k++] = B;                /* lnf, lnf_mean, lnf_rstd */
+    a[k++] = B * K;                                        /* logits */
+    a[k++] = ((R > Rs ? R : Rs) + B) * D;                  /* scratch */
     TSF_ASSERT(k == TSF__NUM_ACTS);
 }
 
@@ -1601,20 +1656,23 @@ TSFDEF size_t tsf_config_num_params(const tsf_config *c) {
 }
 
 TSFDEF double tsf_config_flops(const tsf_config *c, int T, int H, int W) {
-    tsf__shape s = tsf__shape_of(c, 1, T ? T : c->frames, H ? H : c->image_size,
-                                 W ? W : c->image_size);
+    tsf__shape s =
+        tsf__shape_of(c, 1, T ? T : c->frames, H ? H : c->image_size, W ? W : c->image_size);
     double D = c->dim, HM = tsf__hidden(c), N = s.N, Tn = s.T, f = 0;
     double tokens = c->attention == TSF_ATTN_SPACE ? Tn * (N + 1) : N * Tn + 1;
     /* attention step over S sequences of length l: qkv + projection, and q.k^T + att.v */
 #define TSF__ATTN_FLOPS(S, l) (4.0 * (S) * (l)*D * D + 2.0 * (S) * (l) * (l)*D)
-    if (c->attention == TSF_ATTN_SPACE) f = TSF__ATTN_FLOPS(Tn, N + 1);
-    else if (c->attention == TSF_ATTN_JOINT) f = TSF__ATTN_FLOPS(1, N * Tn + 1);
-    else f = TSF__ATTN_FLOPS(N, Tn) + N * Tn * D * D + TSF__ATTN_FLOPS(Tn, N + 1);
+    if (c->attention == TSF_ATTN_SPACE)
+        f = TSF__ATTN_FLOPS(Tn, N + 1);
+    else if (c->attention == TSF_ATTN_JOINT)
+        f = TSF__ATTN_FLOPS(1, N * Tn + 1);
+    else
+        f = TSF__ATTN_FLOPS(N, Tn) + N * Tn * D * D + TSF__ATTN_FLOPS(Tn, N + 1);
 #undef TSF__ATTN_FLOPS
     f += 2.0 * tokens * D * HM; /* MLP */
     f *= c->depth;
     f += Tn * N * D * c->channels * c->patch_size * c->patch_size; /* patch embedding */
-    return f + D * c->classes;                                      /* classifier */
+    return f + D * c->classes;                                     /* classifier */
 }
 
 static tsf_status tsf__act_floats(const tsf_config *c, int B, int T, int H, int W, double *n) {
@@ -1636,7 +1694,8 @@ TSFDEF tsf_status tsf_model_bytes(const tsf_config *cfg, int B, int T, int H, in
     tsf_status st = tsf_config_resolve(&c);
     if (st != TSF_OK) return st;
     tsf__param_sizes(&c, s);
-    if (param_bytes) *param_bytes = (size_t)tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL) * sizeof(float);
+    if (param_bytes)
+        *param_bytes = (size_t)tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL) * sizeof(float);
     st = tsf__act_floats(&c, B, T ? T : c.frames, H ? H : c.image_size, W ? W : c.image_size, &n);
     if (st == TSF_OK && act_bytes) *act_bytes = (size_t)n * sizeof(float);
     return st;
@@ -1673,11 +1732,14 @@ TSFDEF void tsf_model_init_params(tsf_model *m, unsigned long long seed) {
     }
     /* patch embedding: PyTorch's Conv2d default, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
     bound = 1.0f / sqrtf((float)(c->channels * c->patch_size * c->patch_size));
-    for (i = 0; i < (size_t)s[3]; i++) p->patch_w[i] = bound * (2.0f * tsf_rng_uniform(&rng) - 1.0f);
-    for (i = 0; i < (size_t)s[4]; i++) p->patch_b[i] = bound * (2.0f * tsf_rng_uniform(&rng) - 1.0f);
+    for (i = 0; i < (size_t)s[3]; i++)
+        p->patch_w[i] = bound * (2.0f * tsf_rng_uniform(&rng) - 1.0f);
+    for (i = 0; i < (size_t)s[4]; i++)
+        p->patch_b[i] = bound * (2.0f * tsf_rng_uniform(&rng) - 1.0f);
 }
 
-TSFDEF tsf_status tsf_model_init(tsf_model *m, const tsf_config *cfg, int B, unsigned long long seed) {
+TSFDEF tsf_status tsf_model_init(tsf_model *m, const tsf_config *cfg, int B,
+                                 unsigned long long seed) {
     double s[TSF_NUM_PARAMS];
     tsf_status st;
     int k;
@@ -1755,17 +1817,22 @@ static void tsf__tokens_forward(float *x0, const float *patches, const tsf_param
             int tr = tsf__nearest(t, s->T, c->frames); /* time row (identity when T == T0) */
             for (n = -1; n < s->N; n++) {              /* n = -1: the cls token */
                 float *dst;
-                const float *src = n < 0 ? p->cls_token : patches + (((size_t)b * s->T + t) * s->N + n) * D;
-                const float *pos = p->pos_embed + (size_t)(n < 0 ? 0 : tsf__pos_row(c, n, s->Hp, s->Wp)) * D;
+                const float *src =
+                    n < 0 ? p->cls_token : patches + (((size_t)b * s->T + t) * s->N + n) * D;
+                const float *pos =
+                    p->pos_embed + (size_t)(n < 0 ? 0 : tsf__pos_row(c, n, s->Hp, s->Wp)) * D;
                 const float *tim = p->time_embed + (size_t)tr * D;
                 if (c->attention == TSF_ATTN_SPACE)
                     dst = x0 + (((size_t)b * s->T + t) * (1 + s->N) + 1 + n) * D;
                 else if (n < 0 && t > 0)
                     continue; /* one cls per clip, without time embedding */
                 else
-                    dst = x0 + ((size_t)b * (1 + (size_t)s->N * s->T) + (n < 0 ? 0 : 1 + (size_t)n * s->T + t)) * D;
+                    dst = x0 + ((size_t)b * (1 + (size_t)s->N * s->T) +
+                                (n < 0 ? 0 : 1 + (size_t)n * s->T + t)) *
+                                   D;
                 for (i = 0; i < D; i++)
-                    dst[i] = src[i] + pos[i] + (n >= 0 && c->attention != TSF_ATTN_SPACE ? tim[i] : 0.0f);
+                    dst[i] = src[i] + pos[i] +
+                             (n >= 0 && c->attention != TSF_ATTN_SPACE ? tim[i] : 0.0f);
             }
         }
 }
@@ -1788,7 +1855,8 @@ static void tsf__space_groups_forward(float *seqs, const float *u, const tsf__sh
             float *dst = seqs + (b * s->T + t) * (1 + s->N) * D;
             memcpy(dst, u + b * (1 + NT) * D, D * sizeof(float));
             for (n = 0; n < (size_t)s->N; n++)
-                memcpy(dst + (1 + n) * D, u + (b * (1 + NT) + 1 + n * s->T + t) * D, D * sizeof(float));
+                memcpy(dst + (1 + n) * D, u + (b * (1 + NT) + 1 + n * s->T + t) * D,
+                       D * sizeof(float));
         }
 }
 
@@ -1827,8 +1895,8 @@ TSFDEF tsf_status tsf_model_forward(tsf_model *m, const float *x, int B, int T, 
     s = tsf__shape_of(c, B, T, H, W);
 
     /* embeddings: patches, then cls, position and time embeddings, in the variant's order */
-    tsf_patch_embed_forward(a->patches, a->cols, x, p->patch_w, p->patch_b, B, c->channels, T,
-                            H, W, c->patch_size, D);
+    tsf_patch_embed_forward(a->patches, a->cols, x, p->patch_w, p->patch_b, B, c->channels, T, H, W,
+                            c->patch_size, D);
     tsf__tokens_forward(a->x0, a->patches, p, c, &s);
 
     xin = a->x0;
@@ -1864,12 +1932,13 @@ TSFDEF tsf_status tsf_model_forward(tsf_model *m, const float *x, int B, int T, 
             tsf_layernorm_forward(t_ln, t_mean, t_rstd, t_in, p->t_ln_w + (size_t)l * D,
                                   p->t_ln_b + (size_t)l * D, (int)Rt, D, eps);
             tsf_linear_forward(t_qkv, t_ln, p->t_qkv_w + (size_t)l * 3 * D * D,
-                               p->t_qkv_b ? p->t_qkv_b + (size_t)l * 3 * D : NULL, (int)Rt, D, 3 * D);
+                               p->t_qkv_b ? p->t_qkv_b + (size_t)l * 3 * D : NULL, (int)Rt, D,
+                               3 * D);
             tsf_attention_forward(t_atty, t_att, t_qkv, B * s.N, T, D, NH);
             tsf_linear_forward(t_proj, t_atty, p->t_proj_w + (size_t)l * D * D,
                                p->t_proj_b + (size_t)l * D, (int)Rt, D, D);
-            tsf_linear_forward(tmp, t_proj, p->t_fc_w + (size_t)l * D * D, p->t_fc_b + (size_t)l * D,
-                               (int)Rt, D, D);
+            tsf_linear_forward(tmp, t_proj, p->t_fc_w + (size_t)l * D * D,
+                               p->t_fc_b + (size_t)l * D, (int)Rt, D, D);
             for (b = 0; b < (size_t)B; b++) { /* u = x, plus the temporal branch on patch rows */
                 memcpy(u + b * (1 + NT) * D, xin + b * (1 + NT) * D, (size_t)D * sizeof(float));
                 tsf_residual_forward(u + (b * (1 + NT) + 1) * D, xin + (b * (1 + NT) + 1) * D,
@@ -1902,14 +1971,15 @@ TSFDEF tsf_status tsf_model_forward(tsf_model *m, const float *x, int B, int T, 
         tsf_mean_forward(a->pooled, xin, B, T, D, (size_t)(1 + s.N) * D);
     else
         tsf_mean_forward(a->pooled, xin, B, 1, D, (size_t)s.R / B * D);
-    tsf_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->pooled, p->lnf_w, p->lnf_b, B, D, eps);
+    tsf_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->pooled, p->lnf_w, p->lnf_b, B, D,
+                          eps);
     tsf_linear_forward(a->logits, a->lnf, p->head_w, p->head_b, B, D, K);
     if (logits) memcpy(logits, a->logits, (size_t)B * K * sizeof(float));
     return TSF_OK;
 }
 
-TSFDEF tsf_status tsf_model_forward_u8(tsf_model *m, const unsigned char *rgb, int B, int T,
-                                       int H, int W, float *logits) {
+TSFDEF tsf_status tsf_model_forward_u8(tsf_model *m, const unsigned char *rgb, int B, int T, int H,
+                                       int W, float *logits) {
     const tsf_config *c = &m->cfg;
     size_t plane = (size_t)H * W, i;
     int b, t, ch;
@@ -1919,8 +1989,10 @@ TSFDEF tsf_status tsf_model_forward_u8(tsf_model *m, const unsigned char *rgb, i
     if (st != TSF_OK) return st;
     for (b = 0; b < B; b++)
         for (t = 0; t < T; t++)
-            for (ch = 0; ch < 3; ch++) { /* model channel ch reads RGB channel ch, or 2-ch for BGR */
-                const unsigned char *src = rgb + ((size_t)b * T + t) * plane * 3 + (c->bgr ? 2 - ch : ch);
+            for (ch = 0; ch < 3;
+                 ch++) { /* model channel ch reads RGB channel ch, or 2-ch for BGR */
+                const unsigned char *src =
+                    rgb + ((size_t)b * T + t) * plane * 3 + (c->bgr ? 2 - ch : ch);
                 float *dst = m->acts.input + (((size_t)b * 3 + ch) * T + t) * plane;
                 float scale = 1.0f / (255.0f * c->std[ch]), shift = c->mean[ch] / c->std[ch];
                 for (i = 0; i < plane; i++) dst[i] = (float)src[i * 3] * scale - shift;
@@ -2117,7 +2189,12 @@ static int tsf__json_str(const tsf__json *j, int t, char *out, size_t cap) {
         unsigned long c = (unsigned char)j->s[p];
         if (c == '\\') {
             char e = j->s[++p];
-            c = e == 'b' ? 8 : e == 'f' ? 12 : e == 'n' ? 10 : e == 'r' ? 13 : e == 't' ? 9 : (unsigned char)e;
+            c = e == 'b'   ? 8
+                : e == 'f' ? 12
+                : e == 'n' ? 10
+                : e == 'r' ? 13
+                : e == 't' ? 9
+                           : (unsigned char)e;
             if (e == 'u') { /* 4 hex digits, checked by the tokenizer (surrogates kept apart) */
                 int k;
                 for (c = 0, k = 1; k <= 4; k++) {
@@ -2128,8 +2205,10 @@ static int tsf__json_str(const tsf__json *j, int t, char *out, size_t cap) {
             }
         }
         if (n + 4 >= cap) return 0;
-        if (c < 0x80) out[n++] = (char)c;
-        else if (c < 0x800) out[n++] = (char)(0xC0 | (c >> 6)), out[n++] = (char)(0x80 | (c & 63));
+        if (c < 0x80)
+            out[n++] = (char)c;
+        else if (c < 0x800)
+            out[n++] = (char)(0xC0 | (c >> 6)), out[n++] = (char)(0x80 | (c & 63));
         else {
             out[n++] = (char)(0xE0 | (c >> 12)), out[n++] = (char)(0x80 | ((c >> 6) & 63));
             out[n++] = (char)(0x80 | (c & 63));
@@ -2149,21 +2228,29 @@ static const struct tsf__tensor_name {
     {"timesformer.embeddings.cls_token", "cls_token", "11D"},
     {"timesformer.embeddings.position_embeddings", "pos_embed", "1QD"},
     {"timesformer.embeddings.time_embeddings", "time_embed", "1TD"},
-    {"timesformer.embeddings.patch_embeddings.projection.weight", "patch_embed.proj.weight", "DCPP"},
+    {"timesformer.embeddings.patch_embeddings.projection.weight", "patch_embed.proj.weight",
+     "DCPP"},
     {"timesformer.embeddings.patch_embeddings.projection.bias", "patch_embed.proj.bias", "D"},
-    {"timesformer.encoder.layer.%d.temporal_layernorm.weight", "blocks.%d.temporal_norm1.weight", "D"},
+    {"timesformer.encoder.layer.%d.temporal_layernorm.weight", "blocks.%d.temporal_norm1.weight",
+     "D"},
     {"timesformer.encoder.layer.%d.temporal_layernorm.bias", "blocks.%d.temporal_norm1.bias", "D"},
-    {"timesformer.encoder.layer.%d.temporal_attention.attention.qkv.weight", "blocks.%d.temporal_attn.qkv.weight", "3D"},
-    {"timesformer.encoder.layer.%d.temporal_attention.attention.qkv.bias", "blocks.%d.temporal_attn.qkv.bias", "3"},
-    {"timesformer.encoder.layer.%d.temporal_attention.output.dense.weight", "blocks.%d.temporal_attn.proj.weight", "DD"},
-    {"timesformer.encoder.layer.%d.temporal_attention.output.dense.bias", "blocks.%d.temporal_attn.proj.bias", "D"},
+    {"timesformer.encoder.layer.%d.temporal_attention.attention.qkv.weight",
+     "blocks.%d.temporal_attn.qkv.weight", "3D"},
+    {"timesformer.encoder.layer.%d.temporal_attention.attention.qkv.bias",
+     "blocks.%d.temporal_attn.qkv.bias", "3"},
+    {"timesformer.encoder.layer.%d.temporal_attention.output.dense.weight",
+     "blocks.%d.temporal_attn.proj.weight", "DD"},
+    {"timesformer.encoder.layer.%d.temporal_attention.output.dense.bias",
+     "blocks.%d.temporal_attn.proj.bias", "D"},
     {"timesformer.encoder.layer.%d.temporal_dense.weight", "blocks.%d.temporal_fc.weight", "DD"},
     {"timesformer.encoder.layer.%d.temporal_dense.bias", "blocks.%d.temporal_fc.bias", "D"},
     {"timesformer.encoder.layer.%d.layernorm_before.weight", "blocks.%d.norm1.weight", "D"},
     {"timesformer.encoder.layer.%d.layernorm_before.bias", "blocks.%d.norm1.bias", "D"},
-    {"timesformer.encoder.layer.%d.attention.attention.qkv.weight", "blocks.%d.attn.qkv.weight", "3D"},
+    {"timesformer.encoder.layer.%d.attention.attention.qkv.weight", "blocks.%d.attn.qkv.weight",
+     "3D"},
     {"timesformer.encoder.layer.%d.attention.attention.qkv.bias", "blocks.%d.attn.qkv.bias", "3"},
-    {"timesformer.encoder.layer.%d.attention.output.dense.weight", "blocks.%d.attn.proj.weight", "DD"},
+    {"timesformer.encoder.layer.%d.attention.output.dense.weight", "blocks.%d.attn.proj.weight",
+     "DD"},
     {"timesformer.encoder.layer.%d.attention.output.dense.bias", "blocks.%d.attn.proj.bias", "D"},
     {"timesformer.encoder.layer.%d.layernorm_after.weight", "blocks.%d.norm2.weight", "D"},
     {"timesformer.encoder.layer.%d.layernorm_after.bias", "blocks.%d.norm2.bias", "D"},
@@ -2201,9 +2288,15 @@ static void tsf__tensor_info(const tsf_model *m, tsf__tensor t, char name[96], i
     snprintf(name, 96, tsf__names[t.field].hf, t.layer);
     for (k = 0; code[k]; k++) {
         char d = code[k];
-        shape[k] = d == 'D' ? c->dim : d == '3' ? 3LL * c->dim : d == 'H' ? tsf__hidden(c)
-                 : d == 'K' ? c->classes : d == 'C' ? c->channels : d == 'P' ? c->patch_size
-                 : d == 'Q' ? 1LL + (long long)P * P : d == 'T' ? c->frames : 1;
+        shape[k] = d == 'D'   ? c->dim
+                   : d == '3' ? 3LL * c->dim
+                   : d == 'H' ? tsf__hidden(c)
+                   : d == 'K' ? c->classes
+                   : d == 'C' ? c->channels
+                   : d == 'P' ? c->patch_size
+                   : d == 'Q' ? 1LL + (long long)P * P
+                   : d == 'T' ? c->frames
+                              : 1;
         numel *= shape[k];
     }
     *ndim = k;
@@ -2236,9 +2329,12 @@ static int tsf__to_hf_name(const char *name, char out[96]) {
     int f, layer;
     char probe[96];
     for (;;) {
-        if (strncmp(name, "model.", 6) == 0) name += 6;
-        else if (strncmp(name, "module.", 7) == 0) name += 7;
-        else break;
+        if (strncmp(name, "model.", 6) == 0)
+            name += 6;
+        else if (strncmp(name, "module.", 7) == 0)
+            name += 7;
+        else
+            break;
     }
     if (strlen(name) >= 96) return 0;
     for (f = 0; f < TSF_NUM_PARAMS; f++) {
@@ -2269,15 +2365,16 @@ static int tsf__cfg_int(const tsf__json *j, int obj, const char *k1, const char 
     int t = tsf__json_get(j, obj, k1);
     if (t < 0 && k2) t = tsf__json_get(j, obj, k2);
     if (t < 0) return 1;
-    if (!tsf__json_int(j, t, 0, 1 << 30, &v)) return tsf__seterr(err, "config: bad value for ", k1, ""), 0;
+    if (!tsf__json_int(j, t, 0, 1 << 30, &v))
+        return tsf__seterr(err, "config: bad value for ", k1, ""), 0;
     *dst = (int)v;
     return 1;
 }
 
 /* Class names from an id2label object {"0": "name", ...} or an array; stored in *names as
    K consecutive NUL-terminated strings (TSF_MALLOC). */
-static tsf_status tsf__labels_from_json(const tsf__json *j, int t, int K, char **names,
-                                        void *ctx, tsf_error *err) {
+static tsf_status tsf__labels_from_json(const tsf__json *j, int t, int K, char **names, void *ctx,
+                                        tsf_error *err) {
     size_t total = 0, off = 0;
     int k, n = t >= 0 ? j->tok[t].size : 0, pass;
     int is_obj = t >= 0 && j->tok[t].type == TSF__J_OBJ;
@@ -2300,7 +2397,8 @@ static tsf_status tsf__labels_from_json(const tsf__json *j, int t, int K, char *
                        TSF_ERR_FORMAT;
             }
             e = j->tok[v].end - j->tok[v].start;
-            if (pass == 0) total += (size_t)e * 3 + 5; /* room for UTF-8 expansion */
+            if (pass == 0)
+                total += (size_t)e * 3 + 5; /* room for UTF-8 expansion */
             else {
                 tsf__json_str(j, v, buf + off, total - off);
                 off += strlen(buf + off) + 1;
@@ -2331,17 +2429,23 @@ static tsf_status tsf__config_apply(tsf_config *cfg, const tsf__json *j, int obj
         !tsf__cfg_int(j, obj, "intermediate_size", NULL, &hidden, err))
         return TSF_ERR_FORMAT;
     if ((t = tsf__json_get(j, obj, "mlp_ratio")) >= 0) {
-        if (!tsf__json_num(j, t, &v)) return tsf__seterr(err, "config: bad mlp_ratio", "", ""), TSF_ERR_FORMAT;
+        if (!tsf__json_num(j, t, &v))
+            return tsf__seterr(err, "config: bad mlp_ratio", "", ""), TSF_ERR_FORMAT;
         cfg->mlp_ratio = (float)v;
     }
     if (hidden > 0) { /* HF gives the width; keep it exact as a ratio */
-        if (cfg->dim <= 0) return tsf__seterr(err, "config: intermediate_size without hidden_size", "", ""), TSF_ERR_FORMAT;
+        if (cfg->dim <= 0)
+            return tsf__seterr(err, "config: intermediate_size without hidden_size", "", ""),
+                   TSF_ERR_FORMAT;
         cfg->mlp_ratio = (float)hidden / (float)cfg->dim;
         if ((int)((float)cfg->dim * cfg->mlp_ratio) != hidden)
-            return tsf__seterr(err, "config: intermediate_size is not representable", "", ""), TSF_ERR_FORMAT;
+            return tsf__seterr(err, "config: intermediate_size is not representable", "", ""),
+                   TSF_ERR_FORMAT;
     }
-    if ((t = tsf__json_get(j, obj, "layer_norm_eps")) >= 0 || (t = tsf__json_get(j, obj, "ln_eps")) >= 0) {
-        if (!tsf__json_num(j, t, &v)) return tsf__seterr(err, "config: bad layer_norm_eps", "", ""), TSF_ERR_FORMAT;
+    if ((t = tsf__json_get(j, obj, "layer_norm_eps")) >= 0 ||
+        (t = tsf__json_get(j, obj, "ln_eps")) >= 0) {
+        if (!tsf__json_num(j, t, &v))
+            return tsf__seterr(err, "config: bad layer_norm_eps", "", ""), TSF_ERR_FORMAT;
         cfg->ln_eps = (float)v;
     }
     if ((t = tsf__json_get(j, obj, "attention_type")) >= 0) {
@@ -2352,7 +2456,8 @@ static tsf_status tsf__config_apply(tsf_config *cfg, const tsf__json *j, int obj
     if ((t = tsf__json_get(j, obj, "qkv_bias")) >= 0) {
         int n = j->tok[t].end - j->tok[t].start;
         if (j->tok[t].type != TSF__J_PRIM || (n != 4 && n != 5))
-            return tsf__seterr(err, "config: qkv_bias must be true or false", "", ""), TSF_ERR_FORMAT;
+            return tsf__seterr(err, "config: qkv_bias must be true or false", "", ""),
+                   TSF_ERR_FORMAT;
         cfg->no_qkv_bias = j->s[j->tok[t].start] == 'f';
     }
     for (k = 0; k < 2; k++) { /* "mean": [r, g, b], "std": [r, g, b] */
@@ -2360,8 +2465,10 @@ static tsf_status tsf__config_apply(tsf_config *cfg, const tsf__json *j, int obj
         int i;
         if ((t = tsf__json_get(j, obj, k ? "std" : "mean")) < 0) continue;
         for (i = 0; i < 3; i++)
-            if (!tsf__json_num(j, tsf__json_at(j, t, i), &v)) return tsf__seterr(err, "config: bad mean/std", "", ""), TSF_ERR_FORMAT;
-            else dst[i] = (float)v;
+            if (!tsf__json_num(j, tsf__json_at(j, t, i), &v))
+                return tsf__seterr(err, "config: bad mean/std", "", ""), TSF_ERR_FORMAT;
+            else
+                dst[i] = (float)v;
     }
     if ((t = tsf__json_get(j, obj, "channel_order")) >= 0) cfg->bgr = tsf__json_eq(j, t, "BGR");
     if ((t = tsf__json_get(j, obj, "id2label")) >= 0) {
@@ -2371,11 +2478,14 @@ static tsf_status tsf__config_apply(tsf_config *cfg, const tsf__json *j, int obj
     return TSF_OK;
 }
 
-TSFDEF tsf_status tsf_config_from_json(tsf_config *cfg, const char *json, size_t len, tsf_error *err) {
+TSFDEF tsf_status tsf_config_from_json(tsf_config *cfg, const char *json, size_t len,
+                                       tsf_error *err) {
     tsf__json j;
     tsf_status st = tsf__json_parse(&j, json, len, cfg->alloc_ctx);
-    if (st == TSF_OK) st = tsf__config_apply(cfg, &j, 0, NULL, err);
-    else tsf__seterr(err, "config: not valid JSON", "", "");
+    if (st == TSF_OK)
+        st = tsf__config_apply(cfg, &j, 0, NULL, err);
+    else
+        tsf__seterr(err, "config: not valid JSON", "", "");
     if (j.tok) TSF_FREE(j.tok, cfg->alloc_ctx);
     return st;
 }
@@ -2428,14 +2538,17 @@ static int tsf__source_read(const tsf__source *src, unsigned long long off, void
 
 static float tsf__f16_to_f32(unsigned int h) {
     unsigned int sign = (h >> 15) & 1, e = (h >> 10) & 31, f = h & 1023;
-    float v = e == 0 ? ldexpf((float)f, -24) : e == 31 ? (f ? NAN : INFINITY)
-                                              : ldexpf((float)(f | 1024), (int)e - 25);
+    float v = e == 0    ? ldexpf((float)f, -24)
+              : e == 31 ? (f ? NAN : INFINITY)
+                        : ldexpf((float)(f | 1024), (int)e - 25);
     return sign ? -v : v;
 }
 
 static int tsf__dtype_size(const tsf__json *j, int t) {
-    return tsf__json_eq(j, t, "F32") ? 4 : tsf__json_eq(j, t, "F16") || tsf__json_eq(j, t, "BF16") ? 2
-         : tsf__json_eq(j, t, "F64") ? 8 : 0;
+    return tsf__json_eq(j, t, "F32")                                 ? 4
+           : tsf__json_eq(j, t, "F16") || tsf__json_eq(j, t, "BF16") ? 2
+           : tsf__json_eq(j, t, "F64")                               ? 8
+                                                                     : 0;
 }
 
 /* Read n values of the dtype at offset into dst as floats (little-endian file). */
@@ -2516,12 +2629,14 @@ static tsf_status tsf__st_fill(tsf_model *m, const tsf__json *j, const tsf__sour
             break;
         }
         if (!(esize = tsf__dtype_size(j, dt))) {
-            tsf__seterr(err, "safetensors: unsupported dtype (want F32, F16, BF16, F64) for ", name, "");
+            tsf__seterr(err, "safetensors: unsupported dtype (want F32, F16, BF16, F64) for ", name,
+                        "");
             st = TSF_ERR_FORMAT;
             break;
         }
         if (!tsf__to_hf_name(name, hf)) {
-            tsf__seterr(err, "unexpected tensor ", name, " (not a TimeSformer parameter of this config)");
+            tsf__seterr(err, "unexpected tensor ", name,
+                        " (not a TimeSformer parameter of this config)");
             st = TSF_ERR_FORMAT;
             break;
         }
@@ -2550,11 +2665,13 @@ static tsf_status tsf__st_fill(tsf_model *m, const tsf__json *j, const tsf__sour
             break;
         }
         if (b1 < b0 || (unsigned long long)b1 > data_size || (double)(b1 - b0) != numel * esize) {
-            tsf__seterr(err, "safetensors: data offsets outside the file or of the wrong size for ", name, "");
+            tsf__seterr(err, "safetensors: data offsets outside the file or of the wrong size for ",
+                        name, "");
             st = TSF_ERR_FORMAT;
             break;
         }
-        ents[ne].begin = (unsigned long long)b0, ents[ne].end = (unsigned long long)b1, ents[ne++].key = t;
+        ents[ne].begin = (unsigned long long)b0, ents[ne].end = (unsigned long long)b1,
+        ents[ne++].key = t;
         if (!tsf__read_tensor(src, data0 + (unsigned long long)b0, data, (size_t)numel, esize,
                               tsf__json_eq(j, dt, "BF16"))) {
             tsf__seterr(err, "safetensors: cannot read the data of ", name, "");
@@ -2600,7 +2717,8 @@ static tsf_status tsf__st_load(tsf_model *m, const tsf__source *src, const tsf_c
     void *ctx = cfg ? cfg->alloc_ctx : NULL;
     memset(&j, 0, sizeof j), memset(&jc, 0, sizeof jc);
     if (!tsf__source_read(src, 0, len8, 8))
-        return tsf__seterr(err, "safetensors: file shorter than its 8-byte header length", "", ""), TSF_ERR_FORMAT;
+        return tsf__seterr(err, "safetensors: file shorter than its 8-byte header length", "", ""),
+               TSF_ERR_FORMAT;
     for (q = 7; q >= 0; q--) n = (n << 8) | len8[q];
     if (n < 2 || n > TSF__ST_MAX_HEADER || n > src->size - 8)
         return tsf__seterr(err, "safetensors: header length is not sane", "", ""), TSF_ERR_FORMAT;
@@ -2624,7 +2742,10 @@ static tsf_status tsf__st_load(tsf_model *m, const tsf__source *src, const tsf_c
         memset(&c, 0, sizeof c);
         t = tsf__json_get(&j, meta, "config");
         if (t < 0) {
-            tsf__seterr(err, "safetensors: no config in __metadata__ (load the model folder with its config.json)", "", "");
+            tsf__seterr(err,
+                        "safetensors: no config in __metadata__ (load the model folder with its "
+                        "config.json)",
+                        "", "");
             st = TSF_ERR_CONFIG;
             goto done;
         }
@@ -2655,10 +2776,12 @@ static tsf_status tsf__st_load(tsf_model *m, const tsf__source *src, const tsf_c
             goto done;
         }
         if (txt) tsf__json_str(&j, t, txt, len);
-        st = tsf__json_parse(&jl, labels_json ? labels_json : txt, labels_json ? len : strlen(txt), ctx);
+        st = tsf__json_parse(&jl, labels_json ? labels_json : txt, labels_json ? len : strlen(txt),
+                             ctx);
         if (st == TSF_OK) {
             int lt = jl.tok[0].type == TSF__J_OBJ && tsf__json_get(&jl, 0, "id2label") >= 0
-                         ? tsf__json_get(&jl, 0, "id2label") : 0;
+                         ? tsf__json_get(&jl, 0, "id2label")
+                         : 0;
             st = tsf__labels_from_json(&jl, lt, m->cfg.classes, &labels, ctx, err);
         }
         if (jl.tok) TSF_FREE(jl.tok, ctx);
@@ -2691,7 +2814,8 @@ static tsf_status tsf__read_text(const char *path, char **out, size_t *len, void
     FILE *f = fopen(path, "rb");
     long n;
     if (!f) return TSF_ERR_IO;
-    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (10L << 20) || fseek(f, 0, SEEK_SET) != 0) {
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (10L << 20) ||
+        fseek(f, 0, SEEK_SET) != 0) {
         fclose(f);
         return TSF_ERR_FORMAT;
     }
@@ -2806,9 +2930,12 @@ static void tsf__put_json_str(tsf__buf *b, const char *s) {
     for (; *s; s++) {
         char e[8];
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') e[0] = '\\', e[1] = (char)c, e[2] = 0;
-        else if (c < 0x20) snprintf(e, sizeof e, "\\u%04x", c);
-        else e[0] = (char)c, e[1] = 0;
+        if (c == '"' || c == '\\')
+            e[0] = '\\', e[1] = (char)c, e[2] = 0;
+        else if (c < 0x20)
+            snprintf(e, sizeof e, "\\u%04x", c);
+        else
+            e[0] = (char)c, e[1] = 0;
         tsf__puts(b, e);
     }
     tsf__puts(b, "\"");
@@ -2852,7 +2979,8 @@ TSFDEF tsf_status tsf_model_save(const tsf_model *m, const char *path, tsf_error
             tsf__puts(&hdr, num);
             numel *= (double)shape[k];
         }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", off, off + (unsigned long long)numel * 4);
+        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", off,
+                 off + (unsigned long long)numel * 4);
         tsf__puts(&hdr, num);
         off += (unsigned long long)numel * 4;
     }

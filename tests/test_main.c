@@ -63,6 +63,7 @@ static int same_bits(const float *a, const float *b, size_t n) {
 #include "test_grad.c"
 #include "test_matmul.c"
 #include "test_ops.c"
+#include "test_model.c"
 
 static const tsft_case tests[] = {
     /* basics */
@@ -107,6 +108,43 @@ static const tsft_case tests[] = {
     {"matmul.empty", test_matmul_empty},
     {"matmul.batched", test_matmul_batched},
     {"matmul.simd_vs_portable", test_matmul_simd_vs_portable},
+    /* the model and its weight files (test_model.c) */
+    {"model.golden_space_base", test_model_golden_space_base},
+    {"model.golden_joint_base", test_model_golden_joint_base},
+    {"model.golden_divided_base", test_model_golden_divided_base},
+    {"model.golden_space_resized", test_model_golden_space_resized},
+    {"model.golden_joint_resized", test_model_golden_joint_resized},
+    {"model.golden_divided_resized", test_model_golden_divided_resized},
+    {"model.golden_divided_samecount", test_model_golden_divided_samecount},
+    {"model.forward_u8", test_model_forward_u8},
+    {"model.forward_args", test_model_forward_args},
+    {"model.num_params", test_model_num_params},
+    {"model.flops", test_model_flops},
+    {"model.bytes", test_model_bytes},
+    {"model.bytes_bad", test_model_bytes_bad},
+    {"model.init_values", test_model_init_values},
+    {"model.init_seed", test_model_init_seed},
+    {"model.tensors", test_model_tensors},
+    {"model.attention_names", test_model_attention_names},
+    {"model.config_resolve", test_model_config_resolve},
+    {"weights.save_load", test_weights_save_load},
+    {"weights.save_config", test_weights_save_config},
+    {"weights.labels_ascii", test_weights_labels_ascii},
+    {"weights.load_memory", test_weights_load_memory},
+    {"weights.dtypes", test_weights_dtypes},
+    {"weights.original_names", test_weights_original_names},
+    {"weights.hf_folder", test_weights_hf_folder},
+    {"weights.config_load", test_weights_config_load},
+    {"weights.config_from_json", test_weights_config_from_json},
+    {"weights.hostile_framing", test_weights_hostile_framing},
+    {"weights.hostile_entries", test_weights_hostile_entries},
+    {"weights.hostile_names", test_weights_hostile_names},
+    {"weights.hostile_json_strict", test_weights_hostile_json_strict},
+    {"weights.hostile_files", test_weights_hostile_files},
+    {"weights.fuzz", test_weights_fuzz},
+    {"weights.labels_utf8", test_weights_labels_utf8},
+    {"weights.hostile_metadata", test_weights_hostile_metadata},
+    {"weights.hostile_metadata_short", test_weights_hostile_metadata_short},
 #if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
     /* bit-identical results for any thread count (only when the library uses OpenMP) */
     {"threads.matmul", test_threads_matmul},

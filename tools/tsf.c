@@ -29,9 +29,10 @@
 #define PARITY_LOGITS_ATOL 1e-5
 
 static int usage(void) {
-    fprintf(stderr, "usage:\n"
-                    "  tsf info MODEL                       (.safetensors, model folder or config.json)\n"
-                    "  tsf parity GOLDEN_DIR --out OUT_DIR  (a folder from tsf_ref.py golden)\n");
+    fprintf(stderr,
+            "usage:\n"
+            "  tsf info MODEL                       (.safetensors, model folder or config.json)\n"
+            "  tsf parity GOLDEN_DIR --out OUT_DIR  (a folder from tsf_ref.py golden)\n");
     return 2;
 }
 
@@ -81,15 +82,17 @@ static int cmd_info(const char *path) {
     P = cfg.image_size / cfg.patch_size;
     printf("model        %s\n", path);
     printf("attention    %s\n", tsf_attention_name(cfg.attention));
-    printf("input        %d frames of %d x %d, %d channels; patch %d (%d x %d = %d patches a frame)\n",
-           cfg.frames, cfg.image_size, cfg.image_size, cfg.channels, cfg.patch_size, P, P, P * P);
+    printf(
+        "input        %d frames of %d x %d, %d channels; patch %d (%d x %d = %d patches a frame)\n",
+        cfg.frames, cfg.image_size, cfg.image_size, cfg.channels, cfg.patch_size, P, P, P * P);
     printf("width        D %d, %d blocks, %d heads of %d, MLP %d, LayerNorm eps %g%s\n", cfg.dim,
            cfg.depth, cfg.heads, cfg.dim / cfg.heads, (int)((float)cfg.dim * cfg.mlp_ratio),
            (double)cfg.ln_eps, cfg.no_qkv_bias ? ", qkv without bias" : "");
     printf("classes      %d", cfg.classes);
     if (have_model && m.labels) {
         printf(" (");
-        for (k = 0; k < cfg.classes && k < 5; k++) printf("%s%s", k ? ", " : "", tsf_model_label(&m, k));
+        for (k = 0; k < cfg.classes && k < 5; k++)
+            printf("%s%s", k ? ", " : "", tsf_model_label(&m, k));
         printf("%s)", cfg.classes > 5 ? ", ..." : "");
     }
     printf("\n");
@@ -99,9 +102,10 @@ static int cmd_info(const char *path) {
     printf(" (one multiply-add = one FLOP; x3 views = %.2f TFLOPs)\n", 3 * gflops / 1e3);
     printf("memory       inference, batch 1: %.1f MB (parameters %.1f MB + activations %.1f MB)\n",
            (double)(pbytes + abytes) / 1e6, (double)pbytes / 1e6, (double)abytes / 1e6);
-    printf("             training, batch 1: %.1f MB (parameters, gradients and momentum 3 x %.1f MB,\n"
-           "             activations and their gradients 2 x %.1f MB)\n",
-           (double)(3 * pbytes + 2 * abytes) / 1e6, (double)pbytes / 1e6, (double)abytes / 1e6);
+    printf(
+        "             training, batch 1: %.1f MB (parameters, gradients and momentum 3 x %.1f MB,\n"
+        "             activations and their gradients 2 x %.1f MB)\n",
+        (double)(3 * pbytes + 2 * abytes) / 1e6, (double)pbytes / 1e6, (double)abytes / 1e6);
     printf("preprocess   %s; input = (pixel/255 - mean) / std, mean %g %g %g, std %g %g %g\n",
            cfg.bgr ? "BGR" : "RGB", (double)cfg.mean[0], (double)cfg.mean[1], (double)cfg.mean[2],
            (double)cfg.std[0], (double)cfg.std[1], (double)cfg.std[2]);
@@ -127,7 +131,8 @@ static void *read_file(const char *path, size_t *size) {
 }
 
 /* Compare n floats with a reference file; prints a line and returns 1 within atol. */
-static int compare(const char *what, const float *got, size_t n, const char *ref_path, double atol) {
+static int compare(const char *what, const float *got, size_t n, const char *ref_path,
+                   double atol) {
     size_t size = 0, i;
     float *ref = (float *)read_file(ref_path, &size);
     double max_abs = 0, max_ref = 0;
@@ -175,8 +180,8 @@ static int cmd_parity(const char *dir, const char *out) {
         return 1;
     }
     for (k = 0; k < 5; k++)
-        if (!tsf__json_int(&j, tsf__json_at(&j, tsf__json_get(&j, 0, "input_shape"), k), 1,
-                           1 << 20, &shape[k])) {
+        if (!tsf__json_int(&j, tsf__json_at(&j, tsf__json_get(&j, 0, "input_shape"), k), 1, 1 << 20,
+                           &shape[k])) {
             fprintf(stderr, "tsf parity: %s: no valid input_shape [B, C, T, H, W]\n", path);
             return 1;
         }
@@ -188,17 +193,20 @@ static int cmd_parity(const char *dir, const char *out) {
         return 1;
     }
     if (shape[1] != m.cfg.channels) {
-        fprintf(stderr, "tsf parity: input has %lld channels, the model %d\n", shape[1], m.cfg.channels);
+        fprintf(stderr, "tsf parity: input has %lld channels, the model %d\n", shape[1],
+                m.cfg.channels);
         return 1;
     }
     snprintf(path, sizeof path, "%s/input.bin", dir);
     n = (size_t)(shape[0] * shape[1] * shape[2] * shape[3] * shape[4]);
     if (!(x = (float *)read_file(path, &size)) || size != n * sizeof(float)) {
-        fprintf(stderr, "tsf parity: %s: missing, or not %zu float32 values [B,C,T,H,W]\n", path, n);
+        fprintf(stderr, "tsf parity: %s: missing, or not %zu float32 values [B,C,T,H,W]\n", path,
+                n);
         return 1;
     }
     logits = (float *)malloc(sizeof(float) * (size_t)shape[0] * m.cfg.classes);
-    st = tsf_model_forward(&m, x, (int)shape[0], (int)shape[2], (int)shape[3], (int)shape[4], logits);
+    st = tsf_model_forward(&m, x, (int)shape[0], (int)shape[2], (int)shape[3], (int)shape[4],
+                           logits);
     if (!logits || st != TSF_OK) {
         fprintf(stderr, "tsf parity: forward failed: %s\n", tsf_status_string(st));
         return 1;
