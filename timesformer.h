@@ -456,7 +456,8 @@ TSFDEF double tsf_config_flops(const tsf_config *cfg, int T, int H, int W);
 TSFDEF tsf_status tsf_model_bytes(const tsf_config *cfg, int B, int T, int H, int W,
                                   size_t *param_bytes, size_t *act_bytes);
 /* Create a model with parameters initialised as the original code does (ARCHITECTURE.md
-   4.3) from one seed, and activations for batches of up to B clips of the config's size. */
+   4.3) from one seed, and activations for batches of up to B clips of the config's size
+   (B = 0: none yet; the first forward pass makes room). */
 TSFDEF tsf_status tsf_model_init(tsf_model *m, const tsf_config *cfg, int B,
                                  unsigned long long seed);
 /* Make room for a forward pass of B clips of T frames of H x W (reallocates only to grow). */
@@ -1738,12 +1739,13 @@ TSFDEF void tsf_model_init_params(tsf_model *m, unsigned long long seed) {
         p->patch_b[i] = bound * (2.0f * tsf_rng_uniform(&rng) - 1.0f);
 }
 
-TSFDEF tsf_status tsf_model_init(tsf_model *m, const tsf_config *cfg, int B,
-                                 unsigned long long seed) {
+/* Allocate a model's buffers without giving the parameters values. B = 0: no activations
+   yet (the first forward pass reserves them). */
+static tsf_status tsf__model_create(tsf_model *m, const tsf_config *cfg, int B) {
     double s[TSF_NUM_PARAMS];
     tsf_status st;
     int k;
-    if (!m || !cfg) return TSF_ERR_ARG;
+    if (!m || !cfg || B < 0) return TSF_ERR_ARG;
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     st = tsf_config_resolve(&m->cfg);
@@ -1755,9 +1757,16 @@ TSFDEF tsf_status tsf_model_init(tsf_model *m, const tsf_config *cfg, int B,
     if (!m->param_memory) return TSF_ERR_ALLOC;
     m->owns_memory = 1;
     tsf__layout((float **)&m->params, s, TSF_NUM_PARAMS, m->param_memory);
-    tsf_model_init_params(m, seed);
-    st = tsf_model_reserve(m, B, m->cfg.frames, m->cfg.image_size, m->cfg.image_size);
+    st = B > 0 ? tsf_model_reserve(m, B, m->cfg.frames, m->cfg.image_size, m->cfg.image_size)
+               : TSF_OK;
     if (st != TSF_OK) tsf_model_free(m);
+    return st;
+}
+
+TSFDEF tsf_status tsf_model_init(tsf_model *m, const tsf_config *cfg, int B,
+                                 unsigned long long seed) {
+    tsf_status st = tsf__model_create(m, cfg, B);
+    if (st == TSF_OK) tsf_model_init_params(m, seed);
     return st;
 }
 
@@ -2096,7 +2105,7 @@ static int tsf__json_value(tsf__json *j, int *p, int depth) {
             if ((unsigned char)j->s[pos] < 0x20) return -1;
             if (j->s[pos] == '\\') {
                 pos++;
-                if (pos >= j->len || !strchr("\"\\/bfnrtu", j->s[pos])) return -1;
+                if (pos >= j->len || !j->s[pos] || !strchr("\"\\/bfnrtu", j->s[pos])) return -1;
                 if (j->s[pos] == 'u') {
                     int k;
                     for (k = 1; k <= 4; k++)
@@ -2110,10 +2119,37 @@ static int tsf__json_value(tsf__json *j, int *p, int depth) {
         if ((i = tsf__json_new(j, TSF__J_STR, start)) < 0) return -1;
         if (j->tok) j->tok[i].end = pos;
         pos++;
-    } else { /* number, true, false, null */
-        int start = pos;
-        while (pos < j->len && strchr("+-.0123456789eEtruefalsn", j->s[pos])) pos++;
-        if (pos == start) return -1;
+    } else { /* true, false, null, or a number in JSON's grammar */
+        int start = pos, k;
+        static const char *const words[3] = {"true", "false", "null"};
+        for (k = 0; k < 3; k++) {
+            int n = (int)strlen(words[k]);
+            if (j->len - pos >= n && memcmp(j->s + pos, words[k], (size_t)n) == 0) {
+                pos += n;
+                break;
+            }
+        }
+        if (k == 3) { /* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+#define TSF__DIGITS(min)                                                                           \
+    for (k = 0; pos < j->len && j->s[pos] >= '0' && j->s[pos] <= '9'; k++) pos++;                  \
+    if (k < (min)) return -1;
+            if (pos < j->len && j->s[pos] == '-') pos++;
+            if (pos < j->len && j->s[pos] == '0')
+                pos++;
+            else {
+                TSF__DIGITS(1)
+            }
+            if (pos < j->len && j->s[pos] == '.') {
+                pos++;
+                TSF__DIGITS(1)
+            }
+            if (pos < j->len && (j->s[pos] == 'e' || j->s[pos] == 'E')) {
+                pos++;
+                if (pos < j->len && (j->s[pos] == '+' || j->s[pos] == '-')) pos++;
+                TSF__DIGITS(1)
+            }
+#undef TSF__DIGITS
+        }
         if ((i = tsf__json_new(j, TSF__J_PRIM, start)) < 0) return -1;
         if (j->tok) j->tok[i].end = pos;
     }
@@ -2180,37 +2216,60 @@ static int tsf__json_int(const tsf__json *j, int t, long long lo, long long hi, 
     return 1;
 }
 
-/* Decode string token t (escapes included, \uXXXX to UTF-8) into out; 0 if it does not fit. */
+static unsigned long tsf__hex4(const char *h) { /* 4 hex digits, checked by the tokenizer */
+    unsigned long c = 0;
+    int k;
+    for (k = 0; k < 4; k++)
+        c = c * 16 + (unsigned long)(h[k] <= '9' ? h[k] - '0' : (h[k] | 32) - 'a' + 10);
+    return c;
+}
+
+/* Decode string token t into out (NUL-terminated): escapes are resolved, \uXXXX (and
+   surrogate pairs) become UTF-8, raw bytes are copied. Returns 0 if t is not a string or
+   the text does not fit in cap bytes; a buffer of the raw length + 1 always suffices. */
 static int tsf__json_str(const tsf__json *j, int t, char *out, size_t cap) {
     int p;
     size_t n = 0;
-    if (t < 0 || j->tok[t].type != TSF__J_STR) return 0;
+    if (t < 0 || j->tok[t].type != TSF__J_STR || cap == 0) return 0;
     for (p = j->tok[t].start; p < j->tok[t].end; p++) {
         unsigned long c = (unsigned char)j->s[p];
-        if (c == '\\') {
-            char e = j->s[++p];
-            c = e == 'b'   ? 8
-                : e == 'f' ? 12
-                : e == 'n' ? 10
-                : e == 'r' ? 13
-                : e == 't' ? 9
-                           : (unsigned char)e;
-            if (e == 'u') { /* 4 hex digits, checked by the tokenizer (surrogates kept apart) */
-                int k;
-                for (c = 0, k = 1; k <= 4; k++) {
-                    char h = j->s[p + k];
-                    c = c * 16 + (unsigned long)(h <= '9' ? h - '0' : (h | 32) - 'a' + 10);
-                }
-                p += 4;
+        char e;
+        if (c != '\\') { /* a raw byte (UTF-8 stays as it is) */
+            if (n + 1 >= cap) return 0;
+            out[n++] = (char)c;
+            continue;
+        }
+        e = j->s[++p];
+        c = e == 'b'   ? 8
+            : e == 'f' ? 12
+            : e == 'n' ? 10
+            : e == 'r' ? 13
+            : e == 't' ? 9
+                       : (unsigned char)e;
+        if (e == 'u') {
+            c = tsf__hex4(j->s + p + 1);
+            p += 4;
+            if (c >= 0xD800 && c < 0xDC00 && p + 6 < j->tok[t].end && j->s[p + 1] == '\\' &&
+                j->s[p + 2] == 'u') { /* a surrogate pair: one code point */
+                unsigned long lo = tsf__hex4(j->s + p + 3);
+                if (lo >= 0xDC00 && lo < 0xE000)
+                    c = 0x10000 + ((c - 0xD800) << 10) + (lo - 0xDC00), p += 6;
             }
         }
         if (n + 4 >= cap) return 0;
-        if (c < 0x80)
+        if (c < 0x80) {
             out[n++] = (char)c;
-        else if (c < 0x800)
-            out[n++] = (char)(0xC0 | (c >> 6)), out[n++] = (char)(0x80 | (c & 63));
-        else {
-            out[n++] = (char)(0xE0 | (c >> 12)), out[n++] = (char)(0x80 | ((c >> 6) & 63));
+        } else if (c < 0x800) {
+            out[n++] = (char)(0xC0 | (c >> 6));
+            out[n++] = (char)(0x80 | (c & 63));
+        } else if (c < 0x10000) {
+            out[n++] = (char)(0xE0 | (c >> 12));
+            out[n++] = (char)(0x80 | ((c >> 6) & 63));
+            out[n++] = (char)(0x80 | (c & 63));
+        } else {
+            out[n++] = (char)(0xF0 | (c >> 18));
+            out[n++] = (char)(0x80 | ((c >> 12) & 63));
+            out[n++] = (char)(0x80 | ((c >> 6) & 63));
             out[n++] = (char)(0x80 | (c & 63));
         }
     }
@@ -2366,7 +2425,9 @@ static int tsf__cfg_int(const tsf__json *j, int obj, const char *k1, const char 
     if (t < 0 && k2) t = tsf__json_get(j, obj, k2);
     if (t < 0) return 1;
     if (!tsf__json_int(j, t, 0, 1 << 30, &v))
-        return tsf__seterr(err, "config: bad value for ", k1, ""), 0;
+        return tsf__seterr(err, "config: bad value for ", tsf__json_get(j, obj, k1) >= 0 ? k1 : k2,
+                           ""),
+               0;
     *dst = (int)v;
     return 1;
 }
@@ -2398,11 +2459,9 @@ static tsf_status tsf__labels_from_json(const tsf__json *j, int t, int K, char *
             }
             e = j->tok[v].end - j->tok[v].start;
             if (pass == 0)
-                total += (size_t)e * 3 + 5; /* room for UTF-8 expansion */
-            else {
-                tsf__json_str(j, v, buf + off, total - off);
+                total += (size_t)e + 1; /* decoding never lengthens a string */
+            else if (tsf__json_str(j, v, buf + off, total - off))
                 off += strlen(buf + off) + 1;
-            }
         }
         if (pass == 0 && !(buf = (char *)TSF_MALLOC(total, ctx))) return TSF_ERR_ALLOC;
     }
@@ -2444,8 +2503,9 @@ static tsf_status tsf__config_apply(tsf_config *cfg, const tsf__json *j, int obj
     }
     if ((t = tsf__json_get(j, obj, "layer_norm_eps")) >= 0 ||
         (t = tsf__json_get(j, obj, "ln_eps")) >= 0) {
-        if (!tsf__json_num(j, t, &v))
-            return tsf__seterr(err, "config: bad layer_norm_eps", "", ""), TSF_ERR_FORMAT;
+        if (!tsf__json_num(j, t, &v) || !((float)v > 0.0f))
+            return tsf__seterr(err, "config: layer_norm_eps must be a positive float", "", ""),
+                   TSF_ERR_FORMAT;
         cfg->ln_eps = (float)v;
     }
     if ((t = tsf__json_get(j, obj, "attention_type")) >= 0) {
@@ -2682,7 +2742,7 @@ static tsf_status tsf__st_fill(tsf_model *m, const tsf__json *j, const tsf__sour
         qsort(ents, (size_t)ne, sizeof *ents, tsf__entry_cmp);
         for (e = 1; e < ne && st == TSF_OK; e++)
             if (ents[e].begin < ents[e - 1].end) {
-                tsf__json_str(j, ents[e].key, name, sizeof name);
+                if (!tsf__json_str(j, ents[e].key, name, sizeof name)) name[0] = 0;
                 tsf__seterr(err, "safetensors: overlapping data offsets at ", name, "");
                 st = TSF_ERR_FORMAT;
             }
@@ -2754,17 +2814,30 @@ static tsf_status tsf__st_load(tsf_model *m, const tsf__source *src, const tsf_c
             st = TSF_ERR_ALLOC;
             goto done;
         }
-        tsf__json_str(&j, t, meta_cfg, len);
+        if (!tsf__json_str(&j, t, meta_cfg, len)) {
+            tsf__seterr(err, "safetensors: __metadata__.config must be a string", "", "");
+            st = TSF_ERR_FORMAT;
+            goto done;
+        }
         if ((st = tsf__json_parse(&jc, meta_cfg, strlen(meta_cfg), ctx)) == TSF_OK)
             st = tsf__config_apply(&c, &jc, 0, NULL, err);
         else
             tsf__seterr(err, "safetensors: __metadata__.config is not JSON", "", "");
         if (st != TSF_OK) goto done;
     }
-    if ((st = tsf_model_init(m, &c, B, 0)) != TSF_OK) {
+    if ((st = tsf_config_resolve(&c)) != TSF_OK) {
         tsf__seterr(err, "invalid model configuration: ", tsf_status_string(st), "");
         goto done;
     }
+    /* a tiny file must not make us allocate a huge model: every parameter takes at least
+       2 bytes of data (F16/BF16) */
+    if ((double)tsf_config_num_params(&c) * 2 > (double)(src->size - 8 - n)) {
+        tsf__seterr(err, "safetensors: the file is too small for the config's parameter shapes", "",
+                    "");
+        st = TSF_ERR_FORMAT;
+        goto done;
+    }
+    if ((st = tsf__model_create(m, &c, B)) != TSF_OK) goto done; /* values come from the file */
     if ((st = tsf__st_fill(m, &j, src, 8 + n, err)) != TSF_OK) goto done;
     /* class names: given (config.json's id2label), else __metadata__.labels */
     if (labels_json || (t = tsf__json_get(&j, meta, "labels")) >= 0) {
@@ -2775,9 +2848,16 @@ static tsf_status tsf__st_load(tsf_model *m, const tsf__source *src, const tsf_c
             st = TSF_ERR_ALLOC;
             goto done;
         }
-        if (txt) tsf__json_str(&j, t, txt, len);
+        memset(&jl, 0, sizeof jl);
+        if (txt && !tsf__json_str(&j, t, txt, len)) {
+            TSF_FREE(txt, ctx);
+            tsf__seterr(err, "safetensors: __metadata__.labels must be a string", "", "");
+            st = TSF_ERR_FORMAT;
+            goto done;
+        }
         st = tsf__json_parse(&jl, labels_json ? labels_json : txt, labels_json ? len : strlen(txt),
                              ctx);
+        if (st != TSF_OK) tsf__seterr(err, "labels: not valid JSON", "", "");
         if (st == TSF_OK) {
             int lt = jl.tok[0].type == TSF__J_OBJ && tsf__json_get(&jl, 0, "id2label") >= 0
                          ? tsf__json_get(&jl, 0, "id2label")
@@ -2803,6 +2883,7 @@ TSFDEF tsf_status tsf_model_load_memory(tsf_model *m, const void *data, size_t s
     tsf__source src;
     if (!m || !data) return TSF_ERR_ARG;
     memset(m, 0, sizeof *m);
+    if (err) err->msg[0] = 0;
     src.mem = (const unsigned char *)data, src.file = NULL, src.size = size;
     return tsf__st_load(m, &src, cfg, NULL, 0, B, err);
 }

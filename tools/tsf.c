@@ -67,7 +67,7 @@ static int cmd_info(const char *path) {
     if (ends_with(path, ".json")) {
         st = tsf_config_load(&cfg, path, &err);
     } else {
-        st = tsf_model_load(&m, path, 1, &err);
+        st = tsf_model_load(&m, path, 0, &err); /* parameters only */
         cfg = m.cfg, have_model = st == TSF_OK;
     }
     if (st != TSF_OK) {
