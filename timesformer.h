@@ -418,11 +418,36 @@ typedef struct tsf_acts {
     float *ln2, *ln2_mean, *ln2_rstd; /* (L, R, D), (L, R) x2                                */
     float *fch, *fch_gelu;            /* (L, R, HM) MLP hidden layer before and after GELU       */
     float *out;                       /* (L, R, D) block outputs                                 */
+    float *keep;                      /* (L, B*N + SA + SM) drop-path scales, see below          */
     float *pooled;                    /* (B, D) cls vector (space_only: mean over frames)        */
     float *lnf, *lnf_mean, *lnf_rstd; /* (B, D), (B) x2                                      */
     float *logits;                    /* (B, K)                                                  */
-    float *scratch;                   /* (max(R, Rs), D) temporaries                             */
+    float *probs;                     /* (B, K) softmax of the logits (tsf_model_loss)           */
+    float *losses;                    /* (B) cross-entropy of each clip (tsf_model_loss)         */
+    float *scratch;                   /* (max(R, Rs) + B, D) temporaries                         */
 } tsf_acts;
+/* Stochastic depth drops a residual branch for a whole sequence, as the original's DropPath
+   does on the tensor the branch runs on: keep holds, per block, the scale (0 or 1/(1-rate))
+   of each temporal sequence (B*N, divided only), attention sequence (SA) and MLP sample
+   (SM = B*T in space_only, else B). All ones outside training. */
+
+/* Gradients of the activations, for one block at a time: the backward pass walks the blocks
+   from last to first and only the residual stream's gradient crosses from one to the next.
+   RM = max(R, Rs) rows, RT = max(RA, Rt) rows. */
+typedef struct tsf_grad_acts {
+    float *dres;                   /* (R, D) d loss / d residual stream                     */
+    float *dbranch;                /* (RM, D) gradient of a branch's output, in its row order */
+    float *dnorm;                  /* (RT, D) gradient of a LayerNorm's output              */
+    float *dattn;                  /* (RT, D) gradient of an attention output (before proj) */
+    float *dqkv;                   /* (RT, 3D)                                              */
+    float *datt;                   /* (max(SA*SL*SL, B*N*T*T) * NH) attention scratch       */
+    float *dseq;                   /* (RT, D) gradient of grouped sequences                 */
+    float *dhidden, *dhidden_gelu; /* (R, HM) MLP hidden layer                              */
+    float *dpatches;               /* (B*T*N, D)                                            */
+    float *dcols;                  /* (B*T*N, C*P*P) for the input gradient                 */
+    float *dlogits;                /* (B, K) left by tsf_model_loss                         */
+    float *dlnf, *dpooled;         /* (B, D)                                                */
+} tsf_grad_acts;
 
 /* A model. The caller owns the struct; the library owns the buffers it allocated. */
 typedef struct tsf_model {
@@ -437,6 +462,20 @@ typedef struct tsf_model {
     int B, T, H, W;    /* shape the activation views were laid out for            */
     int owns_memory;   /* 1: tsf_model_free releases the buffers                  */
     char *labels;      /* K class names, NUL-separated, or NULL                    */
+    /* training (tsf_model_train_init): gradients and SGD momentum share the parameters'
+       layout; the activation gradients follow the reserved shape */
+    tsf_params grads; /* views into grad_memory (NULL before training)       */
+    float *grad_memory;
+    float *momentum_memory; /* SGD momentum buffers, laid out as param_memory       */
+    long long sgd_steps;    /* SGD steps taken (the first one seeds the momentum)   */
+    tsf_grad_acts gacts;    /* views into gact_memory                               */
+    float *gact_memory;
+    size_t gact_floats;
+    int has_dlogits;       /* tsf_model_loss left dlogits for a backward pass      */
+    float drop_path;       /* stochastic depth rate of the last block (0: off);
+                              block l drops with drop_path * l / (L-1)          */
+    float label_smoothing; /* cross-entropy label smoothing (0: off)               */
+    tsf_rng rng;           /* drop-path draws; seeded by tsf_model_init            */
 } tsf_model;
 
 /* Fill the zero fields of *cfg with defaults and check it. TSF_ERR_CONFIG if invalid. */
@@ -475,6 +514,22 @@ TSFDEF tsf_status tsf_model_forward(tsf_model *m, const float *x, int B, int T, 
    mean/std and channel order (the model must have C = 3). */
 TSFDEF tsf_status tsf_model_forward_u8(tsf_model *m, const unsigned char *rgb, int B, int T, int H,
                                        int W, float *logits);
+
+/* ---- training ---- */
+/* Allocate gradients and SGD momentum (zeroed), and activation gradients for the reserved
+   shape. Call once before tsf_model_loss / tsf_model_backward / tsf_sgd_step. */
+TSFDEF tsf_status tsf_model_train_init(tsf_model *m);
+/* Forward pass plus the mean cross-entropy over the batch (with m->label_smoothing).
+   train = 1 draws stochastic depth (m->drop_path) from m->rng; 0 is plain inference.
+   labels // (B) in [0, K). With training set up it also leaves d loss / d logits for
+   tsf_model_backward. TSF_ERR_NONFINITE if the loss is NaN or infinite. */
+TSFDEF tsf_status tsf_model_loss(tsf_model *m, const float *x, const int *labels, int B, int T,
+                                 int H, int W, int train, float *loss);
+/* Backward pass of the last tsf_model_loss: ACCUMULATES every parameter's gradient into
+   m->grads. dinput // (B, C, T, H, W), if not NULL, receives += d loss / d input. */
+TSFDEF tsf_status tsf_model_backward(tsf_model *m, float *dinput);
+/* Clear the gradients. */
+TSFDEF void tsf_model_zero_grad(tsf_model *m);
 
 /* ------------------------------------------------------------------------------------------
    Weights: safetensors with Hugging Face names (TimesformerForVideoClassification), read
@@ -1581,6 +1636,7 @@ typedef struct tsf__shape {
     long Rt, Rs; /* divided: temporal and spatial sequence rows (else 0) */
     long RA;     /* rows of the block's main attention                  */
     long SA, SL; /* its sequences and their length                      */
+    long SM;     /* samples of the MLP's drop path (B*T space_only, B)  */
 } tsf__shape;
 
 static tsf__shape tsf__shape_of(const tsf_config *c, int B, int T, int H, int W) {
@@ -1588,6 +1644,7 @@ static tsf__shape tsf__shape_of(const tsf_config *c, int B, int T, int H, int W)
     s.B = B, s.T = T, s.H = H, s.W = W;
     s.Hp = H / c->patch_size, s.Wp = W / c->patch_size, s.N = s.Hp * s.Wp;
     s.Rt = s.Rs = 0;
+    s.SM = c->attention == TSF_ATTN_SPACE ? (long)B * T : B;
     if (c->attention == TSF_ATTN_SPACE) {
         s.R = (long)B * T * (1 + s.N), s.RA = s.R, s.SA = (long)B * T, s.SL = 1 + s.N;
     } else {
@@ -1609,30 +1666,57 @@ static void tsf__act_sizes(const tsf_config *c, const tsf__shape *s, double a[])
     double Rs = (double)s->Rs, RA = (double)s->RA, SL = (double)s->SL;
     double CPP = (double)c->channels * c->patch_size * c->patch_size;
     int k = 0;
-    a[k++] = B * c->channels * T * s->H * s->W;            /* input */
-    a[k++] = B * T * N * CPP;                              /* cols */
-    a[k++] = B * T * N * D;                                /* patches */
-    a[k++] = R * D;                                        /* x0 */
-    a[k++] = L * Rt * D, a[k++] = L * Rt * D;              /* t_in, t_ln */
-    a[k++] = L * Rt, a[k++] = L * Rt;                      /* t_mean, t_rstd */
-    a[k++] = L * Rt * 3 * D;                               /* t_qkv */
-    a[k++] = Rt > 0 ? L * B * N * NH * T * T : 0;          /* t_att */
-    a[k++] = L * Rt * D, a[k++] = L * Rt * D;              /* t_atty, t_proj */
-    a[k++] = Rt > 0 ? L * R * D : 0;                       /* u */
-    a[k++] = L * Rs * D;                                   /* s_in */
-    a[k++] = L * RA * D, a[k++] = L * RA, a[k++] = L * RA; /* ln1, ln1_mean, ln1_rstd */
-    a[k++] = L * RA * 3 * D;                               /* qkv */
-    a[k++] = L * (double)s->SA * NH * SL * SL;             /* att */
-    a[k++] = L * RA * D;                                   /* atty */
-    a[k++] = L * R * D;                                    /* res1 */
-    a[k++] = L * R * D, a[k++] = L * R, a[k++] = L * R;    /* ln2, ln2_mean, ln2_rstd */
-    a[k++] = L * R * HM, a[k++] = L * R * HM;              /* fch, fch_gelu */
-    a[k++] = L * R * D;                                    /* out */
-    a[k++] = B * D;                                        /* pooled */
-    a[k++] = B * D, a[k++] = B, a[k++] = B;                /* lnf, lnf_mean, lnf_rstd */
-    a[k++] = B * K;                                        /* logits */
-    a[k++] = ((R > Rs ? R : Rs) + B) * D;                  /* scratch */
+    a[k++] = B * c->channels * T * s->H * s->W;                      /* input */
+    a[k++] = B * T * N * CPP;                                        /* cols */
+    a[k++] = B * T * N * D;                                          /* patches */
+    a[k++] = R * D;                                                  /* x0 */
+    a[k++] = L * Rt * D, a[k++] = L * Rt * D;                        /* t_in, t_ln */
+    a[k++] = L * Rt, a[k++] = L * Rt;                                /* t_mean, t_rstd */
+    a[k++] = L * Rt * 3 * D;                                         /* t_qkv */
+    a[k++] = Rt > 0 ? L * B * N * NH * T * T : 0;                    /* t_att */
+    a[k++] = L * Rt * D, a[k++] = L * Rt * D;                        /* t_atty, t_proj */
+    a[k++] = Rt > 0 ? L * R * D : 0;                                 /* u */
+    a[k++] = L * Rs * D;                                             /* s_in */
+    a[k++] = L * RA * D, a[k++] = L * RA, a[k++] = L * RA;           /* ln1, ln1_mean, ln1_rstd */
+    a[k++] = L * RA * 3 * D;                                         /* qkv */
+    a[k++] = L * (double)s->SA * NH * SL * SL;                       /* att */
+    a[k++] = L * RA * D;                                             /* atty */
+    a[k++] = L * R * D;                                              /* res1 */
+    a[k++] = L * R * D, a[k++] = L * R, a[k++] = L * R;              /* ln2, ln2_mean, ln2_rstd */
+    a[k++] = L * R * HM, a[k++] = L * R * HM;                        /* fch, fch_gelu */
+    a[k++] = L * R * D;                                              /* out */
+    a[k++] = L * (Rt > 0 ? B * N : 0) + L * (double)(s->SA + s->SM); /* keep */
+    a[k++] = B * D;                                                  /* pooled */
+    a[k++] = B * D, a[k++] = B, a[k++] = B;                          /* lnf, lnf_mean, lnf_rstd */
+    a[k++] = B * K, a[k++] = B * K, a[k++] = B;                      /* logits, probs, losses */
+    a[k++] = ((R > Rs ? R : Rs) + B) * D;                            /* scratch */
     TSF_ASSERT(k == TSF__NUM_ACTS);
+}
+
+/* tsf_acts fields t_in .. keep are per block, stacked with a leading L. */
+#define TSF__FIRST_LAYER_ACT 4
+#define TSF__LAST_LAYER_ACT 27
+
+#define TSF__NUM_GACTS ((int)(sizeof(tsf_grad_acts) / sizeof(float *)))
+
+/* Elements of every tensor of tsf_grad_acts, in struct order. */
+static void tsf__gact_sizes(const tsf_config *c, const tsf__shape *s, double g[]) {
+    double D = c->dim, HM = tsf__hidden(c), NH = c->heads, K = c->classes;
+    double B = s->B, T = s->T, N = s->N, R = (double)s->R, Rt = (double)s->Rt;
+    double RM = R > (double)s->Rs ? R : (double)s->Rs, RT = (double)s->RA > Rt ? (double)s->RA : Rt;
+    double att = (double)s->SA * s->SL * s->SL, tatt = B * N * T * T;
+    double CPP = (double)c->channels * c->patch_size * c->patch_size;
+    int k = 0;
+    g[k++] = R * D;                                     /* dres */
+    g[k++] = RM * D;                                    /* dbranch */
+    g[k++] = RT * D, g[k++] = RT * D;                   /* dnorm, dattn */
+    g[k++] = RT * 3 * D;                                /* dqkv */
+    g[k++] = (att > tatt || Rt == 0 ? att : tatt) * NH; /* datt */
+    g[k++] = RT * D;                                    /* dseq */
+    g[k++] = R * HM, g[k++] = R * HM;                   /* dhidden, dhidden_gelu */
+    g[k++] = B * T * N * D, g[k++] = B * T * N * CPP;   /* dpatches, dcols */
+    g[k++] = B * K, g[k++] = B * D, g[k++] = B * D;     /* dlogits, dlnf, dpooled */
+    TSF_ASSERT(k == TSF__NUM_GACTS);
 }
 
 /* Lay tensors of the given sizes out in one buffer, each offset a multiple of 16 floats
@@ -1756,6 +1840,7 @@ static tsf_status tsf__model_create(tsf_model *m, const tsf_config *cfg, int B) 
     m->param_memory = (float *)TSF_MALLOC(m->param_floats * sizeof(float), m->cfg.alloc_ctx);
     if (!m->param_memory) return TSF_ERR_ALLOC;
     m->owns_memory = 1;
+    tsf_rng_seed(&m->rng, 0);
     tsf__layout((float **)&m->params, s, TSF_NUM_PARAMS, m->param_memory);
     st = B > 0 ? tsf_model_reserve(m, B, m->cfg.frames, m->cfg.image_size, m->cfg.image_size)
                : TSF_OK;
@@ -1767,23 +1852,38 @@ TSFDEF tsf_status tsf_model_init(tsf_model *m, const tsf_config *cfg, int B,
                                  unsigned long long seed) {
     tsf_status st = tsf__model_create(m, cfg, B);
     if (st == TSF_OK) tsf_model_init_params(m, seed);
+    if (st == TSF_OK) tsf_rng_seed(&m->rng, seed + 1); /* drop-path draws: the same seed */
     return st;
 }
 
+/* Grow *mem to hold n floats (the contents are not kept). */
+static tsf_status tsf__grow(float **mem, size_t *cap, double n, void *ctx) {
+    float *p;
+    if (n <= (double)*cap) return TSF_OK;
+    if (!(p = (float *)TSF_MALLOC((size_t)n * sizeof(float), ctx))) return TSF_ERR_ALLOC;
+    if (*mem) TSF_FREE(*mem, ctx);
+    *mem = p, *cap = (size_t)n;
+    return TSF_OK;
+}
+
 TSFDEF tsf_status tsf_model_reserve(tsf_model *m, int B, int T, int H, int W) {
-    double a[64], n;
+    double a[64], g[32], n;
     tsf__shape s;
     tsf_status st = tsf__act_floats(&m->cfg, B, T, H, W, &n);
     if (st != TSF_OK) return st;
-    if (n > (double)m->act_floats) {
-        float *mem = (float *)TSF_MALLOC((size_t)n * sizeof(float), m->cfg.alloc_ctx);
-        if (!mem) return TSF_ERR_ALLOC;
-        if (m->act_memory) TSF_FREE(m->act_memory, m->cfg.alloc_ctx);
-        m->act_memory = mem, m->act_floats = (size_t)n;
-    }
+    if ((st = tsf__grow(&m->act_memory, &m->act_floats, n, m->cfg.alloc_ctx)) != TSF_OK) return st;
     s = tsf__shape_of(&m->cfg, B, T, H, W);
     tsf__act_sizes(&m->cfg, &s, a);
     tsf__layout((float **)&m->acts, a, TSF__NUM_ACTS, m->act_memory);
+    if (m->grad_memory) { /* training: the activation gradients follow the same shape */
+        tsf__gact_sizes(&m->cfg, &s, g);
+        n = tsf__layout(NULL, g, TSF__NUM_GACTS, NULL);
+        if (n > TSF__MAX_FLOATS) return TSF_ERR_OVERFLOW;
+        st = tsf__grow(&m->gact_memory, &m->gact_floats, n, m->cfg.alloc_ctx);
+        if (st != TSF_OK) return st;
+        tsf__layout((float **)&m->gacts, g, TSF__NUM_GACTS, m->gact_memory);
+    }
+    if (m->B != B || m->T != T || m->H != H || m->W != W) m->has_dlogits = 0;
     m->B = B, m->T = T, m->H = H, m->W = W;
     return TSF_OK;
 }
@@ -1795,6 +1895,9 @@ TSFDEF void tsf_model_free(tsf_model *m) {
         if (m->act_memory) TSF_FREE(m->act_memory, m->cfg.alloc_ctx);
     }
     if (m->labels) TSF_FREE(m->labels, m->cfg.alloc_ctx);
+    if (m->grad_memory) TSF_FREE(m->grad_memory, m->cfg.alloc_ctx);
+    if (m->momentum_memory) TSF_FREE(m->momentum_memory, m->cfg.alloc_ctx);
+    if (m->gact_memory) TSF_FREE(m->gact_memory, m->cfg.alloc_ctx);
     memset(m, 0, sizeof *m);
 }
 
@@ -1887,9 +1990,62 @@ static void tsf__space_residual_forward(float *v, const float *u, const float *q
     }
 }
 
+/* ---- one block's views ------------------------------------------------------------------- */
+/* tsf_params fields t_ln_w .. fc2_b are per block, stacked with a leading L. */
+#define TSF__FIRST_LAYER_PARAM 5
+#define TSF__LAST_LAYER_PARAM 24
+
+/* The weights (or gradients: same layout) of block l: every per-block pointer advanced to
+   that block, so w.qkv_w is this block's (3D, D) matrix. */
+static tsf_params tsf__layer_params(const tsf_params *p, const tsf_config *c, int l) {
+    double s[TSF_NUM_PARAMS];
+    tsf_params w = *p;
+    float **v = (float **)&w;
+    int f;
+    tsf__param_sizes(c, s);
+    for (f = TSF__FIRST_LAYER_PARAM; f <= TSF__LAST_LAYER_PARAM; f++)
+        if (v[f]) v[f] += (size_t)l * (size_t)(s[f] / c->depth);
+    return w;
+}
+
+/* The activations of block l, the same way. */
+static tsf_acts tsf__layer_acts(const tsf_acts *a, const tsf_config *c, const tsf__shape *sh,
+                                int l) {
+    double s[64];
+    tsf_acts t = *a;
+    float **v = (float **)&t;
+    int k;
+    tsf__act_sizes(c, sh, s);
+    for (k = TSF__FIRST_LAYER_ACT; k <= TSF__LAST_LAYER_ACT; k++)
+        if (v[k]) v[k] += (size_t)l * (size_t)(s[k] / c->depth);
+    return t;
+}
+
+/* ---- stochastic depth -------------------------------------------------------------------- */
+/* Draw block l's drop-path scales (training) or set them to 1: per sequence, keep with
+   probability 1 - rate and scale by 1/(1 - rate), rate = drop_path * l / (L-1). */
+static void tsf__drop_path_draw(float *keep, size_t n, tsf_model *m, int l, int train) {
+    float rate = m->cfg.depth > 1 ? m->drop_path * (float)l / (float)(m->cfg.depth - 1) : 0.0f;
+    size_t i;
+    for (i = 0; i < n; i++)
+        keep[i] = !train || rate <= 0.0f            ? 1.0f
+                  : tsf_rng_uniform(&m->rng) < rate ? 0.0f
+                                                    : 1.0f / (1.0f - rate);
+}
+
+/* Scale the rows of x // (S * rows_per_seq, D) sequence by sequence (forward and backward). */
+static void tsf__drop_path_apply(float *x, const float *keep, size_t S, size_t rows_per_seq,
+                                 int D) {
+    size_t q, i;
+    for (q = 0; q < S; q++)
+        if (keep[q] != 1.0f)
+            for (i = 0; i < rows_per_seq * D; i++) x[q * rows_per_seq * D + i] *= keep[q];
+}
+
 /* ---- forward ----------------------------------------------------------------------------- */
-TSFDEF tsf_status tsf_model_forward(tsf_model *m, const float *x, int B, int T, int H, int W,
-                                    float *logits) {
+/* The forward pass; train = 1 draws drop paths. */
+static tsf_status tsf__forward(tsf_model *m, const float *x, int B, int T, int H, int W,
+                               int train) {
     const tsf_config *c = &m->cfg;
     const tsf_params *p = &m->params;
     tsf_acts *a = &m->acts;
@@ -1899,9 +2055,9 @@ TSFDEF tsf_status tsf_model_forward(tsf_model *m, const float *x, int B, int T, 
     tsf_status st;
     const float *xin;
     if (!x) return TSF_ERR_ARG;
-    st = tsf_model_reserve(m, B, T, H, W);
-    if (st != TSF_OK) return st;
+    if ((st = tsf_model_reserve(m, B, T, H, W)) != TSF_OK) return st;
     s = tsf__shape_of(c, B, T, H, W);
+    m->has_dlogits = 0;
 
     /* embeddings: patches, then cls, position and time embeddings, in the variant's order */
     tsf_patch_embed_forward(a->patches, a->cols, x, p->patch_w, p->patch_b, B, c->channels, T, H, W,
@@ -1911,80 +2067,69 @@ TSFDEF tsf_status tsf_model_forward(tsf_model *m, const float *x, int B, int T, 
     xin = a->x0;
     for (l = 0; l < c->depth; l++) {
         size_t R = (size_t)s.R, RA = (size_t)s.RA, Rt = (size_t)s.Rt;
-        /* this block's weights and activations */
-        const float *ln1_w = p->ln1_w + (size_t)l * D, *ln1_b = p->ln1_b + (size_t)l * D;
-        const float *qkv_w = p->qkv_w + (size_t)l * 3 * D * D;
-        const float *qkv_b = p->qkv_b ? p->qkv_b + (size_t)l * 3 * D : NULL;
-        const float *proj_w = p->proj_w + (size_t)l * D * D, *proj_b = p->proj_b + (size_t)l * D;
-        const float *ln2_w = p->ln2_w + (size_t)l * D, *ln2_b = p->ln2_b + (size_t)l * D;
-        const float *fc1_w = p->fc1_w + (size_t)l * HM * D, *fc1_b = p->fc1_b + (size_t)l * HM;
-        const float *fc2_w = p->fc2_w + (size_t)l * D * HM, *fc2_b = p->fc2_b + (size_t)l * D;
-        float *ln1 = a->ln1 + l * RA * D, *ln1_mean = a->ln1_mean + l * RA;
-        float *ln1_rstd = a->ln1_rstd + l * RA, *qkv = a->qkv + l * RA * 3 * D;
-        float *att = a->att + (size_t)l * s.SA * NH * s.SL * s.SL, *atty = a->atty + l * RA * D;
-        float *res1 = a->res1 + l * R * D, *ln2 = a->ln2 + l * R * D;
-        float *ln2_mean = a->ln2_mean + l * R, *ln2_rstd = a->ln2_rstd + l * R;
-        float *fch = a->fch + l * R * HM, *fch_gelu = a->fch_gelu + l * R * HM;
-        float *out = a->out + l * R * D, *tmp = a->scratch;
+        tsf_params w = tsf__layer_params(p, c, l); /* this block's weights  */
+        tsf_acts t = tsf__layer_acts(a, c, &s, l); /* and its activations   */
+        float *keep_t = t.keep, *keep_a = keep_t + (Rt ? (size_t)B * s.N : 0);
+        float *keep_m = keep_a + s.SA, *tmp = a->scratch;
         const float *attn_in = xin; /* what the block's main attention reads */
+        tsf__drop_path_draw(t.keep, (Rt ? (size_t)B * s.N : 0) + s.SA + s.SM, m, l, train);
 
         if (c->attention == TSF_ATTN_DIVIDED) {
-            /* temporal attention over B*N sequences of T frames, then temporal_fc */
-            float *t_in = a->t_in + l * Rt * D, *t_ln = a->t_ln + l * Rt * D;
-            float *t_mean = a->t_mean + l * Rt, *t_rstd = a->t_rstd + l * Rt;
-            float *t_qkv = a->t_qkv + l * Rt * 3 * D;
-            float *t_att = a->t_att + (size_t)l * B * s.N * NH * T * T;
-            float *t_atty = a->t_atty + l * Rt * D, *t_proj = a->t_proj + l * Rt * D;
-            float *u = a->u + l * R * D, *s_in = a->s_in + (size_t)l * s.Rs * D;
+            /* temporal attention: B*N sequences of T frames; u = x + temporal_fc(branch) */
             size_t NT = (size_t)s.N * T, b;
-            tsf__time_groups_forward(t_in, xin, &s, D);
-            tsf_layernorm_forward(t_ln, t_mean, t_rstd, t_in, p->t_ln_w + (size_t)l * D,
-                                  p->t_ln_b + (size_t)l * D, (int)Rt, D, eps);
-            tsf_linear_forward(t_qkv, t_ln, p->t_qkv_w + (size_t)l * 3 * D * D,
-                               p->t_qkv_b ? p->t_qkv_b + (size_t)l * 3 * D : NULL, (int)Rt, D,
-                               3 * D);
-            tsf_attention_forward(t_atty, t_att, t_qkv, B * s.N, T, D, NH);
-            tsf_linear_forward(t_proj, t_atty, p->t_proj_w + (size_t)l * D * D,
-                               p->t_proj_b + (size_t)l * D, (int)Rt, D, D);
-            tsf_linear_forward(tmp, t_proj, p->t_fc_w + (size_t)l * D * D,
-                               p->t_fc_b + (size_t)l * D, (int)Rt, D, D);
-            for (b = 0; b < (size_t)B; b++) { /* u = x, plus the temporal branch on patch rows */
-                memcpy(u + b * (1 + NT) * D, xin + b * (1 + NT) * D, (size_t)D * sizeof(float));
-                tsf_residual_forward(u + (b * (1 + NT) + 1) * D, xin + (b * (1 + NT) + 1) * D,
+            tsf__time_groups_forward(t.t_in, xin, &s, D);
+            tsf_layernorm_forward(t.t_ln, t.t_mean, t.t_rstd, t.t_in, w.t_ln_w, w.t_ln_b, (int)Rt,
+                                  D, eps);
+            tsf_linear_forward(t.t_qkv, t.t_ln, w.t_qkv_w, w.t_qkv_b, (int)Rt, D, 3 * D);
+            tsf_attention_forward(t.t_atty, t.t_att, t.t_qkv, B * s.N, T, D, NH);
+            tsf_linear_forward(t.t_proj, t.t_atty, w.t_proj_w, w.t_proj_b, (int)Rt, D, D);
+            tsf__drop_path_apply(t.t_proj, keep_t, (size_t)B * s.N, (size_t)T, D);
+            tsf_linear_forward(tmp, t.t_proj, w.t_fc_w, w.t_fc_b, (int)Rt, D, D);
+            for (b = 0; b < (size_t)B; b++) { /* the cls row passes unchanged */
+                memcpy(t.u + b * (1 + NT) * D, xin + b * (1 + NT) * D, (size_t)D * sizeof(float));
+                tsf_residual_forward(t.u + (b * (1 + NT) + 1) * D, xin + (b * (1 + NT) + 1) * D,
                                      tmp + b * NT * D, NT * D);
             }
             /* spatial attention runs on B*T sequences of 1+N tokens */
-            tsf__space_groups_forward(s_in, u, &s, D);
-            attn_in = s_in;
+            tsf__space_groups_forward(t.s_in, t.u, &s, D);
+            attn_in = t.s_in;
         }
         /* attention: res1 = x + proj(MHSA(LN1(x))) */
-        tsf_layernorm_forward(ln1, ln1_mean, ln1_rstd, attn_in, ln1_w, ln1_b, (int)RA, D, eps);
-        tsf_linear_forward(qkv, ln1, qkv_w, qkv_b, (int)RA, D, 3 * D);
-        tsf_attention_forward(atty, att, qkv, (int)s.SA, (int)s.SL, D, NH);
-        tsf_linear_forward(tmp, atty, proj_w, proj_b, (int)RA, D, D);
+        tsf_layernorm_forward(t.ln1, t.ln1_mean, t.ln1_rstd, attn_in, w.ln1_w, w.ln1_b, (int)RA, D,
+                              eps);
+        tsf_linear_forward(t.qkv, t.ln1, w.qkv_w, w.qkv_b, (int)RA, D, 3 * D);
+        tsf_attention_forward(t.atty, t.att, t.qkv, (int)s.SA, (int)s.SL, D, NH);
+        tsf_linear_forward(tmp, t.atty, w.proj_w, w.proj_b, (int)RA, D, D);
+        tsf__drop_path_apply(tmp, keep_a, (size_t)s.SA, (size_t)s.SL, D);
         if (c->attention == TSF_ATTN_DIVIDED)
-            tsf__space_residual_forward(res1, a->u + l * R * D, tmp, tmp + (size_t)s.Rs * D, &s, D);
+            tsf__space_residual_forward(t.res1, t.u, tmp, tmp + (size_t)s.Rs * D, &s, D);
         else
-            tsf_residual_forward(res1, xin, tmp, R * D);
+            tsf_residual_forward(t.res1, xin, tmp, R * D);
         /* MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))) */
-        tsf_layernorm_forward(ln2, ln2_mean, ln2_rstd, res1, ln2_w, ln2_b, (int)R, D, eps);
-        tsf_linear_forward(fch, ln2, fc1_w, fc1_b, (int)R, D, HM);
-        tsf_gelu_forward(fch_gelu, fch, R * HM);
-        tsf_linear_forward(tmp, fch_gelu, fc2_w, fc2_b, (int)R, HM, D);
-        tsf_residual_forward(out, res1, tmp, R * D);
-        xin = out;
+        tsf_layernorm_forward(t.ln2, t.ln2_mean, t.ln2_rstd, t.res1, w.ln2_w, w.ln2_b, (int)R, D,
+                              eps);
+        tsf_linear_forward(t.fch, t.ln2, w.fc1_w, w.fc1_b, (int)R, D, HM);
+        tsf_gelu_forward(t.fch_gelu, t.fch, R * HM);
+        tsf_linear_forward(tmp, t.fch_gelu, w.fc2_w, w.fc2_b, (int)R, HM, D);
+        tsf__drop_path_apply(tmp, keep_m, (size_t)s.SM, R / (size_t)s.SM, D);
+        tsf_residual_forward(t.out, t.res1, tmp, R * D);
+        xin = t.out;
     }
 
     /* head: the cls token (space_only: averaged over frames), final LayerNorm, classifier */
-    if (c->attention == TSF_ATTN_SPACE)
-        tsf_mean_forward(a->pooled, xin, B, T, D, (size_t)(1 + s.N) * D);
-    else
-        tsf_mean_forward(a->pooled, xin, B, 1, D, (size_t)s.R / B * D);
+    tsf_mean_forward(a->pooled, xin, B, (int)(s.SM / B), D, (size_t)s.R / s.SM * D);
     tsf_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->pooled, p->lnf_w, p->lnf_b, B, D,
                           eps);
     tsf_linear_forward(a->logits, a->lnf, p->head_w, p->head_b, B, D, K);
-    if (logits) memcpy(logits, a->logits, (size_t)B * K * sizeof(float));
     return TSF_OK;
+}
+
+TSFDEF tsf_status tsf_model_forward(tsf_model *m, const float *x, int B, int T, int H, int W,
+                                    float *logits) {
+    tsf_status st = tsf__forward(m, x, B, T, H, W, 0);
+    if (st == TSF_OK && logits)
+        memcpy(logits, m->acts.logits, (size_t)B * m->cfg.classes * sizeof(float));
+    return st;
 }
 
 TSFDEF tsf_status tsf_model_forward_u8(tsf_model *m, const unsigned char *rgb, int B, int T, int H,
@@ -2007,6 +2152,224 @@ TSFDEF tsf_status tsf_model_forward_u8(tsf_model *m, const unsigned char *rgb, i
                 for (i = 0; i < plane; i++) dst[i] = (float)src[i * 3] * scale - shift;
             }
     return tsf_model_forward(m, m->acts.input, B, T, H, W, logits);
+}
+
+/* ==========================================================================================
+   TRAINING: loss, backward (the forward in reverse), SGD, learning-rate schedules
+   ========================================================================================== */
+
+TSFDEF tsf_status tsf_model_train_init(tsf_model *m) {
+    double s[TSF_NUM_PARAMS];
+    size_t bytes = m->param_floats * sizeof(float);
+    if (!m->param_memory) return TSF_ERR_ARG;
+    if (!m->grad_memory) {
+        m->grad_memory = (float *)TSF_MALLOC(bytes, m->cfg.alloc_ctx);
+        m->momentum_memory = (float *)TSF_MALLOC(bytes, m->cfg.alloc_ctx);
+        if (!m->grad_memory || !m->momentum_memory) {
+            if (m->grad_memory) TSF_FREE(m->grad_memory, m->cfg.alloc_ctx);
+            if (m->momentum_memory) TSF_FREE(m->momentum_memory, m->cfg.alloc_ctx);
+            m->grad_memory = m->momentum_memory = NULL;
+            return TSF_ERR_ALLOC;
+        }
+        memset(m->grad_memory, 0, bytes);
+        memset(m->momentum_memory, 0, bytes);
+        m->sgd_steps = 0;
+        tsf__param_sizes(&m->cfg, s);
+        tsf__layout((float **)&m->grads, s, TSF_NUM_PARAMS, m->grad_memory);
+    }
+    return m->B > 0 ? tsf_model_reserve(m, m->B, m->T, m->H, m->W) : TSF_OK;
+}
+
+TSFDEF void tsf_model_zero_grad(tsf_model *m) {
+    if (m->grad_memory) memset(m->grad_memory, 0, m->param_floats * sizeof(float));
+}
+
+TSFDEF tsf_status tsf_model_loss(tsf_model *m, const float *x, const int *labels, int B, int T,
+                                 int H, int W, int train, float *loss) {
+    const tsf_config *c = &m->cfg;
+    double sum = 0;
+    int b;
+    tsf_status st;
+    if (!labels) return TSF_ERR_ARG;
+    for (b = 0; b < B; b++)
+        if (labels[b] < 0 || labels[b] >= c->classes) return TSF_ERR_ARG;
+    if ((st = tsf__forward(m, x, B, T, H, W, train)) != TSF_OK) return st;
+    tsf_crossentropy_forward(m->acts.losses, m->acts.probs, m->acts.logits, labels, B, c->classes,
+                             m->label_smoothing);
+    for (b = 0; b < B; b++) sum += (double)m->acts.losses[b];
+    if (loss) *loss = (float)(sum / B);
+    if (m->grad_memory) { /* d mean loss / d logits, where backward starts */
+        memset(m->gacts.dlogits, 0, (size_t)B * c->classes * sizeof(float));
+        tsf_crossentropy_backward(m->gacts.dlogits, m->acts.probs, labels, B, c->classes,
+                                  m->label_smoothing, 1.0f / (float)B);
+        m->has_dlogits = 1;
+    }
+    return sum == sum && sum < (double)INFINITY ? TSF_OK : TSF_ERR_NONFINITE;
+}
+
+/* ---- the grouping ops' backward: each scatters back what its forward gathered ------------- */
+/* dx patch rows += dseqs (the temporal sequences are the patch rows in order). */
+static void tsf__time_groups_backward(float *dx, const float *dseqs, const tsf__shape *s, int D) {
+    size_t NT = (size_t)s->N * s->T, b;
+    for (b = 0; b < (size_t)s->B; b++)
+        tsf_residual_backward(dx + (b * (1 + NT) + 1) * D, NULL, dseqs + b * NT * D, NT * D);
+}
+
+/* du += the spatial sequences' gradient: token 1+n of frame t to U(n, t), and every frame's
+   copy of z0 to the cls row (z0 feeds all T sequences, so its gradient is their sum). */
+static void tsf__space_groups_backward(float *du, const float *dseqs, const tsf__shape *s, int D) {
+    size_t NT = (size_t)s->N * s->T, b, t, n;
+    for (b = 0; b < (size_t)s->B; b++)
+        for (t = 0; t < (size_t)s->T; t++) {
+            const float *src = dseqs + (b * s->T + t) * (1 + s->N) * D;
+            tsf_residual_backward(du + b * (1 + NT) * D, NULL, src, (size_t)D);
+            for (n = 0; n < (size_t)s->N; n++)
+                tsf_residual_backward(du + (b * (1 + NT) + 1 + n * s->T + t) * D, NULL,
+                                      src + (1 + n) * D, (size_t)D);
+        }
+}
+
+/* The spatial residual's backward: dq // (B*T, 1+N, D) = the gradient of the attention
+   branch (patch rows from dv, cls rows dv_cls / T); the skip path's gradient is dv itself. */
+static void tsf__space_residual_backward(float *dq, const float *dv, const tsf__shape *s, int D) {
+    size_t NT = (size_t)s->N * s->T, b, t, n, i;
+    float inv = 1.0f / (float)s->T;
+    for (b = 0; b < (size_t)s->B; b++)
+        for (t = 0; t < (size_t)s->T; t++) {
+            float *dst = dq + (b * s->T + t) * (1 + s->N) * D;
+            for (i = 0; i < (size_t)D; i++) dst[i] = dv[b * (1 + NT) * D + i] * inv; /* the mean */
+            for (n = 0; n < (size_t)s->N; n++)
+                memcpy(dst + (1 + n) * D, dv + (b * (1 + NT) + 1 + n * s->T + t) * D,
+                       (size_t)D * sizeof(float));
+        }
+}
+
+/* Tokens' backward: the gradient of x0 flows to the patch embeddings, and is summed into the
+   cls token, the (possibly resized) position rows and the time rows it was built from. */
+static void tsf__tokens_backward(float *dpatches, tsf_params *g, const float *dx0,
+                                 const tsf_config *c, const tsf__shape *s) {
+    int D = c->dim, b, t, n, i;
+    for (b = 0; b < s->B; b++)
+        for (t = 0; t < s->T; t++) {
+            int tr = tsf__nearest(t, s->T, c->frames);
+            for (n = -1; n < s->N; n++) {
+                const float *d;
+                float *pos =
+                    g->pos_embed + (size_t)(n < 0 ? 0 : tsf__pos_row(c, n, s->Hp, s->Wp)) * D;
+                if (c->attention == TSF_ATTN_SPACE)
+                    d = dx0 + (((size_t)b * s->T + t) * (1 + s->N) + 1 + n) * D;
+                else if (n < 0 && t > 0)
+                    continue;
+                else
+                    d = dx0 + ((size_t)b * (1 + (size_t)s->N * s->T) +
+                               (n < 0 ? 0 : 1 + (size_t)n * s->T + t)) *
+                                  D;
+                for (i = 0; i < D; i++) pos[i] += d[i];
+                if (n < 0) {
+                    for (i = 0; i < D; i++) g->cls_token[i] += d[i];
+                } else {
+                    memcpy(dpatches + (((size_t)b * s->T + t) * s->N + n) * D, d,
+                           (size_t)D * sizeof(float));
+                    if (c->attention != TSF_ATTN_SPACE)
+                        for (i = 0; i < D; i++) g->time_embed[(size_t)tr * D + i] += d[i];
+                }
+            }
+        }
+}
+
+/* ---- backward ---------------------------------------------------------------------------- */
+TSFDEF tsf_status tsf_model_backward(tsf_model *m, float *dinput) {
+    const tsf_config *c = &m->cfg;
+    const tsf_params *p = &m->params;
+    tsf_params *g = &m->grads;
+    tsf_acts *a = &m->acts;
+    tsf_grad_acts *d = &m->gacts;
+    int B = m->B, T = m->T, D = c->dim, HM = tsf__hidden(c), NH = c->heads, K = c->classes, l;
+    tsf__shape s;
+    if (!m->grad_memory || !m->has_dlogits) return TSF_ERR_ARG; /* tsf_model_loss first */
+    s = tsf__shape_of(c, B, T, m->H, m->W);
+
+    /* head, in reverse: classifier, final LayerNorm, cls pooling */
+    memset(d->dlnf, 0, (size_t)B * D * sizeof(float));
+    memset(d->dpooled, 0, (size_t)B * D * sizeof(float));
+    memset(d->dres, 0, (size_t)s.R * D * sizeof(float));
+    tsf_linear_backward(d->dlnf, g->head_w, g->head_b, d->dlogits, a->lnf, p->head_w, B, D, K);
+    tsf_layernorm_backward(d->dpooled, g->lnf_w, g->lnf_b, d->dlnf, a->pooled, p->lnf_w,
+                           a->lnf_mean, a->lnf_rstd, B, D);
+    tsf_mean_backward(d->dres, d->dpooled, B, (int)(s.SM / B), D, (size_t)s.R / s.SM * D);
+
+    for (l = c->depth - 1; l >= 0; l--) {
+        size_t R = (size_t)s.R, RA = (size_t)s.RA, Rt = (size_t)s.Rt;
+        tsf_params w = tsf__layer_params(p, c, l), gw = tsf__layer_params(g, c, l);
+        tsf_acts t = tsf__layer_acts(a, c, &s, l);
+        const float *xin = l > 0 ? tsf__layer_acts(a, c, &s, l - 1).out : a->x0;
+        const float *attn_in = c->attention == TSF_ATTN_DIVIDED ? t.s_in : xin;
+        float *keep_t = t.keep, *keep_a = keep_t + (Rt ? (size_t)B * s.N : 0);
+        float *keep_m = keep_a + s.SA;
+        /* dres holds d(out). MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))) */
+        memcpy(d->dbranch, d->dres, R * D * sizeof(float));
+        tsf__drop_path_apply(d->dbranch, keep_m, (size_t)s.SM, R / (size_t)s.SM, D);
+        memset(d->dhidden_gelu, 0, R * HM * sizeof(float));
+        memset(d->dhidden, 0, R * HM * sizeof(float));
+        memset(d->dnorm, 0, R * D * sizeof(float));
+        tsf_linear_backward(d->dhidden_gelu, gw.fc2_w, gw.fc2_b, d->dbranch, t.fch_gelu, w.fc2_w,
+                            (int)R, HM, D);
+        tsf_gelu_backward(d->dhidden, d->dhidden_gelu, t.fch, R * HM);
+        tsf_linear_backward(d->dnorm, gw.fc1_w, gw.fc1_b, d->dhidden, t.ln2, w.fc1_w, (int)R, D,
+                            HM);
+        tsf_layernorm_backward(d->dres, gw.ln2_w, gw.ln2_b, d->dnorm, t.res1, w.ln2_w, t.ln2_mean,
+                               t.ln2_rstd, (int)R, D); /* dres = d(res1) */
+
+        /* attention: res1 = x + proj(MHSA(LN1(x))); divided: V from U and the frames' Q */
+        if (c->attention == TSF_ATTN_DIVIDED)
+            tsf__space_residual_backward(d->dbranch, d->dres, &s, D);
+        else
+            memcpy(d->dbranch, d->dres, R * D * sizeof(float));
+        tsf__drop_path_apply(d->dbranch, keep_a, (size_t)s.SA, (size_t)s.SL, D);
+        memset(d->dattn, 0, RA * D * sizeof(float));
+        memset(d->dqkv, 0, RA * 3 * D * sizeof(float));
+        memset(d->dnorm, 0, RA * D * sizeof(float));
+        tsf_linear_backward(d->dattn, gw.proj_w, gw.proj_b, d->dbranch, t.atty, w.proj_w, (int)RA,
+                            D, D);
+        tsf_attention_backward(d->dqkv, d->datt, d->dattn, t.qkv, t.att, (int)s.SA, (int)s.SL, D,
+                               NH);
+        tsf_linear_backward(d->dnorm, gw.qkv_w, gw.qkv_b, d->dqkv, t.ln1, w.qkv_w, (int)RA, D,
+                            3 * D);
+        if (c->attention != TSF_ATTN_DIVIDED) {
+            tsf_layernorm_backward(d->dres, gw.ln1_w, gw.ln1_b, d->dnorm, attn_in, w.ln1_w,
+                                   t.ln1_mean, t.ln1_rstd, (int)RA, D); /* dres = d(x) */
+            continue;
+        }
+        memset(d->dseq, 0, RA * D * sizeof(float));
+        tsf_layernorm_backward(d->dseq, gw.ln1_w, gw.ln1_b, d->dnorm, attn_in, w.ln1_w, t.ln1_mean,
+                               t.ln1_rstd, (int)RA, D);
+        tsf__space_groups_backward(d->dres, d->dseq, &s, D); /* dres = d(u) */
+
+        /* temporal: u = x + temporal_fc(proj(MHSA_t(LN_t(time groups of x)))) on patch rows */
+        tsf__time_groups_forward(d->dbranch, d->dres, &s, D); /* d(temporal_fc output) */
+        memset(d->dseq, 0, Rt * D * sizeof(float));
+        tsf_linear_backward(d->dseq, gw.t_fc_w, gw.t_fc_b, d->dbranch, t.t_proj, w.t_fc_w, (int)Rt,
+                            D, D);
+        tsf__drop_path_apply(d->dseq, keep_t, (size_t)B * s.N, (size_t)T, D);
+        memset(d->dattn, 0, Rt * D * sizeof(float));
+        memset(d->dqkv, 0, Rt * 3 * D * sizeof(float));
+        memset(d->dnorm, 0, Rt * D * sizeof(float));
+        tsf_linear_backward(d->dattn, gw.t_proj_w, gw.t_proj_b, d->dseq, t.t_atty, w.t_proj_w,
+                            (int)Rt, D, D);
+        tsf_attention_backward(d->dqkv, d->datt, d->dattn, t.t_qkv, t.t_att, B * s.N, T, D, NH);
+        tsf_linear_backward(d->dnorm, gw.t_qkv_w, gw.t_qkv_b, d->dqkv, t.t_ln, w.t_qkv_w, (int)Rt,
+                            D, 3 * D);
+        memset(d->dseq, 0, Rt * D * sizeof(float));
+        tsf_layernorm_backward(d->dseq, gw.t_ln_w, gw.t_ln_b, d->dnorm, t.t_in, w.t_ln_w, t.t_mean,
+                               t.t_rstd, (int)Rt, D);
+        tsf__time_groups_backward(d->dres, d->dseq, &s, D); /* dres = d(x) */
+    }
+
+    /* embeddings, in reverse: tokens, then the patch embedding (and the input, if asked) */
+    tsf__tokens_backward(d->dpatches, g, d->dres, c, &s);
+    tsf_patch_embed_backward(dinput, dinput ? d->dcols : NULL, g->patch_w, g->patch_b, d->dpatches,
+                             a->cols, p->patch_w, B, c->channels, T, m->H, m->W, c->patch_size, D);
+    return TSF_OK;
 }
 
 /* ==========================================================================================

@@ -27,10 +27,11 @@
    cblas_sgemm's. A failure prints what went wrong and exits with status 1.
    Timing: a warm-up call, then REPS repetitions (7; 3 with --quick) of a loop of calls that
    lasts at least MIN_MS (50 ms; 10 with --quick), timed with clock_gettime(CLOCK_MONOTONIC);
-   the MEDIAN time per call is reported (the JSON also gives the fastest, "ms_min"). With OpenBLAS, cblas_sgemm runs the same shapes
-   (row-major, same transposes and strides; a batch is a loop of calls) in the same run,
-   its repetitions interleaved with tsf's (alternating which goes first) so that machine
-   noise hits both, and ratio = tsf GFLOP/s / OpenBLAS GFLOP/s (> 1: tsf is faster).
+   the MEDIAN time per call is reported (the JSON also gives the fastest, "ms_min"). With
+   OpenBLAS, cblas_sgemm runs the same shapes (row-major, same transposes and strides; a
+   batch is a loop of calls) in the same run, its repetitions interleaved with tsf's
+   (alternating which goes first) so that machine noise hits both, and
+   ratio = tsf GFLOP/s / OpenBLAS GFLOP/s (> 1: tsf is faster).
    Threads: each thread count of --threads is set with omp_set_num_threads() and
    openblas_set_num_threads(). Without -fopenmp (or with TSF_NO_OPENMP) only 1 thread runs.
 
@@ -156,14 +157,14 @@ enum { KIND_LINEAR, KIND_BATCHED };
 
 typedef struct shape {
     char name[40];
-    int kind;                    /* KIND_LINEAR: tsf_matmul_nt/nn/tn; KIND_BATCHED: tsf_matmul */
+    int kind; /* KIND_LINEAR: tsf_matmul_nt/nn/tn; KIND_BATCHED: tsf_matmul */
     int M, N, K, trans_a, trans_b, lda, ldb, ldc, accumulate;
-    int seqs, heads;             /* count and group of tsf_matmul_desc */
+    int seqs, heads;               /* count and group of tsf_matmul_desc */
     size_t sa, sb, sc, ga, gb, gc; /* strides between sequences and between heads */
     size_t a_floats, b_floats, c_floats;
-    size_t a_off, b_off;         /* A = abuf + a_off; B = (b_in_a ? abuf : bbuf) + b_off */
-    int b_in_a;                  /* q and k: A and B are two column ranges of one qkv buffer */
-    float a_max;                 /* A is uniform in [-a_max, a_max), or [0, a_max) if a_prob */
+    size_t a_off, b_off; /* A = abuf + a_off; B = (b_in_a ? abuf : bbuf) + b_off */
+    int b_in_a;          /* q and k: A and B are two column ranges of one qkv buffer */
+    float a_max;         /* A is uniform in [-a_max, a_max), or [0, a_max) if a_prob */
     int a_prob;
 } shape;
 
@@ -289,9 +290,8 @@ static void run_openblas(const shape *s, const operands *o) {
         for (g = 0; g < s->heads; g++)
             cblas_sgemm(CblasRowMajor, s->trans_a ? CblasTrans : CblasNoTrans,
                         s->trans_b ? CblasTrans : CblasNoTrans, s->M, s->N, s->K, 1.0f,
-                        o->A + i * s->sa + g * s->ga, s->lda, o->B + i * s->sb + g * s->gb,
-                        s->ldb, s->accumulate ? 1.0f : 0.0f, o->C + i * s->sc + g * s->gc,
-                        s->ldc);
+                        o->A + i * s->sa + g * s->ga, s->lda, o->B + i * s->sb + g * s->gb, s->ldb,
+                        s->accumulate ? 1.0f : 0.0f, o->C + i * s->sc + g * s->gc, s->ldc);
 }
 #endif
 
@@ -386,9 +386,11 @@ static double fma_probe_gflops(const char **isa) {
         t0 = now_s();
         for (it = 0; it < n; it++) {
 #define PROBE_F(i) x[i] = _mm512_fmadd_ps(x[i], b, c);
+            /* clang-format off */
             PROBE_F(0) PROBE_F(1) PROBE_F(2) PROBE_F(3) PROBE_F(4) PROBE_F(5) PROBE_F(6)
             PROBE_F(7) PROBE_F(8) PROBE_F(9) PROBE_F(10) PROBE_F(11) PROBE_F(12) PROBE_F(13)
             PROBE_F(14) PROBE_F(15)
+            /* clang-format on */
 #undef PROBE_F
         }
         t = now_s() - t0;
@@ -408,8 +410,10 @@ static double fma_probe_gflops(const char **isa) {
         t0 = now_s();
         for (it = 0; it < n; it++) {
 #define PROBE_F(i) x[i] = _mm256_fmadd_ps(x[i], b, c);
+            /* clang-format off */
             PROBE_F(0) PROBE_F(1) PROBE_F(2) PROBE_F(3) PROBE_F(4) PROBE_F(5) PROBE_F(6)
             PROBE_F(7) PROBE_F(8) PROBE_F(9) PROBE_F(10) PROBE_F(11)
+            /* clang-format on */
 #undef PROBE_F
         }
         t = now_s() - t0;
@@ -459,8 +463,9 @@ static double reference(const shape *s, const operands *o, long item, int i, int
 }
 
 static void fail(const shape *s, int threads, const char *what) {
-    fprintf(stderr, "\nbench_matmul: CHECK FAILED for %s (%s %dx%dx%d x%d, %d thread%s, simd %s):\n"
-                    "  %s\n",
+    fprintf(stderr,
+            "\nbench_matmul: CHECK FAILED for %s (%s %dx%dx%d x%d, %d thread%s, simd %s):\n"
+            "  %s\n",
             s->name, op_name(s), s->M, s->N, s->K, s->seqs * s->heads, threads,
             threads == 1 ? "" : "s", tsf_simd_name(), what);
     exit(1);
@@ -474,11 +479,21 @@ static void pick_samples(const shape *s, const float *C0, sample *smp) {
     for (k = 0; k < NSAMPLES; k++) {
         sample *q = &smp[k];
         switch (k) { /* the corners of the first and the last item, then random entries */
-        case 0: q->item = 0, q->i = 0, q->j = 0; break;
-        case 1: q->item = 0, q->i = s->M - 1, q->j = s->N - 1; break;
-        case 2: q->item = items - 1, q->i = s->M - 1, q->j = 0; break;
-        case 3: q->item = items - 1, q->i = 0, q->j = s->N - 1; break;
-        case 4: q->item = items - 1, q->i = s->M - 1, q->j = s->N - 1; break;
+        case 0:
+            q->item = 0, q->i = 0, q->j = 0;
+            break;
+        case 1:
+            q->item = 0, q->i = s->M - 1, q->j = s->N - 1;
+            break;
+        case 2:
+            q->item = items - 1, q->i = s->M - 1, q->j = 0;
+            break;
+        case 3:
+            q->item = items - 1, q->i = 0, q->j = s->N - 1;
+            break;
+        case 4:
+            q->item = items - 1, q->i = s->M - 1, q->j = s->N - 1;
+            break;
         default:
             q->item = (long)(tsf_rng_u32(&rng) % (unsigned int)items);
             q->i = (int)(tsf_rng_u32(&rng) % (unsigned int)s->M);
@@ -533,8 +548,8 @@ static unsigned long long check_shape(const shape *s, operands *o, float *C2, in
         ob.C = C2;
         fill_c0(s, C2);
         run_openblas(s, &ob);
-        if (check_samples(s, &ob, smp, "OpenBLAS (the benchmark's cblas_sgemm call is wrong)",
-                          msg, sizeof msg))
+        if (check_samples(s, &ob, smp, "OpenBLAS (the benchmark's cblas_sgemm call is wrong)", msg,
+                          sizeof msg))
             fail(s, threads, msg);
         for (i = 0; i < s->c_floats; i++) {
             double d = fabs((double)o->C[i] - (double)C2[i]);
@@ -580,9 +595,8 @@ typedef struct result {
 
 /* ---- main --------------------------------------------------------------------------------- */
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: bench_matmul [--quick] [--filter SUBSTR] [--threads 1,2] [--reps N]\n"
-            "                    [--min-ms X] [--peak GFLOPS] [--no-openblas] [--list]\n");
+    fprintf(f, "usage: bench_matmul [--quick] [--filter SUBSTR] [--threads 1,2] [--reps N]\n"
+               "                    [--min-ms X] [--peak GFLOPS] [--no-openblas] [--list]\n");
 }
 
 static int parse_threads(const char *arg, int *list, int max) {
@@ -653,8 +667,11 @@ int main(int argc, char **argv) {
     { /* without OpenMP the library is single-threaded: keep 1 only */
         int m = 0;
         for (t = 0; t < nthreads; t++)
-            if (threads[t] == 1) threads[m++] = 1;
-            else fprintf(stderr, "bench_matmul: built without OpenMP, skipping %d threads\n", threads[t]);
+            if (threads[t] == 1)
+                threads[m++] = 1;
+            else
+                fprintf(stderr, "bench_matmul: built without OpenMP, skipping %d threads\n",
+                        threads[t]);
         nthreads = m > 1 ? 1 : m;
         if (nthreads == 0) {
             fprintf(stderr, "bench_matmul: built without OpenMP: only --threads 1 can run\n");
@@ -665,7 +682,7 @@ int main(int argc, char **argv) {
 
     { /* the compiler's name, without the trailing space of __clang_version__ */
         size_t n = strlen(BENCH_COMPILER) < sizeof compiler - 1 ? strlen(BENCH_COMPILER)
-                                                                 : sizeof compiler - 1;
+                                                                : sizeof compiler - 1;
         memcpy(compiler, BENCH_COMPILER, n);
         while (n > 0 && compiler[n - 1] == ' ') n--;
         compiler[n] = '\0';
@@ -690,7 +707,8 @@ int main(int argc, char **argv) {
     printf("# bench_matmul: timesformer.h %s, simd %s, %s, target:%s%s%s%s, %s,"
            " blocks KC=%d MC=%d NC=%d, openmp %s, threads",
            tsf_version(), tsf_simd_name(), compiler, BENCH_T_AVX512, BENCH_T_AVX2, BENCH_T_FMA,
-           BENCH_T_NEON, BENCH_OPTIMIZED, TSF_MM_KC, TSF_MM_MC, TSF_MM_NC, BENCH_OPENMP ? "on" : "off");
+           BENCH_T_NEON, BENCH_OPTIMIZED, TSF_MM_KC, TSF_MM_MC, TSF_MM_NC,
+           BENCH_OPENMP ? "on" : "off");
     for (t = 0; t < nthreads; t++) printf("%s%d", t ? "," : " ", threads[t]);
     printf(", reps %d x >= %.0f ms (median), peak %.1f GFLOP/s/core", reps, min_ms, peak);
     if (probe > 0.0) printf(" (fma probe %s: %.1f)", probe_isa, probe);
@@ -711,8 +729,10 @@ int main(int argc, char **argv) {
         }
         if (load >= 0.0) printf(", load average %.2f", load);
         if (load >= 0.5)
-            fprintf(stderr, "bench_matmul: warning: load average %.2f, other processes are "
-                            "running: timings (multi-thread most) will be noisy\n", load);
+            fprintf(stderr,
+                    "bench_matmul: warning: load average %.2f, other processes are "
+                    "running: timings (multi-thread most) will be noisy\n",
+                    load);
     }
     printf("\n");
     fflush(stdout);
@@ -793,12 +813,12 @@ int main(int argc, char **argv) {
                    "\"K\":%d,\"count\":%d,\"seqs\":%d,\"heads\":%d,\"accumulate\":%d,"
                    "\"threads\":%d,\"simd\":\"%s\",\"ms\":%.4f,\"gflops\":%.2f,"
                    "\"peak_pct\":%.1f,",
-                   s->name, op_name(s), s->M, s->N, s->K, s->seqs * s->heads, s->seqs,
-                   s->heads, s->accumulate, n, tsf_simd_name(), q->ms, q->gflops,
+                   s->name, op_name(s), s->M, s->N, s->K, s->seqs * s->heads, s->seqs, s->heads,
+                   s->accumulate, n, tsf_simd_name(), q->ms, q->gflops,
                    100.0 * q->gflops / (peak * n));
             if (q->ob_ms > 0.0)
-                printf("\"openblas_ms\":%.4f,\"openblas_gflops\":%.2f,\"ratio\":%.3f,",
-                       q->ob_ms, q->ob_gflops, q->gflops / q->ob_gflops);
+                printf("\"openblas_ms\":%.4f,\"openblas_gflops\":%.2f,\"ratio\":%.3f,", q->ob_ms,
+                       q->ob_gflops, q->gflops / q->ob_gflops);
             else
                 printf("\"openblas_ms\":null,\"openblas_gflops\":null,\"ratio\":null,");
             printf("\"ms_min\":%.4f,", q->ms_min);
@@ -817,8 +837,8 @@ int main(int argc, char **argv) {
     }
 
     /* the table */
-    printf("\n%-22s %-2s %16s %5s %3s %9s %8s %6s %9s %6s\n", "shape", "op", "M x N x K",
-           "count", "thr", "tsf ms", "GF/s", "%peak", "OBLAS GF/s", "ratio");
+    printf("\n%-22s %-2s %16s %5s %3s %9s %8s %6s %9s %6s\n", "shape", "op", "M x N x K", "count",
+           "thr", "tsf ms", "GF/s", "%peak", "OBLAS GF/s", "ratio");
     for (k = 0; k < nres; k++) {
         const result *q = &res[k];
         char dims[40];
@@ -829,7 +849,8 @@ int main(int argc, char **argv) {
         if (q->ob_ms > 0.0) {
             printf(" %10.1f %6.2f\n", q->ob_gflops, q->gflops / q->ob_gflops);
             for (t = 0; t < nthreads; t++)
-                if (threads[t] == q->threads) log_ratio[t] += log(q->gflops / q->ob_gflops), n_ratio[t]++;
+                if (threads[t] == q->threads)
+                    log_ratio[t] += log(q->gflops / q->ob_gflops), n_ratio[t]++;
         } else {
             printf(" %10s %6s\n", "-", "-");
         }
