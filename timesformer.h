@@ -531,6 +531,36 @@ TSFDEF tsf_status tsf_model_backward(tsf_model *m, float *dinput);
 /* Clear the gradients. */
 TSFDEF void tsf_model_zero_grad(tsf_model *m);
 
+/* SGD as torch.optim.SGD (dampening 0). tsf_sgd_default() gives the paper's recipe. */
+typedef struct tsf_sgd {
+    float momentum;                       /* 0.9                                            */
+    float weight_decay;                   /* 1e-4, on every parameter as the original does  */
+    int nesterov;                         /* 1: Nesterov momentum (the original's default)  */
+    int no_decay_embeddings_norms_biases; /* 1: no weight decay on cls/position/time
+                                             embeddings, LayerNorms and biases              */
+    float clip_norm;                      /* > 0: clip the global gradient norm to this     */
+} tsf_sgd;
+/* The paper's optimiser: momentum 0.9, Nesterov, weight decay 1e-4 on every parameter. */
+TSFDEF tsf_sgd tsf_sgd_default(void);
+/* One SGD step with learning rate lr on the gradients accumulated over accum micro-batches
+   (they are divided by accum). grad_norm (may be NULL) gets the global gradient norm before
+   clipping. TSF_ERR_NONFINITE, with the weights untouched, if a gradient is NaN or Inf. */
+TSFDEF tsf_status tsf_sgd_step(tsf_model *m, const tsf_sgd *opt, float lr, int accum,
+                               float *grad_norm);
+/* Step schedule: base * factors[i] for the last i with epoch >= steps[i]. The paper's:
+   steps {0, 11, 14}, factors {1, 0.1, 0.01} over 15 epochs. epoch may be fractional. */
+TSFDEF float tsf_lr_steps(float base, float epoch, const float *steps, const float *factors, int n);
+/* Linear warm-up over the first warmup steps, then cosine decay to 0 at step total. */
+TSFDEF float tsf_lr_cosine(float base, long long step, long long warmup, long long total);
+
+/* Where a training run is, besides the model: saved in and restored from checkpoints. */
+typedef struct tsf_train_state {
+    long long step;       /* optimiser steps taken                                 */
+    long long epoch;      /* epochs completed                                      */
+    long long epoch_step; /* batches done in the current epoch                     */
+    tsf_rng data_rng;     /* the caller's generator for data order and augmentation */
+} tsf_train_state;
+
 /* ------------------------------------------------------------------------------------------
    Weights: safetensors with Hugging Face names (TimesformerForVideoClassification), read
    and written by the library itself. Loading also accepts the original facebookresearch
@@ -574,6 +604,16 @@ TSFDEF tsf_status tsf_config_load(tsf_config *cfg, const char *path, tsf_error *
 /* Write the model as F32 safetensors with Hugging Face names; __metadata__ carries the config,
    the preprocessing and the class names. Written to a temporary file, then renamed. */
 TSFDEF tsf_status tsf_model_save(const tsf_model *m, const char *path, tsf_error *err);
+/* Save a training checkpoint: the model file plus SGD momentum ("optimizer.momentum.*"),
+   the SGD step count, m->rng, m->drop_path, m->label_smoothing and *ts, written atomically
+   (temporary file, fsync, rename): a crash mid-write never loses the previous checkpoint.
+   A checkpoint also loads as a model with tsf_model_load (the optimizer state is skipped). */
+TSFDEF tsf_status tsf_checkpoint_save(const tsf_model *m, const tsf_train_state *ts,
+                                      const char *path, tsf_error *err);
+/* Load a checkpoint: the model with training set up, momentum and *ts restored, so that
+   training resumes bit-identically. */
+TSFDEF tsf_status tsf_checkpoint_load(tsf_model *m, tsf_train_state *ts, const char *path, int B,
+                                      tsf_error *err);
 #endif
 
 #ifdef __cplusplus
@@ -2372,6 +2412,79 @@ TSFDEF tsf_status tsf_model_backward(tsf_model *m, float *dinput) {
     return TSF_OK;
 }
 
+/* ---- SGD --------------------------------------------------------------------------------- */
+TSFDEF tsf_sgd tsf_sgd_default(void) {
+    tsf_sgd o;
+    memset(&o, 0, sizeof o);
+    o.momentum = 0.9f, o.weight_decay = 1e-4f, o.nesterov = 1;
+    return o;
+}
+
+/* Parameters a weight-decay exemption covers: embeddings (cls, position, time), LayerNorm
+   weights and biases, and every bias. */
+static int tsf__no_decay(int field) {
+    static const int matrices[] = {3, 7, 9, 11, 15, 17, 21, 23, 27}; /* patch_w .. head_w */
+    int i;
+    for (i = 0; i < (int)(sizeof matrices / sizeof matrices[0]); i++)
+        if (field == matrices[i]) return 0;
+    return 1;
+}
+
+TSFDEF tsf_status tsf_sgd_step(tsf_model *m, const tsf_sgd *o, float lr, int accum,
+                               float *grad_norm) {
+    double s[TSF_NUM_PARAMS], sumsq = 0;
+    float **w = (float **)&m->params, **g = (float **)&m->grads, scale;
+    long k, f;
+    if (!m->grad_memory || !o || accum < 1) return TSF_ERR_ARG;
+    tsf__param_sizes(&m->cfg, s);
+    /* the global gradient norm, in a fixed order (deterministic for any thread count) */
+    for (f = 0; f < TSF_NUM_PARAMS; f++)
+        for (k = 0; g[f] && k < (long)s[f]; k++) sumsq += (double)g[f][k] * (double)g[f][k];
+    scale = 1.0f / (float)accum; /* the mean over accumulated micro-batches */
+    if (grad_norm) *grad_norm = (float)(sqrt(sumsq) / accum);
+    if (!(sumsq < 1e300)) return TSF_ERR_NONFINITE; /* NaN or Inf: leave the weights alone */
+    if (o->clip_norm > 0.0f && sqrt(sumsq) / accum > (double)o->clip_norm) /* clip_grad_norm_ */
+        scale *= o->clip_norm / (float)(sqrt(sumsq) / accum + 1e-6);
+    /* torch.optim.SGD: d = g + wd*w; buf = d (first step) or momentum*buf + d;
+       d = d + momentum*buf (Nesterov) or buf; w -= lr*d */
+    for (f = 0; f < TSF_NUM_PARAMS; f++) {
+        float *wf = w[f], *gf = g[f], *buf;
+        float wd =
+            o->no_decay_embeddings_norms_biases && tsf__no_decay((int)f) ? 0.0f : o->weight_decay;
+        long n = (long)s[f];
+        if (!wf) continue;
+        buf = m->momentum_memory + (wf - m->param_memory);
+        TSF__OMP_FOR(n > 65536)
+        for (k = 0; k < n; k++) {
+            float d = gf[k] * scale + wd * wf[k];
+            if (o->momentum != 0.0f) {
+                buf[k] = m->sgd_steps == 0 ? d : o->momentum * buf[k] + d;
+                d = o->nesterov ? d + o->momentum * buf[k] : buf[k];
+            }
+            wf[k] -= lr * d;
+        }
+    }
+    m->sgd_steps++;
+    return TSF_OK;
+}
+
+/* ---- learning-rate schedules ------------------------------------------------------------- */
+TSFDEF float tsf_lr_steps(float base, float epoch, const float *steps, const float *factors,
+                          int n) {
+    float lr = base;
+    int i;
+    for (i = 0; i < n; i++)
+        if (epoch >= steps[i]) lr = base * factors[i];
+    return lr;
+}
+
+TSFDEF float tsf_lr_cosine(float base, long long step, long long warmup, long long total) {
+    if (step < warmup) return base * (float)(step + 1) / (float)warmup;
+    if (total <= warmup || step >= total) return step >= total ? 0.0f : base;
+    return base * 0.5f *
+           (1.0f + cosf(3.14159265358979f * (float)(step - warmup) / (float)(total - warmup)));
+}
+
 /* ==========================================================================================
    I/O: a small JSON reader, the tensor name table, safetensors in and out
    ========================================================================================== */
@@ -3017,13 +3130,16 @@ static int tsf__entry_cmp(const void *a, const void *b) {
 }
 
 /* Copy the entries of a parsed safetensors header into the model, checking everything.
-   The model's config must already be set and its buffers allocated. */
+   The model's config must already be set and its buffers allocated. A checkpoint's SGD
+   momentum ("optimizer.momentum." + name) goes to m->momentum_memory when that exists (and
+   must then be complete); a plain model load skips it. */
 static tsf_status tsf__st_fill(tsf_model *m, const tsf__json *j, const tsf__source *src,
                                unsigned long long data0, tsf_error *err) {
     int nt = tsf_model_num_tensors(m), t, k, e, n = j->tok[0].size, ne = 0;
     unsigned long long data_size = src->size - data0;
     void *ctx = m->cfg.alloc_ctx;
-    unsigned char *seen = (unsigned char *)TSF_MALLOC((size_t)nt + 1, ctx);
+    int nseen = m->momentum_memory ? 2 * nt : nt; /* parameters, then momentum buffers */
+    unsigned char *seen = (unsigned char *)TSF_MALLOC((size_t)nseen + 1, ctx);
     tsf__st_entry *ents = (tsf__st_entry *)TSF_MALLOC(((size_t)n + 1) * sizeof *ents, ctx);
     tsf_status st = TSF_OK;
     char name[512], hf[96], tname[96];
@@ -3031,19 +3147,22 @@ static tsf_status tsf__st_fill(tsf_model *m, const tsf__json *j, const tsf__sour
         st = TSF_ERR_ALLOC;
         goto done;
     }
-    memset(seen, 0, (size_t)nt + 1);
+    memset(seen, 0, (size_t)nseen + 1);
     for (e = 0, t = 1; e < n && st == TSF_OK; e++, t = j->tok[t + 1].next) {
         int v = t + 1, dt = tsf__json_get(j, v, "dtype"), sh = tsf__json_get(j, v, "shape");
         int of = tsf__json_get(j, v, "data_offsets"), esize, ndim, d;
         long long shape[4], b0, b1, dim;
         double numel = 1;
         float *data;
+        int mom;
         if (tsf__json_eq(j, t, "__metadata__")) continue;
         if (!tsf__json_str(j, t, name, sizeof name)) {
             tsf__seterr(err, "safetensors: tensor name too long", "", "");
             st = TSF_ERR_FORMAT;
             break;
         }
+        mom = strncmp(name, "optimizer.momentum.", 19) == 0;
+        if (mom && !m->momentum_memory) continue; /* optimizer state: not part of a model */
         if (dt < 0 || sh < 0 || of < 0 || j->tok[sh].type != TSF__J_ARR ||
             !tsf__json_int(j, tsf__json_at(j, of, 0), 0, 1LL << 62, &b0) ||
             !tsf__json_int(j, tsf__json_at(j, of, 1), 0, 1LL << 62, &b1) || j->tok[of].size != 2) {
@@ -3057,7 +3176,7 @@ static tsf_status tsf__st_fill(tsf_model *m, const tsf__json *j, const tsf__sour
             st = TSF_ERR_FORMAT;
             break;
         }
-        if (!tsf__to_hf_name(name, hf)) {
+        if (!tsf__to_hf_name(name + (mom ? 19 : 0), hf)) {
             tsf__seterr(err, "unexpected tensor ", name,
                         " (not a TimeSformer parameter of this config)");
             st = TSF_ERR_FORMAT;
@@ -3072,6 +3191,7 @@ static tsf_status tsf__st_fill(tsf_model *m, const tsf__json *j, const tsf__sour
             st = TSF_ERR_FORMAT;
             break;
         }
+        if (mom) data = m->momentum_memory + (data - m->param_memory), k += nt;
         if (seen[k]++) {
             tsf__seterr(err, "duplicate tensor ", name, "");
             st = TSF_ERR_FORMAT;
@@ -3110,13 +3230,13 @@ static tsf_status tsf__st_fill(tsf_model *m, const tsf__json *j, const tsf__sour
                 st = TSF_ERR_FORMAT;
             }
     }
-    for (k = 0; k < nt && st == TSF_OK; k++)
+    for (k = 0; k < nseen && st == TSF_OK; k++)
         if (!seen[k]) {
             int ndim;
             long long shape[4];
             float *data;
-            tsf_model_tensor(m, k, tname, &ndim, shape, &data);
-            tsf__seterr(err, "missing tensor ", tname, "");
+            tsf_model_tensor(m, k % nt, tname, &ndim, shape, &data);
+            tsf__seterr(err, "missing tensor ", k >= nt ? "optimizer.momentum." : "", tname);
             st = TSF_ERR_FORMAT;
         }
 done:
@@ -3128,8 +3248,46 @@ done:
 /* The safetensors header: 8-byte little-endian length, then that much JSON. */
 #define TSF__ST_MAX_HEADER (100u << 20)
 
+/* Read the checkpoint's train_state (a JSON string in __metadata__) into m and *ts. */
+static tsf_status tsf__train_state_from_json(tsf_model *m, tsf_train_state *ts, const tsf__json *j,
+                                             int meta, tsf_error *err) {
+    char txt[2048];
+    tsf__json js;
+    long long v[4], u;
+    double x;
+    int t = tsf__json_get(j, meta, "train_state"), k, ok;
+    if (t < 0 || !tsf__json_str(j, t, txt, sizeof txt))
+        return tsf__seterr(err, "checkpoint: no train_state in __metadata__ (a model file?)", "",
+                           ""),
+               TSF_ERR_FORMAT;
+    if (tsf__json_parse(&js, txt, strlen(txt), m->cfg.alloc_ctx) != TSF_OK) {
+        if (js.tok) TSF_FREE(js.tok, m->cfg.alloc_ctx);
+        return tsf__seterr(err, "checkpoint: train_state is not JSON", "", ""), TSF_ERR_FORMAT;
+    }
+    ok = tsf__json_int(&js, tsf__json_get(&js, 0, "sgd_steps"), 0, 1LL << 62, &m->sgd_steps) &&
+         tsf__json_int(&js, tsf__json_get(&js, 0, "step"), 0, 1LL << 62, &ts->step) &&
+         tsf__json_int(&js, tsf__json_get(&js, 0, "epoch"), 0, 1LL << 62, &ts->epoch) &&
+         tsf__json_int(&js, tsf__json_get(&js, 0, "epoch_step"), 0, 1LL << 62, &ts->epoch_step);
+    for (k = 0; k < 4 && ok; k++) {
+        ok = tsf__json_int(&js, tsf__json_at(&js, tsf__json_get(&js, 0, "model_rng"), k), 0,
+                           0xFFFFFFFFLL, &v[k]) &&
+             tsf__json_int(&js, tsf__json_at(&js, tsf__json_get(&js, 0, "data_rng"), k), 0,
+                           0xFFFFFFFFLL, &u);
+        if (ok) m->rng.s[k] = (unsigned int)v[k], ts->data_rng.s[k] = (unsigned int)u;
+    }
+    if (ok && (ok = tsf__json_num(&js, tsf__json_get(&js, 0, "drop_path"), &x)))
+        m->drop_path = (float)x;
+    if (ok && (ok = tsf__json_num(&js, tsf__json_get(&js, 0, "label_smoothing"), &x)))
+        m->label_smoothing = (float)x;
+    TSF_FREE(js.tok, m->cfg.alloc_ctx);
+    if (!ok) return tsf__seterr(err, "checkpoint: incomplete train_state", "", ""), TSF_ERR_FORMAT;
+    return TSF_OK;
+}
+
+/* Load safetensors into m (and, with ts, a checkpoint's momentum and training state). */
 static tsf_status tsf__st_load(tsf_model *m, const tsf__source *src, const tsf_config *cfg,
-                               const char *labels_json, size_t labels_len, int B, tsf_error *err) {
+                               const char *labels_json, size_t labels_len, int B,
+                               tsf_train_state *ts, tsf_error *err) {
     unsigned char len8[8];
     unsigned long long n = 0;
     char *hdr = NULL, *meta_cfg = NULL, *labels = NULL;
@@ -3200,8 +3358,10 @@ static tsf_status tsf__st_load(tsf_model *m, const tsf__source *src, const tsf_c
         st = TSF_ERR_FORMAT;
         goto done;
     }
-    if ((st = tsf__model_create(m, &c, B)) != TSF_OK) goto done; /* values come from the file */
+    if ((st = tsf__model_create(m, &c, B)) != TSF_OK) goto done;   /* values come from the file */
+    if (ts && (st = tsf_model_train_init(m)) != TSF_OK) goto done; /* momentum buffers */
     if ((st = tsf__st_fill(m, &j, src, 8 + n, err)) != TSF_OK) goto done;
+    if (ts && (st = tsf__train_state_from_json(m, ts, &j, meta, err)) != TSF_OK) goto done;
     /* class names: given (config.json's id2label), else __metadata__.labels */
     if (labels_json || (t = tsf__json_get(&j, meta, "labels")) >= 0) {
         tsf__json jl;
@@ -3248,7 +3408,7 @@ TSFDEF tsf_status tsf_model_load_memory(tsf_model *m, const void *data, size_t s
     memset(m, 0, sizeof *m);
     if (err) err->msg[0] = 0;
     src.mem = (const unsigned char *)data, src.file = NULL, src.size = size;
-    return tsf__st_load(m, &src, cfg, NULL, 0, B, err);
+    return tsf__st_load(m, &src, cfg, NULL, 0, B, NULL, err);
 }
 
 /* ---- safetensors out, and files ---------------------------------------------------------- */
@@ -3293,7 +3453,7 @@ TSFDEF tsf_status tsf_config_load(tsf_config *cfg, const char *path, tsf_error *
 
 static tsf_status tsf__load_safetensors_file(tsf_model *m, const char *path, const tsf_config *cfg,
                                              const char *labels_json, size_t labels_len, int B,
-                                             tsf_error *err) {
+                                             tsf_train_state *ts, tsf_error *err) {
     FILE *f = fopen(path, "rb");
     tsf__source src;
     tsf_status st;
@@ -3304,7 +3464,7 @@ static tsf_status tsf__load_safetensors_file(tsf_model *m, const char *path, con
         return tsf__seterr(err, path, ": cannot seek", ""), TSF_ERR_IO;
     }
     src.mem = NULL, src.file = f, src.size = (unsigned long long)n;
-    st = tsf__st_load(m, &src, cfg, labels_json, labels_len, B, err);
+    st = tsf__st_load(m, &src, cfg, labels_json, labels_len, B, ts, err);
     fclose(f);
     if (st != TSF_OK && err) { /* name the file in front of the reason */
         char reason[sizeof err->msg];
@@ -3325,7 +3485,7 @@ TSFDEF tsf_status tsf_model_load(tsf_model *m, const char *path, int B, tsf_erro
     if (err) err->msg[0] = 0;
     snprintf(sub, sizeof sub, "%s/config.json", path);
     if (!(f = fopen(sub, "rb"))) /* not a model folder: a .safetensors file */
-        return tsf__load_safetensors_file(m, path, NULL, NULL, 0, B, err);
+        return tsf__load_safetensors_file(m, path, NULL, NULL, 0, B, NULL, err);
     fclose(f);
     memset(&cfg, 0, sizeof cfg);
     if ((st = tsf__read_text(sub, &txt, &len, NULL)) != TSF_OK)
@@ -3336,7 +3496,7 @@ TSFDEF tsf_status tsf_model_load(tsf_model *m, const char *path, int B, tsf_erro
     if (st == TSF_OK) {
         int has_labels = strstr(txt, "\"id2label\"") != NULL;
         snprintf(sub, sizeof sub, "%s/model.safetensors", path);
-        st = tsf__load_safetensors_file(m, sub, &cfg, has_labels ? txt : NULL, len, B, err);
+        st = tsf__load_safetensors_file(m, sub, &cfg, has_labels ? txt : NULL, len, B, NULL, err);
     }
     TSF_FREE(txt, NULL);
     return st;
@@ -3385,50 +3545,66 @@ static void tsf__put_json_str(tsf__buf *b, const char *s) {
     tsf__puts(b, "\"");
 }
 
-static int tsf__name_cmp(const void *a, const void *b) {
-    return strcmp((const char *)a, (const char *)b);
+/* One tensor of a file being written. */
+typedef struct tsf__out_tensor {
+    char name[128];
+    const float *data;
+    int ndim;
+    long long shape[4];
+} tsf__out_tensor;
+
+static int tsf__out_cmp(const void *a, const void *b) {
+    return strcmp(((const tsf__out_tensor *)a)->name, ((const tsf__out_tensor *)b)->name);
 }
 
-TSFDEF tsf_status tsf_model_save(const tsf_model *m, const char *path, tsf_error *err) {
+/* Write the model (and, for a checkpoint, its SGD momentum and the JSON train_state) as F32
+   safetensors: to path.tmp, flushed to disk, then renamed over path, so a crash never
+   leaves half a file and never loses the previous one. */
+static tsf_status tsf__save(const tsf_model *m, const char *path, const char *train_state,
+                            tsf_error *err) {
     const tsf_config *c = &m->cfg;
-    int nt = tsf_model_num_tensors(m), i, k, ndim;
-    char(*names)[96] = NULL, tmp[4200], num[96];
-    long long shape[4];
+    int nt = tsf_model_num_tensors(m), n = train_state ? 2 * nt : nt, i, k;
+    char tmp[4200], num[96];
     unsigned long long off = 0;
-    float *data;
+    tsf__out_tensor *ts;
     tsf__buf hdr, meta;
     FILE *f = NULL;
     tsf_status st = TSF_OK;
     unsigned char len8[8];
     memset(&hdr, 0, sizeof hdr), memset(&meta, 0, sizeof meta);
     hdr.ctx = meta.ctx = c->alloc_ctx;
-    if (strlen(path) > 4000) return TSF_ERR_ARG;
-    /* tensors in name order, as tsf_ref.py and the safetensors library write them */
-    if (!(names = (char(*)[96])TSF_MALLOC((size_t)nt * 96, c->alloc_ctx))) return TSF_ERR_ALLOC;
-    for (i = 0; i < nt; i++) tsf_model_tensor(m, i, names[i], &ndim, shape, &data);
-    qsort(names, (size_t)nt, 96, tsf__name_cmp);
-    tsf__puts(&hdr, "{");
-    for (i = 0; i < nt; i++) {
-        double numel = 1;
-        for (k = 0; k < nt; k++) { /* find tensor by name */
-            char nm[96];
-            tsf_model_tensor(m, k, nm, &ndim, shape, &data);
-            if (strcmp(nm, names[i]) == 0) break;
+    if (!path || strlen(path) > 4000 || (train_state && !m->momentum_memory)) return TSF_ERR_ARG;
+    if (err) err->msg[0] = 0;
+    if (!(ts = (tsf__out_tensor *)TSF_MALLOC((size_t)n * sizeof *ts, c->alloc_ctx)))
+        return TSF_ERR_ALLOC;
+    for (i = 0; i < nt; i++) { /* the parameters, then their momentum buffers */
+        float *data;
+        tsf_model_tensor(m, i, ts[i].name, &ts[i].ndim, ts[i].shape, &data);
+        ts[i].data = data;
+        if (i + nt < n) {
+            ts[i + nt] = ts[i];
+            snprintf(ts[i + nt].name, sizeof ts[i + nt].name, "optimizer.momentum.%s", ts[i].name);
+            ts[i + nt].data = m->momentum_memory + (data - m->param_memory);
         }
-        tsf__puts(&hdr, i ? "," : "");
-        tsf__put_json_str(&hdr, names[i]);
-        tsf__puts(&hdr, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (k = 0; k < ndim; k++) {
-            snprintf(num, sizeof num, "%s%lld", k ? "," : "", shape[k]);
-            tsf__puts(&hdr, num);
-            numel *= (double)shape[k];
-        }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", off,
-                 off + (unsigned long long)numel * 4);
-        tsf__puts(&hdr, num);
-        off += (unsigned long long)numel * 4;
     }
-    /* __metadata__: the config (tsf_ref.py's keys plus the preprocessing) and class names */
+    qsort(ts, (size_t)n, sizeof *ts, tsf__out_cmp); /* name order, as tsf_ref.py writes */
+    tsf__puts(&hdr, "{");
+    for (i = 0; i < n; i++) {
+        unsigned long long bytes = 4;
+        tsf__puts(&hdr, i ? "," : "");
+        tsf__put_json_str(&hdr, ts[i].name);
+        tsf__puts(&hdr, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (k = 0; k < ts[i].ndim; k++) {
+            snprintf(num, sizeof num, "%s%lld", k ? "," : "", ts[i].shape[k]);
+            tsf__puts(&hdr, num);
+            bytes *= (unsigned long long)ts[i].shape[k];
+        }
+        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", off, off + bytes);
+        tsf__puts(&hdr, num);
+        off += bytes;
+    }
+    /* __metadata__: the config (tsf_ref.py's keys plus the preprocessing), class names and,
+       in a checkpoint, the training state */
     snprintf(tmp, sizeof tmp,
              "{\"img_size\": %d, \"patch_size\": %d, \"in_chans\": %d, \"num_frames\": %d, "
              "\"embed_dim\": %d, \"depth\": %d, \"num_heads\": %d, \"mlp_ratio\": %.9g, "
@@ -3452,13 +3628,16 @@ TSFDEF tsf_status tsf_model_save(const tsf_model *m, const char *path, tsf_error
         tsf__puts(&hdr, ",\"labels\":");
         tsf__put_json_str(&hdr, meta.failed ? "" : meta.p);
     }
+    if (train_state) {
+        tsf__puts(&hdr, ",\"train_state\":");
+        tsf__put_json_str(&hdr, train_state);
+    }
     tsf__puts(&hdr, "}}");
     while (!hdr.failed && hdr.len % 8) tsf__puts(&hdr, " "); /* data starts 8-byte aligned */
     if (hdr.failed || meta.failed) {
         st = TSF_ERR_ALLOC;
         goto done;
     }
-    /* write to path.tmp, flush, then rename over path: a crash never leaves half a file */
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     if (!(f = fopen(tmp, "wb"))) {
         tsf__seterr(err, tmp, ": cannot create", "");
@@ -3467,18 +3646,10 @@ TSFDEF tsf_status tsf_model_save(const tsf_model *m, const char *path, tsf_error
     }
     for (k = 0; k < 8; k++) len8[k] = (unsigned char)((unsigned long long)hdr.len >> (8 * k));
     if (fwrite(len8, 1, 8, f) != 8 || fwrite(hdr.p, 1, hdr.len, f) != hdr.len) st = TSF_ERR_IO;
-    for (i = 0; i < nt && st == TSF_OK; i++) {
-        for (k = 0; k < nt; k++) {
-            char nm[96];
-            tsf_model_tensor(m, k, nm, &ndim, shape, &data);
-            if (strcmp(nm, names[i]) == 0) break;
-        }
-        {
-            size_t numel = 1;
-            int d;
-            for (d = 0; d < ndim; d++) numel *= (size_t)shape[d];
-            if (fwrite(data, sizeof(float), numel, f) != numel) st = TSF_ERR_IO;
-        }
+    for (i = 0; i < n && st == TSF_OK; i++) {
+        size_t numel = 1;
+        for (k = 0; k < ts[i].ndim; k++) numel *= (size_t)ts[i].shape[k];
+        if (fwrite(ts[i].data, sizeof(float), numel, f) != numel) st = TSF_ERR_IO;
     }
     if (fclose(f) != 0) st = TSF_ERR_IO;
 #if defined(__unix__) || defined(__APPLE__)
@@ -3496,13 +3667,40 @@ TSFDEF tsf_status tsf_model_save(const tsf_model *m, const char *path, tsf_error
     }
     if (st != TSF_OK) {
         remove(tmp);
-        tsf__seterr(err, path, ": write failed", "");
+        tsf__seterr(err, path, ": write failed (the previous file, if any, is untouched)", "");
     }
 done:
-    TSF_FREE(names, c->alloc_ctx);
+    TSF_FREE(ts, c->alloc_ctx);
     if (hdr.p) TSF_FREE(hdr.p, c->alloc_ctx);
     if (meta.p) TSF_FREE(meta.p, c->alloc_ctx);
     return st;
+}
+
+TSFDEF tsf_status tsf_model_save(const tsf_model *m, const char *path, tsf_error *err) {
+    return tsf__save(m, path, NULL, err);
+}
+
+TSFDEF tsf_status tsf_checkpoint_load(tsf_model *m, tsf_train_state *ts, const char *path, int B,
+                                      tsf_error *err) {
+    if (!m || !ts || !path) return TSF_ERR_ARG;
+    memset(m, 0, sizeof *m);
+    memset(ts, 0, sizeof *ts);
+    if (err) err->msg[0] = 0;
+    return tsf__load_safetensors_file(m, path, NULL, NULL, 0, B, ts, err);
+}
+
+TSFDEF tsf_status tsf_checkpoint_save(const tsf_model *m, const tsf_train_state *ts,
+                                      const char *path, tsf_error *err) {
+    char state[1024];
+    if (!m || !ts) return TSF_ERR_ARG;
+    snprintf(state, sizeof state,
+             "{\"sgd_steps\": %lld, \"step\": %lld, \"epoch\": %lld, \"epoch_step\": %lld, "
+             "\"model_rng\": [%u, %u, %u, %u], \"data_rng\": [%u, %u, %u, %u], "
+             "\"drop_path\": %.9g, \"label_smoothing\": %.9g}",
+             m->sgd_steps, ts->step, ts->epoch, ts->epoch_step, m->rng.s[0], m->rng.s[1],
+             m->rng.s[2], m->rng.s[3], ts->data_rng.s[0], ts->data_rng.s[1], ts->data_rng.s[2],
+             ts->data_rng.s[3], (double)m->drop_path, (double)m->label_smoothing);
+    return tsf__save(m, path, state, err);
 }
 #endif /* TSF_NO_STDIO */
 
