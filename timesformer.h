@@ -494,6 +494,10 @@ TSFDEF double tsf_config_flops(const tsf_config *cfg, int T, int H, int W);
    frames of H x W (0s: the config's own). Either pointer may be NULL. */
 TSFDEF tsf_status tsf_model_bytes(const tsf_config *cfg, int B, int T, int H, int W,
                                   size_t *param_bytes, size_t *act_bytes);
+/* Extra bytes that training adds for that pass (tsf_model_train_init): gradients and SGD
+   momentum (each as large as the parameters) and one block's activation gradients. */
+TSFDEF tsf_status tsf_model_train_bytes(const tsf_config *cfg, int B, int T, int H, int W,
+                                        size_t *bytes);
 /* Create a model with parameters initialised as the original code does (ARCHITECTURE.md
    4.3) from one seed, and activations for batches of up to B clips of the config's size
    (B = 0: none yet; the first forward pass makes room). */
@@ -1824,6 +1828,24 @@ TSFDEF tsf_status tsf_model_bytes(const tsf_config *cfg, int B, int T, int H, in
     st = tsf__act_floats(&c, B, T ? T : c.frames, H ? H : c.image_size, W ? W : c.image_size, &n);
     if (st == TSF_OK && act_bytes) *act_bytes = (size_t)n * sizeof(float);
     return st;
+}
+
+TSFDEF tsf_status tsf_model_train_bytes(const tsf_config *cfg, int B, int T, int H, int W,
+                                        size_t *bytes) {
+    tsf_config c = *cfg;
+    double s[TSF_NUM_PARAMS], g[32], n;
+    tsf__shape sh;
+    tsf_status st = tsf_config_resolve(&c);
+    if (st != TSF_OK) return st;
+    T = T ? T : c.frames, H = H ? H : c.image_size, W = W ? W : c.image_size;
+    if ((st = tsf__act_floats(&c, B, T, H, W, &n)) != TSF_OK) return st; /* checks the shape */
+    tsf__param_sizes(&c, s);
+    sh = tsf__shape_of(&c, B, T, H, W);
+    tsf__gact_sizes(&c, &sh, g);
+    n = 2 * tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL) + tsf__layout(NULL, g, TSF__NUM_GACTS, NULL);
+    if (n > TSF__MAX_FLOATS) return TSF_ERR_OVERFLOW;
+    if (bytes) *bytes = (size_t)n * sizeof(float);
+    return TSF_OK;
 }
 
 /* Truncated normal, std 0.02, cut at +-2 absolute, as the original's trunc_normal_. */

@@ -54,6 +54,24 @@ for d in tests/golden/*/; do
     fi
 done
 
+# parity also checks gradients, the input gradient and (where meta.json asks) SGD steps
+out=$("$TSF" parity tests/golden/divided_base --out "$TMP/out3" 2>&1)
+for what in "gradients" "input gradient" "weights after SGD"; do
+    if echo "$out" | grep -E -q "^  $what .*: ok\$"; then pass "parity: $what checked"; else fail "parity: $what not checked: $out"; fi
+done
+if [ -f "$TMP/out3/grads.safetensors" ] && [ -f "$TMP/out3/input_grad.bin" ] && [ -f "$TMP/out3/weights_sgd.safetensors" ]; then
+    pass "parity: writes grads.safetensors, input_grad.bin, weights_sgd.safetensors"
+else
+    fail "parity: missing output files in $TMP/out3"
+fi
+cp -r tests/golden/divided_base "$TMP/badgrad"
+printf '\x00\x00\x80\x3f' | dd of="$TMP/badgrad/input_grad.bin" bs=1 seek=0 conv=notrunc 2>/dev/null
+if "$TSF" parity "$TMP/badgrad" --out "$TMP/out4" >/dev/null 2>&1; then
+    fail "parity: a wrong input gradient must fail"
+else
+    pass "parity: a wrong input gradient fails"
+fi
+
 # a golden folder whose expected logits are wrong must fail
 cp -r tests/golden/divided_base "$TMP/bad"
 printf '\x00\x00\x80\x3f' | dd of="$TMP/bad/logits.bin" bs=1 seek=0 conv=notrunc 2>/dev/null

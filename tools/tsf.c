@@ -7,9 +7,12 @@
                                          a Hugging Face model folder (config.json +
                                          model.safetensors) or a bare config.json.
      tsf parity GOLDEN_DIR --out OUT_DIR run a folder written by tsf_ref.py golden (meta.json,
-                                         weights.safetensors, input.bin) through this library,
-                                         write logits.bin to OUT_DIR, and compare it with the
-                                         folder's logits.bin. Exit status 1 beyond tolerance.
+                                         weights.safetensors, input.bin, labels.bin) through
+                                         this library: forward, backward and the SGD steps
+                                         meta.json asks for. Writes logits.bin,
+                                         grads.safetensors, input_grad.bin and
+                                         weights_sgd.safetensors to OUT_DIR and compares each
+                                         with the folder's. Exit status 1 beyond tolerance.
 
    Example:
      /usr/bin/python3 ../shared/reference/tsf_ref.py golden --out /tmp/g
@@ -58,7 +61,7 @@ static int cmd_info(const char *path) {
     tsf_config cfg;
     tsf_error err;
     tsf_status st;
-    size_t pbytes = 0, abytes = 0;
+    size_t pbytes = 0, abytes = 0, tbytes = 0;
     double gflops;
     char buf[64];
     int have_model = 0, k, P;
@@ -75,6 +78,7 @@ static int cmd_info(const char *path) {
         return 1;
     }
     st = tsf_model_bytes(&cfg, 1, 0, 0, 0, &pbytes, &abytes);
+    if (st == TSF_OK) st = tsf_model_train_bytes(&cfg, 1, 0, 0, 0, &tbytes);
     if (st != TSF_OK) {
         fprintf(stderr, "tsf info: %s: %s\n", path, tsf_status_string(st));
         return 1;
@@ -102,10 +106,9 @@ static int cmd_info(const char *path) {
     printf(" (one multiply-add = one FLOP; x3 views = %.2f TFLOPs)\n", 3 * gflops / 1e3);
     printf("memory       inference, batch 1: %.1f MB (parameters %.1f MB + activations %.1f MB)\n",
            (double)(pbytes + abytes) / 1e6, (double)pbytes / 1e6, (double)abytes / 1e6);
-    printf(
-        "             training, batch 1: %.1f MB (parameters, gradients and momentum 3 x %.1f MB,\n"
-        "             activations and their gradients 2 x %.1f MB)\n",
-        (double)(3 * pbytes + 2 * abytes) / 1e6, (double)pbytes / 1e6, (double)abytes / 1e6);
+    printf("             training, batch 1: %.1f MB (+ gradients, SGD momentum and one block's\n"
+           "             activation gradients: %.1f MB)\n",
+           (double)(pbytes + abytes + tbytes) / 1e6, (double)tbytes / 1e6);
     printf("preprocess   %s; input = (pixel/255 - mean) / std, mean %g %g %g, std %g %g %g\n",
            cfg.bgr ? "BGR" : "RGB", (double)cfg.mean[0], (double)cfg.mean[1], (double)cfg.mean[2],
            (double)cfg.std[0], (double)cfg.std[1], (double)cfg.std[2]);
@@ -130,12 +133,24 @@ static void *read_file(const char *path, size_t *size) {
     return p;
 }
 
-/* Compare n floats with a reference file; prints a line and returns 1 within atol. */
-static int compare(const char *what, const float *got, size_t n, const char *ref_path,
-                   double atol) {
-    size_t size = 0, i;
+/* Max |got - ref| over n floats and max |ref|. */
+static void max_errors(const float *got, const float *ref, size_t n, double *err, double *scale) {
+    size_t i;
+    *err = 0, *scale = 0;
+    for (i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)ref[i]);
+        if (!(d <= *err)) *err = d; /* NaN propagates */
+        if (fabs((double)ref[i]) > *scale) *scale = fabs((double)ref[i]);
+    }
+}
+
+/* Compare n floats with a reference file: absolute tolerance atol, or (rel = 1) atol times
+   the reference's max |value|. Prints a line; returns 1 when within tolerance. */
+static int compare(const char *what, const float *got, size_t n, const char *ref_path, double tol,
+                   int rel) {
+    size_t size = 0;
     float *ref = (float *)read_file(ref_path, &size);
-    double max_abs = 0, max_ref = 0;
+    double e, scale, bound;
     if (!ref) {
         printf("  %-18s no reference file %s: not compared\n", what, ref_path);
         return 1;
@@ -145,36 +160,98 @@ static int compare(const char *what, const float *got, size_t n, const char *ref
         free(ref);
         return 0;
     }
-    for (i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - (double)ref[i]);
-        if (!(d <= max_abs)) max_abs = d; /* NaN propagates */
-        if (fabs((double)ref[i]) > max_ref) max_ref = fabs((double)ref[i]);
-    }
+    max_errors(got, ref, n, &e, &scale);
     free(ref);
-    printf("  %-18s max abs error %.3g, relative to max |ref| %.3g (tolerance %.0e abs): %s\n",
-           what, max_abs, max_ref > 0 ? max_abs / max_ref : max_abs, atol,
-           max_abs <= atol ? "ok" : "FAIL");
-    return max_abs <= atol;
+    bound = rel ? tol * scale : tol;
+    printf("  %-18s max abs error %.3g, relative to max |ref| %.3g (tolerance %.0e %s): %s\n", what,
+           e, scale > 0 ? e / scale : e, tol, rel ? "x max |ref|" : "abs",
+           e <= bound ? "ok" : "FAIL");
+    return e <= bound;
 }
+
+/* Compare every parameter-shaped tensor of data (laid out as m's parameters) with the file
+   ref_path (same names); rel as in compare(), per tensor. */
+static int compare_tensors(const char *what, const tsf_model *m, const float *data,
+                           const char *ref_path, double tol, int rel) {
+    tsf_model ref;
+    tsf_error err;
+    int i, nt = tsf_model_num_tensors(m), ok = 1;
+    double worst = 0, worst_rel = 0;
+    char worst_name[96] = "";
+    {
+        size_t size = 0;
+        void *file = read_file(ref_path, &size);
+        tsf_status st;
+        if (!file) {
+            printf("  %-18s no reference file %s: not compared\n", what, ref_path);
+            return 1;
+        }
+        st = tsf_model_load_memory(&ref, file, size, &m->cfg, 0, &err);
+        free(file);
+        if (st != TSF_OK) {
+            printf("  %-18s %s: %s: FAIL\n", what, ref_path, err.msg);
+            return 0;
+        }
+    }
+    for (i = 0; i < nt; i++) {
+        char name[96];
+        int ndim, d;
+        long long shape[4];
+        float *p, *r;
+        size_t numel = 1;
+        double e, scale, bound;
+        tsf_model_tensor(m, i, name, &ndim, shape, &p);
+        tsf_model_tensor(&ref, i, name, &ndim, shape, &r);
+        for (d = 0; d < ndim; d++) numel *= (size_t)shape[d];
+        max_errors(data + (p - m->param_memory), r, numel, &e, &scale);
+        bound = rel ? tol * scale + 1e-12 : tol;
+        if (!(e <= bound)) ok = 0;
+        if (rel ? e / (scale > 0 ? scale : 1) > worst_rel : e > worst)
+            worst = e, worst_rel = e / (scale > 0 ? scale : 1),
+            snprintf(worst_name, sizeof worst_name, "%s", name);
+    }
+    tsf_model_free(&ref);
+    printf("  %-18s %d tensors, worst %s: abs %.3g, relative to its max |ref| %.3g "
+           "(tolerance %.0e %s): %s\n",
+           what, nt, worst_name, worst, worst_rel, tol, rel ? "x max |ref|" : "abs",
+           ok ? "ok" : "FAIL");
+    return ok;
+}
+
+/* Write n floats. */
+static int write_floats(const char *path, const float *x, size_t n) {
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(x, sizeof(float), n, f) == n;
+    if (f && fclose(f) != 0) ok = 0;
+    if (!ok) fprintf(stderr, "tsf parity: cannot write %s\n", path);
+    return ok;
+}
+
+/* Parity: Golden-file checks against tsf_ref.py. Tolerances from ARCHITECTURE.md
+   (numerics): logits 1e-5 absolute, gradients 1e-4 of each tensor's max |value|, weights
+   after the SGD steps 1e-5 absolute. */
+#define PARITY_GRADS_RTOL 1e-4
+#define PARITY_SGD_ATOL 1e-5
 
 static int cmd_parity(const char *dir, const char *out) {
     char path[4096];
-    size_t size = 0, n;
+    size_t size = 0, n, nx;
     char *meta;
-    float *x = NULL, *logits = NULL;
+    float *x = NULL, *logits = NULL, *dx = NULL, loss;
+    int *labels = NULL;
     tsf__json j;
     tsf_model m;
     tsf_error err;
     tsf_status st;
-    long long shape[5];
-    int k, ok = 1;
-    FILE *f;
+    long long shape[5], sgd_steps = 0;
+    double lr = 0, mom = 0, wd = 0;
+    int k, ok = 1, nesterov = 1, sgd;
     snprintf(path, sizeof path, "%s/meta.json", dir);
     if (!(meta = (char *)read_file(path, &size))) {
         fprintf(stderr, "tsf parity: cannot read %s\n", path);
         return 1;
     }
-    /* meta.json: input_shape [B, C, T, H, W] */
+    /* meta.json: input_shape [B, C, T, H, W], and the SGD run if there is one */
     if (tsf__json_parse(&j, meta, size, NULL) != TSF_OK) {
         fprintf(stderr, "tsf parity: %s is not valid JSON\n", path);
         return 1;
@@ -185,6 +262,16 @@ static int cmd_parity(const char *dir, const char *out) {
             fprintf(stderr, "tsf parity: %s: no valid input_shape [B, C, T, H, W]\n", path);
             return 1;
         }
+    sgd = tsf__json_get(&j, 0, "sgd");
+    if (sgd >= 0 && !(tsf__json_int(&j, tsf__json_get(&j, sgd, "steps"), 1, 1 << 20, &sgd_steps) &&
+                      tsf__json_num(&j, tsf__json_get(&j, sgd, "lr"), &lr) &&
+                      tsf__json_num(&j, tsf__json_get(&j, sgd, "momentum"), &mom) &&
+                      tsf__json_num(&j, tsf__json_get(&j, sgd, "weight_decay"), &wd))) {
+        fprintf(stderr, "tsf parity: %s: malformed \"sgd\" entry\n", path);
+        return 1;
+    }
+    if (sgd >= 0 && (k = tsf__json_get(&j, sgd, "nesterov")) >= 0) /* JSON true or false */
+        nesterov = j.s[j.tok[k].start] == 't';
     free(j.tok);
     free(meta);
     snprintf(path, sizeof path, "%s/weights.safetensors", dir);
@@ -198,43 +285,95 @@ static int cmd_parity(const char *dir, const char *out) {
         return 1;
     }
     snprintf(path, sizeof path, "%s/input.bin", dir);
-    n = (size_t)(shape[0] * shape[1] * shape[2] * shape[3] * shape[4]);
-    if (!(x = (float *)read_file(path, &size)) || size != n * sizeof(float)) {
+    nx = (size_t)(shape[0] * shape[1] * shape[2] * shape[3] * shape[4]);
+    if (!(x = (float *)read_file(path, &size)) || size != nx * sizeof(float)) {
         fprintf(stderr, "tsf parity: %s: missing, or not %zu float32 values [B,C,T,H,W]\n", path,
-                n);
-        return 1;
-    }
-    logits = (float *)malloc(sizeof(float) * (size_t)shape[0] * m.cfg.classes);
-    st = tsf_model_forward(&m, x, (int)shape[0], (int)shape[2], (int)shape[3], (int)shape[4],
-                           logits);
-    if (!logits || st != TSF_OK) {
-        fprintf(stderr, "tsf parity: forward failed: %s\n", tsf_status_string(st));
+                nx);
         return 1;
     }
     if (mkdir(out, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "tsf parity: cannot create %s: %s\n", out, strerror(errno));
         return 1;
     }
-    snprintf(path, sizeof path, "%s/logits.bin", out);
-    n = (size_t)shape[0] * m.cfg.classes;
-    if (!(f = fopen(path, "wb")) || fwrite(logits, sizeof(float), n, f) != n || fclose(f) != 0) {
-        fprintf(stderr, "tsf parity: cannot write %s\n", path);
-        return 1;
-    }
     printf("parity: %s, %s, input %lldx%lldx%lldx%lldx%lld, %s matmul\n", dir,
            tsf_attention_name(m.cfg.attention), shape[0], shape[1], shape[2], shape[3], shape[4],
            tsf_simd_name());
-    printf("  wrote %s\n", path);
-    snprintf(path, sizeof path, "%s/logits.bin", dir);
-    ok &= compare("logits", logits, n, path, PARITY_LOGITS_ATOL);
-    snprintf(path, sizeof path, "%s/grads.safetensors", dir);
-    if ((f = fopen(path, "rb")) != NULL) {
-        fclose(f);
-        printf("  %-18s present; gradients and SGD steps are checked once training lands\n",
-               "grads");
+
+    /* 1. forward: logits */
+    n = (size_t)shape[0] * m.cfg.classes;
+    logits = (float *)malloc(sizeof(float) * n);
+    st = tsf_model_forward(&m, x, (int)shape[0], (int)shape[2], (int)shape[3], (int)shape[4],
+                           logits);
+    if (!logits || st != TSF_OK) {
+        fprintf(stderr, "tsf parity: forward failed: %s\n", tsf_status_string(st));
+        return 1;
     }
+    snprintf(path, sizeof path, "%s/logits.bin", out);
+    if (!write_floats(path, logits, n)) return 1;
+    snprintf(path, sizeof path, "%s/logits.bin", dir);
+    ok &= compare("logits", logits, n, path, PARITY_LOGITS_ATOL, 0);
+
+    /* 2. backward: every parameter's gradient and the input's, for the mean cross-entropy */
+    snprintf(path, sizeof path, "%s/labels.bin", dir);
+    labels = (int *)read_file(path, &size);
+    if (labels && size == (size_t)shape[0] * sizeof(int)) {
+        tsf_params params = m.params;
+        float *params_memory = m.param_memory;
+        dx = (float *)calloc(nx, sizeof(float));
+        if (!dx || tsf_model_train_init(&m) != TSF_OK ||
+            tsf_model_loss(&m, x, labels, (int)shape[0], (int)shape[2], (int)shape[3],
+                           (int)shape[4], 0, &loss) != TSF_OK ||
+            tsf_model_backward(&m, dx) != TSF_OK) {
+            fprintf(stderr, "tsf parity: backward failed\n");
+            return 1;
+        }
+        printf("  %-18s %.9g\n", "loss", (double)loss);
+        /* write the gradients with the weights' names: the saver reads m.params */
+        m.params = m.grads, m.param_memory = m.grad_memory;
+        snprintf(path, sizeof path, "%s/grads.safetensors", out);
+        st = tsf_model_save(&m, path, &err);
+        m.params = params, m.param_memory = params_memory;
+        if (st != TSF_OK) {
+            fprintf(stderr, "tsf parity: %s\n", err.msg);
+            return 1;
+        }
+        snprintf(path, sizeof path, "%s/input_grad.bin", out);
+        if (!write_floats(path, dx, nx)) return 1;
+        snprintf(path, sizeof path, "%s/grads.safetensors", dir);
+        ok &= compare_tensors("gradients", &m, m.grad_memory, path, PARITY_GRADS_RTOL, 1);
+        snprintf(path, sizeof path, "%s/input_grad.bin", dir);
+        ok &= compare("input gradient", dx, nx, path, PARITY_GRADS_RTOL, 1);
+
+        /* 3. the SGD steps meta.json asks for, full batch, from the same weights */
+        if (sgd_steps > 0) {
+            tsf_sgd opt = tsf_sgd_default();
+            opt.momentum = (float)mom, opt.weight_decay = (float)wd, opt.nesterov = nesterov;
+            for (k = 0; k < sgd_steps; k++) {
+                tsf_model_zero_grad(&m);
+                if (tsf_model_loss(&m, x, labels, (int)shape[0], (int)shape[2], (int)shape[3],
+                                   (int)shape[4], 0, &loss) != TSF_OK ||
+                    tsf_model_backward(&m, NULL) != TSF_OK ||
+                    tsf_sgd_step(&m, &opt, (float)lr, 1, NULL) != TSF_OK) {
+                    fprintf(stderr, "tsf parity: SGD step %d failed\n", k + 1);
+                    return 1;
+                }
+            }
+            snprintf(path, sizeof path, "%s/weights_sgd.safetensors", out);
+            if (tsf_model_save(&m, path, &err) != TSF_OK) {
+                fprintf(stderr, "tsf parity: %s\n", err.msg);
+                return 1;
+            }
+            snprintf(path, sizeof path, "%s/weights_sgd.safetensors", dir);
+            printf("  (%lld SGD steps, lr %g, momentum %g, weight decay %g%s)\n", sgd_steps, lr,
+                   mom, wd, nesterov ? ", Nesterov" : "");
+            ok &=
+                compare_tensors("weights after SGD", &m, m.param_memory, path, PARITY_SGD_ATOL, 0);
+        }
+    }
+    printf("  wrote %s/{logits.bin%s%s}\n", out, labels ? ",grads.safetensors,input_grad.bin" : "",
+           labels && sgd_steps > 0 ? ",weights_sgd.safetensors" : "");
     printf("parity: %s\n", ok ? "OK" : "FAILED");
-    free(x), free(logits);
+    free(x), free(logits), free(dx), free(labels);
     tsf_model_free(&m);
     return ok ? 0 : 1;
 }
