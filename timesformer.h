@@ -3605,7 +3605,8 @@ static tsf_status tsf__save(const tsf_model *m, const char *path, const char *tr
         ts[i].data = data;
         if (i + nt < n) {
             ts[i + nt] = ts[i];
-            snprintf(ts[i + nt].name, sizeof ts[i + nt].name, "optimizer.momentum.%s", ts[i].name);
+            memcpy(ts[i + nt].name, "optimizer.momentum.", 19); /* names are < 96 bytes */
+            memcpy(ts[i + nt].name + 19, ts[i].name, strlen(ts[i].name) + 1);
             ts[i + nt].data = m->momentum_memory + (data - m->param_memory);
         }
     }
