@@ -45,6 +45,7 @@ COMPILE-TIME OPTIONS (define before including the implementation)
    TSF_ASSERT(x)               default assert(x); checks programmer errors only, never user input
    TSF_NO_SIMD                 portable C kernels only
    TSF_NO_OPENMP               ignore OpenMP even when compiled with -fopenmp
+   TSF_NO_STDIO                leave out the functions that open files (load/save by path)
    TSF_MM_KC, TSF_MM_MC,       matmul blocking: depth of a packed block (256), rows of a task
    TSF_MM_NC                     (192) and columns of a task (256). See SIMD below.
 
@@ -635,8 +636,8 @@ TSFDEF tsf_status tsf_checkpoint_load(tsf_model *m, tsf_train_state *ts, const c
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h> /* snprintf; FILE only without TSF_NO_STDIO */
 #ifndef TSF_NO_STDIO
-#include <stdio.h>
 #if defined(__unix__) || defined(__APPLE__)
 #include <fcntl.h>  /* open, to fsync a finished file */
 #include <unistd.h> /* fsync, close */

@@ -91,7 +91,7 @@ printf '#define TIMESFORMER_IMPLEMENTATION\n#include "../../timesformer.h"\n' >"
 cp "$OUT/impl.c" "$OUT/impl.cpp"
 for cc in "$CC" clang; do
     have "$cc" || continue
-    for opt in "" "-fopenmp" "-DTSF_NO_SIMD" "-march=native" "-march=native -fopenmp" "-DTSF_NO_OPENMP -fopenmp"; do
+    for opt in "" "-fopenmp" "-DTSF_NO_SIMD" "-march=native" "-march=native -fopenmp" "-DTSF_NO_OPENMP -fopenmp" "-DTSF_NO_STDIO"; do
         compiles "warnings: $cc -std=c99 $opt" "$cc $WARN -O2 $opt -c $OUT/impl.c -o $OUT/impl.o"
     done
 done
