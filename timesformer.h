@@ -472,11 +472,15 @@ typedef struct tsf_model {
     tsf_grad_acts gacts;    /* views into gact_memory                               */
     float *gact_memory;
     size_t gact_floats;
-    int has_dlogits;       /* tsf_model_loss left dlogits for a backward pass      */
-    float drop_path;       /* stochastic depth rate of the last block (0: off);
-                              block l drops with drop_path * l / (L-1)          */
-    float label_smoothing; /* cross-entropy label smoothing (0: off)               */
-    tsf_rng rng;           /* drop-path draws; seeded by tsf_model_init            */
+    int has_dlogits;           /* tsf_model_loss left dlogits for a backward pass      */
+    float drop_path;           /* stochastic depth rate of the last block (0: off);
+                                  block l drops with drop_path * l / (L-1)          */
+    float label_smoothing;     /* cross-entropy label smoothing (0: off)               */
+    float dropout;             /* dropout on the MLP hidden layer, after GELU (0: off, as
+                                  the original); masks are redrawn in backward from
+                                  dropout_seed instead of being stored                 */
+    unsigned int dropout_seed; /* drawn from rng by each training forward pass      */
+    tsf_rng rng;               /* drop-path and dropout draws; seeded by tsf_model_init */
 } tsf_model;
 
 /* Fill the zero fields of *cfg with defaults and check it. TSF_ERR_CONFIG if invalid. */
@@ -610,9 +614,10 @@ TSFDEF tsf_status tsf_config_load(tsf_config *cfg, const char *path, tsf_error *
    the preprocessing and the class names. Written to a temporary file, then renamed. */
 TSFDEF tsf_status tsf_model_save(const tsf_model *m, const char *path, tsf_error *err);
 /* Save a training checkpoint: the model file plus SGD momentum ("optimizer.momentum.*"),
-   the SGD step count, m->rng, m->drop_path, m->label_smoothing and *ts, written atomically
-   (temporary file, fsync, rename): a crash mid-write never loses the previous checkpoint.
-   A checkpoint also loads as a model with tsf_model_load (the optimizer state is skipped). */
+   the SGD step count, m->rng, m->drop_path, m->label_smoothing, m->dropout and *ts, written
+   atomically (temporary file, fsync, rename): a crash mid-write never loses the previous
+   checkpoint. A checkpoint also loads as a model with tsf_model_load (the optimizer state is
+   skipped). */
 TSFDEF tsf_status tsf_checkpoint_save(const tsf_model *m, const tsf_train_state *ts,
                                       const char *path, tsf_error *err);
 /* Load a checkpoint: the model with training set up, momentum and *ts restored, so that
@@ -634,9 +639,9 @@ TSFDEF tsf_status tsf_checkpoint_load(tsf_model *m, tsf_train_state *ts, const c
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h> /* snprintf; FILE only without TSF_NO_STDIO */
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h> /* snprintf; FILE only without TSF_NO_STDIO */
 #ifndef TSF_NO_STDIO
 #if defined(__unix__) || defined(__APPLE__)
 #include <fcntl.h>  /* open, to fsync a finished file */
@@ -2105,8 +2110,19 @@ static void tsf__drop_path_apply(float *x, const float *keep, size_t S, size_t r
             for (i = 0; i < rows_per_seq * D; i++) x[q * rows_per_seq * D + i] *= keep[q];
 }
 
+/* Dropout of n values of block l: zero with probability m->dropout, else scale by
+   1/(1 - dropout). The mask comes from (dropout_seed, l), so backward redraws the very same
+   mask and applies it to the gradient: nothing is stored. */
+static void tsf__dropout(float *x, size_t n, const tsf_model *m, int l) {
+    tsf_rng r;
+    float scale = 1.0f / (1.0f - m->dropout);
+    size_t i;
+    tsf_rng_seed(&r, ((unsigned long long)m->dropout_seed << 16) ^ (unsigned long long)l);
+    for (i = 0; i < n; i++) x[i] = tsf_rng_uniform(&r) < m->dropout ? 0.0f : x[i] * scale;
+}
+
 /* ---- forward ----------------------------------------------------------------------------- */
-/* The forward pass; train = 1 draws drop paths. */
+/* The forward pass; train = 1 draws drop paths and dropout. */
 static tsf_status tsf__forward(tsf_model *m, const float *x, int B, int T, int H, int W,
                                int train) {
     const tsf_config *c = &m->cfg;
@@ -2121,6 +2137,7 @@ static tsf_status tsf__forward(tsf_model *m, const float *x, int B, int T, int H
     if ((st = tsf_model_reserve(m, B, T, H, W)) != TSF_OK) return st;
     s = tsf__shape_of(c, B, T, H, W);
     m->has_dlogits = 0;
+    m->dropout_seed = train && m->dropout > 0.0f ? tsf_rng_u32(&m->rng) | 1u : 0;
 
     /* embeddings: patches, then cls, position and time embeddings, in the variant's order */
     tsf_patch_embed_forward(a->patches, a->cols, x, p->patch_w, p->patch_b, B, c->channels, T, H, W,
@@ -2173,6 +2190,7 @@ static tsf_status tsf__forward(tsf_model *m, const float *x, int B, int T, int H
                               eps);
         tsf_linear_forward(t.fch, t.ln2, w.fc1_w, w.fc1_b, (int)R, D, HM);
         tsf_gelu_forward(t.fch_gelu, t.fch, R * HM);
+        if (train && m->dropout > 0.0f) tsf__dropout(t.fch_gelu, R * HM, m, l);
         tsf_linear_forward(tmp, t.fch_gelu, w.fc2_w, w.fc2_b, (int)R, HM, D);
         tsf__drop_path_apply(tmp, keep_m, (size_t)s.SM, R / (size_t)s.SM, D);
         tsf_residual_forward(t.out, t.res1, tmp, R * D);
@@ -2377,6 +2395,7 @@ TSFDEF tsf_status tsf_model_backward(tsf_model *m, float *dinput) {
         memset(d->dnorm, 0, R * D * sizeof(float));
         tsf_linear_backward(d->dhidden_gelu, gw.fc2_w, gw.fc2_b, d->dbranch, t.fch_gelu, w.fc2_w,
                             (int)R, HM, D);
+        if (m->dropout > 0.0f && m->dropout_seed) tsf__dropout(d->dhidden_gelu, R * HM, m, l);
         tsf_gelu_backward(d->dhidden, d->dhidden_gelu, t.fch, R * HM);
         tsf_linear_backward(d->dnorm, gw.fc1_w, gw.fc1_b, d->dhidden, t.ln2, w.fc1_w, (int)R, D,
                             HM);
@@ -3302,6 +3321,8 @@ static tsf_status tsf__train_state_from_json(tsf_model *m, tsf_train_state *ts, 
         m->drop_path = (float)x;
     if (ok && (ok = tsf__json_num(&js, tsf__json_get(&js, 0, "label_smoothing"), &x)))
         m->label_smoothing = (float)x;
+    if (ok && (ok = tsf__json_num(&js, tsf__json_get(&js, 0, "dropout"), &x)))
+        m->dropout = (float)x;
     TSF_FREE(js.tok, m->cfg.alloc_ctx);
     if (!ok) return tsf__seterr(err, "checkpoint: incomplete train_state", "", ""), TSF_ERR_FORMAT;
     return TSF_OK;
@@ -3720,10 +3741,11 @@ TSFDEF tsf_status tsf_checkpoint_save(const tsf_model *m, const tsf_train_state 
     snprintf(state, sizeof state,
              "{\"sgd_steps\": %lld, \"step\": %lld, \"epoch\": %lld, \"epoch_step\": %lld, "
              "\"model_rng\": [%u, %u, %u, %u], \"data_rng\": [%u, %u, %u, %u], "
-             "\"drop_path\": %.9g, \"label_smoothing\": %.9g}",
+             "\"drop_path\": %.9g, \"label_smoothing\": %.9g, \"dropout\": %.9g}",
              m->sgd_steps, ts->step, ts->epoch, ts->epoch_step, m->rng.s[0], m->rng.s[1],
              m->rng.s[2], m->rng.s[3], ts->data_rng.s[0], ts->data_rng.s[1], ts->data_rng.s[2],
-             ts->data_rng.s[3], (double)m->drop_path, (double)m->label_smoothing);
+             ts->data_rng.s[3], (double)m->drop_path, (double)m->label_smoothing,
+             (double)m->dropout);
     return tsf__save(m, path, state, err);
 }
 #endif /* TSF_NO_STDIO */
