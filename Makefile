@@ -32,10 +32,21 @@ BLAS     = $(shell test -f /usr/include/x86_64-linux-gnu/cblas.h -o -f /usr/incl
              echo -DTSF_BENCH_OPENBLAS)
 BLASLIB  = $(if $(BLAS),-lopenblas,)
 
-BINS = build/tsf build/test_main build/bench_matmul build/01_kernels
+# Tools that read and write images use stb from Debian's libstb-dev (never vendored).
+STB_DIR ?= /usr/include/stb
+HAVE_STB = $(shell test -f $(STB_DIR)/stb_image.h -a -f $(STB_DIR)/stb_image_write.h -a \
+             -f $(STB_DIR)/stb_image_resize.h && echo 1)
+STB_TOOLS = build/frames2clip build/clip2png build/mkdataset
 
-.PHONY: all test check bench demo format format-check clean
-all: $(BINS)
+BINS = build/tsf build/video2clip build/test_main build/test_clip build/bench_matmul \
+       build/01_kernels $(if $(HAVE_STB),$(STB_TOOLS),)
+
+.PHONY: all test check bench demo format format-check clean stb-note
+all: $(BINS) stb-note
+
+stb-note:
+	@$(if $(HAVE_STB),true,echo "note: skipped frames2clip, clip2png and mkdataset: they need stb" \
+	  "(sudo apt-get install libstb-dev, or make STB_DIR=/path/to/stb)")
 
 build:
 	mkdir -p build
@@ -48,6 +59,15 @@ build/bench_matmul: bench/bench_matmul.c timesformer.h | build
 
 build/tsf: tools/tsf.c timesformer.h | build
 	$(CC) $(CFLAGS) tools/tsf.c -o $@ $(LDLIBS)
+
+build/video2clip: tools/video2clip.c tools/tsf_tools.h timesformer.h | build
+	$(CC) $(CFLAGS) tools/video2clip.c -o $@ $(LDLIBS)
+
+build/frames2clip build/clip2png build/mkdataset: build/%: tools/%.c tools/tsf_tools.h timesformer.h | build
+	$(CC) $(CFLAGS) -I$(STB_DIR) $< -o $@ $(LDLIBS)
+
+build/test_clip: tests/test_clip.c tests/tsf_test.h timesformer.h | build
+	$(CC) $(CFLAGS) -Werror tests/test_clip.c -o $@ $(LDLIBS)
 
 build/01_kernels: examples/01_kernels.c timesformer.h | build
 	$(CC) $(CFLAGS) examples/01_kernels.c -o $@ $(LDLIBS)

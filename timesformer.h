@@ -626,6 +626,237 @@ TSFDEF tsf_status tsf_checkpoint_load(tsf_model *m, tsf_train_state *ts, const c
                                       tsf_error *err);
 #endif
 
+/* ------------------------------------------------------------------------------------------
+   Clips and datasets: the clip file format, clips read whole or a few frames at a time, a
+   manifest of (path, label) lines with a class-names file, and the loader that turns a clip
+   into the model's input with the paper's sampling and augmentation (ARCHITECTURE.md 9).
+
+   CLIP FILE FORMAT, version 1. Integers are little-endian; the header is 64 bytes.
+
+       offset  bytes    field
+          0      8      magic "TSF_CLIP"
+          8      4      u32 format version: 1
+         12      4      u32 header size: 64 (the offset of the first pixel)
+         16      4      u32 T frames        1 .. TSF_CLIP_MAX_FRAMES
+         20      4      u32 H rows          1 .. TSF_CLIP_MAX_SIDE
+         24      4      u32 W columns       1 .. TSF_CLIP_MAX_SIDE
+         28      4      u32 C channels      1 .. TSF_CLIP_MAX_CHANNELS (the tools write 3: RGB)
+         32      4      f32 fps             0 = unknown, else 0 .. TSF_CLIP_MAX_FPS
+         36      4      i32 label           -1 = none, else a class index >= 0
+         40     24      reserved, all zero
+         64   T*H*W*C   u8 pixels: frame after frame; a frame is H rows (top first) of W
+                        pixels of C interleaved channels (HWC), in RGB order
+
+   The file is exactly 64 + T*H*W*C bytes, at most TSF_CLIP_MAX_BYTES. Readers check every
+   field, do their size arithmetic without overflow, and compare the size with the file's:
+   TSF_ERR_FORMAT for a bad magic, version or field, a truncated file or trailing bytes;
+   TSF_ERR_OVERFLOW for a clip beyond TSF_CLIP_MAX_BYTES or this machine's size_t;
+   TSF_ERR_IO when the system fails (no such file, read error). Where a function takes a
+   tsf_error *err (may be NULL), err->msg says what was wrong in words. Clips opened with
+   tsf_clip_open() are read a few frames at a time, so a dataset of any size needs memory for
+   one frame, never for its clips.
+
+   THE LOADER. tsf_clip_sample() makes the model's input from one clip: x // (C, T, S, S),
+   T frames cropped to S x S, normalised v = (pixel/255 - mean[c]) / std[c], where model
+   channel c reads the clip's channel c, or channel 2-c when bgr (the SSv2 models).
+   view = TSF_VIEW_TRAIN draws a random training sample from rng; view = 0 ..
+   tsf_sample_num_views()-1 is test view `view`, which uses no randomness: temporal clip
+   view / test_crops, spatial crop view % test_crops. Sum the logits over the views, as the
+   original code does.
+
+   Frames, from a clip of n frames:
+     dense    (Kinetics) span = stride * T source frames (times fps / target_fps when both
+              are known); delta = max(n - span, 0); start = U[0, delta) for training, or
+              delta * k / K for test clip k of K (k = 0 starts at the first frame, as the
+              code does); frame i = (int)clamp(linspace(start, start + span - 1, T)[i],
+              0, n - 1), the linspace in float32 as torch.linspace computes it.
+     segment  (SSv2) seg = (n - 1) / T; segment i runs from round(seg * i) to
+              round(seg * (i + 1)) (round half to even, like numpy); training takes a frame
+              of each segment uniformly, test the middle (lo + hi) / 2. There is one temporal
+              view: the test views are the spatial crops.
+   Space, for a frame of H x W:
+     training the short side becomes s = round(U[scale_min, scale_max]) (inv_uniform:
+              s = round(1 / U[1/scale_max, 1/scale_min])), the long side floor(long/short*s)
+              (a frame whose short side is s already is left alone); an S x S crop at a
+              uniform position (the original's randint never picks the last one); a left-right
+              flip with probability 1/2 unless no_flip.
+     test     the short side becomes S; crop 0, 1, 2 sit at the start, centre and end of the
+              long side (left/centre/right or top/centre/bottom), the centre at
+              ceil((long - S) / 2); with test_crops = 1 only the centre.
+   Resizing is bilinear without antialiasing, as the original's F.interpolate(mode=
+   "bilinear", align_corners=False): output pixel d reads source coordinate
+   (d + 0.5) * in/out - 0.5, clamped at 0. Only the pixels inside the crop are computed, and
+   a frame that keeps its size passes through exactly.
+   Randomness: a training sample draws from rng in this order: the temporal start (dense: 1
+   draw; segment: T draws), the short side, the crop's y, its x, then the flip (not drawn with
+   no_flip). tsf_sample_seed(seed, epoch, item) gives every (epoch, item) its own stream, so
+   the order in which a data loader's threads load items never changes what an item sees.
+
+   MANIFESTS. A dataset is a CSV file of "path,label" lines and a class-names file of one
+   name a line (line k, blank lines skipped, names class k). In the manifest, a first line
+   "path,label" is a header and skipped, blank lines are skipped, fields are trimmed, and the
+   split is at the last comma (paths may contain commas, not newlines). A label is a class
+   index (digits only) or, when class names are given, a class name. A relative path is
+   relative to the folder of the manifest. Errors are TSF_ERR_FORMAT with err->msg naming
+   the line: no comma, an empty field, an unknown label, a duplicate path or class name, an
+   empty list, a NUL byte.
+   ------------------------------------------------------------------------------------------ */
+#define TSF_CLIP_MAGIC "TSF_CLIP"       /* the first 8 bytes of a clip file                  */
+#define TSF_CLIP_VERSION 1              /* the format version this library reads and writes  */
+#define TSF_CLIP_HEADER_BYTES 64        /* the header's size: the offset of the first pixel  */
+#define TSF_CLIP_MAX_FRAMES (1 << 20)   /* T limit: about 9.7 hours at 30 fps                */
+#define TSF_CLIP_MAX_SIDE 16384         /* H and W limit                                      */
+#define TSF_CLIP_MAX_CHANNELS 4         /* C limit                                            */
+#define TSF_CLIP_MAX_FPS 1000000.0f     /* fps limit                                          */
+#define TSF_CLIP_MAX_BYTES (1ull << 40) /* file size limit (1 TiB)                           */
+
+/* A clip's header. */
+typedef struct tsf_clip_header {
+    int T, H, W, C; /* frames, rows, columns, channels                                  */
+    float fps;      /* frames per second; 0 = unknown                                   */
+    int label;      /* class index; -1 = none                                           */
+} tsf_clip_header;
+
+/* An open clip: in memory (pixels) or a file read a few frames at a time (file). */
+typedef struct tsf_clip {
+    tsf_clip_header h;
+    const unsigned char *pixels; /* (T, H, W, C) when the frames are in memory, else NULL  */
+    void *file;                  /* the FILE * of tsf_clip_open, else NULL                 */
+    unsigned char *owned;        /* what tsf_clip_close frees (tsf_clip_load's buffer)     */
+    void *alloc_ctx;             /* handed to TSF_MALLOC / TSF_FREE                        */
+} tsf_clip;
+
+/* Check a header's fields: TSF_OK, TSF_ERR_FORMAT (a field out of range), TSF_ERR_OVERFLOW. */
+TSFDEF tsf_status tsf_clip_header_check(const tsf_clip_header *h);
+/* Parse and check the first 64 of n bytes as a clip header (err may be NULL). */
+TSFDEF tsf_status tsf_clip_header_decode(tsf_clip_header *h, const void *bytes, size_t n,
+                                         tsf_error *err);
+/* Write the 64-byte header of h to out. TSF_ERR_ARG when a field is out of range. */
+TSFDEF tsf_status tsf_clip_header_encode(unsigned char *out, const tsf_clip_header *h);
+/* Bytes of one frame, H*W*C (0 for an invalid header). */
+TSFDEF size_t tsf_clip_frame_bytes(const tsf_clip_header *h);
+/* Bytes of the whole file, 64 + T*H*W*C (0 for an invalid header). */
+TSFDEF unsigned long long tsf_clip_file_bytes(const tsf_clip_header *h);
+/* A clip whose whole file is the n bytes at bytes (no copy; keep them alive). */
+TSFDEF tsf_status tsf_clip_view(tsf_clip *clip, const void *bytes, size_t n, tsf_error *err);
+/* Copy frames t0 .. t0+n-1 to dst // (n, H, W, C). */
+TSFDEF tsf_status tsf_clip_read_frames(tsf_clip *clip, int t0, int n, unsigned char *dst);
+/* Close a clip: close its file, free its memory. Safe on a zeroed or closed clip. */
+TSFDEF void tsf_clip_close(tsf_clip *clip);
+
+/* How tsf_clip_sample() picks frames. */
+enum { TSF_SAMPLE_DENSE = 0, TSF_SAMPLE_SEGMENT = 1 };
+/* The view of a training sample (random); test views are 0, 1, .... */
+#define TSF_VIEW_TRAIN (-1)
+
+/* How to make model inputs from clips. Zero fields mean the defaults in brackets, the
+   paper's Kinetics recipe; SSv2 is sampling = TSF_SAMPLE_SEGMENT, inv_uniform = 1,
+   no_flip = 1, bgr = 1. */
+typedef struct tsf_sample_opts {
+    int frames;            /* T [8]                                                        */
+    int size;              /* S: the output is S x S [224]                                 */
+    int sampling;          /* TSF_SAMPLE_DENSE [default] or TSF_SAMPLE_SEGMENT             */
+    int stride;            /* dense: source frames from one sample to the next [32]        */
+    float target_fps;      /* dense: the stride counts frames at this rate [0: don't scale] */
+    int scale_min;         /* training short side, from [S*256/224, rounded] ...           */
+    int scale_max;         /*   ... to [S*320/224]: 256 .. 320 for S = 224                 */
+    int inv_uniform;       /* 1: draw the short side uniformly in 1/side (SSv2)            */
+    int no_flip;           /* 1: no horizontal flip (SSv2)                                 */
+    int test_clips;        /* K temporal views at test (dense) [1]                        */
+    int test_crops;        /* spatial views at test: 1 (centre) or 3 [3]                   */
+    float mean[3], std[3]; /* normalisation; all std 0: [0.45, 0.225]                     */
+    int bgr;               /* 1: model channel c reads clip channel 2-c                    */
+} tsf_sample_opts;
+
+/* Where a frame's crop lies: resize to height x width, take S x S at (y, x), maybe mirror. */
+typedef struct tsf_crop {
+    int height, width; /* the frame's size after the short-side resize                   */
+    int y, x;          /* the crop's top-left corner in the resized frame                */
+    int flip;          /* 1: mirror the crop left-right                                  */
+} tsf_crop;
+
+/* Fill the zero fields of *o with defaults and check it. TSF_ERR_CONFIG if invalid. */
+TSFDEF tsf_status tsf_sample_opts_resolve(tsf_sample_opts *o);
+/* Number of test views: test_clips * test_crops (segment sampling: test_crops); 0 if invalid. */
+TSFDEF int tsf_sample_num_views(const tsf_sample_opts *o);
+/* The T source frames idx // (T) of a sample of a clip of n frames at fps (0: unknown). */
+TSFDEF tsf_status tsf_sample_frames(int *idx, int n, float fps, const tsf_sample_opts *o,
+                                    tsf_rng *rng, int view);
+/* The resize and crop of a sample of frames of H x W. */
+TSFDEF tsf_status tsf_sample_crop(tsf_crop *crop, int H, int W, const tsf_sample_opts *o,
+                                  tsf_rng *rng, int view);
+/* Resize (bilinear), crop, flip and normalise one frame // (H, W, C), C <= 3: channel c of
+   the result is the S x S plane at out + c * plane_stride. mean, std // (C). */
+TSFDEF void tsf_frame_transform(float *out, size_t plane_stride, const unsigned char *frame, int H,
+                                int W, int C, const tsf_crop *crop, int S, const float *mean,
+                                const float *std, int bgr);
+/* One sample of a clip of C <= 3 channels: x // (C, T, S, S). rng: training only (may be
+   NULL for test views). Reads only the sampled frames. */
+TSFDEF tsf_status tsf_clip_sample(float *x, tsf_clip *clip, const tsf_sample_opts *o, tsf_rng *rng,
+                                  int view);
+/* A seed of its own for item `index` in epoch `epoch` of a run seeded with seed. */
+TSFDEF unsigned long long tsf_sample_seed(unsigned long long seed, long long epoch,
+                                          long long index);
+/* perm // (n) = a uniformly random permutation of 0 .. n-1 (an epoch's order). */
+TSFDEF void tsf_shuffle(int *perm, int n, tsf_rng *rng);
+
+/* Class names: names[k] is class k. */
+typedef struct tsf_classes {
+    int count;    /* K                                                                   */
+    char **names; /* (K) NUL-terminated names                                           */
+    int *sorted;  /* (K) class indices in name order, for tsf_classes_find              */
+    void *memory; /* one allocation holding all of the above                            */
+    void *alloc_ctx;
+} tsf_classes;
+
+/* A manifest: clip i is the file paths[i] of class labels[i]. */
+typedef struct tsf_manifest {
+    int count;    /* number of clips                                                     */
+    char **paths; /* (count) relative paths already joined to the manifest's folder       */
+    int *labels;  /* (count) class indices                                               */
+    int *lines;   /* (count) the manifest line that listed each clip, for messages       */
+    void *memory; /* one allocation holding all of the above                            */
+    void *alloc_ctx;
+} tsf_manifest;
+
+/* Parse a class-names file held in text[0..n). */
+TSFDEF tsf_status tsf_classes_parse(tsf_classes *c, const char *text, size_t n, void *alloc_ctx,
+                                    tsf_error *err);
+/* The index of the class called name, or -1. */
+TSFDEF int tsf_classes_find(const tsf_classes *c, const char *name);
+/* Free what tsf_classes_parse/load allocated. */
+TSFDEF void tsf_classes_free(tsf_classes *c);
+/* Parse a manifest held in text[0..n); relative paths are joined to base_dir (may be NULL or
+   ""); labels are checked against classes (may be NULL: then any index >= 0 passes). */
+TSFDEF tsf_status tsf_manifest_parse(tsf_manifest *m, const char *text, size_t n,
+                                     const char *base_dir, const tsf_classes *classes,
+                                     void *alloc_ctx, tsf_error *err);
+/* Free what tsf_manifest_parse/load allocated. */
+TSFDEF void tsf_manifest_free(tsf_manifest *m);
+
+#ifndef TSF_NO_STDIO
+/* Read a clip file's header, checking that the file's size matches it. */
+TSFDEF tsf_status tsf_clip_read_header(tsf_clip_header *h, const char *path, tsf_error *err);
+/* Open a clip file for reading a few frames at a time (the header is checked now). */
+TSFDEF tsf_status tsf_clip_open(tsf_clip *clip, const char *path, void *alloc_ctx, tsf_error *err);
+/* Read a whole clip file into memory (TSF_MALLOC with alloc_ctx). */
+TSFDEF tsf_status tsf_clip_load(tsf_clip *clip, const char *path, void *alloc_ctx, tsf_error *err);
+/* Write a clip file: header h, then pixels // (T, H, W, C). No partial file on failure. */
+TSFDEF tsf_status tsf_clip_save(const char *path, const tsf_clip_header *h,
+                                const unsigned char *pixels);
+/* Read a class-names file. */
+TSFDEF tsf_status tsf_classes_load(tsf_classes *c, const char *path, void *alloc_ctx,
+                                   tsf_error *err);
+/* Read a manifest file; relative paths in it are relative to its folder. */
+TSFDEF tsf_status tsf_manifest_load(tsf_manifest *m, const char *path, const tsf_classes *classes,
+                                    void *alloc_ctx, tsf_error *err);
+/* One sample of clip i of a manifest: x // (C, T, S, S) and *label (may be NULL). Opens the
+   file, reads the sampled frames, closes it. err->msg (may be NULL) explains clip errors. */
+TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *m, int i,
+                                      const tsf_sample_opts *o, tsf_rng *rng, int view,
+                                      tsf_error *err);
+#endif
+
 #ifdef __cplusplus
 }
 #endif
@@ -637,6 +868,7 @@ TSFDEF tsf_status tsf_checkpoint_load(tsf_model *m, tsf_train_state *ts, const c
 #if defined(TIMESFORMER_IMPLEMENTATION) && !defined(TIMESFORMER_IMPLEMENTATION_DONE)
 #define TIMESFORMER_IMPLEMENTATION_DONE
 
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h> /* snprintf; FILE only without TSF_NO_STDIO */
@@ -3747,6 +3979,934 @@ TSFDEF tsf_status tsf_checkpoint_save(const tsf_model *m, const tsf_train_state 
              ts->data_rng.s[3], (double)m->drop_path, (double)m->label_smoothing,
              (double)m->dropout);
     return tsf__save(m, path, state, err);
+}
+#endif /* TSF_NO_STDIO */
+
+/* ==========================================================================================
+   CLIPS AND DATASETS
+   ========================================================================================== */
+
+/* err->msg = fmt with "%d" replaced by a, then b, and "%s" by s[0..sn) (sn = (size_t)-1:
+   up to the NUL). Truncated to fit. No stdio, so it works under TSF_NO_STDIO. */
+static void tsf__clip_msg(tsf_error *err, const char *fmt, long long a, long long b, const char *s,
+                          size_t sn) {
+    size_t n = 0, cap = sizeof err->msg - 1, i;
+    int k = 0;
+    if (!err) return;
+    for (; *fmt && n < cap; fmt++) {
+        if (fmt[0] == '%' && fmt[1] == 'd') {
+            long long v = k++ ? b : a;
+            unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+            char d[24];
+            int m = 0;
+            do d[m++] = (char)('0' + (int)(u % 10)), u /= 10;
+            while (u);
+            if (v < 0 && n < cap) err->msg[n++] = '-';
+            while (m > 0 && n < cap) err->msg[n++] = d[--m];
+            fmt++;
+        } else if (fmt[0] == '%' && fmt[1] == 's') {
+            for (i = 0; s && i < sn && s[i] && n < cap; i++) err->msg[n++] = s[i];
+            fmt++;
+        } else {
+            err->msg[n++] = *fmt;
+        }
+    }
+    err->msg[n] = 0;
+}
+
+static unsigned int tsf__clip_get32(const unsigned char *p) {
+    return (unsigned int)p[0] | (unsigned int)p[1] << 8 | (unsigned int)p[2] << 16 |
+           (unsigned int)p[3] << 24;
+}
+
+static void tsf__clip_put32(unsigned char *p, unsigned int v) {
+    p[0] = (unsigned char)v, p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16), p[3] = (unsigned char)(v >> 24);
+}
+
+/* An integer uniform in [0, m), m >= 1, from 32 random bits (multiply-shift). */
+static int tsf__clip_below(tsf_rng *rng, int m) {
+    return (int)(((unsigned long long)tsf_rng_u32(rng) * (unsigned long long)m) >> 32);
+}
+
+/* ---- the header ------------------------------------------------------------------------- */
+TSFDEF tsf_status tsf_clip_header_check(const tsf_clip_header *h) {
+    unsigned long long data;
+    if (!h) return TSF_ERR_ARG;
+    if (h->T < 1 || h->T > TSF_CLIP_MAX_FRAMES || h->H < 1 || h->H > TSF_CLIP_MAX_SIDE ||
+        h->W < 1 || h->W > TSF_CLIP_MAX_SIDE || h->C < 1 || h->C > TSF_CLIP_MAX_CHANNELS ||
+        !(h->fps >= 0.0f && h->fps <= TSF_CLIP_MAX_FPS) || h->label < -1)
+        return TSF_ERR_FORMAT;
+    /* each factor is within its limit, so this product is below 2^50: no overflow */
+    data = (unsigned long long)h->T * (unsigned long long)h->H * (unsigned long long)h->W *
+           (unsigned long long)h->C;
+    if (data > TSF_CLIP_MAX_BYTES - TSF_CLIP_HEADER_BYTES) return TSF_ERR_OVERFLOW;
+    return TSF_OK;
+}
+
+TSFDEF size_t tsf_clip_frame_bytes(const tsf_clip_header *h) {
+    if (tsf_clip_header_check(h) != TSF_OK) return 0;
+    return (size_t)h->H * (size_t)h->W * (size_t)h->C; /* <= 2^30: fits any size_t */
+}
+
+TSFDEF unsigned long long tsf_clip_file_bytes(const tsf_clip_header *h) {
+    if (tsf_clip_header_check(h) != TSF_OK) return 0;
+    return TSF_CLIP_HEADER_BYTES + (unsigned long long)h->T * tsf_clip_frame_bytes(h);
+}
+
+TSFDEF tsf_status tsf_clip_header_decode(tsf_clip_header *h, const void *bytes, size_t n,
+                                         tsf_error *err) {
+    const unsigned char *p = (const unsigned char *)bytes;
+    static const char *const names[4] = {"T", "H", "W", "C"};
+    static const unsigned int limits[4] = {TSF_CLIP_MAX_FRAMES, TSF_CLIP_MAX_SIDE,
+                                           TSF_CLIP_MAX_SIDE, TSF_CLIP_MAX_CHANNELS};
+    tsf_clip_header r;
+    unsigned int v[4], bits, lab;
+    int i;
+    tsf_status st;
+    if (err) err->msg[0] = 0;
+    if (!h) return TSF_ERR_ARG;
+    memset(h, 0, sizeof *h);
+    if (!bytes) return TSF_ERR_ARG;
+    if (n < TSF_CLIP_HEADER_BYTES)
+        return tsf__clip_msg(err, "%d bytes: shorter than the %d-byte header", (long long)n,
+                             TSF_CLIP_HEADER_BYTES, NULL, 0),
+               TSF_ERR_FORMAT;
+    if (memcmp(p, TSF_CLIP_MAGIC, 8) != 0)
+        return tsf__clip_msg(err, "not a clip file (no TSF_CLIP magic)", 0, 0, NULL, 0),
+               TSF_ERR_FORMAT;
+    if (tsf__clip_get32(p + 8) != TSF_CLIP_VERSION)
+        return tsf__clip_msg(err, "clip format version %d (this library reads %d)",
+                             tsf__clip_get32(p + 8), TSF_CLIP_VERSION, NULL, 0),
+               TSF_ERR_FORMAT;
+    if (tsf__clip_get32(p + 12) != TSF_CLIP_HEADER_BYTES)
+        return tsf__clip_msg(err, "header size %d (version 1 has %d)", tsf__clip_get32(p + 12),
+                             TSF_CLIP_HEADER_BYTES, NULL, 0),
+               TSF_ERR_FORMAT;
+    for (i = 0; i < 4; i++) {
+        v[i] = tsf__clip_get32(p + 16 + 4 * i);
+        if (v[i] < 1 || v[i] > limits[i])
+            return tsf__clip_msg(err, "%s = %d is outside 1 .. %d", v[i], limits[i], names[i],
+                                 (size_t)-1),
+                   TSF_ERR_FORMAT;
+    }
+    bits = tsf__clip_get32(p + 32);
+    memcpy(&r.fps, &bits, 4); /* IEEE binary32, stored with the integers' byte order */
+    if (!(r.fps >= 0.0f && r.fps <= TSF_CLIP_MAX_FPS))
+        return tsf__clip_msg(err, "fps is negative, not a number or absurd", 0, 0, NULL, 0),
+               TSF_ERR_FORMAT;
+    lab = tsf__clip_get32(p + 36);
+    if (lab > 0x7FFFFFFFu && lab != 0xFFFFFFFFu)
+        return tsf__clip_msg(err, "label is below -1", 0, 0, NULL, 0), TSF_ERR_FORMAT;
+    for (i = 40; i < TSF_CLIP_HEADER_BYTES; i++)
+        if (p[i])
+            return tsf__clip_msg(err, "reserved header byte %d is not zero", i, 0, NULL, 0),
+                   TSF_ERR_FORMAT;
+    r.T = (int)v[0], r.H = (int)v[1], r.W = (int)v[2], r.C = (int)v[3];
+    r.label = lab == 0xFFFFFFFFu ? -1 : (int)lab;
+    st = tsf_clip_header_check(&r);
+    if (st != TSF_OK)
+        return tsf__clip_msg(err, "%d frames of %d bytes: larger than the 1 TiB limit", r.T,
+                             (long long)r.H * r.W * r.C, NULL, 0),
+               st;
+    *h = r;
+    return TSF_OK;
+}
+
+TSFDEF tsf_status tsf_clip_header_encode(unsigned char *out, const tsf_clip_header *h) {
+    tsf_status st = tsf_clip_header_check(h);
+    unsigned int bits;
+    if (st == TSF_ERR_FORMAT) st = TSF_ERR_ARG; /* the caller's values, not a file's */
+    if (st != TSF_OK) return st;
+    if (!out) return TSF_ERR_ARG;
+    memset(out, 0, TSF_CLIP_HEADER_BYTES);
+    memcpy(out, TSF_CLIP_MAGIC, 8);
+    tsf__clip_put32(out + 8, TSF_CLIP_VERSION);
+    tsf__clip_put32(out + 12, TSF_CLIP_HEADER_BYTES);
+    tsf__clip_put32(out + 16, (unsigned int)h->T);
+    tsf__clip_put32(out + 20, (unsigned int)h->H);
+    tsf__clip_put32(out + 24, (unsigned int)h->W);
+    tsf__clip_put32(out + 28, (unsigned int)h->C);
+    memcpy(&bits, &h->fps, 4);
+    tsf__clip_put32(out + 32, bits);
+    tsf__clip_put32(out + 36, h->label < 0 ? 0xFFFFFFFFu : (unsigned int)h->label);
+    return TSF_OK;
+}
+
+/* ---- clips in memory and in files -------------------------------------------------------- */
+TSFDEF tsf_status tsf_clip_view(tsf_clip *clip, const void *bytes, size_t n, tsf_error *err) {
+    tsf_status st;
+    unsigned long long want;
+    if (err) err->msg[0] = 0;
+    if (!clip) return TSF_ERR_ARG;
+    memset(clip, 0, sizeof *clip);
+    st = tsf_clip_header_decode(&clip->h, bytes, n, err);
+    if (st != TSF_OK) return st;
+    want = tsf_clip_file_bytes(&clip->h);
+    if ((unsigned long long)n != want) {
+        tsf__clip_msg(err, "%d bytes, but the header describes %d", (long long)n, (long long)want,
+                      NULL, 0);
+        memset(clip, 0, sizeof *clip);
+        return TSF_ERR_FORMAT;
+    }
+    clip->pixels = (const unsigned char *)bytes + TSF_CLIP_HEADER_BYTES;
+    return TSF_OK;
+}
+
+#ifndef TSF_NO_STDIO
+/* Seek to byte off from the start, in steps that fit a long (32 bits on Windows). */
+static tsf_status tsf__clip_seek(FILE *f, unsigned long long off) {
+    const long step = 1L << 30;
+    if (fseek(f, 0L, SEEK_SET) != 0) return TSF_ERR_IO;
+    while (off > 0) {
+        long s = off > (unsigned long long)step ? step : (long)off;
+        if (fseek(f, s, SEEK_CUR) != 0) return TSF_ERR_IO;
+        off -= (unsigned long long)s;
+    }
+    return TSF_OK;
+}
+#endif
+
+TSFDEF tsf_status tsf_clip_read_frames(tsf_clip *clip, int t0, int n, unsigned char *dst) {
+    size_t fb;
+    if (!clip || !dst || t0 < 0 || n < 0 || t0 > clip->h.T || n > clip->h.T - t0)
+        return TSF_ERR_ARG;
+    fb = tsf_clip_frame_bytes(&clip->h);
+    if (fb == 0 || (!clip->pixels && !clip->file)) return TSF_ERR_ARG;
+    if ((size_t)n > ((size_t)-1) / fb) return TSF_ERR_OVERFLOW;
+    if (clip->pixels) { /* a clip in memory holds T*fb bytes, so these fit a size_t */
+        memcpy(dst, clip->pixels + (size_t)t0 * fb, (size_t)n * fb);
+        return TSF_OK;
+    }
+#ifndef TSF_NO_STDIO
+    {
+        FILE *f = (FILE *)clip->file;
+        tsf_status st = tsf__clip_seek(f, TSF_CLIP_HEADER_BYTES + (unsigned long long)t0 * fb);
+        if (st != TSF_OK) return st;
+        if (n > 0 && fread(dst, fb, (size_t)n, f) != (size_t)n) return TSF_ERR_IO;
+        return TSF_OK;
+    }
+#else
+    return TSF_ERR_ARG;
+#endif
+}
+
+TSFDEF void tsf_clip_close(tsf_clip *clip) {
+    if (!clip) return;
+#ifndef TSF_NO_STDIO
+    if (clip->file) fclose((FILE *)clip->file);
+#endif
+    if (clip->owned) TSF_FREE(clip->owned, clip->alloc_ctx);
+    memset(clip, 0, sizeof *clip);
+}
+
+#ifndef TSF_NO_STDIO
+TSFDEF tsf_status tsf_clip_open(tsf_clip *clip, const char *path, void *alloc_ctx, tsf_error *err) {
+    unsigned char hdr[TSF_CLIP_HEADER_BYTES];
+    unsigned long long size;
+    tsf_status st;
+    size_t got;
+    FILE *f;
+    if (err) err->msg[0] = 0;
+    if (!clip) return TSF_ERR_ARG;
+    memset(clip, 0, sizeof *clip);
+    clip->alloc_ctx = alloc_ctx;
+    if (!path) return TSF_ERR_ARG;
+    f = fopen(path, "rb");
+    if (!f) return tsf__clip_msg(err, "cannot open the file", 0, 0, NULL, 0), TSF_ERR_IO;
+    got = fread(hdr, 1, sizeof hdr, f);
+    if (got < sizeof hdr && ferror(f)) {
+        tsf__clip_msg(err, "cannot read the file", 0, 0, NULL, 0);
+        st = TSF_ERR_IO;
+    } else {
+        st = tsf_clip_header_decode(&clip->h, hdr, got, err);
+    }
+    if (st == TSF_OK) { /* exact size: the last byte exists and nothing follows it */
+        size = tsf_clip_file_bytes(&clip->h);
+        st = tsf__clip_seek(f, size - 1);
+        if (st == TSF_OK && fgetc(f) == EOF) {
+            st = ferror(f) ? TSF_ERR_IO : TSF_ERR_FORMAT;
+            if (st == TSF_ERR_FORMAT)
+                tsf__clip_msg(err, "truncated: the header describes %d bytes", (long long)size, 0,
+                              NULL, 0);
+        } else if (st == TSF_OK && fgetc(f) != EOF) {
+            st = TSF_ERR_FORMAT;
+            tsf__clip_msg(err, "bytes after the %d the header describes", (long long)size, 0, NULL,
+                          0);
+        }
+        if (st == TSF_ERR_IO && err && !err->msg[0])
+            tsf__clip_msg(err, "cannot read the file", 0, 0, NULL, 0);
+    }
+    if (st != TSF_OK) {
+        fclose(f);
+        memset(clip, 0, sizeof *clip);
+        return st;
+    }
+    clip->file = f;
+    return TSF_OK;
+}
+
+TSFDEF tsf_status tsf_clip_read_header(tsf_clip_header *h, const char *path, tsf_error *err) {
+    tsf_clip clip;
+    tsf_status st;
+    if (!h) return TSF_ERR_ARG;
+    memset(h, 0, sizeof *h);
+    st = tsf_clip_open(&clip, path, NULL, err);
+    if (st == TSF_OK) *h = clip.h;
+    tsf_clip_close(&clip);
+    return st;
+}
+
+TSFDEF tsf_status tsf_clip_load(tsf_clip *clip, const char *path, void *alloc_ctx, tsf_error *err) {
+    unsigned long long data;
+    unsigned char *mem;
+    tsf_status st = tsf_clip_open(clip, path, alloc_ctx, err);
+    if (st != TSF_OK) return st;
+    data = tsf_clip_file_bytes(&clip->h) - TSF_CLIP_HEADER_BYTES;
+    if (data > (unsigned long long)((size_t)-1)) {
+        tsf__clip_msg(err, "%d bytes of frames do not fit this machine's memory", (long long)data,
+                      0, NULL, 0);
+        tsf_clip_close(clip);
+        return TSF_ERR_OVERFLOW;
+    }
+    mem = (unsigned char *)TSF_MALLOC((size_t)data, alloc_ctx);
+    if (!mem) {
+        tsf_clip_close(clip);
+        return TSF_ERR_ALLOC;
+    }
+    st = tsf_clip_read_frames(clip, 0, clip->h.T, mem);
+    fclose((FILE *)clip->file);
+    clip->file = NULL;
+    clip->owned = mem;
+    clip->pixels = mem;
+    if (st != TSF_OK) {
+        tsf__clip_msg(err, "cannot read the file", 0, 0, NULL, 0);
+        tsf_clip_close(clip);
+    }
+    return st;
+}
+
+TSFDEF tsf_status tsf_clip_save(const char *path, const tsf_clip_header *h,
+                                const unsigned char *pixels) {
+    unsigned char hdr[TSF_CLIP_HEADER_BYTES];
+    tsf_status st = tsf_clip_header_encode(hdr, h);
+    size_t fb;
+    int t, ok;
+    FILE *f;
+    if (st != TSF_OK) return st;
+    if (!path || !pixels) return TSF_ERR_ARG;
+    fb = tsf_clip_frame_bytes(h);
+    f = fopen(path, "wb");
+    if (!f) return TSF_ERR_IO;
+    ok = fwrite(hdr, 1, sizeof hdr, f) == sizeof hdr;
+    for (t = 0; ok && t < h->T; t++) ok = fwrite(pixels + (size_t)t * fb, 1, fb, f) == fb;
+    if (fclose(f) != 0) ok = 0;
+    if (!ok) remove(path);
+    return ok ? TSF_OK : TSF_ERR_IO;
+}
+#endif /* TSF_NO_STDIO */
+
+/* ---- sampling ------------------------------------------------------------------------------ */
+TSFDEF tsf_status tsf_sample_opts_resolve(tsf_sample_opts *o) {
+    int c;
+    if (!o) return TSF_ERR_ARG;
+    if (!o->frames) o->frames = 8;
+    if (!o->size) o->size = 224;
+    if (!o->stride) o->stride = 32;
+    if (!o->test_clips) o->test_clips = 1;
+    if (!o->test_crops) o->test_crops = 3;
+    if (o->std[0] == 0.0f && o->std[1] == 0.0f && o->std[2] == 0.0f)
+        for (c = 0; c < 3; c++) o->mean[c] = 0.45f, o->std[c] = 0.225f;
+    if (o->frames < 1 || o->frames > TSF_CLIP_MAX_FRAMES || o->size < 1 ||
+        o->size > TSF_CLIP_MAX_SIDE || o->stride < 1 || o->stride > TSF_CLIP_MAX_FRAMES ||
+        (o->sampling != TSF_SAMPLE_DENSE && o->sampling != TSF_SAMPLE_SEGMENT) ||
+        !(o->target_fps >= 0.0f && o->target_fps <= TSF_CLIP_MAX_FPS) || o->test_clips < 1 ||
+        o->test_clips > 1024 || (o->test_crops != 1 && o->test_crops != 3) ||
+        (o->bgr != 0 && o->bgr != 1))
+        return TSF_ERR_CONFIG;
+    /* the paper's 256 .. 320 for 224, scaled with S (S <= 16384: no overflow) */
+    if (!o->scale_min) o->scale_min = (o->size * 256 + 112) / 224;
+    if (!o->scale_max) o->scale_max = (o->size * 320 + 112) / 224;
+    if (o->scale_min < o->size || o->scale_max < o->scale_min || o->scale_max > TSF_CLIP_MAX_SIDE)
+        return TSF_ERR_CONFIG;
+    for (c = 0; c < 3; c++)
+        if (!(o->std[c] > 0.0f && o->std[c] < 1e30f && o->mean[c] > -1e30f && o->mean[c] < 1e30f))
+            return TSF_ERR_CONFIG;
+    return TSF_OK;
+}
+
+TSFDEF int tsf_sample_num_views(const tsf_sample_opts *o) {
+    tsf_sample_opts r;
+    if (!o) return 0;
+    r = *o;
+    if (tsf_sample_opts_resolve(&r) != TSF_OK) return 0;
+    return (r.sampling == TSF_SAMPLE_SEGMENT ? 1 : r.test_clips) * r.test_crops;
+}
+
+/* Resolve a copy of the options and check the view and the generator. */
+static tsf_status tsf__clip_prepare(tsf_sample_opts *r, const tsf_sample_opts *o, tsf_rng *rng,
+                                    int view) {
+    tsf_status st;
+    if (!o) return TSF_ERR_ARG;
+    *r = *o;
+    st = tsf_sample_opts_resolve(r);
+    if (st != TSF_OK) return st;
+    if (view == TSF_VIEW_TRAIN) return rng ? TSF_OK : TSF_ERR_ARG;
+    return view >= 0 && view < tsf_sample_num_views(r) ? TSF_OK : TSF_ERR_ARG;
+}
+
+TSFDEF tsf_status tsf_sample_frames(int *idx, int n, float fps, const tsf_sample_opts *opts,
+                                    tsf_rng *rng, int view) {
+    tsf_sample_opts o;
+    tsf_status st = tsf__clip_prepare(&o, opts, rng, view);
+    int T = o.frames, i;
+    if (st != TSF_OK) return st;
+    if (!idx || n < 1 || !(fps >= 0.0f && fps <= TSF_CLIP_MAX_FPS)) return TSF_ERR_ARG;
+    if (o.sampling == TSF_SAMPLE_SEGMENT) { /* TimeSformer's ssv2.py */
+        double seg = (double)(n - 1) / T;
+        for (i = 0; i < T; i++) {
+            int lo = (int)rint(seg * i), hi = (int)rint(seg * (i + 1));
+            idx[i] =
+                view == TSF_VIEW_TRAIN ? lo + tsf__clip_below(rng, hi - lo + 1) : (lo + hi) / 2;
+        }
+    } else { /* SlowFast's decoder.get_start_end_idx and temporal_sampling */
+        double span = (double)o.stride * T, delta, start;
+        float s, e, step, v;
+        if (o.target_fps > 0.0f && fps > 0.0f)
+            span = (double)o.stride * T / (double)o.target_fps * (double)fps;
+        delta = n - span > 0.0 ? n - span : 0.0;
+        if (view == TSF_VIEW_TRAIN)
+            start = delta * (double)tsf_rng_uniform(rng);
+        else
+            start = delta * (view / o.test_crops) / o.test_clips;
+        s = (float)start, e = (float)(start + span - 1.0);
+        step = T > 1 ? (e - s) / (float)(T - 1) : 0.0f;
+        for (i = 0; i < T; i++) { /* torch.linspace: from the start, then back from the end */
+            v = T == 1 ? s : i < T / 2 ? s + step * (float)i : e - step * (float)(T - 1 - i);
+            if (!(v >= 0.0f)) v = 0.0f;
+            if (v > (float)(n - 1)) v = (float)(n - 1);
+            idx[i] = (int)v;
+        }
+    }
+    return TSF_OK;
+}
+
+TSFDEF tsf_status tsf_sample_crop(tsf_crop *crop, int H, int W, const tsf_sample_opts *opts,
+                                  tsf_rng *rng, int view) {
+    tsf_sample_opts o;
+    tsf_status st = tsf__clip_prepare(&o, opts, rng, view);
+    int S = o.size, s, train = view == TSF_VIEW_TRAIN;
+    if (st != TSF_OK) return st;
+    if (!crop || H < 1 || W < 1 || H > TSF_CLIP_MAX_SIDE || W > TSF_CLIP_MAX_SIDE)
+        return TSF_ERR_ARG;
+    memset(crop, 0, sizeof *crop);
+    s = S; /* SlowFast's random_short_side_scale_jitter */
+    if (train) {
+        double u = (double)tsf_rng_uniform(rng);
+        if (o.inv_uniform) {
+            double lo = 1.0 / o.scale_max, hi = 1.0 / o.scale_min;
+            s = (int)rint(1.0 / (lo + (hi - lo) * u));
+        } else {
+            s = (int)rint(o.scale_min + (o.scale_max - o.scale_min) * u);
+        }
+        s = s < o.scale_min ? o.scale_min : s > o.scale_max ? o.scale_max : s;
+    }
+    if ((W <= H && W == s) || (H <= W && H == s))
+        crop->height = H, crop->width = W;
+    else if (W < H)
+        crop->width = s, crop->height = (int)floor((double)H / W * s);
+    else
+        crop->height = s, crop->width = (int)floor((double)W / H * s);
+    if (train) { /* random_crop, then horizontal_flip(0.5) */
+        crop->y = tsf__clip_below(rng, crop->height - S + 1);
+        crop->x = tsf__clip_below(rng, crop->width - S + 1);
+        crop->flip = !o.no_flip && tsf_rng_uniform(rng) < 0.5f;
+    } else { /* uniform_crop */
+        int k = o.test_crops == 1 ? 1 : view % o.test_crops;
+        crop->y = (crop->height - S + 1) / 2, crop->x = (crop->width - S + 1) / 2;
+        if (crop->height > crop->width)
+            crop->y = k == 0 ? 0 : k == 2 ? crop->height - S : crop->y;
+        else
+            crop->x = k == 0 ? 0 : k == 2 ? crop->width - S : crop->x;
+    }
+    return TSF_OK;
+}
+
+/* One axis of the bilinear map: resized coordinate d of a side `in` resized to `out`. */
+static void tsf__clip_axis(int d, int in, int out, int *i0, int *i1, float *l1) {
+    float scale = (float)in / (float)out, src = scale * ((float)d + 0.5f) - 0.5f;
+    if (src < 0.0f) src = 0.0f;
+    *i0 = (int)src;
+    if (*i0 > in - 1) *i0 = in - 1;
+    *i1 = *i0 + (*i0 < in - 1 ? 1 : 0);
+    *l1 = src - (float)*i0;
+}
+
+TSFDEF void tsf_frame_transform(float *out, size_t plane_stride, const unsigned char *frame, int H,
+                                int W, int C, const tsf_crop *crop, int S, const float *mean,
+                                const float *std, int bgr) {
+    float scale[3], shift[3];
+    int i, j, c;
+    TSF_ASSERT(out && frame && crop && mean && std && C >= 1 && C <= 3 && (!bgr || C == 3));
+    TSF_ASSERT(S >= 1 && crop->y >= 0 && crop->x >= 0 && crop->y + S <= crop->height &&
+               crop->x + S <= crop->width && (C == 1 || plane_stride >= (size_t)S * S));
+    for (c = 0; c < C; c++) /* the same arithmetic as tsf_model_forward_u8 */
+        scale[c] = 1.0f / (255.0f * std[c]), shift[c] = mean[c] / std[c];
+    for (i = 0; i < S; i++) {
+        int y0, y1;
+        float ly1, ly0;
+        const unsigned char *r0, *r1;
+        tsf__clip_axis(crop->y + i, H, crop->height, &y0, &y1, &ly1);
+        ly0 = 1.0f - ly1;
+        r0 = frame + (size_t)y0 * W * C, r1 = frame + (size_t)y1 * W * C;
+        for (j = 0; j < S; j++) {
+            int x0, x1;
+            float lx1, lx0;
+            tsf__clip_axis(crop->x + (crop->flip ? S - 1 - j : j), W, crop->width, &x0, &x1, &lx1);
+            lx0 = 1.0f - lx1;
+            for (c = 0; c < C; c++) {
+                int k = bgr ? 2 - c : c;
+                float p = ly0 * (lx0 * (float)r0[x0 * C + k] + lx1 * (float)r0[x1 * C + k]) +
+                          ly1 * (lx0 * (float)r1[x0 * C + k] + lx1 * (float)r1[x1 * C + k]);
+                out[c * plane_stride + (size_t)i * S + j] = p * scale[c] - shift[c];
+            }
+        }
+    }
+}
+
+TSFDEF tsf_status tsf_clip_sample(float *x, tsf_clip *clip, const tsf_sample_opts *opts,
+                                  tsf_rng *rng, int view) {
+    tsf_sample_opts o;
+    tsf_status st = tsf__clip_prepare(&o, opts, rng, view);
+    tsf_crop crop;
+    size_t fb, plane, bytes;
+    int *idx, t, last = -1, T = o.frames, S = o.size, C;
+    unsigned char *mem, *buf;
+    if (st != TSF_OK) return st;
+    if (!x || !clip || (!clip->pixels && !clip->file)) return TSF_ERR_ARG;
+    C = clip->h.C;
+    fb = tsf_clip_frame_bytes(&clip->h);
+    if (fb == 0) return TSF_ERR_ARG;
+    if (C > 3) return TSF_ERR_FORMAT; /* the loader normalises 1 to 3 channels */
+    if (o.bgr && C != 3) return TSF_ERR_ARG;
+    if ((double)C * T * S * S * sizeof(float) > (double)((size_t)-1)) return TSF_ERR_OVERFLOW;
+    plane = (size_t)S * S;
+    bytes = (size_t)T * sizeof(int) + (clip->pixels ? 0 : fb); /* < 2^31: T, fb are limited */
+    mem = (unsigned char *)TSF_MALLOC(bytes, clip->alloc_ctx);
+    if (!mem) return TSF_ERR_ALLOC;
+    idx = (int *)(void *)mem, buf = mem + (size_t)T * sizeof(int);
+    st = tsf_sample_frames(idx, clip->h.T, clip->h.fps, &o, rng, view);
+    if (st == TSF_OK) st = tsf_sample_crop(&crop, clip->h.H, clip->h.W, &o, rng, view);
+    for (t = 0; st == TSF_OK && t < T; t++) {
+        const unsigned char *frame = buf;
+        if (clip->pixels)
+            frame = clip->pixels + (size_t)idx[t] * fb;
+        else if (idx[t] != last)
+            st = tsf_clip_read_frames(clip, idx[t], 1, buf);
+        last = idx[t];
+        if (st == TSF_OK)
+            tsf_frame_transform(x + (size_t)t * plane, (size_t)T * plane, frame, clip->h.H,
+                                clip->h.W, C, &crop, S, o.mean, o.std, o.bgr);
+    }
+    TSF_FREE(mem, clip->alloc_ctx);
+    return st;
+}
+
+TSFDEF unsigned long long tsf_sample_seed(unsigned long long seed, long long epoch,
+                                          long long index) {
+    unsigned long long x = seed, a = tsf__splitmix64(&x);
+    x = a ^ (unsigned long long)epoch;
+    a = tsf__splitmix64(&x);
+    x = a ^ (unsigned long long)index;
+    return tsf__splitmix64(&x);
+}
+
+TSFDEF void tsf_shuffle(int *perm, int n, tsf_rng *rng) {
+    int i;
+    TSF_ASSERT(n >= 0 && (n == 0 || (perm && rng)));
+    for (i = 0; i < n; i++) perm[i] = i;
+    for (i = n - 1; i > 0; i--) { /* Fisher-Yates */
+        int j = tsf__clip_below(rng, i + 1), v = perm[i];
+        perm[i] = perm[j], perm[j] = v;
+    }
+}
+
+/* ---- class names and manifests ------------------------------------------------------------ */
+/* The next line of text[0..n) from *pos, without its newline, spaces, tabs and CR at either
+   end. Returns 0 at the end of the text. */
+static int tsf__clip_line(const char *text, size_t n, size_t *pos, const char **s, size_t *len) {
+    size_t p = *pos, e = *pos;
+    if (p >= n) return 0;
+    while (e < n && text[e] != '\n') e++;
+    *pos = e < n ? e + 1 : e;
+    while (p < e && (text[p] == ' ' || text[p] == '\t' || text[p] == '\r')) p++;
+    while (e > p && (text[e - 1] == ' ' || text[e - 1] == '\t' || text[e - 1] == '\r')) e--;
+    *s = text + p, *len = e - p;
+    return 1;
+}
+
+/* Skip a UTF-8 byte order mark; reject NUL bytes (not a text file). */
+static tsf_status tsf__clip_text_start(const char *text, size_t n, size_t *pos, tsf_error *err) {
+    *pos = n >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    if (memchr(text, 0, n))
+        return tsf__clip_msg(err, "a NUL byte: not a text file", 0, 0, NULL, 0), TSF_ERR_FORMAT;
+    return TSF_OK;
+}
+
+typedef struct tsf__clip_ref {
+    const char *s; /* a NUL-terminated name or path */
+    int line, index;
+} tsf__clip_ref;
+
+static int tsf__clip_ref_cmp(const void *a, const void *b) {
+    const tsf__clip_ref *x = (const tsf__clip_ref *)a, *y = (const tsf__clip_ref *)b;
+    int c = strcmp(x->s, y->s);
+    return c ? c : x->line - y->line;
+}
+
+/* Sort refs[0..n) by string; fill sorted (may be NULL) with their indices in that order.
+   Returns the first ref whose string repeats the one before it, or -1. */
+static int tsf__clip_sort_dups(tsf__clip_ref *refs, int n, int *sorted) {
+    int i, dup = -1;
+    qsort(refs, (size_t)n, sizeof *refs, tsf__clip_ref_cmp);
+    for (i = 0; i < n; i++) {
+        if (sorted) sorted[i] = refs[i].index;
+        if (i > 0 && dup < 0 && strcmp(refs[i].s, refs[i - 1].s) == 0) dup = i;
+    }
+    return dup;
+}
+
+TSFDEF void tsf_classes_free(tsf_classes *c) {
+    if (!c) return;
+    if (c->memory) TSF_FREE(c->memory, c->alloc_ctx);
+    memset(c, 0, sizeof *c);
+}
+
+TSFDEF tsf_status tsf_classes_parse(tsf_classes *c, const char *text, size_t n, void *alloc_ctx,
+                                    tsf_error *err) {
+    const int max_classes = 1 << 24;
+    size_t pos, start, len, chars = 0, bytes;
+    const char *s;
+    char *dst;
+    int count = 0, line, k, dup;
+    tsf__clip_ref *refs;
+    tsf_status st;
+    if (err) err->msg[0] = 0;
+    if (!c) return TSF_ERR_ARG;
+    memset(c, 0, sizeof *c);
+    c->alloc_ctx = alloc_ctx;
+    if (!text && n) return TSF_ERR_ARG;
+    if (!text) text = "";
+    if ((st = tsf__clip_text_start(text, n, &start, err)) != TSF_OK) return st;
+    for (pos = start; tsf__clip_line(text, n, &pos, &s, &len);)
+        if (len) {
+            if (++count > max_classes)
+                return tsf__clip_msg(err, "more than %d classes", max_classes, 0, NULL, 0),
+                       TSF_ERR_FORMAT;
+            chars += len + 1; /* <= n + count: no overflow */
+        }
+    if (count == 0) return tsf__clip_msg(err, "no class names", 0, 0, NULL, 0), TSF_ERR_FORMAT;
+    bytes = (size_t)count * (sizeof(char *) + sizeof(int));
+    if (chars > ((size_t)-1) - bytes) return TSF_ERR_OVERFLOW;
+    c->memory = TSF_MALLOC(bytes + chars, alloc_ctx);
+    refs = (tsf__clip_ref *)TSF_MALLOC((size_t)count * sizeof *refs, alloc_ctx);
+    if (!c->memory || !refs) {
+        if (refs) TSF_FREE(refs, alloc_ctx);
+        tsf_classes_free(c);
+        return TSF_ERR_ALLOC;
+    }
+    c->names = (char **)c->memory;
+    c->sorted = (int *)(void *)(c->names + count);
+    dst = (char *)(c->sorted + count);
+    for (pos = start, line = 1, k = 0; tsf__clip_line(text, n, &pos, &s, &len); line++)
+        if (len) {
+            c->names[k] = dst;
+            memcpy(dst, s, len), dst[len] = 0, dst += len + 1;
+            refs[k].s = c->names[k], refs[k].line = line, refs[k].index = k;
+            k++;
+        }
+    c->count = count;
+    dup = tsf__clip_sort_dups(refs, count, c->sorted);
+    if (dup >= 0) {
+        tsf__clip_msg(err, "line %d: duplicate class name \"%s\" (first on line %d)",
+                      refs[dup].line, refs[dup - 1].line, refs[dup].s, (size_t)-1);
+    }
+    TSF_FREE(refs, alloc_ctx);
+    if (dup >= 0) {
+        tsf_classes_free(c);
+        return TSF_ERR_FORMAT;
+    }
+    return TSF_OK;
+}
+
+/* Binary search of name[0..n) in the sorted names; -1 when absent. */
+static int tsf__clip_find(const tsf_classes *c, const char *name, size_t n) {
+    int lo = 0, hi = c->count - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, k = c->sorted[mid];
+        int cmp = strncmp(c->names[k], name, n);
+        if (cmp == 0) cmp = c->names[k][n] ? 1 : 0; /* longer than name: sorts after it */
+        if (cmp == 0) return k;
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return -1;
+}
+
+TSFDEF int tsf_classes_find(const tsf_classes *c, const char *name) {
+    if (!c || !name || !c->count) return -1;
+    return tsf__clip_find(c, name, strlen(name));
+}
+
+TSFDEF void tsf_manifest_free(tsf_manifest *m) {
+    if (!m) return;
+    if (m->memory) TSF_FREE(m->memory, m->alloc_ctx);
+    memset(m, 0, sizeof *m);
+}
+
+static int tsf__clip_is_abs(const char *p, size_t n) {
+#ifdef _WIN32
+    if (n >= 2 && p[1] == ':') return 1;
+    if (n >= 1 && p[0] == '\\') return 1;
+#endif
+    return n >= 1 && p[0] == '/';
+}
+
+/* ASCII case-insensitive: is s[0..n) the word w? */
+static int tsf__clip_is_word(const char *s, size_t n, const char *w) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        char a = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
+        if (!w[i] || a != w[i]) return 0;
+    }
+    return w[n] == 0;
+}
+
+/* Split a manifest line at its last comma into trimmed path and label fields. */
+static int tsf__clip_fields(const char *s, size_t len, size_t *plen, const char **lab,
+                            size_t *llen) {
+    size_t comma = len, e;
+    while (comma > 0 && s[comma - 1] != ',') comma--;
+    if (comma == 0) return 0;
+    e = comma - 1; /* the path: s[0..e) */
+    while (e > 0 && (s[e - 1] == ' ' || s[e - 1] == '\t')) e--;
+    *plen = e;
+    *lab = s + comma, *llen = len - comma;
+    while (*llen && (**lab == ' ' || **lab == '\t')) (*lab)++, (*llen)--;
+    return 1;
+}
+
+/* A label: digits (a class index) or a class name. Sets err and returns -1 when invalid. */
+static int tsf__clip_label(const char *s, size_t n, const tsf_classes *classes, int line,
+                           tsf_error *err) {
+    size_t i = 0;
+    long long v = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9' && v < (1ll << 31)) v = v * 10 + (s[i++] - '0');
+    if (i == n && v <= 0x7FFFFFFF) {
+        if (classes && classes->count && v >= classes->count) {
+            tsf__clip_msg(err, "line %d: label %d is not a class index (0 .. K-1)", line, v, NULL,
+                          0);
+            return -1;
+        }
+        return (int)v;
+    }
+    if (classes && classes->count) {
+        int k = tsf__clip_find(classes, s, n);
+        if (k < 0) tsf__clip_msg(err, "line %d: unknown label \"%s\"", line, 0, s, n);
+        return k;
+    }
+    tsf__clip_msg(err, "line %d: label \"%s\" is not a class index (no class names given)", line, 0,
+                  s, n);
+    return -1;
+}
+
+TSFDEF tsf_status tsf_manifest_parse(tsf_manifest *m, const char *text, size_t n,
+                                     const char *base_dir, const tsf_classes *classes,
+                                     void *alloc_ctx, tsf_error *err) {
+    const int max_clips = 1 << 30;
+    size_t pos, start, len, plen, llen, blen = base_dir ? strlen(base_dir) : 0, chars = 0, bytes;
+    const char *s, *lab;
+    char *dst = NULL;
+    int count = 0, line, k, dup, first = 1, pass;
+    tsf__clip_ref *refs = NULL;
+    tsf_status st;
+    if (err) err->msg[0] = 0;
+    if (!m) return TSF_ERR_ARG;
+    memset(m, 0, sizeof *m);
+    m->alloc_ctx = alloc_ctx;
+    if (!text && n) return TSF_ERR_ARG;
+    if (!text) text = "";
+    if ((st = tsf__clip_text_start(text, n, &start, err)) != TSF_OK) return st;
+    /* pass 0 checks every line and counts; pass 1 fills the arrays */
+    for (pass = 0; pass < 2; pass++) {
+        k = 0, first = 1;
+        for (pos = start, line = 1; tsf__clip_line(text, n, &pos, &s, &len); line++) {
+            int label;
+            size_t need;
+            if (!len) continue;
+            if (!tsf__clip_fields(s, len, &plen, &lab, &llen))
+                return tsf__clip_msg(err, "line %d: expected path,label", line, 0, NULL, 0),
+                       TSF_ERR_FORMAT;
+            if (first && tsf__clip_is_word(s, plen, "path") &&
+                tsf__clip_is_word(lab, llen, "label")) {
+                first = 0;
+                continue; /* the header line */
+            }
+            first = 0;
+            if (!plen || !llen)
+                return tsf__clip_msg(err, "line %d: empty %s field", line, 0,
+                                     plen ? "label" : "path", (size_t)-1),
+                       TSF_ERR_FORMAT;
+            need = plen + 1 + (blen && !tsf__clip_is_abs(s, plen) ? blen + 1 : 0);
+            if (pass == 0) {
+                if (tsf__clip_label(lab, llen, classes, line, err) < 0) return TSF_ERR_FORMAT;
+                if (++count > max_clips)
+                    return tsf__clip_msg(err, "more than %d clips", max_clips, 0, NULL, 0),
+                           TSF_ERR_FORMAT;
+                if (need > ((size_t)-1) - chars) return TSF_ERR_OVERFLOW;
+                chars += need;
+                continue;
+            }
+            label = tsf__clip_label(lab, llen, classes, line, NULL);
+            m->paths[k] = dst;
+            if (need > plen + 1) { /* base_dir + '/' + path, with no doubled '/' */
+                memcpy(dst, base_dir, blen), dst += blen;
+                if (base_dir[blen - 1] != '/') *dst++ = '/';
+            }
+            memcpy(dst, s, plen), dst[plen] = 0, dst += plen + 1;
+            m->labels[k] = label, m->lines[k] = line;
+            refs[k].s = m->paths[k], refs[k].line = line, refs[k].index = k;
+            k++;
+        }
+        if (pass == 0) {
+            if (count == 0) return tsf__clip_msg(err, "no clips", 0, 0, NULL, 0), TSF_ERR_FORMAT;
+            bytes = (size_t)count * (sizeof(char *) + 2 * sizeof(int));
+            if (chars > ((size_t)-1) - bytes) return TSF_ERR_OVERFLOW;
+            m->memory = TSF_MALLOC(bytes + chars, alloc_ctx);
+            refs = (tsf__clip_ref *)TSF_MALLOC((size_t)count * sizeof *refs, alloc_ctx);
+            if (!m->memory || !refs) {
+                if (refs) TSF_FREE(refs, alloc_ctx);
+                tsf_manifest_free(m);
+                return TSF_ERR_ALLOC;
+            }
+            m->paths = (char **)m->memory;
+            m->labels = (int *)(void *)(m->paths + count);
+            m->lines = m->labels + count;
+            dst = (char *)(m->lines + count);
+        }
+    }
+    m->count = count;
+    dup = tsf__clip_sort_dups(refs, count, NULL);
+    if (dup >= 0)
+        tsf__clip_msg(err, "line %d: duplicate path \"%s\" (first on line %d)", refs[dup].line,
+                      refs[dup - 1].line, refs[dup].s, (size_t)-1);
+    TSF_FREE(refs, alloc_ctx);
+    if (dup >= 0) {
+        tsf_manifest_free(m);
+        return TSF_ERR_FORMAT;
+    }
+    return TSF_OK;
+}
+
+#ifndef TSF_NO_STDIO
+/* Read a whole text file (at most 1 GiB) into a NUL-terminated TSF_MALLOC buffer. */
+static tsf_status tsf__clip_slurp(const char *path, void *ctx, char **out, size_t *n,
+                                  tsf_error *err) {
+    const size_t max = (size_t)1 << 30;
+    size_t cap = 4096, len = 0, got;
+    char *buf = (char *)TSF_MALLOC(cap + 1, ctx), *bigger;
+    FILE *f;
+    *out = NULL, *n = 0;
+    if (!buf) return TSF_ERR_ALLOC;
+    f = path ? fopen(path, "rb") : NULL;
+    if (!f) {
+        TSF_FREE(buf, ctx);
+        return tsf__clip_msg(err, "cannot open the file", 0, 0, NULL, 0), TSF_ERR_IO;
+    }
+    while ((got = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += got;
+        if (len < cap) continue;
+        if (cap >= max) {
+            fclose(f), TSF_FREE(buf, ctx);
+            return tsf__clip_msg(err, "larger than 1 GiB", 0, 0, NULL, 0), TSF_ERR_OVERFLOW;
+        }
+        bigger = (char *)TSF_MALLOC(2 * cap + 1, ctx);
+        if (!bigger) {
+            fclose(f), TSF_FREE(buf, ctx);
+            return TSF_ERR_ALLOC;
+        }
+        memcpy(bigger, buf, len);
+        TSF_FREE(buf, ctx);
+        buf = bigger, cap *= 2;
+    }
+    if (ferror(f)) {
+        fclose(f), TSF_FREE(buf, ctx);
+        return tsf__clip_msg(err, "cannot read the file", 0, 0, NULL, 0), TSF_ERR_IO;
+    }
+    fclose(f);
+    buf[len] = 0;
+    *out = buf, *n = len;
+    return TSF_OK;
+}
+
+TSFDEF tsf_status tsf_classes_load(tsf_classes *c, const char *path, void *alloc_ctx,
+                                   tsf_error *err) {
+    char *text;
+    size_t n;
+    tsf_status st;
+    if (err) err->msg[0] = 0;
+    if (!c) return TSF_ERR_ARG;
+    memset(c, 0, sizeof *c);
+    st = tsf__clip_slurp(path, alloc_ctx, &text, &n, err);
+    if (st != TSF_OK) return st;
+    st = tsf_classes_parse(c, text, n, alloc_ctx, err);
+    TSF_FREE(text, alloc_ctx);
+    return st;
+}
+
+TSFDEF tsf_status tsf_manifest_load(tsf_manifest *m, const char *path, const tsf_classes *classes,
+                                    void *alloc_ctx, tsf_error *err) {
+    char *text, *dir;
+    size_t n, dlen;
+    tsf_status st;
+    if (err) err->msg[0] = 0;
+    if (!m) return TSF_ERR_ARG;
+    memset(m, 0, sizeof *m);
+    st = tsf__clip_slurp(path, alloc_ctx, &text, &n, err);
+    if (st != TSF_OK) return st;
+    for (dlen = strlen(path); dlen > 0 && path[dlen - 1] != '/'; dlen--) {
+#ifdef _WIN32
+        if (path[dlen - 1] == '\\') break;
+#endif
+    }
+    dir = (char *)TSF_MALLOC(dlen + 1, alloc_ctx); /* the folder, with its final '/' */
+    if (!dir) {
+        TSF_FREE(text, alloc_ctx);
+        return TSF_ERR_ALLOC;
+    }
+    memcpy(dir, path, dlen), dir[dlen] = 0;
+    st = tsf_manifest_parse(m, text, n, dir, classes, alloc_ctx, err);
+    TSF_FREE(dir, alloc_ctx);
+    TSF_FREE(text, alloc_ctx);
+    return st;
+}
+
+TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *m, int i,
+                                      const tsf_sample_opts *o, tsf_rng *rng, int view,
+                                      tsf_error *err) {
+    tsf_clip clip;
+    tsf_status st;
+    if (err) err->msg[0] = 0;
+    if (!m || i < 0 || i >= m->count) return TSF_ERR_ARG;
+    st = tsf_clip_open(&clip, m->paths[i], m->alloc_ctx, err);
+    if (st != TSF_OK) return st;
+    st = tsf_clip_sample(x, &clip, o, rng, view);
+    if (st == TSF_ERR_IO) tsf__clip_msg(err, "cannot read the file", 0, 0, NULL, 0);
+    tsf_clip_close(&clip);
+    if (st == TSF_OK && label) *label = m->labels[i];
+    return st;
 }
 #endif /* TSF_NO_STDIO */
 

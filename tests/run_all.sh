@@ -58,6 +58,7 @@ compiles() {
 }
 
 T=tests/test_main.c
+T_CLIP=tests/test_clip.c
 HASAVX2=$(grep -q -w avx2 /proc/cpuinfo && grep -q -w fma /proc/cpuinfo && echo 1)
 
 suite default "$CC $WARN -O2 -g -march=native $T -o $OUT/default -lm" "$OUT/default"
@@ -83,6 +84,11 @@ fi
 suite cli "$CC $WARN -O2 -march=native -I. tools/tsf.c -o $OUT/tsf -lm" "bash tests/test_cli.sh $OUT/tsf"
 suite cli-asan "$CC $WARN -O1 -g -march=native -fsanitize=address,undefined -fno-sanitize-recover=all -I. tools/tsf.c -o $OUT/tsf-asan -lm" \
     "bash tests/test_cli.sh $OUT/tsf-asan"
+suite clip "$CC $WARN -O2 -g -march=native $T_CLIP -o $OUT/clip -lm" "$OUT/clip"
+suite clip-asan "$CC $WARN -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $T_CLIP -o $OUT/clip-asan -lm" \
+    "ASAN_OPTIONS=detect_leaks=1 $OUT/clip-asan"
+suite tools "true" "CC=$CC bash tests/test_tools.sh"
+suite tools-asan "true" "CC=$CC TOOLS_CFLAGS='-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer' bash tests/test_tools.sh"
 suite link "$CC $WARN -O2 tests/test_link_a.c tests/test_link_b.c -o $OUT/link -lm" "$OUT/link"
 suite static "$CC $WARN -O2 tests/test_static.c -o $OUT/static -lm" "$OUT/static"
 

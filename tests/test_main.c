@@ -64,6 +64,7 @@ static int same_bits(const float *a, const float *b, size_t n) {
 #include "test_matmul.c"
 #include "test_ops.c"
 #include "test_model.c"
+#include "test_train.c" /* after test_model.c: it uses its helpers */
 
 static const tsft_case tests[] = {
     /* basics */
@@ -145,6 +146,40 @@ static const tsft_case tests[] = {
     {"weights.labels_utf8", test_weights_labels_utf8},
     {"weights.hostile_metadata", test_weights_hostile_metadata},
     {"weights.hostile_metadata_short", test_weights_hostile_metadata_short},
+    /* training: golden gradients and SGD, finite differences, optimiser, checkpoints
+       (test_train.c) */
+    {"train.golden_grads_space_base", test_train_golden_grads_space_base},
+    {"train.golden_grads_joint_base", test_train_golden_grads_joint_base},
+    {"train.golden_grads_divided_base", test_train_golden_grads_divided_base},
+    {"train.golden_grads_space_resized", test_train_golden_grads_space_resized},
+    {"train.golden_grads_joint_resized", test_train_golden_grads_joint_resized},
+    {"train.golden_grads_divided_resized", test_train_golden_grads_divided_resized},
+    {"train.golden_grads_divided_samecount", test_train_golden_grads_divided_samecount},
+    {"train.golden_sgd_space", test_train_golden_sgd_space},
+    {"train.golden_sgd_joint", test_train_golden_sgd_joint},
+    {"train.golden_sgd_divided", test_train_golden_sgd_divided},
+    {"train.fd_space", test_train_fd_space},
+    {"train.fd_joint", test_train_fd_joint},
+    {"train.fd_divided", test_train_fd_divided},
+    {"train.drop_path", test_train_drop_path},
+    {"train.drop_path_ramp", test_train_drop_path_ramp},
+    {"train.original_init_temporal", test_train_original_init_temporal},
+    {"train.sgd_momentum", test_train_sgd_momentum},
+    {"train.sgd_weight_decay", test_train_sgd_weight_decay},
+    {"train.sgd_accum_clip", test_train_sgd_accum_clip},
+    {"train.accum_equivalence", test_train_accum_equivalence},
+    {"train.lr_schedules", test_train_lr_schedules},
+    {"train.checkpoint_resume", test_train_checkpoint_resume},
+    {"train.checkpoint_model_file", test_train_checkpoint_model_file},
+    {"train.checkpoint_atomic", test_train_checkpoint_atomic},
+    {"train.nonfinite", test_train_nonfinite},
+    {"train.args", test_train_args},
+    {"train.overfit_space", test_train_overfit_space},
+    {"train.overfit_joint", test_train_overfit_joint},
+    {"train.overfit_divided", test_train_overfit_divided},
+#if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
+    {"train.threads", test_train_threads},
+#endif
 #if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
     /* bit-identical results for any thread count (only when the library uses OpenMP) */
     {"threads.matmul", test_threads_matmul},

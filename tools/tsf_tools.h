@@ -1,0 +1,414 @@
+/* tsf_tools.h - what the tools in this folder share: the library, stb, listing folders in
+   natural order, argument parsing, messages, progress, and frames -> clip conversion.
+   Not part of the library; each tool includes it first, in its only translation unit.
+
+   Tools are POSIX programs (opendir, mkdir, realpath, isatty). Images come from Debian's
+   libstb-dev (/usr/include/stb, or STB_DIR), never from a copy in this repository:
+       sudo apt-get install libstb-dev
+   Define TT_NO_STB before including this file for a tool that needs no images. */
+#ifndef TSF_TOOLS_H
+#define TSF_TOOLS_H
+
+#define _XOPEN_SOURCE 700 /* POSIX 2008 + XSI: opendir, mkdir, realpath, isatty */
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TIMESFORMER_IMPLEMENTATION
+#include "../timesformer.h"
+
+#ifndef TT_NO_STB
+/* stb is C89-clean but not -Wdouble-promotion / -Wmissing-prototypes clean: silence those two
+   for its code only. */
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdouble-promotion"
+#pragma GCC diagnostic ignored "-Wmissing-prototypes"
+#endif
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STB_IMAGE_RESIZE_IMPLEMENTATION
+#include <stb_image.h>
+#include <stb_image_resize.h>
+#include <stb_image_write.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
+#if defined(__GNUC__)
+#define TT_FN static __attribute__((unused)) /* not every tool uses every helper */
+#define TT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define TT_FN static
+#define TT_PRINTF(a, b)
+#endif
+
+/* ---- messages ------------------------------------------------------------------------------ */
+static const char *tt_prog = "tool"; /* set by main: the name in every message */
+static int tt_quiet = 0;             /* 1: no progress, no summaries */
+
+/* "prog: error: ..." on stderr. */
+TT_FN TT_PRINTF(1, 2) void tt_error(const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "%s: error: ", tt_prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* "prog: warning: ..." on stderr. */
+TT_FN TT_PRINTF(1, 2) void tt_warn(const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "%s: warning: ", tt_prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* A progress line "prog: what done/total" rewritten in place, on a terminal only. */
+TT_FN void tt_progress(const char *what, long done, long total) {
+    if (tt_quiet || !isatty(2)) return;
+    if (total > 0)
+        fprintf(stderr, "\r%s: %s %ld/%ld", tt_prog, what, done, total);
+    else
+        fprintf(stderr, "\r%s: %s %ld", tt_prog, what, done);
+    if (total > 0 && done >= total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+/* End a progress line that did not reach its total. */
+TT_FN void tt_progress_end(void) {
+    if (!tt_quiet && isatty(2)) fputc('\n', stderr);
+}
+
+/* A library status in words, with the error's details when there are any. */
+TT_FN const char *tt_why(tsf_status st, const tsf_error *err, char *buf, size_t n) {
+    if (err && err->msg[0])
+        snprintf(buf, n, "%s (%s)", tsf_status_string(st), err->msg);
+    else
+        snprintf(buf, n, "%s", tsf_status_string(st));
+    return buf;
+}
+
+TT_FN void *tt_malloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        tt_error("out of memory (%zu bytes)", n);
+        exit(1);
+    }
+    return p;
+}
+
+TT_FN char *tt_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    return (char *)memcpy(tt_malloc(n), s, n);
+}
+
+/* a + "/" + b, malloc'd. */
+TT_FN char *tt_join(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    char *p = (char *)tt_malloc(na + nb + 2);
+    memcpy(p, a, na);
+    if (na && a[na - 1] != '/') p[na++] = '/';
+    memcpy(p + na, b, nb + 1);
+    return p;
+}
+
+/* ---- arguments ---------------------------------------------------------------------------- */
+/* Parse an integer in [lo, hi]; prints an error naming the option when it is not one. */
+TT_FN int tt_int(const char *opt, const char *s, long lo, long hi, int *out) {
+    char *end;
+    long v;
+    errno = 0;
+    v = s ? strtol(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno || v < lo || v > hi) {
+        tt_error("%s needs an integer from %ld to %ld, got \"%s\"", opt, lo, hi, s ? s : "");
+        return 0;
+    }
+    *out = (int)v;
+    return 1;
+}
+
+/* Parse a number in [lo, hi]. */
+TT_FN int tt_float(const char *opt, const char *s, double lo, double hi, float *out) {
+    char *end;
+    double v;
+    errno = 0;
+    v = s ? strtod(s, &end) : 0.0;
+    if (!s || !*s || *end || errno || !(v >= lo && v <= hi)) {
+        tt_error("%s needs a number from %g to %g, got \"%s\"", opt, lo, hi, s ? s : "");
+        return 0;
+    }
+    *out = (float)v;
+    return 1;
+}
+
+/* ---- lists of names, natural order, folders ------------------------------------------------ */
+typedef struct tt_list {
+    char **v;
+    int n, cap;
+} tt_list;
+
+TT_FN void tt_push(tt_list *l, const char *s) {
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 64;
+        char **v = (char **)realloc(l->v, (size_t)cap * sizeof *v);
+        if (!v) {
+            tt_error("out of memory");
+            exit(1);
+        }
+        l->v = v, l->cap = cap;
+    }
+    l->v[l->n++] = tt_strdup(s);
+}
+
+TT_FN void tt_list_free(tt_list *l) {
+    int i;
+    for (i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    l->v = NULL, l->n = l->cap = 0;
+}
+
+/* Natural order: digit runs compare as numbers, so frame9 < frame10. Ties fall back to
+   strcmp, so the order is total and repeatable. */
+TT_FN int tt_natcmp(const char *a, const char *b) {
+    const char *a0 = a, *b0 = b;
+    while (*a && *b) {
+        if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+            const char *x = a, *y = b;
+            size_t nx, ny;
+            while (*x == '0') x++;
+            while (*y == '0') y++;
+            for (nx = 0; isdigit((unsigned char)x[nx]); nx++) {
+            }
+            for (ny = 0; isdigit((unsigned char)y[ny]); ny++) {
+            }
+            if (nx != ny) return nx < ny ? -1 : 1;
+            if (memcmp(x, y, nx)) return memcmp(x, y, nx);
+            a = x + nx, b = y + ny;
+        } else {
+            if (*a != *b) return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+            a++, b++;
+        }
+    }
+    if (*a || *b) return *a ? 1 : -1;
+    return strcmp(a0, b0);
+}
+
+static int tt_natcmp_q(const void *a, const void *b) {
+    return tt_natcmp(*(char *const *)a, *(char *const *)b);
+}
+
+TT_FN void tt_sort(tt_list *l) {
+    if (l->n > 1) qsort(l->v, (size_t)l->n, sizeof *l->v, tt_natcmp_q);
+}
+
+TT_FN int tt_is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+TT_FN int tt_is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+enum { TT_FILES = 1, TT_DIRS = 2 };
+
+/* The names (not paths) in folder dir, hidden ones skipped, in natural order. 0 on error
+   (errno set). */
+TT_FN int tt_read_dir(const char *dir, int what, tt_list *out) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (!d) return 0;
+    while ((e = readdir(d)) != NULL) {
+        char *path;
+        int isdir;
+        if (e->d_name[0] == '.') continue;
+        path = tt_join(dir, e->d_name);
+        isdir = tt_is_dir(path);
+        free(path);
+        if ((isdir && (what & TT_DIRS)) || (!isdir && (what & TT_FILES))) tt_push(out, e->d_name);
+    }
+    closedir(d);
+    tt_sort(out);
+    return 1;
+}
+
+/* Does name end with .ext (any case)? */
+TT_FN int tt_has_ext(const char *name, const char *ext) {
+    size_t n = strlen(name), m = strlen(ext), i;
+    if (n < m + 1 || name[n - m - 1] != '.') return 0;
+    for (i = 0; i < m; i++)
+        if (tolower((unsigned char)name[n - m + i]) != ext[i]) return 0;
+    return 1;
+}
+
+/* An image stb_image reads, by its name. */
+TT_FN int tt_is_image(const char *name) {
+    static const char *const ext[] = {"jpg", "jpeg", "png", "bmp", "ppm", "pgm",
+                                      "pnm", "tga",  "gif", "psd", "pic", "hdr"};
+    size_t i;
+    for (i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (tt_has_ext(name, ext[i])) return 1;
+    return 0;
+}
+
+/* mkdir -p. 0 on error (errno set). */
+TT_FN int tt_mkdirs(const char *path) {
+    char *p = tt_strdup(path), *s;
+    int ok = 1;
+    for (s = p + 1; ok && *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            if (mkdir(p, 0777) != 0 && errno != EEXIST) ok = 0;
+            *s = '/';
+        }
+    if (ok && mkdir(p, 0777) != 0 && errno != EEXIST) ok = 0;
+    if (ok && !tt_is_dir(p)) ok = 0, errno = ENOTDIR;
+    free(p);
+    return ok;
+}
+
+/* ---- frames -> clip ------------------------------------------------------------------------- */
+#ifndef TT_NO_STB
+typedef struct tt_convert {
+    int size;   /* 0: keep the frames' size; else resize so the short side is size          */
+    int crop;   /* 1: then centre-crop to size x size                                        */
+    int every;  /* keep every k-th image (1: all)                                            */
+    int frames; /* 0: every kept image; else T of them spread uniformly                      */
+    float fps;  /* the images' frame rate (0: unknown); the clip records the kept rate      */
+    int label;  /* the clip's label (-1: none)                                               */
+} tt_convert;
+
+/* Which of n images a conversion keeps: their indices, in order. Returns the count, or 0
+   after printing an error. */
+TT_FN int tt_select(int n, const tt_convert *o, int **out) {
+    int kept = (n + o->every - 1) / o->every, T = o->frames ? o->frames : kept, j;
+    int *idx;
+    if (o->frames > kept) {
+        tt_error("--frames %d, but only %d image%s%s", o->frames, kept, kept == 1 ? "" : "s",
+                 o->every > 1 ? " are left after --every" : " were found");
+        return 0;
+    }
+    idx = (int *)tt_malloc((size_t)T * sizeof *idx);
+    for (j = 0; j < T; j++) /* the middle of T equal parts of the kept images */
+        idx[j] = o->every * (int)(((2LL * j + 1) * kept) / (2LL * T));
+    *out = idx;
+    return T;
+}
+
+/* The size frames of w x h become: short side o->size (long side rounded to nearest),
+   then maybe cropped. Sets the resize target (rw, rh) and the crop's corner. */
+TT_FN void tt_target(const tt_convert *o, int w, int h, int *rw, int *rh, int *cx, int *cy, int *ow,
+                     int *oh) {
+    *rw = w, *rh = h;
+    if (o->size && w <= h)
+        *rw = o->size, *rh = (int)((2LL * h * o->size + w) / (2LL * w));
+    else if (o->size)
+        *rh = o->size, *rw = (int)((2LL * w * o->size + h) / (2LL * h));
+    *ow = *rw, *oh = *rh, *cx = *cy = 0;
+    if (o->size && o->crop)
+        *ow = *oh = o->size, *cx = (*rw - o->size) / 2, *cy = (*rh - o->size) / 2;
+}
+
+/* Convert images files[0..n) to the clip file out (written as out.part, then renamed, so a
+   failure leaves no clip behind). Prints errors naming the file. Returns 1 on success. */
+TT_FN int tt_convert_frames(char **files, int n, const tt_convert *o, const char *out) {
+    int *idx = NULL, T, j, w0 = 0, h0 = 0, rw = 0, rh = 0, cx = 0, cy = 0, ow = 0, oh = 0, ok = 0;
+    unsigned char *resized = NULL, *frame = NULL, hdr[TSF_CLIP_HEADER_BYTES];
+    char *part = NULL;
+    FILE *f = NULL;
+    tsf_clip_header h;
+    tsf_status st;
+    if (n == 0) {
+        tt_error("no images to convert");
+        return 0;
+    }
+    if ((T = tt_select(n, o, &idx)) == 0) return 0;
+    part = (char *)tt_malloc(strlen(out) + 6);
+    sprintf(part, "%s.part", out);
+    for (j = 0; j < T; j++) {
+        const char *file = files[idx[j]];
+        int w, hh, comp, y;
+        unsigned char *img = stbi_load(file, &w, &hh, &comp, 3); /* gray, RGBA -> RGB */
+        if (!img) {
+            tt_error("%s: cannot read the image: %s", file, stbi_failure_reason());
+            goto done;
+        }
+        if (j == 0) {
+            w0 = w, h0 = hh;
+            tt_target(o, w, hh, &rw, &rh, &cx, &cy, &ow, &oh);
+            h.T = T, h.H = oh, h.W = ow, h.C = 3, h.label = o->label;
+            h.fps = o->fps > 0.0f ? (float)((double)o->fps * T / n) : 0.0f;
+            if ((st = tsf_clip_header_encode(hdr, &h)) != TSF_OK) {
+                tt_error("%s: %d frames of %d x %d make no valid clip: %s", out, T, ow, oh,
+                         tsf_status_string(st));
+                stbi_image_free(img);
+                goto done;
+            }
+            resized = (unsigned char *)tt_malloc((size_t)rw * rh * 3);
+            frame = (unsigned char *)tt_malloc((size_t)ow * oh * 3);
+            if (!(f = fopen(part, "wb")) || fwrite(hdr, 1, sizeof hdr, f) != sizeof hdr) {
+                tt_error("%s: cannot write: %s", part, strerror(errno));
+                stbi_image_free(img);
+                goto done;
+            }
+        } else if (w != w0 || hh != h0) {
+            tt_error("%s: the image is %d x %d, but the first frame %s is %d x %d (all frames "
+                     "must have one size)",
+                     file, w, hh, files[idx[0]], w0, h0);
+            stbi_image_free(img);
+            goto done;
+        }
+        if (rw == w && rh == hh)
+            memcpy(resized, img, (size_t)w * hh * 3);
+        else if (!stbir_resize_uint8(img, w, hh, 0, resized, rw, rh, 0, 3)) {
+            tt_error("%s: resizing failed", file);
+            stbi_image_free(img);
+            goto done;
+        }
+        stbi_image_free(img);
+        for (y = 0; y < oh; y++)
+            memcpy(frame + (size_t)y * ow * 3, resized + ((size_t)(y + cy) * rw + cx) * 3,
+                   (size_t)ow * 3);
+        if (fwrite(frame, 1, (size_t)ow * oh * 3, f) != (size_t)ow * oh * 3) {
+            tt_error("%s: cannot write: %s", part, strerror(errno));
+            goto done;
+        }
+        tt_progress("frame", j + 1, T);
+    }
+    if (fclose(f) != 0) {
+        f = NULL;
+        tt_error("%s: cannot write: %s", part, strerror(errno));
+        goto done;
+    }
+    f = NULL;
+    if (rename(part, out) != 0) {
+        tt_error("%s: cannot rename to %s: %s", part, out, strerror(errno));
+        goto done;
+    }
+    ok = 1;
+done:
+    if (!ok && f) fclose(f);
+    if (!ok) remove(part);
+    if (!ok && j > 0 && j < T) tt_progress_end();
+    if (ok && !tt_quiet)
+        printf("%s: %d frames of %d x %d (from %d images%s)\n", out, T, ow, oh, n,
+               rw != w0 || rh != h0 ? ", resized" : "");
+    free(idx), free(part), free(resized), free(frame);
+    return ok;
+}
+#endif /* TT_NO_STB */
+
+#endif /* TSF_TOOLS_H */
