@@ -38,8 +38,10 @@ HAVE_STB = $(shell test -f $(STB_DIR)/stb_image.h -a -f $(STB_DIR)/stb_image_wri
              -f $(STB_DIR)/stb_image_resize.h && echo 1)
 STB_TOOLS = build/frames2clip build/clip2png build/mkdataset
 
+EXAMPLES = $(patsubst examples/%.c,build/%,$(wildcard examples/*.c))
+
 BINS = build/tsf build/video2clip build/test_main build/test_clip build/bench_matmul \
-       build/01_kernels $(if $(HAVE_STB),$(STB_TOOLS),)
+       $(EXAMPLES) $(if $(HAVE_STB),$(STB_TOOLS),)
 
 .PHONY: all test check bench demo format format-check clean stb-note
 all: $(BINS) stb-note
@@ -57,8 +59,10 @@ build/test_main: tests/*.c tests/*.h timesformer.h | build
 build/bench_matmul: bench/bench_matmul.c timesformer.h | build
 	$(CC) $(CFLAGS) $(BLAS) bench/bench_matmul.c -o $@ $(LDLIBS) $(BLASLIB)
 
-build/tsf: tools/tsf.c timesformer.h | build
-	$(CC) $(CFLAGS) tools/tsf.c -o $@ $(LDLIBS)
+STB_FLAGS = $(if $(HAVE_STB),-I$(STB_DIR),-DTT_NO_STB)
+
+build/tsf: tools/tsf.c tools/tsf_*.c tools/tsf_tools.h timesformer.h | build
+	$(CC) $(CFLAGS) $(STB_FLAGS) tools/tsf.c -o $@ $(LDLIBS)
 
 build/video2clip: tools/video2clip.c tools/tsf_tools.h timesformer.h | build
 	$(CC) $(CFLAGS) tools/video2clip.c -o $@ $(LDLIBS)
@@ -69,8 +73,8 @@ build/frames2clip build/clip2png build/mkdataset: build/%: tools/%.c tools/tsf_t
 build/test_clip: tests/test_clip.c tests/tsf_test.h timesformer.h | build
 	$(CC) $(CFLAGS) -Werror tests/test_clip.c -o $@ $(LDLIBS)
 
-build/01_kernels: examples/01_kernels.c timesformer.h | build
-	$(CC) $(CFLAGS) examples/01_kernels.c -o $@ $(LDLIBS)
+$(EXAMPLES): build/%: examples/%.c timesformer.h | build
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # For now the demo is the kernel example; the video-classification demo replaces it.
 demo: build/01_kernels

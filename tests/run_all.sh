@@ -81,8 +81,9 @@ suite cpp "$CXX -std=c++11 $WARNXX -O2 -march=native tests/test_cpp.cpp -o $OUT/
 if have clang++; then
     suite clang-cpp "clang++ -std=c++11 $WARNXX -O2 -march=native tests/test_cpp.cpp -o $OUT/clang-cpp" "$OUT/clang-cpp"
 fi
-suite cli "$CC $WARN -O2 -march=native -I. tools/tsf.c -o $OUT/tsf -lm" "bash tests/test_cli.sh $OUT/tsf"
-suite cli-asan "$CC $WARN -O1 -g -march=native -fsanitize=address,undefined -fno-sanitize-recover=all -I. tools/tsf.c -o $OUT/tsf-asan -lm" \
+STB=$([ -f /usr/include/stb/stb_image.h ] && echo "-I/usr/include/stb" || echo "-DTT_NO_STB")
+suite cli "$CC $WARN -O2 -march=native $STB tools/tsf.c -o $OUT/tsf -lm" "bash tests/test_cli.sh $OUT/tsf"
+suite cli-asan "$CC $WARN -O1 -g -march=native -fsanitize=address,undefined -fno-sanitize-recover=all $STB tools/tsf.c -o $OUT/tsf-asan -lm" \
     "bash tests/test_cli.sh $OUT/tsf-asan"
 suite clip "$CC $WARN -O2 -g -march=native $T_CLIP -o $OUT/clip -lm" "$OUT/clip"
 suite clip-asan "$CC $WARN -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $T_CLIP -o $OUT/clip-asan -lm" \

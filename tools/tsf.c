@@ -18,14 +18,7 @@
      /usr/bin/python3 ../shared/reference/tsf_ref.py golden --out /tmp/g
      build/tsf parity /tmp/g --out /tmp/g_c
    prints the max abs/rel error of the logits and "parity: OK". */
-#define TIMESFORMER_IMPLEMENTATION
-#include "timesformer.h"
-
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
+#include "tsf_tools.h" /* the library, stb (unless TT_NO_STB), and the tools' helpers */
 
 /* Logits of a float32 implementation agree with the float64 reference to about 1e-7 on the
    tiny golden models and 2e-6 on ViT-B (ARCHITECTURE.md, numerics); 1e-5 flags real bugs. */
@@ -35,7 +28,11 @@ static int usage(void) {
     fprintf(stderr,
             "usage:\n"
             "  tsf info MODEL                       (.safetensors, model folder or config.json)\n"
-            "  tsf parity GOLDEN_DIR --out OUT_DIR  (a folder from tsf_ref.py golden)\n");
+            "  tsf parity GOLDEN_DIR --out OUT_DIR  (a folder from tsf_ref.py golden)\n"
+            "  tsf train --train MANIFEST ...       (tsf train --help)\n"
+            "  tsf eval MODEL MANIFEST ...          (tsf eval --help)\n"
+            "  tsf classify MODEL INPUT ...         (tsf classify --help)\n"
+            "  tsf attention MODEL INPUT --out PNG  (tsf attention --help)\n");
     return 2;
 }
 
@@ -378,9 +375,18 @@ static int cmd_parity(const char *dir, const char *out) {
     return ok ? 0 : 1;
 }
 
+/* The other commands, one file each, in this translation unit. */
+#include "tsf_train.c"    /* tsf train, tsf eval */
+#include "tsf_classify.c" /* tsf classify, tsf attention */
+
 int main(int argc, char **argv) {
+    tt_prog = "tsf";
     if (argc == 3 && strcmp(argv[1], "info") == 0) return cmd_info(argv[2]);
     if (argc == 5 && strcmp(argv[1], "parity") == 0 && strcmp(argv[3], "--out") == 0)
         return cmd_parity(argv[2], argv[4]);
+    if (argc >= 2 && strcmp(argv[1], "train") == 0) return cmd_train(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "eval") == 0) return cmd_eval(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "classify") == 0) return cmd_classify(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "attention") == 0) return cmd_attention(argc - 1, argv + 1);
     return usage();
 }
