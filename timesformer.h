@@ -123,6 +123,20 @@ ATTENTION VARIANTS (ARCHITECTURE.md 3.3-3.7)
    grouping of tokens into sequences differs. A clip of another size or length than the
    config's resizes the position and time embeddings with the original's nearest rule.
 
+TRAINING
+
+   tsf_model_train_init() adds gradients and SGD momentum (laid out as the parameters) and
+   the activation gradients of one block (the backward pass reuses them block after block;
+   only the residual stream's gradient crosses blocks). Then, per step: tsf_model_zero_grad,
+   tsf_model_loss (forward + mean cross-entropy, leaving d loss / d logits), tsf_model_backward
+   (the forward's calls in reverse; gradients accumulate, so several micro-batches can build
+   one effective batch), tsf_sgd_step (torch.optim.SGD: momentum, Nesterov, weight decay,
+   optional clipping). Stochastic depth (m->drop_path, the original's linear ramp over the
+   blocks, one draw per sequence a branch runs on), dropout on the MLP hidden layer
+   (m->dropout) and label smoothing (m->label_smoothing) are off by default, as in the paper's
+   recipe only drop path 0.1 is on. tsf_checkpoint_save/load keep everything a run needs to
+   resume bit-identically, written atomically.
+
 MEMORY LAYOUT
 
    One buffer holds every parameter (tsf_params: views, per-block tensors stacked with a

@@ -52,16 +52,20 @@
        mkdir -p build
        gcc -O2 -march=native -fopenmp -DTSF_BENCH_OPENBLAS -I. bench/bench_matmul.c \
            -o build/bench_matmul -lopenblas -lm
-       ./build/bench_matmul                      # full run, 1 and 2 threads, about 2 minutes
+       ./build/bench_matmul                      # full run, 1 and 2 threads, about 75 s
        ./build/bench_matmul --quick              # smoke run, fewer and shorter repetitions
        ./build/bench_matmul --filter vitb_ --threads 2
    The portable kernels (report their % of peak at -O2):
        gcc -O2 -march=native -fopenmp -DTSF_NO_SIMD -I. bench/bench_matmul.c \
            -o build/bench_matmul_portable -lm
        gcc -O2 -DTSF_NO_SIMD -I. bench/bench_matmul.c -o build/bench_matmul_portable -lm
-   OpenBLAS 0.3.21 (Debian 12) does not know Zen 5 and picks its Haswell (AVX2) kernels;
-   OPENBLAS_CORETYPE=SkylakeX ./build/bench_matmul makes it use its AVX-512 ones. The
-   header line names the core OpenBLAS chose.
+   (1.5 to 2 minutes: the portable kernels are slower.)
+   OpenBLAS 0.3.21 (Debian 12) does not know Zen 5 and picks its Haswell (AVX2) kernels
+   (about 115 GFLOP/s per core here); OPENBLAS_CORETYPE=SkylakeX ./build/bench_matmul makes
+   it use its AVX-512 ones (about 210). The header line names the core OpenBLAS chose.
+   Other processes on the machine ruin multi-thread timings (an OpenMP region waits for its
+   slowest thread): the header line gives the load average and a warning goes to stderr
+   when it is 0.5 or more.
 
    OPTIONS
        --quick            3 repetitions of >= 10 ms instead of 7 of >= 50 ms

@@ -163,6 +163,7 @@ static const tsft_case tests[] = {
     {"train.fd_divided", test_train_fd_divided},
     {"train.drop_path", test_train_drop_path},
     {"train.drop_path_ramp", test_train_drop_path_ramp},
+    {"train.dropout", test_train_dropout},
     {"train.original_init_temporal", test_train_original_init_temporal},
     {"train.sgd_momentum", test_train_sgd_momentum},
     {"train.sgd_weight_decay", test_train_sgd_weight_decay},

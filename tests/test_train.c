@@ -17,8 +17,9 @@
 #define TT_SGD_ATOL 1e-5  /* golden weights after SGD steps */
 #define TT_FD_RTOL 1e-2   /* finite differences: of the sampled vector's max-abs value */
 #define TT_FD_ATOL 1e-6
+#define TT_FD_ENTRY_ATOL 3e-5 /* finite differences, entry by entry: 5 ulps of the loss */
 
-/* ---- helpers ------------------------------------------------------------------------------ */
+/* ---- helpers --------------------------------------------------------------------------------- */
 
 /* The gradient (or momentum) of the parameter at p: the same offset in the other buffer. */
 static float *tt_grad(const tsf_model *m, const float *p) {
@@ -134,7 +135,7 @@ static int tt_same_state(const tsf_model *a, const tsf_model *b) {
     return 1;
 }
 
-/* ---- golden sets: gradients --------------------------------------------------------------- */
+/* ---- golden sets: gradients ------------------------------------------------------------------ */
 
 /* A golden set loaded for training: the weights' model (training set up), the reference
    gradients as a model of the same config, the clip, labels, input gradient and meta.json. */
@@ -235,8 +236,8 @@ static void tt_golden_grads(int which) {
     CHECK_EQ_INT(tsf_model_loss(&g.m, g.x, g.labels, g.B, g.T, g.H, g.W, 1, &loss2), TSF_OK);
     CHECK(loss2 == loss);
     CHECK_EQ_INT(tsf_model_backward(&g.m, dx), TSF_OK);
-    CHECK_VEC_REL(g.m.grad_memory, expect_acc(NULL, tm_to_double(g1, g.m.param_floats), 2.0,
-                                              g.m.param_floats),
+    CHECK_VEC_REL(g.m.grad_memory,
+                  expect_acc(NULL, tm_to_double(g1, g.m.param_floats), 2.0, g.m.param_floats),
                   g.m.param_floats, 1e-5, 0);
     tt_check_grads(&g.m, &g.ref, 2.0, TT_GRAD_RTOL, set);
     CHECK_VEC_REL(dx, expect_acc(NULL, tm_to_double(g.dx_want, g.nx), 2.0, g.nx), g.nx,
@@ -256,7 +257,7 @@ static void test_train_golden_grads_joint_resized(void) { tt_golden_grads(4); }
 static void test_train_golden_grads_divided_resized(void) { tt_golden_grads(5); }
 static void test_train_golden_grads_divided_samecount(void) { tt_golden_grads(6); }
 
-/* ---- golden sets: SGD steps --------------------------------------------------------------- */
+/* ---- golden sets: SGD steps ------------------------------------------------------------------ */
 
 /* 3 full-batch steps of the paper's SGD: the loss before each step and after the last, and
    the weights at the end, against the reference. */
@@ -319,7 +320,7 @@ static void test_train_golden_sgd_space(void) { tt_golden_sgd(0); }
 static void test_train_golden_sgd_joint(void) { tt_golden_sgd(1); }
 static void test_train_golden_sgd_divided(void) { tt_golden_sgd(2); }
 
-/* ---- finite differences of the whole model -------------------------------------------------- */
+/* ---- finite differences of the whole model --------------------------------------------------- */
 
 /* The mean loss as a function of the parameters and the input, in double from the per-clip
    losses. With train = 1 the generator is reset to rng0 first, so every evaluation draws
@@ -339,7 +340,7 @@ static double tt_fd_loss(tt_fd *f) {
     tsf_status st;
     if (f->train) f->m->rng = f->rng0;
     st = tsf_model_loss(f->m, f->x, f->labels, f->B, f->T, f->H, f->W, f->train, &loss);
-    if (st != TSF_OK) return NAN;
+    if (st != TSF_OK) return (double)NAN;
     for (b = 0; b < f->B; b++) s += (double)f->m->acts.losses[b];
     return s / f->B;
 }
@@ -370,8 +371,8 @@ static double tt_fd_check(tt_fd *f, const char *what) {
                       TSF_OK) ||
         !CHECK_EQ_INT(tsf_model_backward(m, dx), TSF_OK))
         return 0.0;
-    g0 = fcopy(m->grad_memory, m->param_floats); /* the FD losses leave the gradients alone, */
-    tsf_rng_seed(&pick, 77);                     /* but keep a copy to read from anyway */
+    g0 = fcopy(m->grad_memory, m->param_floats); /* the analytic gradient */
+    tsf_rng_seed(&pick, 77);
     for (i = 0; i < nt; i++) {
         char name[96];
         long long shape[4];
@@ -388,13 +389,17 @@ static double tt_fd_check(tt_fd *f, const char *what) {
     for (k = 0; k < 10; k++) {
         j = tsf_rng_u32(&pick) % nx;
         ana[n] = dx[j];
-        fd[n++] = tt_fd_at(f, f->x + j, 3e-2f); /* inputs ~ N(0, 1), small gradients */
+        fd[n++] = tt_fd_at(f, f->x + j, 1e-1f); /* inputs ~ N(0, 1), small gradients */
     }
     for (k = 0; k < n; k++) maxfd = fabs(fd[k]) > maxfd ? fabs(fd[k]) : maxfd;
     if (!CHECK_VEC_REL(ana, fd, n, TT_FD_RTOL, TT_FD_ATOL)) printf("    %s\n", what);
     /* and the input part on its own (its entries are smaller than the head's gradients) */
     if (!CHECK_VEC_REL(ana + n - 10, fd + n - 10, 10, TT_FD_RTOL, TT_FD_ATOL))
         printf("    %s: input entries\n", what);
+    /* and entry by entry, so that a small gradient deep in the model cannot hide behind the
+       head's large ones: one ulp of the float loss is ~6e-6 of a difference quotient here */
+    if (!CHECK_ARRAY_NEAR(ana, fd, n, TT_FD_ENTRY_ATOL, TT_FD_RTOL))
+        printf("    %s: entrywise\n", what);
     return maxfd;
 }
 
@@ -433,7 +438,7 @@ static void test_train_fd_space(void) { tt_fd_variant(TSF_ATTN_SPACE); }
 static void test_train_fd_joint(void) { tt_fd_variant(TSF_ATTN_JOINT); }
 static void test_train_fd_divided(void) { tt_fd_variant(TSF_ATTN_DIVIDED); }
 
-/* ---- stochastic depth ----------------------------------------------------------------------- */
+/* ---- stochastic depth ------------------------------------------------------------------------ */
 
 /* Block l's drop-path scales of the last forward pass, and how many there are. */
 static float *tt_keep(const tsf_model *m, int l, size_t *n) {
@@ -497,8 +502,10 @@ static void test_train_drop_path(void) {
             f.rng0 = m1.rng;
             CHECK_EQ_INT(tsf_model_loss(&m1, x, labels, B, T, H, W, 1, &l1), TSF_OK);
             keep = tt_keep(&m1, 1, &nk);
-            for (i = 0, dropped = kept = 0; i < nk; i++) dropped += keep[i] == 0.0f,
-                kept += keep[i] == 2.0f;
+            for (i = 0, dropped = kept = 0; i < nk; i++) {
+                dropped += keep[i] == 0.0f;
+                kept += keep[i] == 2.0f; /* 1 / (1 - 0.5) */
+            }
             if (dropped > 0 && kept > 0 && dropped + kept == (int)nk) break;
         }
         if (CHECK(k < 50)) {
@@ -559,6 +566,73 @@ static void test_train_drop_path_ramp(void) {
     }
 }
 
+/* Dropout on the MLP hidden layer: train = 0 ignores it; the same seed gives the same masks;
+   about the rate's share of the hidden values is zeroed, the rest scaled by 1/(1-rate); with
+   the mask held fixed (the generator reset) the gradient matches finite differences, also
+   together with drop path. For every variant. */
+static void test_train_dropout(void) {
+    int a;
+    for (a = 0; a < 3; a++) {
+        tsf_config cfg = tt_cfg(a, 8, 4, 2, 12, 2, 2, 3);
+        tsf_model m1, m2;
+        tsf_rng r;
+        int B = 2, T = 2, H = 8, W = 8, k, l, *labels = tt_labels(B);
+        size_t nx = (size_t)B * 3 * T * H * W, nh, i, zeros = 0, total = 0, badscale = 0;
+        float *x = tsft_alloc(nx), l0, l1, l2, lt, *gelu;
+        tt_fd f;
+        char what[80];
+        tsf__shape s;
+        memset(&m1, 0, sizeof m1), memset(&m2, 0, sizeof m2);
+        tsf_rng_seed(&r, 25);
+        tt_batch(&r, x, nx, labels, B, cfg.classes);
+        if (!CHECK_EQ_INT(tsf_model_init(&m1, &cfg, B, 5), TSF_OK) ||
+            !CHECK_EQ_INT(tsf_model_init(&m2, &cfg, B, 5), TSF_OK) ||
+            !CHECK_EQ_INT(tsf_model_train_init(&m1), TSF_OK) ||
+            !CHECK_EQ_INT(tsf_model_train_init(&m2), TSF_OK))
+            goto next;
+        tt_perturb(&m1, 6, 0.1f), tt_perturb(&m2, 6, 0.1f);
+        CHECK_EQ_INT(tsf_model_loss(&m1, x, labels, B, T, H, W, 0, &l0), TSF_OK);
+        m1.dropout = m2.dropout = 0.3f;
+        CHECK_EQ_INT(tsf_model_loss(&m1, x, labels, B, T, H, W, 0, &lt), TSF_OK);
+        CHECK(lt == l0);
+        s = tsf__shape_of(&m1.cfg, B, T, H, W);
+        nh = (size_t)s.R * (size_t)tsf__hidden(&m1.cfg);
+        gelu = tsft_alloc(nh);
+        for (k = 0; k < 4; k++) {
+            CHECK_EQ_INT(tsf_model_loss(&m1, x, labels, B, T, H, W, 1, &l1), TSF_OK);
+            CHECK_EQ_INT(tsf_model_loss(&m2, x, labels, B, T, H, W, 1, &l2), TSF_OK);
+            CHECK(l1 == l2 && l1 != l0);
+            for (l = 0; l < 2; l++) {
+                const float *h = tsf__layer_acts(&m1.acts, &m1.cfg, &s, l).fch_gelu;
+                const float *h2 = tsf__layer_acts(&m2.acts, &m2.cfg, &s, l).fch_gelu;
+                CHECK(same_bits(h, h2, nh));
+                tsf_gelu_forward(gelu, tsf__layer_acts(&m1.acts, &m1.cfg, &s, l).fch, nh);
+                for (i = 0; i < nh; i++) {
+                    zeros += h[i] == 0.0f;
+                    badscale +=
+                        h[i] != 0.0f && !tsft_near_ok((double)h[i], (double)gelu[i] / 0.7, 0, 1e-6);
+                }
+                total += nh;
+            }
+        }
+        CHECK_NEAR((double)zeros / (double)total, 0.3, 0.03, 0);
+        CHECK_EQ_INT(badscale, 0); /* survivors scaled by 1 / (1 - 0.3) */
+        /* the mask held fixed: finite differences, without and with drop path */
+        memset(&f, 0, sizeof f);
+        f.m = &m1, f.x = x, f.labels = labels, f.B = B, f.T = T, f.H = H, f.W = W, f.train = 1;
+        f.rng0 = m1.rng;
+        snprintf(what, sizeof what, "%s, dropout 0.3 (mask fixed)", tsf_attention_name(a));
+        CHECK(tt_fd_check(&f, what) > 1e-2);
+        m1.drop_path = 0.3f;
+        f.rng0 = m1.rng;
+        snprintf(what, sizeof what, "%s, dropout and drop path 0.3", tsf_attention_name(a));
+        CHECK(tt_fd_check(&f, what) > 1e-2);
+    next:
+        tsf_model_free(&m1);
+        tsf_model_free(&m2);
+    }
+}
+
 /* ARCHITECTURE.md 3.9: with the original initialisation temporal_fc is zero, so the first
    backward gives exactly zero gradients to the temporal LayerNorm and attention, and a
    non-zero one to temporal_fc. */
@@ -589,15 +663,15 @@ static void test_train_original_init_temporal(void) {
     tsf_model_free(&m);
 }
 
-/* ---- SGD against torch.optim.SGD's formulas --------------------------------------------------- */
+/* ---- SGD against torch.optim.SGD's formulas -------------------------------------------------- */
 
 /* Field f of tsf_params is a weight matrix (decayed under no_decay_embeddings_norms_biases):
    patch_w and every Linear weight, including head_w. */
 static int tt_is_matrix(const tsf_params *p, int f) {
     const float *v = ((float *const *)p)[f];
-    return v && (v == p->patch_w || v == p->t_qkv_w || v == p->t_proj_w || v == p->t_fc_w ||
-                 v == p->qkv_w || v == p->proj_w || v == p->fc1_w || v == p->fc2_w ||
-                 v == p->head_w);
+    return v &&
+           (v == p->patch_w || v == p->t_qkv_w || v == p->t_proj_w || v == p->t_fc_w ||
+            v == p->qkv_w || v == p->proj_w || v == p->fc1_w || v == p->fc2_w || v == p->head_w);
 }
 
 /* The expected weights and momentum after one step, from the state before it (torch.optim.SGD
@@ -610,7 +684,7 @@ static void tt_sgd_expect(const tsf_model *m, const float *w0, const float *g0, 
     int f;
     size_t k;
     tsf__param_sizes(&m->cfg, s);
-    for (k = 0; k < m->param_floats; k++) w[k] = w0[k], buf[k] = b0[k];
+    for (k = 0; k < m->param_floats; k++) w[k] = (double)w0[k], buf[k] = (double)b0[k];
     for (f = 0; f < TSF_NUM_PARAMS; f++) {
         const float *v = ((float *const *)&m->params)[f];
         size_t off, n = (size_t)s[f];
@@ -718,8 +792,8 @@ static void test_train_sgd_weight_decay(void) {
             if (!v) continue;
             off = (size_t)(v - m.param_memory);
             for (k = off; k < off + n; k++) {
-                double want = decayed ? (double)w0[k] * (1.0 - 0.5 * (double)o.weight_decay)
-                                      : (double)w0[k];
+                double want =
+                    decayed ? (double)w0[k] * (1.0 - 0.5 * (double)o.weight_decay) : (double)w0[k];
                 changed += m.param_memory[k] != w0[k];
                 bad += !tsft_near_ok((double)m.param_memory[k], want, 1e-8, 1e-6);
             }
@@ -773,8 +847,8 @@ static void test_train_sgd_accum_clip(void) {
     CHECK_EQ_INT(tsf_sgd_step(&m, &o, 0.1f, 2, &gn), TSF_OK);
     CHECK_NEAR(gn, norm / 2, 0, 1e-5);
     for (k = 0; k < n; k++)
-        if (!CHECK_NEAR(m.param_memory[k], (double)w0[k] - 0.1 * (double)m.grad_memory[k] / 2,
-                        1e-7, 1e-6))
+        if (!CHECK_NEAR(m.param_memory[k], (double)w0[k] - 0.1 * (double)m.grad_memory[k] / 2, 1e-7,
+                        1e-6))
             break;
     /* clip below the norm: scaled by clip / (norm + 1e-6) */
     w0 = fcopy(m.param_memory, n);
@@ -801,8 +875,8 @@ static void test_train_sgd_accum_clip(void) {
     o.clip_norm = (float)(norm * 0.75);
     CHECK_EQ_INT(tsf_sgd_step(&m, &o, 0.1f, 2, NULL), TSF_OK);
     for (k = 0; k < n; k++)
-        if (!CHECK_NEAR(m.param_memory[k], (double)w0[k] - 0.1 * (double)m.grad_memory[k] / 2,
-                        1e-7, 1e-6))
+        if (!CHECK_NEAR(m.param_memory[k], (double)w0[k] - 0.1 * (double)m.grad_memory[k] / 2, 1e-7,
+                        1e-6))
             break;
     /* clip above the norm: no scaling */
     w0 = fcopy(m.param_memory, n);
@@ -821,8 +895,7 @@ static void test_train_sgd_accum_clip(void) {
     CHECK_NEAR(gn, 1e-5, 0, 1e-4);
     for (k = 0; k < n; k++)
         if (!CHECK_NEAR(m.param_memory[k],
-                        (double)w0[k] - 1e5 * (double)m.grad_memory[k] * want_scale, 1e-7,
-                        1e-5))
+                        (double)w0[k] - 1e5 * (double)m.grad_memory[k] * want_scale, 1e-7, 1e-5))
             break;
     CHECK_EQ_INT(m.sgd_steps, 6);
 
@@ -845,7 +918,7 @@ static void test_train_sgd_accum_clip(void) {
     tsf_model_free(&m);
 }
 
-/* ---- gradient accumulation -------------------------------------------------------------------- */
+/* ---- gradient accumulation ------------------------------------------------------------------- */
 
 /* Two steps of the paper's SGD on batches of 2 clips, against the same steps with each batch
    as 2 micro-batches of 1 clip and accum = 2. */
@@ -874,8 +947,8 @@ static void test_train_accum_equivalence(void) {
             CHECK_EQ_INT(tsf_model_backward(&full, NULL), TSF_OK);
             CHECK_EQ_INT(tsf_sgd_step(&full, &o, 0.05f, 1, &gn_full), TSF_OK);
             for (b = 0; b < B; b++) {
-                CHECK_EQ_INT(tsf_model_loss(&micro, x + (size_t)b * clip, labels + b, 1, T, H, W,
-                                            1, b ? &l1 : &l0),
+                CHECK_EQ_INT(tsf_model_loss(&micro, x + (size_t)b * clip, labels + b, 1, T, H, W, 1,
+                                            b ? &l1 : &l0),
                              TSF_OK);
                 CHECK_EQ_INT(tsf_model_backward(&micro, NULL), TSF_OK);
             }
@@ -893,7 +966,7 @@ static void test_train_accum_equivalence(void) {
     }
 }
 
-/* ---- learning-rate schedules ------------------------------------------------------------------ */
+/* ---- learning-rate schedules ----------------------------------------------------------------- */
 
 static void test_train_lr_schedules(void) {
     static const float steps[3] = {0.0f, 11.0f, 14.0f}, factors[3] = {1.0f, 0.1f, 0.01f};
@@ -924,10 +997,10 @@ static void test_train_lr_schedules(void) {
     }
 }
 
-/* ---- checkpoints -------------------------------------------------------------------------- */
+/* ---- checkpoints ----------------------------------------------------------------------------- */
 
-/* A small training run whose batches come from ts->data_rng, with drop path and label
-   smoothing (so the model's generator and the state matter) and a cosine schedule. */
+/* A small training run whose batches come from ts->data_rng, with drop path, dropout and
+   label smoothing (so the model's generator and the state matter) and a cosine schedule. */
 #define TT_RUN_B 2
 #define TT_RUN_T 2
 #define TT_RUN_HW 8
@@ -965,7 +1038,7 @@ static void test_train_checkpoint_resume(void) {
     tm_tmp(path, sizeof path, "train_ckpt.safetensors");
     tsf_rng_seed(&ts.data_rng, 71);
     if (!CHECK_EQ_INT(tsf_model_init(&m, &cfg, TT_RUN_B, 72), TSF_OK)) return;
-    m.drop_path = 0.2f, m.label_smoothing = 0.1f;
+    m.drop_path = 0.2f, m.label_smoothing = 0.1f, m.dropout = 0.1f;
     if (!CHECK_EQ_INT(tsf_model_train_init(&m), TSF_OK) || !CHECK(tt_run(&m, &ts, 3))) goto done;
     if (!CHECK_EQ_INT(tsf_checkpoint_save(&m, &ts, path, &err), TSF_OK)) {
         printf("    %s\n", err.msg);
@@ -987,7 +1060,7 @@ static void test_train_checkpoint_resume(void) {
     CHECK_EQ_INT(tr.epoch_step, ts3.epoch_step);
     CHECK(memcmp(&tr.data_rng, &ts3.data_rng, sizeof tr.data_rng) == 0);
     CHECK(memcmp(&r.rng, &rng3, sizeof rng3) == 0);
-    CHECK(r.drop_path == 0.2f && r.label_smoothing == 0.1f);
+    CHECK(r.drop_path == 0.2f && r.label_smoothing == 0.1f && r.dropout == 0.1f);
     CHECK(r.grad_memory != NULL && r.momentum_memory != NULL);
     if (CHECK_EQ_INT(r.param_floats, m.param_floats)) {
         CHECK(tt_same_tensors(&r, r.param_memory, w3));
@@ -1080,8 +1153,7 @@ static void test_train_checkpoint_atomic(void) {
     CHECK_EQ_INT(tsf_model_save(&m, path, &err), TSF_ERR_IO);
     rmdir(tmp);
     after = tm_read(path, &size_after);
-    CHECK(after != NULL && size_after == size_before &&
-          memcmp(before, after, size_before) == 0);
+    CHECK(after != NULL && size_after == size_before && memcmp(before, after, size_before) == 0);
     if (CHECK_EQ_INT(tsf_checkpoint_load(&r, &tr, path, 1, &err), TSF_OK)) {
         CHECK_EQ_INT(tr.step, 17);
         CHECK(same_bits(r.params.head_w, w0 + (m.params.head_w - m.param_memory),
@@ -1161,7 +1233,7 @@ static void test_train_args(void) {
     tsf_model_zero_grad(&m); /* harmless */
     /* training set up after the first forward pass (B = 0 at init) */
     CHECK_EQ_INT(tsf_model_train_init(&m), TSF_OK);
-    CHECK_EQ_INT(tsf_model_train_init(&m), TSF_OK); /* twice is fine */
+    CHECK_EQ_INT(tsf_model_train_init(&m), TSF_OK);          /* twice is fine */
     CHECK_EQ_INT(tsf_model_backward(&m, NULL), TSF_ERR_ARG); /* no loss since */
     CHECK_EQ_INT(tsf_model_loss(&m, x, labels, B, T, H, W, 1, &l2), TSF_OK);
     CHECK(l2 == loss);
@@ -1182,7 +1254,7 @@ static void test_train_args(void) {
     tsf_model_free(&m);
 }
 
-/* ---- threads ------------------------------------------------------------------------------ */
+/* ---- threads --------------------------------------------------------------------------------- */
 #if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
 /* The same seed gives bit-identical weights after 3 SGD steps with 1, 2 and 3 threads. */
 static void test_train_threads(void) {
@@ -1215,7 +1287,7 @@ static void test_train_threads(void) {
 }
 #endif
 
-/* ---- overfitting one batch ---------------------------------------------------------------- */
+/* ---- overfitting one batch ------------------------------------------------------------------- */
 
 /* A tiny model of each variant drives the loss on 4 fixed clips below 1/20 of its start
    within a few hundred steps of SGD (momentum 0.9, Nesterov, no weight decay). */

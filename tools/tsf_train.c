@@ -1,11 +1,2159 @@
-/* tsf_train.c - `tsf train` and `tsf eval`, included by tsf.c. (Being written.) */
-static int cmd_train(int argc, char **argv) {
-    (void)argc, (void)argv;
-    tt_error("train: not implemented yet");
-    return 2;
+/* tsf_train.c - `tsf train` and `tsf eval`, included by tsf.c.
+
+   tsf.c is the translation unit that holds the library's implementation, so this file may use
+   the library's internals; only the --init-from reader does: the JSON tokenizer (tsf__json_*),
+   safetensors reads (tsf__source, tsf__read_tensor), the tensor-name table (tsf__to_hf_name)
+   and the original's nearest rule (tsf__nearest).
+
+   tsf train MANIFESTS --out DIR   (all options: train_usage() below, or tsf train --help)
+     Every epoch: the training clips in a new random order, each sampled and augmented by the
+     loader (tsf_clip_sample: dense or segment frames, scale jitter, crop, flip, the model's
+     mean/std); SGD steps on batches (with accumulation); validation on one fixed view per clip
+     (loss, top-1, top-5); then DIR/checkpoint.safetensors (atomic), DIR/model.safetensors,
+     DIR/log.csv and DIR/curves.svg. The files of DIR:
+       args.txt                the run's options, one a line; --resume reads them first
+       checkpoint.safetensors  model, SGD momentum and tsf_train_state: what --resume needs
+       model.safetensors       the model with the class names (tsf eval / classify / attention)
+       log.csv                 epoch,step,lr,train_loss,train_acc,val_loss,val_top1,val_top5,seconds
+                               (accuracies in percent; seconds: the epoch's wall time)
+       curves.svg              loss and accuracy per epoch
+     Exit status: 0 done, 1 an error (files, data, model, NaN loss), 2 bad usage, 130 Ctrl-C
+     (SIGINT; SIGTERM gives 143) after saving a checkpoint.
+
+   Randomness. --seed draws the initial weights and the first data generator. ts.data_rng (in
+   the checkpoint) is the data generator as it was at the start of epoch ts.epoch: the epoch
+   shuffles the clips with it and draws a 64-bit epoch seed from it; clip i then samples its
+   frames, scale, crop and flip from its own generator, tsf_sample_seed(epoch seed, epoch, i).
+   Stochastic depth draws from the model's own generator (m.rng, also in the checkpoint). So
+   a checkpoint taken after any SGD step holds everything needed to repeat the rest of the run
+   exactly, and the order in which threads load clips never matters: --resume continues
+   bit-identically.
+
+   tsf eval MODEL MANIFEST   (eval_usage() below)
+     Top-1, top-5, per-class accuracy and the confusion matrix, with the original's multi-view
+     test (K temporal clips x 1 or 3 spatial crops, logits summed). Prints text; writes files
+     only when given --out DIR: eval.txt (the same text), confusion.csv, confusion.svg and
+     predictions.csv. */
+#include <signal.h>
+#include <time.h>
+#if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
+#include <omp.h>
+#define TR_OMP 1
+#endif
+
+/* ==============================================================================================
+   Options
+   ============================================================================================== */
+
+typedef struct tr_opts {
+    /* data */
+    const char *data, *train, *val, *classes;
+    int segment, stride, no_flip, inv_uniform;
+    float fps;
+    /* model (0 or NULL: not given) */
+    const char *variant;
+    int frames, size, patch, dim, depth, heads, channels, bgr;
+    const char *init_from;
+    int new_head;
+    /* recipe */
+    int epochs, warmup, batch, accum, no_nesterov, no_decay_emb, seed;
+    const char *schedule;
+    float lr, momentum, weight_decay, drop_path, dropout, label_smoothing, clip_norm;
+    /* this invocation */
+    const char *out;
+    int resume, overwrite, stop_after, threads, progress, quiet, help;
+    /* eval */
+    int temporal_views, spatial_crops;
+} tr_opts;
+
+/* One option: its name, kind ('i' int, 'f' float, 's' string, 'p' path, 'b' flag), field,
+   range, and whether it belongs to the run (saved in args.txt for --resume). */
+typedef struct tr_def {
+    const char *name;
+    char kind;
+    size_t off;
+    double lo, hi;
+    int save;
+} tr_def;
+
+#define TR_OFF(f) offsetof(tr_opts, f)
+#define TR_BIG 1e9
+
+static const tr_def tr_train_defs[] = {
+    {"--data", 'p', TR_OFF(data), 0, 0, 1},
+    {"--train", 'p', TR_OFF(train), 0, 0, 1},
+    {"--val", 'p', TR_OFF(val), 0, 0, 1},
+    {"--classes", 'p', TR_OFF(classes), 0, 0, 1},
+    {"--segment", 'b', TR_OFF(segment), 0, 0, 1},
+    {"--stride", 'i', TR_OFF(stride), 1, TSF_CLIP_MAX_FRAMES, 1},
+    {"--fps", 'f', TR_OFF(fps), 0, (double)TSF_CLIP_MAX_FPS, 1},
+    {"--no-flip", 'b', TR_OFF(no_flip), 0, 0, 1},
+    {"--inv-uniform", 'b', TR_OFF(inv_uniform), 0, 0, 1},
+    {"--variant", 's', TR_OFF(variant), 0, 0, 1},
+    {"--frames", 'i', TR_OFF(frames), 1, 4096, 1},
+    {"--size", 'i', TR_OFF(size), 1, 16384, 1},
+    {"--patch", 'i', TR_OFF(patch), 1, 16384, 1},
+    {"--dim", 'i', TR_OFF(dim), 1, 65536, 1},
+    {"--depth", 'i', TR_OFF(depth), 1, 1024, 1},
+    {"--heads", 'i', TR_OFF(heads), 1, 65536, 1},
+    {"--channels", 'i', TR_OFF(channels), 1, 3, 1},
+    {"--bgr", 'b', TR_OFF(bgr), 0, 0, 1},
+    {"--init-from", 'p', TR_OFF(init_from), 0, 0, 1},
+    {"--new-head", 'b', TR_OFF(new_head), 0, 0, 1},
+    {"--epochs", 'i', TR_OFF(epochs), 0, 1000000, 1},
+    {"--lr", 'f', TR_OFF(lr), 0, 1e30, 1},
+    {"--schedule", 's', TR_OFF(schedule), 0, 0, 1},
+    {"--warmup", 'i', TR_OFF(warmup), 0, TR_BIG, 1},
+    {"--batch", 'i', TR_OFF(batch), 1, 4096, 1},
+    {"--accum", 'i', TR_OFF(accum), 1, 65536, 1},
+    {"--momentum", 'f', TR_OFF(momentum), 0, 0.999999, 1},
+    {"--no-nesterov", 'b', TR_OFF(no_nesterov), 0, 0, 1},
+    {"--weight-decay", 'f', TR_OFF(weight_decay), 0, 1, 1},
+    {"--no-decay-embeddings", 'b', TR_OFF(no_decay_emb), 0, 0, 1},
+    {"--drop-path", 'f', TR_OFF(drop_path), 0, 0.99, 1},
+    {"--dropout", 'f', TR_OFF(dropout), 0, 0.99, 1},
+    {"--label-smoothing", 'f', TR_OFF(label_smoothing), 0, 0.99, 1},
+    {"--clip-norm", 'f', TR_OFF(clip_norm), 0, 1e30, 1},
+    {"--seed", 'i', TR_OFF(seed), 0, 2147483647, 1},
+    {"--out", 'p', TR_OFF(out), 0, 0, 0},
+    {"--resume", 'b', TR_OFF(resume), 0, 0, 0},
+    {"--overwrite", 'b', TR_OFF(overwrite), 0, 0, 0},
+    {"--stop-after", 'i', TR_OFF(stop_after), 1, TR_BIG, 0},
+    {"--threads", 'i', TR_OFF(threads), 1, 4096, 0},
+    {"--progress", 'b', TR_OFF(progress), 0, 0, 0},
+    {"--quiet", 'b', TR_OFF(quiet), 0, 0, 0},
+    {NULL, 0, 0, 0, 0, 0},
+};
+
+static const tr_def tr_eval_defs[] = {
+    {"--classes", 'p', TR_OFF(classes), 0, 0, 0},
+    {"--temporal-views", 'i', TR_OFF(temporal_views), 1, 1024, 0},
+    {"--spatial-crops", 'i', TR_OFF(spatial_crops), 1, 3, 0},
+    {"--segment", 'b', TR_OFF(segment), 0, 0, 0},
+    {"--stride", 'i', TR_OFF(stride), 1, TSF_CLIP_MAX_FRAMES, 0},
+    {"--fps", 'f', TR_OFF(fps), 0, (double)TSF_CLIP_MAX_FPS, 0},
+    {"--batch", 'i', TR_OFF(batch), 1, 4096, 0},
+    {"--out", 'p', TR_OFF(out), 0, 0, 0},
+    {"--threads", 'i', TR_OFF(threads), 1, 4096, 0},
+    {"--progress", 'b', TR_OFF(progress), 0, 0, 0},
+    {"--quiet", 'b', TR_OFF(quiet), 0, 0, 0},
+    {NULL, 0, 0, 0, 0, 0},
+};
+
+static void train_usage(FILE *f) {
+    fprintf(
+        f,
+        "usage: tsf train --data DIR --out RUN [options]\n"
+        "       tsf train --train TRAIN.csv [--val VAL.csv] [--classes CLASSES.txt] --out RUN "
+        "[options]\n"
+        "       tsf train --out RUN --resume [options to change, e.g. --epochs 30]\n"
+        "\n"
+        "Trains a TimeSformer on clip files listed in manifests (tools/README.md: video2clip,\n"
+        "frames2clip and mkdataset make them). After every epoch: validation (loss, top-1,\n"
+        "top-5) and RUN/checkpoint.safetensors, RUN/model.safetensors, RUN/log.csv,\n"
+        "RUN/curves.svg. Ctrl-C saves a checkpoint and exits; --resume continues it exactly.\n"
+        "\n"
+        "data:\n"
+        "  --data DIR             DIR/train.csv, DIR/val.csv (if present), DIR/classes.txt,\n"
+        "                         as mkdataset writes them\n"
+        "  --train MANIFEST       training clips, \"path,label\" lines (label: index or name)\n"
+        "  --val MANIFEST         validation clips (default: none, no validation)\n"
+        "  --classes FILE         class names, one a line (default: classes.txt beside the\n"
+        "                         training manifest)\n"
+        "  --stride N             dense sampling: T frames N source frames apart (default 32,\n"
+        "                         the paper's 8 x 32 for 30 fps Kinetics)\n"
+        "  --fps F                dense sampling: N counts frames at F fps (default: the\n"
+        "                         clips' own rate)\n"
+        "  --segment              segment sampling instead (SSv2): one frame from each of T\n"
+        "                         equal parts of the clip\n"
+        "  --no-flip              no random left-right flip (SSv2, direction classes)\n"
+        "  --inv-uniform          scale jitter uniform in 1/side (SSv2)\n"
+        "  Training clips get the paper's augmentation: short side jittered in\n"
+        "  [S*256/224, S*320/224], a random S x S crop, a flip; validation one fixed view\n"
+        "  (the first window, short side S, centre crop).\n"
+        "\n");
+    fprintf(
+        f,
+        "model (a new run; --resume keeps the checkpoint's):\n"
+        "  --variant V            divided (default), joint or space attention\n"
+        "  --frames T             frames a clip (default 8)\n"
+        "  --size S               frame side in pixels (default 112)\n"
+        "  --patch P              patch side (default 16)\n"
+        "  --dim D                embedding width (default 192)\n"
+        "  --depth L              blocks (default 4)\n"
+        "  --heads H              attention heads; D must be a multiple (default 3)\n"
+        "  --channels C           input channels, 1 to 3 (default 3, RGB clips)\n"
+        "  --bgr                  the model sees BGR (the original SSv2 models)\n"
+        "  --init-from MODEL      start from a .safetensors file or a Hugging Face folder:\n"
+        "                         a TimeSformer (this library's, HF or original names) or an\n"
+        "                         image ViT (timm or HF names). Tensors whose name and shape\n"
+        "                         match are copied; position/time embeddings of another length\n"
+        "                         are resized (1-D nearest, as the original); from an image\n"
+        "                         model the temporal attention starts as a copy of the spatial\n"
+        "                         one and its head is dropped. Model flags not given come from\n"
+        "                         MODEL's config (or shapes).\n"
+        "  --new-head             re-initialise the head even when the class counts match\n"
+        "\n");
+    fprintf(
+        f,
+        "recipe (defaults: the paper's, ARCHITECTURE.md 9):\n"
+        "  --epochs N             epochs (default 15; 0 writes the initial model)\n"
+        "  --lr X                 base learning rate (default 0.005)\n"
+        "  --schedule steps       the paper's: lr / 10 at 11/15 and 14/15 of the epochs (default)\n"
+        "  --schedule cosine      cosine decay to 0 over the run, after --warmup\n"
+        "  --warmup N             linear warm-up over the first N SGD steps (default 0)\n"
+        "  --batch B              clips a forward/backward pass (default 8)\n"
+        "  --accum K              passes a SGD step: effective batch B*K (default 1)\n"
+        "  --momentum M           SGD momentum (default 0.9, Nesterov)\n"
+        "  --no-nesterov          plain momentum\n"
+        "  --weight-decay W       on every parameter, as the original (default 1e-4)\n"
+        "  --no-decay-embeddings  no weight decay on embeddings, LayerNorms and biases\n"
+        "  --drop-path R          stochastic depth of the last block, linear from 0 (default 0.1)\n"
+        "  --dropout R            dropout after the MLP's GELU (default 0, as the original)\n"
+        "  --label-smoothing E    (default 0)\n"
+        "  --clip-norm N          clip the global gradient norm to N (default 0: off)\n"
+        "  --seed N               initial weights, data order, augmentation (default 0)\n"
+        "\n"
+        "run:\n"
+        "  --out RUN              the run's folder (created; required)\n"
+        "  --resume               continue RUN/checkpoint.safetensors with RUN/args.txt's\n"
+        "                         options; options given now override them (a new --epochs\n"
+        "                         also moves the steps schedule's drops)\n"
+        "  --overwrite            start afresh in a RUN that holds a run\n"
+        "  --stop-after N         stop after N SGD steps of this process (checkpoint saved,\n"
+        "                         exit 0), as if interrupted; --resume continues\n"
+        "  --threads N            OpenMP threads (default: all; results do not depend on it)\n"
+        "  --progress             the live progress line even when stderr is not a terminal\n"
+        "  -q, --quiet            no progress, no epoch lines\n"
+        "  -h, --help             this text\n");
 }
+
+static void eval_usage(FILE *f) {
+    fprintf(f,
+            "usage: tsf eval MODEL MANIFEST [options]\n"
+            "\n"
+            "Top-1, top-5, per-class accuracy and the confusion matrix of MODEL on the clips of\n"
+            "MANIFEST, with the original's multi-view test: every clip is seen as K temporal\n"
+            "windows x 1 or 3 spatial crops and the logits of the views are summed.\n"
+            "\n"
+            "  MODEL                  a .safetensors model or checkpoint (tsf train's\n"
+            "                         RUN/model.safetensors) or a Hugging Face model folder\n"
+            "  MANIFEST               \"path,label\" lines; labels are class indices or the\n"
+            "                         model's class names\n"
+            "  --classes FILE         class names for the manifest's labels (default: the\n"
+            "                         model's own)\n"
+            "  --temporal-views K     windows spread over each clip (default 1; dense only)\n"
+            "  --spatial-crops 1|3    the centre crop, or start/centre/end of the long side\n"
+            "                         (default 3, the paper's 1 x 3 test)\n"
+            "  --stride N, --fps F, --segment\n"
+            "                         frame sampling: give what the model was trained with\n"
+            "                         (defaults as tsf train: dense, stride 32)\n"
+            "  --batch B              views a forward pass (default 8)\n"
+            "  --out DIR              also write DIR/eval.txt (this text), DIR/confusion.csv,\n"
+            "                         DIR/confusion.svg and DIR/predictions.csv; without it\n"
+            "                         nothing is written\n"
+            "  --threads N            OpenMP threads\n"
+            "  --progress             progress even when stderr is not a terminal\n"
+            "  -q, --quiet            no progress\n"
+            "  -h, --help             this text\n");
+}
+
+/* Parse args[0..n) into *o with the table defs. Other words go to pos[0..maxpos). Returns 1,
+   or 0 after printing what is wrong and what to do. */
+static int tr_parse(const tr_def *defs, tr_opts *o, int n, char **args, const char *cmd,
+                    const char **pos, int maxpos, int *npos) {
+    int i;
+    for (i = 0; i < n; i++) {
+        const char *a = args[i], *eq, *val;
+        const tr_def *d;
+        size_t len;
+        char *field;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            o->help = 1;
+            continue;
+        }
+        if (strcmp(a, "-q") == 0) a = "--quiet";
+        if (a[0] != '-' || a[1] == 0) {
+            if (*npos >= maxpos) {
+                tt_error("%s: unexpected argument \"%s\" (options start with --; see tsf %s "
+                         "--help)",
+                         cmd, a, cmd);
+                return 0;
+            }
+            pos[(*npos)++] = a;
+            continue;
+        }
+        eq = strchr(a, '=');
+        len = eq ? (size_t)(eq - a) : strlen(a);
+        for (d = defs; d->name; d++)
+            if (strlen(d->name) == len && strncmp(d->name, a, len) == 0) break;
+        if (!d->name) {
+            tt_error("%s: unknown option %.*s (tsf %s --help lists every option)", cmd, (int)len,
+                     a, cmd);
+            return 0;
+        }
+        field = (char *)o + d->off;
+        if (d->kind == 'b') {
+            if (eq) {
+                tt_error("%s: %s takes no value", cmd, d->name);
+                return 0;
+            }
+            *(int *)(void *)field = 1;
+            continue;
+        }
+        val = eq ? eq + 1 : i + 1 < n ? args[++i] : NULL;
+        if (!val) {
+            tt_error("%s: %s needs a value (tsf %s --help)", cmd, d->name, cmd);
+            return 0;
+        }
+        if (d->kind == 'i') {
+            if (!tt_int(d->name, val, (long)d->lo, (long)d->hi, (int *)(void *)field)) return 0;
+        } else if (d->kind == 'f') {
+            if (!tt_float(d->name, val, d->lo, d->hi, (float *)(void *)field)) return 0;
+        } else {
+            if (!*val) {
+                tt_error("%s: %s needs a non-empty value", cmd, d->name);
+                return 0;
+            }
+            *(const char **)(void *)field = val;
+        }
+    }
+    return 1;
+}
+
+/* ==============================================================================================
+   Small helpers: time, files, text
+   ============================================================================================== */
+
+static double tr_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* 42s, 3m12s, 2h05m */
+static const char *tr_hms(double s, char *buf, size_t n) {
+    long v = s > 0 && s < 1e9 ? (long)(s + 0.5) : 0;
+    if (v < 60)
+        snprintf(buf, n, "%lds", v);
+    else if (v < 3600)
+        snprintf(buf, n, "%ldm%02lds", v / 60, v % 60);
+    else
+        snprintf(buf, n, "%ldh%02ldm", v / 3600, (v / 60) % 60);
+    return buf;
+}
+
+/* A malloc'd copy of printf's output. */
+static TT_PRINTF(1, 2) char *tr_fmt(const char *fmt, ...) {
+    va_list ap;
+    char *p;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    p = (char *)tt_malloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+/* Open PATH.tmp for writing; tr_commit closes it and renames it over PATH, so readers never see
+   a half-written file. */
+static FILE *tr_create(const char *path) {
+    char *tmp = tr_fmt("%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) tt_error("cannot write %s: %s (check that the folder is writable)", tmp, strerror(errno));
+    free(tmp);
+    return f;
+}
+
+static int tr_commit(FILE *f, const char *path) {
+    char *tmp = tr_fmt("%s.tmp", path);
+    int ok = !ferror(f);
+    if (fclose(f) != 0) ok = 0;
+    if (ok && rename(tmp, path) != 0) ok = 0;
+    if (!ok) {
+        tt_error("cannot write %s: %s (disk full?)", path, strerror(errno));
+        remove(tmp);
+    }
+    free(tmp);
+    return ok;
+}
+
+/* Text for SVG and CSV: XML escapes, or CSV quoting. */
+static void tr_xml(FILE *f, const char *s) {
+    for (; *s; s++) {
+        if (*s == '&')
+            fputs("&amp;", f);
+        else if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '>')
+            fputs("&gt;", f);
+        else if (*s == '"')
+            fputs("&quot;", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+static void tr_csv(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* OpenMP threads, if built with OpenMP. */
+static void tr_threads(int n) {
+    if (n <= 0) return;
+#ifdef TR_OMP
+    omp_set_num_threads(n);
+#else
+    tt_warn("--threads %d: this tsf was built without OpenMP (make OMP=1); using one thread", n);
+#endif
+}
+
+/* ==============================================================================================
+   Data: class names, manifests, clip checks and batches
+   ============================================================================================== */
+
+/* Load a class-names file; prints what is wrong and what to do. */
+static int tr_load_classes(tsf_classes *c, const char *path) {
+    tsf_error err;
+    tsf_status st = tsf_classes_load(c, path, NULL, &err);
+    char why[700];
+    if (st == TSF_OK) return 1;
+    if (st == TSF_ERR_IO)
+        tt_error("%s: %s: give the class-names file with --classes FILE (one name a line; "
+                 "mkdataset writes OUTDIR/classes.txt)",
+                 path, tt_why(st, &err, why, sizeof why));
+    else
+        tt_error("%s: %s: fix the file (one class name a line, no duplicates)", path,
+                 tt_why(st, &err, why, sizeof why));
+    return 0;
+}
+
+/* Load a manifest; prints what is wrong and what to do. */
+static int tr_load_manifest(tsf_manifest *m, const char *path, const tsf_classes *classes,
+                            const char *what) {
+    tsf_error err;
+    tsf_status st = tsf_manifest_load(m, path, classes, NULL, &err);
+    char why[700];
+    if (st == TSF_OK) return 1;
+    if (st == TSF_ERR_IO)
+        tt_error("%s manifest %s: %s: check the path (mkdataset ROOT OUTDIR writes "
+                 "OUTDIR/train.csv and OUTDIR/val.csv)",
+                 what, path, tt_why(st, &err, why, sizeof why));
+    else
+        tt_error("%s manifest %s: %s: each line is \"path,label\" with a class index or a name "
+                 "from the class list%s; fix that line",
+                 what, path, tt_why(st, &err, why, sizeof why),
+                 classes ? "" : " (no class names given: indices only)");
+    return 0;
+}
+
+/* Check every clip of a manifest before the long work starts: it exists, its header is valid,
+   and the model can read it. Warns about clips shorter than the dense sampling's span.
+   hint says what to do about a channel mismatch. Returns 1, or 0 after printing an error. */
+static int tr_check_clips(const char *what, const char *mpath, const tsf_manifest *mf,
+                          const tsf_config *cfg, const tsf_sample_opts *so, const char *hint) {
+    int i, short_clips = 0, shortest = 0;
+    double span = (double)so->stride * so->frames;
+    tsf_clip_header h;
+    tsf_error err;
+    char why[700];
+    for (i = 0; i < mf->count; i++) {
+        tsf_status st = tsf_clip_read_header(&h, mf->paths[i], &err);
+        if (st != TSF_OK) {
+            tt_progress_end();
+            tt_error("%s (line %d of %s): %s: %s", mf->paths[i], mf->lines[i], mpath,
+                     tt_why(st, &err, why, sizeof why),
+                     st == TSF_ERR_IO ? "fix the path in the manifest or restore the file"
+                                      : "remake the clip (video2clip, frames2clip)");
+            return 0;
+        }
+        if (h.C != cfg->channels || h.C > 3) {
+            tt_progress_end();
+            tt_error("%s (line %d of %s): the clip has %d channel%s, the model takes %d: %s",
+                     mf->paths[i], mf->lines[i], mpath, h.C, h.C == 1 ? "" : "s", cfg->channels,
+                     h.C > 3 ? "the loader reads clips of 1 to 3 channels; remake the clip"
+                             : hint);
+            return 0;
+        }
+        if (so->sampling == TSF_SAMPLE_DENSE) {
+            double need = so->target_fps > 0.0f && h.fps > 0.0f
+                              ? span / (double)so->target_fps * (double)h.fps
+                              : span;
+            if ((double)h.T < need) {
+                if (short_clips == 0 || h.T < shortest) shortest = h.T;
+                short_clips++;
+            }
+        }
+        if ((i & 255) == 255) tt_progress(what, i + 1, mf->count);
+    }
+    if (mf->count > 255) tt_progress(what, mf->count, mf->count);
+    if (short_clips > 0) {
+        int k = shortest / so->frames;
+        tt_warn("%s: %d of %d clips have fewer frames than %d frames x stride %d%s: their last "
+                "frames repeat; --stride %d fits the shortest (%d frames), or use --segment",
+                mpath, short_clips, mf->count, so->frames, so->stride,
+                so->target_fps > 0.0f ? " (at --fps)" : "", k < 1 ? 1 : k, shortest);
+    }
+    return 1;
+}
+
+/* The loader's options for a model: its frames, size, mean/std and channel order, plus the
+   sampling flags. */
+static void tr_sample_opts(tsf_sample_opts *so, const tsf_config *cfg, const tr_opts *o) {
+    memset(so, 0, sizeof *so);
+    so->frames = cfg->frames, so->size = cfg->image_size;
+    so->sampling = o->segment ? TSF_SAMPLE_SEGMENT : TSF_SAMPLE_DENSE;
+    so->stride = o->stride, so->target_fps = o->fps;
+    so->inv_uniform = o->inv_uniform, so->no_flip = o->no_flip;
+    memcpy(so->mean, cfg->mean, sizeof so->mean);
+    memcpy(so->std, cfg->std, sizeof so->std);
+    so->bgr = cfg->bgr;
+    so->test_clips = o->temporal_views > 0 ? o->temporal_views : 1;
+    so->test_crops = o->spatial_crops > 0 ? o->spatial_crops : 1;
+    tsf_sample_opts_resolve(so); /* cannot fail: every field comes from checked values */
+}
+
+/* One item of a batch: clip `clip` of the manifest, as view `view` (TSF_VIEW_TRAIN: a random
+   sample from its own generator seeded with `seed`). */
+typedef struct tr_item {
+    int clip, view;
+    unsigned long long seed;
+} tr_item;
+
+/* Load B items into x // (B, C, T, S, S) and their labels, in parallel (every item has its own
+   generator, so the result does not depend on the threads). Returns 1, or 0 after printing
+   the first failure. */
+static int tr_load_batch(float *x, int *labels, const tsf_manifest *mf, const char *mpath,
+                         const tr_item *items, int B, const tsf_sample_opts *so, int channels) {
+    size_t per = (size_t)channels * so->frames * so->size * so->size;
+    tsf_status *st = (tsf_status *)tt_malloc((size_t)B * sizeof *st);
+    tsf_error *errs = (tsf_error *)tt_malloc((size_t)B * sizeof *errs);
+    int b, ok = 1;
+#ifdef TR_OMP
+#pragma omp parallel for schedule(dynamic, 1)
+#endif
+    for (b = 0; b < B; b++) {
+        tsf_clip clip;
+        tsf_rng rng;
+        const tr_item *it = &items[b];
+        errs[b].msg[0] = 0;
+        st[b] = tsf_clip_open(&clip, mf->paths[it->clip], NULL, &errs[b]);
+        if (st[b] != TSF_OK) continue;
+        if (clip.h.C != channels) { /* the file changed since the check */
+            snprintf(errs[b].msg, sizeof errs[b].msg, "the clip has %d channels, the model %d",
+                     clip.h.C, channels);
+            st[b] = TSF_ERR_FORMAT;
+        } else {
+            tsf_rng_seed(&rng, it->seed);
+            st[b] = tsf_clip_sample(x + (size_t)b * per, &clip, so, &rng, it->view);
+            if (st[b] == TSF_ERR_IO) snprintf(errs[b].msg, sizeof errs[b].msg, "read error");
+        }
+        tsf_clip_close(&clip);
+        labels[b] = mf->labels[it->clip];
+    }
+    for (b = 0; b < B && ok; b++)
+        if (st[b] != TSF_OK) {
+            char why[700];
+            tt_progress_end();
+            tt_error("%s (line %d of %s): cannot load the clip: %s: check or remake the file",
+                     mf->paths[items[b].clip], mf->lines[items[b].clip], mpath,
+                     tt_why(st[b], &errs[b], why, sizeof why));
+            ok = 0;
+        }
+    free(st), free(errs);
+    return ok;
+}
+
+/* Rank of the true class among the logits: 0 = top-1 (ties go to the lower index). */
+static int tr_rank(const float *logits, int K, int label) {
+    int k, r = 0;
+    for (k = 0; k < K; k++)
+        if (logits[k] > logits[label] || (logits[k] == logits[label] && k < label)) r++;
+    return r;
+}
+
+static int tr_argmax(const float *v, int K) {
+    int k, best = 0;
+    for (k = 1; k < K; k++)
+        if (v[k] > v[best]) best = k;
+    return best;
+}
+
+/* ==============================================================================================
+   --init-from: weights from any safetensors file
+
+   A source tensor is matched to the model's by name, after mapping timm and facebookresearch
+   names (blocks.N.attn.qkv.weight, ...) and Hugging Face ViT names (vit.encoder.layer.N.
+   attention.attention.query.weight, ...) to this library's Hugging Face TimeSformer names, and
+   copied when its shape matches. Hugging Face ViT keeps query, key and value apart; they are
+   stacked into qkv. The original's load_pretrained (ARCHITECTURE.md 4.3) is followed for the
+   rest: a pos_embed of another length is resized with 1-D nearest over its flattened patch
+   rows (row 0, the cls row, kept); a time_embed of another length with 1-D nearest; a divided
+   model whose source has no temporal attention gets copies of the spatial attention and
+   norm1 (temporal_fc stays zero, so it starts as a per-frame ViT); an image model's head
+   is dropped, a video model's head is kept when the class counts match.
+   ============================================================================================== */
+
+typedef struct ini_tensor {
+    char name[200];         /* as in the file                                                */
+    char hf[96];            /* the TimeSformer tensor it maps to; "" if none                 */
+    int part;               /* -1: all of it; 0, 1, 2: the q, k or v rows of a qkv tensor     */
+    int ndim;               /*                                                               */
+    long long shape[8];     /*                                                               */
+    int esize, bf16;        /* bytes per value; bfloat16                                     */
+    unsigned long long off; /* where its data starts in the file                             */
+    size_t numel;           /*                                                               */
+    int used;               /* copied into the model                                         */
+} ini_tensor;
+
+typedef struct ini_source {
+    char *file;      /* the .safetensors file                                          */
+    FILE *f;         /*                                                                */
+    tsf__source src; /* for tsf__read_tensor                                           */
+    ini_tensor *t;   /* its tensors                                                    */
+    int n;           /*                                                                */
+    tsf_config cfg;  /* what its config says or its shapes show; 0 / -1: unknown       */
+    int image;       /* 1: an image model (no time embedding, no temporal attention)   */
+    int heads_guess; /* 1: cfg.heads was guessed as D/64                               */
+    const char *kind; /* "a TimeSformer", "an image ViT", ...                          */
+} ini_source;
+
+static void ini_close(ini_source *s) {
+    if (s->f) fclose(s->f);
+    free(s->t), free(s->file);
+    memset(s, 0, sizeof *s);
+}
+
+/* Map a tensor name of the file to the model's (Hugging Face TimeSformer) name. */
+static int ini_map_name(const char *name, char hf[96], int *part) {
+    static const char *const qkv[3] = {".attention.attention.query.", ".attention.attention.key.",
+                                       ".attention.attention.value."};
+    char buf[256];
+    const char *s = name;
+    int p;
+    *part = -1;
+    if (tsf__to_hf_name(name, hf)) return 1; /* TimeSformer (HF or original) and timm ViT names */
+    for (;;) { /* wrappers: module. (DDP), model., vit. (ViTForImageClassification) */
+        if (strncmp(s, "module.", 7) == 0)
+            s += 7;
+        else if (strncmp(s, "model.", 6) == 0)
+            s += 6;
+        else if (strncmp(s, "vit.", 4) == 0)
+            s += 4;
+        else
+            break;
+    }
+    /* HF ViT's names are HF TimeSformer's under another prefix, but for query/key/value */
+    if (strncmp(s, "embeddings.", 11) != 0 && strncmp(s, "encoder.layer.", 14) != 0 &&
+        strncmp(s, "layernorm.", 10) != 0)
+        return 0;
+    if (strlen(s) + 40 > sizeof buf) return 0;
+    snprintf(buf, sizeof buf, "timesformer.%s", s);
+    for (p = 0; p < 3; p++) {
+        char *at = strstr(buf, qkv[p]);
+        if (at) {
+            char tail[64];
+            snprintf(tail, sizeof tail, "%s", at + strlen(qkv[p])); /* weight or bias */
+            sprintf(at, ".attention.attention.qkv.%s", tail);
+            *part = p;
+            break;
+        }
+    }
+    return tsf__to_hf_name(buf, hf);
+}
+
+static ini_tensor *ini_find(ini_source *s, const char *hf, int part) {
+    int i;
+    for (i = 0; i < s->n; i++)
+        if (s->t[i].part == part && strcmp(s->t[i].hf, hf) == 0) return &s->t[i];
+    return NULL;
+}
+
+/* Read a tensor's values as floats into dst. */
+static int ini_read(ini_source *s, const ini_tensor *t, float *dst) {
+    if (tsf__read_tensor(&s->src, t->off, dst, t->numel, t->esize, t->bf16)) return 1;
+    tt_error("--init-from %s: cannot read the data of %s (a truncated file?)", s->file, t->name);
+    return 0;
+}
+
+/* The rows of a tensor whose last dimension is D: numel / D. */
+static long long ini_rows(const ini_tensor *t) {
+    long long D = t->ndim ? t->shape[t->ndim - 1] : 1;
+    return D > 0 ? (long long)t->numel / D : 0;
+}
+
+/* Open MODEL (a .safetensors file, or a folder with model.safetensors and maybe config.json),
+   read its tensor table and work out its config: from __metadata__.config or config.json
+   when there is one, else from the shapes. Returns 1, or 0 after printing an error. */
+static int ini_open(ini_source *s, const char *path) {
+    unsigned char len8[8];
+    unsigned long long hn = 0, size;
+    char *hdr = NULL, *cfgtext = NULL, name[256];
+    tsf__json j;
+    tsf_error err;
+    int e, t, q, meta, ok = 0, has_time = 0, has_temporal = 0, has_qkv_b = 0, has_qkv_w = 0;
+    long long D = 0, C = 0, P = 0, Q = 0, T0 = 0, HM = 0, L = 0;
+    tsf_config *c = &s->cfg;
+    memset(s, 0, sizeof *s);
+    memset(&j, 0, sizeof j);
+    /* the config fields this source does not determine stay 0 (attention, bias, bgr: -1) */
+    c->attention = -1, c->no_qkv_bias = -1, c->bgr = -1;
+    if (tt_is_dir(path)) {
+        char *cj = tt_join(path, "config.json");
+        s->file = tt_join(path, "model.safetensors");
+        if (tt_is_file(cj)) {
+            size_t n;
+            if (tsf__read_text(cj, &cfgtext, &n, NULL) != TSF_OK ||
+                tsf_config_from_json(c, cfgtext, n, &err) != TSF_OK) {
+                tt_error("--init-from %s: %s is not a usable config: %s", path, cj,
+                         cfgtext ? err.msg : "cannot read it");
+                free(cj), free(cfgtext);
+                return 0;
+            }
+            free(cfgtext), cfgtext = NULL;
+        }
+        free(cj);
+    } else {
+        s->file = tt_strdup(path);
+    }
+    if (!(s->f = fopen(s->file, "rb"))) {
+        tt_error("--init-from %s: cannot open %s: %s (give a .safetensors file or a Hugging Face "
+                 "folder holding model.safetensors)",
+                 path, s->file, strerror(errno));
+        return 0;
+    }
+    if (fseek(s->f, 0, SEEK_END) != 0 || ftell(s->f) < 0) {
+        tt_error("--init-from %s: cannot read %s", path, s->file);
+        return 0;
+    }
+    size = (unsigned long long)ftell(s->f);
+    s->src.mem = NULL, s->src.file = s->f, s->src.size = size;
+    if (!tsf__source_read(&s->src, 0, len8, 8)) goto not_st;
+    for (q = 7; q >= 0; q--) hn = (hn << 8) | len8[q];
+    if (hn < 2 || hn > TSF__ST_MAX_HEADER || hn > size - 8) goto not_st;
+    hdr = (char *)tt_malloc((size_t)hn);
+    if (!tsf__source_read(&s->src, 8, hdr, (size_t)hn) ||
+        tsf__json_parse(&j, hdr, (size_t)hn, NULL) != TSF_OK || j.tok[0].type != TSF__J_OBJ)
+        goto not_st;
+    /* a config in __metadata__ (files written by this library and tsf_ref.py) */
+    meta = tsf__json_get(&j, 0, "__metadata__");
+    if ((t = tsf__json_get(&j, meta, "config")) >= 0) {
+        size_t n = (size_t)(j.tok[t].end - j.tok[t].start) + 1;
+        cfgtext = (char *)tt_malloc(n);
+        if (!tsf__json_str(&j, t, cfgtext, n) ||
+            tsf_config_from_json(c, cfgtext, strlen(cfgtext), &err) != TSF_OK) {
+            tt_error("--init-from %s: its __metadata__.config is not a usable config", path);
+            goto done;
+        }
+    }
+    s->t = (ini_tensor *)tt_malloc((size_t)j.tok[0].size * sizeof *s->t);
+    for (e = 0, t = 1; e < j.tok[0].size; e++, t = j.tok[t + 1].next) {
+        int v = t + 1, dt = tsf__json_get(&j, v, "dtype"), sh = tsf__json_get(&j, v, "shape");
+        int of = tsf__json_get(&j, v, "data_offsets"), d;
+        long long b0, b1, dim;
+        double numel = 1;
+        ini_tensor *it = &s->t[s->n];
+        if (tsf__json_eq(&j, t, "__metadata__")) continue;
+        if (!tsf__json_str(&j, t, name, sizeof name) || strlen(name) >= sizeof it->name) {
+            tt_error("--init-from %s: a tensor name is too long", path);
+            goto done;
+        }
+        memset(it, 0, sizeof *it);
+        snprintf(it->name, sizeof it->name, "%s", name);
+        if (sh < 0 || of < 0 || j.tok[sh].type != TSF__J_ARR || j.tok[sh].size > 8 ||
+            !tsf__json_int(&j, tsf__json_at(&j, of, 0), 0, 1LL << 62, &b0) ||
+            !tsf__json_int(&j, tsf__json_at(&j, of, 1), 0, 1LL << 62, &b1)) {
+            tt_error("--init-from %s: malformed safetensors entry for %s", path, name);
+            goto done;
+        }
+        it->ndim = j.tok[sh].size;
+        for (d = 0; d < it->ndim; d++) {
+            if (!tsf__json_int(&j, tsf__json_at(&j, sh, d), 0, 1LL << 40, &dim)) {
+                tt_error("--init-from %s: malformed shape of %s", path, name);
+                goto done;
+            }
+            it->shape[d] = dim, numel *= (double)dim;
+        }
+        if (!ini_map_name(name, it->hf, &it->part)) it->hf[0] = 0;
+        it->esize = dt >= 0 ? tsf__dtype_size(&j, dt) : 0;
+        it->bf16 = dt >= 0 && tsf__json_eq(&j, dt, "BF16");
+        if (it->esize == 0) { /* integer buffers and the like: never copied */
+            it->hf[0] = 0;
+        } else if (b1 < b0 || (unsigned long long)b1 > size - 8 - hn ||
+                   (double)(b1 - b0) != numel * it->esize) {
+            tt_error("--init-from %s: the data offsets of %s do not fit its shape or the file",
+                     path, name);
+            goto done;
+        }
+        it->off = 8 + hn + (unsigned long long)b0, it->numel = (size_t)numel;
+        s->n++;
+        /* what the shapes say about the architecture */
+        if (!it->hf[0]) continue;
+        if (strstr(it->hf, ".temporal_")) has_temporal = 1;
+        if (strcmp(it->hf, "timesformer.embeddings.cls_token") == 0) D = it->shape[it->ndim - 1];
+        if (strcmp(it->hf, "timesformer.embeddings.patch_embeddings.projection.weight") == 0 &&
+            it->ndim == 4)
+            D = it->shape[0], C = it->shape[1], P = it->shape[2];
+        if (strcmp(it->hf, "timesformer.embeddings.position_embeddings") == 0) Q = ini_rows(it);
+        if (strcmp(it->hf, "timesformer.embeddings.time_embeddings") == 0)
+            has_time = 1, T0 = ini_rows(it);
+        if (strstr(it->hf, ".intermediate.dense.weight") && it->ndim == 2) HM = it->shape[0];
+        if (strstr(it->hf, ".attention.attention.qkv.weight")) has_qkv_w = 1;
+        if (strstr(it->hf, ".attention.attention.qkv.bias")) has_qkv_b = 1;
+        if (strncmp(it->hf, "timesformer.encoder.layer.", 26) == 0) {
+            long long l = strtoll(it->hf + 26, NULL, 10);
+            if (l + 1 > L) L = l + 1;
+        }
+    }
+    /* fill what the config left open from the shapes */
+    if (!c->dim && D > 0 && D <= 65536) c->dim = (int)D;
+    if (!c->channels && C > 0 && C <= 64) c->channels = (int)C;
+    if (!c->patch_size && P > 0 && P <= 16384) c->patch_size = (int)P;
+    if (!c->depth && L > 0 && L <= 1024) c->depth = (int)L;
+    if (!c->frames && T0 > 0 && T0 <= 4096) c->frames = (int)T0;
+    if (c->mlp_ratio == 0.0f && HM > 0 && c->dim > 0) c->mlp_ratio = (float)HM / (float)c->dim;
+    if (!c->image_size && Q > 1 && c->patch_size > 0) {
+        long long g = (long long)(sqrt((double)(Q - 1)) + 0.5);
+        if (g * g == Q - 1 && g * c->patch_size <= 16384) c->image_size = (int)g * c->patch_size;
+    }
+    if (c->no_qkv_bias < 0 && has_qkv_w) c->no_qkv_bias = !has_qkv_b;
+    if (!c->heads && c->dim > 0 && c->dim % 64 == 0) c->heads = c->dim / 64, s->heads_guess = 1;
+    s->image = c->attention < 0 && !has_time && !has_temporal;
+    if (c->attention < 0 && (has_time || has_temporal))
+        c->attention = has_temporal ? TSF_ATTN_DIVIDED : TSF_ATTN_JOINT;
+    s->kind = !s->image ? "a TimeSformer" : c->dim ? "an image model (ViT)" : "an unknown model";
+    ok = 1;
+    goto done;
+not_st:
+    tt_error("--init-from %s: %s is not a safetensors file (convert a PyTorch .pth/.bin with "
+             "tsf_ref.py convert, or save it with safetensors)",
+             path, s->file);
+done:
+    free(j.tok), free(hdr), free(cfgtext);
+    if (!ok) ini_close(s);
+    return ok;
+}
+
+/* Copy the source's tensors into the freshly initialised model m; prints what was done.
+   Returns 1, or 0 after printing an error (nothing matched, a read failed). */
+static int ini_apply(tsf_model *m, ini_source *s, int new_head, int quiet) {
+    int nt = tsf_model_num_tensors(m), k, copied = 0, resized = 0, from_spatial = 0, unused = 0;
+    unsigned char *loaded = (unsigned char *)tt_malloc((size_t)nt);
+    char name[96], notes[600] = "", skipped[400] = "", unused_names[300] = "";
+    const int D = m->cfg.dim;
+    memset(loaded, 0, (size_t)nt);
+    for (k = 0; k < nt; k++) {
+        int ndim, d, p;
+        long long shape[4];
+        float *data;
+        size_t numel = 1;
+        ini_tensor *t;
+        tsf_model_tensor(m, k, name, &ndim, shape, &data);
+        for (d = 0; d < ndim; d++) numel *= (size_t)shape[d];
+        if (strncmp(name, "classifier.", 11) == 0 && (s->image || new_head)) {
+            if ((t = ini_find(s, name, -1)) != NULL) t->used = 1; /* dropped on purpose */
+            continue;
+        }
+        if ((t = ini_find(s, name, -1)) != NULL) {
+            long long rows = ini_rows(t), want = (long long)(numel / (size_t)D);
+            int is_pos = strcmp(name, "timesformer.embeddings.position_embeddings") == 0;
+            int is_time = strcmp(name, "timesformer.embeddings.time_embeddings") == 0;
+            if (t->numel == numel && t->shape[t->ndim - 1] == shape[ndim - 1]) {
+                if (!ini_read(s, t, data)) goto fail;
+                t->used = loaded[k] = 1, copied++;
+            } else if ((is_pos || is_time) && t->shape[t->ndim - 1] == D && rows >= 1 + is_pos) {
+                /* 1-D nearest over the rows (pos: the patch rows; the cls row stays row 0) */
+                float *tmp = (float *)tt_malloc(t->numel * sizeof(float));
+                long long r, off = is_pos;
+                char note[160];
+                if (!ini_read(s, t, tmp)) {
+                    free(tmp);
+                    goto fail;
+                }
+                if (is_pos) memcpy(data, tmp, (size_t)D * sizeof(float));
+                for (r = 0; r < want - off; r++)
+                    memcpy(data + (size_t)(r + off) * D,
+                           tmp + (size_t)(off + tsf__nearest((int)r, (int)(want - off),
+                                                             (int)(rows - off))) *
+                                     D,
+                           (size_t)D * sizeof(float));
+                free(tmp);
+                snprintf(note, sizeof note, "%s%s resized from %lld to %lld rows",
+                         notes[0] ? "; " : "", is_pos ? "position embedding" : "time embedding",
+                         rows, want);
+                if (strlen(notes) + strlen(note) < sizeof notes) strcat(notes, note);
+                t->used = loaded[k] = 1, copied++, resized++;
+            } else if (strncmp(name, "classifier.", 11) == 0) {
+                t->used = 1; /* a head for another class count: the model keeps its new one */
+            } else if (strlen(skipped) + strlen(name) + 4 < sizeof skipped) {
+                strcat(skipped, skipped[0] ? ", " : ""), strcat(skipped, name);
+            }
+            continue;
+        }
+        /* Hugging Face ViT: q, k and v are three tensors */
+        for (p = 0; p < 3; p++) {
+            t = ini_find(s, name, p);
+            if (!t || t->numel * 3 != numel) break;
+            if (!ini_read(s, t, data + (size_t)p * (numel / 3))) goto fail;
+            t->used = 1;
+        }
+        if (p == 3) loaded[k] = 1, copied++;
+    }
+    /* a divided model from a source without temporal attention: the original's start */
+    if (m->cfg.attention == TSF_ATTN_DIVIDED)
+        for (k = 0; k < nt; k++) {
+            char spatial[128], sname[96];
+            const char *at;
+            int ndim, ndim2, k2;
+            long long shape[4], shape2[4];
+            float *data, *data2;
+            size_t numel = 1;
+            tsf_model_tensor(m, k, name, &ndim, shape, &data);
+            if (loaded[k]) continue;
+            if ((at = strstr(name, ".temporal_layernorm.")) != NULL)
+                snprintf(spatial, sizeof spatial, "%.*s.layernorm_before.%s", (int)(at - name),
+                         name, at + 20);
+            else if ((at = strstr(name, ".temporal_attention.")) != NULL)
+                snprintf(spatial, sizeof spatial, "%.*s.attention.%s", (int)(at - name), name,
+                         at + 20);
+            else
+                continue;
+            for (k2 = 0; k2 < nt; k2++) {
+                tsf_model_tensor(m, k2, sname, &ndim2, shape2, &data2);
+                if (strcmp(sname, spatial) == 0) break;
+            }
+            if (k2 == nt || !loaded[k2]) continue;
+            for (ndim2 = 0; ndim2 < ndim; ndim2++) numel *= (size_t)shape[ndim2];
+            memcpy(data, data2, numel * sizeof(float));
+            from_spatial++;
+        }
+    for (k = 0; k < s->n; k++)
+        if (!s->t[k].used && strncmp(s->t[k].name, "optimizer.", 10) != 0) {
+            if (unused++ < 4 && strlen(unused_names) + strlen(s->t[k].name) + 4 < sizeof unused_names)
+                strcat(unused_names, unused > 1 ? ", " : ""), strcat(unused_names, s->t[k].name);
+        }
+    if (copied == 0) {
+        tt_error("--init-from %s: no tensor of it fits this model (names or shapes differ; "
+                 "D %d here). Leave out the model flags (--dim, --depth, --patch, ...) so that "
+                 "they come from it, or give a TimeSformer or ViT checkpoint",
+                 s->file, D);
+        goto fail;
+    }
+    if (!quiet) {
+        printf("init-from %s (%s): copied %d of %d tensors", s->file, s->kind, copied, nt);
+        if (notes[0]) printf("; %s", notes);
+        if (from_spatial)
+            printf("; %d temporal attention tensors start as copies of the spatial ones",
+                   from_spatial);
+        printf("\n");
+        if (ini_find(s, "classifier.weight", -1) || s->image || new_head)
+            printf("init-from: %s\n", loaded[nt - 1] ? "head copied (same class count)"
+                                                     : "new head, initialised afresh");
+        if (skipped[0])
+            printf("init-from: kept at their initial values (shapes differ): %s\n", skipped);
+        if (unused)
+            printf("init-from: %d tensors of the file not used: %s%s\n", unused, unused_names,
+                   unused > 4 ? ", ..." : "");
+    }
+    free(loaded);
+    return 1;
+fail:
+    free(loaded);
+    return 0;
+}
+
+/* ==============================================================================================
+   tsf train
+   ============================================================================================== */
+
+/* One row of log.csv; NAN for a missing value (no validation). */
+typedef struct tr_row {
+    long long epoch, step;
+    double lr, train_loss, train_acc, val_loss, val_top1, val_top5, seconds;
+} tr_row;
+
+typedef struct tr_run {
+    tr_opts o;
+    tsf_model m;
+    tsf_train_state ts;
+    tsf_classes classes;
+    tsf_manifest train, val;
+    const char *train_path, *val_path, *classes_path; /* the files in use                    */
+    int have_val;
+    tsf_sample_opts so;  /* training samples                                                  */
+    tsf_sample_opts vo;  /* validation: one fixed view                                        */
+    tsf_sgd sgd;         /*                                                                   */
+    int micro;           /* micro-batches an epoch: ceil(clips / batch)                       */
+    int spe;             /* SGD steps an epoch: ceil(micro / accum)                           */
+    size_t per;          /* floats of one sample, C*T*S*S                                     */
+    float *x;            /* (batch, C, T, S, S)                                               */
+    int *labels;         /* (batch)                                                           */
+    tr_item *items;      /* (batch)                                                           */
+    int *perm;           /* (clips) this epoch's order                                        */
+    char *ckpt, *model_path, *log_path, *svg_path, *args_path;
+    tr_row *rows;        /* log.csv                                                           */
+    int nrows;
+    int live;            /* show the live progress line                                       */
+    long long saved_epoch, saved_step; /* ts.epoch and ts.step of the last checkpoint (-1: none) */
+} tr_run;
+
+static volatile sig_atomic_t tr_signal = 0; /* the signal that asked us to stop, or 0 */
+
+static void tr_on_signal(int sig) { tr_signal = sig; }
+
+/* Ctrl-C (and SIGTERM) set tr_signal; the loop finishes its step, saves and exits. A second
+   Ctrl-C kills the process at once (SA_RESETHAND); the checkpoint on disk stays whole. */
+static void tr_catch_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = tr_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* args.txt: one option a line, "--name value" or "--flag". Paths are made absolute so a
+   resumed run finds its files from any directory. */
+static int tr_save_args(const tr_run *r) {
+    const tr_def *d;
+    FILE *f = tr_create(r->args_path);
+    if (!f) return 0;
+    fprintf(f, "# the options of this run (tsf train --resume reads them; later options win)\n");
+    for (d = tr_train_defs; d->name; d++) {
+        const char *field = (const char *)&r->o + d->off;
+        if (!d->save) continue;
+        if (d->kind == 'b' && *(const int *)(const void *)field) fprintf(f, "%s\n", d->name);
+        if (d->kind == 'i' && *(const int *)(const void *)field)
+            fprintf(f, "%s %d\n", d->name, *(const int *)(const void *)field);
+        if (d->kind == 'f')
+            fprintf(f, "%s %.9g\n", d->name, (double)*(const float *)(const void *)field);
+        if ((d->kind == 's' || d->kind == 'p') && *(const char *const *)(const void *)field) {
+            const char *v = *(const char *const *)(const void *)field;
+            char *abs = d->kind == 'p' ? realpath(v, NULL) : NULL;
+            fprintf(f, "%s %s\n", d->name, abs ? abs : v);
+            free(abs);
+        }
+    }
+    return tr_commit(f, r->args_path);
+}
+
+/* Read args.txt into words (argv style) in *words. */
+static int tr_read_args(const char *path, tt_list *words) {
+    FILE *f = fopen(path, "r");
+    char line[8192];
+    if (!f) {
+        tt_error("train: cannot read %s: %s (--resume needs the folder of a run started by tsf "
+                 "train)",
+                 path, strerror(errno));
+        return 0;
+    }
+    while (fgets(line, sizeof line, f)) {
+        size_t n = strlen(line);
+        char *sp;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+        if (n == 0 || line[0] == '#') continue;
+        sp = strchr(line, ' ');
+        if (sp) *sp = 0;
+        tt_push(words, line);
+        if (sp) tt_push(words, sp + 1);
+    }
+    fclose(f);
+    return 1;
+}
+
+/* log.csv and curves.svg */
+static void tr_num(FILE *f, const char *fmt, double v) {
+    fputc(',', f);
+    if (v == v) fprintf(f, fmt, v); /* NaN: an empty field */
+}
+
+static int tr_write_log(const tr_run *r) {
+    FILE *f = tr_create(r->log_path);
+    int i;
+    if (!f) return 0;
+    fprintf(f, "epoch,step,lr,train_loss,train_acc,val_loss,val_top1,val_top5,seconds\n");
+    for (i = 0; i < r->nrows; i++) {
+        const tr_row *w = &r->rows[i];
+        fprintf(f, "%lld,%lld", w->epoch, w->step);
+        tr_num(f, "%.6g", w->lr);
+        tr_num(f, "%.6f", w->train_loss);
+        tr_num(f, "%.3f", w->train_acc);
+        tr_num(f, "%.6f", w->val_loss);
+        tr_num(f, "%.3f", w->val_top1);
+        tr_num(f, "%.3f", w->val_top5);
+        tr_num(f, "%.2f", w->seconds);
+        fputc('\n', f);
+    }
+    return tr_commit(f, r->log_path);
+}
+
+/* Rows of an earlier log.csv up to epoch `upto` (a resumed run continues it). */
+static void tr_read_log(tr_run *r, long long upto) {
+    FILE *f = fopen(r->log_path, "r");
+    char line[1024];
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        double v[9];
+        char *p = line, *end;
+        int k;
+        if (!isdigit((unsigned char)line[0])) continue; /* the header */
+        for (k = 0; k < 9; k++) {
+            v[k] = strtod(p, &end);
+            if (end == p) v[k] = (double)NAN;
+            p = strchr(end, ',');
+            if (!p) break;
+            p++;
+        }
+        if (k < 8 || v[0] > (double)upto) continue;
+        r->rows = (tr_row *)realloc(r->rows, (size_t)(r->nrows + 1) * sizeof *r->rows);
+        if (!r->rows) exit(1);
+        r->rows[r->nrows].epoch = (long long)v[0], r->rows[r->nrows].step = (long long)v[1];
+        r->rows[r->nrows].lr = v[2], r->rows[r->nrows].train_loss = v[3];
+        r->rows[r->nrows].train_acc = v[4], r->rows[r->nrows].val_loss = v[5];
+        r->rows[r->nrows].val_top1 = v[6], r->rows[r->nrows].val_top5 = v[7];
+        r->rows[r->nrows].seconds = v[8];
+        r->nrows++;
+    }
+    fclose(f);
+}
+
+/* A step of 1, 2 or 5 times a power of ten giving about 5 ticks up to ymax. */
+static double tr_tick(double ymax) {
+    double raw = ymax / 5, mag = pow(10, floor(log10(raw)));
+    return raw <= mag ? mag : raw <= 2 * mag ? 2 * mag : raw <= 5 * mag ? 5 * mag : 10 * mag;
+}
+
+/* One chart of the SVG: series (x = epoch) in a box at (x0, y0) of w x h. */
+typedef struct tr_series {
+    const char *name, *color;
+    size_t off; /* offsetof(tr_row, the value) */
+    int dashed;
+} tr_series;
+
+static void tr_chart(FILE *f, const tr_run *r, double x0, double y0, double w, double h,
+                     const char *title, double ymax, const tr_series *s, int ns) {
+    double xmax = (double)(r->o.epochs > 0 ? r->o.epochs : 1), step, v;
+    int i, k, legend = 0;
+    if (r->nrows > 0 && (double)r->rows[r->nrows - 1].epoch > xmax)
+        xmax = (double)r->rows[r->nrows - 1].epoch;
+    if (!(ymax > 0)) ymax = 1;
+    step = tr_tick(ymax);
+    ymax = ceil(ymax / step - 1e-9) * step;
+#define TR_X(e) (x0 + (e) / xmax * w)
+#define TR_Y(y) (y0 + h - (y) / ymax * h)
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" font-weight=\"bold\">%s</text>\n",
+            x0, y0 - 12, title);
+    fprintf(f,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+            "stroke=\"#888\"/>\n",
+            x0, y0, w, h);
+    for (v = 0; v <= ymax + 1e-9; v += step) {
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", x0,
+                TR_Y(v), x0 + w, TR_Y(v));
+        fprintf(f,
+                "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%g</text>\n",
+                x0 - 5, TR_Y(v) + 4, v);
+    }
+    step = tr_tick(xmax);
+    if (step < 1) step = 1;
+    for (v = 0; v <= xmax + 1e-9; v += step)
+        fprintf(f,
+                "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%g</text>\n",
+                TR_X(v), y0 + h + 15, v);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">epoch</text>\n",
+            x0 + w / 2, y0 + h + 30);
+    for (k = 0; k < ns; k++) {
+        int n = 0;
+        for (i = 0; i < r->nrows; i++) {
+            double y = *(const double *)(const void *)((const char *)&r->rows[i] + s[k].off);
+            if (y == y) n++;
+        }
+        if (n == 0) continue;
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"",
+                s[k].color, s[k].dashed ? " stroke-dasharray=\"6,3\"" : "");
+        for (i = 0; i < r->nrows; i++) {
+            double y = *(const double *)(const void *)((const char *)&r->rows[i] + s[k].off);
+            if (y == y)
+                fprintf(f, "%.1f,%.1f ", TR_X((double)r->rows[i].epoch),
+                        TR_Y(y < 0 ? 0 : y > ymax ? ymax : y));
+        }
+        fprintf(f, "\"/>\n");
+        for (i = 0; i < r->nrows; i++) {
+            double y = *(const double *)(const void *)((const char *)&r->rows[i] + s[k].off);
+            if (y == y)
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n",
+                        TR_X((double)r->rows[i].epoch), TR_Y(y < 0 ? 0 : y > ymax ? ymax : y),
+                        s[k].color);
+        }
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                "stroke-width=\"2\"%s/><text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">%s</text>\n",
+                x0 + 10, y0 + 14 + 15.0 * legend, x0 + 30, y0 + 14 + 15.0 * legend, s[k].color,
+                s[k].dashed ? " stroke-dasharray=\"6,3\"" : "", x0 + 35, y0 + 18 + 15.0 * legend,
+                s[k].name);
+        legend++;
+    }
+#undef TR_X
+#undef TR_Y
+}
+
+static int tr_write_curves(const tr_run *r) {
+    static const tr_series loss[] = {
+        {"train loss", "#1f77b4", offsetof(tr_row, train_loss), 0},
+        {"validation loss", "#d62728", offsetof(tr_row, val_loss), 0},
+    };
+    static const tr_series acc[] = {
+        {"train accuracy", "#1f77b4", offsetof(tr_row, train_acc), 0},
+        {"validation top-1", "#d62728", offsetof(tr_row, val_top1), 0},
+        {"validation top-5", "#d62728", offsetof(tr_row, val_top5), 1},
+    };
+    FILE *f = tr_create(r->svg_path);
+    double ymax = 0;
+    int i;
+    if (!f) return 0;
+    for (i = 0; i < r->nrows; i++) {
+        if (r->rows[i].train_loss > ymax) ymax = r->rows[i].train_loss;
+        if (r->rows[i].val_loss > ymax) ymax = r->rows[i].val_loss;
+    }
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"340\" "
+               "font-family=\"sans-serif\">\n<rect width=\"900\" height=\"340\" fill=\"white\"/>\n");
+    fprintf(f, "<text x=\"450\" y=\"20\" font-size=\"13\" text-anchor=\"middle\">");
+    tr_xml(f, r->o.out);
+    fprintf(f, ": %s, %d classes, %d training clips</text>\n",
+            tsf_attention_name(r->m.cfg.attention), r->m.cfg.classes, r->train.count);
+    tr_chart(f, r, 60, 60, 360, 230, "loss", ymax * 1.05, loss, 2);
+    tr_chart(f, r, 510, 60, 360, 230, "accuracy (%)", 100, acc, 3);
+    fprintf(f, "</svg>\n");
+    return tr_commit(f, r->svg_path);
+}
+
+/* The learning rate of SGD step `step` (global), in epoch `epoch` at step s of it. */
+static float tr_lr(const tr_run *r, long long step, long long epoch, int s) {
+    const tr_opts *o = &r->o;
+    long long total = (long long)o->epochs * r->spe;
+    float lr;
+    if (strcmp(o->schedule, "cosine") == 0) return tsf_lr_cosine(o->lr, step, o->warmup, total);
+    {   /* the paper's steps [0, 11, 14] of 15 epochs, scaled to --epochs, from the fractional
+           epoch as the original sets it every iteration */
+        float steps[3], factors[3] = {1.0f, 0.1f, 0.01f};
+        steps[0] = 0.0f;
+        steps[1] = (float)(11.0 * o->epochs / 15.0);
+        steps[2] = (float)(14.0 * o->epochs / 15.0);
+        lr = tsf_lr_steps(o->lr, (float)((double)epoch + (double)s / r->spe), steps, factors, 3);
+    }
+    if (step < o->warmup) lr *= (float)(step + 1) / (float)o->warmup;
+    return lr;
+}
+
+/* Checkpoint, then the model file. */
+static int tr_save(tr_run *r) {
+    tsf_error err;
+    tsf_status st = tsf_checkpoint_save(&r->m, &r->ts, r->ckpt, &err);
+    char why[700];
+    if (st == TSF_OK) st = tsf_model_save(&r->m, r->model_path, &err);
+    if (st == TSF_OK) r->saved_epoch = r->ts.epoch, r->saved_step = r->ts.step;
+    if (st != TSF_OK) {
+        tt_progress_end();
+        tt_error("cannot save the run: %s (disk full? the previous files are untouched)",
+                 tt_why(st, &err, why, sizeof why));
+        return 0;
+    }
+    return 1;
+}
+
+/* Validation on the fixed view: mean cross-entropy (no smoothing), top-1, top-5 (percent).
+   Returns 1, 0 after an error, -1 when a signal interrupted it. */
+static int tr_validate(tr_run *r, double *loss, double *top1, double *top5) {
+    int n = r->val.count, B = r->o.batch, i, b, K = r->m.cfg.classes;
+    double sum = 0;
+    long c1 = 0, c5 = 0;
+    float smoothing = r->m.label_smoothing, l;
+    r->m.label_smoothing = 0.0f;
+    for (i = 0; i < n; i += B) {
+        int nb = n - i < B ? n - i : B;
+        tsf_status st;
+        if (tr_signal) {
+            r->m.label_smoothing = smoothing;
+            return -1;
+        }
+        for (b = 0; b < nb; b++) r->items[b].clip = i + b, r->items[b].view = 0, r->items[b].seed = 0;
+        if (!tr_load_batch(r->x, r->labels, &r->val, r->val_path, r->items, nb, &r->vo,
+                           r->m.cfg.channels)) {
+            r->m.label_smoothing = smoothing;
+            return 0;
+        }
+        st = tsf_model_loss(&r->m, r->x, r->labels, nb, r->m.cfg.frames, r->m.cfg.image_size,
+                            r->m.cfg.image_size, 0, &l);
+        if (st != TSF_OK && st != TSF_ERR_NONFINITE) {
+            r->m.label_smoothing = smoothing;
+            tt_error("validation failed: %s", tsf_status_string(st));
+            return 0;
+        }
+        for (b = 0; b < nb; b++) {
+            int rank = tr_rank(r->m.acts.logits + (size_t)b * K, K, r->labels[b]);
+            sum += (double)r->m.acts.losses[b];
+            c1 += rank == 0, c5 += rank < 5;
+        }
+        if (r->live) tt_progress("validating", i + nb, n);
+    }
+    r->m.label_smoothing = smoothing;
+    *loss = sum / n, *top1 = 100.0 * (double)c1 / n, *top5 = 100.0 * (double)c5 / n;
+    return 1;
+}
+
+/* --variant: the short names or the original's. -1 if unknown. */
+static int tr_variant(const char *v) {
+    return strcmp(v, "divided") == 0 ? TSF_ATTN_DIVIDED
+           : strcmp(v, "joint") == 0 ? TSF_ATTN_JOINT
+           : strcmp(v, "space") == 0 ? TSF_ATTN_SPACE
+                                     : tsf_attention_parse(v);
+}
+
+/* The model flags given for a resumed run must agree with the checkpoint. */
+static int tr_check_resumed_model(const tr_run *r) {
+    const tr_opts *o = &r->o;
+    const tsf_config *c = &r->m.cfg;
+    struct {
+        const char *flag;
+        int given, has;
+    } f[8];
+    int i, n = 0;
+#define TR_SAME(name, g, h)                                                                        \
+    f[n].flag = name, f[n].given = g, f[n].has = h, n++;
+    TR_SAME("--frames", o->frames, c->frames)
+    TR_SAME("--size", o->size, c->image_size)
+    TR_SAME("--patch", o->patch, c->patch_size)
+    TR_SAME("--dim", o->dim, c->dim)
+    TR_SAME("--depth", o->depth, c->depth)
+    TR_SAME("--heads", o->heads, c->heads)
+    TR_SAME("--channels", o->channels, c->channels)
+#undef TR_SAME
+    for (i = 0; i < n; i++)
+        if (f[i].given && f[i].given != f[i].has) {
+            tt_error("train --resume: %s %d, but the checkpoint's model has %d: a resumed run "
+                     "keeps its model; drop %s, or start a new run with another --out",
+                     f[i].flag, f[i].given, f[i].has, f[i].flag);
+            return 0;
+        }
+    if (o->variant && tr_variant(o->variant) != c->attention) {
+        tt_error("train --resume: --variant %s, but the checkpoint's model is %s: drop --variant, "
+                 "or start a new run with another --out",
+                 o->variant, tsf_attention_name(c->attention));
+        return 0;
+    }
+    return 1;
+}
+
+/* The model's config for a new run: the library's defaults, then what --init-from's source
+   says, then the flags. Returns 1, or 0 after printing what is wrong. */
+static int tr_config(tsf_config *cfg, const tr_opts *o, int classes, const ini_source *src) {
+    int v = -1;
+    memset(cfg, 0, sizeof *cfg);
+    if (src) {
+        const tsf_config *s = &src->cfg;
+        cfg->image_size = s->image_size, cfg->patch_size = s->patch_size;
+        cfg->channels = s->channels, cfg->frames = s->frames, cfg->dim = s->dim;
+        cfg->depth = s->depth, cfg->heads = s->heads, cfg->mlp_ratio = s->mlp_ratio;
+        cfg->ln_eps = s->ln_eps, cfg->no_qkv_bias = s->no_qkv_bias > 0;
+        cfg->attention = s->attention >= 0 ? s->attention : TSF_ATTN_DIVIDED;
+        cfg->bgr = s->bgr > 0;
+        memcpy(cfg->mean, s->mean, sizeof cfg->mean), memcpy(cfg->std, s->std, sizeof cfg->std);
+        if (!cfg->heads && !o->heads) {
+            tt_error("train: --init-from %s does not say how many attention heads it has: give "
+                     "--heads N",
+                     src->file);
+            return 0;
+        }
+        if (src->heads_guess && !o->heads && !o->quiet)
+            printf("init-from: no config in the file; assuming %d heads of 64 (give --heads if "
+                   "not)\n",
+                   cfg->heads);
+    }
+    if (o->variant) {
+        if ((v = tr_variant(o->variant)) < 0) {
+            tt_error("train: --variant %s: choose divided, joint or space", o->variant);
+            return 0;
+        }
+        cfg->attention = v;
+    }
+    if (o->frames) cfg->frames = o->frames;
+    if (o->size) cfg->image_size = o->size;
+    if (o->patch) cfg->patch_size = o->patch;
+    if (o->dim) cfg->dim = o->dim;
+    if (o->depth) cfg->depth = o->depth;
+    if (o->heads) cfg->heads = o->heads;
+    if (o->channels) cfg->channels = o->channels;
+    if (o->bgr) cfg->bgr = 1;
+    cfg->classes = classes;
+    {
+        tsf_config c = *cfg;
+        tsf_config_resolve(&c); /* the defaults, to check the combination */
+        if (c.dim % c.heads != 0) {
+            tt_error("train: --dim %d is not a multiple of --heads %d: choose a width that the "
+                     "heads divide",
+                     c.dim, c.heads);
+            return 0;
+        }
+        if (c.image_size < c.patch_size) {
+            tt_error("train: --size %d is smaller than --patch %d: the frame must hold a patch",
+                     c.image_size, c.patch_size);
+            return 0;
+        }
+        if (c.bgr && c.channels != 3) {
+            tt_error("train: --bgr needs 3 channels");
+            return 0;
+        }
+        if (tsf_config_resolve(cfg) != TSF_OK) {
+            tt_error("train: the model flags make no valid model (see tsf train --help)");
+            return 0;
+        }
+    }
+    if (cfg->image_size % cfg->patch_size != 0)
+        tt_warn("--size %d is not a multiple of --patch %d: the last %d pixel rows and columns "
+                "are ignored",
+                cfg->image_size, cfg->patch_size, cfg->image_size % cfg->patch_size);
+    return 1;
+}
+
+static void tr_free(tr_run *r) {
+    tsf_model_free(&r->m);
+    tsf_manifest_free(&r->train);
+    tsf_manifest_free(&r->val);
+    tsf_classes_free(&r->classes);
+    free(r->x), free(r->labels), free(r->items), free(r->perm), free(r->rows);
+    free(r->ckpt), free(r->model_path), free(r->log_path), free(r->svg_path), free(r->args_path);
+}
+
+/* The live progress line, at most 5 times a second (always with force): epoch, step, running
+   loss and accuracy of the epoch, clips a second and the time left (from this process's pace;
+   validation not counted). */
+static void tr_show(const tr_run *r, int force, int s, double loss, double acc, long clips,
+                    double t0, int steps_done, long long steps_left) {
+    static double last = 0;
+    double now = tr_now(), dt = now - t0;
+    char eta[32];
+    if (!r->live || (!force && now - last < 0.2)) return;
+    last = now;
+    fprintf(stderr,
+            "\r\033[Kepoch %lld/%d  step %d/%d  loss %.4f  acc %.1f%%  %.1f clips/s  ETA %s",
+            r->ts.epoch + 1, r->o.epochs, s, r->spe, loss, acc, (double)clips / (dt + 1e-9),
+            steps_done > 0 ? tr_hms(dt / steps_done * (double)steps_left, eta, sizeof eta) : "?");
+    fflush(stderr);
+}
+
+static int cmd_train(int argc, char **argv) {
+    tr_run run, *r = &run;
+    tr_opts *o = &r->o;
+    const char *pos[1];
+    int npos = 0, rc = 1, i, b, fresh;
+    tt_list saved = {NULL, 0, 0};
+    tsf_error err;
+    tsf_status st;
+    char why[700];
+    long long steps_this_run = 0;
+    double t_run;
+    memset(r, 0, sizeof *r);
+    r->saved_epoch = r->saved_step = -1;
+    /* the paper's recipe (ARCHITECTURE.md 9) */
+    o->epochs = 15, o->lr = 0.005f, o->schedule = "steps", o->batch = 8, o->accum = 1;
+    o->momentum = 0.9f, o->weight_decay = 1e-4f, o->drop_path = 0.1f;
+    if (!tr_parse(tr_train_defs, o, argc - 1, argv + 1, "train", pos, 1, &npos)) return 2;
+    if (o->help) {
+        train_usage(stdout);
+        return 0;
+    }
+    if (argc == 1) {
+        train_usage(stderr);
+        return 2;
+    }
+    if (!o->out) {
+        tt_error("train: give the run's folder with --out DIR (it receives the checkpoint, the "
+                 "model, log.csv and curves.svg)");
+        return 2;
+    }
+    r->ckpt = tt_join(o->out, "checkpoint.safetensors");
+    r->model_path = tt_join(o->out, "model.safetensors");
+    r->log_path = tt_join(o->out, "log.csv");
+    r->svg_path = tt_join(o->out, "curves.svg");
+    r->args_path = tt_join(o->out, "args.txt");
+    if (o->resume) { /* the run's saved options first, then this command line's */
+        const char *out = o->out;
+        int resume = 1, overwrite = o->overwrite, stop = o->stop_after, thr = o->threads;
+        int prog = o->progress, quiet = o->quiet;
+        if (!tt_is_file(r->ckpt)) {
+            tt_error("train --resume: no %s to resume (start the run without --resume)", r->ckpt);
+            goto out;
+        }
+        if (!tr_read_args(r->args_path, &saved)) goto out;
+        if (!tr_parse(tr_train_defs, o, saved.n, saved.v, "train", pos, 1, &npos)) {
+            tt_error("train --resume: %s is damaged: fix or delete the line", r->args_path);
+            goto out;
+        }
+        npos = 0;
+        if (!tr_parse(tr_train_defs, o, argc - 1, argv + 1, "train", pos, 1, &npos)) {
+            rc = 2;
+            goto out;
+        }
+        o->out = out, o->resume = resume, o->overwrite = overwrite, o->stop_after = stop;
+        o->threads = thr, o->progress = prog, o->quiet = quiet;
+    } else if (tt_is_file(r->ckpt) && !o->overwrite) {
+        tt_error("train: %s already holds a run (%s): continue it with --resume, start afresh "
+                 "with --overwrite, or choose another --out",
+                 o->out, r->ckpt);
+        rc = 2;
+        goto out;
+    }
+    tt_quiet = o->quiet;
+    r->live = !o->quiet && (o->progress || isatty(2));
+    tr_threads(o->threads);
+    if (strcmp(o->schedule, "steps") != 0 && strcmp(o->schedule, "cosine") != 0) {
+        tt_error("train: --schedule %s: choose steps or cosine", o->schedule);
+        rc = 2;
+        goto out;
+    }
+
+    /* ---- data ---- */
+    if (npos == 1 && !o->train) o->train = pos[0];
+    if (o->data) {
+        char *p = tt_join(o->data, "val.csv");
+        if (!o->train) o->train = tt_join(o->data, "train.csv"); /* freed at exit */
+        if (!o->val && tt_is_file(p)) o->val = p;
+        else free(p);
+        if (!o->classes) o->classes = tt_join(o->data, "classes.txt");
+    }
+    if (!o->train) {
+        tt_error("train: no training data: give --data DIR (from mkdataset) or --train "
+                 "MANIFEST");
+        rc = 2;
+        goto out;
+    }
+    r->train_path = o->train, r->val_path = o->val;
+    if (!o->classes) { /* classes.txt beside the training manifest */
+        const char *slash = strrchr(o->train, '/');
+        char *dir = slash ? tr_fmt("%.*s", (int)(slash - o->train), o->train) : tt_strdup(".");
+        char *guess = tt_join(dir, "classes.txt");
+        free(dir);
+        if (!tt_is_file(guess)) {
+            tt_error("train: no class names: give --classes FILE (one name a line; mkdataset "
+                     "writes classes.txt beside train.csv); looked for %s",
+                     guess);
+            free(guess);
+            goto out;
+        }
+        o->classes = guess; /* freed at exit */
+    }
+    r->classes_path = o->classes;
+    if (!tr_load_classes(&r->classes, o->classes)) goto out;
+    if (!tr_load_manifest(&r->train, o->train, &r->classes, "training")) goto out;
+    if (o->val && !tr_load_manifest(&r->val, o->val, &r->classes, "validation")) goto out;
+    r->have_val = o->val != NULL;
+
+    /* ---- model ---- */
+    fresh = !o->resume;
+    if (o->resume) {
+        st = tsf_checkpoint_load(&r->m, &r->ts, r->ckpt, o->batch, &err);
+        if (st != TSF_OK) {
+            tt_error("train --resume: %s: the checkpoint is damaged; start again with "
+                     "--overwrite",
+                     tt_why(st, &err, why, sizeof why));
+            goto out;
+        }
+        if (!tr_check_resumed_model(r)) goto out;
+        r->saved_epoch = r->ts.epoch, r->saved_step = r->ts.step;
+        if (r->m.cfg.classes != r->classes.count) {
+            tt_error("train --resume: the checkpoint's model has %d classes, %s has %d: resume "
+                     "with the class list it was trained on, or start a new run",
+                     r->m.cfg.classes, o->classes, r->classes.count);
+            goto out;
+        }
+        for (i = 0; i < r->classes.count; i++)
+            if (strcmp(tsf_model_label(&r->m, i), r->classes.names[i]) != 0) {
+                tt_warn("class %d is \"%s\" in the checkpoint but \"%s\" in %s", i,
+                        tsf_model_label(&r->m, i), r->classes.names[i], o->classes);
+                break;
+            }
+    } else {
+        tsf_config cfg;
+        ini_source src;
+        int have_src = 0;
+        memset(&src, 0, sizeof src);
+        if (o->init_from) {
+            if (!ini_open(&src, o->init_from)) goto out;
+            have_src = 1;
+        }
+        if (!tr_config(&cfg, o, r->classes.count, have_src ? &src : NULL)) {
+            if (have_src) ini_close(&src);
+            goto out;
+        }
+        st = tsf_model_init(&r->m, &cfg, o->batch, (unsigned long long)o->seed);
+        if (st == TSF_OK && have_src && !ini_apply(&r->m, &src, o->new_head, o->quiet))
+            st = TSF_ERR_FORMAT; /* ini_apply printed why */
+        else if (st != TSF_OK)
+            tt_error("train: cannot create the model: %s (a smaller --batch, --size or --dim "
+                     "needs less memory)",
+                     tsf_status_string(st));
+        if (have_src) ini_close(&src);
+        if (st != TSF_OK) goto out;
+        if (tsf_model_set_labels(&r->m, (const char *const *)r->classes.names) != TSF_OK) {
+            tt_error("out of memory");
+            goto out;
+        }
+        memset(&r->ts, 0, sizeof r->ts);
+        tsf_rng_seed(&r->ts.data_rng, tsf_sample_seed((unsigned long long)o->seed, -1, -1));
+    }
+    st = tsf_model_train_init(&r->m);
+    if (st == TSF_OK) st = tsf_model_reserve(&r->m, o->batch, r->m.cfg.frames,
+                                             r->m.cfg.image_size, r->m.cfg.image_size);
+    if (st != TSF_OK) {
+        tt_error("train: cannot set up training: %s (a smaller --batch needs less memory)",
+                 tsf_status_string(st));
+        goto out;
+    }
+    r->m.drop_path = o->drop_path, r->m.dropout = o->dropout;
+    r->m.label_smoothing = o->label_smoothing;
+    r->sgd = tsf_sgd_default();
+    r->sgd.momentum = o->momentum, r->sgd.nesterov = !o->no_nesterov;
+    r->sgd.weight_decay = o->weight_decay, r->sgd.no_decay_embeddings_norms_biases = o->no_decay_emb;
+    r->sgd.clip_norm = o->clip_norm;
+
+    /* ---- the clips, checked before the long work ---- */
+    tr_sample_opts(&r->so, &r->m.cfg, o);
+    r->vo = r->so, r->vo.test_clips = 1, r->vo.test_crops = 1;
+    {
+        const char *hint =
+            fresh && !o->init_from
+                ? "give --channels with the clips' count, or remake the clips with 3 (RGB) channels"
+                : "this model cannot read them; remake the clips with the model's channel count";
+        if (!tr_check_clips("checking training clips", o->train, &r->train, &r->m.cfg, &r->so,
+                            hint))
+            goto out;
+        if (r->have_val && !tr_check_clips("checking validation clips", o->val, &r->val,
+                                           &r->m.cfg, &r->so, hint))
+            goto out;
+    }
+    r->per = (size_t)r->m.cfg.channels * r->m.cfg.frames * r->m.cfg.image_size *
+             r->m.cfg.image_size;
+    r->x = (float *)tt_malloc((size_t)o->batch * r->per * sizeof(float));
+    r->labels = (int *)tt_malloc((size_t)o->batch * sizeof(int));
+    r->items = (tr_item *)tt_malloc((size_t)o->batch * sizeof(tr_item));
+    r->perm = (int *)tt_malloc((size_t)r->train.count * sizeof(int));
+    r->micro = (r->train.count + o->batch - 1) / o->batch;
+    r->spe = (r->micro + o->accum - 1) / o->accum;
+
+    /* ---- the run's folder ---- */
+    if (!tt_mkdirs(o->out)) {
+        tt_error("train: cannot create %s: %s", o->out, strerror(errno));
+        goto out;
+    }
+    if (!tr_save_args(r)) goto out;
+    if (o->resume) tr_read_log(r, r->ts.epoch);
+    if (!o->quiet) {
+        printf("train: %s, %d frames of %d x %d, patch %d, D %d, %d blocks, %d heads: %s "
+               "parameters\n",
+               tsf_attention_name(r->m.cfg.attention), r->m.cfg.frames, r->m.cfg.image_size,
+               r->m.cfg.image_size, r->m.cfg.patch_size, r->m.cfg.dim, r->m.cfg.depth,
+               r->m.cfg.heads, commas(r->m.num_params, why));
+        char vn[64] = "";
+        if (r->have_val) snprintf(vn, sizeof vn, ", validation %d clips", r->val.count);
+        printf("train: %d clips of %d classes%s; %d epochs of %d SGD steps (batch %d x %d), %s "
+               "lr %g\n",
+               r->train.count, r->classes.count, vn, o->epochs, r->spe, o->batch, o->accum,
+               o->schedule, (double)o->lr);
+        if (o->resume)
+            printf("train: resuming %s at epoch %lld, step %lld\n", r->ckpt, r->ts.epoch + 1,
+                   r->ts.epoch_step);
+    }
+    if (o->resume && r->ts.epoch >= o->epochs) {
+        printf("train: nothing to do: the run has finished %lld epochs (give --epochs N to train "
+               "longer)\n",
+               r->ts.epoch);
+        rc = 0;
+        goto out;
+    }
+
+    /* ---- training ---- */
+    tr_catch_signals();
+    t_run = tr_now();
+    if (o->epochs == 0 && !tr_save(r)) goto out;
+    while (r->ts.epoch < o->epochs) {
+        long long e = r->ts.epoch;
+        tsf_rng rng = r->ts.data_rng; /* the epoch's generator: order, then the epoch seed */
+        unsigned long long eseed;
+        double t_epoch = tr_now(), loss_sum = 0, vloss = (double)NAN, vtop1 = (double)NAN, vtop5 = (double)NAN;
+        long seen = 0, correct = 0;
+        float lr = 0.0f;
+        int s, s0 = (int)r->ts.epoch_step, vr = 1, stop = 0;
+        tsf_shuffle(r->perm, r->train.count, &rng);
+        eseed = (unsigned long long)tsf_rng_u32(&rng) << 32 | tsf_rng_u32(&rng);
+        for (s = s0; s < r->spe && !stop; s++) {
+            int mb, nmb = 0;
+            float gnorm;
+            lr = tr_lr(r, r->ts.step, e, s);
+            tsf_model_zero_grad(&r->m);
+            for (mb = s * o->accum; mb < (s + 1) * o->accum && mb < r->micro; mb++) {
+                int first = mb * o->batch, B = r->train.count - first;
+                float loss;
+                if (B > o->batch) B = o->batch;
+                for (b = 0; b < B; b++) {
+                    r->items[b].clip = r->perm[first + b];
+                    r->items[b].view = TSF_VIEW_TRAIN;
+                    r->items[b].seed = tsf_sample_seed(eseed, e, r->perm[first + b]);
+                }
+                if (!tr_load_batch(r->x, r->labels, &r->train, o->train, r->items, B, &r->so,
+                                   r->m.cfg.channels))
+                    goto out;
+                st = tsf_model_loss(&r->m, r->x, r->labels, B, r->m.cfg.frames,
+                                    r->m.cfg.image_size, r->m.cfg.image_size, 1, &loss);
+                if (st == TSF_OK) st = tsf_model_backward(&r->m, NULL);
+                if (st != TSF_OK) break;
+                for (b = 0; b < B; b++)
+                    correct += tr_argmax(r->m.acts.logits + (size_t)b * r->m.cfg.classes,
+                                         r->m.cfg.classes) == r->labels[b];
+                loss_sum += (double)loss * B, seen += B, nmb++;
+            }
+            if (st == TSF_OK) st = tsf_sgd_step(&r->m, &r->sgd, lr, nmb, &gnorm);
+            if (st == TSF_ERR_NONFINITE) {
+                tt_progress_end();
+                tt_error("the loss or the gradients became NaN or infinite at epoch %lld, step %d "
+                         "(lr %g): training stopped without saving. %s; lower --lr, add --warmup "
+                         "N or --clip-norm 1",
+                         e + 1, s + 1, (double)lr,
+                         r->saved_epoch >= 0
+                             ? tr_fmt("%s keeps the last good state (epoch %lld, step %lld): "
+                                      "resume it with --resume and new options",
+                                      r->ckpt, r->saved_epoch, r->saved_step)
+                             : "No checkpoint was written yet: start again");
+                goto out;
+            }
+            if (st != TSF_OK) {
+                tt_progress_end();
+                tt_error("training step failed: %s", tsf_status_string(st));
+                goto out;
+            }
+            r->ts.step++, r->ts.epoch_step = s + 1, steps_this_run++;
+            tr_show(r, s + 1 == r->spe, s + 1, loss_sum / (double)seen,
+                    100.0 * (double)correct / (double)seen, seen, t_epoch, s + 1 - s0,
+                    (long long)(r->spe - s - 1) + (long long)(o->epochs - e - 1) * r->spe);
+            if (tr_signal || (o->stop_after && steps_this_run >= o->stop_after)) {
+                if (s + 1 < r->spe) goto stop_now; /* mid-epoch: save and stop here */
+                stop = 1; /* the epoch's last step: finish the epoch first */
+            }
+        }
+        if (r->live && r->spe > 0) fputc('\n', stderr);
+        if (r->have_val) {
+            vr = tr_validate(r, &vloss, &vtop1, &vtop5);
+            if (vr == 0) goto out;
+            if (vr < 0) goto stop_now; /* interrupted: epoch_step = spe, validation next time */
+        }
+        r->ts.epoch++, r->ts.epoch_step = 0, r->ts.data_rng = rng;
+        if (!tr_save(r)) goto out;
+        r->rows = (tr_row *)realloc(r->rows, (size_t)(r->nrows + 1) * sizeof *r->rows);
+        if (!r->rows) exit(1);
+        r->rows[r->nrows].epoch = r->ts.epoch, r->rows[r->nrows].step = r->ts.step;
+        r->rows[r->nrows].lr = (double)lr;
+        r->rows[r->nrows].train_loss = seen ? loss_sum / (double)seen : (double)NAN;
+        r->rows[r->nrows].train_acc = seen ? 100.0 * (double)correct / (double)seen : (double)NAN;
+        r->rows[r->nrows].val_loss = vloss, r->rows[r->nrows].val_top1 = vtop1;
+        r->rows[r->nrows].val_top5 = vtop5, r->rows[r->nrows].seconds = tr_now() - t_epoch;
+        r->nrows++;
+        if (!tr_write_log(r) || !tr_write_curves(r)) goto out;
+        if (!o->quiet) {
+            printf("epoch %lld/%d  lr %.3g  train loss %.4f acc %.1f%%", r->ts.epoch, o->epochs,
+                   (double)lr, r->rows[r->nrows - 1].train_loss, r->rows[r->nrows - 1].train_acc);
+            if (r->have_val)
+                printf("  |  val loss %.4f top-1 %.1f%% top-5 %.1f%%", vloss, vtop1, vtop5);
+            printf("  |  %.1f s\n", r->rows[r->nrows - 1].seconds);
+            fflush(stdout);
+        }
+        if (stop) goto stopped;
+    }
+    if (!o->quiet) {
+        char t[32];
+        printf("train: done, %d epochs in %s: %s (the model), %s, %s\n", o->epochs,
+               tr_hms(tr_now() - t_run, t, sizeof t), r->model_path, r->log_path, r->svg_path);
+        if (r->have_val)
+            printf("train: evaluate with: tsf eval %s %s\n", r->model_path, o->val);
+    }
+    rc = 0;
+    goto out;
+stop_now: /* a checkpoint inside an epoch */
+    tt_progress_end();
+    if (!tr_save(r)) goto out;
+stopped:
+    if (!o->quiet || tr_signal)
+        printf("train: %s: saved %s at epoch %lld, step %lld of %d; continue with: tsf train "
+               "--out %s --resume\n",
+               tr_signal ? "interrupted" : "stopped (--stop-after)", r->ckpt,
+               r->ts.epoch + (r->ts.epoch_step > 0), r->ts.epoch_step, r->spe, o->out);
+    rc = tr_signal ? 128 + tr_signal : 0;
+out:
+    fflush(stdout);
+    tt_list_free(&saved);
+    tr_free(r);
+    return rc;
+}
+
+/* ==============================================================================================
+   tsf eval
+   ============================================================================================== */
+
+/* printf to stdout and, when there is one, to the eval.txt file. */
+static FILE *ev_file = NULL;
+static TT_PRINTF(1, 2) void ev_printf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    if (ev_file) {
+        va_start(ap, fmt);
+        vfprintf(ev_file, fmt, ap);
+        va_end(ap);
+    }
+}
+
+/* The confusion matrix as an SVG heat map: rows true classes, columns predictions, colour =
+   share of the row. */
+static int ev_write_svg(const char *path, const tsf_model *m, const long *conf, const long *count,
+                        int K) {
+    FILE *f = tr_create(path);
+    double cell = K <= 10 ? 40 : K <= 50 ? 600.0 / K : 4, lab = K <= 50 ? 140 : 20;
+    double side = cell * K;
+    int i, j;
+    if (!f) return 0;
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+            "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+            lab + side + 20, lab + side + 50);
+    fprintf(f,
+            "<text x=\"%.1f\" y=\"18\" font-size=\"13\" text-anchor=\"middle\">confusion matrix: "
+            "rows true class, columns prediction (share of the row)</text>\n",
+            (lab + side + 20) / 2);
+    for (i = 0; i < K; i++)
+        for (j = 0; j < K; j++) {
+            long v = conf[(size_t)i * K + j];
+            double share = count[i] ? (double)v / (double)count[i] : 0;
+            int c = (int)(255 - 200 * share);
+            fprintf(f,
+                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" height=\"%.2f\" "
+                    "fill=\"rgb(%d,%d,255)\" stroke=\"#eee\" stroke-width=\"0.5\"/>\n",
+                    lab + j * cell, lab + 30 + i * cell, cell, cell, c, c);
+            if (K <= 20 && v)
+                fprintf(f,
+                        "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.0f\" text-anchor=\"middle\" "
+                        "fill=\"%s\">%ld</text>\n",
+                        lab + (j + 0.5) * cell, lab + 30 + (i + 0.5) * cell + cell / 6,
+                        cell / 2.5 < 12 ? cell / 2.5 : 12, share > 0.6 ? "white" : "black", v);
+        }
+    if (K <= 50)
+        for (i = 0; i < K; i++) {
+            const char *name = tsf_model_label(m, i);
+            char idx[16];
+            snprintf(idx, sizeof idx, "%d", i);
+            fprintf(f,
+                    "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.0f\" text-anchor=\"end\">",
+                    lab - 4, lab + 30 + (i + 0.5) * cell + 4, cell < 30 ? cell * 0.6 : 12);
+            tr_xml(f, name[0] ? name : idx);
+            fprintf(f, "</text>\n");
+            fprintf(f,
+                    "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.0f\" "
+                    "transform=\"rotate(-60 %.1f %.1f)\">",
+                    lab + (i + 0.5) * cell, lab + 26, cell < 30 ? cell * 0.6 : 12,
+                    lab + (i + 0.5) * cell, lab + 26);
+            tr_xml(f, name[0] ? name : idx);
+            fprintf(f, "</text>\n");
+        }
+    fprintf(f, "</svg>\n");
+    return tr_commit(f, path);
+}
+
 static int cmd_eval(int argc, char **argv) {
-    (void)argc, (void)argv;
-    tt_error("eval: not implemented yet");
-    return 2;
+    tr_opts o;
+    const char *pos[2];
+    int npos = 0, rc = 1, K, V, i, b, n, nitems, B, have_classes = 0;
+    tsf_model m;
+    tsf_classes classes;
+    tsf_manifest mf;
+    tsf_sample_opts so;
+    tsf_error err;
+    tsf_status st;
+    char why[700];
+    float *x = NULL, *scores = NULL;
+    int *labels = NULL, *pred = NULL, *rank = NULL;
+    long *conf = NULL, *count = NULL, *hit = NULL, c1 = 0, c5 = 0;
+    tr_item *items = NULL;
+    double t0;
+    memset(&o, 0, sizeof o);
+    memset(&m, 0, sizeof m), memset(&classes, 0, sizeof classes), memset(&mf, 0, sizeof mf);
+    o.batch = 8, o.temporal_views = 1, o.spatial_crops = 3;
+    if (!tr_parse(tr_eval_defs, &o, argc - 1, argv + 1, "eval", pos, 2, &npos)) return 2;
+    if (o.help) {
+        eval_usage(stdout);
+        return 0;
+    }
+    if (npos != 2) {
+        eval_usage(stderr);
+        tt_error("eval: give a MODEL and a MANIFEST (e.g. tsf eval runs/a/model.safetensors "
+                 "data/val.csv)");
+        return 2;
+    }
+    if (o.spatial_crops == 2) {
+        tt_error("eval: --spatial-crops 2: choose 1 (centre) or 3 (start, centre, end)");
+        return 2;
+    }
+    tt_quiet = o.quiet;
+    tr_threads(o.threads);
+
+    /* the model */
+    st = tsf_model_load(&m, pos[0], o.batch, &err);
+    if (st != TSF_OK) {
+        tt_error("eval: %s: %s", pos[0], tt_why(st, &err, why, sizeof why));
+        fprintf(stderr, "  (MODEL is a .safetensors file written by tsf train or tsf_ref.py "
+                        "convert, or a Hugging Face folder with config.json and "
+                        "model.safetensors)\n");
+        goto out;
+    }
+    K = m.cfg.classes;
+    if (m.cfg.channels > 3) {
+        tt_error("eval: %s takes %d channels; the loader makes clips of 1 to 3", pos[0],
+                 m.cfg.channels);
+        goto out;
+    }
+
+    /* the class names of the manifest's labels: --classes, else the model's */
+    if (o.classes) {
+        if (!tr_load_classes(&classes, o.classes)) goto out;
+        have_classes = 1;
+        if (classes.count != K) {
+            tt_error("eval: %s names %d classes, the model has %d: give the class list the model "
+                     "was trained with",
+                     o.classes, classes.count, K);
+            goto out;
+        }
+        for (i = 0; i < K && m.labels; i++)
+            if (strcmp(classes.names[i], tsf_model_label(&m, i)) != 0) {
+                tt_warn("class %d is \"%s\" in %s but \"%s\" in the model", i, classes.names[i],
+                        o.classes, tsf_model_label(&m, i));
+                break;
+            }
+    } else if (m.labels) {
+        size_t len = 0, off = 0;
+        char *text;
+        for (i = 0; i < K; i++) len += strlen(tsf_model_label(&m, i)) + 1;
+        text = (char *)tt_malloc(len + 1);
+        for (i = 0; i < K; i++)
+            off += (size_t)sprintf(text + off, "%s\n", tsf_model_label(&m, i));
+        have_classes = tsf_classes_parse(&classes, text, off, NULL, &err) == TSF_OK;
+        free(text);
+    }
+    if (!tr_load_manifest(&mf, pos[1], have_classes ? &classes : NULL, "the")) goto out;
+    for (i = 0; i < mf.count; i++)
+        if (mf.labels[i] >= K) {
+            tt_error("eval: %s line %d: label %d, but the model has %d classes (0 .. %d): is "
+                     "this the model's dataset?",
+                     pos[1], mf.lines[i], mf.labels[i], K, K - 1);
+            goto out;
+        }
+
+    /* the views */
+    tr_sample_opts(&so, &m.cfg, &o);
+    V = tsf_sample_num_views(&so);
+    if (!tr_check_clips("checking clips", pos[1], &mf, &m.cfg, &so,
+                        "this model cannot read them; remake the clips with the model's "
+                        "channel count (video2clip and frames2clip write RGB)"))
+        goto out;
+    n = mf.count, B = o.batch, nitems = n * V;
+    x = (float *)tt_malloc((size_t)B * m.cfg.channels * so.frames * so.size * so.size *
+                           sizeof(float));
+    labels = (int *)tt_malloc((size_t)B * sizeof(int));
+    items = (tr_item *)tt_malloc((size_t)B * sizeof(tr_item));
+    scores = (float *)calloc((size_t)n * K, sizeof(float));
+    pred = (int *)tt_malloc((size_t)n * sizeof(int));
+    rank = (int *)tt_malloc((size_t)n * sizeof(int));
+    count = (long *)calloc((size_t)K, sizeof(long));
+    hit = (long *)calloc((size_t)K, sizeof(long));
+    if (K <= 4096) conf = (long *)calloc((size_t)K * K, sizeof(long));
+    if (!scores || !count || !hit || (K <= 4096 && !conf)) {
+        tt_error("eval: out of memory");
+        goto out;
+    }
+    t0 = tr_now();
+    for (i = 0; i < nitems; i += B) { /* (clip, view) items in order, B a pass */
+        int nb = nitems - i < B ? nitems - i : B;
+        for (b = 0; b < nb; b++)
+            items[b].clip = (i + b) / V, items[b].view = (i + b) % V, items[b].seed = 0;
+        if (!tr_load_batch(x, labels, &mf, pos[1], items, nb, &so, m.cfg.channels)) goto out;
+        st = tsf_model_forward(&m, x, nb, so.frames, so.size, so.size, NULL);
+        if (st != TSF_OK) {
+            tt_progress_end();
+            tt_error("eval: forward pass failed: %s", tsf_status_string(st));
+            goto out;
+        }
+        for (b = 0; b < nb; b++) { /* the original sums the views' raw logits */
+            float *sc = scores + (size_t)items[b].clip * K;
+            const float *lg = m.acts.logits + (size_t)b * K;
+            int k;
+            for (k = 0; k < K; k++) sc[k] += lg[k];
+        }
+        if (!o.quiet && (o.progress || isatty(2))) {
+            char eta[32];
+            double dt = tr_now() - t0;
+            fprintf(stderr, "\r\033[Keval: %d/%d views  %.1f views/s  ETA %s", i + nb, nitems,
+                    (i + nb) / dt, tr_hms(dt / (i + nb) * (nitems - i - nb), eta, sizeof eta));
+            fflush(stderr);
+        }
+    }
+    if (!o.quiet && (o.progress || isatty(2))) fputc('\n', stderr);
+
+    /* the scores */
+    for (i = 0; i < n; i++) {
+        const float *sc = scores + (size_t)i * K;
+        int y = mf.labels[i];
+        pred[i] = tr_argmax(sc, K);
+        rank[i] = tr_rank(sc, K, y);
+        count[y]++, hit[y] += rank[i] == 0;
+        c1 += rank[i] == 0, c5 += rank[i] < 5;
+        if (conf) conf[(size_t)y * K + pred[i]]++;
+    }
+    if (o.out) {
+        char *p;
+        if (!tt_mkdirs(o.out)) {
+            tt_error("eval: cannot create %s: %s", o.out, strerror(errno));
+            goto out;
+        }
+        p = tt_join(o.out, "eval.txt");
+        ev_file = tr_create(p);
+        free(p);
+        if (!ev_file) goto out;
+    }
+    ev_printf("model    %s: %s, %d classes, %d frames of %d x %d\n", pos[0],
+              tsf_attention_name(m.cfg.attention), K, m.cfg.frames, m.cfg.image_size,
+              m.cfg.image_size);
+    ev_printf("data     %s: %d clips; %d view%s a clip (%d temporal x %d spatial), logits "
+              "summed\n",
+              pos[1], n, V, V == 1 ? "" : "s", so.sampling == TSF_SAMPLE_SEGMENT ? 1 : so.test_clips,
+              so.test_crops);
+    ev_printf("top-1    %.2f%%  (%ld of %d)\n", 100.0 * (double)c1 / n, c1, n);
+    ev_printf("top-5    %.2f%%  (%ld of %d)\n", 100.0 * (double)c5 / n, c5, n);
+    {
+        double mean = 0;
+        int present = 0, width = 5;
+        for (i = 0; i < K; i++)
+            if (count[i]) mean += (double)hit[i] / (double)count[i], present++;
+        ev_printf("mean class accuracy %.2f%% (over the %d classes present)\n\n",
+                  present ? 100.0 * mean / present : 0.0, present);
+        for (i = 0; i < K; i++) {
+            int w = (int)strlen(tsf_model_label(&m, i));
+            if (w > width) width = w;
+        }
+        if (width > 40) width = 40;
+        ev_printf("per class:\n%6s  %-*s %7s  %7s\n", "k", width, "class", "clips", "top-1");
+        for (i = 0; i < K; i++)
+            if (count[i])
+                ev_printf("%6d  %-*.*s %7ld  %6.1f%%\n", i, width, width, tsf_model_label(&m, i),
+                          count[i], 100.0 * (double)hit[i] / (double)count[i]);
+            else
+                ev_printf("%6d  %-*.*s %7d  %7s\n", i, width, width, tsf_model_label(&m, i), 0,
+                          "-");
+    }
+    if (conf && K <= 20) {
+        int j;
+        ev_printf("\nconfusion matrix (rows: true class, columns: predicted class):\n      ");
+        for (j = 0; j < K; j++) ev_printf(" %5d", j);
+        ev_printf("\n");
+        for (i = 0; i < K; i++) {
+            ev_printf("%6d", i);
+            for (j = 0; j < K; j++) ev_printf(" %5ld", conf[(size_t)i * K + j]);
+            ev_printf("  %s\n", tsf_model_label(&m, i));
+        }
+    } else if (conf) { /* too wide for text: the most frequent confusions */
+        int shown = 0;
+        ev_printf("\nconfusion matrix: %d x %d (confusion.csv with --out); the most frequent "
+                  "confusions:\n",
+                  K, K);
+        while (shown < 20) {
+            size_t best = 0, q;
+            for (q = 0; q < (size_t)K * K; q++)
+                if (q / K != q % K && conf[q] > conf[best]) best = q;
+            if (best / K == best % K || conf[best] == 0) break;
+            ev_printf("  %6ld  %s -> %s\n", conf[best], tsf_model_label(&m, (int)(best / K)),
+                      tsf_model_label(&m, (int)(best % K)));
+            conf[best] = -conf[best]; /* shown; undone below */
+            shown++;
+        }
+        for (i = 0; i < K * K; i++)
+            if (conf[i] < 0) conf[i] = -conf[i];
+    }
+    if (o.out) {
+        char *p = tt_join(o.out, "eval.txt");
+        FILE *f;
+        int ok = tr_commit(ev_file, p), j;
+        ev_file = NULL;
+        free(p);
+        if (!ok) goto out;
+        p = tt_join(o.out, "predictions.csv");
+        if (!(f = tr_create(p))) {
+            free(p);
+            goto out;
+        }
+        fprintf(f, "path,label,predicted,correct,label_rank\n");
+        for (i = 0; i < n; i++) {
+            tr_csv(f, mf.paths[i]);
+            fputc(',', f);
+            tr_csv(f, tsf_model_label(&m, mf.labels[i])[0] ? tsf_model_label(&m, mf.labels[i])
+                                                           : tr_fmt("%d", mf.labels[i]));
+            fputc(',', f);
+            tr_csv(f, tsf_model_label(&m, pred[i])[0] ? tsf_model_label(&m, pred[i])
+                                                      : tr_fmt("%d", pred[i]));
+            fprintf(f, ",%d,%d\n", rank[i] == 0, rank[i] + 1);
+        }
+        ok = tr_commit(f, p);
+        free(p);
+        if (!ok) goto out;
+        if (conf) {
+            p = tt_join(o.out, "confusion.csv");
+            if (!(f = tr_create(p))) {
+                free(p);
+                goto out;
+            }
+            fprintf(f, "true\\predicted");
+            for (j = 0; j < K; j++) fputc(',', f), tr_csv(f, tsf_model_label(&m, j));
+            fputc('\n', f);
+            for (i = 0; i < K; i++) {
+                tr_csv(f, tsf_model_label(&m, i));
+                for (j = 0; j < K; j++) fprintf(f, ",%ld", conf[(size_t)i * K + j]);
+                fputc('\n', f);
+            }
+            ok = tr_commit(f, p);
+            free(p);
+            if (!ok) goto out;
+            p = tt_join(o.out, "confusion.svg");
+            ok = ev_write_svg(p, &m, conf, count, K);
+            free(p);
+            if (!ok) goto out;
+        }
+        printf("wrote %s/eval.txt, predictions.csv%s\n", o.out,
+               conf ? ", confusion.csv, confusion.svg" : "");
+    }
+    rc = 0;
+out:
+    if (ev_file) fclose(ev_file), ev_file = NULL;
+    free(x), free(labels), free(items), free(scores), free(pred), free(rank);
+    free(conf), free(count), free(hit);
+    tsf_manifest_free(&mf);
+    tsf_classes_free(&classes);
+    tsf_model_free(&m);
+    return rc;
 }
