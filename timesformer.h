@@ -780,6 +780,8 @@ typedef struct tsf_sample_opts {
     int test_crops;        /* spatial views at test: 1 (centre) or 3 [3]                   */
     float mean[3], std[3]; /* normalisation; all std 0: [0.45, 0.225]                     */
     int bgr;               /* 1: model channel c reads clip channel 2-c                    */
+    int channels;          /* > 0: the clip must have this many channels (the model's C):
+                              TSF_ERR_FORMAT otherwise, so x is never half filled [0: any] */
 } tsf_sample_opts;
 
 /* Where a frame's crop lies: resize to height x width, take S x S at (y, x), maybe mirror. */
@@ -4276,7 +4278,7 @@ TSFDEF tsf_status tsf_clip_load(tsf_clip *clip, const char *path, void *alloc_ct
     unsigned char *mem;
     tsf_status st = tsf_clip_open(clip, path, alloc_ctx, err);
     if (st != TSF_OK) return st;
-    data = tsf_clip_file_bytes(&clip->h) - TSF_CLIP_HEADER_BYTES;
+    data = (unsigned long long)tsf_clip_frame_bytes(&clip->h) * clip->h.T; /* open checked it */
     if (data > (unsigned long long)((size_t)-1)) {
         tsf__clip_msg(err, "%d bytes of frames do not fit this machine's memory", (long long)data,
                       0, NULL, 0);
@@ -4502,6 +4504,7 @@ TSFDEF tsf_status tsf_clip_sample(float *x, tsf_clip *clip, const tsf_sample_opt
     fb = tsf_clip_frame_bytes(&clip->h);
     if (fb == 0) return TSF_ERR_ARG;
     if (C > 3) return TSF_ERR_FORMAT; /* the loader normalises 1 to 3 channels */
+    if (o.channels > 0 && C != o.channels) return TSF_ERR_FORMAT; /* not what x was made for */
     if (o.bgr && C != 3) return TSF_ERR_ARG;
     if ((double)C * T * S * S * sizeof(float) > (double)((size_t)-1)) return TSF_ERR_OVERFLOW;
     plane = (size_t)S * S;

@@ -936,6 +936,11 @@ static void test_clip_sample_channels(void) {
     for (i = 0; i < 3 * 64; i++) /* frames 0, 1, 2 exactly; 8 x 8 needs no resize */
         exact &= x[i] == (float)bytes[64 + i] * (1.0f / (255.0f * 0.225f)) - 0.45f / 0.225f;
     CHECK(exact);
+    o.channels = 3; /* a 3-channel model must not get a gray clip in a third of its input */
+    CHECK_EQ_INT(tsf_clip_sample(x, &clip, &o, NULL, 0), TSF_ERR_FORMAT);
+    o.channels = 1;
+    CHECK_EQ_INT(tsf_clip_sample(x, &clip, &o, NULL, 0), TSF_OK);
+    o.channels = 0;
     o.bgr = 1;
     CHECK_EQ_INT(tsf_clip_sample(x, &clip, &o, NULL, 0), TSF_ERR_ARG); /* BGR needs 3 channels */
     h = make_header(2, 4, 4, 4);
