@@ -85,6 +85,8 @@ STB=$([ -f /usr/include/stb/stb_image.h ] && echo "-I/usr/include/stb" || echo "
 suite cli "$CC $WARN -O2 -march=native $STB tools/tsf.c -o $OUT/tsf -lm" "bash tests/test_cli.sh $OUT/tsf"
 suite cli-asan "$CC $WARN -O1 -g -march=native -fsanitize=address,undefined -fno-sanitize-recover=all $STB tools/tsf.c -o $OUT/tsf-asan -lm" \
     "bash tests/test_cli.sh $OUT/tsf-asan"
+suite cli-train "$CC $WARN -O2 -march=native -fopenmp $STB tools/tsf.c -o $OUT/tsf-omp -lm" \
+    "OMP_WAIT_POLICY=passive bash tests/test_cli_train.sh $OUT/tsf-omp"
 suite clip "$CC $WARN -O2 -g -march=native $T_CLIP -o $OUT/clip -lm" "$OUT/clip"
 suite clip-asan "$CC $WARN -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $T_CLIP -o $OUT/clip-asan -lm" \
     "ASAN_OPTIONS=detect_leaks=1 $OUT/clip-asan"

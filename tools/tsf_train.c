@@ -17,6 +17,11 @@
        log.csv                 epoch,step,lr,train_loss,train_acc,val_loss,val_top1,val_top5,seconds
                                (accuracies in percent; seconds: the epoch's wall time)
        curves.svg              loss and accuracy per epoch
+     --resume takes the model and tsf_train_state from the checkpoint and the options from
+     args.txt, then from its own command line (so --epochs 30 extends a run); model flags that
+     disagree with the checkpoint are an error. Ctrl-C (or --stop-after N) finishes the SGD
+     step, saves a checkpoint and stops; inside validation it stops at once and the resumed
+     run validates again. A NaN or infinite loss or gradient stops training without saving.
      Exit status: 0 done, 1 an error (files, data, model, NaN loss), 2 bad usage, 130 Ctrl-C
      (SIGINT; SIGTERM gives 143) after saving a checkpoint.
 
@@ -33,7 +38,8 @@
      Top-1, top-5, per-class accuracy and the confusion matrix, with the original's multi-view
      test (K temporal clips x 1 or 3 spatial crops, logits summed). Prints text; writes files
      only when given --out DIR: eval.txt (the same text), confusion.csv, confusion.svg and
-     predictions.csv. */
+     predictions.csv. The frame sampling (--stride, --segment, --fps) defaults to what
+     args.txt beside MODEL says, so a run's RUN/model.safetensors is tested as it was trained. */
 #include <signal.h>
 #include <time.h>
 #if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
@@ -80,7 +86,7 @@ typedef struct tr_def {
 #define TR_BIG 1e9
 
 static const tr_def tr_train_defs[] = {
-    {"--data", 'p', TR_OFF(data), 0, 0, 1},
+    {"--data", 'p', TR_OFF(data), 0, 0, 0}, /* saved as the files it names */
     {"--train", 'p', TR_OFF(train), 0, 0, 1},
     {"--val", 'p', TR_OFF(val), 0, 0, 1},
     {"--classes", 'p', TR_OFF(classes), 0, 0, 1},
@@ -141,59 +147,57 @@ static const tr_def tr_eval_defs[] = {
 };
 
 static void train_usage(FILE *f) {
+    fprintf(f,
+            "usage: tsf train --data DIR --out RUN [options]\n"
+            "       tsf train --train TRAIN.csv [--val VAL.csv] [--classes CLASSES.txt] --out RUN "
+            "[options]\n"
+            "       tsf train --out RUN --resume [options to change, e.g. --epochs 30]\n"
+            "\n"
+            "Trains a TimeSformer on clip files listed in manifests (tools/README.md: video2clip,\n"
+            "frames2clip and mkdataset make them). After every epoch: validation (loss, top-1,\n"
+            "top-5) and RUN/checkpoint.safetensors, RUN/model.safetensors, RUN/log.csv,\n"
+            "RUN/curves.svg. Ctrl-C saves a checkpoint and exits; --resume continues it exactly.\n"
+            "\n"
+            "data:\n"
+            "  --data DIR             DIR/train.csv, DIR/val.csv (if present), DIR/classes.txt,\n"
+            "                         as mkdataset writes them\n"
+            "  --train MANIFEST       training clips, \"path,label\" lines (label: index or name)\n"
+            "  --val MANIFEST         validation clips (default: none, no validation)\n"
+            "  --classes FILE         class names, one a line (default: classes.txt beside the\n"
+            "                         training manifest)\n"
+            "  --stride N             dense sampling: T frames N source frames apart (default 32,\n"
+            "                         the paper's 8 x 32 for 30 fps Kinetics)\n"
+            "  --fps F                dense sampling: N counts frames at F fps (default: the\n"
+            "                         clips' own rate)\n"
+            "  --segment              segment sampling instead (SSv2): one frame from each of T\n"
+            "                         equal parts of the clip\n"
+            "  --no-flip              no random left-right flip (SSv2, direction classes)\n"
+            "  --inv-uniform          scale jitter uniform in 1/side (SSv2)\n"
+            "  Training clips get the paper's augmentation: short side jittered in\n"
+            "  [S*256/224, S*320/224], a random S x S crop, a flip; validation one fixed view\n"
+            "  (the first window, short side S, centre crop).\n"
+            "\n");
     fprintf(
-        f,
-        "usage: tsf train --data DIR --out RUN [options]\n"
-        "       tsf train --train TRAIN.csv [--val VAL.csv] [--classes CLASSES.txt] --out RUN "
-        "[options]\n"
-        "       tsf train --out RUN --resume [options to change, e.g. --epochs 30]\n"
-        "\n"
-        "Trains a TimeSformer on clip files listed in manifests (tools/README.md: video2clip,\n"
-        "frames2clip and mkdataset make them). After every epoch: validation (loss, top-1,\n"
-        "top-5) and RUN/checkpoint.safetensors, RUN/model.safetensors, RUN/log.csv,\n"
-        "RUN/curves.svg. Ctrl-C saves a checkpoint and exits; --resume continues it exactly.\n"
-        "\n"
-        "data:\n"
-        "  --data DIR             DIR/train.csv, DIR/val.csv (if present), DIR/classes.txt,\n"
-        "                         as mkdataset writes them\n"
-        "  --train MANIFEST       training clips, \"path,label\" lines (label: index or name)\n"
-        "  --val MANIFEST         validation clips (default: none, no validation)\n"
-        "  --classes FILE         class names, one a line (default: classes.txt beside the\n"
-        "                         training manifest)\n"
-        "  --stride N             dense sampling: T frames N source frames apart (default 32,\n"
-        "                         the paper's 8 x 32 for 30 fps Kinetics)\n"
-        "  --fps F                dense sampling: N counts frames at F fps (default: the\n"
-        "                         clips' own rate)\n"
-        "  --segment              segment sampling instead (SSv2): one frame from each of T\n"
-        "                         equal parts of the clip\n"
-        "  --no-flip              no random left-right flip (SSv2, direction classes)\n"
-        "  --inv-uniform          scale jitter uniform in 1/side (SSv2)\n"
-        "  Training clips get the paper's augmentation: short side jittered in\n"
-        "  [S*256/224, S*320/224], a random S x S crop, a flip; validation one fixed view\n"
-        "  (the first window, short side S, centre crop).\n"
-        "\n");
-    fprintf(
-        f,
-        "model (a new run; --resume keeps the checkpoint's):\n"
-        "  --variant V            divided (default), joint or space attention\n"
-        "  --frames T             frames a clip (default 8)\n"
-        "  --size S               frame side in pixels (default 112)\n"
-        "  --patch P              patch side (default 16)\n"
-        "  --dim D                embedding width (default 192)\n"
-        "  --depth L              blocks (default 4)\n"
-        "  --heads H              attention heads; D must be a multiple (default 3)\n"
-        "  --channels C           input channels, 1 to 3 (default 3, RGB clips)\n"
-        "  --bgr                  the model sees BGR (the original SSv2 models)\n"
-        "  --init-from MODEL      start from a .safetensors file or a Hugging Face folder:\n"
-        "                         a TimeSformer (this library's, HF or original names) or an\n"
-        "                         image ViT (timm or HF names). Tensors whose name and shape\n"
-        "                         match are copied; position/time embeddings of another length\n"
-        "                         are resized (1-D nearest, as the original); from an image\n"
-        "                         model the temporal attention starts as a copy of the spatial\n"
-        "                         one and its head is dropped. Model flags not given come from\n"
-        "                         MODEL's config (or shapes).\n"
-        "  --new-head             re-initialise the head even when the class counts match\n"
-        "\n");
+        f, "model (a new run; --resume keeps the checkpoint's):\n"
+           "  --variant V            divided (default), joint or space attention\n"
+           "  --frames T             frames a clip (default 8)\n"
+           "  --size S               frame side in pixels (default 112)\n"
+           "  --patch P              patch side (default 16)\n"
+           "  --dim D                embedding width (default 192)\n"
+           "  --depth L              blocks (default 4)\n"
+           "  --heads H              attention heads; D must be a multiple (default 3)\n"
+           "  --channels C           input channels, 1 to 3 (default 3, RGB clips)\n"
+           "  --bgr                  the model sees BGR (the original SSv2 models)\n"
+           "  --init-from MODEL      start from a .safetensors file or a Hugging Face folder:\n"
+           "                         a TimeSformer (this library's, HF or original names) or an\n"
+           "                         image ViT (timm or HF names). Tensors whose name and shape\n"
+           "                         match are copied; position/time embeddings of another length\n"
+           "                         are resized (1-D nearest, as the original); from an image\n"
+           "                         model the temporal attention starts as a copy of the spatial\n"
+           "                         one and its head is dropped. Model flags not given come from\n"
+           "                         MODEL's config (or shapes).\n"
+           "  --new-head             re-initialise the head even when the class counts match\n"
+           "\n");
     fprintf(
         f,
         "recipe (defaults: the paper's, ARCHITECTURE.md 9):\n"
@@ -203,7 +207,7 @@ static void train_usage(FILE *f) {
         "  --schedule cosine      cosine decay to 0 over the run, after --warmup\n"
         "  --warmup N             linear warm-up over the first N SGD steps (default 0)\n"
         "  --batch B              clips a forward/backward pass (default 8)\n"
-        "  --accum K              passes a SGD step: effective batch B*K (default 1)\n"
+        "  --accum K              passes per SGD step: effective batch B*K (default 1)\n"
         "  --momentum M           SGD momentum (default 0.9, Nesterov)\n"
         "  --no-nesterov          plain momentum\n"
         "  --weight-decay W       on every parameter, as the original (default 1e-4)\n"
@@ -225,7 +229,10 @@ static void train_usage(FILE *f) {
         "  --threads N            OpenMP threads (default: all; results do not depend on it)\n"
         "  --progress             the live progress line even when stderr is not a terminal\n"
         "  -q, --quiet            no progress, no epoch lines\n"
-        "  -h, --help             this text\n");
+        "  -h, --help             this text\n"
+        "\n"
+        "exit status: 0 done (or stopped by --stop-after), 1 an error, 2 bad usage, 130 after\n"
+        "Ctrl-C (143 after SIGTERM), with the checkpoint saved\n");
 }
 
 static void eval_usage(FILE *f) {
@@ -246,8 +253,9 @@ static void eval_usage(FILE *f) {
             "  --spatial-crops 1|3    the centre crop, or start/centre/end of the long side\n"
             "                         (default 3, the paper's 1 x 3 test)\n"
             "  --stride N, --fps F, --segment\n"
-            "                         frame sampling: give what the model was trained with\n"
-            "                         (defaults as tsf train: dense, stride 32)\n"
+            "                         frame sampling, as the model was trained (default: from\n"
+            "                         args.txt beside MODEL when tsf train wrote one, else\n"
+            "                         dense, stride 32)\n"
             "  --batch B              views a forward pass (default 8)\n"
             "  --out DIR              also write DIR/eval.txt (this text), DIR/confusion.csv,\n"
             "                         DIR/confusion.svg and DIR/predictions.csv; without it\n"
@@ -288,8 +296,8 @@ static int tr_parse(const tr_def *defs, tr_opts *o, int n, char **args, const ch
         for (d = defs; d->name; d++)
             if (strlen(d->name) == len && strncmp(d->name, a, len) == 0) break;
         if (!d->name) {
-            tt_error("%s: unknown option %.*s (tsf %s --help lists every option)", cmd, (int)len,
-                     a, cmd);
+            tt_error("%s: unknown option %.*s (tsf %s --help lists every option)", cmd, (int)len, a,
+                     cmd);
             return 0;
         }
         field = (char *)o + d->off;
@@ -363,7 +371,8 @@ static TT_PRINTF(1, 2) char *tr_fmt(const char *fmt, ...) {
 static FILE *tr_create(const char *path) {
     char *tmp = tr_fmt("%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f) tt_error("cannot write %s: %s (check that the folder is writable)", tmp, strerror(errno));
+    if (!f)
+        tt_error("cannot write %s: %s (check that the folder is writable)", tmp, strerror(errno));
     free(tmp);
     return f;
 }
@@ -416,7 +425,9 @@ static void tr_threads(int n) {
 #ifdef TR_OMP
     omp_set_num_threads(n);
 #else
-    tt_warn("--threads %d: this tsf was built without OpenMP (make OMP=1); using one thread", n);
+    if (n > 1)
+        tt_warn("--threads %d: this tsf was built without OpenMP (make OMP=1); using one thread",
+                n);
 #endif
 }
 
@@ -461,9 +472,10 @@ static int tr_load_manifest(tsf_manifest *m, const char *path, const tsf_classes
 
 /* Check every clip of a manifest before the long work starts: it exists, its header is valid,
    and the model can read it. Warns about clips shorter than the dense sampling's span.
-   hint says what to do about a channel mismatch. Returns 1, or 0 after printing an error. */
+   new_model: a channel mismatch can be fixed with --channels. Returns 1, or 0 after printing an
+   error. */
 static int tr_check_clips(const char *what, const char *mpath, const tsf_manifest *mf,
-                          const tsf_config *cfg, const tsf_sample_opts *so, const char *hint) {
+                          const tsf_config *cfg, const tsf_sample_opts *so, int new_model) {
     int i, short_clips = 0, shortest = 0;
     double span = (double)so->stride * so->frames;
     tsf_clip_header h;
@@ -480,11 +492,25 @@ static int tr_check_clips(const char *what, const char *mpath, const tsf_manifes
             return 0;
         }
         if (h.C != cfg->channels || h.C > 3) {
+            char hint[160];
+            if (h.C > 3)
+                snprintf(hint, sizeof hint,
+                         "the loader reads clips of 1 to 3 channels; remake "
+                         "the clip");
+            else if (new_model)
+                snprintf(hint, sizeof hint,
+                         "train a model for them with --channels %d, or "
+                         "remake the clips with %d channels",
+                         h.C, cfg->channels);
+            else
+                snprintf(hint, sizeof hint,
+                         "this model cannot read them; remake the clips with "
+                         "%d channels (video2clip and frames2clip write RGB)",
+                         cfg->channels);
             tt_progress_end();
             tt_error("%s (line %d of %s): the clip has %d channel%s, the model takes %d: %s",
                      mf->paths[i], mf->lines[i], mpath, h.C, h.C == 1 ? "" : "s", cfg->channels,
-                     h.C > 3 ? "the loader reads clips of 1 to 3 channels; remake the clip"
-                             : hint);
+                     hint);
             return 0;
         }
         if (so->sampling == TSF_SAMPLE_DENSE) {
@@ -607,7 +633,7 @@ static int tr_argmax(const float *v, int K) {
    ============================================================================================== */
 
 typedef struct ini_tensor {
-    char name[200];         /* as in the file                                                */
+    char name[256];         /* as in the file                                                */
     char hf[96];            /* the TimeSformer tensor it maps to; "" if none                 */
     int part;               /* -1: all of it; 0, 1, 2: the q, k or v rows of a qkv tensor     */
     int ndim;               /*                                                               */
@@ -619,14 +645,14 @@ typedef struct ini_tensor {
 } ini_tensor;
 
 typedef struct ini_source {
-    char *file;      /* the .safetensors file                                          */
-    FILE *f;         /*                                                                */
-    tsf__source src; /* for tsf__read_tensor                                           */
-    ini_tensor *t;   /* its tensors                                                    */
-    int n;           /*                                                                */
-    tsf_config cfg;  /* what its config says or its shapes show; 0 / -1: unknown       */
-    int image;       /* 1: an image model (no time embedding, no temporal attention)   */
-    int heads_guess; /* 1: cfg.heads was guessed as D/64                               */
+    char *file;       /* the .safetensors file                                          */
+    FILE *f;          /*                                                                */
+    tsf__source src;  /* for tsf__read_tensor                                           */
+    ini_tensor *t;    /* its tensors                                                    */
+    int n;            /*                                                                */
+    tsf_config cfg;   /* what its config says or its shapes show; 0 / -1: unknown       */
+    int image;        /* 1: an image model (no time embedding, no temporal attention)   */
+    int heads_guess;  /* 1: cfg.heads was guessed as D/64                               */
     const char *kind; /* "a TimeSformer", "an image ViT", ...                          */
 } ini_source;
 
@@ -640,7 +666,7 @@ static void ini_close(ini_source *s) {
 static int ini_map_name(const char *name, char hf[96], int *part) {
     static const char *const qkv[3] = {".attention.attention.query.", ".attention.attention.key.",
                                        ".attention.attention.value."};
-    char buf[256];
+    char buf[320];
     const char *s = name;
     int p;
     *part = -1;
@@ -659,7 +685,7 @@ static int ini_map_name(const char *name, char hf[96], int *part) {
     if (strncmp(s, "embeddings.", 11) != 0 && strncmp(s, "encoder.layer.", 14) != 0 &&
         strncmp(s, "layernorm.", 10) != 0)
         return 0;
-    if (strlen(s) + 40 > sizeof buf) return 0;
+    if (strlen(s) > 255) return 0;
     snprintf(buf, sizeof buf, "timesformer.%s", s);
     for (p = 0; p < 3; p++) {
         char *at = strstr(buf, qkv[p]);
@@ -941,7 +967,8 @@ static int ini_apply(tsf_model *m, ini_source *s, int new_head, int quiet) {
         }
     for (k = 0; k < s->n; k++)
         if (!s->t[k].used && strncmp(s->t[k].name, "optimizer.", 10) != 0) {
-            if (unused++ < 4 && strlen(unused_names) + strlen(s->t[k].name) + 4 < sizeof unused_names)
+            if (unused++ < 4 &&
+                strlen(unused_names) + strlen(s->t[k].name) + 4 < sizeof unused_names)
                 strcat(unused_names, unused > 1 ? ", " : ""), strcat(unused_names, s->t[k].name);
         }
     if (copied == 0) {
@@ -992,22 +1019,30 @@ typedef struct tr_run {
     tsf_manifest train, val;
     const char *train_path, *val_path, *classes_path; /* the files in use                    */
     int have_val;
-    tsf_sample_opts so;  /* training samples                                                  */
-    tsf_sample_opts vo;  /* validation: one fixed view                                        */
-    tsf_sgd sgd;         /*                                                                   */
-    int micro;           /* micro-batches an epoch: ceil(clips / batch)                       */
-    int spe;             /* SGD steps an epoch: ceil(micro / accum)                           */
-    size_t per;          /* floats of one sample, C*T*S*S                                     */
-    float *x;            /* (batch, C, T, S, S)                                               */
-    int *labels;         /* (batch)                                                           */
-    tr_item *items;      /* (batch)                                                           */
-    int *perm;           /* (clips) this epoch's order                                        */
+    tsf_sample_opts so; /* training samples                                                  */
+    tsf_sample_opts vo; /* validation: one fixed view                                        */
+    tsf_sgd sgd;        /*                                                                   */
+    int micro;          /* micro-batches an epoch: ceil(clips / batch)                       */
+    int spe;            /* SGD steps an epoch: ceil(micro / accum)                           */
+    size_t per;         /* floats of one sample, C*T*S*S                                     */
+    float *x;           /* (batch, C, T, S, S)                                               */
+    int *labels;        /* (batch)                                                           */
+    tr_item *items;     /* (batch)                                                           */
+    int *perm;          /* (clips) this epoch's order                                        */
     char *ckpt, *model_path, *log_path, *svg_path, *args_path;
-    tr_row *rows;        /* log.csv                                                           */
+    tr_row *rows; /* log.csv                                                           */
     int nrows;
-    int live;            /* show the live progress line                                       */
+    int live; /* show the live progress line                                       */
     long long saved_epoch, saved_step; /* ts.epoch and ts.step of the last checkpoint (-1: none) */
+    char *owned[4]; /* paths made here (from --data, the guessed classes.txt)            */
+    int nowned;
 } tr_run;
+
+/* Keep a malloc'd string until tr_free. */
+static char *tr_keep(tr_run *r, char *p) {
+    if (r->nowned < (int)(sizeof r->owned / sizeof r->owned[0])) r->owned[r->nowned++] = p;
+    return p;
+}
 
 static volatile sig_atomic_t tr_signal = 0; /* the signal that asked us to stop, or 0 */
 
@@ -1038,8 +1073,17 @@ static int tr_save_args(const tr_run *r) {
         if (d->kind == 'b' && *(const int *)(const void *)field) fprintf(f, "%s\n", d->name);
         if (d->kind == 'i' && *(const int *)(const void *)field)
             fprintf(f, "%s %d\n", d->name, *(const int *)(const void *)field);
-        if (d->kind == 'f')
-            fprintf(f, "%s %.9g\n", d->name, (double)*(const float *)(const void *)field);
+        if (d->kind == 'f') { /* the shortest text that reads back as the same float */
+            float v = *(const float *)(const void *)field;
+            char num[32];
+            int prec;
+            for (prec = 6; prec < 9; prec++) {
+                snprintf(num, sizeof num, "%.*g", prec, (double)v);
+                if ((float)strtod(num, NULL) == v) break;
+            }
+            snprintf(num, sizeof num, "%.*g", prec, (double)v);
+            fprintf(f, "%s %s\n", d->name, num);
+        }
         if ((d->kind == 's' || d->kind == 'p') && *(const char *const *)(const void *)field) {
             const char *v = *(const char *const *)(const void *)field;
             char *abs = d->kind == 'p' ? realpath(v, NULL) : NULL;
@@ -1154,8 +1198,8 @@ static void tr_chart(FILE *f, const tr_run *r, double x0, double y0, double w, d
     ymax = ceil(ymax / step - 1e-9) * step;
 #define TR_X(e) (x0 + (e) / xmax * w)
 #define TR_Y(y) (y0 + h - (y) / ymax * h)
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" font-weight=\"bold\">%s</text>\n",
-            x0, y0 - 12, title);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" font-weight=\"bold\">%s</text>\n", x0,
+            y0 - 12, title);
     fprintf(f,
             "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
             "stroke=\"#888\"/>\n",
@@ -1163,8 +1207,7 @@ static void tr_chart(FILE *f, const tr_run *r, double x0, double y0, double w, d
     for (v = 0; v <= ymax + 1e-9; v += step) {
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", x0,
                 TR_Y(v), x0 + w, TR_Y(v));
-        fprintf(f,
-                "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%g</text>\n",
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%g</text>\n",
                 x0 - 5, TR_Y(v) + 4, v);
     }
     step = tr_tick(xmax);
@@ -1188,14 +1231,19 @@ static void tr_chart(FILE *f, const tr_run *r, double x0, double y0, double w, d
             double y = *(const double *)(const void *)((const char *)&r->rows[i] + s[k].off);
             if (y == y)
                 fprintf(f, "%.1f,%.1f ", TR_X((double)r->rows[i].epoch),
-                        TR_Y(y < 0 ? 0 : y > ymax ? ymax : y));
+                        TR_Y(y < 0      ? 0
+                             : y > ymax ? ymax
+                                        : y));
         }
         fprintf(f, "\"/>\n");
         for (i = 0; i < r->nrows; i++) {
             double y = *(const double *)(const void *)((const char *)&r->rows[i] + s[k].off);
             if (y == y)
                 fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n",
-                        TR_X((double)r->rows[i].epoch), TR_Y(y < 0 ? 0 : y > ymax ? ymax : y),
+                        TR_X((double)r->rows[i].epoch),
+                        TR_Y(y < 0      ? 0
+                             : y > ymax ? ymax
+                                        : y),
                         s[k].color);
         }
         fprintf(f,
@@ -1228,8 +1276,9 @@ static int tr_write_curves(const tr_run *r) {
         if (r->rows[i].train_loss > ymax) ymax = r->rows[i].train_loss;
         if (r->rows[i].val_loss > ymax) ymax = r->rows[i].val_loss;
     }
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"340\" "
-               "font-family=\"sans-serif\">\n<rect width=\"900\" height=\"340\" fill=\"white\"/>\n");
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"340\" "
+            "font-family=\"sans-serif\">\n<rect width=\"900\" height=\"340\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"450\" y=\"20\" font-size=\"13\" text-anchor=\"middle\">");
     tr_xml(f, r->o.out);
     fprintf(f, ": %s, %d classes, %d training clips</text>\n",
@@ -1246,8 +1295,8 @@ static float tr_lr(const tr_run *r, long long step, long long epoch, int s) {
     long long total = (long long)o->epochs * r->spe;
     float lr;
     if (strcmp(o->schedule, "cosine") == 0) return tsf_lr_cosine(o->lr, step, o->warmup, total);
-    {   /* the paper's steps [0, 11, 14] of 15 epochs, scaled to --epochs, from the fractional
-           epoch as the original sets it every iteration */
+    { /* the paper's steps [0, 11, 14] of 15 epochs, scaled to --epochs, from the fractional
+         epoch as the original sets it every iteration */
         float steps[3], factors[3] = {1.0f, 0.1f, 0.01f};
         steps[0] = 0.0f;
         steps[1] = (float)(11.0 * o->epochs / 15.0);
@@ -1289,7 +1338,8 @@ static int tr_validate(tr_run *r, double *loss, double *top1, double *top5) {
             r->m.label_smoothing = smoothing;
             return -1;
         }
-        for (b = 0; b < nb; b++) r->items[b].clip = i + b, r->items[b].view = 0, r->items[b].seed = 0;
+        for (b = 0; b < nb; b++)
+            r->items[b].clip = i + b, r->items[b].view = 0, r->items[b].seed = 0;
         if (!tr_load_batch(r->x, r->labels, &r->val, r->val_path, r->items, nb, &r->vo,
                            r->m.cfg.channels)) {
             r->m.label_smoothing = smoothing;
@@ -1307,9 +1357,11 @@ static int tr_validate(tr_run *r, double *loss, double *top1, double *top5) {
             sum += (double)r->m.acts.losses[b];
             c1 += rank == 0, c5 += rank < 5;
         }
-        if (r->live) tt_progress("validating", i + nb, n);
+        if (r->live)
+            fprintf(stderr, "\r\033[Kepoch %lld: validating %d/%d", r->ts.epoch + 1, i + nb, n);
     }
     r->m.label_smoothing = smoothing;
+    if (r->live) fputs("\r\033[K", stderr);
     *loss = sum / n, *top1 = 100.0 * (double)c1 / n, *top5 = 100.0 * (double)c5 / n;
     return 1;
 }
@@ -1331,8 +1383,7 @@ static int tr_check_resumed_model(const tr_run *r) {
         int given, has;
     } f[8];
     int i, n = 0;
-#define TR_SAME(name, g, h)                                                                        \
-    f[n].flag = name, f[n].given = g, f[n].has = h, n++;
+#define TR_SAME(name, g, h) f[n].flag = name, f[n].given = g, f[n].has = h, n++;
     TR_SAME("--frames", o->frames, c->frames)
     TR_SAME("--size", o->size, c->image_size)
     TR_SAME("--patch", o->patch, c->patch_size)
@@ -1435,6 +1486,7 @@ static void tr_free(tr_run *r) {
     tsf_classes_free(&r->classes);
     free(r->x), free(r->labels), free(r->items), free(r->perm), free(r->rows);
     free(r->ckpt), free(r->model_path), free(r->log_path), free(r->svg_path), free(r->args_path);
+    while (r->nowned > 0) free(r->owned[--r->nowned]);
 }
 
 /* The live progress line, at most 5 times a second (always with force): epoch, step, running
@@ -1456,7 +1508,7 @@ static void tr_show(const tr_run *r, int force, int s, double loss, double acc, 
 
 static int cmd_train(int argc, char **argv) {
     tr_run run, *r = &run;
-    tr_opts *o = &r->o;
+    tr_opts *o = &r->o, cur;
     const char *pos[1];
     int npos = 0, rc = 1, i, b, fresh;
     tt_list saved = {NULL, 0, 0};
@@ -1464,14 +1516,13 @@ static int cmd_train(int argc, char **argv) {
     tsf_status st;
     char why[700];
     long long steps_this_run = 0;
+    int batch0 = 0, accum0 = 0; /* a resumed run's --batch and --accum before this command */
     double t_run;
-    memset(r, 0, sizeof *r);
+    memset(r, 0, sizeof *r), memset(&cur, 0, sizeof cur);
     r->saved_epoch = r->saved_step = -1;
-    /* the paper's recipe (ARCHITECTURE.md 9) */
-    o->epochs = 15, o->lr = 0.005f, o->schedule = "steps", o->batch = 8, o->accum = 1;
-    o->momentum = 0.9f, o->weight_decay = 1e-4f, o->drop_path = 0.1f;
-    if (!tr_parse(tr_train_defs, o, argc - 1, argv + 1, "train", pos, 1, &npos)) return 2;
-    if (o->help) {
+    /* this command line alone first: --help, --out, --resume, and what it gives */
+    if (!tr_parse(tr_train_defs, &cur, argc - 1, argv + 1, "train", pos, 1, &npos)) return 2;
+    if (cur.help) {
         train_usage(stdout);
         return 0;
     }
@@ -1479,40 +1530,48 @@ static int cmd_train(int argc, char **argv) {
         train_usage(stderr);
         return 2;
     }
-    if (!o->out) {
+    if (!cur.out) {
         tt_error("train: give the run's folder with --out DIR (it receives the checkpoint, the "
                  "model, log.csv and curves.svg)");
         return 2;
     }
-    r->ckpt = tt_join(o->out, "checkpoint.safetensors");
-    r->model_path = tt_join(o->out, "model.safetensors");
-    r->log_path = tt_join(o->out, "log.csv");
-    r->svg_path = tt_join(o->out, "curves.svg");
-    r->args_path = tt_join(o->out, "args.txt");
-    if (o->resume) { /* the run's saved options first, then this command line's */
-        const char *out = o->out;
-        int resume = 1, overwrite = o->overwrite, stop = o->stop_after, thr = o->threads;
-        int prog = o->progress, quiet = o->quiet;
+    /* the options: the paper's recipe (ARCHITECTURE.md 9), then (--resume) the run's saved
+       options, then this command line's */
+    o->epochs = 15, o->lr = 0.005f, o->schedule = "steps", o->batch = 8, o->accum = 1;
+    o->momentum = 0.9f, o->weight_decay = 1e-4f, o->drop_path = 0.1f;
+    r->ckpt = tt_join(cur.out, "checkpoint.safetensors");
+    r->model_path = tt_join(cur.out, "model.safetensors");
+    r->log_path = tt_join(cur.out, "log.csv");
+    r->svg_path = tt_join(cur.out, "curves.svg");
+    r->args_path = tt_join(cur.out, "args.txt");
+    if (cur.resume) {
         if (!tt_is_file(r->ckpt)) {
             tt_error("train --resume: no %s to resume (start the run without --resume)", r->ckpt);
             goto out;
         }
         if (!tr_read_args(r->args_path, &saved)) goto out;
-        if (!tr_parse(tr_train_defs, o, saved.n, saved.v, "train", pos, 1, &npos)) {
+        if (!tr_parse(tr_train_defs, o, saved.n, saved.v, "train", pos, 0, &npos)) {
             tt_error("train --resume: %s is damaged: fix or delete the line", r->args_path);
             goto out;
         }
-        npos = 0;
-        if (!tr_parse(tr_train_defs, o, argc - 1, argv + 1, "train", pos, 1, &npos)) {
-            rc = 2;
-            goto out;
-        }
-        o->out = out, o->resume = resume, o->overwrite = overwrite, o->stop_after = stop;
-        o->threads = thr, o->progress = prog, o->quiet = quiet;
-    } else if (tt_is_file(r->ckpt) && !o->overwrite) {
+        batch0 = o->batch, accum0 = o->accum;
+    }
+    npos = 0;
+    tr_parse(tr_train_defs, o, argc - 1, argv + 1, "train", pos, 1, &npos); /* parsed above */
+    if (cur.data) { /* a --data given now replaces the saved files it names */
+        if (!cur.train) o->train = NULL;
+        if (!cur.val) o->val = NULL;
+        if (!cur.classes) o->classes = NULL;
+    }
+    if (!o->resume && tt_is_file(r->ckpt) && !o->overwrite) {
         tt_error("train: %s already holds a run (%s): continue it with --resume, start afresh "
                  "with --overwrite, or choose another --out",
                  o->out, r->ckpt);
+        rc = 2;
+        goto out;
+    }
+    if (o->variant && tr_variant(o->variant) < 0) {
+        tt_error("train: --variant %s: choose divided, joint or space", o->variant);
         rc = 2;
         goto out;
     }
@@ -1529,10 +1588,12 @@ static int cmd_train(int argc, char **argv) {
     if (npos == 1 && !o->train) o->train = pos[0];
     if (o->data) {
         char *p = tt_join(o->data, "val.csv");
-        if (!o->train) o->train = tt_join(o->data, "train.csv"); /* freed at exit */
-        if (!o->val && tt_is_file(p)) o->val = p;
-        else free(p);
-        if (!o->classes) o->classes = tt_join(o->data, "classes.txt");
+        if (!o->train) o->train = tr_keep(r, tt_join(o->data, "train.csv"));
+        if (!o->val && tt_is_file(p))
+            o->val = tr_keep(r, p);
+        else
+            free(p);
+        if (!o->classes) o->classes = tr_keep(r, tt_join(o->data, "classes.txt"));
     }
     if (!o->train) {
         tt_error("train: no training data: give --data DIR (from mkdataset) or --train "
@@ -1553,7 +1614,7 @@ static int cmd_train(int argc, char **argv) {
             free(guess);
             goto out;
         }
-        o->classes = guess; /* freed at exit */
+        o->classes = tr_keep(r, guess);
     }
     r->classes_path = o->classes;
     if (!tr_load_classes(&r->classes, o->classes)) goto out;
@@ -1573,6 +1634,11 @@ static int cmd_train(int argc, char **argv) {
         }
         if (!tr_check_resumed_model(r)) goto out;
         r->saved_epoch = r->ts.epoch, r->saved_step = r->ts.step;
+        if (r->ts.epoch_step > 0 && (o->batch != batch0 || o->accum != accum0))
+            tt_warn("the run stopped inside epoch %lld after %lld steps of --batch %d x --accum "
+                    "%d; the epoch goes on after as many steps of %d x %d, so it skips or "
+                    "repeats some clips",
+                    r->ts.epoch + 1, r->ts.epoch_step, batch0, accum0, o->batch, o->accum);
         if (r->m.cfg.classes != r->classes.count) {
             tt_error("train --resume: the checkpoint's model has %d classes, %s has %d: resume "
                      "with the class list it was trained on, or start a new run",
@@ -1615,8 +1681,9 @@ static int cmd_train(int argc, char **argv) {
         tsf_rng_seed(&r->ts.data_rng, tsf_sample_seed((unsigned long long)o->seed, -1, -1));
     }
     st = tsf_model_train_init(&r->m);
-    if (st == TSF_OK) st = tsf_model_reserve(&r->m, o->batch, r->m.cfg.frames,
-                                             r->m.cfg.image_size, r->m.cfg.image_size);
+    if (st == TSF_OK)
+        st = tsf_model_reserve(&r->m, o->batch, r->m.cfg.frames, r->m.cfg.image_size,
+                               r->m.cfg.image_size);
     if (st != TSF_OK) {
         tt_error("train: cannot set up training: %s (a smaller --batch needs less memory)",
                  tsf_status_string(st));
@@ -1626,26 +1693,21 @@ static int cmd_train(int argc, char **argv) {
     r->m.label_smoothing = o->label_smoothing;
     r->sgd = tsf_sgd_default();
     r->sgd.momentum = o->momentum, r->sgd.nesterov = !o->no_nesterov;
-    r->sgd.weight_decay = o->weight_decay, r->sgd.no_decay_embeddings_norms_biases = o->no_decay_emb;
+    r->sgd.weight_decay = o->weight_decay,
+    r->sgd.no_decay_embeddings_norms_biases = o->no_decay_emb;
     r->sgd.clip_norm = o->clip_norm;
 
     /* ---- the clips, checked before the long work ---- */
     tr_sample_opts(&r->so, &r->m.cfg, o);
     r->vo = r->so, r->vo.test_clips = 1, r->vo.test_crops = 1;
-    {
-        const char *hint =
-            fresh && !o->init_from
-                ? "give --channels with the clips' count, or remake the clips with 3 (RGB) channels"
-                : "this model cannot read them; remake the clips with the model's channel count";
-        if (!tr_check_clips("checking training clips", o->train, &r->train, &r->m.cfg, &r->so,
-                            hint))
-            goto out;
-        if (r->have_val && !tr_check_clips("checking validation clips", o->val, &r->val,
-                                           &r->m.cfg, &r->so, hint))
-            goto out;
-    }
-    r->per = (size_t)r->m.cfg.channels * r->m.cfg.frames * r->m.cfg.image_size *
-             r->m.cfg.image_size;
+    if (!tr_check_clips("checking training clips", o->train, &r->train, &r->m.cfg, &r->so,
+                        fresh && !o->init_from))
+        goto out;
+    if (r->have_val && !tr_check_clips("checking validation clips", o->val, &r->val, &r->m.cfg,
+                                       &r->so, fresh && !o->init_from))
+        goto out;
+    r->per =
+        (size_t)r->m.cfg.channels * r->m.cfg.frames * r->m.cfg.image_size * r->m.cfg.image_size;
     r->x = (float *)tt_malloc((size_t)o->batch * r->per * sizeof(float));
     r->labels = (int *)tt_malloc((size_t)o->batch * sizeof(int));
     r->items = (tr_item *)tt_malloc((size_t)o->batch * sizeof(tr_item));
@@ -1660,18 +1722,27 @@ static int cmd_train(int argc, char **argv) {
     }
     if (!tr_save_args(r)) goto out;
     if (o->resume) tr_read_log(r, r->ts.epoch);
+    if (!o->resume) { /* a fresh run: no rows of an earlier one */
+        remove(r->log_path);
+        remove(r->svg_path);
+    }
     if (!o->quiet) {
+        char vn[64] = "";
         printf("train: %s, %d frames of %d x %d, patch %d, D %d, %d blocks, %d heads: %s "
                "parameters\n",
                tsf_attention_name(r->m.cfg.attention), r->m.cfg.frames, r->m.cfg.image_size,
                r->m.cfg.image_size, r->m.cfg.patch_size, r->m.cfg.dim, r->m.cfg.depth,
                r->m.cfg.heads, commas(r->m.num_params, why));
-        char vn[64] = "";
+        if (r->so.sampling == TSF_SAMPLE_SEGMENT)
+            printf("train: frames: one from each of %d segments of a clip\n", r->so.frames);
+        else
+            printf("train: frames: %d, %d apart%s\n", r->so.frames, r->so.stride,
+                   r->so.target_fps > 0.0f ? " (at --fps)" : "");
         if (r->have_val) snprintf(vn, sizeof vn, ", validation %d clips", r->val.count);
-        printf("train: %d clips of %d classes%s; %d epochs of %d SGD steps (batch %d x %d), %s "
-               "lr %g\n",
-               r->train.count, r->classes.count, vn, o->epochs, r->spe, o->batch, o->accum,
-               o->schedule, (double)o->lr);
+        printf("train: %d clips of %d classes%s; %d epoch%s of %d SGD step%s (batch %d x %d), "
+               "%s lr %g\n",
+               r->train.count, r->classes.count, vn, o->epochs, o->epochs == 1 ? "" : "s", r->spe,
+               r->spe == 1 ? "" : "s", o->batch, o->accum, o->schedule, (double)o->lr);
         if (o->resume)
             printf("train: resuming %s at epoch %lld, step %lld\n", r->ckpt, r->ts.epoch + 1,
                    r->ts.epoch_step);
@@ -1692,12 +1763,14 @@ static int cmd_train(int argc, char **argv) {
         long long e = r->ts.epoch;
         tsf_rng rng = r->ts.data_rng; /* the epoch's generator: order, then the epoch seed */
         unsigned long long eseed;
-        double t_epoch = tr_now(), loss_sum = 0, vloss = (double)NAN, vtop1 = (double)NAN, vtop5 = (double)NAN;
+        double t_epoch = tr_now(), loss_sum = 0, vloss = (double)NAN, vtop1 = (double)NAN,
+               vtop5 = (double)NAN;
         long seen = 0, correct = 0;
         float lr = 0.0f;
         int s, s0 = (int)r->ts.epoch_step, vr = 1, stop = 0;
         tsf_shuffle(r->perm, r->train.count, &rng);
         eseed = (unsigned long long)tsf_rng_u32(&rng) << 32 | tsf_rng_u32(&rng);
+        lr = tr_lr(r, r->ts.step, e, s0); /* for the log, should no step be left */
         for (s = s0; s < r->spe && !stop; s++) {
             int mb, nmb = 0;
             float gnorm;
@@ -1715,8 +1788,8 @@ static int cmd_train(int argc, char **argv) {
                 if (!tr_load_batch(r->x, r->labels, &r->train, o->train, r->items, B, &r->so,
                                    r->m.cfg.channels))
                     goto out;
-                st = tsf_model_loss(&r->m, r->x, r->labels, B, r->m.cfg.frames,
-                                    r->m.cfg.image_size, r->m.cfg.image_size, 1, &loss);
+                st = tsf_model_loss(&r->m, r->x, r->labels, B, r->m.cfg.frames, r->m.cfg.image_size,
+                                    r->m.cfg.image_size, 1, &loss);
                 if (st == TSF_OK) st = tsf_model_backward(&r->m, NULL);
                 if (st != TSF_OK) break;
                 for (b = 0; b < B; b++)
@@ -1726,16 +1799,19 @@ static int cmd_train(int argc, char **argv) {
             }
             if (st == TSF_OK) st = tsf_sgd_step(&r->m, &r->sgd, lr, nmb, &gnorm);
             if (st == TSF_ERR_NONFINITE) {
+                char last[600];
+                if (r->saved_epoch >= 0)
+                    snprintf(last, sizeof last,
+                             "%s keeps the last good state (epoch %lld, SGD step %lld): resume "
+                             "it with --resume and new options",
+                             r->ckpt, r->saved_epoch, r->saved_step);
+                else
+                    snprintf(last, sizeof last, "No checkpoint was written yet: start again");
                 tt_progress_end();
                 tt_error("the loss or the gradients became NaN or infinite at epoch %lld, step %d "
                          "(lr %g): training stopped without saving. %s; lower --lr, add --warmup "
                          "N or --clip-norm 1",
-                         e + 1, s + 1, (double)lr,
-                         r->saved_epoch >= 0
-                             ? tr_fmt("%s keeps the last good state (epoch %lld, step %lld): "
-                                      "resume it with --resume and new options",
-                                      r->ckpt, r->saved_epoch, r->saved_step)
-                             : "No checkpoint was written yet: start again");
+                         e + 1, s + 1, (double)lr, last);
                 goto out;
             }
             if (st != TSF_OK) {
@@ -1752,7 +1828,7 @@ static int cmd_train(int argc, char **argv) {
                 stop = 1; /* the epoch's last step: finish the epoch first */
             }
         }
-        if (r->live && r->spe > 0) fputc('\n', stderr);
+        if (r->live && s0 < r->spe) fputs("\r\033[K", stderr); /* the epoch line replaces it */
         if (r->have_val) {
             vr = tr_validate(r, &vloss, &vtop1, &vtop5);
             if (vr == 0) goto out;
@@ -1782,10 +1858,10 @@ static int cmd_train(int argc, char **argv) {
     }
     if (!o->quiet) {
         char t[32];
-        printf("train: done, %d epochs in %s: %s (the model), %s, %s\n", o->epochs,
-               tr_hms(tr_now() - t_run, t, sizeof t), r->model_path, r->log_path, r->svg_path);
-        if (r->have_val)
-            printf("train: evaluate with: tsf eval %s %s\n", r->model_path, o->val);
+        printf("train: done, %d epoch%s (%s in this process): %s (the model), %s, %s\n", o->epochs,
+               o->epochs == 1 ? "" : "s", tr_hms(tr_now() - t_run, t, sizeof t), r->model_path,
+               r->log_path, r->svg_path);
+        if (r->have_val) printf("train: evaluate with: tsf eval %s %s\n", r->model_path, o->val);
     }
     rc = 0;
     goto out;
@@ -1793,11 +1869,18 @@ stop_now: /* a checkpoint inside an epoch */
     tt_progress_end();
     if (!tr_save(r)) goto out;
 stopped:
-    if (!o->quiet || tr_signal)
-        printf("train: %s: saved %s at epoch %lld, step %lld of %d; continue with: tsf train "
-               "--out %s --resume\n",
-               tr_signal ? "interrupted" : "stopped (--stop-after)", r->ckpt,
-               r->ts.epoch + (r->ts.epoch_step > 0), r->ts.epoch_step, r->spe, o->out);
+    if (!o->quiet || tr_signal) {
+        char where[96];
+        if (r->ts.epoch_step > 0)
+            snprintf(where, sizeof where, "in epoch %lld after step %lld of %d", r->ts.epoch + 1,
+                     r->ts.epoch_step, r->spe);
+        else
+            snprintf(where, sizeof where, "after epoch %lld", r->ts.epoch);
+        printf("train: %s: saved %s %s (SGD step %lld); continue with: tsf train --out %s "
+               "--resume\n",
+               tr_signal ? "interrupted" : "stopped (--stop-after)", r->ckpt, where, r->ts.step,
+               o->out);
+    }
     rc = tr_signal ? 128 + tr_signal : 0;
 out:
     fflush(stdout);
@@ -1833,10 +1916,11 @@ static int ev_write_svg(const char *path, const tsf_model *m, const long *conf, 
     double side = cell * K;
     int i, j;
     if (!f) return 0;
-    fprintf(f,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-            "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-            lab + side + 20, lab + side + 50);
+    fprintf(
+        f,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+        "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+        lab + side + 20, lab + side + 50);
     fprintf(f,
             "<text x=\"%.1f\" y=\"18\" font-size=\"13\" text-anchor=\"middle\">confusion matrix: "
             "rows true class, columns prediction (share of the row)</text>\n",
@@ -1862,8 +1946,7 @@ static int ev_write_svg(const char *path, const tsf_model *m, const long *conf, 
             const char *name = tsf_model_label(m, i);
             char idx[16];
             snprintf(idx, sizeof idx, "%d", i);
-            fprintf(f,
-                    "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.0f\" text-anchor=\"end\">",
+            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.0f\" text-anchor=\"end\">",
                     lab - 4, lab + 30 + (i + 0.5) * cell + 4, cell < 30 ? cell * 0.6 : 12);
             tr_xml(f, name[0] ? name : idx);
             fprintf(f, "</text>\n");
@@ -1894,6 +1977,7 @@ static int cmd_eval(int argc, char **argv) {
     int *labels = NULL, *pred = NULL, *rank = NULL;
     long *conf = NULL, *count = NULL, *hit = NULL, c1 = 0, c5 = 0;
     tr_item *items = NULL;
+    char *sampling_from = NULL;
     double t0;
     memset(&o, 0, sizeof o);
     memset(&m, 0, sizeof m), memset(&classes, 0, sizeof classes), memset(&mf, 0, sizeof mf);
@@ -1915,6 +1999,24 @@ static int cmd_eval(int argc, char **argv) {
     }
     tt_quiet = o.quiet;
     tr_threads(o.threads);
+    /* frame sampling: unless given now, what tsf train used (args.txt beside MODEL) */
+    if (!o.stride && !o.segment && !tt_is_dir(pos[0])) {
+        const char *slash = strrchr(pos[0], '/');
+        char *dir = slash ? tr_fmt("%.*s", (int)(slash - pos[0]), pos[0]) : tt_strdup(".");
+        char *args = tt_join(dir, "args.txt");
+        tt_list words = {NULL, 0, 0};
+        tr_opts sv;
+        int np = 0;
+        memset(&sv, 0, sizeof sv);
+        if (tt_is_file(args) && tr_read_args(args, &words) &&
+            tr_parse(tr_train_defs, &sv, words.n, words.v, "train", pos, 0, &np)) {
+            o.stride = sv.stride, o.segment = sv.segment;
+            if (o.fps == 0.0f) o.fps = sv.fps;
+            sampling_from = args, args = NULL;
+        }
+        tt_list_free(&words);
+        free(dir), free(args);
+    }
 
     /* the model */
     st = tsf_model_load(&m, pos[0], o.batch, &err);
@@ -1953,8 +2055,7 @@ static int cmd_eval(int argc, char **argv) {
         char *text;
         for (i = 0; i < K; i++) len += strlen(tsf_model_label(&m, i)) + 1;
         text = (char *)tt_malloc(len + 1);
-        for (i = 0; i < K; i++)
-            off += (size_t)sprintf(text + off, "%s\n", tsf_model_label(&m, i));
+        for (i = 0; i < K; i++) off += (size_t)sprintf(text + off, "%s\n", tsf_model_label(&m, i));
         have_classes = tsf_classes_parse(&classes, text, off, NULL, &err) == TSF_OK;
         free(text);
     }
@@ -1970,10 +2071,7 @@ static int cmd_eval(int argc, char **argv) {
     /* the views */
     tr_sample_opts(&so, &m.cfg, &o);
     V = tsf_sample_num_views(&so);
-    if (!tr_check_clips("checking clips", pos[1], &mf, &m.cfg, &so,
-                        "this model cannot read them; remake the clips with the model's "
-                        "channel count (video2clip and frames2clip write RGB)"))
-        goto out;
+    if (!tr_check_clips("checking clips", pos[1], &mf, &m.cfg, &so, 0)) goto out;
     n = mf.count, B = o.batch, nitems = n * V;
     x = (float *)tt_malloc((size_t)B * m.cfg.channels * so.frames * so.size * so.size *
                            sizeof(float));
@@ -2043,8 +2141,15 @@ static int cmd_eval(int argc, char **argv) {
               m.cfg.image_size);
     ev_printf("data     %s: %d clips; %d view%s a clip (%d temporal x %d spatial), logits "
               "summed\n",
-              pos[1], n, V, V == 1 ? "" : "s", so.sampling == TSF_SAMPLE_SEGMENT ? 1 : so.test_clips,
-              so.test_crops);
+              pos[1], n, V, V == 1 ? "" : "s",
+              so.sampling == TSF_SAMPLE_SEGMENT ? 1 : so.test_clips, so.test_crops);
+    if (so.sampling == TSF_SAMPLE_SEGMENT)
+        ev_printf("sampling segment%s%s\n", sampling_from ? ", from " : "",
+                  sampling_from ? sampling_from : "");
+    else
+        ev_printf("sampling dense, %d frames %d apart%s%s%s\n", so.frames, so.stride,
+                  so.target_fps > 0.0f ? " at --fps" : "", sampling_from ? ", from " : "",
+                  sampling_from ? sampling_from : "");
     ev_printf("top-1    %.2f%%  (%ld of %d)\n", 100.0 * (double)c1 / n, c1, n);
     ev_printf("top-5    %.2f%%  (%ld of %d)\n", 100.0 * (double)c5 / n, c5, n);
     {
@@ -2109,14 +2214,14 @@ static int cmd_eval(int argc, char **argv) {
             goto out;
         }
         fprintf(f, "path,label,predicted,correct,label_rank\n");
-        for (i = 0; i < n; i++) {
+        for (i = 0; i < n; i++) { /* class names, or indices for a model without names */
+            char a[16], c[16];
+            snprintf(a, sizeof a, "%d", mf.labels[i]), snprintf(c, sizeof c, "%d", pred[i]);
             tr_csv(f, mf.paths[i]);
             fputc(',', f);
-            tr_csv(f, tsf_model_label(&m, mf.labels[i])[0] ? tsf_model_label(&m, mf.labels[i])
-                                                           : tr_fmt("%d", mf.labels[i]));
+            tr_csv(f, tsf_model_label(&m, mf.labels[i])[0] ? tsf_model_label(&m, mf.labels[i]) : a);
             fputc(',', f);
-            tr_csv(f, tsf_model_label(&m, pred[i])[0] ? tsf_model_label(&m, pred[i])
-                                                      : tr_fmt("%d", pred[i]));
+            tr_csv(f, tsf_model_label(&m, pred[i])[0] ? tsf_model_label(&m, pred[i]) : c);
             fprintf(f, ",%d,%d\n", rank[i] == 0, rank[i] + 1);
         }
         ok = tr_commit(f, p);
@@ -2151,7 +2256,7 @@ static int cmd_eval(int argc, char **argv) {
 out:
     if (ev_file) fclose(ev_file), ev_file = NULL;
     free(x), free(labels), free(items), free(scores), free(pred), free(rank);
-    free(conf), free(count), free(hit);
+    free(conf), free(count), free(hit), free(sampling_from);
     tsf_manifest_free(&mf);
     tsf_classes_free(&classes);
     tsf_model_free(&m);

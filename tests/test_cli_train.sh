@@ -1,0 +1,480 @@
+#!/usr/bin/env bash
+# End-to-end tests of `tsf train` and `tsf eval` (tools/tsf_train.c) on a tiny dataset made
+# here: a small C generator (written below, compiled with $CC against timesformer.h) writes
+# clips with tsf_clip_save and image-ViT checkpoints with known values. Checked: a 2-epoch run
+# and its files; --resume after a stop at an epoch end, inside an epoch and after Ctrl-C
+# gives bit-identical files; a NaN loss keeps the last checkpoint; --init-from a TimeSformer
+# (new head, resized embeddings) and from timm and Hugging Face ViT checkpoints (values
+# checked); tsf eval's text and files; every option in --help; the error messages.
+# Usage: bash tests/test_cli_train.sh [TSF_BINARY]   (default build/tsf; CC is honoured)
+# Prints [PASS]/[FAIL] lines and "N passed, N failed"; exit status 1 on any failure.
+set -u
+TSF=${1:-build/tsf}
+CC=${CC:-cc}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+case "$TSF" in /*) ;; *) TSF=$PWD/$TSF ;; esac
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+PASSED=0
+FAILED=0
+pass() { echo "[PASS] $1"; PASSED=$((PASSED + 1)); }
+fail() { echo "[FAIL] $1"; FAILED=$((FAILED + 1)); }
+# xml NAME FILE: FILE is well-formed XML (needs python3; skipped, not passed, without it)
+xml() {
+    if ! command -v python3 >/dev/null 2>&1; then
+        echo "[SKIP] $1 (no python3 to parse it)"
+    elif python3 -c 'import sys, xml.dom.minidom as m; m.parse(sys.argv[1])' "$2" 2>/dev/null; then
+        pass "$1"
+    else
+        fail "$1"
+    fi
+}
+# check NAME COMMAND...: pass when the command succeeds
+check() {
+    local name=$1
+    shift
+    if "$@"; then pass "$name"; else fail "$name"; fi
+}
+# expect_error NAME WANT_STATUS PATTERN COMMAND...: the command fails with that status and its
+# output matches the extended regex PATTERN (the message: what is wrong and what to do)
+expect_error() {
+    local name=$1 want=$2 pattern=$3 out rc
+    shift 3
+    out=$("$@" 2>&1)
+    rc=$?
+    if [ "$rc" -eq "$want" ] && echo "$out" | grep -E -q -- "$pattern"; then
+        pass "$name: $(echo "$out" | grep -E -- "$pattern" | head -n 1 | cut -c1-150)"
+    else
+        fail "$name: want status $want and /$pattern/, got status $rc: $out"
+    fi
+}
+finish() {
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+    exit $?
+}
+
+if [ ! -x "$TSF" ]; then
+    fail "no tsf binary at $TSF (make build/tsf)"
+    finish
+fi
+cd "$TMP" || exit 1
+
+cat >gen.c <<'GEN_EOF'
+/* gen.c - test data for tests/test_cli_train.sh (written out and compiled by the script).
+     gen clips DIR PREFIX LABEL COUNT T H W C SEED   clips of a bright square moving in the
+                                                     direction of LABEL (0 right, 1 left, 2 down,
+                                                     3 up) on a noisy background
+     gen vit FILE timm|hf D DEPTH P C Q K            an image ViT checkpoint with known values
+     gen check MODEL timm|hf D DEPTH P Q             check what tsf train --init-from made of it */
+#define TIMESFORMER_IMPLEMENTATION
+#include "timesformer.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static float value(const char *name, long i) { /* the known value of element i of a tensor */
+    unsigned h = 2166136261u;
+    for (; *name; name++) h = (h ^ (unsigned char)*name) * 16777619u;
+    return 0.05f * sinf((float)(h % 1000) * 0.01f + (float)i * 0.37f);
+}
+
+static int clips(char **a) {
+    int label = atoi(a[2]), count = atoi(a[3]), T = atoi(a[4]), H = atoi(a[5]), W = atoi(a[6]);
+    int C = atoi(a[7]), i, t, y, x, c;
+    tsf_rng rng;
+    tsf_rng_seed(&rng, (unsigned long long)atoi(a[8]) * 1000 + (unsigned)label);
+    for (i = 0; i < count; i++) {
+        tsf_clip_header h = {0, 0, 0, 0, 0.0f, -1};
+        unsigned char *px = (unsigned char *)malloc((size_t)T * H * W * C);
+        char path[4096];
+        int x0 = (int)(tsf_rng_u32(&rng) % 8), y0 = (int)(tsf_rng_u32(&rng) % 8);
+        h.T = T, h.H = H, h.W = W, h.C = C, h.fps = 30.0f, h.label = label;
+        for (t = 0; t < T; t++) {
+            int dx = label == 0 ? 2 * t : label == 1 ? -2 * t : 0;
+            int dy = label == 2 ? 2 * t : label == 3 ? -2 * t : 0;
+            for (y = 0; y < H; y++)
+                for (x = 0; x < W; x++)
+                    for (c = 0; c < C; c++) {
+                        int in = x >= x0 + dx + W / 3 && x < x0 + dx + W / 3 + 10 &&
+                                 y >= y0 + dy + H / 3 && y < y0 + dy + H / 3 + 10;
+                        px[(((size_t)t * H + y) * W + x) * C + c] =
+                            (unsigned char)(in ? 200u + (unsigned)((x + y) % 2) * 50u : 40u + tsf_rng_u32(&rng) % 60u);
+                    }
+        }
+        snprintf(path, sizeof path, "%s/%s_%d.clip", a[0], a[1], i);
+        if (tsf_clip_save(path, &h, px) != TSF_OK) return fprintf(stderr, "cannot write %s\n", path), 1;
+        free(px);
+    }
+    return 0;
+}
+
+/* a safetensors file of F32 tensors with known values */
+typedef struct {
+    char name[128];
+    long long shape[4];
+    int nd;
+} tdesc;
+static int nt;
+static tdesc td[512];
+static void add(const char *name, int nd, long long a, long long b, long long c, long long d) {
+    snprintf(td[nt].name, sizeof td[nt].name, "%s", name);
+    td[nt].nd = nd, td[nt].shape[0] = a, td[nt].shape[1] = b, td[nt].shape[2] = c, td[nt].shape[3] = d;
+    nt++;
+}
+static long long numel(const tdesc *t) {
+    long long n = 1;
+    int k;
+    for (k = 0; k < t->nd; k++) n *= t->shape[k];
+    return n;
+}
+
+static int vit(char **a) {
+    static const char *names[5][2] = {{"layernorm_before", "norm1"}, {"attention.output.dense", "attn.proj"},
+                                      {"layernorm_after", "norm2"},  {"intermediate.dense", "mlp.fc1"},
+                                      {"output.dense", "mlp.fc2"}};
+    static const char *qkv[3] = {"query", "key", "value"};
+    int hf = strcmp(a[1], "hf") == 0, D = atoi(a[2]), L = atoi(a[3]), P = atoi(a[4]), C = atoi(a[5]);
+    int Q = atoi(a[6]), K = atoi(a[7]), l, i, k;
+    char n[128], *hdr = (char *)malloc(1 << 20);
+    size_t off = 0, len;
+    FILE *f;
+    add(hf ? "vit.embeddings.cls_token" : "cls_token", 3, 1, 1, D, 0);
+    add(hf ? "vit.embeddings.position_embeddings" : "pos_embed", 3, 1, Q, D, 0);
+    add(hf ? "vit.embeddings.patch_embeddings.projection.weight" : "patch_embed.proj.weight", 4, D, C, P, P);
+    add(hf ? "vit.embeddings.patch_embeddings.projection.bias" : "patch_embed.proj.bias", 1, D, 0, 0, 0);
+    for (l = 0; l < L; l++) {
+        for (k = 0; k < 5; k++)
+            for (i = 0; i < 2; i++) {
+                long long rows = k == 3 ? 2 * D : D, cols = k == 4 ? 2 * D : D;
+                if (hf)
+                    snprintf(n, sizeof n, "vit.encoder.layer.%d.%s.%s", l, names[k][0], i ? "bias" : "weight");
+                else
+                    snprintf(n, sizeof n, "blocks.%d.%s.%s", l, names[k][1], i ? "bias" : "weight");
+                if (k == 0 || k == 2 || i)
+                    add(n, 1, rows, 0, 0, 0);
+                else
+                    add(n, 2, rows, cols, 0, 0);
+            }
+        for (k = 0; k < (hf ? 3 : 1); k++) {
+            if (hf)
+                snprintf(n, sizeof n, "vit.encoder.layer.%d.attention.attention.%s.weight", l, qkv[k]);
+            else
+                snprintf(n, sizeof n, "blocks.%d.attn.qkv.weight", l);
+            add(n, 2, hf ? D : 3 * D, D, 0, 0);
+            n[strlen(n) - 6] = 0, strcat(n, "bias");
+            add(n, 1, hf ? D : 3 * D, 0, 0, 0);
+        }
+    }
+    add(hf ? "vit.layernorm.weight" : "norm.weight", 1, D, 0, 0, 0);
+    add(hf ? "vit.layernorm.bias" : "norm.bias", 1, D, 0, 0, 0);
+    add(hf ? "classifier.weight" : "head.weight", 2, K, D, 0, 0);
+    add(hf ? "classifier.bias" : "head.bias", 1, K, 0, 0, 0);
+    if (hf) add("vit.pooler.dense.weight", 2, D, D, 0, 0);
+    len = (size_t)sprintf(hdr, "{");
+    for (i = 0; i < nt; i++) {
+        long long b = numel(&td[i]) * 4;
+        len += (size_t)sprintf(hdr + len, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[", i ? "," : "", td[i].name);
+        for (k = 0; k < td[i].nd; k++) len += (size_t)sprintf(hdr + len, "%s%lld", k ? "," : "", td[i].shape[k]);
+        len += (size_t)sprintf(hdr + len, "],\"data_offsets\":[%lld,%lld]}", (long long)off, (long long)off + b);
+        off += (size_t)b;
+    }
+    len += (size_t)sprintf(hdr + len, "}");
+    while (len % 8) hdr[len++] = ' ';
+    if (!(f = fopen(a[0], "wb"))) return 1;
+    for (k = 0; k < 8; k++) fputc((int)((len >> (8 * k)) & 255), f);
+    fwrite(hdr, 1, len, f);
+    for (i = 0; i < nt; i++) {
+        long long e, m = numel(&td[i]);
+        for (e = 0; e < m; e++) {
+            float v = value(td[i].name, (long)e);
+            fwrite(&v, 4, 1, f);
+        }
+    }
+    free(hdr);
+    return fclose(f) != 0;
+}
+
+/* What --init-from must make of `gen vit`: spatial weights copied (HF's q, k, v stacked into
+   qkv), the temporal attention and its norm copies of the spatial ones, temporal_fc and the
+   time embedding zero, the position embedding resized with 1-D nearest (the cls row kept). */
+static int check(char **a) {
+    static const char *qkv[3] = {"query", "key", "value"};
+    int hf = strcmp(a[1], "hf") == 0, D = atoi(a[2]), L = atoi(a[3]), Q = atoi(a[5]), l, r, bad = 0;
+    tsf_model m;
+    tsf_error err;
+    char n[160];
+    long i, Qm, g;
+    if (tsf_model_load(&m, a[0], 0, &err) != TSF_OK) return fprintf(stderr, "%s\n", err.msg), 1;
+    g = m.cfg.image_size / m.cfg.patch_size, Qm = 1 + g * g;
+    for (i = 0; i < D; i++) bad += m.params.cls_token[i] != value(hf ? "vit.embeddings.cls_token" : "cls_token", i);
+    for (r = 0; r < Qm; r++) {
+        int src = r == 0 ? 0 : 1 + (int)floorf((float)(r - 1) * ((float)(Q - 1) / (float)(Qm - 1)));
+        if (src > Q - 1) src = Q - 1;
+        for (i = 0; i < D; i++)
+            bad += m.params.pos_embed[(size_t)r * D + i] !=
+                   value(hf ? "vit.embeddings.position_embeddings" : "pos_embed", (long)src * D + i);
+    }
+    for (l = 0; l < L; l++) {
+        size_t q3 = (size_t)3 * D * D, dd = (size_t)D * D;
+        for (i = 0; i < 3 * D * D; i++) {
+            if (hf)
+                snprintf(n, sizeof n, "vit.encoder.layer.%d.attention.attention.%s.weight", l, qkv[i / (D * D)]);
+            else
+                snprintf(n, sizeof n, "blocks.%d.attn.qkv.weight", l);
+            bad += m.params.qkv_w[l * q3 + (size_t)i] != value(n, hf ? i % (D * D) : i);
+            bad += m.params.t_qkv_w[l * q3 + (size_t)i] != m.params.qkv_w[l * q3 + (size_t)i];
+        }
+        for (i = 0; i < D * D; i++) {
+            bad += m.params.t_proj_w[l * dd + (size_t)i] != m.params.proj_w[l * dd + (size_t)i];
+            bad += m.params.t_fc_w[l * dd + (size_t)i] != 0.0f;
+        }
+        snprintf(n, sizeof n, hf ? "vit.encoder.layer.%d.layernorm_before.weight" : "blocks.%d.norm1.weight", l);
+        for (i = 0; i < D; i++) {
+            bad += m.params.ln1_w[(size_t)l * D + i] != value(n, i);
+            bad += m.params.t_ln_w[(size_t)l * D + i] != m.params.ln1_w[(size_t)l * D + i];
+        }
+    }
+    for (i = 0; m.params.time_embed && i < (long)m.cfg.frames * D; i++) bad += m.params.time_embed[i] != 0.0f;
+    tsf_model_free(&m);
+    printf("%s (%d differences)\n", bad ? "MISMATCH" : "init ok", bad);
+    return bad != 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 11 && strcmp(argv[1], "clips") == 0) return clips(argv + 2);
+    if (argc == 10 && strcmp(argv[1], "vit") == 0) return vit(argv + 2);
+    if (argc == 8 && strcmp(argv[1], "check") == 0) return check(argv + 2);
+    fprintf(stderr, "usage: see the comment at the top of gen.c\n");
+    return 2;
+}
+GEN_EOF
+if ! $CC -std=c99 -O2 -I"$ROOT" gen.c -o gen -lm 2>gen.log; then
+    fail "the test generator does not build: $(cat gen.log)"
+    finish
+fi
+
+# ---- a dataset: 3 classes (a square moving right, left, down), 8 frames of 40 x 40 -------------
+mkdir -p data
+for l in 0 1 2; do
+    ./gen clips data tr$l $l 4 8 40 40 3 1 && ./gen clips data va$l $l 2 8 40 40 3 2 || exit 1
+done
+./gen clips data gray 0 2 8 40 40 1 3 || exit 1
+printf 'right\nleft\ndown\n' >data/classes.txt
+{
+    echo path,label
+    for l in 0 1 2; do for i in 0 1 2 3; do echo "tr${l}_$i.clip,$l"; done; done
+} >data/train.csv
+{
+    echo path,label
+    for i in 0 1; do echo "va0_$i.clip,right"; echo "va1_$i.clip,left"; echo "va2_$i.clip,down"; done
+} >data/val.csv
+printf 'path,label\ntr0_0.clip,0\ntr0_1.clip\n' >data/bad.csv
+printf 'path,label\ntr0_0.clip,0\ntr0_1.clip,dgo\n' >data/unknown.csv
+printf 'path,label\ntr0_0.clip,0\nnothere.clip,1\n' >data/missing.csv
+printf 'path,label\ngray_0.clip,0\ngray_1.clip,1\n' >data/gray.csv
+
+# One thread (--threads 2 below checks that it changes nothing): tiny models gain nothing from
+# two, and on a loaded machine OpenMP's barriers make them many times slower.
+export OMP_NUM_THREADS=1
+M0="--size 32 --patch 8 --frames 4 --dim 32 --depth 2 --heads 2 --stride 2 --batch 4 --seed 1 --threads 1"
+M="$M0 -q"
+
+# ---- a 2-epoch run and its files ------------------------------------------------------------
+t0=$(date +%s%N)
+if "$TSF" train --data data --out a $M --epochs 2 >a.log 2>&1; then
+    pass "train: 2 epochs ($((($(date +%s%N) - t0) / 1000000)) ms)"
+else
+    fail "train: 2 epochs: $(cat a.log)"
+fi
+for f in checkpoint.safetensors model.safetensors log.csv curves.svg args.txt; do
+    check "train: wrote a/$f" test -s a/$f
+done
+check "train: log.csv has the header and one row per epoch" \
+    test "$(head -n 1 a/log.csv)" = "epoch,step,lr,train_loss,train_acc,val_loss,val_top1,val_top5,seconds" -a \
+    "$(grep -c -E '^[0-9]+,[0-9]+,[0-9.e+-]+(,[0-9.]+){6}$' a/log.csv)" -eq 2
+check "train: log.csv counts SGD steps (12 clips, batch 4: 3 an epoch)" \
+    test "$(cut -d, -f1,2 a/log.csv | tail -n 1)" = "2,6"
+check "train: curves.svg is an SVG with curves" \
+    grep -q '<polyline' a/curves.svg
+xml "train: curves.svg is well-formed XML" a/curves.svg
+if out=$("$TSF" info a/model.safetensors 2>&1) && echo "$out" | grep -q "classes      3 (right, left, down)"; then
+    pass "train: model.safetensors loads, with the class names"
+else
+    fail "train: model.safetensors: $out"
+fi
+check "train: the checkpoint loads as a model" "$TSF" info a/checkpoint.safetensors >/dev/null
+
+# the same run on two threads (the loader samples clips in parallel): the same bytes
+OMP_WAIT_POLICY=passive "$TSF" train --data data --out a2 $M --epochs 2 --threads 2 >a2.log 2>&1
+check "train: 2 threads give the same model bytes as 1" cmp -s a/model.safetensors a2/model.safetensors
+
+# the live progress line (on a terminal, or with --progress)
+"$TSF" train --data data --out p $M0 --epochs 1 --progress >p.out 2>p.err
+if grep -q -E 'epoch 1/1  step 3/3  loss [0-9.]+  acc [0-9.]+%  [0-9.]+ clips/s  ETA [0-9]+s' p.err; then
+    pass "train: the live progress line (epoch, step, loss, accuracy, clips/s, ETA)"
+else
+    fail "train: no progress line in: $(cat -v p.err)"
+fi
+
+# the recipe flags: accumulation (3 batches, 2 a step: 2 steps an epoch), cosine with warm-up,
+# label smoothing, clipping, no decay on embeddings; the other two attention variants
+for v in joint space; do
+    if "$TSF" train --data data --out r$v $M --variant $v --epochs 2 --accum 2 --schedule cosine \
+        --warmup 2 --label-smoothing 0.1 --clip-norm 1 --no-decay-embeddings --momentum 0.8 \
+        --no-nesterov --weight-decay 0.001 --drop-path 0.2 --dropout 0.1 --lr 0.01 >r$v.log 2>&1 &&
+        [ "$(cut -d, -f1,2 r$v/log.csv | tr '\n' ' ')" = "epoch,step 1,2 2,4 " ] &&
+        "$TSF" info r$v/model.safetensors | grep -q "attention    ${v}_"; then
+        pass "train: --variant $v with --accum 2, cosine + warm-up, smoothing, clipping: 2 SGD steps an epoch"
+    else
+        fail "train: --variant $v with the recipe flags: $(cat r$v.log; cat r$v/log.csv)"
+    fi
+done
+
+# ---- --resume is bit-identical --------------------------------------------------------------
+"$TSF" train --data data --out b $M --epochs 2 --stop-after 3 >b.log 2>&1 &&
+    "$TSF" train --out b --resume -q >>b.log 2>&1
+check "resume: stopped after epoch 1, resumed: the same model.safetensors bytes" cmp -s a/model.safetensors b/model.safetensors
+check "resume: ... and the same checkpoint (momentum, step, generators)" cmp -s a/checkpoint.safetensors b/checkpoint.safetensors
+check "resume: log.csv continues (2 rows)" test "$(grep -c '^[0-9]' b/log.csv)" -eq 2
+"$TSF" train --data data --out c $M --epochs 2 --stop-after 2 >c.log 2>&1 &&
+    "$TSF" train --out c --resume -q >>c.log 2>&1
+check "resume: stopped inside epoch 1 (step 2 of 3), resumed: the same model bytes" cmp -s a/model.safetensors c/model.safetensors
+
+# Ctrl-C: a long run, interrupted after its first epoch; then both it (resumed) and a fresh
+# run stop at the same SGD step: the files must be the same
+"$TSF" train --data data --out d $M --epochs 1000 >d.log 2>&1 &
+pid=$!
+for _ in $(seq 200); do [ -s d/log.csv ] && break; sleep 0.05; done
+sleep 0.2
+kill -INT $pid
+wait $pid
+rc=$?
+step=$(sed -n 's/.*(SGD step \([0-9]*\)).*/\1/p' d.log)
+if [ "$rc" -eq 130 ] && grep -q "interrupted: saved d/checkpoint.safetensors" d.log && [ -n "$step" ]; then
+    pass "Ctrl-C: exit status 130 after saving a checkpoint at SGD step $step"
+    "$TSF" train --out d --resume --stop-after 2 -q >>d.log 2>&1
+    "$TSF" train --data data --out e $M --epochs 1000 --stop-after $((step + 2)) >e.log 2>&1
+    check "Ctrl-C: resumed, it matches an uninterrupted run bit for bit" cmp -s d/checkpoint.safetensors e/checkpoint.safetensors
+else
+    fail "Ctrl-C: want status 130 and a saved checkpoint, got $rc: $(cat d.log)"
+fi
+
+# a NaN loss stops training and leaves the last good checkpoint alone
+cp -r a nan && cp a/checkpoint.safetensors nan.ckpt
+expect_error "NaN: training stops with a message" 1 "NaN or infinite.*keeps the last good state" \
+    "$TSF" train --out nan --resume --epochs 4 --lr 1e30
+check "NaN: the checkpoint is untouched" cmp -s nan.ckpt nan/checkpoint.safetensors
+
+# ---- tsf eval -------------------------------------------------------------------------------
+if out=$("$TSF" eval a/model.safetensors data/val.csv --out ev 2>&1); then
+    pass "eval: runs"
+else
+    fail "eval: $out"
+fi
+check "eval: a top-1 line" grep -q -E '^top-1 +[0-9.]+%  \([0-9]+ of 6\)$' ev/eval.txt
+check "eval: a top-5 line" grep -q -E '^top-5 +[0-9.]+%' ev/eval.txt
+check "eval: per-class accuracy" grep -q -E '^ +2  down +2 ' ev/eval.txt
+check "eval: the confusion matrix (3 rows, 6 clips)" test "$(sed -n '/^confusion matrix/,$p' ev/eval.txt |
+    awk 'NR > 2 { s += $2 + $3 + $4; n++ } END { print n, s }')" = "3 6"
+check "eval: the sampling comes from the run's args.txt" grep -q "4 frames 2 apart, from a/args.txt" ev/eval.txt
+check "eval: the 1 x 3 views of the paper by default" grep -q "3 views a clip (1 temporal x 3 spatial)" ev/eval.txt
+for f in confusion.csv confusion.svg predictions.csv; do check "eval: wrote ev/$f" test -s ev/$f; done
+check "eval: predictions.csv has a row per clip" test "$(wc -l <ev/predictions.csv)" -eq 7
+xml "eval: confusion.svg is well-formed XML" ev/confusion.svg
+if out=$("$TSF" eval a/model.safetensors data/val.csv --temporal-views 2 --spatial-crops 3 2>&1) &&
+    echo "$out" | grep -q "6 views a clip (2 temporal x 3 spatial)"; then
+    pass "eval: --temporal-views 2 --spatial-crops 3"
+else
+    fail "eval: multi-view: $out"
+fi
+check "eval: nothing written without --out" test ! -e eval.txt
+
+# ---- --init-from ------------------------------------------------------------------------------
+mkdir -p data2 && cp data/tr0_*.clip data/tr2_*.clip data2/ && printf 'right\ndown\n' >data2/classes.txt
+{
+    echo path,label
+    for i in 0 1 2 3; do echo "tr0_$i.clip,right"; echo "tr2_$i.clip,down"; done
+} >data2/train.csv
+if out=$("$TSF" train --data data2 --out f --init-from a/model.safetensors --frames 8 --size 40 \
+    --stride 1 --batch 4 --epochs 1 2>&1) &&
+    echo "$out" | grep -q "copied 47 of 49 tensors; position embedding resized from 17 to 26 rows; time embedding resized from 4 to 8 rows" &&
+    echo "$out" | grep -q "new head"; then
+    pass "init-from: a TimeSformer, 2 classes instead of 3, 8 frames, 40 x 40: new head, embeddings resized"
+else
+    fail "init-from a TimeSformer: $out"
+fi
+./gen vit vit.safetensors timm 32 2 8 3 17 7 &&
+    "$TSF" train --data data --out g --init-from vit.safetensors --heads 2 --frames 4 --stride 2 --epochs 0 -q >g.log 2>&1
+if out=$(./gen check g/model.safetensors timm 32 2 8 17 2>&1) && [ "$out" = "init ok (0 differences)" ]; then
+    pass "init-from: a timm ViT: weights copied, temporal attention = spatial, temporal_fc 0"
+else
+    fail "init-from timm ViT: $out $(cat g.log)"
+fi
+mkdir -p hfvit && ./gen vit hfvit/model.safetensors hf 32 2 8 3 17 7 &&
+    printf '{"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64, "image_size": 32, "patch_size": 8, "num_channels": 3, "qkv_bias": true}\n' >hfvit/config.json &&
+    "$TSF" train --data data --out h --init-from hfvit --size 24 --frames 4 --stride 2 --epochs 0 >h.log 2>&1
+if out=$(./gen check h/model.safetensors hf 32 2 8 17 2>&1) && [ "$out" = "init ok (0 differences)" ] &&
+    grep -q "position embedding resized from 17 to 10 rows" h.log; then
+    pass "init-from: a Hugging Face ViT folder: q/k/v stacked, pos_embed resized 1-D nearest, heads from config.json"
+else
+    fail "init-from HF ViT: $out $(cat h.log)"
+fi
+
+# ---- --help lists every option ------------------------------------------------------------------
+for cmd in train eval; do
+    help=$("$TSF" $cmd --help 2>&1)
+    missing=""
+    for opt in $(sed -n "/^static const tr_def tr_${cmd}_defs/,/^};/p" "$ROOT/tools/tsf_train.c" | grep -o '{"--[a-z0-9-]*"' | tr -d '{"'); do
+        echo "$help" | grep -q -- "$opt\\b" || missing="$missing $opt"
+    done
+    if [ -z "$missing" ] && [ -n "$help" ]; then pass "$cmd --help lists every option"; else fail "$cmd --help misses:$missing"; fi
+done
+
+# ---- errors: each says what is wrong and what to do ---------------------------------------------
+expect_error "error: missing manifest" 1 "data/nope.csv: .*cannot open the file.*check the path" \
+    "$TSF" train --train data/nope.csv --classes data/classes.txt --out x $M
+expect_error "error: bad manifest line" 1 "data/bad.csv: .*line 3: expected path,label.*fix that line" \
+    "$TSF" train --train data/bad.csv --classes data/classes.txt --out x $M
+expect_error "error: unknown label" 1 'line 3: unknown label "dgo".*fix that line' \
+    "$TSF" train --train data/unknown.csv --classes data/classes.txt --out x $M
+expect_error "error: missing clip" 1 "nothere.clip \(line 3 of data/missing.csv\).*fix the path in the manifest" \
+    "$TSF" train --train data/missing.csv --classes data/classes.txt --out x $M
+mkdir -p nocls && cp data/train.csv nocls/
+expect_error "error: no class names" 1 "no class names: give --classes FILE.*looked for nocls/classes.txt" \
+    "$TSF" train --train nocls/train.csv --out x $M
+expect_error "error: a missing class-names file" 1 "data/none.txt: .*cannot open the file.*give the class-names file with --classes FILE" \
+    "$TSF" train --train data/train.csv --classes data/none.txt --out x $M
+expect_error "error: model/clip mismatch (train)" 1 "gray_0.clip \(line 2 of data/gray.csv\): the clip has 1 channel, the model takes 3: train a model for them with --channels 1" \
+    "$TSF" train --train data/gray.csv --classes data/classes.txt --out x $M
+expect_error "error: model/clip mismatch (eval)" 1 "the clip has 1 channel, the model takes 3: this model cannot read them" \
+    "$TSF" eval a/model.safetensors data/gray.csv
+expect_error "error: unknown flag (train)" 2 "unknown option --bogus \(tsf train --help lists every option\)" \
+    "$TSF" train --data data --out x --bogus 3
+expect_error "error: unknown flag (eval)" 2 "unknown option --bogus \(tsf eval --help lists every option\)" \
+    "$TSF" eval a/model.safetensors data/val.csv --bogus
+expect_error "error: a flag without its value" 2 "--lr needs a value" "$TSF" train --data data --out x --lr
+expect_error "error: a bad number" 2 '--epochs needs an integer from 0 to 1000000, got "many"' \
+    "$TSF" train --data data --out x --epochs many
+expect_error "error: no --out" 2 "give the run's folder with --out DIR" "$TSF" train --data data
+expect_error "error: a run is there already" 2 "already holds a run.*--resume.*--overwrite" \
+    "$TSF" train --data data --out a $M
+expect_error "error: --resume without a checkpoint" 1 "no y/checkpoint.safetensors to resume" \
+    "$TSF" train --out y --resume
+expect_error "error: --resume with another model" 1 "--dim 64, but the checkpoint's model has 32.*drop --dim" \
+    "$TSF" train --out a --resume --dim 64
+expect_error "error: heads do not divide the width" 1 "--dim 30 is not a multiple of --heads 4" \
+    "$TSF" train --data data --out x --dim 30 --heads 4
+expect_error "error: eval of a missing model" 1 "nothere.safetensors.*cannot open" \
+    "$TSF" eval nothere.safetensors data/val.csv
+expect_error "error: eval with the wrong class list" 1 "data2/classes.txt names 2 classes, the model has 3" \
+    "$TSF" eval a/model.safetensors data/val.csv --classes data2/classes.txt
+expect_error "error: --init-from a file that is not safetensors" 1 "not a safetensors file" \
+    "$TSF" train --data data --out x $M --init-from data/classes.txt
+expect_error "error: --init-from a model that fits nothing" 1 "no tensor of it fits this model" \
+    "$TSF" train --data data --out x --init-from vit.safetensors --dim 64 --heads 2
+expect_error "error: --init-from without heads" 1 "does not say how many attention heads.*--heads N" \
+    "$TSF" train --data data --out x --init-from vit.safetensors
+check "errors: no run folder left behind by failed starts" test ! -e x
+
+finish
