@@ -2155,6 +2155,7 @@ static tsf_status tsf__model_create(tsf_model *m, const tsf_config *cfg, int B) 
     for (k = 0; k < TSF_NUM_PARAMS; k++) m->num_params += (size_t)s[k];
     m->param_memory = (float *)TSF_MALLOC(m->param_floats * sizeof(float), m->cfg.alloc_ctx);
     if (!m->param_memory) return TSF_ERR_ALLOC;
+    memset(m->param_memory, 0, m->param_floats * sizeof(float)); /* padding included */
     m->owns_memory = 1;
     tsf_rng_seed(&m->rng, 0);
     tsf__layout((float **)&m->params, s, TSF_NUM_PARAMS, m->param_memory);
@@ -2733,8 +2734,10 @@ TSFDEF tsf_status tsf_sgd_step(tsf_model *m, const tsf_sgd *o, float lr, int acc
     scale = 1.0f / (float)accum; /* the mean over accumulated micro-batches */
     if (grad_norm) *grad_norm = (float)(sqrt(sumsq) / accum);
     if (!(sumsq < 1e300)) return TSF_ERR_NONFINITE; /* NaN or Inf: leave the weights alone */
-    if (o->clip_norm > 0.0f && sqrt(sumsq) / accum > (double)o->clip_norm) /* clip_grad_norm_ */
-        scale *= o->clip_norm / (float)(sqrt(sumsq) / accum + 1e-6);
+    if (o->clip_norm > 0.0f) { /* torch's clip_grad_norm_: scale when max/(norm + 1e-6) < 1 */
+        float coef = o->clip_norm / (float)(sqrt(sumsq) / accum + 1e-6);
+        if (coef < 1.0f) scale *= coef;
+    }
     /* torch.optim.SGD: d = g + wd*w; buf = d (first step) or momentum*buf + d;
        d = d + momentum*buf (Nesterov) or buf; w -= lr*d */
     for (f = 0; f < TSF_NUM_PARAMS; f++) {
@@ -3104,13 +3107,41 @@ TSFDEF int tsf_model_num_tensors(const tsf_model *m) {
     return n;
 }
 
+/* Copy a name of fewer than 96 bytes. */
+static int tsf__copy_name(char out[96], const char *s) {
+    size_t n = strlen(s);
+    if (n >= 96) return 0;
+    memcpy(out, s, n + 1);
+    return 1;
+}
+
+/* A name from the table with its "%d" (if any) replaced by the block number. */
+static void tsf__layer_name(char out[96], const char *fmt, int layer) {
+    const char *pct = strstr(fmt, "%d");
+    char num[16];
+    size_t a, n;
+    if (!pct) {
+        if (!tsf__copy_name(out, fmt)) out[0] = 0;
+        return;
+    }
+    a = (size_t)(pct - fmt);
+    n = (size_t)snprintf(num, sizeof num, "%d", layer);
+    if (a + n + strlen(pct + 2) >= 96) {
+        out[0] = 0;
+        return;
+    }
+    memcpy(out, fmt, a);
+    memcpy(out + a, num, n);
+    memcpy(out + a + n, pct + 2, strlen(pct + 2) + 1);
+}
+
 static void tsf__tensor_info(const tsf_model *m, tsf__tensor t, char name[96], int *ndim,
                              long long shape[4], float **data) {
     const tsf_config *c = &m->cfg;
     const char *code = tsf__names[t.field].shape;
     long long numel = 1;
     int k, P = c->image_size / c->patch_size;
-    snprintf(name, 96, tsf__names[t.field].hf, t.layer);
+    tsf__layer_name(name, tsf__names[t.field].hf, t.layer);
     for (k = 0; code[k]; k++) {
         char d = code[k];
         shape[k] = d == 'D'   ? c->dim
@@ -3140,14 +3171,6 @@ TSFDEF void tsf_model_tensor(const tsf_model *m, int i, char name[96], int *ndim
     tsf__tensor_info(m, t, name, ndim, shape, data);
 }
 
-/* Copy a name of fewer than 96 bytes. */
-static int tsf__copy_name(char out[96], const char *s) {
-    size_t n = strlen(s);
-    if (n >= 96) return 0;
-    memcpy(out, s, n + 1);
-    return 1;
-}
-
 /* The Hugging Face name of a parameter given its original or HF name ("model." and
    "module." prefixes are dropped); 0 if it is neither. */
 static int tsf__to_hf_name(const char *name, char out[96]) {
@@ -3170,12 +3193,12 @@ static int tsf__to_hf_name(const char *name, char out[96]) {
             continue;
         }
         if (strncmp(name, "blocks.", 7) == 0 && sscanf(name + 7, "%d", &layer) == 1 && layer >= 0) {
-            snprintf(probe, sizeof probe, fmt, layer);
-            if (strcmp(name, probe) == 0) return snprintf(out, 96, tsf__names[f].hf, layer), 1;
+            tsf__layer_name(probe, fmt, layer);
+            if (strcmp(name, probe) == 0) return tsf__layer_name(out, tsf__names[f].hf, layer), 1;
         }
         if (strncmp(name, "timesformer.encoder.layer.", 26) == 0 &&
             sscanf(name + 26, "%d", &layer) == 1 && layer >= 0) {
-            snprintf(probe, sizeof probe, tsf__names[f].hf, layer);
+            tsf__layer_name(probe, tsf__names[f].hf, layer);
             if (strcmp(name, probe) == 0) return tsf__copy_name(out, name);
         }
     }
@@ -3776,8 +3799,16 @@ TSFDEF tsf_status tsf_model_load(tsf_model *m, const char *path, int B, tsf_erro
     memset(m, 0, sizeof *m);
     if (err) err->msg[0] = 0;
     snprintf(sub, sizeof sub, "%s/config.json", path);
-    if (!(f = fopen(sub, "rb"))) /* not a model folder: a .safetensors file */
+    if (!(f = fopen(sub, "rb"))) {               /* not a model folder: a .safetensors file */
+        snprintf(sub, sizeof sub, "%s/.", path); /* opens only if path is a folder */
+        if ((f = fopen(sub, "rb")) != NULL) {
+            fclose(f);
+            tsf__seterr(err, path, ": a folder without config.json (a Hugging Face model folder ",
+                        "holds config.json and model.safetensors)");
+            return TSF_ERR_IO;
+        }
         return tsf__load_safetensors_file(m, path, NULL, NULL, 0, B, NULL, err);
+    }
     fclose(f);
     memset(&cfg, 0, sizeof cfg);
     if ((st = tsf__read_text(sub, &txt, &len, NULL)) != TSF_OK)
@@ -3958,6 +3989,20 @@ static tsf_status tsf__save(const tsf_model *m, const char *path, const char *tr
 #endif
         if (rename(tmp, path) != 0) st = TSF_ERR_IO;
     }
+#if defined(__unix__) || defined(__APPLE__)
+    if (st == TSF_OK) { /* and the rename itself reaches the disk: sync the folder */
+        const char *slash = strrchr(path, '/');
+        int fd;
+        if (slash && slash != path)
+            snprintf(tmp, sizeof tmp, "%.*s", (int)(slash - path), path);
+        else
+            snprintf(tmp, sizeof tmp, "%s", slash ? "/" : ".");
+        if ((fd = open(tmp, O_RDONLY)) >= 0) {
+            (void)fsync(fd); /* some filesystems refuse to sync a folder; the file is safe */
+            close(fd);
+        }
+    }
+#endif
     if (st != TSF_OK) {
         remove(tmp);
         tsf__seterr(err, path, ": write failed (the previous file, if any, is untouched)", "");

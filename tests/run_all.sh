@@ -63,9 +63,9 @@ HASAVX2=$(grep -q -w avx2 /proc/cpuinfo && grep -q -w fma /proc/cpuinfo && echo 
 
 suite default "$CC $WARN -O2 -g -march=native $T -o $OUT/default -lm" "$OUT/default"
 suite portable "$CC $WARN -O2 -g -DTSF_NO_SIMD $T -o $OUT/portable -lm" "$OUT/portable"
-suite omp "$CC $WARN -O2 -g -march=native -fopenmp $T -o $OUT/omp -lm" "OMP_NUM_THREADS=2 $OUT/omp"
+suite omp "$CC $WARN -O2 -g -march=native -fopenmp $T -o $OUT/omp -lm" "OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive $OUT/omp"
 suite portable-omp "$CC $WARN -O2 -g -DTSF_NO_SIMD -fopenmp $T -o $OUT/portable-omp -lm" \
-    "OMP_NUM_THREADS=2 $OUT/portable-omp"
+    "OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive $OUT/portable-omp"
 suite asan "$CC $WARN -O1 -g -march=native -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $T -o $OUT/asan -lm" \
     "ASAN_OPTIONS=detect_leaks=1 $OUT/asan"
 if [ -n "$HASAVX2" ]; then
@@ -87,6 +87,8 @@ suite cli-asan "$CC $WARN -O1 -g -march=native -fsanitize=address,undefined -fno
     "bash tests/test_cli.sh $OUT/tsf-asan"
 suite cli-train "$CC $WARN -O2 -march=native -fopenmp $STB tools/tsf.c -o $OUT/tsf-omp -lm" \
     "OMP_WAIT_POLICY=passive bash tests/test_cli_train.sh $OUT/tsf-omp"
+suite cli-classify "$CC $WARN -O2 -march=native $STB tools/tsf.c -o $OUT/tsf-classify -lm" \
+    "bash tests/test_cli_classify.sh $OUT/tsf-classify"
 suite clip "$CC $WARN -O2 -g -march=native $T_CLIP -o $OUT/clip -lm" "$OUT/clip"
 suite clip-asan "$CC $WARN -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $T_CLIP -o $OUT/clip-asan -lm" \
     "ASAN_OPTIONS=detect_leaks=1 $OUT/clip-asan"

@@ -62,8 +62,8 @@ static int same_bits(const float *a, const float *b, size_t n) {
 
 #include "test_grad.c"
 #include "test_matmul.c"
-#include "test_ops.c"
 #include "test_model.c"
+#include "test_ops.c"
 #include "test_train.c" /* after test_model.c: it uses its helpers */
 
 static const tsft_case tests[] = {

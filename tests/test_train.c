@@ -1292,7 +1292,7 @@ static void test_train_threads(void) {
 /* A tiny model of each variant drives the loss on 4 fixed clips below 1/20 of its start
    within a few hundred steps of SGD (momentum 0.9, Nesterov, no weight decay). */
 static void tt_overfit(int attention) {
-    tsf_config cfg = tt_cfg(attention, 16, 4, 4, 32, 2, 2, 4);
+    tsf_config cfg = tt_cfg(attention, 16, 8, 4, 32, 2, 2, 4); /* 2 x 2 patches, 4 frames */
     tsf_model m;
     tsf_sgd o;
     tsf_rng r;

@@ -14,8 +14,13 @@
    the short side resized to the model's image size, then the centre square. So a clip
    classified here gives exactly what tsf_clip_sample(view 0, test_crops 1) + the forward
    pass give. Raw frames cannot be read twice: each frame is transformed as it arrives and a
-   ring of the last `window` transformed frames (C x S x S floats each) is kept, so memory
-   does not grow with the video's length.
+   ring of the last `window` transformed frames (3 x S x S floats each) is kept, so memory
+   does not grow with the video's length (except with --segment and no --window: then the
+   window is the whole stream, and every frame is kept).
+   The model file records its preprocessing but not the temporal sampling it was trained
+   with, so --frames-stride (default 32, the loader's and the Kinetics models') or --segment
+   must match the training run; a video shorter than the span gets a warning naming the
+   stride that would cover it.
 
    WINDOWS. A window is `--window` frames (default T * --frames-stride, the span of one dense
    sample; with --segment, the whole video). A video of at most one window gets one
@@ -43,7 +48,8 @@
    averaged over heads; the identity stands for the residual connection) and the steps are
    multiplied from block 1 to block B. Only the cls row of the product is needed, so it is
    computed as a row vector pushed back through the blocks (no N*T x N*T products):
-     space_only  per frame, over its 1+N tokens (frames never mix before the final mean).
+     space_only  per frame, over its 1+N tokens (frames never mix before the final mean),
+                 divided by T: the clip's cls vector is the mean of the frames' cls tokens.
      joint       over the 1+N*T tokens of the clip.
      divided     over the 1+N*T tokens, through both steps of every block, exactly as they
                  mix tokens: the temporal step mixes the T tokens of each patch position (the
@@ -54,6 +60,17 @@
    The rolled-out weights of the cls row sum to 1 (with the cls token's own share), which
    --json reports as "total". Heatmap colours run from the smallest to the largest value
    over the whole clip (--per-frame: over each frame).
+
+   JSON. classify --json: {"model", "attention", "input", "frames", "width", "height", "fps",
+   "sampling": {"mode", "frames", "frames_stride", "window", "stride", "size"}, "aggregate":
+   "mean_prob", "windows": [{"start", "end" (frames, inclusive), "start_s", "end_s" (when the
+   fps is known), "top": [{"class", "label" (null without names), "prob"}]}], "video": {"start",
+   "end", "top"}} - one window when the video fits in one. attention --json: "window",
+   "sampled_frames", "block", "blocks", "rollout", "grid" [Hp, Wp], "top", "maps" (T rows of
+   Hp*Wp patch weights, row-major), "cls_self" (the cls token's own weight: per frame, or one
+   value for joint and divided rollout), "frame_weights" (null for space_only), "temporal"
+   (T x T, divided; else null), "total", "png", "png_size". For raw input "frames" counts the
+   frames read (attention stops reading after its window).
 
    Errors say what is wrong and what to do; the exit status is 1 (2 for bad usage). */
 
@@ -77,56 +94,56 @@
 #endif
 #endif
 
-#define CL_STB_HINT                                                                                \
-    "sudo apt-get install libstb-dev (Debian/Ubuntu), then rebuild: make build/tsf"
+#define CL_STB_HINT "sudo apt-get install libstb-dev (Debian/Ubuntu), then rebuild: make build/tsf"
 
 static void cl_usage(FILE *f) {
     fprintf(
-        f,
-        "usage: tsf classify  MODEL INPUT [--top K] [--json] [sampling options]\n"
-        "       tsf attention MODEL INPUT --out ATTN.png [--rollout] [--block B] [--start F]\n"
-        "                     [--per-frame] [--tile PX] [--json] [sampling options]\n"
-        "\n"
-        "MODEL  a .safetensors file (tsf train, tsf_model_save) or a Hugging Face model folder\n"
-        "       (config.json + model.safetensors)\n"
-        "INPUT  a clip file (video2clip, frames2clip), a folder of frames (images in natural\n"
-        "       name order; needs libstb-dev), or - for raw RGB24 frames on stdin:\n"
-        "         ffmpeg -v error -i video.mp4 -f rawvideo -pix_fmt rgb24 - |\n"
-        "             tsf classify MODEL - --width 320 --height 240\n"
-        "\n"
-        "The model file's preprocessing (mean, std, channel order) and the loader's test view\n"
-        "are applied: the model's T frames sampled from a window of the video, each frame's\n"
-        "short side resized to the model's image size, then the centre square.\n"
-        "\n"
-        "sampling options:\n"
-        "  --frames-stride K  dense sampling, one frame every K (default 32, the loader's\n"
-        "                     default and the Kinetics models'); a window is T*K frames\n"
-        "  --segment          segment sampling (SSv2 models): T frames spread evenly over\n"
-        "                     the window, which is then the whole video unless --window\n"
-        "  --window F         frames per window (default T*K; --segment: the whole video)\n"
-        "  --stride S         a new window every S frames (default: the window, no overlap)\n"
-        "  -W, --width W, -H, --height H\n"
-        "                     the frame size of raw input (ffmpeg's \"rgb24, WxH\")\n"
-        "  --fps F            frames per second of raw or folder input, for times in seconds\n"
-        "                     (a clip's own fps is used otherwise)\n"
-        "A video of at most one window gets one prediction. A longer one gets a prediction\n"
-        "per window (every S frames while they fit, plus one ending at the last frame) and\n"
-        "one for the whole video: the mean of the windows' probabilities.\n"
-        "\n"
-        "classify:\n"
-        "  --top K       the K most likely classes (default 5)\n"
-        "  --json        machine-readable output on stdout\n"
-        "attention:\n"
-        "  --out PNG     the picture (needs libstb-dev): the frames, the cls token's attention\n"
-        "                over each as a heatmap, per-frame weights, and for divided attention\n"
-        "                the temporal attention as a T x T panel (rows: query frame)\n"
-        "  --rollout     attention rollout (Abnar & Zuidema 2020) through blocks 1 .. B\n"
-        "  --block B     the block to show, 1 .. L (default L, the last)\n"
-        "  --start F     the window starts at frame F (default 0)\n"
-        "  --per-frame   each heatmap spans its own frame's min .. max (default: the clip's)\n"
-        "  --tile PX     frames drawn PX pixels wide (default: the model's size, >= 128)\n"
-        "  --top K       classes printed with the prediction (default 5)\n"
-        "  --json        the maps, weights and prediction as JSON on stdout\n");
+        f, "usage: tsf classify  MODEL INPUT [--top K] [--json] [sampling options]\n"
+           "       tsf attention MODEL INPUT --out ATTN.png [--rollout] [--block B] [--start F]\n"
+           "                     [--per-frame] [--tile PX] [--json] [sampling options]\n"
+           "\n"
+           "MODEL  a .safetensors file (tsf train, tsf_model_save) or a Hugging Face model folder\n"
+           "       (config.json + model.safetensors)\n"
+           "INPUT  a clip file (video2clip, frames2clip), a folder of frames (images in natural\n"
+           "       name order; needs libstb-dev), or - for raw RGB24 frames on stdin:\n"
+           "         ffmpeg -v error -i video.mp4 -f rawvideo -pix_fmt rgb24 - |\n"
+           "             tsf classify MODEL - --width 320 --height 240\n"
+           "\n"
+           "The model file's preprocessing (mean, std, channel order) and the loader's test view\n"
+           "are applied: the model's T frames sampled from a window of the video, each frame's\n"
+           "short side resized to the model's image size, then the centre square.\n"
+           "\n"
+           "sampling options:\n"
+           "  --frames-stride K  dense sampling, one frame every K (default 32, the loader's\n"
+           "                     default and the Kinetics models'); a window is T*K frames.\n"
+           "                     The model file does not record it: give the stride the\n"
+           "                     model was trained with\n"
+           "  --segment          segment sampling (SSv2 models): T frames spread evenly over\n"
+           "                     the window, which is then the whole video unless --window\n"
+           "  --window F         frames per window (default T*K; --segment: the whole video)\n"
+           "  --stride S         a new window every S frames (default: the window, no overlap)\n"
+           "  -W, --width W, -H, --height H\n"
+           "                     the frame size of raw input (ffmpeg's \"rgb24, WxH\")\n"
+           "  --fps F            frames per second of raw or folder input, for times in seconds\n"
+           "                     (a clip's own fps is used otherwise)\n"
+           "A video of at most one window gets one prediction. A longer one gets a prediction\n"
+           "per window (every S frames while they fit, plus one ending at the last frame) and\n"
+           "one for the whole video: the mean of the windows' probabilities.\n"
+           "\n"
+           "classify:\n"
+           "  --top K       the K most likely classes (default 5)\n"
+           "  --json        machine-readable output on stdout\n"
+           "attention:\n"
+           "  --out PNG     the picture (needs libstb-dev): the frames, the cls token's attention\n"
+           "                over each as a heatmap, per-frame weights, and for divided attention\n"
+           "                the temporal attention as a T x T panel (rows: query frame)\n"
+           "  --rollout     attention rollout (Abnar & Zuidema 2020) through blocks 1 .. B\n"
+           "  --block B     the block to show, 1 .. L (default L, the last)\n"
+           "  --start F     the one window shown starts at frame F (default 0)\n"
+           "  --per-frame   each heatmap spans its own frame's min .. max (default: the clip's)\n"
+           "  --tile PX     frames drawn PX pixels wide (default: the model's size, >= 128)\n"
+           "  --top K       classes printed with the prediction (default 5)\n"
+           "  --json        the maps, weights and prediction as JSON on stdout\n");
 }
 
 /* ---- options ------------------------------------------------------------------------------ */
@@ -279,8 +296,8 @@ typedef struct cl_src {
     tt_list files;        /* folder: image paths, natural order                 */
     unsigned char *frame; /* one source frame                                   */
     float *ring;          /* raw: transformed frames, frame f at f % cap        */
-    long cap;             /* ring capacity (frames)                             */
-    int grow;             /* raw: keep every frame (window = the whole stream)  */
+    long cap;             /* ring capacity (frames), grown up to limit           */
+    long limit;           /* raw: frames to keep (the window); 0: all of them    */
     /* the transform: the loader's test view */
     tsf_crop crop;
     int S;
@@ -299,8 +316,8 @@ static const char *cl_plural(long n) { return n == 1 ? "" : "s"; }
 
 /* A video file, by its name. */
 static int cl_is_video(const char *path) {
-    static const char *const video[] = {"mp4", "mkv", "webm", "avi", "mov", "m4v", "mpg",
-                                        "mpeg", "wmv", "flv", "ogv", "3gp", "ts", "gif"};
+    static const char *const video[] = {"mp4",  "mkv", "webm", "avi", "mov", "m4v", "mpg",
+                                        "mpeg", "wmv", "flv",  "ogv", "3gp", "ts",  "gif"};
     size_t i;
     for (i = 0; i < sizeof video / sizeof video[0]; i++)
         if (tt_has_ext(path, video[i])) return 1;
@@ -310,12 +327,12 @@ static int cl_is_video(const char *path) {
 /* A file that is not a clip: say what it probably is and what to do. */
 static void cl_not_a_clip(const char *path, const char *why) {
     if (cl_is_video(path)) {
-            tt_error("%s: a video file: the library decodes no video; pipe its frames through "
-                     "ffmpeg:\n  ffmpeg -v error -i %s -f rawvideo -pix_fmt rgb24 - | tsf "
-                     "classify MODEL - --width W --height H\n(W x H as ffmpeg prints it), or make "
-                     "a clip first with video2clip",
-                     path, path);
-            return;
+        tt_error("%s: a video file: the library decodes no video; pipe its frames through "
+                 "ffmpeg:\n  ffmpeg -v error -i %s -f rawvideo -pix_fmt rgb24 - | tsf "
+                 "classify MODEL - --width W --height H\n(W x H as ffmpeg prints it), or make "
+                 "a clip first with video2clip",
+                 path, path);
+        return;
     }
     if (tt_is_image(path)) {
         tt_error("%s: a single image, not a video: put the frames in a folder and give the "
@@ -393,8 +410,8 @@ static int cl_src_open(cl_src *s, const cl_opts *o, const tsf_model *m, const ts
     } else {
         st = tsf_clip_open(&s->clip, o->input, NULL, &err);
         if (st != TSF_OK) {
-            if (st == TSF_ERR_FORMAT && (strstr(err.msg, "magic") || cl_is_video(o->input) ||
-                                         tt_is_image(o->input)))
+            if (st == TSF_ERR_FORMAT &&
+                (strstr(err.msg, "magic") || cl_is_video(o->input) || tt_is_image(o->input)))
                 cl_not_a_clip(o->input, err.msg);
             else if (st == TSF_ERR_FORMAT)
                 tt_error("%s: a damaged clip file: %s.\nMake it again (video2clip, frames2clip); "
@@ -465,20 +482,25 @@ static int cl_raw_next(cl_src *s) {
                      s->n, got, fb, s->W, s->H);
         return -1;
     }
-    if (s->grow && s->n == s->cap) { /* keep every frame: double the room */
-        long cap = s->cap ? 2 * s->cap : 64;
-        float *r = (float *)realloc(s->ring, (size_t)cap * 3 * plane * sizeof(float));
-        if (!r) {
-            tt_error("out of memory after %ld frames of stdin: with --segment and raw input "
-                     "every frame is kept; give --window F (frames per prediction), or make a "
-                     "clip with video2clip first",
-                     s->n);
+    if (s->n == s->cap) { /* full: grow (up to the window), or wrap around once it is that */
+        long cap = s->cap ? 2 * s->cap : 16;
+        float *r = NULL;
+        if (s->limit && cap > s->limit) cap = s->limit;
+        if (cap > s->cap && (double)cap * 3 * plane * sizeof(float) < 0.5 * (double)(size_t)-1)
+            r = (float *)realloc(s->ring, (size_t)cap * 3 * plane * sizeof(float));
+        if (cap > s->cap && !r) {
+            tt_error("out of memory keeping %ld frames of stdin (%.0f MB; the frames a window "
+                     "needs are kept as 3 x %d x %d floats): give a smaller --window or "
+                     "--frames-stride%s, or make a clip with video2clip first (clips are read a "
+                     "frame at a time)",
+                     cap, (double)cap * 3 * (double)plane * 4 / 1e6, s->S, s->S,
+                     s->limit ? "" : " (--segment keeps the whole stream without --window)");
             return -1;
         }
-        s->ring = r, s->cap = cap;
+        if (r) s->ring = r, s->cap = cap;
     }
-    tsf_frame_transform(s->ring + (size_t)(s->n % s->cap) * 3 * plane, plane, s->frame, s->H,
-                        s->W, 3, &s->crop, s->S, s->mean, s->std, s->bgr);
+    tsf_frame_transform(s->ring + (size_t)(s->n % s->cap) * 3 * plane, plane, s->frame, s->H, s->W,
+                        3, &s->crop, s->S, s->mean, s->std, s->bgr);
     s->n++;
     if (s->n % 25 == 0) tt_progress("frame", s->n, 0);
     return 1;
@@ -501,8 +523,8 @@ static int cl_get(cl_src *s, long f, float *dst, size_t plane_stride) {
             tt_error("%s: cannot read frame %ld: %s", s->name, f, tsf_status_string(st));
             return 0;
         }
-        tsf_frame_transform(dst, plane_stride, s->frame, s->H, s->W, s->C, &s->crop, s->S,
-                            s->mean, s->std, s->bgr);
+        tsf_frame_transform(dst, plane_stride, s->frame, s->H, s->W, s->C, &s->crop, s->S, s->mean,
+                            s->std, s->bgr);
         return 1;
     }
 #ifndef TT_NO_STB
@@ -599,18 +621,37 @@ static int cl_predict(cl_run *r, long start, long len, double *probs) {
     return 1;
 }
 
+/* After the one window of a video shorter than the dense span: say that frames repeat, and
+   which --frames-stride would spread the T frames over the video instead. */
+static void cl_warn_repeats(const cl_run *r, long len) {
+    char list[256];
+    int t, rep = 0, used = 0;
+    if (r->so.sampling != TSF_SAMPLE_DENSE) return;
+    for (t = 1; t < r->T; t++) rep |= r->idx[t] == r->idx[t - 1];
+    if (!rep) return;
+    for (t = 0; t < r->T && used < (int)sizeof list - 16; t++)
+        used += snprintf(list + used, sizeof list - (size_t)used, "%s%d", t ? " " : "", r->idx[t]);
+    if (t < r->T) snprintf(list + used, sizeof list - (size_t)used, " ...");
+    tt_warn("the input has %ld frame%s, fewer than the %ld that %d frames at --frames-stride %d "
+            "span, so sampled frames repeat (%s), as the loader does for short clips. If the "
+            "model was trained with a smaller stride, give it (--frames-stride %ld spreads %d "
+            "frames over %ld), or --segment",
+            len, cl_plural(len), (long)r->T * r->so.stride, r->T, r->so.stride, list,
+            len / r->T > 0 ? len / r->T : 1, r->T, len);
+}
+
 /* The first k of the classes in order of probability (ties: lower index first). */
 static void cl_topk(const double *p, int K, int k, int *out) {
+    char *used = (char *)tt_malloc((size_t)K);
     int i, j;
+    memset(used, 0, (size_t)K);
     for (i = 0; i < k; i++) {
         int best = -1;
-        for (j = 0; j < K; j++) {
-            int used = 0, q;
-            for (q = 0; q < i; q++) used |= out[q] == j;
-            if (!used && (best < 0 || p[j] > p[best])) best = j;
-        }
-        out[i] = best;
+        for (j = 0; j < K; j++)
+            if (!used[j] && (best < 0 || p[j] > p[best])) best = j;
+        out[i] = best, used[best] = 1;
     }
+    free(used);
 }
 
 /* A class's name, or "class k" when the model has none. */
@@ -697,7 +738,9 @@ static int cl_add_window(cl_run *r, cl_windows *w, long start, long len) {
 }
 
 /* Time in seconds of frame f, or -1 when the rate is unknown. */
-static double cl_sec(const cl_src *s, long f) { return s->fps > 0.0f ? (double)f / (double)s->fps : -1.0; }
+static double cl_sec(const cl_src *s, long f) {
+    return s->fps > 0.0f ? (double)f / (double)s->fps : -1.0;
+}
 
 /* The window length: --window, or T * frames-stride, or (segment) 0 = the whole video. */
 static long cl_window_len(const cl_opts *o, const cl_run *r) {
@@ -744,10 +787,7 @@ static int cmd_classify(int argc, char **argv) {
     step = o.stride ? o.stride : win;
     top = o.top < run.K ? o.top : run.K;
     if (src.kind == CL_RAW) { /* one pass over the stream, windows as they complete */
-        if (win == 0)
-            src.grow = 1;
-        else
-            src.cap = win, src.ring = (float *)tt_malloc((size_t)win * 3 * src.S * src.S * 4);
+        src.limit = win;
         while ((rc = cl_raw_next(&src)) == 1)
             if (win && src.n == next + win) {
                 if (!cl_add_window(&run, &wins, next, win)) goto done;
@@ -755,7 +795,7 @@ static int cmd_classify(int argc, char **argv) {
             }
         if (src.n >= 25) tt_progress_end();
         if (rc < 0) goto done;
-        n = src.n;
+        n = src.n, rc = 1;
         if (win == 0 || n < win)
             rc = cl_add_window(&run, &wins, 0, n);
         else if (wins.v[wins.n - 1].start + win < n)
@@ -778,6 +818,7 @@ static int cmd_classify(int argc, char **argv) {
             }
         }
     }
+    if (wins.n == 1) cl_warn_repeats(&run, wins.v[0].len);
     video = (double *)tt_malloc((size_t)run.K * sizeof(double));
     for (k = 0; k < run.K; k++) {
         double sum = 0;
@@ -826,7 +867,7 @@ static int cmd_classify(int argc, char **argv) {
                 if (src.fps > 0.0f)
                     snprintf(range + len, sizeof range - (size_t)len, " (%.2f-%.2f s)",
                              cl_sec(&src, w->start), cl_sec(&src, w->start + w->len));
-                printf("  %-28s", range);
+                printf("  %-30s", range);
                 cl_topk(w->probs, run.K, top, idx);
                 for (k = 0; k < top; k++)
                     printf("  %s %.3f", cl_label(&m, idx[k], buf, sizeof buf), w->probs[idx[k]]);
@@ -907,8 +948,8 @@ static void cl_attention_maps(cl_maps *a, const tsf_model *m, int block, int rol
             for (n = 0; n < N; n++) {
                 double s = 0;
                 for (h = 0; h < NH; h++)
-                    s += (double)seq[(size_t)h * SL * SL +
-                                     (joint ? 1 + (size_t)n * T + t : 1 + (size_t)n)];
+                    s += (double)
+                        seq[(size_t)h * SL * SL + (joint ? 1 + (size_t)n * T + t : 1 + (size_t)n)];
                 a->maps[(size_t)t * N + n] = (float)(s / NH);
             }
             for (h = 0; h < NH; h++) self += (double)seq[(size_t)h * SL * SL];
@@ -927,6 +968,8 @@ static void cl_attention_maps(cl_maps *a, const tsf_model *m, int block, int rol
                              NH, (int)SL);
                 memcpy(v, u, (size_t)SL * sizeof(double));
             }
+            /* space_only: the clip's cls vector is the mean of the T frames' cls tokens */
+            for (i = 0; i < SL && !joint; i++) v[i] /= T;
             a->self[s] = (float)v[0];
             for (t = 0; t < T; t++)
                 for (n = 0; n < N; n++)
@@ -1013,14 +1056,21 @@ static void cl_fill(cl_img *im, int x, int y, int w, int h, const unsigned char 
 
 /* A "turbo"-like colour scale: dark blue, blue, cyan, green, yellow, orange, dark red. */
 static void cl_colour(float v, unsigned char rgb[3]) {
-    static const float stop[7][3] = {{48, 18, 59},    {65, 105, 225}, {30, 205, 200}, {100, 250, 100},
-                                     {215, 230, 50}, {250, 130, 35}, {122, 4, 3}};
+    static const float stop[7][3] = {{48, 18, 59},    {65, 105, 225}, {30, 205, 200},
+                                     {100, 250, 100}, {215, 230, 50}, {250, 130, 35},
+                                     {122, 4, 3}};
     float x = (v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v) * 6.0f, f;
     int i = (int)x, c;
     if (i > 5) i = 5;
     f = x - (float)i;
     for (c = 0; c < 3; c++)
         rgb[c] = (unsigned char)(stop[i][c] + (stop[i + 1][c] - stop[i][c]) * f + 0.5f);
+}
+
+/* A range too narrow to colour: rounding noise, not attention (e.g. a uniform T x T). */
+static int cl_flat(float lo, float hi) {
+    float m = fabsf(lo) > fabsf(hi) ? fabsf(lo) : fabsf(hi);
+    return !(hi - lo > 1e-4f * m);
 }
 
 #define CL_LINE 12 /* text line height (stb_easy_font) */
@@ -1117,7 +1167,8 @@ static int cl_render(const char *path, const cl_opts *o, const tsf_model *m, con
                 if (map[i] < flo) flo = map[i];
                 if (map[i] > fhi) fhi = map[i];
             }
-        snprintf(buf, sizeof buf, "t%d  frame %ld", t, start + r->idx[t]);
+        snprintf(buf, sizeof buf, tile >= 110 ? "t%d  frame %ld" : "t%d #%ld", t,
+                 start + r->idx[t]);
         cl_text(&im, x0, y0 + 1, tile, buf, dim);
         for (i = 0; i < tile; i++)
             for (j = 0; j < tile; j++) {
@@ -1127,8 +1178,8 @@ static int cl_render(const char *path, const cl_opts *o, const tsf_model *m, con
                 int y0g, x0g, y1g, x1g;
                 for (c = 0; c < 3; c++) { /* the model's input, back to pixels, as RGB */
                     int mc = C == 1 ? 0 : C == 3 && r->so.bgr ? 2 - c : c < C ? c : 0;
-                    float val = r->x[(size_t)mc * T * plane + (size_t)t * plane +
-                                     (size_t)si * S + sj];
+                    float val =
+                        r->x[(size_t)mc * T * plane + (size_t)t * plane + (size_t)si * S + sj];
                     float p = (val * r->so.std[mc] + r->so.mean[mc]) * 255.0f;
                     px[c] = (unsigned char)(p < 0.0f ? 0 : p > 255.0f ? 255 : p + 0.5f);
                 }
@@ -1141,7 +1192,7 @@ static int cl_render(const char *path, const cl_opts *o, const tsf_model *m, con
                 y1g = y0g + 1 < a->Hp ? y0g + 1 : y0g, x1g = x0g + 1 < a->Wp ? x0g + 1 : x0g;
                 v = (1 - fy) * ((1 - fx) * map[y0g * a->Wp + x0g] + fx * map[y0g * a->Wp + x1g]) +
                     fy * ((1 - fx) * map[y1g * a->Wp + x0g] + fx * map[y1g * a->Wp + x1g]);
-                cl_colour(fhi > flo ? (v - flo) / (fhi - flo) : 0.5f, heat);
+                cl_colour(cl_flat(flo, fhi) ? 0.5f : (v - flo) / (fhi - flo), heat);
                 memcpy(im.p + ((size_t)(y0 + LH + i) * W + x0 + j) * 3, px, 3);
                 for (c = 0; c < 3; c++)
                     px[c] = (unsigned char)(0.45f * (float)px[c] + 0.55f * (float)heat[c] + 0.5f);
@@ -1167,7 +1218,8 @@ static int cl_render(const char *path, const cl_opts *o, const tsf_model *m, con
         for (i = 0; i < T; i++)
             for (j = 0; j < T; j++) {
                 unsigned char heat[3];
-                cl_colour(thi > tlo ? (a->tmat[i * T + j] - tlo) / (thi - tlo) : 0.5f, heat);
+                cl_colour(cl_flat(tlo, thi) ? 0.5f : (a->tmat[i * T + j] - tlo) / (thi - tlo),
+                          heat);
                 cl_fill(&im, xp + j * cs, yp + LH + i * cs, cs - (cs > 8), cs - (cs > 8), heat);
             }
         cl_text(&im, xp + side + 8, yp + LH, 260, "row t: query frame t", dim);
@@ -1176,8 +1228,7 @@ static int cl_render(const char *path, const cl_opts *o, const tsf_model *m, con
         cl_text(&im, xp + side + 8, yp + 3 * LH, 260, buf, dim);
         cl_text(&im, xp + side + 8, yp + 4 * LH, 260, "bars under the frames:", dim);
         cl_text(&im, xp + side + 8, yp + 5 * LH, 260,
-                o->rollout ? "rollout weight of each frame" : "attention each frame receives",
-                dim);
+                o->rollout ? "rollout weight of each frame" : "attention each frame receives", dim);
     }
     { /* the colour legend */
         int yl = H - gap - leg_h;
@@ -1194,8 +1245,8 @@ static int cl_render(const char *path, const cl_opts *o, const tsf_model *m, con
     }
     ok = stbi_write_png(path, W, H, 3, im.p, W * 3) != 0;
     if (!ok)
-        tt_error("%s: cannot write the PNG: %s; check that the folder exists and is writable",
-                 path, strerror(errno));
+        tt_error("%s: cannot write the PNG: %s; check that the folder exists and is writable", path,
+                 strerror(errno));
     free(im.p);
     *pw = W, *ph = H;
     return ok;
@@ -1245,10 +1296,7 @@ static int cmd_attention(int argc, char **argv) {
     win = cl_window_len(&o, &run);
     top = o.top < run.K ? o.top : run.K;
     if (src.kind == CL_RAW) { /* read up to the end of the window */
-        if (win == 0)
-            src.grow = 1;
-        else
-            src.cap = win, src.ring = (float *)tt_malloc((size_t)win * 3 * src.S * src.S * 4);
+        src.limit = win;
         while (!(win && src.n >= o.start + win) && (rc = cl_raw_next(&src)) == 1) {
         }
         if (src.n >= 25) tt_progress_end();
@@ -1256,13 +1304,14 @@ static int cmd_attention(int argc, char **argv) {
     }
     n = src.n;
     if (o.start >= n) {
-        tt_error("--start %ld, but %s has %ld frame%s: give --start 0 .. %ld", o.start, src.name,
-                 n, cl_plural(n), n - 1);
+        tt_error("--start %ld, but %s has %ld frame%s: give --start 0 .. %ld", o.start, src.name, n,
+                 cl_plural(n), n - 1);
         goto done;
     }
     len = win && win < n - o.start ? win : n - o.start;
     probs = (double *)tt_malloc((size_t)run.K * sizeof(double));
     if (!cl_predict(&run, o.start, len, probs)) goto done;
+    cl_warn_repeats(&run, len);
     cl_attention_maps(&a, &m, block, o.rollout);
 #ifndef TT_NO_STB
     if (o.out && !cl_render(o.out, &o, &m, &run, &a, o.start, probs, &pw, &ph)) goto done;
@@ -1272,8 +1321,8 @@ static int cmd_attention(int argc, char **argv) {
         cl_json_str(o.model);
         printf(",\n  \"attention\": \"%s\",\n  \"input\": ", tsf_attention_name(m.cfg.attention));
         cl_json_str(src.name);
-        printf(",\n  \"frames\": %ld,\n  \"window\": {\"start\": %ld, \"end\": %ld},\n", n,
-               o.start, o.start + len - 1);
+        printf(",\n  \"frames\": %ld,\n  \"window\": {\"start\": %ld, \"end\": %ld},\n", n, o.start,
+               o.start + len - 1);
         printf("  \"sampled_frames\": [");
         for (t = 0; t < run.T; t++) printf("%s%ld", t ? ", " : "", o.start + run.idx[t]);
         printf("],\n  \"block\": %d,\n  \"blocks\": %d,\n  \"rollout\": %s,\n", block + 1,
@@ -1320,8 +1369,9 @@ static int cmd_attention(int argc, char **argv) {
         printf("\ntop %d of %d classes:\n", top, run.K);
         cl_print_top(&m, probs, run.K, top);
         printf("attention block %d of %d, %s\n", block + 1, m.cfg.depth,
-               o.rollout ? (divided ? "rollout through the temporal and spatial steps of blocks 1 .. B"
-                                    : "rollout through blocks 1 .. B")
+               o.rollout
+                   ? (divided ? "rollout through the temporal and spatial steps of blocks 1 .. B"
+                              : "rollout through blocks 1 .. B")
                : divided ? "the cls token's spatial attention in each frame (heads averaged)"
                : m.cfg.attention == TSF_ATTN_JOINT
                    ? "the cls token's attention over all frames' patches (heads averaged)"

@@ -1,0 +1,384 @@
+#!/usr/bin/env bash
+# test_cli_classify.sh - end-to-end tests of `tsf classify` and `tsf attention`.
+#
+# A small C program compiled against timesformer.h writes tiny models of the three attention
+# variants (tsf_model_init + tsf_model_set_labels + tsf_model_save), clips (tsf_clip_save),
+# raw RGB24 streams, PNG frames (when stb is installed) and the probabilities that the loader
+# (tsf_clip_sample, test view) and the forward pass give for them. The tests check that
+# classify reproduces those on a clip, on a folder of frames and on raw stdin, with sliding
+# windows on a long clip; the JSON output; the attention PNG (signature and size) for every
+# variant, with and without --rollout (whose weights must sum to 1); and every error path
+# with its message. A build without stb (-DTT_NO_STB) must print how to install libstb-dev.
+#
+# Usage: bash tests/test_cli_classify.sh [TSF_BINARY]     (default build/tsf; CC honoured)
+# Prints [PASS]/[FAIL]/[SKIP] lines and "N passed, N failed"; exit status 1 on any failure.
+# shellcheck disable=SC2086 # options kept in variables ($S3, $RAW, ...) split on purpose
+set -u
+cd "$(dirname "$0")/.." || exit 1
+ROOT=$(pwd)
+TSF=${1:-build/tsf}
+case $TSF in /*) ;; *) TSF=$ROOT/$TSF ;; esac
+CC=${CC:-cc}
+STB_DIR=${STB_DIR:-/usr/include/stb}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} # tiny models; results do not depend on it
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+W=$TMP/w
+mkdir -p "$W/frames" "$W/mixed" "$W/empty"
+PASSED=0
+FAILED=0
+pass() { echo "[PASS] $1"; PASSED=$((PASSED + 1)); }
+fail() { echo "[FAIL] $1: $2"; FAILED=$((FAILED + 1)); }
+skip() { echo "[SKIP] $1: $2"; }
+
+LOG=$TMP/log
+crashed() { grep -q -E 'Sanitizer|runtime error:|Segmentation fault|core dumped|Aborted' "$LOG"; }
+# ok NAME 'command': exit status 0.
+ok() {
+    if (cd "$W" && eval "$2") >"$LOG" 2>&1 && ! crashed; then pass "$1"; else
+        fail "$1" "command failed: $2: $(head -c 600 "$LOG" | tr '\n' ' ')"
+    fi
+}
+# out NAME 'text' 'command': exit status 0 and the text in the output.
+out() {
+    if (cd "$W" && eval "$3") >"$LOG" 2>&1 && ! crashed && grep -q -F -- "$2" "$LOG"; then pass "$1"
+    else fail "$1" "want \"$2\" from: $3: $(head -c 600 "$LOG" | tr '\n' ' ')"; fi
+}
+# err NAME 'text' 'command': a non-zero exit status (not a crash) and the text in the output.
+err() {
+    local rc
+    (cd "$W" && eval "$3") >"$LOG" 2>&1
+    rc=$?
+    if [ "$rc" -eq 0 ]; then fail "$1" "exit status 0, want an error: $3"
+    elif [ "$rc" -ge 128 ] || crashed; then fail "$1" "crashed: $(head -c 600 "$LOG" | tr '\n' ' ')"
+    elif grep -q -F -- "$2" "$LOG"; then pass "$1"
+    else fail "$1" "the message lacks \"$2\": $(head -c 600 "$LOG" | tr '\n' ' ')"; fi
+}
+# near A B: |A - B| <= 1e-4 (SIMD paths round differently)
+near() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-4) }'; }
+# top1 FILE: "class prob" of the whole-video prediction in classify's JSON
+top1() {
+    local line
+    line=$(grep '"video"' "$1") || return 1
+    echo "$(echo "$line" | sed -E 's/.*"top": \[\{"class": ([0-9]+),.*/\1/') $(echo "$line" | grep -o '"prob": [0-9.]*' | head -n 1 | cut -d' ' -f2)"
+}
+# json NAME 'expected KIND' 'command': classify --json whose video top-1 matches gen's numbers
+json() {
+    local want got
+    want=$(grep "^$2 " "$W/expect" | cut -d' ' -f3,4)
+    if (cd "$W" && eval "$3") >"$TMP/json" 2>"$LOG" && ! crashed && got=$(top1 "$TMP/json") &&
+        [ "${got%% *}" = "${want%% *}" ] && near "${got#* }" "${want#* }"; then pass "$1"
+    else fail "$1" "want class/prob $want, got ${got:-nothing}: $3: $(head -c 400 "$LOG" "$TMP/json" | tr '\n' ' ')"; fi
+}
+# png NAME FILE: a PNG whose IHDR size is what tsf printed ("wrote FILE: W x H pixels")
+png() {
+    local sig size want
+    sig=$(od -An -tx1 -N8 "$W/$2" 2>/dev/null | tr -d ' \n')
+    size=$(od -An -tu1 -j16 -N8 "$W/$2" 2>/dev/null | awk '{ print $1*16777216 + $2*65536 + $3*256 + $4 " x " $5*16777216 + $6*65536 + $7*256 + $8 }')
+    want=$(grep -o "wrote $2: [0-9]* x [0-9]*" "$LOG" | sed 's/.*: //')
+    if [ "$sig" = 89504e470d0a1a0a ] && [ -n "$want" ] && [ "$size" = "$want" ]; then pass "$1 ($size)"
+    else fail "$1" "signature $sig, IHDR size '$size', printed '$want'"; fi
+}
+
+HAVE_STB=0
+[ -f "$STB_DIR/stb_image_write.h" ] && HAVE_STB=1
+
+# ---- the generator ----------------------------------------------------------------------------
+cat >"$TMP/gen.c" <<'EOF'
+/* gen OUT: tiny TimeSformer models (the three variants) and clips for test_cli_classify.sh,
+   and the probabilities the loader + forward pass give for them (the expected output). */
+#define TIMESFORMER_IMPLEMENTATION
+#include "timesformer.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef HAVE_STB
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb_image_write.h>
+#endif
+
+enum { W = 40, H = 36, NS = 12, NL = 60 };
+static char path[4096];
+static const char *out;
+
+static const char *at(const char *name) {
+    snprintf(path, sizeof path, "%s/%s", out, name);
+    return path;
+}
+
+/* A deterministic moving pattern: a bright square moving right on a textured background. */
+static void frames(unsigned char *px, int n, int C, unsigned seed) {
+    int t, y, x, c;
+    for (t = 0; t < n; t++)
+        for (y = 0; y < H; y++)
+            for (x = 0; x < W; x++)
+                for (c = 0; c < C; c++) {
+                    unsigned v = (unsigned)(x * 7 + y * 13 + c * 50 + t * 3) * 2654435761u ^ seed;
+                    int sq = x >= (t * 2) % W && x < (t * 2) % W + 10 && y >= 10 && y < 22;
+                    px[(((size_t)t * H + y) * W + x) * C + c] =
+                        (unsigned char)(sq ? 230u - 40u * (unsigned)c : (v >> 24) % 120u);
+                }
+}
+
+static int save_clip(const char *name, const unsigned char *px, int n, int C) {
+    tsf_clip_header h;
+    h.T = n, h.H = H, h.W = W, h.C = C, h.fps = 25.0f, h.label = -1;
+    if (tsf_clip_save(at(name), &h, px) != TSF_OK) return fprintf(stderr, "gen: %s\n", path), 0;
+    return 1;
+}
+
+/* What the loader and the forward pass make of frames start .. start+len-1: probs // (K). */
+static void predict(tsf_model *m, const unsigned char *px, int start, int len, int stride,
+                    double *probs) {
+    tsf_clip clip;
+    tsf_sample_opts o;
+    int c, k, S = m->cfg.image_size, T = m->cfg.frames, K = m->cfg.classes;
+    float *x = (float *)malloc(sizeof(float) * 3 * T * S * S), logits[64];
+    double mx, sum = 0;
+    memset(&clip, 0, sizeof clip), memset(&o, 0, sizeof o);
+    clip.h.T = len, clip.h.H = H, clip.h.W = W, clip.h.C = 3, clip.h.fps = 25.0f, clip.h.label = -1;
+    clip.pixels = px + (size_t)start * H * W * 3;
+    o.frames = T, o.size = S, o.stride = stride, o.test_crops = 1, o.test_clips = 1;
+    for (c = 0; c < 3; c++) o.mean[c] = m->cfg.mean[c], o.std[c] = m->cfg.std[c];
+    o.bgr = m->cfg.bgr;
+    if (tsf_clip_sample(x, &clip, &o, NULL, 0) != TSF_OK ||
+        tsf_model_forward(m, x, 1, T, S, S, logits) != TSF_OK) {
+        fprintf(stderr, "gen: predict failed\n");
+        exit(1);
+    }
+    for (mx = logits[0], k = 1; k < K; k++) mx = logits[k] > mx ? logits[k] : mx;
+    for (k = 0; k < K; k++) sum += probs[k] = exp(logits[k] - mx);
+    for (k = 0; k < K; k++) probs[k] /= sum;
+    free(x);
+}
+
+static void expect(const char *model, const char *what, const double *p, int K) {
+    int k, best = 0;
+    for (k = 1; k < K; k++) best = p[k] > p[best] ? k : best;
+    printf("%s %s %d %.6f\n", model, what, best, p[best]);
+}
+
+int main(int argc, char **argv) {
+    static const char *const names[] = {"divided", "joint", "space"};
+    static const int attn[] = {TSF_ATTN_DIVIDED, TSF_ATTN_JOINT, TSF_ATTN_SPACE};
+    static const char *const labels[] = {"walk", "run", "jump \"high\"", "swim", "fly"};
+    unsigned char *shortc = malloc((size_t)NS * H * W * 3), *longc = malloc((size_t)NL * H * W * 3);
+    unsigned char *gray = malloc((size_t)NS * H * W);
+    int v, i, k;
+    FILE *f;
+    if (argc != 2) return fprintf(stderr, "usage: gen OUT\n"), 2;
+    out = argv[1];
+    frames(shortc, NS, 3, 1), frames(longc, NL, 3, 2), frames(gray, NS, 1, 3);
+    if (!save_clip("short.clip", shortc, NS, 3) || !save_clip("long.clip", longc, NL, 3) ||
+        !save_clip("gray.clip", gray, NS, 1))
+        return 1;
+    /* raw RGB24 streams: whole, and one cut inside its last frame */
+    f = fopen(at("short.rgb"), "wb");
+    fwrite(shortc, 1, (size_t)NS * H * W * 3, f), fclose(f);
+    f = fopen(at("long.rgb"), "wb");
+    fwrite(longc, 1, (size_t)NL * H * W * 3, f), fclose(f);
+    f = fopen(at("cut.rgb"), "wb");
+    fwrite(shortc, 1, (size_t)NS * H * W * 3 - 100, f), fclose(f);
+    f = fopen(at("cut.clip"), "wb"); /* a clip missing its last 100 bytes */
+    {
+        unsigned char hdr[TSF_CLIP_HEADER_BYTES];
+        tsf_clip_header h;
+        h.T = NS, h.H = H, h.W = W, h.C = 3, h.fps = 25.0f, h.label = -1;
+        tsf_clip_header_encode(hdr, &h);
+        fwrite(hdr, 1, sizeof hdr, f);
+        fwrite(shortc, 1, (size_t)NS * H * W * 3 - 100, f), fclose(f);
+    }
+#ifdef HAVE_STB
+    /* a folder whose second frame has another size */
+    if (!stbi_write_png(at("mixed/0000.png"), W, H, 3, shortc, W * 3) ||
+        !stbi_write_png(at("mixed/0001.png"), 20, 20, 3, shortc, 20 * 3))
+        return fprintf(stderr, "gen: cannot write %s\n", path), 1;
+    for (i = 0; i < NS; i++) { /* the short clip as lossless PNG frames */
+        char name[64];
+        snprintf(name, sizeof name, "frames/%04d.png", i);
+        if (!stbi_write_png(at(name), W, H, 3, shortc + (size_t)i * H * W * 3, W * 3))
+            return fprintf(stderr, "gen: cannot write %s\n", path), 1;
+    }
+#endif
+    for (v = 0; v < 3; v++) {
+        tsf_model m;
+        tsf_config cfg;
+        tsf_error err;
+        double p[5], mean[5] = {0}, pw[5];
+        char file[64];
+        size_t j;
+        int n = 0;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.image_size = 32, cfg.patch_size = 8, cfg.frames = 4, cfg.dim = 24, cfg.depth = 2;
+        cfg.heads = 2, cfg.mlp_ratio = 2.0f, cfg.classes = 5, cfg.attention = attn[v];
+        if (attn[v] == TSF_ATTN_DIVIDED) { /* a model with its own preprocessing */
+            cfg.mean[0] = 0.5f, cfg.mean[1] = 0.4f, cfg.mean[2] = 0.3f;
+            cfg.std[0] = 0.2f, cfg.std[1] = 0.25f, cfg.std[2] = 0.3f, cfg.bgr = 1;
+        }
+        if (tsf_model_init(&m, &cfg, 1, 7 + v) != TSF_OK) return fprintf(stderr, "gen: init\n"), 1;
+        for (j = 0; j < m.param_floats; j++) m.param_memory[j] *= 5.0f; /* peaky attention */
+        if (attn[v] != TSF_ATTN_SPACE && tsf_model_set_labels(&m, labels) != TSF_OK) return 1;
+        snprintf(file, sizeof file, "%s.safetensors", names[v]);
+        if (tsf_model_save(&m, at(file), &err) != TSF_OK)
+            return fprintf(stderr, "gen: %s\n", err.msg), 1;
+        /* expected: the short clip with --frames-stride 3 (one window of 12 frames) */
+        predict(&m, shortc, 0, NS, 3, p);
+        expect(names[v], "short", p, 5);
+        /* the long clip, --frames-stride 3 --stride 10: windows at 0 10 20 30 40 and 48 */
+        for (i = 0; i + 12 <= NL; i += 10, n++) {
+            predict(&m, longc, i, 12, 3, pw);
+            for (k = 0; k < 5; k++) mean[k] += pw[k];
+        }
+        predict(&m, longc, NL - 12, 12, 3, pw), n++;
+        for (k = 0; k < 5; k++) mean[k] = (mean[k] + pw[k]) / n;
+        expect(names[v], "long", mean, 5);
+        tsf_model_free(&m);
+    }
+    free(shortc), free(longc), free(gray);
+    return 0;
+}
+EOF
+GEN_FLAGS=""
+[ "$HAVE_STB" = 1 ] && GEN_FLAGS="-DHAVE_STB -I$STB_DIR"
+if $CC -std=c99 -O2 -I"$ROOT" $GEN_FLAGS "$TMP/gen.c" -o "$TMP/gen" -lm >"$LOG" 2>&1 &&
+    "$TMP/gen" "$W" >"$W/expect" 2>"$LOG"; then
+    pass "generator: tiny models (divided, joint, space_only), clips, raw streams"
+else
+    fail "generator" "$(head -c 1000 "$LOG")"
+    echo "$PASSED passed, $FAILED failed"
+    exit 1
+fi
+if [ ! -x "$TSF" ]; then
+    fail "tsf binary" "$TSF does not exist: make build/tsf"
+    echo "$PASSED passed, $FAILED failed"
+    exit 1
+fi
+# does this tsf read and write images? (built with stb, the Makefile's default when installed)
+TSF_STB=1
+if (cd "$W" && "$TSF" attention divided.safetensors short.clip --out probe.png) 2>&1 | grep -q "libstb-dev"; then
+    TSF_STB=0
+fi
+S3="--frames-stride 3"     # 4 frames x 3 = one window of 12 frames: short.clip exactly
+LONG="$S3 --stride 10"    # long.clip (60 frames): windows at 0 10 20 30 40, and 48-59
+RAW="- --width 40 --height 36"
+
+# ---- classify: the loader's numbers from every kind of input ------------------------------------
+for v in divided joint space; do
+    json "classify $v: clip = loader + forward" "$v short" "\$TSF classify $v.safetensors short.clip $S3 --json"
+    json "classify $v: raw stdin = clip" "$v short" "\$TSF classify $v.safetensors $RAW $S3 --json <short.rgb"
+    json "classify $v: long clip, mean of 6 windows" "$v long" "\$TSF classify $v.safetensors long.clip $LONG --json"
+    json "classify $v: long raw stream (ring of frames) = clip" "$v long" "\$TSF classify $v.safetensors $RAW $LONG --json <long.rgb"
+done
+if [ "$HAVE_STB" = 1 ] && [ "$TSF_STB" = 1 ]; then
+    json "classify divided: folder of PNG frames = clip" "divided short" "\$TSF classify divided.safetensors frames $S3 --json"
+    json "classify joint: folder of PNG frames = clip" "joint short" "\$TSF classify joint.safetensors frames/ $S3 --json"
+else
+    skip "classify: folder of frames" "needs libstb-dev in this tsf and for the test's PNGs"
+fi
+out "classify: text output, top 5 with labels" "   1  0.6912  run" "\$TSF classify divided.safetensors short.clip $S3"
+out "classify: a model without class names prints indices" "class 0" "\$TSF classify space.safetensors short.clip $S3"
+ok "classify: --top 2 prints two classes" "\$TSF classify joint.safetensors short.clip $S3 --top 2 | grep -c '^  *[0-9]  0\\.' | grep -qx 2"
+out "classify: --top beyond the classes shows all" "top 5 of 5 classes" "\$TSF classify joint.safetensors short.clip $S3 --top 50"
+out "classify: windows listed with their time ranges" "frames 48-59 (1.92-2.40 s)" "\$TSF classify divided.safetensors long.clip $LONG"
+out "classify: sliding windows explained" "windows   6 of 12 frames, one every 10 frames (the last ends at the last frame)" "\$TSF classify divided.safetensors long.clip $LONG"
+out "classify: whole-video prediction" "whole video (mean of the 6 windows' probabilities)" "\$TSF classify divided.safetensors long.clip $LONG"
+ok "classify --json: 6 windows" "\$TSF classify joint.safetensors long.clip $LONG --json | grep -c '\"start\": [0-9]*, \"end\"' | grep -qx 7"
+out "classify --json: labels escaped" '"label": "jump \"high\""' "\$TSF classify joint.safetensors short.clip $S3 --json"
+out "classify --json: no names give null labels" '"label": null' "\$TSF classify space.safetensors short.clip $S3 --json"
+out "classify: raw --fps gives seconds" "frames 10-21 (0.40-0.88 s)" "\$TSF classify joint.safetensors $RAW $LONG --fps 25 <long.rgb"
+ok "classify --segment: raw stdin = clip" "[ \"\$(\$TSF classify joint.safetensors long.clip --segment)\" = \"\$(\$TSF classify joint.safetensors $RAW --segment --fps 25 <long.rgb | sed 's/^input     stdin/input     long.clip/')\" ]"
+out "classify: a short video's repeated frames are explained" "--frames-stride 3 spreads 4 frames over 12" "\$TSF classify joint.safetensors short.clip"
+if command -v jq >/dev/null 2>&1; then
+    ok "classify --json is valid JSON" "\$TSF classify joint.safetensors long.clip $LONG --json | jq -e '.windows | length == 6' >/dev/null"
+else
+    skip "classify --json is valid JSON" "jq is not installed"
+fi
+if command -v ffmpeg >/dev/null 2>&1; then
+    out "classify: ffmpeg's raw frames on stdin" "top 5 of 5 classes" "ffmpeg -v error -f lavfi -i testsrc=size=64x48:rate=25 -frames:v 30 -f rawvideo -pix_fmt rgb24 - | \$TSF classify joint.safetensors - -W 64 -H 48 --segment"
+else
+    skip "classify: ffmpeg's raw frames on stdin" "ffmpeg is not installed"
+fi
+out "classify --help" "--frames-stride K" "\$TSF classify --help"
+
+# ---- attention ----------------------------------------------------------------------------------
+# rollout: the cls row of a product of row-stochastic matrices sums to 1 (space_only: the
+# mean over the frames' cls tokens)
+for v in divided joint space; do
+    if (cd "$W" && "$TSF" attention $v.safetensors short.clip $S3 --rollout --json) >"$LOG" 2>&1 &&
+        ! crashed && grep -q -E '"total": (1\.000000|0\.999999)' "$LOG"; then
+        pass "attention $v --rollout --json: weights sum to 1"
+    else fail "attention $v --rollout --json" "$(head -c 600 "$LOG" | tr '\n' ' ')"; fi
+done
+out "attention --json: divided has a T x T temporal matrix" '"temporal": [' "\$TSF attention divided.safetensors short.clip $S3 --json"
+out "attention --json: joint has per-frame shares" '"frame_weights": [' "\$TSF attention joint.safetensors short.clip $S3 --json"
+out "attention --json: space_only has no temporal matrix" '"temporal": null' "\$TSF attention space.safetensors short.clip $S3 --json"
+out "attention --json: a 4 x 4 patch grid" '"grid": [4, 4]' "\$TSF attention joint.safetensors short.clip $S3 --json"
+ok "attention: raw stdin with --start = the clip's window" "[ \"\$(\$TSF attention joint.safetensors $RAW $S3 --start 20 --json <long.rgb | grep -v -E '\"(input|frames)\"')\" = \"\$(\$TSF attention joint.safetensors long.clip $S3 --start 20 --json | grep -v -E '\"(input|frames)\"')\" ]"
+out "attention: --start picks the window" '"sampled_frames": [20, 23, 27, 31]' "\$TSF attention joint.safetensors long.clip $S3 --start 20 --json"
+if [ "$TSF_STB" = 1 ]; then
+    for v in divided joint space; do
+        for r in "" "--rollout"; do
+            name="attention $v ${r:+$r }PNG"
+            if (cd "$W" && "$TSF" attention $v.safetensors short.clip $S3 $r --out att_$v$r.png) >"$LOG" 2>&1 && ! crashed; then
+                png "$name" "att_$v$r.png"
+            else fail "$name" "$(head -c 600 "$LOG" | tr '\n' ' ')"; fi
+        done
+    done
+    if (cd "$W" && "$TSF" attention divided.safetensors long.clip $S3 --block 1 --per-frame --tile 64 --start 30 --out opts.png) >"$LOG" 2>&1 && ! crashed; then
+        png "attention: --block --per-frame --tile --start" opts.png
+    else fail "attention: --block --per-frame --tile --start" "$(head -c 600 "$LOG" | tr '\n' ' ')"; fi
+    if (cd "$W" && "$TSF" attention joint.safetensors $RAW $S3 --out raw.png <long.rgb) >"$LOG" 2>&1 && ! crashed; then
+        png "attention: raw stdin" raw.png
+    else fail "attention: raw stdin" "$(head -c 600 "$LOG" | tr '\n' ' ')"; fi
+    out "attention: the picture's size in --json" '"png_size": [' "\$TSF attention space.safetensors short.clip $S3 --out j.png --json"
+    err "attention: an unwritable PNG" "cannot write the PNG" "\$TSF attention joint.safetensors short.clip $S3 --out $TMP/no/such/dir/a.png"
+else
+    skip "attention PNGs" "this tsf was built without stb"
+fi
+out "attention --help" "--rollout" "\$TSF attention --help"
+
+# ---- errors: each says what is wrong and what to do ---------------------------------------------
+printf 'not a video' >"$W/movie.mp4"
+cp "$W/short.clip" "$W/trailing.clip" && printf 'x' >>"$W/trailing.clip"
+err "error: a missing model" "no such model file or folder: give a .safetensors file" "\$TSF classify nope.safetensors short.clip"
+err "error: a folder that is not a model" "a folder without config.json" "\$TSF classify empty short.clip"
+err "error: a file that is not a model" "cannot load the model" "\$TSF classify short.clip short.clip"
+err "error: a missing input" "no such file or folder. INPUT is a clip file" "\$TSF classify joint.safetensors nope.clip"
+err "error: model/clip channel mismatch" "has 1 channel per pixel, but the model expects 3: give RGB frames" "\$TSF classify joint.safetensors gray.clip"
+err "error: a truncated clip" "a damaged clip file: malformed file (truncated" "\$TSF classify joint.safetensors cut.clip"
+err "error: trailing bytes after a clip" "Make it again (video2clip, frames2clip)" "\$TSF classify joint.safetensors trailing.clip"
+err "error: a video file" "the library decodes no video; pipe its frames through ffmpeg" "\$TSF classify joint.safetensors movie.mp4"
+err "error: raw input with a truncated last frame" "stdin ended inside frame 11: 4220 of 4320 bytes (40 x 36 x 3)" "\$TSF classify joint.safetensors $RAW <cut.rgb"
+err "error: raw input of the wrong size" "check --width/--height against ffmpeg" "\$TSF classify joint.safetensors - --width 41 --height 36 <short.rgb"
+err "error: empty stdin" "stdin is empty: no frames. Check the ffmpeg command" "\$TSF classify joint.safetensors $RAW </dev/null"
+err "error: raw input without its size" "need their size: --width W --height H" "\$TSF classify joint.safetensors - <short.rgb"
+err "error: --width with a clip" "--width/--height describe raw frames on stdin" "\$TSF classify joint.safetensors short.clip --width 40"
+err "error: no INPUT" "give MODEL and INPUT" "\$TSF classify joint.safetensors"
+err "error: an unknown option" "unknown option --bogus (tsf classify --help" "\$TSF classify joint.safetensors short.clip --bogus"
+err "error: a bad number" "--top needs an integer from 1" "\$TSF classify joint.safetensors short.clip --top x"
+err "error: two inputs" "one MODEL and one INPUT" "\$TSF classify joint.safetensors short.clip long.clip"
+err "error: attention with nothing to write" "nothing to write: give --out attn.png" "\$TSF attention joint.safetensors short.clip"
+err "error: attention --block beyond the model" "--block 3, but the model has 2 blocks: give 1 .. 2" "\$TSF attention joint.safetensors short.clip --block 3 --json"
+err "error: attention --start past the end" "--start 12, but short.clip has 12 frames: give --start 0 .. 11" "\$TSF attention joint.safetensors short.clip --start 12 --json"
+if [ "$HAVE_STB" = 1 ] && [ "$TSF_STB" = 1 ]; then
+    err "error: a single image" "a single image, not a video: put the frames in a folder" "\$TSF classify joint.safetensors frames/0000.png"
+    err "error: frames of different sizes" "all frames of a video must have one size" "\$TSF classify joint.safetensors mixed --window 2"
+    err "error: a folder without images" "no images (jpg, png" "\$TSF classify joint.safetensors empty"
+fi
+
+# ---- without stb: images need libstb-dev, everything else works ---------------------------------
+NOSTB=$TMP/tsf-nostb
+if $CC -std=c99 -O0 -DTT_NO_STB -I"$ROOT" tools/tsf.c -o "$NOSTB" -lm >"$LOG" 2>&1; then
+    pass "build: tsf without stb (-DTT_NO_STB)"
+    err "no stb: a folder of frames says how to install libstb-dev" "sudo apt-get install libstb-dev" "\$NOSTB classify joint.safetensors frames"
+    err "no stb: attention --out says how to install libstb-dev" "sudo apt-get install libstb-dev" "\$NOSTB attention joint.safetensors short.clip --out a.png"
+    json "no stb: classify on a clip" "joint short" "\$NOSTB classify joint.safetensors short.clip $S3 --json"
+    json "no stb: classify on raw stdin" "joint long" "\$NOSTB classify joint.safetensors $RAW $LONG --json <long.rgb"
+    out "no stb: attention --json" '"total"' "\$NOSTB attention divided.safetensors short.clip --rollout --json"
+else
+    fail "build: tsf without stb (-DTT_NO_STB)" "$(head -c 1000 "$LOG")"
+fi
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
