@@ -157,7 +157,8 @@ FILE FORMATS
 ERRORS
 
    Functions that can fail return a tsf_status; tsf_status_string() explains it. Loaders
-   also fill a tsf_error with the file and the problem in words. The kernels
+   also fill a tsf_error with the problem in words (the model loaders name the file; for
+   clips and manifests the caller, who knows which file it opened, adds it). The kernels
    cannot fail: they check their arguments with TSF_ASSERT, because wrong sizes there are
    programming errors. The library never prints and never calls exit().
 
@@ -949,8 +950,11 @@ TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *
 #define TSF__OMP_FOR(cond)
 #endif
 
-/* Enough work to be worth waking a second thread (about 50 microseconds of work). */
+/* Elements an elementwise kernel needs before a second thread is worth waking. */
 #define TSF__PAR_WORK 32768.0
+/* Multiply-adds a matmul needs before a second thread pays for its wake-up (a few
+   microseconds; far more when the cores are contended and OpenMP threads spin). */
+#define TSF__PAR_MM_WORK 1048576.0
 
 static int tsf__min(int a, int b) { return a < b ? a : b; }
 
@@ -1426,7 +1430,7 @@ static void tsf__matmul_with(const tsf_matmul_desc *desc, const tsf__ukernel *uk
        space once per chunk, not once per small product. A task's result does not depend
        on its chunk. */
     chunks = tasks < 64 ? tasks : 64;
-    TSF__OMP_FOR((double)count * group * d.M * d.N * (d.K + 1) > TSF__PAR_WORK && chunks > 1)
+    TSF__OMP_FOR((double)count * group * d.M * d.N * (d.K + 1) > TSF__PAR_MM_WORK && chunks > 1)
     for (c = 0; c < chunks; c++) {
         tsf__pack pk;
         long t;

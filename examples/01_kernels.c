@@ -34,7 +34,20 @@ static int make_clip(float *x, tsf_rng *rng) {
     return label;
 }
 
-static float *alloc(size_t n) { return (float *)calloc(n, sizeof(float)); }
+/* Every buffer comes from here and is freed at the end by free_all(). */
+static float *buffers[128];
+static int num_buffers;
+static float *alloc(size_t n) {
+    float *p = (float *)calloc(n, sizeof(float));
+    if (!p || num_buffers == 128) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    return buffers[num_buffers++] = p;
+}
+static void free_all(void) {
+    while (num_buffers > 0) free(buffers[--num_buffers]);
+}
 static void init(float *w, size_t n, float std, tsf_rng *rng) {
     size_t i;
     for (i = 0; i < n; i++) w[i] = std * tsf_rng_normal(rng);
@@ -149,5 +162,6 @@ int main(void) {
                    100 * correct / B);
     }
     printf("done (%s matmul)\n", tsf_simd_name());
+    free_all();
     return 0;
 }
