@@ -103,6 +103,7 @@ static int add_input(const char *in, tt_list *files) {
 
 int main(int argc, char **argv) {
     tt_convert o;
+    int handled;
     tt_list files = {NULL, 0, 0};
     const char *out = NULL;
     int i, ninputs = 0, ok;
@@ -117,20 +118,8 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             if (!v) return tt_error("%s needs a file name", a), 1;
             out = v, i++;
-        } else if (!strcmp(a, "--size")) {
-            if (!tt_int(a, v, 1, TSF_CLIP_MAX_SIDE, &o.size)) return 1;
-            i++;
-        } else if (!strcmp(a, "--crop")) {
-            o.crop = 1;
-        } else if (!strcmp(a, "--every")) {
-            if (!tt_int(a, v, 1, 1 << 30, &o.every)) return 1;
-            i++;
-        } else if (!strcmp(a, "--frames")) {
-            if (!tt_int(a, v, 1, TSF_CLIP_MAX_FRAMES, &o.frames)) return 1;
-            i++;
-        } else if (!strcmp(a, "--fps")) {
-            if (!tt_float(a, v, 0.0, 1e6, &o.fps)) return 1;
-            i++;
+        } else if ((handled = tt_convert_option(a, v, &o, &i)) != 0) {
+            if (handled < 0) return 1;
         } else if (!strcmp(a, "--label")) {
             if (!tt_int(a, v, -1, 0x7FFFFFFF, &o.label)) return 1;
             i++;

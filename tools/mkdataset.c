@@ -221,6 +221,7 @@ static int check(const char *mpath, const char *cpath) {
 int main(int argc, char **argv) {
     const char *root = NULL, *outdir = NULL, *pos[3];
     tt_convert o;
+    int handled;
     tt_list classes = {NULL, 0, 0};
     dataset d = {NULL, 0, 0};
     float val = 0.2f;
@@ -245,20 +246,8 @@ int main(int argc, char **argv) {
             i++;
         } else if (!strcmp(a, "--no-groups")) {
             no_groups = 1;
-        } else if (!strcmp(a, "--size")) {
-            if (!tt_int(a, v, 1, TSF_CLIP_MAX_SIDE, &o.size)) return 1;
-            i++;
-        } else if (!strcmp(a, "--crop")) {
-            o.crop = 1;
-        } else if (!strcmp(a, "--every")) {
-            if (!tt_int(a, v, 1, 1 << 30, &o.every)) return 1;
-            i++;
-        } else if (!strcmp(a, "--frames")) {
-            if (!tt_int(a, v, 1, TSF_CLIP_MAX_FRAMES, &o.frames)) return 1;
-            i++;
-        } else if (!strcmp(a, "--fps")) {
-            if (!tt_float(a, v, 0.0, 1e6, &o.fps)) return 1;
-            i++;
+        } else if ((handled = tt_convert_option(a, v, &o, &i)) != 0) {
+            if (handled < 0) return 1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             tt_quiet = 1;
         } else if (a[0] == '-' && a[1]) {

@@ -291,6 +291,30 @@ typedef struct tt_convert {
     int label;  /* the clip's label (-1: none)                                               */
 } tt_convert;
 
+/* The options of a frames -> clip conversion, shared by frames2clip and mkdataset: 1 if
+   option a (with value v) was one of them (*i then moves past its value), 0 if it was not,
+   -1 after an error message about its value. */
+TT_FN int tt_convert_option(const char *a, const char *v, tt_convert *o, int *i) {
+    int ok = 1;
+    if (!strcmp(a, "--crop")) {
+        o->crop = 1;
+        return 1;
+    }
+    if (!strcmp(a, "--size"))
+        ok = tt_int(a, v, 1, TSF_CLIP_MAX_SIDE, &o->size);
+    else if (!strcmp(a, "--every"))
+        ok = tt_int(a, v, 1, 1 << 30, &o->every);
+    else if (!strcmp(a, "--frames"))
+        ok = tt_int(a, v, 1, TSF_CLIP_MAX_FRAMES, &o->frames);
+    else if (!strcmp(a, "--fps"))
+        ok = tt_float(a, v, 0.0, 1e6, &o->fps);
+    else
+        return 0;
+    if (!ok) return -1;
+    (*i)++;
+    return 1;
+}
+
 /* Which of n images a conversion keeps: their indices, in order. Returns the count, or 0
    after printing an error. */
 TT_FN int tt_select(int n, const tt_convert *o, int **out) {
