@@ -2476,9 +2476,8 @@ TSFDEF tsf_status tsf_model_forward_u8(tsf_model *m, const unsigned char *rgb, i
     st = tsf_model_reserve(m, B, T, H, W);
     if (st != TSF_OK) return st;
     for (b = 0; b < B; b++)
-        for (t = 0; t < T; t++)
-            for (ch = 0; ch < 3;
-                 ch++) { /* model channel ch reads RGB channel ch, or 2-ch for BGR */
+        for (t = 0; t < T; t++) /* model channel ch reads RGB channel ch, or 2-ch for BGR */
+            for (ch = 0; ch < 3; ch++) {
                 const unsigned char *src =
                     rgb + ((size_t)b * T + t) * plane * 3 + (c->bgr ? 2 - ch : ch);
                 float *dst = m->acts.input + (((size_t)b * 3 + ch) * T + t) * plane;
