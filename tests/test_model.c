@@ -162,9 +162,9 @@ typedef struct tm_golden {
    non-square frames (position and time tables resized); _samecount has the config's patch
    count in another shape (the position table is used as is). */
 static const tm_golden tm_sets[] = {
-    {"space_base", 2, 3, 16, 16},     {"joint_base", 2, 3, 16, 16},
-    {"divided_base", 2, 3, 16, 16},   {"space_resized", 2, 5, 12, 20},
-    {"joint_resized", 2, 5, 12, 20},  {"divided_resized", 2, 5, 12, 20},
+    {"space_base", 2, 3, 16, 16},       {"joint_base", 2, 3, 16, 16},
+    {"divided_base", 2, 3, 16, 16},     {"space_resized", 2, 5, 12, 20},
+    {"joint_resized", 2, 5, 12, 20},    {"divided_resized", 2, 5, 12, 20},
     {"divided_samecount", 2, 3, 8, 32},
 };
 #define TM_K 5 /* classes of the golden config */
@@ -294,7 +294,8 @@ static void test_model_forward_u8(void) {
                     for (y = 0; y < H; y++)
                         for (xx = 0; xx < W; xx++) {
                             int src = m.cfg.bgr ? 2 - c : c;
-                            double p = rgb[(((size_t)b * T + t) * plane + (size_t)y * W + xx) * 3 + src];
+                            double p =
+                                rgb[(((size_t)b * T + t) * plane + (size_t)y * W + xx) * 3 + src];
                             size_t k = (((size_t)b * 3 + c) * T + t) * plane + (size_t)y * W + xx;
                             xd[k] = (p / 255.0 - (double)m.cfg.mean[c]) / (double)m.cfg.std[c];
                             x[k] = (float)xd[k];
@@ -330,7 +331,8 @@ static void test_model_forward_args(void) {
     tsf_model m;
     float *x = ffill((size_t)2 * 3 * 4 * 16 * 16, 0.5f), *l1 = tsft_alloc(20), *l2 = tsft_alloc(20);
     memset(&cfg, 0, sizeof cfg);
-    cfg.image_size = 16, cfg.patch_size = 4, cfg.frames = 4, cfg.dim = 12, cfg.depth = 1, cfg.heads = 2;
+    cfg.image_size = 16, cfg.patch_size = 4, cfg.frames = 4, cfg.dim = 12, cfg.depth = 1,
+    cfg.heads = 2;
     REQUIRE(tsf_model_init(&m, &cfg, 2, 5) == TSF_OK);
     CHECK_EQ_INT(tsf_model_forward(&m, x, 2, 4, 16, 16, l1), TSF_OK);
     CHECK_EQ_INT(tsf_model_forward(&m, NULL, 2, 4, 16, 16, NULL), TSF_ERR_ARG);
@@ -366,7 +368,8 @@ static void test_model_num_params(void) {
                  {TSF_ATTN_DIVIDED, 121392558, 121566352, 121258752}};
     int i;
     for (i = 0; i < 3; i++) {
-        tsf_config c174 = tm_vitb(rows[i].attention, 174), c400 = tm_vitb(rows[i].attention, 400), nb;
+        tsf_config c174 = tm_vitb(rows[i].attention, 174), c400 = tm_vitb(rows[i].attention, 400),
+                   nb;
         CHECK_EQ_INT(tsf_config_resolve(&c174), TSF_OK);
         CHECK_EQ_INT(tsf_config_num_params(&c174), rows[i].k174);
         CHECK_EQ_INT(tsf_config_num_params(&c400), rows[i].k400);
@@ -433,7 +436,8 @@ static void test_model_bytes(void) {
         if (!CHECK_EQ_INT(tsf_model_init(&m, &c, 2, 1), TSF_OK)) continue;
         CHECK_EQ_INT(pb, m.param_floats * sizeof(float));
         CHECK_EQ_INT(ab, m.act_floats * sizeof(float));
-        CHECK(m.param_floats >= m.num_params && m.param_floats < m.num_params + 16 * TSF_NUM_PARAMS);
+        CHECK(m.param_floats >= m.num_params &&
+              m.param_floats < m.num_params + 16 * TSF_NUM_PARAMS);
         CHECK_EQ_INT(m.num_params, tsf_config_num_params(&m.cfg));
         /* zeros mean the config's own clip */
         CHECK_EQ_INT(tsf_model_bytes(&c, 2, 3, 16, 16, NULL, &ab2), TSF_OK);
@@ -601,7 +605,8 @@ static void test_model_init_seed(void) {
         !CHECK_EQ_INT(tsf_model_init(&c, &cfg, 1, 43), TSF_OK))
         goto done;
     CHECK_EQ_INT(a.param_floats, b.param_floats);
-    CHECK(same_bits(a.param_memory, b.param_memory, a.param_floats)); /* the batch does not matter */
+    CHECK(
+        same_bits(a.param_memory, b.param_memory, a.param_floats)); /* the batch does not matter */
     CHECK(!same_bits(a.params.cls_token, c.params.cls_token, 24));
     CHECK(!same_bits(a.params.pos_embed, c.params.pos_embed, 17 * 24));
     CHECK(!same_bits(a.params.patch_w, c.params.patch_w, 24 * 48));
@@ -638,7 +643,9 @@ static void test_model_tensors(void) {
             cfg.no_qkv_bias = !bias;
             if (!CHECK_EQ_INT(tsf_model_init(&m, &cfg, 1, 0), TSF_OK)) continue;
             nt = tsf_model_num_tensors(&m);
-            want_nt = a == TSF_ATTN_SPACE ? 8 + 12 * L : a == TSF_ATTN_JOINT ? 9 + 12 * L : 9 + 20 * L;
+            want_nt = a == TSF_ATTN_SPACE   ? 8 + 12 * L
+                      : a == TSF_ATTN_JOINT ? 9 + 12 * L
+                                            : 9 + 20 * L;
             if (!bias) want_nt -= a == TSF_ATTN_DIVIDED ? 2 * L : L;
             CHECK_EQ_INT(nt, want_nt);
             CHECK((m.params.time_embed != NULL) == (a != TSF_ATTN_SPACE));
@@ -671,7 +678,8 @@ static void test_model_tensors(void) {
                 if (strcmp(name, "timesformer.embeddings.time_embeddings") == 0)
                     CHECK(ndim == 3 && shape[0] == 1 && shape[1] == 3 && shape[2] == 24);
                 if (strcmp(name, "timesformer.embeddings.patch_embeddings.projection.weight") == 0)
-                    CHECK(ndim == 4 && shape[0] == 24 && shape[1] == 3 && shape[2] == 4 && shape[3] == 4);
+                    CHECK(ndim == 4 && shape[0] == 24 && shape[1] == 3 && shape[2] == 4 &&
+                          shape[3] == 4);
                 if (strcmp(name, "timesformer.encoder.layer.1.attention.attention.qkv.weight") == 0)
                     CHECK(ndim == 2 && shape[0] == 72 && shape[1] == 24 &&
                           data == m.params.qkv_w + 72 * 24);
@@ -733,7 +741,8 @@ static void test_model_config_resolve(void) {
     }
     /* set fields are kept; a given std keeps the given mean (even 0) */
     memset(&c, 0, sizeof c);
-    c.image_size = 224, c.dim = 768, c.heads = 12, c.std[0] = 0.5f, c.std[1] = 0.5f, c.std[2] = 0.5f;
+    c.image_size = 224, c.dim = 768, c.heads = 12, c.std[0] = 0.5f, c.std[1] = 0.5f,
+    c.std[2] = 0.5f;
     c.attention = TSF_ATTN_SPACE, c.mlp_ratio = 2.5f, c.ln_eps = 1e-5f;
     CHECK_EQ_INT(tsf_config_resolve(&c), TSF_OK);
     CHECK(c.image_size == 224 && c.dim == 768 && c.heads == 12 && c.patch_size == 16);
@@ -755,19 +764,20 @@ static void test_model_config_resolve(void) {
 
 /* One entry of a hand-built safetensors header. */
 typedef struct tm_ent {
-    char *name;          /* written verbatim between quotes (already JSON-escaped) */
+    char *name; /* written verbatim between quotes (already JSON-escaped) */
     const char *dtype;
     int ndim;
     long long shape[4];
     unsigned char *data; /* appended to the data section in entry order */
     size_t nbytes;
-    int explicit_off;    /* 1: write b0, b1 instead of the entry's real place */
+    int explicit_off; /* 1: write b0, b1 instead of the entry's real place */
     long long b0, b1;
-    const char *raw;     /* non-NULL: the entry's whole JSON value, verbatim */
+    const char *raw; /* non-NULL: the entry's whole JSON value, verbatim */
 } tm_ent;
 
 /* A file from an 8-byte length, header bytes and data bytes (header not padded). */
-static unsigned char *tm_raw(const char *hdr, size_t hlen, const void *data, size_t dlen, size_t *size) {
+static unsigned char *tm_raw(const char *hdr, size_t hlen, const void *data, size_t dlen,
+                             size_t *size) {
     unsigned char *f = (unsigned char *)tsft_alloc_bytes(8 + hlen + dlen);
     int k;
     for (k = 0; k < 8; k++) f[k] = (unsigned char)((unsigned long long)hlen >> (8 * k));
@@ -843,9 +853,10 @@ static unsigned int tm_f32_to_f16(float f) {
     int e;
     if (f != f) return 0x7e00u;
     if (a >= 65520.0) return sign | 0x7c00u;
-    if (a < ldexp(1.0, -14)) return sign | (unsigned int)rint(a * ldexp(1.0, 24)); /* may round up to 0x400 */
-    q = frexp(a, &e);                              /* a = q * 2^e, q in [0.5, 1) */
-    q = rint((q * 2.0 - 1.0) * 1024.0), e -= 1;    /* a = (1 + q/1024) * 2^e */
+    if (a < ldexp(1.0, -14))
+        return sign | (unsigned int)rint(a * ldexp(1.0, 24)); /* may round up to 0x400 */
+    q = frexp(a, &e);                                         /* a = q * 2^e, q in [0.5, 1) */
+    q = rint((q * 2.0 - 1.0) * 1024.0), e -= 1;               /* a = (1 + q/1024) * 2^e */
     if (q == 1024.0) q = 0, e += 1;
     if (e > 15) return sign | 0x7c00u;
     return sign | (unsigned int)(e + 15) << 10 | (unsigned int)q;
@@ -854,8 +865,9 @@ static unsigned int tm_f32_to_f16(float f) {
 static float tm_f16_to_f32(unsigned int h) {
     int e = (int)((h >> 10) & 31);
     unsigned int f = h & 1023;
-    double v = e == 0 ? ldexp((double)f, -24) : e == 31 ? (f ? (double)NAN : (double)INFINITY)
-                                                 : ldexp((double)(f | 1024), e - 25);
+    double v = e == 0    ? ldexp((double)f, -24)
+               : e == 31 ? (f ? (double)NAN : (double)INFINITY)
+                         : ldexp((double)(f | 1024), e - 25);
     return (float)((h & 0x8000u) ? -v : v);
 }
 
@@ -900,7 +912,8 @@ static unsigned char *tm_encode(const float *x, size_t n, const char *dtype, siz
         } else {
             u = strcmp(dtype, "F16") == 0 ? tm_f32_to_f16(x[i]) : tm_f32_to_bf16(x[i]);
         }
-        for (k = 0; k < esize; k++) b[i * (size_t)esize + (size_t)k] = (unsigned char)(u >> (8 * k));
+        for (k = 0; k < esize; k++)
+            b[i * (size_t)esize + (size_t)k] = (unsigned char)(u >> (8 * k));
     }
     *nbytes = n * (size_t)esize;
     return b;
@@ -941,7 +954,8 @@ static void tm_orig_name(const char *hf, char *out, size_t cap) {
         rest++; /* the '.' after the block number */
         for (i = 0; i < sizeof block / sizeof block[0]; i++)
             if (strncmp(rest, block[i][0], strlen(block[i][0])) == 0) {
-                snprintf(out, cap, "blocks.%ld.%s%s", layer, block[i][1], rest + strlen(block[i][0]));
+                snprintf(out, cap, "blocks.%ld.%s%s", layer, block[i][1],
+                         rest + strlen(block[i][0]));
                 return;
             }
     }
@@ -966,8 +980,10 @@ static tm_ent *tm_entries(const tsf_model *m, const char *dtype, int style, int 
         tm_orig_name(hf, orig, sizeof orig);
         e[i].name = (char *)tsft_alloc_bytes(160);
         snprintf(e[i].name, 160, "%s%s",
-                 st == TM_ORIG_MODEL ? "model." : st == TM_ORIG_MODULE ? "module."
-                 : st == TM_ORIG_MODULE_MODEL ? "module.model." : "",
+                 st == TM_ORIG_MODEL          ? "model."
+                 : st == TM_ORIG_MODULE       ? "module."
+                 : st == TM_ORIG_MODULE_MODEL ? "module.model."
+                                              : "",
                  st == TM_HF ? hf : orig);
         e[i].dtype = dtype ? dtype : cycle[i % 4];
         e[i].data = tm_encode(data, numel, e[i].dtype, &e[i].nbytes);
@@ -1137,8 +1153,8 @@ done:
 }
 
 static void test_weights_labels_ascii(void) {
-    static const char *const names[TM_K] = {"abseiling", "say \"hi\"", "back\\slash", "tab\tnew\nline",
-                                            "{\"json\": [1, 2]}"};
+    static const char *const names[TM_K] = {"abseiling", "say \"hi\"", "back\\slash",
+                                            "tab\tnew\nline", "{\"json\": [1, 2]}"};
     tm_labels_roundtrip(names, "labels_ascii.safetensors");
 }
 
@@ -1246,7 +1262,8 @@ done:
 static void test_weights_dtypes(void) {
     static const char *const dtypes[5] = {"F32", "F16", "BF16", "F64", NULL}; /* NULL: mixed */
     /* values that exercise the half decoder: subnormals, signed zero, the largest half */
-    static const float special[6] = {1e-6f, -0.0f, 65504.0f, 6.103515625e-05f, 5.9604645e-08f, -2.5f};
+    static const float special[6] = {1e-6f,          -0.0f, 65504.0f, 6.103515625e-05f,
+                                     5.9604645e-08f, -2.5f};
     tsf_model g, m;
     tsf_error err;
     size_t nx = (size_t)2 * 3 * 3 * 16 * 16;
@@ -1318,7 +1335,8 @@ done:
 
 /* The facebookresearch names, with and without "model."/"module." prefixes, and mixed. */
 static void test_weights_original_names(void) {
-    static const int styles[5] = {TM_ORIG, TM_ORIG_MODEL, TM_ORIG_MODULE, TM_ORIG_MODULE_MODEL, TM_MIXED};
+    static const int styles[5] = {TM_ORIG, TM_ORIG_MODEL, TM_ORIG_MODULE, TM_ORIG_MODULE_MODEL,
+                                  TM_MIXED};
     static const char *const sets[3] = {"divided_base", "joint_base", "space_base"};
     int s, i, n;
     for (s = 0; s < 3; s++) {
@@ -1335,8 +1353,10 @@ static void test_weights_original_names(void) {
             if (s == 0 && i == 1) { /* the names the brief of the format promises */
                 CHECK(tm_find(e, n, "model.blocks.0.attn.qkv.weight") >= 0);
                 CHECK(tm_find(e, n, "model.blocks.1.temporal_fc.bias") >= 0);
-                CHECK(tm_find(e, n, "model.cls_token") >= 0 && tm_find(e, n, "model.pos_embed") >= 0);
-                CHECK(tm_find(e, n, "model.head.weight") >= 0 && tm_find(e, n, "model.norm.weight") >= 0);
+                CHECK(tm_find(e, n, "model.cls_token") >= 0 &&
+                      tm_find(e, n, "model.pos_embed") >= 0);
+                CHECK(tm_find(e, n, "model.head.weight") >= 0 &&
+                      tm_find(e, n, "model.norm.weight") >= 0);
             }
             memset(&err, 0, sizeof err);
             if (CHECK_EQ_INT(tsf_model_load_memory(&m, f, size, NULL, 1, &err), TSF_OK))
@@ -1356,37 +1376,37 @@ static void test_weights_original_names(void) {
 }
 
 /* A Hugging Face model folder: config.json (HF keys, id2label) + model.safetensors. */
-static const char tm_hf_config[] =
-    "{\n"
-    "  \"_name_or_path\": \"tiny\",\n"
-    "  \"architectures\": [\"TimesformerForVideoClassification\"],\n"
-    "  \"attention_type\": \"divided_space_time\",\n"
-    "  \"drop_path_rate\": 0.0,\n"
-    "  \"hidden_act\": \"gelu\",\n"
-    "  \"hidden_dropout_prob\": 0.0,\n"
-    "  \"hidden_size\": 24,\n"
-    "  \"id2label\": {\n"
-    "    \"1\": \"caf\\u00e9\",\n"
-    "    \"0\": \"abseiling\",\n"
-    "    \"2\": \"say \\\"hi\\\"\",\n"
-    "    \"4\": \"zumba\",\n"
-    "    \"3\": \"back\\\\slash\"\n"
-    "  },\n"
-    "  \"image_size\": 16,\n"
-    "  \"initializer_range\": 0.02,\n"
-    "  \"intermediate_size\": 48,\n"
-    "  \"label2id\": {\"abseiling\": 0, \"caf\\u00e9\": 1, \"say \\\"hi\\\"\": 2, \"back\\\\slash\": 3, \"zumba\": 4},\n"
-    "  \"layer_norm_eps\": 1e-06,\n"
-    "  \"model_type\": \"timesformer\",\n"
-    "  \"num_attention_heads\": 3,\n"
-    "  \"num_channels\": 3,\n"
-    "  \"num_frames\": 3,\n"
-    "  \"num_hidden_layers\": 2,\n"
-    "  \"patch_size\": 4,\n"
-    "  \"qkv_bias\": true,\n"
-    "  \"torch_dtype\": \"float32\",\n"
-    "  \"transformers_version\": \"4.26.0.dev0\"\n"
-    "}\n";
+static const char tm_hf_config[] = "{\n"
+                                   "  \"_name_or_path\": \"tiny\",\n"
+                                   "  \"architectures\": [\"TimesformerForVideoClassification\"],\n"
+                                   "  \"attention_type\": \"divided_space_time\",\n"
+                                   "  \"drop_path_rate\": 0.0,\n"
+                                   "  \"hidden_act\": \"gelu\",\n"
+                                   "  \"hidden_dropout_prob\": 0.0,\n"
+                                   "  \"hidden_size\": 24,\n"
+                                   "  \"id2label\": {\n"
+                                   "    \"1\": \"caf\\u00e9\",\n"
+                                   "    \"0\": \"abseiling\",\n"
+                                   "    \"2\": \"say \\\"hi\\\"\",\n"
+                                   "    \"4\": \"zumba\",\n"
+                                   "    \"3\": \"back\\\\slash\"\n"
+                                   "  },\n"
+                                   "  \"image_size\": 16,\n"
+                                   "  \"initializer_range\": 0.02,\n"
+                                   "  \"intermediate_size\": 48,\n"
+                                   "  \"label2id\": {\"abseiling\": 0, \"caf\\u00e9\": 1, \"say "
+                                   "\\\"hi\\\"\": 2, \"back\\\\slash\": 3, \"zumba\": 4},\n"
+                                   "  \"layer_norm_eps\": 1e-06,\n"
+                                   "  \"model_type\": \"timesformer\",\n"
+                                   "  \"num_attention_heads\": 3,\n"
+                                   "  \"num_channels\": 3,\n"
+                                   "  \"num_frames\": 3,\n"
+                                   "  \"num_hidden_layers\": 2,\n"
+                                   "  \"patch_size\": 4,\n"
+                                   "  \"qkv_bias\": true,\n"
+                                   "  \"torch_dtype\": \"float32\",\n"
+                                   "  \"transformers_version\": \"4.26.0.dev0\"\n"
+                                   "}\n";
 static const char *const tm_hf_labels[TM_K] = {"abseiling", "caf\xc3\xa9", "say \"hi\"",
                                                "back\\slash", "zumba"};
 
@@ -1423,9 +1443,10 @@ static void test_weights_hf_folder(void) {
     CHECK(strstr(err.msg, "config") != NULL);
     /* a folder whose config.json does not match its weights */
     {
-        static const char bad[] = "{\"hidden_size\": 24, \"num_hidden_layers\": 3, \"num_attention_heads\": 3,"
-                                  " \"image_size\": 16, \"patch_size\": 4, \"num_frames\": 3,"
-                                  " \"intermediate_size\": 48, \"num_labels\": 5}";
+        static const char bad[] =
+            "{\"hidden_size\": 24, \"num_hidden_layers\": 3, \"num_attention_heads\": 3,"
+            " \"image_size\": 16, \"patch_size\": 4, \"num_frames\": 3,"
+            " \"intermediate_size\": 48, \"num_labels\": 5}";
         CHECK(tm_write(cfgp, bad, strlen(bad)));
         memset(&err, 0, sizeof err);
         CHECK(tsf_model_load(&m, dir, 1, &err) != TSF_OK);
@@ -1467,11 +1488,12 @@ static void test_weights_config_load(void) {
     for (i = 0; i < 3; i++) CHECK(c.mean[i] == 0.45f && c.std[i] == 0.225f);
     /* the released ViT-B sizes, qkv_bias false, num_labels */
     {
-        static const char vitb[] = "{\"image_size\": 224, \"patch_size\": 16, \"num_channels\": 3,"
-                                   " \"num_frames\": 8, \"hidden_size\": 768, \"num_hidden_layers\": 12,"
-                                   " \"num_attention_heads\": 12, \"intermediate_size\": 3072,"
-                                   " \"attention_type\": \"joint_space_time\", \"layer_norm_eps\": 1e-05,"
-                                   " \"qkv_bias\": false, \"num_labels\": 174}";
+        static const char vitb[] =
+            "{\"image_size\": 224, \"patch_size\": 16, \"num_channels\": 3,"
+            " \"num_frames\": 8, \"hidden_size\": 768, \"num_hidden_layers\": 12,"
+            " \"num_attention_heads\": 12, \"intermediate_size\": 3072,"
+            " \"attention_type\": \"joint_space_time\", \"layer_norm_eps\": 1e-05,"
+            " \"qkv_bias\": false, \"num_labels\": 174}";
         CHECK(tm_write(path, vitb, strlen(vitb)));
         memset(&c, 0, sizeof c);
         CHECK_EQ_INT(tsf_config_load(&c, path, &err), TSF_OK);
@@ -1495,26 +1517,28 @@ static void test_weights_config_load(void) {
 
 static void test_weights_config_from_json(void) {
     static const char ref[] =
-        "{\"img_size\": 32, \"patch_size\": 8, \"in_chans\": 2, \"num_frames\": 4, \"embed_dim\": 48, "
+        "{\"img_size\": 32, \"patch_size\": 8, \"in_chans\": 2, \"num_frames\": 4, \"embed_dim\": "
+        "48, "
         "\"depth\": 3, \"num_heads\": 4, \"mlp_ratio\": 3.5, \"num_classes\": 7, "
         "\"attention_type\": \"space_only\", \"ln_eps\": 1e-05, \"qkv_bias\": false, "
-        "\"mean\": [0.485, 0.456, 0.406], \"std\": [0.229, 0.224, 0.225], \"channel_order\": \"BGR\"}";
+        "\"mean\": [0.485, 0.456, 0.406], \"std\": [0.229, 0.224, 0.225], \"channel_order\": "
+        "\"BGR\"}";
     static const char *const bad[] = {
-        "{",                                   /* not JSON */
-        "[1, 2]",                              /* not an object */
-        "{\"embed_dim\": 48} x",               /* trailing garbage */
-        "{\"attention_type\": \"bogus\"}",     /* unknown attention */
-        "{\"attention_type\": 2}",             /* attention not a string */
-        "{\"embed_dim\": -1}",                 /* negative */
-        "{\"embed_dim\": 1.5}",                /* not an integer */
-        "{\"embed_dim\": \"48\"}",             /* a string */
-        "{\"embed_dim\": 1e30}",               /* too large */
-        "{\"mean\": [0.5]}",                   /* too short */
-        "{\"std\": 3}",                        /* not an array */
-        "{\"mlp_ratio\": \"4\"}",              /* a string */
-        "{\"qkv_bias\": 1}",                   /* not a boolean */
-        "{\"layer_norm_eps\": null}",          /* not a number */
-        "{\"intermediate_size\": 48}",         /* without hidden_size */
+        "{",                               /* not JSON */
+        "[1, 2]",                          /* not an object */
+        "{\"embed_dim\": 48} x",           /* trailing garbage */
+        "{\"attention_type\": \"bogus\"}", /* unknown attention */
+        "{\"attention_type\": 2}",         /* attention not a string */
+        "{\"embed_dim\": -1}",             /* negative */
+        "{\"embed_dim\": 1.5}",            /* not an integer */
+        "{\"embed_dim\": \"48\"}",         /* a string */
+        "{\"embed_dim\": 1e30}",           /* too large */
+        "{\"mean\": [0.5]}",               /* too short */
+        "{\"std\": 3}",                    /* not an array */
+        "{\"mlp_ratio\": \"4\"}",          /* a string */
+        "{\"qkv_bias\": 1}",               /* not a boolean */
+        "{\"layer_norm_eps\": null}",      /* not a number */
+        "{\"intermediate_size\": 48}",     /* without hidden_size */
     };
     tsf_config c;
     tsf_error err;
@@ -1640,13 +1664,14 @@ static void test_weights_hostile_framing(void) {
     /* headers that are not a JSON object */
     {
         static const char *const hdrs[] = {
-            "hello world     ", "[1, 2, 3]       ", "\"a string\"      ", "42              ",
-            "{\"a\": 1",        "{\"a\" 1}        ", "{,}             ", "{\"a\": 1,}      ",
-            "{'a': 1}        ", "{\"a\": [1 2]}   ", "                ", "{}}             ",
+            "hello world     ", "[1, 2, 3]       ",  "\"a string\"      ", "42              ",
+            "{\"a\": 1",        "{\"a\" 1}        ", "{,}             ",   "{\"a\": 1,}      ",
+            "{'a': 1}        ", "{\"a\": [1 2]}   ", "                ",   "{}}             ",
         };
         for (k = 0; k < (int)(sizeof hdrs / sizeof hdrs[0]); k++) {
             f = tm_raw(hdrs[k], strlen(hdrs[k]), v + tm_data0(v), vsize - tm_data0(v), &size);
-            if (!CHECK(tm_expect_fail("header", f, size, NULL, NULL))) printf("    header %s\n", hdrs[k]);
+            if (!CHECK(tm_expect_fail("header", f, size, NULL, NULL)))
+                printf("    header %s\n", hdrs[k]);
         }
     }
     /* deeply nested arrays, balanced and not */
@@ -1698,11 +1723,12 @@ static void test_weights_hostile_entries(void) {
     {
         long long total = tm_auto_off(s.e, n), nb = (long long)s.e[iw].nbytes;
         long long cases[5][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}, {0, 0}};
-        cases[0][0] = total, cases[0][1] = total + nb;                     /* just outside */
-        cases[1][0] = nb, cases[1][1] = 0;                                 /* end < begin */
-        cases[2][0] = (1LL << 62) - nb, cases[2][1] = 1LL << 62;           /* far outside */
-        cases[3][0] = tm_auto_off(s.e, iw) + 4, cases[3][1] = cases[3][0] + nb; /* wrong place: overlaps the next */
-        cases[4][0] = 0, cases[4][1] = nb + 4;                             /* wrong size */
+        cases[0][0] = total, cases[0][1] = total + nb;           /* just outside */
+        cases[1][0] = nb, cases[1][1] = 0;                       /* end < begin */
+        cases[2][0] = (1LL << 62) - nb, cases[2][1] = 1LL << 62; /* far outside */
+        cases[3][0] = tm_auto_off(s.e, iw) + 4,
+        cases[3][1] = cases[3][0] + nb;        /* wrong place: overlaps the next */
+        cases[4][0] = 0, cases[4][1] = nb + 4; /* wrong size */
         for (i = 0; i < 5; i++) {
             e = tm_src_copy(&s);
             e[iw].explicit_off = 1, e[iw].b0 = cases[i][0], e[iw].b1 = cases[i][1];
@@ -1724,7 +1750,8 @@ static void test_weights_hostile_entries(void) {
                 "{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[-20,0]}",
                 "{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[\"0\",\"20\"]}",
                 "{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[0.5,20.5]}",
-                "{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[18446744073709551596,18446744073709551616]}",
+                "{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[18446744073709551596,"
+                "18446744073709551616]}",
                 "{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":{\"0\":0,\"1\":20}}",
                 "{\"dtype\":\"F32\",\"shape\":[5]}",
                 "{\"dtype\":\"F32\",\"data_offsets\":[0,20]}",
@@ -1742,7 +1769,8 @@ static void test_weights_hostile_entries(void) {
                 e = tm_src_copy(&s);
                 e[ib].raw = raws[i]; /* classifier.bias sits first in the data: its 20 bytes stay */
                 f = tm_build(e, n, s.meta, &size);
-                if (!CHECK(tm_expect_fail("entry", f, size, NULL, NULL))) printf("    entry %s\n", raws[i]);
+                if (!CHECK(tm_expect_fail("entry", f, size, NULL, NULL)))
+                    printf("    entry %s\n", raws[i]);
             }
         }
     }
@@ -1757,7 +1785,8 @@ static void test_weights_hostile_entries(void) {
     f = tm_build(e, n, s.meta, &size);
     CHECK(tm_expect_fail("rank 1", f, size, NULL, "cls_token"));
     e = tm_src_copy(&s);
-    e[icls].ndim = 4, e[icls].shape[0] = e[icls].shape[1] = e[icls].shape[2] = 1, e[icls].shape[3] = 24;
+    e[icls].ndim = 4, e[icls].shape[0] = e[icls].shape[1] = e[icls].shape[2] = 1,
+    e[icls].shape[3] = 24;
     f = tm_build(e, n, s.meta, &size);
     CHECK(tm_expect_fail("rank 4", f, size, NULL, "cls_token"));
     e = tm_src_copy(&s);
@@ -1787,10 +1816,14 @@ static void test_weights_hostile_names(void) {
     static const char *const drop[] = {"timesformer.encoder.layer.1.temporal_dense.bias",
                                        "classifier.bias", "timesformer.embeddings.time_embeddings",
                                        "timesformer.encoder.layer.0.attention.attention.qkv.bias"};
-    static const char *const extra[] = {
-        "foo.bar", "timesformer.encoder.layer.2.layernorm_before.weight", "blocks.7.norm1.weight",
-        "timesformer.encoder.layer.-1.layernorm_before.weight", "model.", "", "head.weight.x",
-        "timesformer.encoder.layer.1x.layernorm_before.weight"};
+    static const char *const extra[] = {"foo.bar",
+                                        "timesformer.encoder.layer.2.layernorm_before.weight",
+                                        "blocks.7.norm1.weight",
+                                        "timesformer.encoder.layer.-1.layernorm_before.weight",
+                                        "model.",
+                                        "",
+                                        "head.weight.x",
+                                        "timesformer.encoder.layer.1x.layernorm_before.weight"};
     tm_src s;
     tm_ent *e;
     size_t size;
@@ -1842,16 +1875,17 @@ static void test_weights_hostile_names(void) {
     CHECK(tm_expect_fail("duplicate alias", f, size, NULL, "bias"));
     /* names that are not valid JSON strings, or too long */
     {
-        static const char *const names[] = {"classifier.bi\\qas", "classifier.bias\\", "classifier.bias\\u12G4",
-                                            "classifier.\001bias", "classifier.bias\\ud800"};
+        static const char *const names[] = {"classifier.bi\\qas", "classifier.bias\\",
+                                            "classifier.bias\\u12G4", "classifier.\001bias",
+                                            "classifier.bias\\ud800"};
         char *longname = (char *)tsft_alloc_bytes(2000);
         memset(longname, 'a', 1999);
         for (i = 0; i < (int)(sizeof names / sizeof names[0]) + 1; i++) {
             e = tm_src_copy(&s);
-            e[tm_find(e, n, "classifier.bias")].name = i < (int)(sizeof names / sizeof names[0]) ? (char *)names[i] : longname;
+            e[tm_find(e, n, "classifier.bias")].name =
+                i < (int)(sizeof names / sizeof names[0]) ? (char *)names[i] : longname;
             f = tm_build(e, n, s.meta, &size);
-            if (!CHECK(tm_expect_fail("name", f, size, NULL, NULL)))
-                printf("    name %d\n", i);
+            if (!CHECK(tm_expect_fail("name", f, size, NULL, NULL))) printf("    name %d\n", i);
         }
     }
 done:
@@ -1869,18 +1903,21 @@ static void test_weights_hostile_metadata(void) {
         static const struct {
             const char *meta, *want;
         } cases[] = {
-            {"{\"format\":\"pt\"}", "config"},                           /* no config */
+            {"{\"format\":\"pt\"}", "config"}, /* no config */
             {"{}", "config"},
-            {"5", "config"},                                             /* not an object */
+            {"5", "config"}, /* not an object */
             {"{\"config\":\"{not json\"}", "config"},
             {"{\"config\":\"[1, 2, 3]\"}", "config"},
             {"{\"config\":\"{\\\"embed_dim\\\": 24, \\\"num_heads\\\": 5, \\\"img_size\\\": 16, "
-             "\\\"patch_size\\\": 4}\"}", "config"},                     /* 24 % 5 */
+             "\\\"patch_size\\\": 4}\"}",
+             "config"}, /* 24 % 5 */
             {"{\"config\":\"{\\\"embed_dim\\\": \\\"24\\\"}\"}", "config"},
             {"{\"config\":\"{\\\"attention_type\\\": \\\"bogus\\\"}\"}", "attention"},
             {"{\"config\":\"{\\\"embed_dim\\\": 48, \\\"num_heads\\\": 3, \\\"img_size\\\": 16, "
-             "\\\"patch_size\\\": 4, \\\"num_frames\\\": 3, \\\"depth\\\": 2, \\\"num_classes\\\": 5, "
-             "\\\"mlp_ratio\\\": 2.0}\"}", "shape"},                     /* valid, but not this file */
+             "\\\"patch_size\\\": 4, \\\"num_frames\\\": 3, \\\"depth\\\": 2, \\\"num_classes\\\": "
+             "5, "
+             "\\\"mlp_ratio\\\": 2.0}\"}",
+             "shape"}, /* valid, but not this file */
         };
         for (i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
             f = tm_build(s.e, s.n, cases[i].meta, &size);
@@ -1893,16 +1930,17 @@ static void test_weights_hostile_metadata(void) {
     /* class names that are not K strings */
     {
         static const char *const labels[] = {
-            "\"[\\\"a\\\", \\\"b\\\", \\\"c\\\"]\"",                              /* 3 of 5 */
-            "\"[\\\"a\\\", \\\"b\\\", \\\"c\\\", \\\"d\\\", 5]\"",                /* a number */
+            "\"[\\\"a\\\", \\\"b\\\", \\\"c\\\"]\"",                                  /* 3 of 5 */
+            "\"[\\\"a\\\", \\\"b\\\", \\\"c\\\", \\\"d\\\", 5]\"",                    /* a number */
             "\"[\\\"a\\\", \\\"b\\\", \\\"c\\\", \\\"d\\\", \\\"e\\\", \\\"f\\\"]\"", /* 6 of 5 */
-            "\"[\\\"a\\\", \\\"b\\\", \\\"c\\\", \\\"d\\\", \\\"e\\\"\"",          /* not JSON */
+            "\"[\\\"a\\\", \\\"b\\\", \\\"c\\\", \\\"d\\\", \\\"e\\\"\"",             /* not JSON */
         };
         for (i = 0; i < (int)(sizeof labels / sizeof labels[0]); i++) {
             char *meta = (char *)tsft_alloc_bytes(strlen(s.meta) + strlen(labels[i]) + 32);
             sprintf(meta, "%.*s,\"labels\":%s}", (int)strlen(s.meta) - 1, s.meta, labels[i]);
             f = tm_build(s.e, s.n, meta, &size);
-            if (!CHECK(tm_expect_fail("labels", f, size, NULL, NULL))) printf("    labels %s\n", labels[i]);
+            if (!CHECK(tm_expect_fail("labels", f, size, NULL, NULL)))
+                printf("    labels %s\n", labels[i]);
         }
     }
 done:
@@ -1912,8 +1950,11 @@ done:
 /* Metadata strings that are short or not strings: the loader must not read past them. */
 static void test_weights_hostile_metadata_short(void) {
     static const char *const metas[] = {
-        "{\"config\":\"{}\"}",    "{\"config\":\"\"}",   "{\"config\":\"null\"}",
-        "{\"config\":5}",         "{\"config\":{\"embed_dim\":24}}",
+        "{\"config\":\"{}\"}",
+        "{\"config\":\"\"}",
+        "{\"config\":\"null\"}",
+        "{\"config\":5}",
+        "{\"config\":{\"embed_dim\":24}}",
     };
     tm_src s;
     size_t size;
@@ -1922,15 +1963,18 @@ static void test_weights_hostile_metadata_short(void) {
     if (!CHECK(tm_src_init(&s))) goto done;
     for (i = 0; i < (int)(sizeof metas / sizeof metas[0]); i++) {
         f = tm_build(s.e, s.n, metas[i], &size);
-        if (!CHECK(tm_expect_fail("metadata", f, size, NULL, NULL))) printf("    metadata %s\n", metas[i]);
+        if (!CHECK(tm_expect_fail("metadata", f, size, NULL, NULL)))
+            printf("    metadata %s\n", metas[i]);
     }
     { /* short or non-string labels */
-        static const char *const labels[] = {"\"x\"", "\"[]\"", "5", "[\"a\",\"b\",\"c\",\"d\",\"e\"]"};
+        static const char *const labels[] = {"\"x\"", "\"[]\"", "5",
+                                             "[\"a\",\"b\",\"c\",\"d\",\"e\"]"};
         for (i = 0; i < (int)(sizeof labels / sizeof labels[0]); i++) {
             char *meta = (char *)tsft_alloc_bytes(strlen(s.meta) + strlen(labels[i]) + 32);
             sprintf(meta, "%.*s,\"labels\":%s}", (int)strlen(s.meta) - 1, s.meta, labels[i]);
             f = tm_build(s.e, s.n, meta, &size);
-            if (!CHECK(tm_expect_fail("labels", f, size, NULL, NULL))) printf("    labels %s\n", labels[i]);
+            if (!CHECK(tm_expect_fail("labels", f, size, NULL, NULL)))
+                printf("    labels %s\n", labels[i]);
         }
     }
 done:
@@ -1956,7 +2000,8 @@ static void test_weights_hostile_json_strict(void) {
         size_t len;
     } cases[] = {
         {"{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[0,20@]}", "20@]", "20\0]", 4},
-        {"{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[0,20],\"x\":\"a\\@\"}", "\\@", "\\\0", 2},
+        {"{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[0,20],\"x\":\"a\\@\"}", "\\@", "\\\0",
+         2},
         {"{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[0,20],\"x\":tru}", NULL, NULL, 0},
         {"{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[0,20],\"x\":--1}", NULL, NULL, 0},
         {"{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[0,20],\"x\":nan}", NULL, NULL, 0},
@@ -1972,7 +2017,8 @@ static void test_weights_hostile_json_strict(void) {
         e[tm_find(e, s.n, "classifier.bias")].raw = cases[i].raw;
         f = tm_build(e, s.n, s.meta, &size);
         if (cases[i].pat) CHECK(tm_patch(f, size, cases[i].pat, cases[i].rep, cases[i].len));
-        if (!CHECK(tm_expect_fail("strict JSON", f, size, NULL, NULL))) printf("    case %d: %s\n", i, cases[i].raw);
+        if (!CHECK(tm_expect_fail("strict JSON", f, size, NULL, NULL)))
+            printf("    case %d: %s\n", i, cases[i].raw);
     }
 done:
     tsf_model_free(&s.g);
@@ -1984,7 +2030,8 @@ static void test_weights_hostile_files(void) {
     tsf_error err;
     char path[256];
     memset(&err, 0, sizeof err);
-    CHECK_EQ_INT(tsf_model_load(&m, "tests/golden/no_such_set/weights.safetensors", 1, &err), TSF_ERR_IO);
+    CHECK_EQ_INT(tsf_model_load(&m, "tests/golden/no_such_set/weights.safetensors", 1, &err),
+                 TSF_ERR_IO);
     CHECK(strstr(err.msg, "no_such_set") != NULL);
     CHECK(m.param_memory == NULL);
     tm_tmp(path, sizeof path, "empty.safetensors");
@@ -2046,12 +2093,15 @@ static void test_weights_fuzz(void) {
         st = tsf_model_load_memory(&m, copy, vsize, NULL, 1, &err);
         CHECK((int)st >= 0 && (int)st < TSF_STATUS_COUNT);
         if (st == TSF_OK) { /* the flip kept the shapes: the model must run */
-            float *x = ffill((size_t)m.cfg.channels * m.cfg.frames * m.cfg.image_size * m.cfg.image_size, 0.25f);
+            float *x = ffill(
+                (size_t)m.cfg.channels * m.cfg.frames * m.cfg.image_size * m.cfg.image_size, 0.25f);
             ok_count++;
-            CHECK_EQ_INT(tsf_model_forward(&m, x, 1, m.cfg.frames, m.cfg.image_size,
-                                           m.cfg.image_size, NULL), TSF_OK);
+            CHECK_EQ_INT(
+                tsf_model_forward(&m, x, 1, m.cfg.frames, m.cfg.image_size, m.cfg.image_size, NULL),
+                TSF_OK);
         } else if (err.msg[0] == 0) {
-            if (silent++ < 3) printf("    flip at byte %zu: %s without a message\n", pos, tsf_status_string(st));
+            if (silent++ < 3)
+                printf("    flip at byte %zu: %s without a message\n", pos, tsf_status_string(st));
         }
         tsf_model_free(&m);
         free(copy);

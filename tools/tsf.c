@@ -376,8 +376,8 @@ static int cmd_parity(const char *dir, const char *out) {
 }
 
 /* The other commands, one file each, in this translation unit. */
-#include "tsf_train.c"    /* tsf train, tsf eval */
 #include "tsf_classify.c" /* tsf classify, tsf attention */
+#include "tsf_train.c"    /* tsf train, tsf eval */
 
 int main(int argc, char **argv) {
     tt_prog = "tsf";
