@@ -1750,8 +1750,8 @@ static void test_weights_hostile_entries(void) {
                 "{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[-20,0]}",
                 "{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[\"0\",\"20\"]}",
                 "{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[0.5,20.5]}",
-                "{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[18446744073709551596,"
-                "18446744073709551616]}",
+                ("{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":[18446744073709551596,"
+                 "18446744073709551616]}"),
                 "{\"dtype\":\"F32\",\"shape\":[5],\"data_offsets\":{\"0\":0,\"1\":20}}",
                 "{\"dtype\":\"F32\",\"shape\":[5]}",
                 "{\"dtype\":\"F32\",\"data_offsets\":[0,20]}",
