@@ -6,6 +6,12 @@
 #                   under qemu when available). Last line: "N passed, N failed".
 #   make demo       train a one-block transformer built from the kernels (examples/)
 #   make bench      matmul benchmark (GFLOP/s, % of peak, OpenBLAS ratio when installed)
+#   make bench-model    the whole model: inference and training step, GFLOP/s, % of peak,
+#                   peak memory, 3 variants x small/ViT-B x 1/2 threads (some minutes;
+#                   BENCH_ARGS=--quick for the small config only)
+#   make bench-scaling  time and memory against frames (4..96), table + build/bench_scaling.svg
+#   make bench-pytorch  the same against PyTorch 1.13 at each of its thread settings, in the
+#                   same run (needs /usr/bin/python3 with torch; skipped otherwise)
 #   make format     clang-format every C file; make format-check only checks
 #
 # Flags worth knowing:
@@ -43,7 +49,9 @@ EXAMPLES = $(patsubst examples/%.c,build/%,$(wildcard examples/*.c))
 BINS = build/tsf build/video2clip build/test_main build/test_clip build/bench_matmul \
        $(EXAMPLES) $(if $(HAVE_STB),$(STB_TOOLS),)
 
-.PHONY: all test check bench demo format format-check clean stb-note
+.PHONY: all test check bench bench-model bench-scaling bench-pytorch demo format format-check \
+        clean stb-note
+BINS += build/bench_model
 all: $(BINS) stb-note
 
 stb-note:
@@ -58,6 +66,9 @@ build/test_main: tests/*.c tests/*.h timesformer.h | build
 
 build/bench_matmul: bench/bench_matmul.c timesformer.h | build
 	$(CC) $(CFLAGS) $(BLAS) bench/bench_matmul.c -o $@ $(LDLIBS) $(BLASLIB)
+
+build/bench_model: bench/bench_model.c timesformer.h | build
+	$(CC) $(CFLAGS) bench/bench_model.c -o $@ $(LDLIBS)
 
 STB_FLAGS = $(if $(HAVE_STB),-I$(STB_DIR),-DTT_NO_STB)
 
@@ -89,6 +100,20 @@ check: test format-check
 
 bench: build/bench_matmul
 	./build/bench_matmul
+	@echo "the whole model: make bench-model, make bench-scaling, make bench-pytorch (bench/)"
+
+# BENCH_ARGS passes options through, e.g. make bench-model BENCH_ARGS="--configs vitb".
+bench-model: build/bench_model
+	./build/bench_model $(BENCH_ARGS)
+
+bench-scaling: build/bench_model
+	./build/bench_model --scaling --svg build/bench_scaling.svg $(BENCH_ARGS)
+
+bench-pytorch: build/bench_model
+	@if /usr/bin/python3 -c 'import torch' 2>/dev/null; then \
+	  /usr/bin/python3 bench/compare_pytorch.py $(BENCH_ARGS); else \
+	  echo "bench-pytorch: skipped: /usr/bin/python3 has no torch" \
+	    "(sudo apt-get install python3-torch python3-numpy)"; fi
 
 FORMAT_FILES = timesformer.h $(wildcard tests/*.c tests/*.h tests/*.cpp bench/*.c examples/*.c tools/*.c)
 format:
