@@ -272,6 +272,7 @@ static double fma_probe_gflops(const char **isa) {
     }
 #else
     *isa = "none";
+    g_sink = 0.0f;
     (void)rep, (void)it, (void)n;
 #endif
     return best;
@@ -290,10 +291,10 @@ static double json_num(const char *line, const char *key) {
     const char *p;
     snprintf(pat, sizeof pat, "\"%s\":", key);
     p = strstr(line, pat);
-    if (!p) return NAN;
+    if (!p) return (double)NAN;
     p += strlen(pat);
     if (*p == '"') p++; /* hashes are strings of hex digits */
-    if (!strncmp(p, "null", 4)) return NAN;
+    if (!strncmp(p, "null", 4)) return (double)NAN;
     return strtod(p, NULL);
 }
 static int json_str(const char *line, const char *key, char *out, size_t size) {
@@ -627,7 +628,7 @@ static const char *variant_colour(int v) {
 }
 
 /* Two log-log panels, time and peak RSS against T; solid: training step, dashed: inference. */
-static int write_svg(const char *path, const meas *ms, int n, int threads) {
+static int write_svg(const char *path, const bench_cfg *c, const meas *ms, int n, int threads) {
     const double PW = 420, PH = 300, ML = 70, MT = 50, GAP = 90, MB = 60;
     double tmin = 1e300, tmax = 0, ymin[2] = {1e300, 1e300}, ymax[2] = {0, 0};
     int i, panel, v, mode;
@@ -653,9 +654,10 @@ static int write_svg(const char *path, const meas *ms, int n, int threads) {
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
             "font-family=\"sans-serif\" font-size=\"12\">\n"
             "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-            "<text x=\"%.0f\" y=\"22\" font-size=\"15\">TimeSformer small config (112&#xB2;, "
-            "D 192, depth 4, batch 4), %d thread%s: cost against frames T</text>\n",
-            ML + 2 * PW + GAP + 20, MT + PH + MB + 40, ML, threads, threads == 1 ? "" : "s");
+            "<text x=\"%.0f\" y=\"22\" font-size=\"15\">TimeSformer, %s config (%d&#xB2;, "
+            "patch %d, D %d, depth %d, batch %d), %d thread%s: cost against frames T</text>\n",
+            ML + 2 * PW + GAP + 20, MT + PH + MB + 40, ML, c->name, c->image, c->patch, c->dim,
+            c->depth, c->batch, threads, threads == 1 ? "" : "s");
     for (panel = 0; panel < 2; panel++) {
         double x0 = ML + panel * (PW + GAP), y0 = MT, ly0 = log10(ymin[panel]),
                ly1 = log10(ymax[panel]), lt0 = log2(tmin), lt1 = log2(tmax), d;
@@ -690,7 +692,7 @@ static int write_svg(const char *path, const meas *ms, int n, int threads) {
                 "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" transform=\"rotate(-90 "
                 "%.1f %.1f)\">%s (log scale)</text>\n",
                 x0 + PW / 2, y0 + PH + 36, x0 - 50, y0 + PH / 2, x0 - 50, y0 + PH / 2,
-                panel == 0 ? "milliseconds per batch of 4" : "peak RSS, MB");
+                panel == 0 ? "milliseconds per call (a batch)" : "peak RSS, MB");
         for (v = 0; v < 3; v++)
             for (mode = 0; mode < 2; mode++) {
                 int first = 1;
@@ -891,9 +893,10 @@ int main(int argc, char **argv) {
     }
 
     if (scaling) {
-        const bench_cfg *small = find_cfg("small");
+        const bench_cfg *small = ncfgs ? cfgs[0] : find_cfg("small"); /* --configs: another */
         one_opts base;
-        int n = 0, nmax;
+        int n = 0, nmax,
+            tokens_per_frame = (small->image / small->patch) * (small->image / small->patch);
         if (!threads_given) threads[0] = 2, nthreads = 1;
 #if !BENCH_OPENMP
         threads[0] = 1, nthreads = 1;
@@ -940,7 +943,7 @@ int main(int argc, char **argv) {
                         }
                     if (!qi && !qt) continue;
                     printf("%-18s %3d %4d %6d ", tsf_attention_name(variants[v]), threads[t],
-                           frames[i], 1 + 49 * frames[i]);
+                           frames[i], 1 + tokens_per_frame * frames[i]);
                     if (qi)
                         printf("%10.1f ", qi->ms);
                     else
@@ -977,9 +980,10 @@ int main(int argc, char **argv) {
                     prev_i = qi ? qi->ms : 0, prev_t = qt ? qt->ms : 0, prev_T = frames[i];
                 }
             }
-        printf("tokens = 1 + 49 T per clip (batch 4); x = time growth per doubling of T (1: "
-               "constant, 2: linear, 4: quadratic); MB = peak RSS of the process\n");
-        if (n > 0 && write_svg(svg, res, n, threads[0]) == 0) printf("wrote %s\n", svg);
+        printf("tokens = 1 + %d T per clip (batch %d); x = time growth per doubling of T (1: "
+               "constant, 2: linear, 4: quadratic); MB = peak RSS of the process\n",
+               tokens_per_frame, small->batch);
+        if (n > 0 && write_svg(svg, small, res, n, threads[0]) == 0) printf("wrote %s\n", svg);
         free(res);
         return fail;
     }

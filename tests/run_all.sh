@@ -97,6 +97,8 @@ suite tools "true" "CC=$CC bash tests/test_tools.sh"
 suite tools-asan "true" "CC=$CC TOOLS_CFLAGS='-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer' bash tests/test_tools.sh"
 suite link "$CC $WARN -O2 tests/test_link_a.c tests/test_link_b.c -o $OUT/link -lm" "$OUT/link"
 suite static "$CC $WARN -O2 tests/test_static.c -o $OUT/static -lm" "$OUT/static"
+suite bench "$CC $WARN -O2 -march=native -fopenmp -I. bench/bench_model.c -o $OUT/bench_model -lm" \
+    "OMP_WAIT_POLICY=passive bash tests/test_bench.sh $OUT/bench_model"
 
 # The header alone, with the implementation, in every compiler x language x option mix.
 printf '#define TIMESFORMER_IMPLEMENTATION\n#include "../../timesformer.h"\n' >"$OUT/impl.c"

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Smoke test of bench/bench_model.c on the tiny config (a few seconds): the driver runs a
+# process per measurement, checks 1 and 2 threads give bit-identical results, prints a JSON
+# line per measurement and a table; --one, --scaling (JSON, table, SVG), --export, bad options.
+# Usage: bash tests/test_bench.sh [BENCH_MODEL_BINARY]   Last line: "N passed, N failed".
+set -u
+BIN=${1:-build/bench_model}
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+PASSED=0
+FAILED=0
+pass() { echo "[PASS] $1"; PASSED=$((PASSED + 1)); }
+fail() {
+    echo "[FAIL] $1"
+    FAILED=$((FAILED + 1))
+    [ -f "$OUT/err" ] && sed 's/^/    /' "$OUT/err" | head -20
+}
+
+if "$BIN" --configs tiny --quick --min-ms 1 --threads 1,2 >"$OUT/run" 2>"$OUT/err"; then
+    n=$(grep -c '^{"bench":"model"' "$OUT/run")
+    rows=$(grep -c '^tiny ' "$OUT/run")
+    if [ "$n" -eq 12 ] && [ "$rows" -eq 12 ]; then
+        pass "bench_model --configs tiny: 12 measurements, 12 table rows, threads agree"
+    else
+        fail "bench_model --configs tiny: $n JSON lines and $rows table rows (expected 12, 12)"
+    fi
+    if grep '^{' "$OUT/run" | grep -v -q '"peak_rss_mb":[1-9]'; then
+        fail "bench_model: a measurement without a peak RSS"
+    else
+        pass "bench_model: every measurement has its peak RSS"
+    fi
+else
+    fail "bench_model --configs tiny --quick exited with status $?"
+fi
+
+if "$BIN" --one --config tiny --variant joint_space_time --mode train --threads 1 --reps 1 \
+    >"$OUT/one" 2>"$OUT/err" && [ "$(grep -c '^{' "$OUT/one")" -eq 1 ] &&
+    grep -q '"mode":"train".*"gflops":[0-9]' "$OUT/one"; then
+    pass "bench_model --one: one JSON line"
+else
+    fail "bench_model --one"
+fi
+
+if "$BIN" --scaling --configs tiny --frames 2,4 --modes infer --variants divided,joint --reps 1 --min-ms 1 \
+    --svg "$OUT/s.svg" >"$OUT/scal" 2>"$OUT/err" && [ "$(grep -c '^{' "$OUT/scal")" -eq 4 ] &&
+    head -c 4 "$OUT/s.svg" | grep -q '<svg' && tail -n 1 "$OUT/s.svg" | grep -q '</svg>' &&
+    [ "$(grep -c '<polyline' "$OUT/s.svg")" -eq 4 ]; then
+    pass "bench_model --scaling: 4 measurements, an SVG with 4 curves"
+else
+    fail "bench_model --scaling"
+fi
+
+if "$BIN" --export "$OUT/exp" --variant divided >/dev/null 2>"$OUT/err" &&
+    for f in model.safetensors input.bin labels.bin logits0.bin logits1.bin meta.json; do
+        [ -s "$OUT/exp/$f" ] || exit 1
+    done; then
+    pass "bench_model --export: weights, input, logits, meta"
+else
+    fail "bench_model --export"
+fi
+
+"$BIN" --frobnicate >/dev/null 2>&1
+rc=$?
+"$BIN" --configs huge >/dev/null 2>&1
+rc2=$?
+if [ "$rc" -eq 2 ] && [ "$rc2" -eq 2 ]; then
+    pass "bench_model: unknown options and configs exit with status 2"
+else
+    fail "bench_model: bad options exit with $rc and $rc2 (expected 2)"
+fi
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
