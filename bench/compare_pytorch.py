@@ -462,6 +462,14 @@ def main():
                         print(json.dumps(j), flush=True)
                         got[r].append(j)
                 group += 1
+                hashes = {(j["hash_logits"], j["hash_grads"]) for r in runs if r[0] == "tsf"
+                          for j in got[r]}
+                if len(hashes) > 1:  # the header promises bit-identical results
+                    print("compare_pytorch: FAIL: %s %s %s: timesformer.h gives different "
+                          "results at different thread counts: %s" % (cname, v, mode,
+                                                                      sorted(hashes)),
+                          file=sys.stderr)
+                    failed += 1
                 med = {r: (median([j["ms"] for j in got[r]]), max(j["peak_rss_mb"] for j in got[r]))
                        for r in runs if got[r]}
                 tor = {r: m for r, m in med.items() if r[0] == "torch"}
