@@ -136,6 +136,10 @@ TRAINING
    (m->dropout) and label smoothing (m->label_smoothing) are off by default, as in the paper's
    recipe only drop path 0.1 is on. tsf_checkpoint_save/load keep everything a run needs to
    resume bit-identically, written atomically.
+   Bad numbers: tsf_model_loss returns TSF_ERR_NONFINITE when the loss is NaN or infinite and
+   tsf_sgd_step when a gradient is (the weights are then left alone), so a run can stop and
+   keep its last checkpoint; tsf_check_finite (an input) and tsf_model_check_finite (the
+   weights and momentum, naming the tensor) look for NaN and infinity on request.
 
 MEMORY LAYOUT
 
@@ -613,6 +617,13 @@ TSFDEF void tsf_model_tensor(const tsf_model *m, int i, char name[96], int *ndim
 TSFDEF const char *tsf_model_label(const tsf_model *m, int k);
 /* Set the class names from K strings (NULL clears them). */
 TSFDEF tsf_status tsf_model_set_labels(tsf_model *m, const char *const *names);
+/* NaN and infinity on request (nothing else looks for them before a loss turns NaN).
+   tsf_check_finite: TSF_OK when the n floats at x (an input clip, logits, ...) are all finite,
+   else TSF_ERR_NONFINITE with the index of the first bad one in *where (may be NULL). */
+TSFDEF tsf_status tsf_check_finite(const float *x, size_t n, size_t *where);
+/* Every parameter of m and, once training is set up, its SGD momentum: TSF_ERR_NONFINITE with
+   err->msg (err may be NULL) naming the first bad value, e.g. "NaN in classifier.bias[2]". */
+TSFDEF tsf_status tsf_model_check_finite(const tsf_model *m, tsf_error *err);
 
 /* Load a model from safetensors in memory. cfg may be NULL when the file's metadata holds
    the config (files written by tsf_model_save or tsf_ref.py). B is the batch to reserve for.
@@ -2192,6 +2203,9 @@ TSFDEF tsf_status tsf_model_reserve(tsf_model *m, int B, int T, int H, int W) {
     tsf__shape s;
     tsf_status st = tsf__act_floats(&m->cfg, B, T, H, W, &n);
     if (st != TSF_OK) return st;
+    /* a new shape ends the last loss's backward now: should growing fail half-way, the views
+       below no longer match it */
+    if (m->B != B || m->T != T || m->H != H || m->W != W) m->has_dlogits = 0;
     if ((st = tsf__grow(&m->act_memory, &m->act_floats, n, m->cfg.alloc_ctx)) != TSF_OK) return st;
     s = tsf__shape_of(&m->cfg, B, T, H, W);
     tsf__act_sizes(&m->cfg, &s, a);
@@ -2204,7 +2218,6 @@ TSFDEF tsf_status tsf_model_reserve(tsf_model *m, int B, int T, int H, int W) {
         if (st != TSF_OK) return st;
         tsf__layout((float **)&m->gacts, g, TSF__NUM_GACTS, m->gact_memory);
     }
-    if (m->B != B || m->T != T || m->H != H || m->W != W) m->has_dlogits = 0;
     m->B = B, m->T = T, m->H = H, m->W = W;
     return TSF_OK;
 }
@@ -2254,7 +2267,8 @@ static void tsf__tokens_forward(float *x0, const float *patches, const tsf_param
                     n < 0 ? p->cls_token : patches + (((size_t)b * s->T + t) * s->N + n) * D;
                 const float *pos =
                     p->pos_embed + (size_t)(n < 0 ? 0 : tsf__pos_row(c, n, s->Hp, s->Wp)) * D;
-                const float *tim = p->time_embed + (size_t)tr * D;
+                const float *tim = /* space_only has no time embedding (NULL) */
+                    p->time_embed ? p->time_embed + (size_t)tr * D : NULL;
                 if (c->attention == TSF_ATTN_SPACE)
                     dst = x0 + (((size_t)b * s->T + t) * (1 + s->N) + 1 + n) * D;
                 else if (n < 0 && t > 0)
@@ -3028,7 +3042,9 @@ static int tsf__json_str(const tsf__json *j, int t, char *out, size_t cap) {
                     c = 0x10000 + ((c - 0xD800) << 10) + (lo - 0xDC00), p += 6;
             }
         }
-        if (n + 4 >= cap) return 0;
+        /* the exact size, plus the NUL: a guess of 4 would refuse escapes at the end of a
+           buffer of the raw length + 1, which always suffices */
+        if (n + (c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4) >= cap) return 0;
         if (c < 0x80) {
             out[n++] = (char)c;
         } else if (c < 0x800) {
@@ -3254,6 +3270,11 @@ static tsf_status tsf__labels_from_json(const tsf__json *j, int t, int K, char *
                 total += (size_t)e + 1; /* decoding never lengthens a string */
             else if (tsf__json_str(j, v, buf + off, total - off))
                 off += strlen(buf + off) + 1;
+            else { /* cannot happen (the sizes above suffice); never leave a name unwritten */
+                TSF_FREE(buf, ctx);
+                return tsf__seterr(err, "labels: a class name does not decode", "", ""),
+                       TSF_ERR_FORMAT;
+            }
         }
         if (pass == 0 && !(buf = (char *)TSF_MALLOC(total, ctx))) return TSF_ERR_ALLOC;
     }
@@ -3337,7 +3358,8 @@ TSFDEF tsf_status tsf_config_from_json(tsf_config *cfg, const char *json, size_t
     if (st == TSF_OK)
         st = tsf__config_apply(cfg, &j, 0, NULL, err);
     else
-        tsf__seterr(err, "config: not valid JSON", "", "");
+        tsf__seterr(err, st == TSF_ERR_ALLOC ? "config: out of memory" : "config: not valid JSON",
+                    "", "");
     if (j.tok) TSF_FREE(j.tok, cfg->alloc_ctx);
     return st;
 }
@@ -3363,6 +3385,40 @@ TSFDEF tsf_status tsf_model_set_labels(tsf_model *m, const char *const *names) {
         off += strlen(names[k]) + 1;
     }
     m->labels = buf;
+    return TSF_OK;
+}
+
+TSFDEF tsf_status tsf_check_finite(const float *x, size_t n, size_t *where) {
+    size_t i;
+    if (!x && n) return TSF_ERR_ARG;
+    for (i = 0; i < n; i++)
+        if (!(x[i] - x[i] == 0.0f)) { /* inf - inf and NaN - NaN are NaN */
+            if (where) *where = i;
+            return TSF_ERR_NONFINITE;
+        }
+    return TSF_OK;
+}
+
+TSFDEF tsf_status tsf_model_check_finite(const tsf_model *m, tsf_error *err) {
+    int nt, i, d, ndim, pass;
+    if (err) err->msg[0] = 0;
+    if (!m || !m->param_memory) return TSF_ERR_ARG;
+    nt = tsf_model_num_tensors(m);
+    for (pass = 0; pass < (m->momentum_memory ? 2 : 1); pass++)
+        for (i = 0; i < nt; i++) {
+            char name[96], what[160];
+            long long shape[4];
+            size_t n = 1, at = 0;
+            float *data;
+            tsf_model_tensor(m, i, name, &ndim, shape, &data);
+            for (d = 0; d < ndim; d++) n *= (size_t)shape[d];
+            if (pass) data = m->momentum_memory + (data - m->param_memory);
+            if (tsf_check_finite(data, n, &at) == TSF_OK) continue;
+            snprintf(what, sizeof what, "%s[%lu]", name, (unsigned long)at);
+            tsf__seterr(err, data[at] != data[at] ? "NaN in " : "infinity in ",
+                        pass ? "optimizer.momentum." : "", what);
+            return TSF_ERR_NONFINITE;
+        }
     return TSF_OK;
 }
 
@@ -3576,8 +3632,9 @@ static tsf_status tsf__train_state_from_json(tsf_model *m, tsf_train_state *ts, 
         return tsf__seterr(err, "checkpoint: no train_state in __metadata__ (a model file?)", "",
                            ""),
                TSF_ERR_FORMAT;
-    if (tsf__json_parse(&js, txt, strlen(txt), m->cfg.alloc_ctx) != TSF_OK) {
+    if ((k = tsf__json_parse(&js, txt, strlen(txt), m->cfg.alloc_ctx)) != TSF_OK) {
         if (js.tok) TSF_FREE(js.tok, m->cfg.alloc_ctx);
+        if (k == TSF_ERR_ALLOC) return TSF_ERR_ALLOC; /* out of memory, not a bad file */
         return tsf__seterr(err, "checkpoint: train_state is not JSON", "", ""), TSF_ERR_FORMAT;
     }
     ok = tsf__json_int(&js, tsf__json_get(&js, 0, "sgd_steps"), 0, 1LL << 62, &m->sgd_steps) &&
@@ -3629,7 +3686,10 @@ static tsf_status tsf__st_load(tsf_model *m, const tsf__source *src, const tsf_c
     st = tsf__json_parse(&j, hdr, (size_t)n, ctx);
     if (st == TSF_OK && j.tok[0].type != TSF__J_OBJ) st = TSF_ERR_FORMAT;
     if (st != TSF_OK) {
-        tsf__seterr(err, "safetensors: the header is not a JSON object", "", "");
+        tsf__seterr(err,
+                    st == TSF_ERR_ALLOC ? "safetensors: out of memory for the header"
+                                        : "safetensors: the header is not a JSON object",
+                    "", "");
         goto done;
     }
     /* the config: given, or from __metadata__.config (a JSON string) */
@@ -3660,7 +3720,7 @@ static tsf_status tsf__st_load(tsf_model *m, const tsf__source *src, const tsf_c
         }
         if ((st = tsf__json_parse(&jc, meta_cfg, strlen(meta_cfg), ctx)) == TSF_OK)
             st = tsf__config_apply(&c, &jc, 0, NULL, err);
-        else
+        else if (st != TSF_ERR_ALLOC)
             tsf__seterr(err, "safetensors: __metadata__.config is not JSON", "", "");
         if (st != TSF_OK) goto done;
     }
@@ -3698,7 +3758,7 @@ static tsf_status tsf__st_load(tsf_model *m, const tsf__source *src, const tsf_c
         }
         st = tsf__json_parse(&jl, labels_json ? labels_json : txt, labels_json ? len : strlen(txt),
                              ctx);
-        if (st != TSF_OK) tsf__seterr(err, "labels: not valid JSON", "", "");
+        if (st != TSF_OK && st != TSF_ERR_ALLOC) tsf__seterr(err, "labels: not valid JSON", "", "");
         if (st == TSF_OK) {
             int lt = jl.tok[0].type == TSF__J_OBJ && tsf__json_get(&jl, 0, "id2label") >= 0
                          ? tsf__json_get(&jl, 0, "id2label")
