@@ -61,10 +61,10 @@ rc=$?
 if [ "$rc" -eq 0 ]; then pass "demo --quick exits 0"; else
     fail "demo --quick exits 0" "exit status $rc: $(tail -c 800 "$LOG")"
 fi
-if grep -q -E '^variant +test acc +motion +direction +ms/step +params +GFLOPs/clip +memory +time' "$LOG"
+if grep -q -E '^variant +test acc +motion +direction +ms/step +params +GFLOPs +memory +time' "$LOG"
 then pass "the results table has its header"; else fail "results table" "no header line"; fi
 for v in divided_space_time joint_space_time space_only; do
-    if grep -q -E "^$v +[0-9.]+% +[0-9.]+% +[0-9.]+% +[0-9.]+ +[0-9,]+ +[0-9.]+ +[0-9.]+ MB" "$LOG"
+    if grep -q -E "^$v +[0-9.]+% +[0-9.]+% +[0-9.]+% +[0-9.]+ +[0-9,]+ +[0-9.]+ +[0-9.]+ MB +[0-9:]+$" "$LOG"
     then pass "table row: $v"; else fail "table row: $v" "missing from the table"; fi
 done
 if grep -q 'space_only attends within each frame' "$LOG"; then pass "space_only is explained"
