@@ -12,6 +12,11 @@
 #   make bench-scaling  time and memory against frames (4..96), table + build/bench_scaling.svg
 #   make bench-pytorch  the same against PyTorch 1.13 at each of its thread settings, in the
 #                   same run (needs /usr/bin/python3 with torch; skipped otherwise)
+#   make fuzz       libFuzzer on the file readers (safetensors, config.json, clips, manifests),
+#                   FUZZ_SECONDS (60) each; prints executions and coverage (needs clang and
+#                   libclang-rt-dev). Findings go to build/fuzz/crashes/.
+#   make soak       train a tiny model for SOAK_STEPS (20000) steps with checkpoints: flat
+#                   memory, and a run resumed at a random step matches bit for bit
 #   make format     clang-format every C file; make format-check only checks
 #
 # Flags worth knowing:
@@ -49,7 +54,7 @@ EXAMPLES = $(patsubst examples/%.c,build/%,$(wildcard examples/*.c))
 BINS = build/tsf build/video2clip build/test_main build/test_clip build/bench_matmul \
        $(EXAMPLES) $(if $(HAVE_STB),$(STB_TOOLS),)
 
-.PHONY: all test check bench bench-model bench-scaling bench-pytorch demo format format-check \
+.PHONY: all test check fuzz soak bench bench-model bench-scaling bench-pytorch demo format format-check \
         clean stb-note
 BINS += build/bench_model
 all: $(BINS) stb-note
@@ -98,6 +103,17 @@ test:
 
 check: test format-check
 
+FUZZ_SECONDS ?= 60
+fuzz:
+	CLANG=$${CLANG:-clang} bash tests/fuzz/run_fuzz.sh $(FUZZ_SECONDS)
+
+SOAK_STEPS ?= 20000
+build/test_soak: tests/test_soak.c tests/tsf_test.h timesformer.h | build
+	$(CC) $(OPT) $(WARN) $(ARCH) -I. -Werror tests/test_soak.c -o $@ $(LDLIBS)
+
+soak: build/test_soak
+	./build/test_soak --steps $(SOAK_STEPS)
+
 bench: build/bench_matmul
 	./build/bench_matmul
 	@echo "the whole model: make bench-model, make bench-scaling, make bench-pytorch (bench/)"
@@ -115,7 +131,7 @@ bench-pytorch: build/bench_model
 	  echo "bench-pytorch: skipped: /usr/bin/python3 has no torch" \
 	    "(sudo apt-get install python3-torch python3-numpy)"; fi
 
-FORMAT_FILES = timesformer.h $(wildcard tests/*.c tests/*.h tests/*.cpp bench/*.c examples/*.c tools/*.c)
+FORMAT_FILES = timesformer.h $(wildcard tests/*.c tests/*.h tests/*.cpp tests/fuzz/*.c tests/fuzz/*.h bench/*.c examples/*.c tools/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:

@@ -100,6 +100,24 @@ suite static "$CC $WARN -O2 tests/test_static.c -o $OUT/static -lm" "$OUT/static
 suite bench "$CC $WARN -O2 -march=native -fopenmp -I. bench/bench_model.c -o $OUT/bench_model -lm" \
     "OMP_WAIT_POLICY=passive bash tests/test_bench.sh $OUT/bench_model"
 
+# Reliability (tests/test_fail.c, test_fail_cli.sh, test_threads.c, test_soak.c, fuzz/): every
+# allocation failing in turn, writes cut short, NaN; tsf train on a full disk; two models on
+# two threads (also under ThreadSanitizer); a short soak with a resume; the fuzzers' seeds and
+# findings replayed under ASan and UBSan (make fuzz runs the fuzzers themselves).
+suite fail "$CC $WARN -O2 -g tests/test_fail.c -o $OUT/fail -lm" "$OUT/fail"
+suite fail-asan "$CC $WARN -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer tests/test_fail.c -o $OUT/fail-asan -lm" \
+    "ASAN_OPTIONS=detect_leaks=1 $OUT/fail-asan"
+suite fail-cli "$CC $WARN -O0 $STB tools/tsf.c -o $OUT/tsf-fail -lm" "CC=$CC bash tests/test_fail_cli.sh $OUT/tsf-fail"
+suite threads "$CC $WARN -O2 -g -march=native -pthread tests/test_threads.c -o $OUT/threads -lm" "$OUT/threads"
+suite threads-omp "$CC $WARN -O2 -g -march=native -fopenmp -pthread tests/test_threads.c -o $OUT/threads-omp -lm" \
+    "OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive $OUT/threads-omp"
+if have clang && echo 'int main(void){return 0;}' | clang -fsanitize=thread -x c - -o "$OUT/tsan-probe" >/dev/null 2>&1; then
+    suite threads-tsan "clang $WARN -O1 -g -fsanitize=thread -pthread tests/test_threads.c -o $OUT/threads-tsan -lm" \
+        "$OUT/threads-tsan"
+fi
+suite soak "$CC $WARN -O2 -march=native tests/test_soak.c -o $OUT/soak -lm" "$OUT/soak --steps 1500 --every 500 --seed 1"
+suite fuzz-replay "true" "CC=$CC bash tests/fuzz/replay.sh"
+
 # The header alone, with the implementation, in every compiler x language x option mix.
 printf '#define TIMESFORMER_IMPLEMENTATION\n#include "../../timesformer.h"\n' >"$OUT/impl.c"
 cp "$OUT/impl.c" "$OUT/impl.cpp"

@@ -58,7 +58,8 @@ static void fa_free(void *p) {
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- small helpers ----------------------------------------------------------------------------- */
+/* ---- small helpers -----------------------------------------------------------------------------
+ */
 /* Files go to /dev/shm when there is one: the library syncs every save to the disk, and the
    allocation tests save a few hundred times. */
 static void tf_path(char *buf, size_t cap, const char *what) {
@@ -183,9 +184,9 @@ static int fa_setup(const char *dir) {
 }
 
 static void fa_teardown(const char *dir) {
-    static const char *const files[] = {"hf/model.safetensors", "hf/config.json", "a.clip",
-                                        "b.clip", "classes.txt", "train.csv", "ckpt.safetensors",
-                                        "model.safetensors"};
+    static const char *const files[] = {
+        "hf/model.safetensors", "hf/config.json", "a.clip",           "b.clip",
+        "classes.txt",          "train.csv",      "ckpt.safetensors", "model.safetensors"};
     char p[512];
     size_t i;
     for (i = 0; i < sizeof files / sizeof files[0]; i++) {
@@ -227,7 +228,8 @@ typedef struct fa_result {
                 goto fail;                                                                         \
             }                                                                                      \
         } else if (fa.failed && !r->step[0]) {                                                     \
-            snprintf(r->why, sizeof r->why, "%s returned TSF_OK after an allocation failed", name); \
+            snprintf(r->why, sizeof r->why, "%s returned TSF_OK after an allocation failed",       \
+                     name);                                                                        \
             goto fail;                                                                             \
         }                                                                                          \
     } while (0)
@@ -335,8 +337,8 @@ static fa_result fa_scenario(const char *dir, int attention) {
             tsf_manifest_free(&man));
     memset(&so, 0, sizeof so);
     so.frames = 2, so.size = 6, so.stride = 1, so.test_crops = 1;
-    FA_STEP("tsf_manifest_sample",
-            tsf_manifest_sample(sample, &label, &man, 1, &so, NULL, 0, &err), (void)0);
+    FA_STEP("tsf_manifest_sample", tsf_manifest_sample(sample, &label, &man, 1, &so, NULL, 0, &err),
+            (void)0);
     tf_hash(&h, sample, sizeof sample);
     tf_hash(&h, &label, sizeof label);
     FA_STEP("tsf_clip_load", tsf_clip_load(&clip, man.paths[0], NULL, &err), tsf_clip_close(&clip));
@@ -448,7 +450,8 @@ static void test_fail_alloc_divided(void) { fa_every_call(TSF_ATTN_DIVIDED); }
 static void test_fail_alloc_joint(void) { fa_every_call(TSF_ATTN_JOINT); }
 static void test_fail_alloc_space(void) { fa_every_call(TSF_ATTN_SPACE); }
 
-/* ---- write failure ---------------------------------------------------------------------------- */
+/* ---- write failure ----------------------------------------------------------------------------
+ */
 /* One training step, so that each save writes other bytes than the last. */
 static int tf_train_step(tsf_model *m, tsf_rng *r, tsf_train_state *ts) {
     float x[2 * 3 * 2 * 8 * 8], loss;
@@ -543,8 +546,7 @@ static void test_fail_io_short_writes(void) {
     /* and with room again, the new state is written */
     CHECK_EQ_INT(tf_save_limited(&m, &ts, path, (rlim_t)ngood, &err), TSF_OK);
     tsf_model_free(&r);
-    if (CHECK_EQ_INT(tsf_checkpoint_load(&r, &tr, path, 2, &err), TSF_OK))
-        CHECK_EQ_INT(tr.step, 2);
+    if (CHECK_EQ_INT(tsf_checkpoint_load(&r, &tr, path, 2, &err), TSF_OK)) CHECK_EQ_INT(tr.step, 2);
 done:
     signal(SIGXFSZ, old_handler);
     free(good);
@@ -579,15 +581,15 @@ static void test_fail_io_full_device(void) {
     CHECK(!tf_exists(tmp)); /* the link is gone with the failed temporary file */
     now = tf_read(path, &nnow);
     CHECK(now && nnow == ngood && memcmp(now, good, ngood) == 0);
-    if (CHECK_EQ_INT(tsf_checkpoint_load(&r, &tr, path, 2, &err), TSF_OK))
-        CHECK_EQ_INT(tr.step, 0);
+    if (CHECK_EQ_INT(tsf_checkpoint_load(&r, &tr, path, 2, &err), TSF_OK)) CHECK_EQ_INT(tr.step, 0);
 done:
     free(good), free(now);
     unlink(path), unlink(tmp);
     tsf_model_free(&m), tsf_model_free(&r);
 }
 
-/* ---- NaN and infinity --------------------------------------------------------------------------- */
+/* ---- NaN and infinity ---------------------------------------------------------------------------
+ */
 static void test_fail_nonfinite_check(void) {
     float x[64];
     size_t i, where = 12345;
@@ -628,8 +630,8 @@ static void test_fail_nonfinite_model(void) {
     keep = m.params.qkv_w[last];
     m.params.qkv_w[last] = NAN;
     CHECK_EQ_INT(tsf_model_check_finite(&m, &err), TSF_ERR_NONFINITE);
-    CHECK(strcmp(err.msg, "NaN in timesformer.encoder.layer.1.attention.attention.qkv.weight[191]") ==
-          0);
+    CHECK(strcmp(err.msg,
+                 "NaN in timesformer.encoder.layer.1.attention.attention.qkv.weight[191]") == 0);
     CHECK_EQ_INT(tsf_model_check_finite(&m, NULL), TSF_ERR_NONFINITE);
     m.params.qkv_w[last] = keep;
     /* an infinity in the SGD momentum, once training is set up */

@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 typedef struct th_job {
-    int id;        /* which recipe                                          */
-    int slot;      /* file names: a job running twice at once needs two     */
+    int id;   /* which recipe                                          */
+    int slot; /* file names: a job running twice at once needs two     */
     const char *clip_path;
     unsigned long long hash; /* out: everything the job computed        */
     char why[1024];          /* out: the first failure, "" if none       */

@@ -6,14 +6,16 @@
    ask for any amount of memory, and the harness wants the library's TSF_ERR_ALLOC path, not
    the fuzzer's out-of-memory report.
 
-   Two ways to build a harness:
+   Three ways to build a harness:
      libFuzzer   clang -fsanitize=fuzzer,address,undefined tests/fuzz/fuzz_clip.c
                  (make fuzz, tests/fuzz/run_fuzz.sh)
      replay      cc -DFUZZ_STANDALONE -fsanitize=address,undefined tests/fuzz/fuzz_clip.c
-                 then ./fuzz_clip FILE_OR_DIR...: runs every file once (the seed corpus and the
-                 regression inputs in tests/fuzz/regress/), as the suite "fuzz-replay" of
-                 tests/run_all.sh does with any compiler, without libFuzzer. It prints
-                 "[PASS] NAME: N inputs from DIR" per argument and "N passed, 0 failed".
+                 then ./fuzz_clip FILE_OR_DIR...: runs every file once, with any compiler and
+                 no libFuzzer. It prints "[PASS] NAME: N inputs from DIR" per argument (an empty
+                 folder fails) and "N passed, M failed".
+     all four    tests/fuzz/replay_all.c: the four harnesses in one program (one compile of the
+                 library), ./replay_all HARNESS FILE_OR_DIR...; tests/fuzz/replay.sh runs it on
+                 the seeds and tests/fuzz/regress/ (the suite "fuzz-replay" of run_all.sh).
    A harness that finds a broken property calls fuzz_fail(), which aborts: libFuzzer saves the
    input as a crash, and the replay build dies without its summary line (a failed suite). */
 #ifndef FUZZ_COMMON_H
@@ -40,7 +42,9 @@ static void *fuzz_malloc(size_t n) { return n > FUZZ_MAX_ALLOC ? NULL : malloc(n
 #define TIMESFORMER_IMPLEMENTATION
 #include "../../timesformer.h"
 
+#ifndef FUZZ_REPLAY_ALL /* replay_all.c renames the four entry points and declares them */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#endif
 
 /* A property the library promises does not hold: report it and abort. */
 static void fuzz_fail(const char *what) {
@@ -53,9 +57,17 @@ static void fuzz_check_msg(const tsf_error *err) {
     if (!memchr(err->msg, 0, sizeof err->msg)) fuzz_fail("tsf_error.msg is not terminated");
 }
 
-#ifdef FUZZ_STANDALONE
+#if defined(FUZZ_STANDALONE) || defined(FUZZ_REPLAY_ALL)
 #include <dirent.h>
 #include <sys/stat.h>
+
+#ifdef FUZZ_REPLAY_ALL
+typedef int (*fuzz_entry)(const uint8_t *data, size_t size);
+static fuzz_entry fuzz_target; /* the harness being replayed (replay_all.c sets it) */
+#define FUZZ_CALL(data, size) fuzz_target(data, size)
+#else
+#define FUZZ_CALL(data, size) LLVMFuzzerTestOneInput(data, size)
+#endif
 
 static int fuzz_run_file(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -68,7 +80,7 @@ static int fuzz_run_file(const char *path) {
     if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n)
         return fclose(f), free(buf), fprintf(stderr, "cannot read %s\n", path), 0;
     fclose(f);
-    LLVMFuzzerTestOneInput(buf, (size_t)n);
+    FUZZ_CALL(buf, (size_t)n);
     free(buf);
     return 1;
 }
@@ -109,10 +121,10 @@ static int fuzz_run_dir(const char *dir) {
     return ran;
 }
 
-int main(int argc, char **argv) {
-    const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+/* Replay every file or folder of argv[first..argc) as the harness called name. */
+static int fuzz_replay(const char *name, int first, int argc, char **argv) {
     int i, passed = 0, failed = 0;
-    for (i = 1; i < argc; i++) {
+    for (i = first; i < argc; i++) {
         struct stat sb;
         int n = -1;
         if (stat(argv[i], &sb) == 0)
@@ -129,5 +141,12 @@ int main(int argc, char **argv) {
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
-#endif /* FUZZ_STANDALONE */
+#endif
+
+#if defined(FUZZ_STANDALONE) && !defined(FUZZ_REPLAY_ALL)
+int main(int argc, char **argv) {
+    const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+    return fuzz_replay(name, 1, argc, argv);
+}
+#endif
 #endif /* FUZZ_COMMON_H */
