@@ -90,6 +90,7 @@ suite cli-train "$CC $WARN -O2 -march=native -fopenmp $STB tools/tsf.c -o $OUT/t
 suite cli-classify "$CC $WARN -O2 -march=native $STB tools/tsf.c -o $OUT/tsf-classify -lm" \
     "bash tests/test_cli_classify.sh $OUT/tsf-classify"
 suite examples "true" "OMP_WAIT_POLICY=passive bash tests/test_examples.sh $OUT/examples"
+suite demo "true" "CC=$CC OMP_WAIT_POLICY=passive bash tests/test_demo.sh"
 suite clip "$CC $WARN -O2 -g -march=native $T_CLIP -o $OUT/clip -lm" "$OUT/clip"
 suite clip-asan "$CC $WARN -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $T_CLIP -o $OUT/clip-asan -lm" \
     "ASAN_OPTIONS=detect_leaks=1 $OUT/clip-asan"
