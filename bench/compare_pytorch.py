@@ -414,7 +414,7 @@ def main():
         if v not in VARIANTS.values():
             ap.error("unknown variant " + v)
 
-    m = re.search(r"BLAS_INFO=(\S+)", torch.__config__.show())
+    m = re.search(r"BLAS_INFO=([^\s,]+)", torch.__config__.show())
     blas = "BLAS_INFO=%s" % (m.group(1) if m else "unknown")
     lib = "/usr/lib/x86_64-linux-gnu/libblas.so.3"
     if os.path.exists(lib):  # Debian's alternatives: which BLAS "generic" is
