@@ -164,7 +164,11 @@ ERRORS
    also fill a tsf_error with the problem in words (the model loaders name the file; for
    clips and manifests the caller, who knows which file it opened, adds it). The kernels
    cannot fail: they check their arguments with TSF_ASSERT, because wrong sizes there are
-   programming errors. The library never prints and never calls exit().
+   programming errors. The library never prints and never calls exit(). A call whose
+   allocation fails returns TSF_ERR_ALLOC, frees what it had taken and leaves its objects
+   usable (call it again, or free them); a save that cannot be written returns TSF_ERR_IO and
+   leaves the file it would have replaced as it was (tests/test_fail.c, fuzzed readers in
+   tests/fuzz/).
 
 REVISIONS
 

@@ -172,7 +172,8 @@ static void put_raw(const char *name, const tsf_model *m, int dtype, int orig, c
     { /* a seed the reader refuses would only teach the fuzzer the first error */
         tsf_model m2;
         tsf_error err;
-        if (tsf_model_load_memory(&m2, buf, 8 + pad + total, &m->cfg, 0, &err) != TSF_OK) {
+        const tsf_config *given = meta && strstr(meta, "config") ? NULL : &m->cfg;
+        if (tsf_model_load_memory(&m2, buf, 8 + pad + total, given, 0, &err) != TSF_OK) {
             fprintf(stderr, "make_seeds: %s does not load: %s\n", name, err.msg);
             failures++;
         }
@@ -223,6 +224,18 @@ static void seeds_safetensors(void) {
         if (v == 0) {
             put_raw("raw_bf16_hf.safetensors", &m, 2, 0, "{\"format\":\"pt\"}");
             put_raw("raw_f64_orig.safetensors", &m, 3, 1, NULL);
+            /* __metadata__ in Hugging Face keys, with escapes in the class names */
+            put_raw("meta_hf_keys.safetensors", &m, 0, 0,
+                    "{\"format\":\"pt\",\"config\":\"{\\\"image_size\\\": 8, "
+                    "\\\"patch_size\\\": 4, \\\"num_frames\\\": 2, \\\"hidden_size\\\": 8, "
+                    "\\\"num_hidden_layers\\\": 1, \\\"num_attention_heads\\\": 2, "
+                    "\\\"intermediate_size\\\": 16, \\\"num_labels\\\": 3, "
+                    "\\\"attention_type\\\": \\\"divided_space_time\\\", "
+                    "\\\"layer_norm_eps\\\": 1e-06, \\\"qkv_bias\\\": true, \\\"mean\\\": "
+                    "[0.5, 0.5, 0.5], \\\"std\\\": [0.5, 0.5, 0.5], \\\"channel_order\\\": "
+                    "\\\"BGR\\\"}\",\"labels\":\"{\\\"id2label\\\": {\\\"0\\\": "
+                    "\\\"\\\\u00e9t\\\\u00e9\\\", \\\"1\\\": \\\"b\\\\\\\"q\\\", "
+                    "\\\"2\\\": \\\"\\\\ud83d\\\\ude00\\\"}}\"}");
         }
         tsf_model_free(&m);
     }

@@ -79,9 +79,11 @@ for h in $HARNESSES; do
     extra=()
     [ "$h" = safetensors ] && extra+=(tests/golden/divided_base tests/golden/joint_resized tests/golden/space_base)
     [ -d "tests/fuzz/regress/$h" ] && extra+=("tests/fuzz/regress/$h")
+    dict=()
+    case "$h" in safetensors | config) dict=(-dict=tests/fuzz/json.dict) ;; esac
     # -rss_limit_mb: the harness's own allocator refuses single requests above 64 MB;
     # -timeout: an input that takes seconds is a finding too.
-    "$bin" -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+    "$bin" -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 "${dict[@]}" \
         -artifact_prefix="$OUT/crashes/$h-" "$OUT/corpus/$h" "$OUT/seeds/$h" "${extra[@]}" \
         >"$log" 2>&1
     rc=$?
