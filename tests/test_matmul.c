@@ -137,12 +137,12 @@ static void mm_desc(tsf_matmul_desc *d, int M, int N, int K, int ta, int tb, int
 }
 
 /* Sizes of the general test: edge tiles, K blocking (K > TSF_MM_KC = 256), several tasks
-   (M > TSF_MM_MC, N > TSF_MM_NC), the in-place B path (M <= 64) and the few-columns dot
-   path (N <= 16, trans_b). */
-static const int mm_sizes[][3] = {{1, 1, 1},    {1, 7, 1},    {7, 33, 1},     {33, 7, 257},
-                                  {5, 16, 3},   {13, 17, 64}, {64, 40, 9},    {65, 31, 5},
-                                  {70, 16, 45}, {9, 20, 513}, {197, 65, 300}, {300, 300, 20},
-                                  {2, 260, 7}};
+   (row groups, M > TSF_MM_MC = 1024, N > TSF_MM_NC), the in-place B path (M <= 64) and the
+   few-columns dot path (N <= 16, trans_b). */
+static const int mm_sizes[][3] = {{1, 1, 1},    {1, 7, 1},     {7, 33, 1},     {33, 7, 257},
+                                  {5, 16, 3},   {13, 17, 64},  {64, 40, 9},    {65, 31, 5},
+                                  {70, 16, 45}, {9, 20, 513},  {197, 65, 300}, {300, 300, 20},
+                                  {2, 260, 7},  {1030, 33, 17}};
 
 static void test_matmul_general(void) {
     tsf_rng r;
@@ -400,15 +400,30 @@ static void test_threads_matmul(void) {
 }
 
 /* Every kernel, forward and backward, at sizes above the kernels' parallel thresholds. */
-#define THR_NOUT 20
-static const char *const thr_names[THR_NOUT] = {
-    "linear out",        "linear dinp",         "linear dweight",
-    "linear dbias",      "layernorm out",       "layernorm dinp",
-    "layernorm dweight", "layernorm dbias",     "gelu out",
-    "gelu dinp",         "softmax out",         "softmax dinp",
-    "attention out",     "attention dqkv",      "patch_embed out",
-    "patch_embed dinp",  "patch_embed dweight", "patch_embed dbias",
-    "residual out",      "residual dinp"};
+#define THR_NOUT 23
+static const char *const thr_names[THR_NOUT] = {"linear out",
+                                                "linear dinp",
+                                                "linear dweight",
+                                                "linear dbias",
+                                                "layernorm out",
+                                                "layernorm dinp",
+                                                "layernorm dweight",
+                                                "layernorm dbias",
+                                                "gelu out",
+                                                "gelu dinp",
+                                                "softmax out",
+                                                "softmax dinp",
+                                                "attention out",
+                                                "attention dqkv",
+                                                "patch_embed out",
+                                                "patch_embed dinp",
+                                                "patch_embed dweight",
+                                                "patch_embed dbias",
+                                                "residual out",
+                                                "residual dinp",
+                                                "attention_fused out",
+                                                "attention_fused dqkv",
+                                                "linear_gelu out"};
 
 typedef struct thr_inputs {
     float *x, *w, *b, *dy;     /* linear: M x IN, OUT x IN, OUT, M x OUT */
@@ -417,6 +432,7 @@ typedef struct thr_inputs {
     float *sx, *sdy;           /* softmax */
     float *qkv, *adout;        /* attention */
     float *px, *pw, *pb, *pdy; /* patch_embed */
+    float *fqkv, *fdout;       /* fused attention, longer sequences */
 } thr_inputs;
 
 enum {
@@ -438,7 +454,9 @@ enum {
     T_H = 42,
     T_W = 40,
     T_P = 8,
-    T_PD = 32
+    T_PD = 32,
+    T_FS = 3,
+    T_FSL = 200
 };
 #define T_PM (T_B * T_T * (T_H / T_P) * (T_W / T_P))
 
@@ -448,7 +466,7 @@ static void thr_run_kernels(const thr_inputs *in, float **out, size_t *n) {
     size_t nx = (size_t)T_B * T_C * T_T * T_H * T_W;
     float *mean = tsft_alloc(T_LM), *rstd = tsft_alloc(T_LM), *att = tsft_alloc(na);
     float *datt = tsft_alloc(na), *cols = tsft_alloc((size_t)T_PM * CPP);
-    float *dcols = tsft_alloc((size_t)T_PM * CPP);
+    float *dcols = tsft_alloc((size_t)T_PM * CPP), *lse = tsft_alloc((size_t)T_FS * T_NH * T_FSL);
     int i;
     n[0] = (size_t)T_M * T_OUT, n[1] = (size_t)T_M * T_IN, n[2] = (size_t)T_OUT * T_IN,
     n[3] = T_OUT;
@@ -456,6 +474,8 @@ static void thr_run_kernels(const thr_inputs *in, float **out, size_t *n) {
     n[8] = n[9] = T_GN, n[10] = n[11] = (size_t)T_SM * T_SN;
     n[12] = no, n[13] = nq, n[14] = (size_t)T_PM * T_PD, n[15] = nx, n[16] = (size_t)T_PD * CPP;
     n[17] = T_PD, n[18] = n[19] = T_GN;
+    n[20] = (size_t)T_FS * T_FSL * T_D, n[21] = (size_t)T_FS * T_FSL * 3 * T_D;
+    n[22] = (size_t)T_M * T_OUT;
     for (i = 0; i < THR_NOUT; i++) out[i] = tsft_alloc(n[i]);
     tsf_linear_forward(out[0], in->x, in->w, in->b, T_M, T_IN, T_OUT);
     tsf_linear_backward(out[1], out[2], out[3], in->dy, in->x, in->w, T_M, T_IN, T_OUT);
@@ -473,6 +493,10 @@ static void thr_run_kernels(const thr_inputs *in, float **out, size_t *n) {
                              T_H, T_W, T_P, T_PD);
     tsf_residual_forward(out[18], in->gx, in->gdy, T_GN);
     tsf_residual_backward(out[19], out[19], in->gdy, T_GN);
+    tsf_attention_fused_forward(out[20], lse, in->fqkv, T_FS, T_FSL, T_D, T_NH);
+    tsf_attention_fused_backward(out[21], in->fdout, in->fqkv, out[20], lse, T_FS, T_FSL, T_D,
+                                 T_NH);
+    tsf_linear_gelu_forward(out[22], NULL, in->x, in->w, in->b, T_M, T_IN, T_OUT);
 }
 
 static void test_threads_kernels(void) {
@@ -496,6 +520,8 @@ static void test_threads_kernels(void) {
     in.pw = rnd_normal(&r, (size_t)T_PD * T_C * T_P * T_P, 0.2f),
     in.pb = rnd_normal(&r, T_PD, 1.0f);
     in.pdy = rnd_normal(&r, (size_t)T_PM * T_PD, 1.0f);
+    in.fqkv = rnd_normal(&r, (size_t)T_FS * T_FSL * 3 * T_D, 1.0f);
+    in.fdout = rnd_normal(&r, (size_t)T_FS * T_FSL * T_D, 1.0f);
     for (k = 0; k < 3; k++) {
         omp_set_num_threads(thr_counts[k]);
         thr_run_kernels(&in, out[k], n);

@@ -242,8 +242,29 @@ static void tm_golden_check(int which) {
 
     /* a model reserved for 6 clips from the start: same bits */
     if (CHECK(tm_load_golden(&m2, g->name, 6))) {
+        tsf__shape s = tsf__shape_of(&m2.cfg, g->B, g->T, g->H, g->W);
+        size_t na = (size_t)s.SA * m2.cfg.heads * s.SL * s.SL;
+        float *att = tsft_alloc(na), *out = tsft_alloc((size_t)s.RA * m2.cfg.dim);
         CHECK_EQ_INT(tsf_model_forward(&m2, x, g->B, g->T, g->H, g->W, NULL), TSF_OK);
         CHECK(same_bits(m2.acts.logits, got, nl));
+        CHECK(m2.acts.att == NULL && m2.acts.lse == NULL && m2.acts.fch == NULL);
+        /* keep_attention: every block's probabilities, the same logits; the last block's
+           are those of its qkv (inference keeps one block's, the last one's) */
+        m2.keep_attention = 1;
+        CHECK_EQ_INT(tsf_model_forward(&m2, x, g->B, g->T, g->H, g->W, NULL), TSF_OK);
+        CHECK(same_bits(m2.acts.logits, got, nl));
+        if (CHECK(m2.acts.att != NULL)) {
+            tsf_attention_forward(out, att, m2.acts.qkv, (int)s.SA, (int)s.SL, m2.cfg.dim,
+                                  m2.cfg.heads);
+            CHECK(same_bits(m2.acts.att + (size_t)(m2.cfg.depth - 1) * na, att, na));
+        }
+        CHECK((m2.acts.t_att != NULL) == (m2.cfg.attention == TSF_ATTN_DIVIDED));
+        /* set up for training: every block's activations kept, the same logits */
+        m2.keep_attention = 0;
+        CHECK_EQ_INT(tsf_model_train_init(&m2), TSF_OK);
+        CHECK_EQ_INT(tsf_model_forward(&m2, x, g->B, g->T, g->H, g->W, NULL), TSF_OK);
+        CHECK(same_bits(m2.acts.logits, got, nl));
+        CHECK(m2.acts.att == NULL && m2.acts.lse != NULL && m2.acts.fch != NULL);
     }
 
     /* the last clip alone: the golden row (batch items never mix) */
@@ -431,7 +452,7 @@ static void test_model_bytes(void) {
     for (a = 0; a < 3; a++) {
         tsf_config c = tm_tiny(a);
         tsf_model m;
-        size_t pb = 0, ab = 0, ab2 = 0, before;
+        size_t pb = 0, ab = 0, ab2 = 0, tb = 0, before;
         CHECK_EQ_INT(tsf_model_bytes(&c, 2, 0, 0, 0, &pb, &ab), TSF_OK);
         if (!CHECK_EQ_INT(tsf_model_init(&m, &c, 2, 1), TSF_OK)) continue;
         CHECK_EQ_INT(pb, m.param_floats * sizeof(float));
@@ -454,6 +475,13 @@ static void test_model_bytes(void) {
         /* a bigger batch needs more, a bigger batch of the same clips scales the activations */
         CHECK_EQ_INT(tsf_model_bytes(&c, 4, 0, 0, 0, NULL, &ab2), TSF_OK);
         CHECK(ab2 > ab);
+        tsf_model_free(&m);
+        /* training: exactly what tsf_model_train_bytes adds */
+        if (!CHECK_EQ_INT(tsf_model_init(&m, &c, 2, 1), TSF_OK)) continue;
+        CHECK_EQ_INT(tsf_model_train_bytes(&c, 2, 0, 0, 0, &tb), TSF_OK);
+        CHECK_EQ_INT(tsf_model_train_init(&m), TSF_OK);
+        CHECK_EQ_INT((m.act_floats + m.gact_floats + 3 * m.param_floats) * sizeof(float),
+                     pb + ab + tb);
         tsf_model_free(&m);
     }
 }

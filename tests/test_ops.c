@@ -413,6 +413,37 @@ static void test_gelu(void) {
     tsf_gelu_backward(NULL, NULL, NULL, 0);
 }
 
+/* linear_gelu: the same bits as tsf_linear_forward then tsf_gelu_forward, with and without
+   pre; its backward as tsf_gelu_backward then tsf_linear_backward (accumulating). */
+static void test_linear_gelu(void) {
+    int M = 37, IN = 19, OUT = 45, k;
+    size_t ny = (size_t)M * OUT, nx = (size_t)M * IN, nw = (size_t)OUT * IN;
+    tsf_rng r;
+    float *x, *w, *b, *dy, *pre, *y, *y2, *pre_ref, *y_ref, *dpre, *dh;
+    float *dx, *dw, *db, *dx_ref, *dw_ref, *db_ref;
+    tsf_rng_seed(&r, 302);
+    x = rnd_normal(&r, nx, 1.0f), w = rnd_normal(&r, nw, 0.5f), b = rnd_normal(&r, OUT, 1.0f);
+    dy = rnd_normal(&r, ny, 1.0f);
+    pre = ffill(ny, NAN), y = ffill(ny, NAN), y2 = ffill(ny, NAN), pre_ref = ffill(ny, NAN);
+    y_ref = ffill(ny, NAN), dpre = ffill(ny, NAN), dh = tsft_alloc(ny);
+    dx = rnd_normal(&r, nx, 1.0f), dw = rnd_normal(&r, nw, 1.0f), db = rnd_normal(&r, OUT, 1.0f);
+    dx_ref = fcopy(dx, nx), dw_ref = fcopy(dw, nw), db_ref = fcopy(db, OUT);
+    tsf_linear_forward(pre_ref, x, w, b, M, IN, OUT);
+    tsf_gelu_forward(y_ref, pre_ref, ny);
+    tsf_linear_gelu_forward(y, pre, x, w, b, M, IN, OUT);
+    CHECK(same_bits(pre, pre_ref, ny) && same_bits(y, y_ref, ny));
+    tsf_linear_gelu_forward(y2, NULL, x, w, b, M, IN, OUT); /* inference: no pre */
+    CHECK(same_bits(y2, y_ref, ny));
+    for (k = 0; k < 2; k++) {
+        tsf_linear_gelu_backward(dx, dw, db, dpre, dy, pre, x, w, M, IN, OUT);
+        memset(dh, 0, ny * sizeof(float));
+        tsf_gelu_backward(dh, dy, pre_ref, ny);
+        tsf_linear_backward(dx_ref, dw_ref, db_ref, dh, x, w, M, IN, OUT);
+        CHECK(same_bits(dpre, dh, ny));
+        CHECK(same_bits(dx, dx_ref, nx) && same_bits(dw, dw_ref, nw) && same_bits(db, db_ref, OUT));
+    }
+}
+
 /* ---- softmax ------------------------------------------------------------------------------- */
 static void ref_softmax(double *out, const float *x, int M, int N) {
     int m, j;
@@ -567,6 +598,66 @@ static void test_attention(void) {
         }
         if (tsft_st()->failed_checks > before)
             printf("    attention shape S=%d SL=%d D=%d NH=%d failed\n", S, SL, D, NH);
+    }
+}
+
+/* The fused kernels against the double reference and against tsf_attention_forward/backward:
+   short sequences (one tile), sequences of several query and key tiles (SL 300 = 4 x 96
+   query rows, 2 x 256 keys), and large scores whose running max changes from one key tile
+   to the next (the online rescaling). lse against the reference's log-sum-exp. */
+static void test_attention_fused(void) {
+    static const int shapes[][5] = {/* S, SL, D, NH, scale of q and k x 10 */
+                                    {2, 7, 12, 3, 10},  {3, 1, 8, 2, 10},    {1, 5, 4, 1, 10},
+                                    {2, 17, 32, 2, 10}, {1, 300, 16, 2, 10}, {2, 97, 6, 3, 10},
+                                    {1, 520, 8, 1, 30}, {1, 9, 40, 5, 10}};
+    tsf_rng r;
+    int s;
+    tsf_rng_seed(&r, 503);
+    for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
+        int S = shapes[s][0], SL = shapes[s][1], D = shapes[s][2], NH = shapes[s][3], k, g, i, j;
+        int before = tsft_st()->failed_checks;
+        size_t nq = (size_t)S * SL * 3 * D, na = (size_t)S * NH * SL * SL, no = (size_t)S * SL * D;
+        size_t nl = (size_t)S * NH * SL, l;
+        float *qkv = rnd_normal(&r, nq, 1.0f), *dout = rnd_normal(&r, no, 1.0f);
+        float *out = ffill(no, NAN), *lse = ffill(nl, NAN), *out2 = ffill(no, NAN);
+        float *att = ffill(na, NAN), *datt = ffill(na, NAN), *ref = ffill(no, NAN);
+        float *P = rnd_normal(&r, nq, 1.0f), *dqkv = fcopy(P, nq), *dqkv2 = fcopy(P, nq);
+        double *ratt = tsft_allocd(na), *rout = tsft_allocd(no), *rdqkv = tsft_allocd(nq);
+        double *rlse = tsft_allocd(nl);
+        for (l = 0; l < nq; l++) /* q and k larger: peaked rows, maxima that move */
+            if (l % (3 * (size_t)D) < 2 * (size_t)D) qkv[l] *= (float)shapes[s][4] / 10.0f;
+        ref_attention(rout, ratt, qkv, S, SL, D, NH);
+        ref_attention_backward(rdqkv, dout, qkv, ratt, S, SL, D, NH);
+        for (l = 0; l < nl; l++) { /* lse from the reference: log sum exp(score) */
+            const float *q = qkv + (l / ((size_t)NH * SL) * SL + l % SL) * 3 * D;
+            double mx = -HUGE_VAL, sum = 0.0, sc[600];
+            g = (int)(l / SL % NH);
+            for (j = 0; j < SL; j++) {
+                const float *kk = qkv + (l / ((size_t)NH * SL) * SL + j) * 3 * D + D;
+                double dot = 0.0;
+                for (i = 0; i < D / NH; i++)
+                    dot += (double)q[g * (D / NH) + i] * (double)kk[g * (D / NH) + i];
+                sc[j] = dot / sqrt((double)(D / NH));
+                mx = sc[j] > mx ? sc[j] : mx;
+            }
+            for (j = 0; j < SL; j++) sum += exp(sc[j] - mx);
+            rlse[l] = mx + log(sum);
+        }
+        tsf_attention_fused_forward(out, lse, qkv, S, SL, D, NH);
+        CHECK_ARRAY_NEAR(out, rout, no, OPS_ATOL, OPS_RTOL);
+        CHECK_ARRAY_NEAR(lse, rlse, nl, OPS_ATOL, OPS_RTOL);
+        tsf_attention_fused_forward(out2, NULL, qkv, S, SL, D, NH); /* lse is optional */
+        CHECK(same_bits(out2, out, no));
+        tsf_attention_forward(ref, att, qkv, S, SL, D, NH); /* the unfused kernel agrees */
+        CHECK_ARRAY_NEAR(out, tm_to_double(ref, no), no, 2e-6, 2e-6);
+        for (k = 1; k <= 2; k++) {
+            tsf_attention_fused_backward(dqkv, dout, qkv, out, lse, S, SL, D, NH);
+            CHECK_ARRAY_NEAR(dqkv, expect_acc(P, rdqkv, k, nq), nq, 4 * OPS_ATOL, OPS_RTOL);
+            tsf_attention_backward(dqkv2, datt, dout, qkv, att, S, SL, D, NH);
+        }
+        CHECK_ARRAY_NEAR(dqkv, tm_to_double(dqkv2, nq), nq, 4 * OPS_ATOL, OPS_RTOL);
+        if (tsft_st()->failed_checks > before)
+            printf("    fused attention shape S=%d SL=%d D=%d NH=%d failed\n", S, SL, D, NH);
     }
 }
 

@@ -103,8 +103,8 @@ static int cmd_info(const char *path) {
     printf(" (one multiply-add = one FLOP; x3 views = %.2f TFLOPs)\n", 3 * gflops / 1e3);
     printf("memory       inference, batch 1: %.1f MB (parameters %.1f MB + activations %.1f MB)\n",
            (double)(pbytes + abytes) / 1e6, (double)pbytes / 1e6, (double)abytes / 1e6);
-    printf("             training, batch 1: %.1f MB (+ gradients, SGD momentum and one block's\n"
-           "             activation gradients: %.1f MB)\n",
+    printf("             training, batch 1: %.1f MB (+ gradients, SGD momentum, every block's\n"
+           "             activations and one block's activation gradients: %.1f MB)\n",
            (double)(pbytes + abytes + tbytes) / 1e6, (double)tbytes / 1e6);
     printf("preprocess   %s; input = (pixel/255 - mean) / std, mean %g %g %g, std %g %g %g\n",
            cfg.bgr ? "BGR" : "RGB", (double)cfg.mean[0], (double)cfg.mean[1], (double)cfg.mean[2],

@@ -32,10 +32,10 @@
    actions, and averaging distributions keeps one over-confident window from deciding alone;
    the result is itself a distribution).
 
-   ATTENTION. The forward pass saves every block's attention probabilities (tsf_acts.att,
-   .t_att). The PNG shows the T sampled frames as the model saw them (after resize and crop),
-   each with a heatmap of the cls token's attention over its patches, averaged over heads and
-   upsampled bilinearly from the patch grid:
+   ATTENTION. With m.keep_attention set, the forward pass saves every block's attention
+   probabilities (tsf_acts.att, .t_att). The PNG shows the T sampled frames as the model saw
+   them (after resize and crop), each with a heatmap of the cls token's attention over its
+   patches, averaged over heads and upsampled bilinearly from the patch grid:
      space_only  block B's attention of each frame's cls token over that frame's N patches.
      joint       block B's attention of the clip's cls token over all N*T patch tokens,
                  shown frame by frame; the bar under a frame is its share of the attention.
@@ -1290,6 +1290,7 @@ static int cmd_attention(int argc, char **argv) {
     }
     block = o.block ? o.block - 1 : m.cfg.depth - 1;
     divided = m.cfg.attention == TSF_ATTN_DIVIDED;
+    m.keep_attention = 1; /* the forward pass keeps every block's probabilities */
     if (!cl_run_init(&run, &m, &o)) goto done;
     if (!cl_src_open(&src, &o, &m, &run.so)) goto done;
     run.src = &src;
