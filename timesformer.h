@@ -131,15 +131,17 @@ TRAINING
 
    tsf_model_train_init() adds gradients and SGD momentum (laid out as the parameters) and
    the activation gradients of one block (the backward pass reuses them block after block;
-   only the residual stream's gradient crosses blocks). Then, per step: tsf_model_zero_grad,
-   tsf_model_loss (forward + mean cross-entropy, leaving d loss / d logits), tsf_model_backward
-   (the forward's calls in reverse; gradients accumulate, so several micro-batches can build
-   one effective batch), tsf_sgd_step (torch.optim.SGD: momentum, Nesterov, weight decay,
-   optional clipping). Stochastic depth (m->drop_path, the original's linear ramp over the
-   blocks, one draw per sequence a branch runs on), dropout on the MLP hidden layer
-   (m->dropout) and label smoothing (m->label_smoothing) are off by default, as in the paper's
-   recipe only drop path 0.1 is on. tsf_checkpoint_save/load keep everything a run needs to
-   resume bit-identically, written atomically.
+   only the residual stream's gradient crosses blocks), and from then on forward passes keep
+   what backward reads (cfg.recompute: each block's input only; see MEMORY LAYOUT). Then,
+   per step: tsf_model_zero_grad, tsf_model_loss (forward + mean cross-entropy, leaving
+   d loss / d logits), tsf_model_backward (the forward's calls in reverse; gradients
+   accumulate, so several micro-batches can build one effective batch), tsf_sgd_step
+   (torch.optim.SGD: momentum, Nesterov, weight decay, optional clipping). Stochastic depth
+   (m->drop_path, the original's linear ramp over the blocks, one draw per sequence a branch
+   runs on), dropout on the MLP hidden layer (m->dropout) and label smoothing
+   (m->label_smoothing) are off by default, as in the paper's recipe only drop path 0.1 is
+   on. tsf_checkpoint_save/load keep everything a run needs to resume bit-identically,
+   written atomically.
    Bad numbers: tsf_model_loss returns TSF_ERR_NONFINITE when the loss is NaN or infinite and
    tsf_sgd_step when a gradient is (the weights are then left alone), so a run can stop and
    keep its last checkpoint; tsf_check_finite (an input) and tsf_model_check_finite (the
@@ -155,9 +157,14 @@ MEMORY LAYOUT
    stream updated in place, and never stores attention probabilities (the fused attention
    streams them): ViT-B/16 at 8 x 224^2 needs 126 MB of activations per clip (divided).
    tsf_model_train_init() switches to the training layout: gradients and momentum laid out
-   as the parameters, every block's activations (what backward reads; the attention keeps
-   only each row's log-sum-exp and backward recomputes the probabilities, tile by tile), and
-   one block's activation gradients; tsf_model_train_bytes() gives what that adds.
+   as the parameters, every block's activations that backward reads (the attention keeps
+   only each row's log-sum-exp, and backward recomputes the probabilities tile by tile; the
+   MLP keeps its pre-GELU values and backward recomputes GELU), and one block's activation
+   gradients; tsf_model_train_bytes() gives what that adds. With cfg.recompute training
+   keeps only each block's input, and backward runs the block's forward again before its
+   backward (one more forward pass of compute, the same gradients to the bit). ViT-B/16,
+   8 x 224^2, divided, batch 1, trains in 2.75 GB, or 1.74 GB with recompute (of which
+   1.46 GB are parameters, gradients and momentum).
    The buffers grow when a pass needs more and are never allocated per step.
 
 FILE FORMATS
@@ -425,6 +432,9 @@ typedef struct tsf_config {
     int no_qkv_bias;       /* 1: the qkv projections have no bias (released models have one) */
     float mean[3], std[3]; /* input = (pixel/255 - mean[c]) / std[c]; all std 0: [0.45, 0.225] */
     int bgr;               /* 1: the model sees channels in BGR order (the original SSv2 models) */
+    int recompute;         /* training keeps each block's input only, and backward runs the
+                              block's forward again from it: one block's activations instead
+                              of L blocks', for one more forward pass of compute [0]       */
     void *alloc_ctx;       /* handed to TSF_MALLOC / TSF_FREE                               */
 } tsf_config;
 
@@ -540,6 +550,7 @@ typedef struct tsf_model {
     float *gact_memory;
     size_t gact_floats;
     int has_dlogits;           /* tsf_model_loss left dlogits for a backward pass      */
+    int act_recompute;         /* the cfg.recompute the activations are laid out for   */
     int keep_attention;        /* 1: forward passes keep every block's attention
                                   probabilities in acts.att and acts.t_att (to look at
                                   them, as tsf attention does); 0: they are never stored */
@@ -572,7 +583,7 @@ TSFDEF tsf_status tsf_model_bytes(const tsf_config *cfg, int B, int T, int H, in
                                   size_t *param_bytes, size_t *act_bytes);
 /* Extra bytes that training adds for that pass (tsf_model_train_init): gradients and SGD
    momentum (each as large as the parameters), one block's activation gradients, and every
-   block's activations instead of one block's. */
+   block's activations instead of one block's (cfg->recompute: every block's input). */
 TSFDEF tsf_status tsf_model_train_bytes(const tsf_config *cfg, int B, int T, int H, int W,
                                         size_t *bytes);
 /* Create a model with parameters initialised as the original code does (ARCHITECTURE.md
@@ -2304,13 +2315,14 @@ static void tsf__param_sizes(const tsf_config *c, double s[TSF_NUM_PARAMS]) {
 /* The shape of one forward pass: rows and sequences of every attention (see tsf_acts). */
 typedef struct tsf__shape {
     int B, T, H, W, Hp, Wp, N;
-    long R;       /* token rows                                         */
-    long Rt, Rs;  /* divided: temporal and spatial sequence rows (else 0) */
-    long RA;      /* rows of the block's main attention                  */
-    long SA, SL;  /* its sequences and their length                      */
-    long SM;      /* samples of the MLP's drop path (B*T space_only, B)  */
-    int train;    /* the activations backward needs are kept: LS = L    */
-    int keep_att; /* every block's attention probabilities are kept      */
+    long R;        /* token rows                                         */
+    long Rt, Rs;   /* divided: temporal and spatial sequence rows (else 0) */
+    long RA;       /* rows of the block's main attention                  */
+    long SA, SL;   /* its sequences and their length                      */
+    long SM;       /* samples of the MLP's drop path (B*T space_only, B)  */
+    int train;     /* the activations backward needs are kept           */
+    int recompute; /* ... only each block's input (train: m->recompute)  */
+    int keep_att;  /* every block's attention probabilities are kept      */
 } tsf__shape;
 
 static tsf__shape tsf__shape_of(const tsf_config *c, int B, int T, int H, int W) {
@@ -2318,7 +2330,7 @@ static tsf__shape tsf__shape_of(const tsf_config *c, int B, int T, int H, int W)
     s.B = B, s.T = T, s.H = H, s.W = W;
     s.Hp = H / c->patch_size, s.Wp = W / c->patch_size, s.N = s.Hp * s.Wp;
     s.Rt = s.Rs = 0;
-    s.train = 1, s.keep_att = 0; /* the training layout; see tsf__model_shape */
+    s.train = 1, s.recompute = 0, s.keep_att = 0; /* training; see tsf__model_shape */
     s.SM = c->attention == TSF_ATTN_SPACE ? (long)B * T : B;
     if (c->attention == TSF_ATTN_SPACE) {
         s.R = (long)B * T * (1 + s.N), s.RA = s.R, s.SA = (long)B * T, s.SL = 1 + s.N;
@@ -2334,43 +2346,50 @@ static tsf__shape tsf__shape_of(const tsf_config *c, int B, int T, int H, int W)
 
 #define TSF__NUM_ACTS ((int)(sizeof(tsf_acts) / sizeof(float *)))
 
-/* Elements of every tensor of tsf_acts, in struct order (in double, as above). Per-block
-   tensors count LS blocks (L with s->train, else 1); what only backward reads is left out
-   without s->train. */
-static void tsf__act_sizes(const tsf_config *c, const tsf__shape *s, double a[]) {
-    double L = s->train ? c->depth : 1, D = c->dim, HM = tsf__hidden(c), NH = c->heads,
-           K = c->classes;
+/* Elements of every tensor of tsf_acts, in struct order (in double, as above), and in nl
+   how many blocks' worth each holds (per-block tensors are stacked in that many copies):
+     inference             one block's of everything, reused by every block;
+     training              every block's of what backward reads (L), one of what it does not
+                           (u, and fch_gelu, which backward recomputes from fch);
+     training, recompute   every block's input (out), one block's of the rest: backward runs
+                           each block's forward again from its input.
+   keep holds every block's drop-path scales, always. What only backward reads (lse, fch) is
+   left out of inference. */
+static void tsf__act_sizes(const tsf_config *c, const tsf__shape *s, double a[], int nl[]) {
+    double D = c->dim, HM = tsf__hidden(c), NH = c->heads, K = c->classes;
     double B = s->B, T = s->T, N = s->N, R = (double)s->R, Rt = (double)s->Rt;
-    double Rs = (double)s->Rs, RA = (double)s->RA, SL = (double)s->SL;
+    double Rs = (double)s->Rs, RA = (double)s->RA, SA = (double)s->SA, SL = (double)s->SL;
     double CPP = (double)c->channels * c->patch_size * c->patch_size;
     double train = s->train, katt = s->keep_att ? c->depth : 0;
-    int k = 0;
-    a[k++] = B * c->channels * T * s->H * s->W;            /* input */
-    a[k++] = B * T * N * CPP;                              /* cols */
-    a[k++] = B * T * N * D;                                /* patches */
-    a[k++] = R * D;                                        /* x0 */
-    a[k++] = L * Rt * D, a[k++] = L * Rt * D;              /* t_in, t_ln */
-    a[k++] = L * Rt, a[k++] = L * Rt;                      /* t_mean, t_rstd */
-    a[k++] = L * Rt * 3 * D;                               /* t_qkv */
-    a[k++] = train * L * Rt * NH;                          /* t_lse */
-    a[k++] = L * Rt * D, a[k++] = L * Rt * D;              /* t_atty, t_proj */
-    a[k++] = Rt > 0 ? L * R * D : 0;                       /* u */
-    a[k++] = L * Rs * D;                                   /* s_in */
-    a[k++] = L * RA * D, a[k++] = L * RA, a[k++] = L * RA; /* ln1, ln1_mean, ln1_rstd */
-    a[k++] = L * RA * 3 * D;                               /* qkv */
-    a[k++] = train * L * (double)s->SA * NH * SL;          /* lse */
-    a[k++] = L * RA * D;                                   /* atty */
-    a[k++] = L * R * D;                                    /* res1 */
-    a[k++] = L * R * D, a[k++] = L * R, a[k++] = L * R;    /* ln2, ln2_mean, ln2_rstd */
-    a[k++] = train * L * R * HM, a[k++] = L * R * HM;      /* fch, fch_gelu */
-    a[k++] = L * R * D;                                    /* out */
-    a[k++] = c->depth * ((Rt > 0 ? B * N : 0) + (double)(s->SA + s->SM)); /* keep (L, ...) */
-    a[k++] = katt * (double)s->SA * NH * SL * SL;                         /* att */
-    a[k++] = Rt > 0 ? katt * B * N * NH * T * T : 0;                      /* t_att */
-    a[k++] = B * D;                                                       /* pooled */
-    a[k++] = B * D, a[k++] = B, a[k++] = B;     /* lnf, lnf_mean, lnf_rstd */
-    a[k++] = B * K, a[k++] = B * K, a[k++] = B; /* logits, probs, losses */
-    a[k++] = ((R > Rs ? R : Rs) + B) * D;       /* scratch */
+    int L = c->depth, LK = s->train && !s->recompute ? L : 1, LO = s->train ? L : 1, k = 0;
+#define TSF__ACT(blocks, size) (nl[k] = (blocks), a[k++] = (blocks) * (size))
+    TSF__ACT(1, B * c->channels * T * s->H * s->W);           /* input */
+    TSF__ACT(1, B * T * N * CPP);                             /* cols */
+    TSF__ACT(1, B * T * N * D);                               /* patches */
+    TSF__ACT(1, R * D);                                       /* x0 */
+    TSF__ACT(LK, Rt * D), TSF__ACT(LK, Rt * D);               /* t_in, t_ln */
+    TSF__ACT(LK, Rt), TSF__ACT(LK, Rt);                       /* t_mean, t_rstd */
+    TSF__ACT(LK, Rt * 3 * D);                                 /* t_qkv */
+    TSF__ACT(LK, train * Rt * NH);                            /* t_lse */
+    TSF__ACT(LK, Rt * D), TSF__ACT(LK, Rt * D);               /* t_atty, t_proj */
+    TSF__ACT(1, Rt > 0 ? R * D : 0);                          /* u */
+    TSF__ACT(LK, Rs * D);                                     /* s_in */
+    TSF__ACT(LK, RA * D), TSF__ACT(LK, RA), TSF__ACT(LK, RA); /* ln1, ln1_mean, ln1_rstd */
+    TSF__ACT(LK, RA * 3 * D);                                 /* qkv */
+    TSF__ACT(LK, train * SA * NH * SL);                       /* lse */
+    TSF__ACT(LK, RA * D);                                     /* atty */
+    TSF__ACT(LK, R * D);                                      /* res1 */
+    TSF__ACT(LK, R * D), TSF__ACT(LK, R), TSF__ACT(LK, R);    /* ln2, ln2_mean, ln2_rstd */
+    TSF__ACT(LK, train * R * HM), TSF__ACT(1, R * HM);        /* fch, fch_gelu */
+    TSF__ACT(LO, R * D);                                      /* out */
+    TSF__ACT(L, (Rt > 0 ? B * N : 0) + SA + (double)s->SM);   /* keep */
+    TSF__ACT(1, katt * SA * NH * SL * SL);                    /* att */
+    TSF__ACT(1, Rt > 0 ? katt * B * N * NH * T * T : 0);      /* t_att */
+    TSF__ACT(1, B * D);                                       /* pooled */
+    TSF__ACT(1, B * D), TSF__ACT(1, B), TSF__ACT(1, B);       /* lnf, lnf_mean, lnf_rstd */
+    TSF__ACT(1, B * K), TSF__ACT(1, B * K), TSF__ACT(1, B);   /* logits, probs, losses */
+    TSF__ACT(1, ((R > Rs ? R : Rs) + B) * D);                 /* scratch */
+#undef TSF__ACT
     TSF_ASSERT(k == TSF__NUM_ACTS);
 }
 
@@ -2451,7 +2470,8 @@ static tsf_status tsf__pass_shape(const tsf_config *c, int B, int T, int H, int 
 /* Floats of the activations of a pass of shape s. */
 static tsf_status tsf__act_floats(const tsf_config *c, const tsf__shape *s, double *n) {
     double a[64];
-    tsf__act_sizes(c, s, a);
+    int nl[64];
+    tsf__act_sizes(c, s, a, nl);
     *n = tsf__layout(NULL, a, TSF__NUM_ACTS, NULL);
     return *n > TSF__MAX_FLOATS ? TSF_ERR_OVERFLOW : TSF_OK;
 }
@@ -2483,6 +2503,7 @@ TSFDEF tsf_status tsf_model_train_bytes(const tsf_config *cfg, int B, int T, int
     if (st != TSF_OK) return st;
     T = T ? T : c.frames, H = H ? H : c.image_size, W = W ? W : c.image_size;
     if ((st = tsf__pass_shape(&c, B, T, H, W, &sh)) != TSF_OK) return st;
+    sh.recompute = c.recompute != 0;
     if ((st = tsf__act_floats(&c, &sh, &act_train)) != TSF_OK) return st;
     sh.train = 0;
     if ((st = tsf__act_floats(&c, &sh, &act_infer)) != TSF_OK) return st;
@@ -2583,20 +2604,24 @@ static tsf_status tsf__grow(float **mem, size_t *cap, double n, void *ctx) {
 static tsf_status tsf__model_shape(const tsf_model *m, int B, int T, int H, int W, tsf__shape *s) {
     tsf_status st = tsf__pass_shape(&m->cfg, B, T, H, W, s);
     s->train = m->grad_memory != NULL;
+    s->recompute = s->train && m->cfg.recompute;
     s->keep_att = m->keep_attention != 0;
     return st;
 }
 
 TSFDEF tsf_status tsf_model_reserve(tsf_model *m, int B, int T, int H, int W) {
     double a[64], g[32], n;
+    int nl[64];
     tsf__shape s;
     tsf_status st = tsf__model_shape(m, B, T, H, W, &s);
     if (st != TSF_OK || (st = tsf__act_floats(&m->cfg, &s, &n)) != TSF_OK) return st;
-    /* a new shape ends the last loss's backward now: should growing fail half-way, the views
-       below no longer match it */
-    if (m->B != B || m->T != T || m->H != H || m->W != W) m->has_dlogits = 0;
+    /* a new shape or layout ends the last loss's backward now: should growing fail
+       half-way, the views below no longer match it */
+    if (m->B != B || m->T != T || m->H != H || m->W != W || m->act_recompute != s.recompute)
+        m->has_dlogits = 0;
+    m->act_recompute = s.recompute;
     if ((st = tsf__grow(&m->act_memory, &m->act_floats, n, m->cfg.alloc_ctx)) != TSF_OK) return st;
-    tsf__act_sizes(&m->cfg, &s, a);
+    tsf__act_sizes(&m->cfg, &s, a, nl);
     tsf__layout((float **)&m->acts, a, TSF__NUM_ACTS, m->act_memory);
     if (m->grad_memory) { /* training: the activation gradients follow the same shape */
         tsf__gact_sizes(&m->cfg, &s, g);
@@ -2738,9 +2763,10 @@ static tsf_acts tsf__layer_acts(const tsf_acts *a, const tsf_config *c, const ts
     tsf_acts t = *a;
     float **v = (float **)&t;
     int k;
-    tsf__act_sizes(c, sh, s);
-    for (k = TSF__FIRST_LAYER_ACT; k <= TSF__LAST_LAYER_ACT; k++) /* inference: one block's */
-        if (v[k] && (sh->train || v[k] == a->keep)) v[k] += (size_t)l * (size_t)(s[k] / c->depth);
+    int nl[64];
+    tsf__act_sizes(c, sh, s, nl);
+    for (k = TSF__FIRST_LAYER_ACT; k <= TSF__LAST_LAYER_ACT; k++) /* one block's: nothing */
+        if (v[k] && nl[k] > 1) v[k] += (size_t)l * (size_t)(s[k] / nl[k]);
     return t;
 }
 
@@ -2777,13 +2803,76 @@ static void tsf__dropout(float *x, size_t n, const tsf_model *m, int l) {
 }
 
 /* ---- forward ----------------------------------------------------------------------------- */
+/* Block l's forward pass from its input xin // (R, D) to t->out (in inference the same
+   buffer: xin is read for the last time before out is written), with its weights w, its
+   activations t and its drop-path scales, already drawn, in t->keep. Dropout (when the pass
+   drew a seed) and the attention probabilities (m->keep_attention) as the model asks. */
+static void tsf__block_forward(tsf_model *m, const tsf__shape *sp, const tsf_params *wp,
+                               const tsf_acts *tp, const float *xin, int l) {
+    const tsf_config *c = &m->cfg;
+    const tsf_params w = *wp;
+    const tsf_acts t = *tp;
+    const tsf__shape s = *sp;
+    tsf_acts *a = &m->acts;
+    int B = s.B, T = s.T, D = c->dim, HM = tsf__hidden(c), NH = c->heads;
+    size_t R = (size_t)s.R, RA = (size_t)s.RA, Rt = (size_t)s.Rt;
+    float eps = c->ln_eps, *keep_t = t.keep, *keep_a = keep_t + (Rt ? (size_t)B * s.N : 0);
+    float *keep_m = keep_a + s.SA, *tmp = a->scratch;
+    const float *attn_in = xin; /* what the block's main attention reads */
+
+    if (c->attention == TSF_ATTN_DIVIDED) {
+        /* temporal attention: B*N sequences of T frames; u = x + temporal_fc(branch) */
+        size_t NT = (size_t)s.N * T, b;
+        tsf__time_groups_forward(t.t_in, xin, &s, D);
+        tsf_layernorm_forward(t.t_ln, t.t_mean, t.t_rstd, t.t_in, w.t_ln_w, w.t_ln_b, (int)Rt, D,
+                              eps);
+        tsf_linear_forward(t.t_qkv, t.t_ln, w.t_qkv_w, w.t_qkv_b, (int)Rt, D, 3 * D);
+        tsf_attention_fused_forward(t.t_atty, t.t_lse, t.t_qkv, B * s.N, T, D, NH);
+        if (a->t_att) /* kept to be looked at (m->keep_attention) */
+            tsf__attention_probs(a->t_att + (size_t)l * B * s.N * NH * T * T, t.t_qkv, B * s.N, T,
+                                 D, NH);
+        tsf_linear_forward(t.t_proj, t.t_atty, w.t_proj_w, w.t_proj_b, (int)Rt, D, D);
+        tsf__drop_path_apply(t.t_proj, keep_t, (size_t)B * s.N, (size_t)T, D);
+        tsf_linear_forward(tmp, t.t_proj, w.t_fc_w, w.t_fc_b, (int)Rt, D, D);
+        for (b = 0; b < (size_t)B; b++) { /* the cls row passes unchanged */
+            memcpy(t.u + b * (1 + NT) * D, xin + b * (1 + NT) * D, (size_t)D * sizeof(float));
+            tsf_residual_forward(t.u + (b * (1 + NT) + 1) * D, xin + (b * (1 + NT) + 1) * D,
+                                 tmp + b * NT * D, NT * D);
+        }
+        /* spatial attention runs on B*T sequences of 1+N tokens */
+        tsf__space_groups_forward(t.s_in, t.u, &s, D);
+        attn_in = t.s_in;
+    }
+    /* attention: res1 = x + proj(MHSA(LN1(x))) */
+    tsf_layernorm_forward(t.ln1, t.ln1_mean, t.ln1_rstd, attn_in, w.ln1_w, w.ln1_b, (int)RA, D,
+                          eps);
+    tsf_linear_forward(t.qkv, t.ln1, w.qkv_w, w.qkv_b, (int)RA, D, 3 * D);
+    tsf_attention_fused_forward(t.atty, t.lse, t.qkv, (int)s.SA, (int)s.SL, D, NH);
+    if (a->att)
+        tsf__attention_probs(a->att + (size_t)l * s.SA * NH * s.SL * s.SL, t.qkv, (int)s.SA,
+                             (int)s.SL, D, NH);
+    tsf_linear_forward(tmp, t.atty, w.proj_w, w.proj_b, (int)RA, D, D);
+    tsf__drop_path_apply(tmp, keep_a, (size_t)s.SA, (size_t)s.SL, D);
+    if (c->attention == TSF_ATTN_DIVIDED)
+        tsf__space_residual_forward(t.res1, t.u, tmp, tmp + (size_t)s.Rs * D, &s, D);
+    else
+        tsf_residual_forward(t.res1, xin, tmp, R * D);
+    /* MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))) */
+    tsf_layernorm_forward(t.ln2, t.ln2_mean, t.ln2_rstd, t.res1, w.ln2_w, w.ln2_b, (int)R, D, eps);
+    tsf_linear_gelu_forward(t.fch_gelu, t.fch, t.ln2, w.fc1_w, w.fc1_b, (int)R, D, HM);
+    if (m->dropout_seed) tsf__dropout(t.fch_gelu, R * HM, m, l);
+    tsf_linear_forward(tmp, t.fch_gelu, w.fc2_w, w.fc2_b, (int)R, HM, D);
+    tsf__drop_path_apply(tmp, keep_m, (size_t)s.SM, R / (size_t)s.SM, D);
+    tsf_residual_forward(t.out, t.res1, tmp, R * D);
+}
+
 /* The forward pass; train = 1 draws drop paths and dropout. */
 static tsf_status tsf__forward(tsf_model *m, const float *x, int B, int T, int H, int W,
                                int train) {
     const tsf_config *c = &m->cfg;
     const tsf_params *p = &m->params;
     tsf_acts *a = &m->acts;
-    int D = c->dim, HM = tsf__hidden(c), NH = c->heads, K = c->classes, l;
+    int D = c->dim, K = c->classes, l;
     float eps = c->ln_eps;
     tsf__shape s;
     tsf_status st;
@@ -2801,60 +2890,10 @@ static tsf_status tsf__forward(tsf_model *m, const float *x, int B, int T, int H
 
     xin = a->x0;
     for (l = 0; l < c->depth; l++) {
-        size_t R = (size_t)s.R, RA = (size_t)s.RA, Rt = (size_t)s.Rt;
         tsf_params w = tsf__layer_params(p, c, l); /* this block's weights  */
-        tsf_acts t = tsf__layer_acts(a, c, &s, l); /* and its activations (inference: the
-                                                      same for every block, out = xin) */
-        float *keep_t = t.keep, *keep_a = keep_t + (Rt ? (size_t)B * s.N : 0);
-        float *keep_m = keep_a + s.SA, *tmp = a->scratch;
-        const float *attn_in = xin; /* what the block's main attention reads */
-        tsf__drop_path_draw(t.keep, (Rt ? (size_t)B * s.N : 0) + s.SA + s.SM, m, l, train);
-
-        if (c->attention == TSF_ATTN_DIVIDED) {
-            /* temporal attention: B*N sequences of T frames; u = x + temporal_fc(branch) */
-            size_t NT = (size_t)s.N * T, b;
-            tsf__time_groups_forward(t.t_in, xin, &s, D);
-            tsf_layernorm_forward(t.t_ln, t.t_mean, t.t_rstd, t.t_in, w.t_ln_w, w.t_ln_b, (int)Rt,
-                                  D, eps);
-            tsf_linear_forward(t.t_qkv, t.t_ln, w.t_qkv_w, w.t_qkv_b, (int)Rt, D, 3 * D);
-            tsf_attention_fused_forward(t.t_atty, t.t_lse, t.t_qkv, B * s.N, T, D, NH);
-            if (a->t_att) /* kept to be looked at (m->keep_attention) */
-                tsf__attention_probs(a->t_att + (size_t)l * B * s.N * NH * T * T, t.t_qkv, B * s.N,
-                                     T, D, NH);
-            tsf_linear_forward(t.t_proj, t.t_atty, w.t_proj_w, w.t_proj_b, (int)Rt, D, D);
-            tsf__drop_path_apply(t.t_proj, keep_t, (size_t)B * s.N, (size_t)T, D);
-            tsf_linear_forward(tmp, t.t_proj, w.t_fc_w, w.t_fc_b, (int)Rt, D, D);
-            for (b = 0; b < (size_t)B; b++) { /* the cls row passes unchanged */
-                memcpy(t.u + b * (1 + NT) * D, xin + b * (1 + NT) * D, (size_t)D * sizeof(float));
-                tsf_residual_forward(t.u + (b * (1 + NT) + 1) * D, xin + (b * (1 + NT) + 1) * D,
-                                     tmp + b * NT * D, NT * D);
-            }
-            /* spatial attention runs on B*T sequences of 1+N tokens */
-            tsf__space_groups_forward(t.s_in, t.u, &s, D);
-            attn_in = t.s_in;
-        }
-        /* attention: res1 = x + proj(MHSA(LN1(x))) */
-        tsf_layernorm_forward(t.ln1, t.ln1_mean, t.ln1_rstd, attn_in, w.ln1_w, w.ln1_b, (int)RA, D,
-                              eps);
-        tsf_linear_forward(t.qkv, t.ln1, w.qkv_w, w.qkv_b, (int)RA, D, 3 * D);
-        tsf_attention_fused_forward(t.atty, t.lse, t.qkv, (int)s.SA, (int)s.SL, D, NH);
-        if (a->att)
-            tsf__attention_probs(a->att + (size_t)l * s.SA * NH * s.SL * s.SL, t.qkv, (int)s.SA,
-                                 (int)s.SL, D, NH);
-        tsf_linear_forward(tmp, t.atty, w.proj_w, w.proj_b, (int)RA, D, D);
-        tsf__drop_path_apply(tmp, keep_a, (size_t)s.SA, (size_t)s.SL, D);
-        if (c->attention == TSF_ATTN_DIVIDED)
-            tsf__space_residual_forward(t.res1, t.u, tmp, tmp + (size_t)s.Rs * D, &s, D);
-        else
-            tsf_residual_forward(t.res1, xin, tmp, R * D);
-        /* MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))) */
-        tsf_layernorm_forward(t.ln2, t.ln2_mean, t.ln2_rstd, t.res1, w.ln2_w, w.ln2_b, (int)R, D,
-                              eps);
-        tsf_linear_gelu_forward(t.fch_gelu, t.fch, t.ln2, w.fc1_w, w.fc1_b, (int)R, D, HM);
-        if (train && m->dropout > 0.0f) tsf__dropout(t.fch_gelu, R * HM, m, l);
-        tsf_linear_forward(tmp, t.fch_gelu, w.fc2_w, w.fc2_b, (int)R, HM, D);
-        tsf__drop_path_apply(tmp, keep_m, (size_t)s.SM, R / (size_t)s.SM, D);
-        tsf_residual_forward(t.out, t.res1, tmp, R * D);
+        tsf_acts t = tsf__layer_acts(a, c, &s, l); /* and its activations   */
+        tsf__drop_path_draw(t.keep, (s.Rt ? (size_t)B * s.N : 0) + s.SA + s.SM, m, l, train);
+        tsf__block_forward(m, &s, &w, &t, xin, l);
         xin = t.out;
     }
 
@@ -3027,8 +3066,9 @@ TSFDEF tsf_status tsf_model_backward(tsf_model *m, float *dinput) {
     tsf_grad_acts *d = &m->gacts;
     int B = m->B, T = m->T, D = c->dim, HM = tsf__hidden(c), NH = c->heads, K = c->classes, l;
     tsf__shape s;
-    if (!m->grad_memory || !m->has_dlogits) return TSF_ERR_ARG; /* tsf_model_loss first */
-    tsf__model_shape(m, B, T, m->H, m->W, &s);                  /* the training layout */
+    if (!m->grad_memory || !m->has_dlogits || (m->cfg.recompute != 0) != m->act_recompute)
+        return TSF_ERR_ARG;                    /* tsf_model_loss first, with this layout */
+    tsf__model_shape(m, B, T, m->H, m->W, &s); /* the training layout */
 
     /* head, in reverse: classifier, final LayerNorm, cls pooling */
     memset(d->dlnf, 0, (size_t)B * D * sizeof(float));
@@ -3047,14 +3087,20 @@ TSFDEF tsf_status tsf_model_backward(tsf_model *m, float *dinput) {
         const float *attn_in = c->attention == TSF_ATTN_DIVIDED ? t.s_in : xin;
         float *keep_t = t.keep, *keep_a = keep_t + (Rt ? (size_t)B * s.N : 0);
         float *keep_m = keep_a + s.SA;
+        /* recompute: the block's activations, from its input, as forward made them */
+        if (s.recompute) tsf__block_forward(m, &s, &w, &t, xin, l);
         /* dres holds d(out). MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))) */
         memcpy(d->dbranch, d->dres, R * D * sizeof(float));
         tsf__drop_path_apply(d->dbranch, keep_m, (size_t)s.SM, R / (size_t)s.SM, D);
+        /* fc2's input GELU(fch), which forward did not keep: recomputed into dhidden, with
+           the same dropout mask */
+        tsf_gelu_forward(d->dhidden, t.fch, R * HM);
+        if (m->dropout_seed) tsf__dropout(d->dhidden, R * HM, m, l);
         memset(d->dhidden_gelu, 0, R * HM * sizeof(float));
         memset(d->dnorm, 0, R * D * sizeof(float));
-        tsf_linear_backward(d->dhidden_gelu, gw.fc2_w, gw.fc2_b, d->dbranch, t.fch_gelu, w.fc2_w,
+        tsf_linear_backward(d->dhidden_gelu, gw.fc2_w, gw.fc2_b, d->dbranch, d->dhidden, w.fc2_w,
                             (int)R, HM, D);
-        if (m->dropout > 0.0f && m->dropout_seed) tsf__dropout(d->dhidden_gelu, R * HM, m, l);
+        if (m->dropout_seed) tsf__dropout(d->dhidden_gelu, R * HM, m, l);
         tsf_linear_gelu_backward(d->dnorm, gw.fc1_w, gw.fc1_b, d->dhidden, d->dhidden_gelu, t.fch,
                                  t.ln2, w.fc1_w, (int)R, D, HM);
         tsf_layernorm_backward(d->dres, gw.ln2_w, gw.ln2_b, d->dnorm, t.res1, w.ln2_w, t.ln2_mean,

@@ -602,7 +602,7 @@ static void test_train_dropout(void) {
             CHECK_EQ_INT(tsf_model_loss(&m1, x, labels, B, T, H, W, 1, &l1), TSF_OK);
             CHECK_EQ_INT(tsf_model_loss(&m2, x, labels, B, T, H, W, 1, &l2), TSF_OK);
             CHECK(l1 == l2 && l1 != l0);
-            for (l = 0; l < 2; l++) {
+            for (l = 1; l < 2; l++) { /* the last block's: fch_gelu holds one block's */
                 const float *h = tsf__layer_acts(&m1.acts, &m1.cfg, &s, l).fch_gelu;
                 const float *h2 = tsf__layer_acts(&m2.acts, &m2.cfg, &s, l).fch_gelu;
                 CHECK(same_bits(h, h2, nh));
@@ -963,6 +963,53 @@ static void test_train_accum_equivalence(void) {
     next:
         tsf_model_free(&full);
         tsf_model_free(&micro);
+    }
+}
+
+/* cfg.recompute: backward runs each block's forward again from its input, so every gradient
+   (and the input's) is the same bits as with every block's activations kept, also with drop
+   path and dropout; the activations take less memory; changing recompute between the loss
+   and the backward pass is refused. For every variant, 3 blocks. */
+static void test_train_recompute(void) {
+    int a;
+    for (a = 0; a < 3; a++) {
+        tsf_config cfg = tt_cfg(a, 8, 4, 2, 12, 3, 2, 3);
+        tsf_model keep, rec;
+        tsf_rng r;
+        int B = 2, T = 3, H = 8, W = 12, *labels = tt_labels(B), step;
+        size_t nx = (size_t)B * 3 * T * H * W;
+        float *x = tsft_alloc(nx), *dx1 = tsft_alloc(nx), *dx2 = tsft_alloc(nx), l1, l2;
+        memset(&keep, 0, sizeof keep), memset(&rec, 0, sizeof rec);
+        tsf_rng_seed(&r, 63);
+        if (!CHECK_EQ_INT(tsf_model_init(&keep, &cfg, B, 9), TSF_OK) ||
+            !CHECK_EQ_INT(tsf_model_init(&rec, &cfg, B, 9), TSF_OK))
+            goto next;
+        rec.cfg.recompute = 1;
+        if (!CHECK_EQ_INT(tsf_model_train_init(&keep), TSF_OK) ||
+            !CHECK_EQ_INT(tsf_model_train_init(&rec), TSF_OK))
+            goto next;
+        tt_perturb(&keep, 64, 0.1f), tt_perturb(&rec, 64, 0.1f);
+        keep.drop_path = rec.drop_path = 0.3f, keep.dropout = rec.dropout = 0.2f;
+        for (step = 0; step < 2; step++) {
+            tt_batch(&r, x, nx, labels, B, cfg.classes);
+            memset(dx1, 0, nx * sizeof(float)), memset(dx2, 0, nx * sizeof(float));
+            tsf_model_zero_grad(&keep), tsf_model_zero_grad(&rec);
+            CHECK_EQ_INT(tsf_model_loss(&keep, x, labels, B, T, H, W, 1, &l1), TSF_OK);
+            CHECK_EQ_INT(tsf_model_loss(&rec, x, labels, B, T, H, W, 1, &l2), TSF_OK);
+            CHECK(l1 == l2);
+            CHECK_EQ_INT(tsf_model_backward(&keep, dx1), TSF_OK);
+            CHECK_EQ_INT(tsf_model_backward(&rec, dx2), TSF_OK);
+            CHECK(same_bits(keep.grad_memory, rec.grad_memory, keep.param_floats));
+            CHECK(same_bits(dx1, dx2, nx));
+        }
+        CHECK(rec.act_floats < keep.act_floats);
+        /* the layout changed after the loss: no backward */
+        CHECK_EQ_INT(tsf_model_loss(&rec, x, labels, B, T, H, W, 1, &l2), TSF_OK);
+        rec.cfg.recompute = 0;
+        CHECK_EQ_INT(tsf_model_backward(&rec, NULL), TSF_ERR_ARG);
+    next:
+        tsf_model_free(&keep);
+        tsf_model_free(&rec);
     }
 }
 

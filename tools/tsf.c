@@ -58,7 +58,7 @@ static int cmd_info(const char *path) {
     tsf_config cfg;
     tsf_error err;
     tsf_status st;
-    size_t pbytes = 0, abytes = 0, tbytes = 0;
+    size_t pbytes = 0, abytes = 0, tbytes = 0, rbytes = 0;
     double gflops;
     char buf[64];
     int have_model = 0, k, P;
@@ -76,6 +76,9 @@ static int cmd_info(const char *path) {
     }
     st = tsf_model_bytes(&cfg, 1, 0, 0, 0, &pbytes, &abytes);
     if (st == TSF_OK) st = tsf_model_train_bytes(&cfg, 1, 0, 0, 0, &tbytes);
+    cfg.recompute = 1; /* what training needs when backward recomputes the blocks */
+    if (st == TSF_OK) st = tsf_model_train_bytes(&cfg, 1, 0, 0, 0, &rbytes);
+    cfg.recompute = 0;
     if (st != TSF_OK) {
         fprintf(stderr, "tsf info: %s: %s\n", path, tsf_status_string(st));
         return 1;
@@ -104,8 +107,10 @@ static int cmd_info(const char *path) {
     printf("memory       inference, batch 1: %.1f MB (parameters %.1f MB + activations %.1f MB)\n",
            (double)(pbytes + abytes) / 1e6, (double)pbytes / 1e6, (double)abytes / 1e6);
     printf("             training, batch 1: %.1f MB (+ gradients, SGD momentum, every block's\n"
-           "             activations and one block's activation gradients: %.1f MB)\n",
-           (double)(pbytes + abytes + tbytes) / 1e6, (double)tbytes / 1e6);
+           "             activations and one block's activation gradients: %.1f MB); with\n"
+           "             cfg.recompute (each block's input kept, the rest recomputed): %.1f MB\n",
+           (double)(pbytes + abytes + tbytes) / 1e6, (double)tbytes / 1e6,
+           (double)(pbytes + abytes + rbytes) / 1e6);
     printf("preprocess   %s; input = (pixel/255 - mean) / std, mean %g %g %g, std %g %g %g\n",
            cfg.bgr ? "BGR" : "RGB", (double)cfg.mean[0], (double)cfg.mean[1], (double)cfg.mean[2],
            (double)cfg.std[0], (double)cfg.std[1], (double)cfg.std[2]);
