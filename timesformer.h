@@ -1385,13 +1385,16 @@ static const tsf__ukernel tsf__ukernel_default = {
 static const tsf__ukernel tsf__ukernel_scalar = {
     tsf__ukernel_portable, TSF__P_MR, TSF__P_NR, 1, 0, NULL};
 
-/* A product is cut into at least this many tasks when it has the rows for them. */
+/* A product is cut into at least this many tasks when it has the rows for them, that is
+   when each gets TSF__MM_MIN_ROWS rows (fewer would spend more time packing B). */
 #define TSF__MM_TASKS 16
+#define TSF__MM_MIN_ROWS 96
 /* The panels must hold any kernel's padding: MR and NR are at most 32. */
 #define TSF__PACK_B_FLOATS (TSF_MM_KC * (TSF_MM_NC + 32))
 #define TSF__PACK_A_FLOATS (TSF_MM_KC * 32)
 /* B is read in place, unpacked, when it is not transposed and used by at most this many rows
-   of C (packing would not pay for itself: the small products of attention). */
+   of C (packing would not pay for itself: the small products of attention), or when a
+   task's block of it is contiguous already (rows no longer than the block is wide). */
 #define TSF__DIRECT_B_MAX_M 64
 
 /* dst[p*ld + j] = src[j*lds + p] for j < cols, p < kc: the transposing copy of packing, four
@@ -1408,6 +1411,27 @@ static void tsf__pack_transpose(float *dst, int ld, const float *src, size_t lds
         for (p = 0; p < kc; p++) dst[(size_t)p * ld + j] = src[(size_t)j * lds + p];
 }
 
+/* dst // (n) = src: a row of a panel. The sizes of the micro-kernels' panels are copies of
+   constant size, which compilers make into a few vector moves instead of a call. */
+static void tsf__copy_row(float *dst, const float *src, int n) {
+    switch (n) {
+    case 32:
+        memcpy(dst, src, 32 * sizeof(float));
+        break;
+    case 16:
+        memcpy(dst, src, 16 * sizeof(float));
+        break;
+    case 12:
+        memcpy(dst, src, 12 * sizeof(float));
+        break;
+    case 8:
+        memcpy(dst, src, 8 * sizeof(float));
+        break;
+    default:
+        memcpy(dst, src, (size_t)n * sizeof(float));
+    }
+}
+
 /* Pack rows i0..i0+mr-1 (those below M are zero) and depth p0..p0+kc-1 of op(A) as a
    (kc, mr) panel. */
 static void tsf__pack_a(float *dst, const tsf_matmul_desc *d, const float *A, int i0, int p0,
@@ -1417,8 +1441,7 @@ static void tsf__pack_a(float *dst, const tsf_matmul_desc *d, const float *A, in
         tsf__pack_transpose(dst, mr, A + (size_t)i0 * d->lda + p0, (size_t)d->lda, rows, kc);
     else /* A(i, p) = A[p*lda + i]: rows of the stored matrix are already panels */
         for (p = 0; p < kc; p++)
-            memcpy(dst + (size_t)p * mr, A + (size_t)(p0 + p) * d->lda + i0,
-                   (size_t)rows * sizeof(float));
+            tsf__copy_row(dst + (size_t)p * mr, A + (size_t)(p0 + p) * d->lda + i0, rows);
     for (p = 0; p < kc && rows < mr; p++)
         for (i = rows; i < mr; i++) dst[p * mr + i] = 0.0f;
 }
@@ -1433,8 +1456,8 @@ static void tsf__pack_b(float *dst, const tsf_matmul_desc *d, const float *B, in
         float *panel = dst + (size_t)jp * kc;
         if (!d->trans_b) /* B(p, j) = B[p*ldb + j] */
             for (p = 0; p < kc; p++)
-                memcpy(panel + (size_t)p * nr, B + (size_t)(p0 + p) * d->ldb + j0 + jp,
-                       (size_t)cols * sizeof(float));
+                tsf__copy_row(panel + (size_t)p * nr, B + (size_t)(p0 + p) * d->ldb + j0 + jp,
+                              cols);
         else /* B(p, j) = B[j*ldb + p] */
             tsf__pack_transpose(panel, nr, B + (size_t)(j0 + jp) * d->ldb + p0, (size_t)d->ldb,
                                 cols, kc);
@@ -1455,7 +1478,7 @@ static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, t
     float *bpack = pk->b, *apack = pk->a, *edge = pk->edge;
     int mr = uk->mr, nr = uk->nr, p0, ir, jr, i, j;
     int ncp = (nc + nr - 1) / nr * nr; /* nc rounded up to whole panels */
-    int direct = uk->direct_b && !d->trans_b && d->M <= TSF__DIRECT_B_MAX_M;
+    int direct = uk->direct_b && !d->trans_b && (d->M <= TSF__DIRECT_B_MAX_M || d->ldb <= nc);
     if (d->K == 0) { /* empty sum: C = 0, or C unchanged */
         for (i = 0; i < mc && !d->accumulate; i++)
             memset(C + (size_t)(i0 + i) * d->ldc + j0, 0, (size_t)nc * sizeof(float));
@@ -1509,15 +1532,15 @@ static void tsf__matmul_with(const tsf_matmul_desc *desc, const tsf__ukernel *uk
     group = d.group > 0 ? d.group : 1;
     if (d.M == 0 || d.N == 0) return;
     /* Columns: blocks of equal width (whole panels), at most TSF_MM_NC wide. Rows: as few
-       groups (of at most TSF_MM_MC rows) as make TSF__MM_TASKS tasks in all, so that a
-       task's packed block of B serves as many rows as possible. The cut depends on the shape
+       groups (of TSF__MM_MIN_ROWS to TSF_MM_MC rows) as make TSF__MM_TASKS tasks in all, so
+       that a task's packed block of B serves as many rows as possible. The cut depends on the shape
        alone (no result depends on it anyway: every element's sum runs in the same order). */
     items = (long)count * group;
     nt = (d.N + TSF_MM_NC - 1) / TSF_MM_NC;
     nc = ((d.N + nt - 1) / nt + uk->nr - 1) / uk->nr * uk->nr;
     nt = (d.N + nc - 1) / nc;
     mt = (int)((TSF__MM_TASKS + items * nt - 1) / (items * nt));
-    mt = tsf__min(mt, (d.M + uk->mr - 1) / uk->mr);
+    mt = tsf__min(mt, (d.M + TSF__MM_MIN_ROWS - 1) / TSF__MM_MIN_ROWS);
     if (mt < (d.M + TSF_MM_MC - 1) / TSF_MM_MC) mt = (d.M + TSF_MM_MC - 1) / TSF_MM_MC;
     mc = ((d.M + mt - 1) / mt + uk->mr - 1) / uk->mr * uk->mr;
     mt = (d.M + mc - 1) / mc;
@@ -1572,6 +1595,86 @@ TSFDEF void tsf_matmul_tn(float *C, const float *A, const float *B, int M, int N
    KERNELS, each forward beside its backward
    ========================================================================================== */
 
+/* ---- exp and erf that compilers vectorise -----------------------------------------------
+   GELU and the fused attention's softmax spend their time in erf and exp. libm's erff and
+   expf are calls, which no compiler vectorises; these are arithmetic and bit operations
+   without a branch, which gcc and clang run 4, 8 or 16 at a time (SSE2, NEON, AVX2,
+   AVX-512) when a loop feeds them 16 values through a local array (TSF__LANES), as the
+   kernels below do. Accuracy: exp within 3e-7 relative, GELU within 4e-7 (absolute, and
+   relative on its negative tail). They rely on IEEE arithmetic: no -ffast-math. */
+#define TSF__LANES 16
+#define TSF__SQRT1_2 0.70710678118654752f     /* 1/sqrt(2) */
+#define TSF__INV_SQRT_2PI 0.3989422804014327f /* 1/sqrt(2 pi) */
+
+typedef union tsf__bits {
+    float f;
+    uint32_t u;
+    int32_t i;
+} tsf__bits;
+
+/* exp(x): 0 below -87.3, inf above 88.7, NaN for NaN. x = k ln2 + r with |r| <= ln2/2,
+   exp(r) by its Taylor series to r^6, 2^k written into the exponent bits. */
+static inline float tsf__expf(float x) {
+    tsf__bits t, two, y;
+    float k, r, p;
+    t.f = x * 1.44269504088896341f;              /* x / ln 2, kept within [-126, 127]: */
+    t.i = t.i > 0x42FE0000 ? 0x42FE0000 : t.i;   /* as ints, floats above 127 (and NaN) */
+    t.u = t.u > 0xC2FC0000u ? 0xC2FC0000u : t.u; /* as unsigned, floats below -126       */
+    k = (t.f + 12582912.0f) - 12582912.0f;       /* rounded to an integer (1.5 * 2^23)   */
+    r = x - k * 0.693145751953125f - k * 1.428606765330187e-06f; /* ln 2 in two parts */
+    p = (1.0f / 720.0f) * r + 1.0f / 120.0f;                     /* Horner */
+    p = (p * r + 1.0f / 24.0f) * r + 1.0f / 6.0f;
+    p = ((p * r + 0.5f) * r + 1.0f) * r + 1.0f;
+    two.i = ((int32_t)k + 127) << 23; /* 2^k */
+    y.f = p * two.f;
+    y.i &= -(int32_t) !(x < -87.0f); /* 0 where 2^k would leave the normal range */
+    return y.f;
+}
+
+/* w <= TSF__LANES floats between memory and a local chunk (the rest of it zero): a whole
+   chunk is a copy of constant size, which compilers turn into vector moves. */
+static void tsf__chunk_load(float *v, const float *x, int w) {
+    if (w == TSF__LANES) {
+        memcpy(v, x, TSF__LANES * sizeof(float));
+    } else {
+        memset(v, 0, TSF__LANES * sizeof(float));
+        memcpy(v, x, (size_t)w * sizeof(float));
+    }
+}
+static void tsf__chunk_store(float *x, const float *v, int w) {
+    if (w == TSF__LANES)
+        memcpy(x, v, TSF__LANES * sizeof(float));
+    else
+        memcpy(x, v, (size_t)w * sizeof(float));
+}
+
+/* c ? a : b through the bits, which compilers never turn into a branch. */
+static inline float tsf__select(int c, float a, float b) {
+    tsf__bits x, y;
+    int32_t m = -(int32_t)(c != 0);
+    x.f = a, y.f = b;
+    x.i = (x.i & m) | (y.i & ~m);
+    return x.f;
+}
+
+/* 1 + erf(x / sqrt 2), from erfc's Chebyshev fit (Numerical Recipes' erfcc, relative error
+   below 1.2e-7 for every z >= 0): erfc(|z|) itself for x < 0, so GELU's negative tail keeps
+   its relative accuracy, and 2 - erfc(z) otherwise. */
+static inline float tsf__one_plus_erf(float x) {
+    float z = fabsf(x) * TSF__SQRT1_2, t = 1.0f / (1.0f + 0.5f * z), e;
+    e = t *
+        tsf__expf(-z * z - 1.26551223f +
+                  t * (1.00002368f +
+                       t * (0.37409196f +
+                            t * (0.09678418f +
+                                 t * (-0.18628806f +
+                                      t * (0.27886807f +
+                                           t * (-1.13520398f +
+                                                t * (1.48851587f +
+                                                     t * (-0.82215223f + t * 0.17087277f)))))))));
+    return tsf__select(x < 0.0f, e, 2.0f - e);
+}
+
 /* ---- linear ------------------------------------------------------------------------------ */
 TSFDEF void tsf_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                                int M, int IN, int OUT) {
@@ -1592,14 +1695,14 @@ TSFDEF void tsf_linear_forward(float *out, const float *inp, const float *weight
 static void tsf__colsum_add(float *out, const float *x, int M, int N) {
     long jb;
     TSF__OMP_FOR((double)M * N > TSF__PAR_WORK)
-    for (jb = 0; jb < (N + 63) / 64; jb++) {
-        int j0 = (int)jb * 64, j1 = tsf__min(N, j0 + 64), j, m;
-        float acc[64] = {0};
+    for (jb = 0; jb < (N + TSF__LANES - 1) / TSF__LANES; jb++) {
+        int j0 = (int)jb * TSF__LANES, w = tsf__min(TSF__LANES, N - j0), j, m;
+        float acc[TSF__LANES] = {0}, row[TSF__LANES];
         for (m = 0; m < M; m++) {
-            const float *row = x + (size_t)m * N;
-            for (j = j0; j < j1; j++) acc[j - j0] += row[j];
+            tsf__chunk_load(row, x + (size_t)m * N + j0, w);
+            for (j = 0; j < TSF__LANES; j++) acc[j] += row[j];
         }
-        for (j = j0; j < j1; j++) out[j] += acc[j - j0];
+        for (j = 0; j < w; j++) out[j0 + j] += acc[j];
     }
 }
 
@@ -1681,69 +1784,6 @@ TSFDEF void tsf_layernorm_backward(float *dinp, float *dweight, float *dbias, co
     }
 }
 
-/* ---- exp and erf that compilers vectorise -----------------------------------------------
-   GELU and the fused attention's softmax spend their time in erf and exp. libm's erff and
-   expf are calls, which no compiler vectorises; these are arithmetic and bit operations
-   without a branch, which gcc and clang run 4, 8 or 16 at a time (SSE2, NEON, AVX2,
-   AVX-512) when a loop feeds them 16 values through a local array (TSF__LANES), as the
-   kernels below do. Accuracy: exp within 3e-7 relative, GELU within 4e-7 (absolute, and
-   relative on its negative tail). They rely on IEEE arithmetic: no -ffast-math. */
-#define TSF__LANES 16
-#define TSF__SQRT1_2 0.70710678118654752f     /* 1/sqrt(2) */
-#define TSF__INV_SQRT_2PI 0.3989422804014327f /* 1/sqrt(2 pi) */
-
-typedef union tsf__bits {
-    float f;
-    uint32_t u;
-    int32_t i;
-} tsf__bits;
-
-/* exp(x): 0 below -87.3, inf above 88.7, NaN for NaN. x = k ln2 + r with |r| <= ln2/2,
-   exp(r) by its Taylor series to r^6, 2^k written into the exponent bits. */
-static inline float tsf__expf(float x) {
-    tsf__bits t, two, y;
-    float k, r, p;
-    t.f = x * 1.44269504088896341f;              /* x / ln 2, kept within [-126, 127]: */
-    t.i = t.i > 0x42FE0000 ? 0x42FE0000 : t.i;   /* as ints, floats above 127 (and NaN) */
-    t.u = t.u > 0xC2FC0000u ? 0xC2FC0000u : t.u; /* as unsigned, floats below -126       */
-    k = (t.f + 12582912.0f) - 12582912.0f;       /* rounded to an integer (1.5 * 2^23)   */
-    r = x - k * 0.693145751953125f - k * 1.428606765330187e-06f; /* ln 2 in two parts */
-    p = (1.0f / 720.0f) * r + 1.0f / 120.0f;                     /* Horner */
-    p = (p * r + 1.0f / 24.0f) * r + 1.0f / 6.0f;
-    p = ((p * r + 0.5f) * r + 1.0f) * r + 1.0f;
-    two.i = ((int32_t)k + 127) << 23; /* 2^k */
-    y.f = p * two.f;
-    y.i &= -(int32_t) !(x < -87.0f); /* 0 where 2^k would leave the normal range */
-    return y.f;
-}
-
-/* c ? a : b through the bits, which compilers never turn into a branch. */
-static inline float tsf__select(int c, float a, float b) {
-    tsf__bits x, y;
-    int32_t m = -(int32_t)(c != 0);
-    x.f = a, y.f = b;
-    x.i = (x.i & m) | (y.i & ~m);
-    return x.f;
-}
-
-/* 1 + erf(x / sqrt 2), from erfc's Chebyshev fit (Numerical Recipes' erfcc, relative error
-   below 1.2e-7 for every z >= 0): erfc(|z|) itself for x < 0, so GELU's negative tail keeps
-   its relative accuracy, and 2 - erfc(z) otherwise. */
-static inline float tsf__one_plus_erf(float x) {
-    float z = fabsf(x) * TSF__SQRT1_2, t = 1.0f / (1.0f + 0.5f * z), e;
-    e = t *
-        tsf__expf(-z * z - 1.26551223f +
-                  t * (1.00002368f +
-                       t * (0.37409196f +
-                            t * (0.09678418f +
-                                 t * (-0.18628806f +
-                                      t * (0.27886807f +
-                                           t * (-1.13520398f +
-                                                t * (1.48851587f +
-                                                     t * (-0.82215223f + t * 0.17087277f)))))))));
-    return tsf__select(x < 0.0f, e, 2.0f - e);
-}
-
 /* ---- gelu -------------------------------------------------------------------------------- */
 static inline float tsf__gelu(float x) { return 0.5f * x * tsf__one_plus_erf(x); }
 /* d/dx 0.5 x (1 + erf(x/sqrt2)) = 0.5 (1 + erf(x/sqrt2)) + x * pdf(x) */
@@ -1755,31 +1795,36 @@ static inline float tsf__gelu_grad(float x) {
    TSF__LANES at a time through local arrays: nothing aliased, so compilers vectorise it.
    out and pre may alias inp. */
 static void tsf__gelu_n(float *out, float *pre, const float *inp, const float *bias, int n) {
-    float v[TSF__LANES], g[TSF__LANES];
+    float v[TSF__LANES], bb[TSF__LANES], g[TSF__LANES];
     int j, u, w;
     for (j = 0; j < n; j += TSF__LANES) {
         w = tsf__min(TSF__LANES, n - j);
-        for (u = 0; u < w; u++) v[u] = bias ? inp[j + u] + bias[j + u] : inp[j + u];
-        for (u = w; u < TSF__LANES; u++) v[u] = 0.0f;
+        tsf__chunk_load(v, inp + j, w);
+        if (bias) {
+            tsf__chunk_load(bb, bias + j, w);
+            for (u = 0; u < TSF__LANES; u++) v[u] += bb[u];
+        }
         for (u = 0; u < TSF__LANES; u++) g[u] = tsf__gelu(v[u]);
-        if (pre) memcpy(pre + j, v, (size_t)w * sizeof(float));
-        memcpy(out + j, g, (size_t)w * sizeof(float));
+        if (pre) tsf__chunk_store(pre + j, v, w);
+        tsf__chunk_store(out + j, g, w);
     }
 }
 
 /* dinp // (n) (+)= dout * GELU'(inp): accumulate, or overwrite (dinp may then alias dout). */
 static void tsf__gelu_grad_n(float *dinp, const float *dout, const float *inp, int n,
                              int accumulate) {
-    float v[TSF__LANES], g[TSF__LANES];
+    float v[TSF__LANES], dy[TSF__LANES], g[TSF__LANES];
     int j, u, w;
     for (j = 0; j < n; j += TSF__LANES) {
         w = tsf__min(TSF__LANES, n - j);
-        for (u = 0; u < w; u++) v[u] = inp[j + u];
-        for (u = w; u < TSF__LANES; u++) v[u] = 0.0f;
-        for (u = 0; u < TSF__LANES; u++) g[u] = tsf__gelu_grad(v[u]);
-        for (u = 0; u < w; u++)
-            g[u] = accumulate ? dinp[j + u] + g[u] * dout[j + u] : g[u] * dout[j + u];
-        memcpy(dinp + j, g, (size_t)w * sizeof(float));
+        tsf__chunk_load(v, inp + j, w);
+        tsf__chunk_load(dy, dout + j, w);
+        for (u = 0; u < TSF__LANES; u++) g[u] = tsf__gelu_grad(v[u]) * dy[u];
+        if (accumulate) {
+            tsf__chunk_load(v, dinp + j, w);
+            for (u = 0; u < TSF__LANES; u++) g[u] = v[u] + g[u];
+        }
+        tsf__chunk_store(dinp + j, g, w);
     }
 }
 
