@@ -1648,6 +1648,14 @@ static void tsf__chunk_store(float *x, const float *v, int w) {
         memcpy(x, v, (size_t)w * sizeof(float));
 }
 
+/* The sum of TSF__LANES partial sums, in lane order. */
+static float tsf__lanes_sum(const float *s) {
+    float total = 0.0f;
+    int u;
+    for (u = 0; u < TSF__LANES; u++) total += s[u];
+    return total;
+}
+
 /* c ? a : b through the bits, which compilers never turn into a branch. */
 static inline float tsf__select(int c, float a, float b) {
     tsf__bits x, y;
@@ -1717,20 +1725,36 @@ TSFDEF void tsf_linear_backward(float *dinp, float *dweight, float *dbias, const
 }
 
 /* ---- layernorm --------------------------------------------------------------------------- */
+/* Rows are walked TSF__LANES values at a time (sums kept in TSF__LANES partial sums), so that
+   compilers vectorise them. */
 TSFDEF void tsf_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                                   const float *weight, const float *bias, int M, int D, float eps) {
     long m;
     TSF__OMP_FOR((double)M * D > TSF__PAR_WORK)
     for (m = 0; m < M; m++) {
         const float *x = inp + (size_t)m * D;
-        float *o = out + (size_t)m * D, mu = 0.0f, var = 0.0f, rs;
-        int i;
-        for (i = 0; i < D; i++) mu += x[i];
-        mu /= (float)D;
-        for (i = 0; i < D; i++) var += (x[i] - mu) * (x[i] - mu);
-        var /= (float)D; /* biased variance, as PyTorch */
-        rs = 1.0f / sqrtf(var + eps);
-        for (i = 0; i < D; i++) o[i] = (x[i] - mu) * rs * weight[i] + bias[i];
+        float *o = out + (size_t)m * D, v[TSF__LANES], wv[TSF__LANES], bv[TSF__LANES];
+        float s[TSF__LANES] = {0}, q[TSF__LANES] = {0}, mu, rs;
+        int j, u, w;
+        for (j = 0; j < D; j += TSF__LANES) { /* the mean */
+            tsf__chunk_load(v, x + j, tsf__min(TSF__LANES, D - j));
+            for (u = 0; u < TSF__LANES; u++) s[u] += v[u];
+        }
+        mu = tsf__lanes_sum(s) / (float)D;
+        for (j = 0; j < D; j += TSF__LANES) { /* the biased variance, as PyTorch */
+            tsf__chunk_load(v, x + j, w = tsf__min(TSF__LANES, D - j));
+            for (u = w; u < TSF__LANES; u++) v[u] = mu; /* past the row: no contribution */
+            for (u = 0; u < TSF__LANES; u++) q[u] += (v[u] - mu) * (v[u] - mu);
+        }
+        rs = 1.0f / sqrtf(tsf__lanes_sum(q) / (float)D + eps);
+        for (j = 0; j < D; j += TSF__LANES) { /* out = (x - mean) * rstd * weight + bias */
+            w = tsf__min(TSF__LANES, D - j);
+            tsf__chunk_load(v, x + j, w);
+            tsf__chunk_load(wv, weight + j, w);
+            tsf__chunk_load(bv, bias + j, w);
+            for (u = 0; u < TSF__LANES; u++) v[u] = (v[u] - mu) * rs * wv[u] + bv[u];
+            tsf__chunk_store(o + j, v, w);
+        }
         if (mean) mean[m] = mu;
         if (rstd) rstd[m] = rs;
     }
@@ -1746,19 +1770,32 @@ TSFDEF void tsf_layernorm_backward(float *dinp, float *dweight, float *dbias, co
         TSF__OMP_FOR((double)M * D > TSF__PAR_WORK)
         for (m = 0; m < M; m++) {
             const float *x = inp + (size_t)m * D, *dy = dout + (size_t)m * D;
-            float *dx = dinp + (size_t)m * D, mu = mean[m], rs = rstd[m];
-            float gmean = 0.0f, gxmean = 0.0f;
-            int i;
-            for (i = 0; i < D; i++) {
-                float g = dy[i] * weight[i];
-                gmean += g;
-                gxmean += g * (x[i] - mu) * rs;
+            float *dx = dinp + (size_t)m * D, mu = mean[m], rs = rstd[m], gmean, gxmean;
+            float xv[TSF__LANES], dv[TSF__LANES], wv[TSF__LANES], g[TSF__LANES];
+            float s[TSF__LANES] = {0}, sx[TSF__LANES] = {0};
+            int j, u, w;
+            for (j = 0; j < D; j += TSF__LANES) { /* past the row dout is 0: nothing added */
+                w = tsf__min(TSF__LANES, D - j);
+                tsf__chunk_load(xv, x + j, w);
+                tsf__chunk_load(dv, dy + j, w);
+                tsf__chunk_load(wv, weight + j, w);
+                for (u = 0; u < TSF__LANES; u++) {
+                    g[u] = dv[u] * wv[u];
+                    s[u] += g[u];
+                    sx[u] += g[u] * (xv[u] - mu) * rs;
+                }
             }
-            gmean /= (float)D;
-            gxmean /= (float)D;
-            for (i = 0; i < D; i++) {
-                float xhat = (x[i] - mu) * rs;
-                dx[i] += rs * (dy[i] * weight[i] - gmean - xhat * gxmean);
+            gmean = tsf__lanes_sum(s) / (float)D;
+            gxmean = tsf__lanes_sum(sx) / (float)D;
+            for (j = 0; j < D; j += TSF__LANES) {
+                w = tsf__min(TSF__LANES, D - j);
+                tsf__chunk_load(xv, x + j, w);
+                tsf__chunk_load(dv, dy + j, w);
+                tsf__chunk_load(wv, weight + j, w);
+                tsf__chunk_load(g, dx + j, w);
+                for (u = 0; u < TSF__LANES; u++)
+                    g[u] += rs * (dv[u] * wv[u] - gmean - (xv[u] - mu) * rs * gxmean);
+                tsf__chunk_store(dx + j, g, w);
             }
         }
     }
@@ -1766,20 +1803,21 @@ TSFDEF void tsf_layernorm_backward(float *dinp, float *dweight, float *dbias, co
        split over columns to keep each sum in one thread and in row order. */
     if (!dweight && !dbias) return;
     TSF__OMP_FOR((double)M * D > TSF__PAR_WORK)
-    for (ib = 0; ib < (D + 63) / 64; ib++) {
-        int i0 = (int)ib * 64, i1 = tsf__min(D, i0 + 64), i, mm;
-        float dw[64] = {0}, db[64] = {0};
+    for (ib = 0; ib < (D + TSF__LANES - 1) / TSF__LANES; ib++) {
+        int i0 = (int)ib * TSF__LANES, w = tsf__min(TSF__LANES, D - i0), u, mm;
+        float dw[TSF__LANES] = {0}, db[TSF__LANES] = {0}, xv[TSF__LANES], dv[TSF__LANES];
         for (mm = 0; mm < M; mm++) {
-            const float *x = inp + (size_t)mm * D, *dy = dout + (size_t)mm * D;
             float mu = mean[mm], rs = rstd[mm];
-            for (i = i0; i < i1; i++) {
-                dw[i - i0] += dy[i] * (x[i] - mu) * rs;
-                db[i - i0] += dy[i];
+            tsf__chunk_load(xv, inp + (size_t)mm * D + i0, w);
+            tsf__chunk_load(dv, dout + (size_t)mm * D + i0, w);
+            for (u = 0; u < TSF__LANES; u++) {
+                dw[u] += dv[u] * (xv[u] - mu) * rs;
+                db[u] += dv[u];
             }
         }
-        for (i = i0; i < i1; i++) {
-            if (dweight) dweight[i] += dw[i - i0];
-            if (dbias) dbias[i] += db[i - i0];
+        for (u = 0; u < w; u++) {
+            if (dweight) dweight[i0 + u] += dw[u];
+            if (dbias) dbias[i0 + u] += db[u];
         }
     }
 }
