@@ -92,9 +92,19 @@ THREADING
    Compile with -fopenmp to parallelise the kernels. OpenMP is used only on outer loops
    whose iterations write disjoint memory, and work is split into blocks whose boundaries
    never depend on the number of threads, so every result is bit-identical for any
-   OMP_NUM_THREADS. The library has no global mutable state: separate data on separate
-   threads just works. Do not call the kernels from inside your own OpenMP parallel region
-   unless nested parallelism is what you want.
+   OMP_NUM_THREADS. The units of work:
+     matmul           tasks of C (column blocks x row groups, at least 16 a product when it
+                      has the rows), dealt out to whichever thread is free;
+     fused attention  one (sequence, head, block of 96 query rows) in forward, one
+                      (sequence, head) in backward: batch x heads x sequences, so the many
+                      small products of an attention keep every core busy;
+     row kernels      rows (layernorm, linear_gelu), column blocks of 16 for sums over rows
+                      (bias and layernorm gradients), blocks of 4096 values (elementwise).
+   Kernels too small to pay for waking a thread run on one. With several threads on cores
+   that other programs share, OMP_WAIT_POLICY=passive keeps waiting threads from spinning.
+   The library has no global mutable state: separate data on separate threads just works.
+   Do not call the kernels from inside your own OpenMP parallel region unless nested
+   parallelism is what you want.
 
 SIMD
 
@@ -109,8 +119,14 @@ SIMD
    so SIMD and portable results agree to rounding, not bit for bit.
 
    The matmul packs operands into panels on the stack: about
-   4 * TSF_MM_KC * (TSF_MM_NC + 64) bytes per thread (330 KB by default). Threads with a
-   small stack (some embedded systems, musl's 128 KB default) need smaller blocks.
+   4 * TSF_MM_KC * (TSF_MM_NC + 64) bytes per thread (330 KB by default), and the fused
+   attention adds two 96 x 256 tiles (200 KB). Threads with a small stack (some embedded
+   systems, musl's 128 KB default) need smaller blocks.
+
+   Elsewhere the kernels are plain C written so that compilers vectorise it: rows are
+   walked 16 values at a time through local arrays (sums in 16 partial sums), and exp and
+   erf (GELU, softmax) are branch-free arithmetic instead of libm calls; gcc and clang at
+   -O2 turn these into SSE2, AVX2, AVX-512 or NEON code.
 
 ATTENTION VARIANTS (ARCHITECTURE.md 3.3-3.7)
 

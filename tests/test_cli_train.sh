@@ -308,6 +308,9 @@ check "train: the checkpoint loads as a model" "$TSF" info a/checkpoint.safetens
 # the same run on two threads (the loader samples clips in parallel): the same bytes
 OMP_WAIT_POLICY=passive "$TSF" train --data data --out a2 $M --epochs 2 --threads 2 >a2.log 2>&1
 check "train: 2 threads give the same model bytes as 1" cmp -s a/model.safetensors a2/model.safetensors
+# --recompute: less memory, the same gradients, so the same bytes
+"$TSF" train --data data --out a3 $M --epochs 2 --recompute >a3.log 2>&1
+check "train: --recompute gives the same model bytes" cmp -s a/model.safetensors a3/model.safetensors
 
 # the live progress line (on a terminal, or with --progress)
 "$TSF" train --data data --out p $M0 --epochs 1 --progress >p.out 2>p.err

@@ -67,7 +67,7 @@ typedef struct tr_opts {
     float lr, momentum, weight_decay, drop_path, dropout, label_smoothing, clip_norm;
     /* this invocation */
     const char *out;
-    int resume, overwrite, stop_after, threads, progress, quiet, help;
+    int resume, overwrite, stop_after, threads, progress, quiet, help, recompute;
     /* eval */
     int temporal_views, spatial_crops;
 } tr_opts;
@@ -126,6 +126,7 @@ static const tr_def tr_train_defs[] = {
     {"--overwrite", 'b', TR_OFF(overwrite), 0, 0, 0},
     {"--stop-after", 'i', TR_OFF(stop_after), 1, TR_BIG, 0},
     {"--threads", 'i', TR_OFF(threads), 1, 4096, 0},
+    {"--recompute", 'b', TR_OFF(recompute), 0, 0, 0},
     {"--progress", 'b', TR_OFF(progress), 0, 0, 0},
     {"--quiet", 'b', TR_OFF(quiet), 0, 0, 0},
     {NULL, 0, 0, 0, 0, 0},
@@ -227,6 +228,9 @@ static void train_usage(FILE *f) {
         "  --stop-after N         stop after N SGD steps of this process (checkpoint saved,\n"
         "                         exit 0), as if interrupted; --resume continues\n"
         "  --threads N            OpenMP threads (default: all; results do not depend on it)\n"
+        "  --recompute            keep only each block's input and recompute the rest in the\n"
+        "                         backward pass: much less memory, about a third more time,\n"
+        "                         the same results\n"
         "  --progress             the live progress line even when stderr is not a terminal\n"
         "  -q, --quiet            no progress, no epoch lines\n"
         "  -h, --help             this text\n"
@@ -1680,6 +1684,7 @@ static int cmd_train(int argc, char **argv) {
         memset(&r->ts, 0, sizeof r->ts);
         tsf_rng_seed(&r->ts.data_rng, tsf_sample_seed((unsigned long long)o->seed, -1, -1));
     }
+    r->m.cfg.recompute = o->recompute; /* the layout only: the same results */
     st = tsf_model_train_init(&r->m);
     if (st == TSF_OK)
         st = tsf_model_reserve(&r->m, o->batch, r->m.cfg.frames, r->m.cfg.image_size,
