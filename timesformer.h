@@ -484,10 +484,11 @@ typedef struct tsf_params {
    frame t at row (b*N + n)*T + t), and run the block's attention on the spatial sequences,
    Rs = B*T*(1+N) rows (frame b*T + t, token 0 the cls, token 1 + n patch n). RA = the rows
    of the block's main attention (R, or Rs in divided); SA, SL its sequences and their length.
-   Per-block tensors (t_in .. out) are stacked with a leading LS: once training is set up
-   every block's are kept for the backward pass (LS = L); otherwise one block's are reused
-   by every block (LS = 1) and the residual stream is updated in place (out is then each
-   block's input and output). NULL: not needed by this kind of pass. */
+   Per-block tensors (t_in .. out) are stacked with a leading LS: in inference LS = 1, one
+   block's reused by every block, and the residual stream is updated in place (out is each
+   block's input and output); once training is set up, LS = L for what backward reads (u
+   and fch_gelu stay one block's), and with cfg.recompute LS = L for out alone (each block's
+   input), 1 for the rest (tsf__act_sizes). NULL: not needed by this kind of pass. */
 typedef struct tsf_acts {
     float *input;                     /* (B, C, T, H, W), the normalised clip (u8 entry point)  */
     float *cols;                      /* (B*T*N, C*P*P) gathered patches                         */
