@@ -75,6 +75,7 @@
                           one measurement in this process: prints one JSON line
        --export DIR --variant V   the tiny config's weights, input, logits and the logits
                           after one SGD step, for compare_pytorch.py's architecture check
+       --plot FILE [--svg PATH]   the SVG again from a saved --scaling output
        --help
 
    OUTPUT (stdout)
@@ -721,6 +722,29 @@ static int write_svg(const char *path, const bench_cfg *c, const meas *ms, int n
             }
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-weight=\"bold\">%s</text>\n", x0, y0 - 8,
                 panel == 0 ? "time" : "memory");
+        { /* guides: slopes 1 (linear in T) and 2 (quadratic) from the lowest first point */
+            double g0 = 1e300, lg;
+            int slope;
+            for (i = 0; i < n; i++) {
+                double y = panel == 0 ? ms[i].ms : ms[i].rss;
+                if (ms[i].T == tmin && y > 0 && y < g0) g0 = y;
+            }
+            for (slope = 1; slope <= 2 && g0 < 1e300; slope++) {
+                double px1 = x0 + PW, ly = log10(g0) + slope * (lt1 - lt0) * log10(2.0), py1;
+                py1 = y0 + PH - (ly - ly0) / (ly1 - ly0) * PH;
+                if (py1 < y0) { /* clip at the top of the panel */
+                    px1 = x0 + PW * (log10(ymax[panel]) - log10(g0)) / (ly - log10(g0));
+                    py1 = y0;
+                }
+                lg = y0 + PH - (log10(g0) - ly0) / (ly1 - ly0) * PH;
+                fprintf(f,
+                        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\" "
+                        "stroke-dasharray=\"2 3\"/><text x=\"%.1f\" y=\"%.1f\" fill=\"#777\" "
+                        "text-anchor=\"end\">%s</text>\n",
+                        x0, lg, px1, py1, px1 - 4, py1 + (slope == 1 ? -6 : 14),
+                        slope == 1 ? "&#x221D; T" : "&#x221D; T&#xB2;");
+            }
+        }
     }
     { /* legend */
         double lx = ML, ly = MT + PH + 58;
@@ -739,6 +763,34 @@ static int write_svg(const char *path, const bench_cfg *c, const meas *ms, int n
     return 0;
 }
 
+/* --plot: the SVG again from the JSON lines of a --scaling run (a saved output). */
+static int plot_file(const char *path, const char *svg) {
+    meas ms[256];
+    char line[4096], name[64], mode[16], cfgname[16];
+    const bench_cfg *c = NULL;
+    int n = 0, threads = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return fprintf(stderr, "bench_model: cannot read %s\n", path), 1;
+    while (fgets(line, sizeof line, f) && n < 256) {
+        meas *q = &ms[n];
+        if (line[0] != '{' || json_str(line, "variant", name, sizeof name) ||
+            json_str(line, "mode", mode, sizeof mode) ||
+            json_str(line, "config", cfgname, sizeof cfgname))
+            continue;
+        memset(q, 0, sizeof *q);
+        q->variant = tsf_attention_parse(name), q->train = !strcmp(mode, "train");
+        q->T = q->frames = (int)json_num(line, "T"), q->ms = json_num(line, "ms");
+        q->rss = json_num(line, "peak_rss_mb"), threads = (int)json_num(line, "threads");
+        c = q->cfg = find_cfg(cfgname);
+        if (q->variant >= 0 && c && q->T > 0) n++;
+    }
+    fclose(f);
+    if (!n) return fprintf(stderr, "bench_model: no measurements in %s\n", path), 1;
+    if (write_svg(svg, c, ms, n, threads)) return 1;
+    printf("wrote %s (%d measurements)\n", svg, n);
+    return 0;
+}
+
 /* ---- main ----------------------------------------------------------------------------------- */
 static void usage(FILE *f) {
     fprintf(f, "usage: bench_model [--quick] [--configs tiny,small,vitb] [--variants divided,joint,"
@@ -748,7 +800,8 @@ static void usage(FILE *f) {
                "       bench_model --scaling [--frames 4,8,16,32,64] [--threads 2] [--svg PATH]\n"
                "       bench_model --one --config C --variant V --threads N --mode infer|train\n"
                "                   [--frames T] [--batch B] [--reps N] [--warmup N]\n"
-               "       bench_model --export DIR --variant V\n");
+               "       bench_model --export DIR --variant V\n"
+               "       bench_model --plot SCALING_OUTPUT [--svg PATH]\n");
 }
 
 static void print_header(const char *what, double peak) {
@@ -776,7 +829,7 @@ int main(int argc, char **argv) {
     const bench_cfg *cfgs[NCFGS], *one_cfg = NULL;
     int ncfgs = 0, one_variant = -1, one_threads = 1, one_train = 0, one_frames = 0, one_batch = 0;
     double min_ms = 100.0, peak = PEAK_PER_CORE_GFLOPS;
-    const char *svg = "build/bench_scaling.svg", *export_dir = NULL;
+    const char *svg = "build/bench_scaling.svg", *export_dir = NULL, *plot_from = NULL;
     meas *res;
 
     if (argc > 0 && argv[0]) g_self = argv[0];
@@ -860,6 +913,8 @@ int main(int argc, char **argv) {
             svg = val, a++;
         } else if (!strcmp(o, "--export") && val) {
             export_dir = val, a++;
+        } else if (!strcmp(o, "--plot") && val) {
+            plot_from = val, a++;
         } else if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
             usage(stdout);
             return 0;
@@ -878,6 +933,7 @@ int main(int argc, char **argv) {
     one_threads = 1;
 #endif
 
+    if (plot_from) return plot_file(plot_from, svg);
     if (export_dir) {
         if (one_variant < 0) return fprintf(stderr, "bench_model: --export needs --variant\n"), 2;
         return run_export(export_dir, one_cfg ? one_cfg : find_cfg("tiny"), one_variant);

@@ -50,6 +50,13 @@ else
     fail "bench_model --scaling"
 fi
 
+if "$BIN" --plot "$OUT/scal" --svg "$OUT/p.svg" >/dev/null 2>"$OUT/err" &&
+    [ "$(grep -c '<polyline' "$OUT/p.svg")" -eq 4 ]; then
+    pass "bench_model --plot: the SVG again from the saved output"
+else
+    fail "bench_model --plot"
+fi
+
 if "$BIN" --export "$OUT/exp" --variant divided >/dev/null 2>"$OUT/err" &&
     for f in model.safetensors input.bin labels.bin logits0.bin logits1.bin meta.json; do
         [ -s "$OUT/exp/$f" ] || exit 1
