@@ -75,7 +75,8 @@
                           one measurement in this process: prints one JSON line
        --export DIR --variant V   the tiny config's weights, input, logits and the logits
                           after one SGD step, for compare_pytorch.py's architecture check
-       --plot FILE [--svg PATH]   the SVG again from a saved --scaling output
+       --plot FILE [--svg PATH] [--threads N]   the SVG again from a saved --scaling output
+                          (the plot of a --scaling run shows its last thread count)
        --help
 
    OUTPUT (stdout)
@@ -764,7 +765,7 @@ static int write_svg(const char *path, const bench_cfg *c, const meas *ms, int n
 }
 
 /* --plot: the SVG again from the JSON lines of a --scaling run (a saved output). */
-static int plot_file(const char *path, const char *svg) {
+static int plot_file(const char *path, const char *svg, int only_threads) {
     meas ms[256];
     char line[4096], name[64], mode[16], cfgname[16];
     const bench_cfg *c = NULL;
@@ -782,7 +783,7 @@ static int plot_file(const char *path, const char *svg) {
         q->T = q->frames = (int)json_num(line, "T"), q->ms = json_num(line, "ms");
         q->rss = json_num(line, "peak_rss_mb"), threads = (int)json_num(line, "threads");
         c = q->cfg = find_cfg(cfgname);
-        if (q->variant >= 0 && c && q->T > 0) n++;
+        if (q->variant >= 0 && c && q->T > 0 && (!only_threads || threads == only_threads)) n++;
     }
     fclose(f);
     if (!n) return fprintf(stderr, "bench_model: no measurements in %s\n", path), 1;
@@ -933,7 +934,7 @@ int main(int argc, char **argv) {
     one_threads = 1;
 #endif
 
-    if (plot_from) return plot_file(plot_from, svg);
+    if (plot_from) return plot_file(plot_from, svg, threads_given ? threads[0] : 0);
     if (export_dir) {
         if (one_variant < 0) return fprintf(stderr, "bench_model: --export needs --variant\n"), 2;
         return run_export(export_dir, one_cfg ? one_cfg : find_cfg("tiny"), one_variant);
@@ -1039,7 +1040,16 @@ int main(int argc, char **argv) {
         printf("tokens = 1 + %d T per clip (batch %d); x = time growth per doubling of T (1: "
                "constant, 2: linear, 4: quadratic); MB = peak RSS of the process\n",
                tokens_per_frame, small->batch);
-        if (n > 0 && write_svg(svg, small, res, n, threads[0]) == 0) printf("wrote %s\n", svg);
+        { /* the plot shows the last thread count: move its measurements to the front */
+            int k, m = 0, pt = threads[nthreads - 1];
+            for (k = 0; k < n; k++)
+                if (res[k].threads == pt) {
+                    meas tmp = res[m];
+                    res[m++] = res[k], res[k] = tmp;
+                }
+            if (m > 0 && write_svg(svg, small, res, m, pt) == 0)
+                printf("wrote %s (%d thread%s)\n", svg, pt, pt == 1 ? "" : "s");
+        }
         free(res);
         return fail;
     }
