@@ -179,7 +179,7 @@ MEMORY LAYOUT
    gradients; tsf_model_train_bytes() gives what that adds. With cfg.recompute training
    keeps only each block's input, and backward runs the block's forward again before its
    backward (one more forward pass of compute, the same gradients to the bit). ViT-B/16,
-   8 x 224^2, divided, batch 1, trains in 2.75 GB, or 1.74 GB with recompute (of which
+   8 x 224^2, divided, batch 1, trains in 2.74 GB, or 1.72 GB with recompute (of which
    1.46 GB are parameters, gradients and momentum).
    The buffers grow when a pass needs more and are never allocated per step.
 
@@ -349,8 +349,8 @@ TSFDEF void tsf_gelu_backward(float *dinp, const float *dout, const float *inp, 
    out // (M, OUT) = GELU(pre). pre may be NULL when backward will not run (inference). */
 TSFDEF void tsf_linear_gelu_forward(float *out, float *pre, const float *inp, const float *weight,
                                     const float *bias, int M, int IN, int OUT);
-/* dpre // (M, OUT) is scratch, overwritten with dout * GELU'(pre); then dinp, dweight and
-   dbias += ... as tsf_linear_backward's (each may be NULL). */
+/* dpre // (M, OUT) is scratch, overwritten with dout * GELU'(pre) (it may be dout itself);
+   then dinp, dweight and dbias += ... as tsf_linear_backward's (each may be NULL). */
 TSFDEF void tsf_linear_gelu_backward(float *dinp, float *dweight, float *dbias, float *dpre,
                                      const float *dout, const float *pre, const float *inp,
                                      const float *weight, int M, int IN, int OUT);
@@ -531,17 +531,17 @@ typedef struct tsf_acts {
    from last to first and only the residual stream's gradient crosses from one to the next.
    RM = max(R, Rs) rows, RT = max(RA, Rt) rows. */
 typedef struct tsf_grad_acts {
-    float *dres;                   /* (R, D) d loss / d residual stream                     */
-    float *dbranch;                /* (RM, D) gradient of a branch's output, in its row order */
-    float *dnorm;                  /* (RT, D) gradient of a LayerNorm's output              */
-    float *dattn;                  /* (RT, D) gradient of an attention output (before proj) */
-    float *dqkv;                   /* (RT, 3D)                                              */
-    float *dseq;                   /* (RT, D) gradient of grouped sequences                 */
-    float *dhidden, *dhidden_gelu; /* (R, HM) MLP hidden layer                              */
-    float *dpatches;               /* (B*T*N, D)                                            */
-    float *dcols;                  /* (B*T*N, C*P*P) for the input gradient                 */
-    float *dlogits;                /* (B, K) left by tsf_model_loss                         */
-    float *dlnf, *dpooled;         /* (B, D)                                                */
+    float *dres;           /* (R, D) d loss / d residual stream                     */
+    float *dbranch;        /* (RM, D) gradient of a branch's output, in its row order */
+    float *dnorm;          /* (RT, D) gradient of a LayerNorm's output              */
+    float *dattn;          /* (RT, D) gradient of an attention output (before proj) */
+    float *dqkv;           /* (RT, 3D)                                              */
+    float *dseq;           /* (RT, D) gradient of grouped sequences                 */
+    float *dhidden;        /* (R, HM) MLP hidden layer: after GELU, then before it  */
+    float *dpatches;       /* (B*T*N, D)                                            */
+    float *dcols;          /* (B*T*N, C*P*P) for the input gradient                 */
+    float *dlogits;        /* (B, K) left by tsf_model_loss                         */
+    float *dlnf, *dpooled; /* (B, D)                                                */
 } tsf_grad_acts;
 
 /* A model. The caller owns the struct; the library owns the buffers it allocated. */
@@ -2511,7 +2511,7 @@ static void tsf__gact_sizes(const tsf_config *c, const tsf__shape *s, double g[]
     g[k++] = RT * D, g[k++] = RT * D;                 /* dnorm, dattn */
     g[k++] = RT * 3 * D;                              /* dqkv */
     g[k++] = RT * D;                                  /* dseq */
-    g[k++] = R * HM, g[k++] = R * HM;                 /* dhidden, dhidden_gelu */
+    g[k++] = R * HM;                                  /* dhidden */
     g[k++] = B * T * N * D, g[k++] = B * T * N * CPP; /* dpatches, dcols */
     g[k++] = B * K, g[k++] = B * D, g[k++] = B * D;   /* dlogits, dlnf, dpooled */
     TSF_ASSERT(k == TSF__NUM_GACTS);
@@ -3192,17 +3192,20 @@ TSFDEF tsf_status tsf_model_backward(tsf_model *m, float *dinput) {
         /* dres holds d(out). MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))) */
         memcpy(d->dbranch, d->dres, R * D * sizeof(float));
         tsf__drop_path_apply(d->dbranch, keep_m, (size_t)s.SM, R / (size_t)s.SM, D);
-        /* fc2's input GELU(fch), which forward did not keep: recomputed into dhidden, with
-           the same dropout mask */
-        tsf_gelu_forward(d->dhidden, t.fch, R * HM);
-        if (m->dropout_seed) tsf__dropout(d->dhidden, R * HM, m, l);
-        memset(d->dhidden_gelu, 0, R * HM * sizeof(float));
+        /* fc2's input GELU(fch), which forward keeps for one block only: recomputed into
+           fch_gelu, with the same dropout mask (recompute has just made it) */
+        if (!s.recompute) {
+            tsf_gelu_forward(t.fch_gelu, t.fch, R * HM);
+            if (m->dropout_seed) tsf__dropout(t.fch_gelu, R * HM, m, l);
+        }
+        memset(d->dhidden, 0, R * HM * sizeof(float));
         memset(d->dnorm, 0, R * D * sizeof(float));
-        tsf_linear_backward(d->dhidden_gelu, gw.fc2_w, gw.fc2_b, d->dbranch, d->dhidden, w.fc2_w,
-                            (int)R, HM, D);
-        if (m->dropout_seed) tsf__dropout(d->dhidden_gelu, R * HM, m, l);
-        tsf_linear_gelu_backward(d->dnorm, gw.fc1_w, gw.fc1_b, d->dhidden, d->dhidden_gelu, t.fch,
-                                 t.ln2, w.fc1_w, (int)R, D, HM);
+        tsf_linear_backward(d->dhidden, gw.fc2_w, gw.fc2_b, d->dbranch, t.fch_gelu, w.fc2_w, (int)R,
+                            HM, D);
+        if (m->dropout_seed) tsf__dropout(d->dhidden, R * HM, m, l);
+        /* dhidden: d(GELU output), then in place d(fc1 output) */
+        tsf_linear_gelu_backward(d->dnorm, gw.fc1_w, gw.fc1_b, d->dhidden, d->dhidden, t.fch, t.ln2,
+                                 w.fc1_w, (int)R, D, HM);
         tsf_layernorm_backward(d->dres, gw.ln2_w, gw.ln2_b, d->dnorm, t.res1, w.ln2_w, t.ln2_mean,
                                t.ln2_rstd, (int)R, D); /* dres = d(res1) */
 
