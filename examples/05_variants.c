@@ -13,11 +13,12 @@
    rounding between SIMD paths):
        config: 8 frames of 112 x 112, patch 16, D 192, depth 4, 3 heads, 5 classes; matmul avx512
        variant               params GFLOPs fwd ms  wt MB act MB   logits
-       divided_space_time   2682437  1.082   19.3   10.7   34.8   +0.03 +0.08 -0.09 -0.08 +0.34
-       joint_space_time     1939781  0.990   18.7    7.8   30.1   -0.29 -0.05 +0.35 -0.23 -0.21
-       space_only           1938245  0.796   13.5    7.8   24.0   -0.29 -0.04 +0.34 -0.23 -0.21
+       divided_space_time   2682437  1.082   19.3   10.7    9.7   +0.03 +0.08 -0.09 -0.08 +0.34
+       joint_space_time     1939781  0.990   18.7    7.8    6.9   -0.29 -0.05 +0.35 -0.23 -0.21
+       space_only           1938245  0.796   13.5    7.8    7.0   -0.29 -0.04 +0.34 -0.23 -0.21
    GFLOPs are counted as the paper counts them (multiply-adds of the matrix products); MB are
-   10^6 bytes: the weights, and the activations of a forward pass of one clip.
+   10^6 bytes: the weights, and the activations of a forward pass of one clip (one block's,
+   reused by every block).
 
    divided_space_time has the most parameters and FLOPs here: every block adds an attention
    over time (its own LayerNorm, qkv, projection and temporal_fc). joint_space_time attends
