@@ -29,10 +29,11 @@
 
    Memory: every measurement runs in its own process (this program forks and runs itself with
    --one), so the peak RSS (VmHWM of /proc/self/status at the end of the child; ru_maxrss where
-   there is no /proc) is that of one model,
-   one mode and one thread count: parameters, activations, and for training the gradients,
-   momentum and activation gradients. "lib MB" is what the library says it allocates
-   (tsf_model_bytes, plus tsf_model_train_bytes for training).
+   there is no /proc) is that of one model, one mode and one thread count: parameters,
+   activations, and for training the gradients, momentum and activation gradients. "lib MB"
+   is what the library says it allocates (tsf_model_bytes, plus tsf_model_train_bytes for
+   training). Inference runs a model that never called tsf_model_train_init
+   (BENCH_INFER_SETUP below is the place for an inference-only switch, should one appear).
 
    Checks first: every process checks that the logits and the loss of its first pass (which
    is also its warm-up) are finite, and hashes the logits (and, training, every gradient of
@@ -48,8 +49,8 @@
    divided, the paper's TimeSformer-L length), the model built for T frames (cfg.frames = T),
    inference and training at 2 threads (--threads): time and peak RSS against T, as JSON lines,
    a table (with the growth factor per doubling of T) and an SVG plot (--svg PATH, default
-   build/bench_scaling.svg). Joint attention's cost grows with (N T)^2, divided's with
-   N T (N + T).
+   build/bench_scaling.svg; with several --threads, the last). --configs picks another
+   configuration. Joint attention's cost grows with (N T)^2, divided's with N T (N + T).
 
    BUILD AND RUN (from the repository root)
 
@@ -66,6 +67,9 @@
    the same architecture (with /usr/bin/python3 when it has torch) and prints the ratios.
    The machine's other work disturbs the timings, the 2-thread ones most (an OpenMP region
    waits for its slowest thread): the header line and every JSON line carry the load average.
+   On a busy 2-core machine, 2 threads can be several times slower than 1 (each barrier waits
+   for a descheduled thread); OMP_WAIT_POLICY=passive limits the damage. The header line says
+   whether it was set.
 
    OPTIONS
        --configs LIST     tiny,small,vitb (default small,vitb; --quick: small)
