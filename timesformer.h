@@ -451,6 +451,9 @@ typedef struct tsf_config {
     int recompute;         /* training keeps each block's input only, and backward runs the
                               block's forward again from it: one block's activations instead
                               of L blocks', for one more forward pass of compute [0]       */
+    int fused_sgd;         /* training never holds the whole gradient: tsf_model_backward_sgd
+                              applies each block's SGD update as soon as its gradient is
+                              complete, so gradients take one block's room, not L blocks' [0] */
     void *alloc_ctx;       /* handed to TSF_MALLOC / TSF_FREE                               */
 } tsf_config;
 
@@ -562,6 +565,9 @@ typedef struct tsf_model {
     tsf_params grads; /* views into grad_memory (NULL before training)       */
     float *grad_memory;
     float *momentum_memory; /* SGD momentum buffers, laid out as param_memory       */
+    size_t grad_floats;     /* floats in grad_memory                                */
+    int grad_fused;         /* grad_memory holds one block's gradients (cfg.fused_sgd
+                               at tsf_model_train_init), else every parameter's      */
     long long sgd_steps;    /* SGD steps taken (the first one seeds the momentum)   */
     tsf_grad_acts gacts;    /* views into gact_memory                               */
     float *gact_memory;
@@ -599,8 +605,9 @@ TSFDEF double tsf_config_flops(const tsf_config *cfg, int T, int H, int W);
 TSFDEF tsf_status tsf_model_bytes(const tsf_config *cfg, int B, int T, int H, int W,
                                   size_t *param_bytes, size_t *act_bytes);
 /* Extra bytes that training adds for that pass (tsf_model_train_init): gradients and SGD
-   momentum (each as large as the parameters), one block's activation gradients, and every
-   block's activations instead of one block's (cfg->recompute: every block's input). */
+   momentum (each as large as the parameters; cfg->fused_sgd: gradients for one block and the
+   tensors outside the blocks), one block's activation gradients, and every block's
+   activations instead of one block's (cfg->recompute: every block's input). */
 TSFDEF tsf_status tsf_model_train_bytes(const tsf_config *cfg, int B, int T, int H, int W,
                                         size_t *bytes);
 /* Create a model with parameters initialised as the original code does (ARCHITECTURE.md
@@ -636,7 +643,8 @@ TSFDEF tsf_status tsf_model_train_init(tsf_model *m);
 TSFDEF tsf_status tsf_model_loss(tsf_model *m, const float *x, const int *labels, int B, int T,
                                  int H, int W, int train, float *loss);
 /* Backward pass of the last tsf_model_loss: ACCUMULATES every parameter's gradient into
-   m->grads. dinput // (B, C, T, H, W), if not NULL, receives += d loss / d input. */
+   m->grads. dinput // (B, C, T, H, W), if not NULL, receives += d loss / d input.
+   TSF_ERR_ARG with cfg.fused_sgd (no room for every gradient: use tsf_model_backward_sgd). */
 TSFDEF tsf_status tsf_model_backward(tsf_model *m, float *dinput);
 /* Clear the gradients. */
 TSFDEF void tsf_model_zero_grad(tsf_model *m);
@@ -654,9 +662,24 @@ typedef struct tsf_sgd {
 TSFDEF tsf_sgd tsf_sgd_default(void);
 /* One SGD step with learning rate lr on the gradients accumulated over accum micro-batches
    (they are divided by accum). grad_norm (may be NULL) gets the global gradient norm before
-   clipping. TSF_ERR_NONFINITE, with the weights untouched, if a gradient is NaN or Inf. */
+   clipping. TSF_ERR_NONFINITE, with the weights untouched, if a gradient is NaN or Inf.
+   TSF_ERR_ARG with cfg.fused_sgd (the gradients are not kept: tsf_model_backward_sgd). */
 TSFDEF tsf_status tsf_sgd_step(tsf_model *m, const tsf_sgd *opt, float lr, int accum,
                                float *grad_norm);
+/* Backward pass and SGD step in one, for the last tsf_model_loss: block by block, from the
+   last, each block's gradient is computed and at once applied with opt's update; the
+   embeddings, final LayerNorm and head at the end. The weights, momentum and grad_norm are
+   those of tsf_model_zero_grad (before the loss) + tsf_model_backward + tsf_sgd_step(m, opt,
+   lr, 1, grad_norm), to the bit. It works in either gradient layout; with cfg.fused_sgd set
+   before tsf_model_train_init the gradient buffer holds only one block's gradients (plus the
+   tensors outside the blocks), which is what makes it worth having: ViT-B trains without
+   the 0.46 GB of a whole gradient. No accumulation over micro-batches and no clipping
+   (opt->clip_norm > 0 is TSF_ERR_ARG: it needs the whole gradient's norm before the first
+   update). TSF_ERR_NONFINITE if a block's gradient is NaN or Inf: that block and those
+   before it are left alone, but the blocks after it (updated first) have been updated, so
+   the model is no longer a step's result: load the last checkpoint. */
+TSFDEF tsf_status tsf_model_backward_sgd(tsf_model *m, const tsf_sgd *opt, float lr,
+                                         float *grad_norm);
 /* Step schedule: base * factors[i] for the last i with epoch >= steps[i]. The paper's:
    steps {0, 11, 14}, factors {1, 0.1, 0.01} over 15 epochs. epoch may be fractional. */
 TSFDEF float tsf_lr_steps(float base, float epoch, const float *steps, const float *factors, int n);
@@ -2412,6 +2435,18 @@ static void tsf__param_sizes(const tsf_config *c, double s[TSF_NUM_PARAMS]) {
     s[27] = K * D, s[28] = K;                                  /* head */
 }
 
+/* tsf_params fields t_ln_w .. fc2_b are per block, stacked with a leading L. */
+#define TSF__FIRST_LAYER_PARAM 5
+#define TSF__LAST_LAYER_PARAM 24
+
+/* The gradients' sizes: the parameters', or with fused (cfg.fused_sgd) one block's for the
+   per-block tensors (tsf_model_backward_sgd reuses them block after block). */
+static void tsf__grad_sizes(const tsf_config *c, int fused, double s[TSF_NUM_PARAMS]) {
+    int f;
+    tsf__param_sizes(c, s);
+    for (f = TSF__FIRST_LAYER_PARAM; f <= TSF__LAST_LAYER_PARAM && fused; f++) s[f] /= c->depth;
+}
+
 /* The shape of one forward pass: rows and sequences of every attention (see tsf_acts). */
 typedef struct tsf__shape {
     int B, T, H, W, Hp, Wp, N;
@@ -2607,11 +2642,14 @@ TSFDEF tsf_status tsf_model_train_bytes(const tsf_config *cfg, int B, int T, int
     if ((st = tsf__act_floats(&c, &sh, &act_train)) != TSF_OK) return st;
     sh.train = 0;
     if ((st = tsf__act_floats(&c, &sh, &act_infer)) != TSF_OK) return st;
-    tsf__param_sizes(&c, s);
     tsf__gact_sizes(&c, &sh, g);
     /* gradients, momentum, activation gradients, and every block's activations instead of
        one block's */
-    n = 2 * tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL) + tsf__layout(NULL, g, TSF__NUM_GACTS, NULL);
+    n = tsf__layout(NULL, g, TSF__NUM_GACTS, NULL);
+    tsf__param_sizes(&c, s);
+    n += tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL);
+    tsf__grad_sizes(&c, c.fused_sgd != 0, s);
+    n += tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL);
     n += act_train - act_infer;
     if (n > TSF__MAX_FLOATS) return TSF_ERR_OVERFLOW;
     if (bytes) *bytes = (size_t)n * sizeof(float);
@@ -2839,9 +2877,6 @@ static void tsf__space_residual_forward(float *v, const float *u, const float *q
 }
 
 /* ---- one block's views ------------------------------------------------------------------- */
-/* tsf_params fields t_ln_w .. fc2_b are per block, stacked with a leading L. */
-#define TSF__FIRST_LAYER_PARAM 5
-#define TSF__LAST_LAYER_PARAM 24
 
 /* The weights (or gradients: same layout) of block l: every per-block pointer advanced to
    that block, so w.qkv_w is this block's (3D, D) matrix. */
@@ -3040,10 +3075,13 @@ TSFDEF tsf_status tsf_model_forward_u8(tsf_model *m, const unsigned char *rgb, i
 
 TSFDEF tsf_status tsf_model_train_init(tsf_model *m) {
     double s[TSF_NUM_PARAMS];
-    size_t bytes = m->param_floats * sizeof(float);
+    size_t bytes = m->param_floats * sizeof(float), gbytes;
     if (!m->param_memory) return TSF_ERR_ARG;
-    if (!m->grad_memory) {
-        m->grad_memory = (float *)TSF_MALLOC(bytes, m->cfg.alloc_ctx);
+    if (!m->grad_memory) { /* the gradient layout is chosen once, here */
+        int fused = m->cfg.fused_sgd != 0;
+        tsf__grad_sizes(&m->cfg, fused, s);
+        gbytes = (size_t)tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL) * sizeof(float);
+        m->grad_memory = (float *)TSF_MALLOC(gbytes, m->cfg.alloc_ctx);
         m->momentum_memory = (float *)TSF_MALLOC(bytes, m->cfg.alloc_ctx);
         if (!m->grad_memory || !m->momentum_memory) {
             if (m->grad_memory) TSF_FREE(m->grad_memory, m->cfg.alloc_ctx);
@@ -3051,17 +3089,17 @@ TSFDEF tsf_status tsf_model_train_init(tsf_model *m) {
             m->grad_memory = m->momentum_memory = NULL;
             return TSF_ERR_ALLOC;
         }
-        memset(m->grad_memory, 0, bytes);
+        memset(m->grad_memory, 0, gbytes);
         memset(m->momentum_memory, 0, bytes);
         m->sgd_steps = 0;
-        tsf__param_sizes(&m->cfg, s);
+        m->grad_floats = gbytes / sizeof(float), m->grad_fused = fused;
         tsf__layout((float **)&m->grads, s, TSF_NUM_PARAMS, m->grad_memory);
     }
     return m->B > 0 ? tsf_model_reserve(m, m->B, m->T, m->H, m->W) : TSF_OK;
 }
 
 TSFDEF void tsf_model_zero_grad(tsf_model *m) {
-    if (m->grad_memory) memset(m->grad_memory, 0, m->param_floats * sizeof(float));
+    if (m->grad_memory) memset(m->grad_memory, 0, m->grad_floats * sizeof(float));
 }
 
 TSFDEF tsf_status tsf_model_loss(tsf_model *m, const float *x, const int *labels, int B, int T,
@@ -3158,17 +3196,108 @@ static void tsf__tokens_backward(float *dpatches, tsf_params *g, const float *dx
 }
 
 /* ---- backward ---------------------------------------------------------------------------- */
-TSFDEF tsf_status tsf_model_backward(tsf_model *m, float *dinput) {
+/* The fused SGD step's pieces (tsf_model_backward_sgd), defined with SGD below. */
+static void tsf__grads_clear(const tsf_model *m, const tsf_params *g, int block);
+static tsf_status tsf__sgd_fused(tsf_model *m, const tsf_sgd *o, float lr, const tsf_params *w,
+                                 const tsf_params *g, int block, double *sumsq);
+
+/* Block l's backward pass, its forward (tsf__block_forward) in reverse: from d->dres = d(its
+   output) to d->dres = d(its input xin), adding its weights' gradients into gw. */
+static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_params *wp,
+                                const tsf_params *gwp, const tsf_acts *tp, const float *xin,
+                                int l) {
+    const tsf_config *c = &m->cfg;
+    const tsf_params w = *wp, gw = *gwp;
+    const tsf_acts t = *tp;
+    const tsf__shape s = *sp;
+    tsf_grad_acts *d = &m->gacts;
+    int B = s.B, T = s.T, D = c->dim, HM = tsf__hidden(c), NH = c->heads;
+    size_t R = (size_t)s.R, RA = (size_t)s.RA, Rt = (size_t)s.Rt;
+    const float *attn_in = c->attention == TSF_ATTN_DIVIDED ? t.s_in : xin;
+    float *keep_t = t.keep, *keep_a = keep_t + (Rt ? (size_t)B * s.N : 0);
+    float *keep_m = keep_a + s.SA;
+    /* dres holds d(out). MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))) */
+    memcpy(d->dbranch, d->dres, R * D * sizeof(float));
+    tsf__drop_path_apply(d->dbranch, keep_m, (size_t)s.SM, R / (size_t)s.SM, D);
+    /* fc2's input GELU(fch), which forward keeps for one block only: recomputed into
+       fch_gelu, with the same dropout mask (recompute has just made it) */
+    if (!s.recompute) {
+        tsf_gelu_forward(t.fch_gelu, t.fch, R * HM);
+        if (m->dropout_seed) tsf__dropout(t.fch_gelu, R * HM, m, l);
+    }
+    memset(d->dhidden, 0, R * HM * sizeof(float));
+    memset(d->dnorm, 0, R * D * sizeof(float));
+    tsf_linear_backward(d->dhidden, gw.fc2_w, gw.fc2_b, d->dbranch, t.fch_gelu, w.fc2_w, (int)R,
+                        HM, D);
+    if (m->dropout_seed) tsf__dropout(d->dhidden, R * HM, m, l);
+    /* dhidden: d(GELU output), then in place d(fc1 output) */
+    tsf_linear_gelu_backward(d->dnorm, gw.fc1_w, gw.fc1_b, d->dhidden, d->dhidden, t.fch, t.ln2,
+                             w.fc1_w, (int)R, D, HM);
+    tsf_layernorm_backward(d->dres, gw.ln2_w, gw.ln2_b, d->dnorm, t.res1, w.ln2_w, t.ln2_mean,
+                           t.ln2_rstd, (int)R, D); /* dres = d(res1) */
+
+    /* attention: res1 = x + proj(MHSA(LN1(x))); divided: V from U and the frames' Q */
+    if (c->attention == TSF_ATTN_DIVIDED)
+        tsf__space_residual_backward(d->dbranch, d->dres, &s, D);
+    else
+        memcpy(d->dbranch, d->dres, R * D * sizeof(float));
+    tsf__drop_path_apply(d->dbranch, keep_a, (size_t)s.SA, (size_t)s.SL, D);
+    memset(d->dattn, 0, RA * D * sizeof(float));
+    memset(d->dqkv, 0, RA * 3 * D * sizeof(float));
+    memset(d->dnorm, 0, RA * D * sizeof(float));
+    tsf_linear_backward(d->dattn, gw.proj_w, gw.proj_b, d->dbranch, t.atty, w.proj_w, (int)RA,
+                        D, D);
+    tsf_attention_fused_backward(d->dqkv, d->dattn, t.qkv, t.atty, t.lse, (int)s.SA, (int)s.SL,
+                                 D, NH);
+    tsf_linear_backward(d->dnorm, gw.qkv_w, gw.qkv_b, d->dqkv, t.ln1, w.qkv_w, (int)RA, D,
+                        3 * D);
+    if (c->attention != TSF_ATTN_DIVIDED) {
+        tsf_layernorm_backward(d->dres, gw.ln1_w, gw.ln1_b, d->dnorm, attn_in, w.ln1_w,
+                               t.ln1_mean, t.ln1_rstd, (int)RA, D); /* dres = d(x) */
+        return;
+    }
+    memset(d->dseq, 0, RA * D * sizeof(float));
+    tsf_layernorm_backward(d->dseq, gw.ln1_w, gw.ln1_b, d->dnorm, attn_in, w.ln1_w, t.ln1_mean,
+                           t.ln1_rstd, (int)RA, D);
+    tsf__space_groups_backward(d->dres, d->dseq, &s, D); /* dres = d(u) */
+
+    /* temporal: u = x + temporal_fc(proj(MHSA_t(LN_t(time groups of x)))) on patch rows */
+    tsf__time_groups_forward(d->dbranch, d->dres, &s, D); /* d(temporal_fc output) */
+    memset(d->dseq, 0, Rt * D * sizeof(float));
+    tsf_linear_backward(d->dseq, gw.t_fc_w, gw.t_fc_b, d->dbranch, t.t_proj, w.t_fc_w, (int)Rt,
+                        D, D);
+    tsf__drop_path_apply(d->dseq, keep_t, (size_t)B * s.N, (size_t)T, D);
+    memset(d->dattn, 0, Rt * D * sizeof(float));
+    memset(d->dqkv, 0, Rt * 3 * D * sizeof(float));
+    memset(d->dnorm, 0, Rt * D * sizeof(float));
+    tsf_linear_backward(d->dattn, gw.t_proj_w, gw.t_proj_b, d->dseq, t.t_atty, w.t_proj_w,
+                        (int)Rt, D, D);
+    tsf_attention_fused_backward(d->dqkv, d->dattn, t.t_qkv, t.t_atty, t.t_lse, B * s.N, T, D,
+                                 NH);
+    tsf_linear_backward(d->dnorm, gw.t_qkv_w, gw.t_qkv_b, d->dqkv, t.t_ln, w.t_qkv_w, (int)Rt,
+                        D, 3 * D);
+    memset(d->dseq, 0, Rt * D * sizeof(float));
+    tsf_layernorm_backward(d->dseq, gw.t_ln_w, gw.t_ln_b, d->dnorm, t.t_in, w.t_ln_w, t.t_mean,
+                           t.t_rstd, (int)Rt, D);
+    tsf__time_groups_backward(d->dres, d->dseq, &s, D); /* dres = d(x) */
+}
+
+/* The backward pass of the last loss, and with o the fused SGD step (tsf_model_backward_sgd):
+   each block's update applied as soon as its gradient is complete, the other tensors' at the
+   end, *sumsq collecting the squared gradient norm in tsf_sgd_step's order. */
+static tsf_status tsf__backward(tsf_model *m, float *dinput, const tsf_sgd *o, float lr,
+                                double *sumsq) {
     const tsf_config *c = &m->cfg;
     const tsf_params *p = &m->params;
     tsf_params *g = &m->grads;
     tsf_acts *a = &m->acts;
     tsf_grad_acts *d = &m->gacts;
-    int B = m->B, T = m->T, D = c->dim, HM = tsf__hidden(c), NH = c->heads, K = c->classes, l;
+    int B = m->B, D = c->dim, K = c->classes, l;
+    tsf_status st;
     tsf__shape s;
     if (!m->grad_memory || !m->has_dlogits || (m->cfg.recompute != 0) != m->act_recompute)
-        return TSF_ERR_ARG;                    /* tsf_model_loss first, with this layout */
-    tsf__model_shape(m, B, T, m->H, m->W, &s); /* the training layout */
+        return TSF_ERR_ARG;                       /* tsf_model_loss first, with this layout */
+    tsf__model_shape(m, B, m->T, m->H, m->W, &s); /* the training layout */
 
     /* head, in reverse: classifier, final LayerNorm, cls pooling */
     memset(d->dlnf, 0, (size_t)B * D * sizeof(float));
@@ -3179,87 +3308,29 @@ TSFDEF tsf_status tsf_model_backward(tsf_model *m, float *dinput) {
                            a->lnf_mean, a->lnf_rstd, B, D);
     tsf_mean_backward(d->dres, d->dpooled, B, (int)(s.SM / B), D, (size_t)s.R / s.SM * D);
 
+    /* the blocks, last first; with one block's gradient buffer (fused) it is cleared first */
     for (l = c->depth - 1; l >= 0; l--) {
-        size_t R = (size_t)s.R, RA = (size_t)s.RA, Rt = (size_t)s.Rt;
-        tsf_params w = tsf__layer_params(p, c, l), gw = tsf__layer_params(g, c, l);
+        tsf_params w = tsf__layer_params(p, c, l), gw = tsf__layer_params(g, c, m->grad_fused ? 0 : l);
         tsf_acts t = tsf__layer_acts(a, c, &s, l);
         const float *xin = l > 0 ? tsf__layer_acts(a, c, &s, l - 1).out : a->x0;
-        const float *attn_in = c->attention == TSF_ATTN_DIVIDED ? t.s_in : xin;
-        float *keep_t = t.keep, *keep_a = keep_t + (Rt ? (size_t)B * s.N : 0);
-        float *keep_m = keep_a + s.SA;
+        if (m->grad_fused) tsf__grads_clear(m, &gw, 1);
         /* recompute: the block's activations, from its input, as forward made them */
         if (s.recompute) tsf__block_forward(m, &s, &w, &t, xin, l);
-        /* dres holds d(out). MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))) */
-        memcpy(d->dbranch, d->dres, R * D * sizeof(float));
-        tsf__drop_path_apply(d->dbranch, keep_m, (size_t)s.SM, R / (size_t)s.SM, D);
-        /* fc2's input GELU(fch), which forward keeps for one block only: recomputed into
-           fch_gelu, with the same dropout mask (recompute has just made it) */
-        if (!s.recompute) {
-            tsf_gelu_forward(t.fch_gelu, t.fch, R * HM);
-            if (m->dropout_seed) tsf__dropout(t.fch_gelu, R * HM, m, l);
-        }
-        memset(d->dhidden, 0, R * HM * sizeof(float));
-        memset(d->dnorm, 0, R * D * sizeof(float));
-        tsf_linear_backward(d->dhidden, gw.fc2_w, gw.fc2_b, d->dbranch, t.fch_gelu, w.fc2_w, (int)R,
-                            HM, D);
-        if (m->dropout_seed) tsf__dropout(d->dhidden, R * HM, m, l);
-        /* dhidden: d(GELU output), then in place d(fc1 output) */
-        tsf_linear_gelu_backward(d->dnorm, gw.fc1_w, gw.fc1_b, d->dhidden, d->dhidden, t.fch, t.ln2,
-                                 w.fc1_w, (int)R, D, HM);
-        tsf_layernorm_backward(d->dres, gw.ln2_w, gw.ln2_b, d->dnorm, t.res1, w.ln2_w, t.ln2_mean,
-                               t.ln2_rstd, (int)R, D); /* dres = d(res1) */
-
-        /* attention: res1 = x + proj(MHSA(LN1(x))); divided: V from U and the frames' Q */
-        if (c->attention == TSF_ATTN_DIVIDED)
-            tsf__space_residual_backward(d->dbranch, d->dres, &s, D);
-        else
-            memcpy(d->dbranch, d->dres, R * D * sizeof(float));
-        tsf__drop_path_apply(d->dbranch, keep_a, (size_t)s.SA, (size_t)s.SL, D);
-        memset(d->dattn, 0, RA * D * sizeof(float));
-        memset(d->dqkv, 0, RA * 3 * D * sizeof(float));
-        memset(d->dnorm, 0, RA * D * sizeof(float));
-        tsf_linear_backward(d->dattn, gw.proj_w, gw.proj_b, d->dbranch, t.atty, w.proj_w, (int)RA,
-                            D, D);
-        tsf_attention_fused_backward(d->dqkv, d->dattn, t.qkv, t.atty, t.lse, (int)s.SA, (int)s.SL,
-                                     D, NH);
-        tsf_linear_backward(d->dnorm, gw.qkv_w, gw.qkv_b, d->dqkv, t.ln1, w.qkv_w, (int)RA, D,
-                            3 * D);
-        if (c->attention != TSF_ATTN_DIVIDED) {
-            tsf_layernorm_backward(d->dres, gw.ln1_w, gw.ln1_b, d->dnorm, attn_in, w.ln1_w,
-                                   t.ln1_mean, t.ln1_rstd, (int)RA, D); /* dres = d(x) */
-            continue;
-        }
-        memset(d->dseq, 0, RA * D * sizeof(float));
-        tsf_layernorm_backward(d->dseq, gw.ln1_w, gw.ln1_b, d->dnorm, attn_in, w.ln1_w, t.ln1_mean,
-                               t.ln1_rstd, (int)RA, D);
-        tsf__space_groups_backward(d->dres, d->dseq, &s, D); /* dres = d(u) */
-
-        /* temporal: u = x + temporal_fc(proj(MHSA_t(LN_t(time groups of x)))) on patch rows */
-        tsf__time_groups_forward(d->dbranch, d->dres, &s, D); /* d(temporal_fc output) */
-        memset(d->dseq, 0, Rt * D * sizeof(float));
-        tsf_linear_backward(d->dseq, gw.t_fc_w, gw.t_fc_b, d->dbranch, t.t_proj, w.t_fc_w, (int)Rt,
-                            D, D);
-        tsf__drop_path_apply(d->dseq, keep_t, (size_t)B * s.N, (size_t)T, D);
-        memset(d->dattn, 0, Rt * D * sizeof(float));
-        memset(d->dqkv, 0, Rt * 3 * D * sizeof(float));
-        memset(d->dnorm, 0, Rt * D * sizeof(float));
-        tsf_linear_backward(d->dattn, gw.t_proj_w, gw.t_proj_b, d->dseq, t.t_atty, w.t_proj_w,
-                            (int)Rt, D, D);
-        tsf_attention_fused_backward(d->dqkv, d->dattn, t.t_qkv, t.t_atty, t.t_lse, B * s.N, T, D,
-                                     NH);
-        tsf_linear_backward(d->dnorm, gw.t_qkv_w, gw.t_qkv_b, d->dqkv, t.t_ln, w.t_qkv_w, (int)Rt,
-                            D, 3 * D);
-        memset(d->dseq, 0, Rt * D * sizeof(float));
-        tsf_layernorm_backward(d->dseq, gw.t_ln_w, gw.t_ln_b, d->dnorm, t.t_in, w.t_ln_w, t.t_mean,
-                               t.t_rstd, (int)Rt, D);
-        tsf__time_groups_backward(d->dres, d->dseq, &s, D); /* dres = d(x) */
+        tsf__block_backward(m, &s, &w, &gw, &t, xin, l);
+        if (o && (st = tsf__sgd_fused(m, o, lr, &w, &gw, 1, sumsq)) != TSF_OK) return st;
     }
 
     /* embeddings, in reverse: tokens, then the patch embedding (and the input, if asked) */
     tsf__tokens_backward(d->dpatches, g, d->dres, c, &s);
     tsf_patch_embed_backward(dinput, dinput ? d->dcols : NULL, g->patch_w, g->patch_b, d->dpatches,
-                             a->cols, p->patch_w, B, c->channels, T, m->H, m->W, c->patch_size, D);
-    return TSF_OK;
+                             a->cols, p->patch_w, B, c->channels, m->T, m->H, m->W, c->patch_size,
+                             D);
+    return o ? tsf__sgd_fused(m, o, lr, p, g, 0, sumsq) : TSF_OK;
+}
+
+TSFDEF tsf_status tsf_model_backward(tsf_model *m, float *dinput) {
+    if (m->grad_fused) return TSF_ERR_ARG; /* no room for every gradient */
+    return tsf__backward(m, dinput, NULL, 0.0f, NULL);
 }
 
 /* ---- SGD --------------------------------------------------------------------------------- */
@@ -3280,31 +3351,67 @@ static int tsf__no_decay(int field) {
     return 1;
 }
 
-TSFDEF tsf_status tsf_sgd_step(tsf_model *m, const tsf_sgd *o, float lr, int accum,
-                               float *grad_norm) {
-    double s[TSF_NUM_PARAMS], sumsq = 0;
-    float **w = (float **)&m->params, **g = (float **)&m->grads, scale;
-    long k, f;
-    if (!m->grad_memory || !o || accum < 1) return TSF_ERR_ARG;
-    tsf__param_sizes(&m->cfg, s);
-    /* the global gradient norm, in a fixed order (deterministic for any thread count) */
-    for (f = 0; f < TSF_NUM_PARAMS; f++)
-        for (k = 0; g[f] && k < (long)s[f]; k++) sumsq += (double)g[f][k] * (double)g[f][k];
-    scale = 1.0f / (float)accum; /* the mean over accumulated micro-batches */
-    if (grad_norm) *grad_norm = (float)(sqrt(sumsq) / accum);
-    if (!(sumsq < 1e300)) return TSF_ERR_NONFINITE; /* NaN or Inf: leave the weights alone */
-    if (o->clip_norm > 0.0f) { /* torch's clip_grad_norm_: scale when max/(norm + 1e-6) < 1 */
-        float coef = o->clip_norm / (float)(sqrt(sumsq) / accum + 1e-6);
-        if (coef < 1.0f) scale *= coef;
+/* The parameters SGD updates, in two groups: one block's tensors (block = 1; the views
+   advanced to that block with tsf__layer_params) or the tensors outside the blocks
+   (block = 0). Returns the length of tensor f in that group, 0 if it is not in it. */
+static size_t tsf__group_len(const tsf_config *c, const double *s, int f, int block) {
+    int per_block = f >= TSF__FIRST_LAYER_PARAM && f <= TSF__LAST_LAYER_PARAM;
+    if (per_block != (block != 0)) return 0;
+    return (size_t)(per_block ? s[f] / c->depth : s[f]);
+}
+
+/* Sum of squares of x // (n) in double, the same for any thread count: 64 chunks fixed by n
+   alone, each summed in 8 lanes (which compilers vectorise), then lanes and chunks in order. */
+static double tsf__sumsq(const float *x, size_t n) {
+    double part[64], total = 0.0;
+    long c;
+    TSF__OMP_FOR(n > 65536)
+    for (c = 0; c < 64; c++) {
+        size_t i = (size_t)((double)n * c / 64), end = (size_t)((double)n * (c + 1) / 64), j;
+        double acc[8] = {0};
+        for (; i + 8 <= end; i += 8)
+            for (j = 0; j < 8; j++) acc[j] += (double)x[i + j] * (double)x[i + j];
+        for (j = 0; i < end; i++, j++) acc[j] += (double)x[i] * (double)x[i];
+        part[c] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
     }
-    /* torch.optim.SGD: d = g + wd*w; buf = d (first step) or momentum*buf + d;
-       d = d + momentum*buf (Nesterov) or buf; w -= lr*d */
+    for (c = 0; c < 64; c++) total += part[c];
+    return total;
+}
+
+/* The squared norm of a group's gradients g, tensor after tensor. */
+static double tsf__group_sumsq(const tsf_model *m, const tsf_params *g, int block) {
+    float *const *gv = (float *const *)g;
+    double s[TSF_NUM_PARAMS], total = 0.0;
+    int f;
+    tsf__param_sizes(&m->cfg, s);
+    for (f = 0; f < TSF_NUM_PARAMS; f++)
+        if (gv[f]) total += tsf__sumsq(gv[f], tsf__group_len(&m->cfg, s, f, block));
+    return total;
+}
+
+static void tsf__grads_clear(const tsf_model *m, const tsf_params *g, int block) {
+    float *const *gv = (float *const *)g;
+    double s[TSF_NUM_PARAMS];
+    int f;
+    tsf__param_sizes(&m->cfg, s);
+    for (f = 0; f < TSF_NUM_PARAMS; f++)
+        if (gv[f]) memset(gv[f], 0, tsf__group_len(&m->cfg, s, f, block) * sizeof(float));
+}
+
+/* One SGD update of a group: weights w, gradients g (times scale), the momentum buffers laid
+   out as the weights. torch.optim.SGD: d = g + wd*w; buf = d (first step) or
+   momentum*buf + d; d = d + momentum*buf (Nesterov) or buf; w -= lr*d. */
+static void tsf__sgd_apply(tsf_model *m, const tsf_sgd *o, float lr, float scale,
+                           const tsf_params *w, const tsf_params *g, int block) {
+    float *const *wv = (float *const *)w, *const *gv = (float *const *)g;
+    double s[TSF_NUM_PARAMS];
+    int f;
+    tsf__param_sizes(&m->cfg, s);
     for (f = 0; f < TSF_NUM_PARAMS; f++) {
-        float *wf = w[f], *gf = g[f], *buf;
-        float wd =
-            o->no_decay_embeddings_norms_biases && tsf__no_decay((int)f) ? 0.0f : o->weight_decay;
-        long n = (long)s[f];
-        if (!wf) continue;
+        float *wf = wv[f], *gf = gv[f], *buf;
+        float wd = o->no_decay_embeddings_norms_biases && tsf__no_decay(f) ? 0.0f : o->weight_decay;
+        long n = (long)tsf__group_len(&m->cfg, s, f, block), k;
+        if (!wf || !n) continue;
         buf = m->momentum_memory + (wf - m->param_memory);
         TSF__OMP_FOR(n > 65536)
         for (k = 0; k < n; k++) {
@@ -3316,8 +3423,59 @@ TSFDEF tsf_status tsf_sgd_step(tsf_model *m, const tsf_sgd *o, float lr, int acc
             wf[k] -= lr * d;
         }
     }
+}
+
+/* The fused step's update of a group whose gradient is complete: its squared norm joins
+   *sumsq (in tsf_sgd_step's order), and it is applied unless the norm is no longer finite. */
+static tsf_status tsf__sgd_fused(tsf_model *m, const tsf_sgd *o, float lr, const tsf_params *w,
+                                 const tsf_params *g, int block, double *sumsq) {
+    *sumsq += tsf__group_sumsq(m, g, block);
+    if (!(*sumsq < 1e300)) return TSF_ERR_NONFINITE;
+    tsf__sgd_apply(m, o, lr, 1.0f, w, g, block);
+    return TSF_OK;
+}
+
+TSFDEF tsf_status tsf_sgd_step(tsf_model *m, const tsf_sgd *o, float lr, int accum,
+                               float *grad_norm) {
+    const tsf_config *c = &m->cfg;
+    double sumsq = 0;
+    float scale;
+    int l;
+    if (!m->grad_memory || m->grad_fused || !o || accum < 1) return TSF_ERR_ARG;
+    /* the global gradient norm: blocks from the last (the order in which the fused step
+       meets them), then the other tensors; each tensor in a fixed order */
+    for (l = c->depth - 1; l >= 0; l--) {
+        tsf_params gl = tsf__layer_params(&m->grads, c, l);
+        sumsq += tsf__group_sumsq(m, &gl, 1);
+    }
+    sumsq += tsf__group_sumsq(m, &m->grads, 0);
+    scale = 1.0f / (float)accum; /* the mean over accumulated micro-batches */
+    if (grad_norm) *grad_norm = (float)(sqrt(sumsq) / accum);
+    if (!(sumsq < 1e300)) return TSF_ERR_NONFINITE; /* NaN or Inf: leave the weights alone */
+    if (o->clip_norm > 0.0f) { /* torch's clip_grad_norm_: scale when max/(norm + 1e-6) < 1 */
+        float coef = o->clip_norm / (float)(sqrt(sumsq) / accum + 1e-6);
+        if (coef < 1.0f) scale *= coef;
+    }
+    for (l = c->depth - 1; l >= 0; l--) {
+        tsf_params wl = tsf__layer_params(&m->params, c, l), gl = tsf__layer_params(&m->grads, c, l);
+        tsf__sgd_apply(m, o, lr, scale, &wl, &gl, 1);
+    }
+    tsf__sgd_apply(m, o, lr, scale, &m->params, &m->grads, 0);
     m->sgd_steps++;
     return TSF_OK;
+}
+
+TSFDEF tsf_status tsf_model_backward_sgd(tsf_model *m, const tsf_sgd *o, float lr,
+                                         float *grad_norm) {
+    double sumsq = 0;
+    tsf_status st;
+    if (!m->grad_memory || !o || o->clip_norm > 0.0f) return TSF_ERR_ARG;
+    tsf_model_zero_grad(m);
+    st = tsf__backward(m, NULL, o, lr, &sumsq);
+    if (grad_norm) *grad_norm = (float)sqrt(sumsq);
+    if (st == TSF_OK) m->sgd_steps++;
+    m->has_dlogits = 0; /* the weights moved: this loss's activations are stale */
+    return st;
 }
 
 /* ---- learning-rate schedules ------------------------------------------------------------- */

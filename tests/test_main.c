@@ -172,6 +172,7 @@ static const tsft_case tests[] = {
     {"train.sgd_accum_clip", test_train_sgd_accum_clip},
     {"train.accum_equivalence", test_train_accum_equivalence},
     {"train.recompute", test_train_recompute},
+    {"train.fused_sgd", test_train_fused_sgd},
     {"train.lr_schedules", test_train_lr_schedules},
     {"train.checkpoint_resume", test_train_checkpoint_resume},
     {"train.checkpoint_model_file", test_train_checkpoint_model_file},

@@ -452,7 +452,7 @@ static void test_model_bytes(void) {
     for (a = 0; a < 3; a++) {
         tsf_config c = tm_tiny(a);
         tsf_model m;
-        size_t pb = 0, ab = 0, ab2 = 0, tb = 0, tb2 = 0, before;
+        size_t pb = 0, ab = 0, ab2 = 0, tb = 0, tb2 = 0, tb3 = 0, before;
         CHECK_EQ_INT(tsf_model_bytes(&c, 2, 0, 0, 0, &pb, &ab), TSF_OK);
         if (!CHECK_EQ_INT(tsf_model_init(&m, &c, 2, 1), TSF_OK)) continue;
         CHECK_EQ_INT(pb, m.param_floats * sizeof(float));
@@ -492,6 +492,18 @@ static void test_model_bytes(void) {
         CHECK_EQ_INT((m.act_floats + m.gact_floats + 3 * m.param_floats) * sizeof(float),
                      pb + ab + tb2);
         tsf_model_free(&m);
+        /* fused_sgd: one block's gradients, less again, and exact */
+        c.fused_sgd = 1;
+        CHECK_EQ_INT(tsf_model_train_bytes(&c, 2, 0, 0, 0, &tb3), TSF_OK);
+        CHECK(tb3 < tb2);
+        if (!CHECK_EQ_INT(tsf_model_init(&m, &c, 2, 1), TSF_OK)) continue;
+        CHECK_EQ_INT(tsf_model_train_init(&m), TSF_OK);
+        CHECK(m.grad_floats < m.param_floats);
+        CHECK_EQ_INT((m.act_floats + m.gact_floats + 2 * m.param_floats + m.grad_floats) *
+                         sizeof(float),
+                     pb + ab + tb3);
+        tsf_model_free(&m);
+        c.recompute = 0, c.fused_sgd = 0;
     }
 }
 

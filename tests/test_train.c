@@ -1013,6 +1013,79 @@ static void test_train_recompute(void) {
     }
 }
 
+/* tsf_model_backward_sgd: for every variant, with recompute or not, with cfg.fused_sgd (one
+   block's gradients) and without, 3 steps give the same losses, gradient norms, weights and
+   momentum, to the bit, as zero_grad + backward + tsf_sgd_step, with drop path, dropout and
+   several optimiser settings. The fused layout is smaller and refuses what needs every
+   gradient; a NaN gradient is refused before the first update. */
+static void test_train_fused_sgd(void) {
+    int a, rc;
+    for (a = 0; a < 3; a++)
+        for (rc = 0; rc < 2; rc++) {
+            tsf_config cfg = tt_cfg(a, 8, 4, 2, 12, 3, 2, 3);
+            tsf_model ref, fus, full;
+            tsf_rng r;
+            tsf_sgd o = tsf_sgd_default();
+            int B = 2, T = 3, H = 8, W = 12, *labels = tt_labels(B), step;
+            size_t nx = (size_t)B * 3 * T * H * W;
+            float *x = tsft_alloc(nx), l1, l2, l3, n1, n2, n3;
+            memset(&ref, 0, sizeof ref), memset(&fus, 0, sizeof fus), memset(&full, 0, sizeof full);
+            tsf_rng_seed(&r, 71 + (unsigned long long)a);
+            cfg.recompute = rc;
+            if (a == 1) o.nesterov = 0, o.no_decay_embeddings_norms_biases = 1;
+            if (a == 2 && rc) o.momentum = 0.0f;
+            if (!CHECK_EQ_INT(tsf_model_init(&ref, &cfg, B, 9), TSF_OK) ||
+                !CHECK_EQ_INT(tsf_model_init(&full, &cfg, B, 9), TSF_OK))
+                goto next;
+            cfg.fused_sgd = 1;
+            if (!CHECK_EQ_INT(tsf_model_init(&fus, &cfg, B, 9), TSF_OK)) goto next;
+            if (!CHECK_EQ_INT(tsf_model_train_init(&ref), TSF_OK) ||
+                !CHECK_EQ_INT(tsf_model_train_init(&fus), TSF_OK) ||
+                !CHECK_EQ_INT(tsf_model_train_init(&full), TSF_OK))
+                goto next;
+            CHECK(fus.grad_fused && !ref.grad_fused && fus.grad_floats < ref.grad_floats);
+            tt_perturb(&ref, 64, 0.1f), tt_perturb(&fus, 64, 0.1f), tt_perturb(&full, 64, 0.1f);
+            ref.drop_path = fus.drop_path = full.drop_path = 0.3f;
+            ref.dropout = fus.dropout = full.dropout = 0.2f;
+            for (step = 0; step < 3; step++) {
+                tt_batch(&r, x, nx, labels, B, cfg.classes);
+                tsf_model_zero_grad(&ref);
+                CHECK_EQ_INT(tsf_model_loss(&ref, x, labels, B, T, H, W, 1, &l1), TSF_OK);
+                CHECK_EQ_INT(tsf_model_backward(&ref, NULL), TSF_OK);
+                CHECK_EQ_INT(tsf_sgd_step(&ref, &o, 0.05f, 1, &n1), TSF_OK);
+                CHECK_EQ_INT(tsf_model_loss(&fus, x, labels, B, T, H, W, 1, &l2), TSF_OK);
+                CHECK_EQ_INT(tsf_model_backward_sgd(&fus, &o, 0.05f, &n2), TSF_OK);
+                CHECK_EQ_INT(tsf_model_loss(&full, x, labels, B, T, H, W, 1, &l3), TSF_OK);
+                CHECK_EQ_INT(tsf_model_backward_sgd(&full, &o, 0.05f, &n3), TSF_OK);
+                CHECK(l1 == l2 && l1 == l3 && n1 == n2 && n1 == n3 && n1 > 0.0f);
+                CHECK(tt_same_state(&ref, &fus) && tt_same_state(&ref, &full));
+            }
+            CHECK(ref.sgd_steps == 3 && fus.sgd_steps == 3 && full.sgd_steps == 3);
+            /* what needs the whole gradient is refused in the fused layout */
+            CHECK_EQ_INT(tsf_model_loss(&fus, x, labels, B, T, H, W, 1, &l2), TSF_OK);
+            CHECK_EQ_INT(tsf_model_backward(&fus, NULL), TSF_ERR_ARG);
+            CHECK_EQ_INT(tsf_sgd_step(&fus, &o, 0.05f, 1, NULL), TSF_ERR_ARG);
+            o.clip_norm = 1.0f; /* clipping needs the norm before the first update */
+            CHECK_EQ_INT(tsf_model_backward_sgd(&fus, &o, 0.05f, NULL), TSF_ERR_ARG);
+            o.clip_norm = 0.0f;
+            CHECK_EQ_INT(tsf_model_backward_sgd(&fus, &o, 0.05f, NULL), TSF_OK);
+            /* the weights moved: no second step on the same loss */
+            CHECK_EQ_INT(tsf_model_backward_sgd(&fus, &o, 0.05f, NULL), TSF_ERR_ARG);
+            /* a NaN gradient: refused before any update */
+            CHECK_EQ_INT(tsf_model_loss(&fus, x, labels, B, T, H, W, 1, &l2), TSF_OK);
+            memcpy(ref.param_memory, fus.param_memory, fus.param_floats * sizeof(float));
+            memcpy(ref.momentum_memory, fus.momentum_memory, fus.param_floats * sizeof(float));
+            fus.gacts.dlogits[0] = NAN;
+            CHECK_EQ_INT(tsf_model_backward_sgd(&fus, &o, 0.05f, &n2), TSF_ERR_NONFINITE);
+            CHECK(n2 != n2 && fus.sgd_steps == 4);
+            CHECK(tt_same_state(&ref, &fus));
+        next:
+            tsf_model_free(&ref);
+            tsf_model_free(&fus);
+            tsf_model_free(&full);
+        }
+}
+
 /* ---- learning-rate schedules ----------------------------------------------------------------- */
 
 static void test_train_lr_schedules(void) {
