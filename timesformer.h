@@ -3314,8 +3314,9 @@ static tsf_status tsf__backward(tsf_model *m, float *dinput, const tsf_sgd *o, f
         tsf_acts t = tsf__layer_acts(a, c, &s, l);
         const float *xin = l > 0 ? tsf__layer_acts(a, c, &s, l - 1).out : a->x0;
         if (m->grad_fused) tsf__grads_clear(m, &gw, 1);
-        /* recompute: the block's activations, from its input, as forward made them */
-        if (s.recompute) tsf__block_forward(m, &s, &w, &t, xin, l);
+        /* recompute: the block's activations, from its input, as forward made them (the
+           last block's are still there from the forward pass) */
+        if (s.recompute && l < c->depth - 1) tsf__block_forward(m, &s, &w, &t, xin, l);
         tsf__block_backward(m, &s, &w, &gw, &t, xin, l);
         if (o && (st = tsf__sgd_fused(m, o, lr, &w, &gw, 1, sumsq)) != TSF_OK) return st;
     }

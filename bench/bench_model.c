@@ -9,10 +9,13 @@
        vitb    ViT-B/16: 224^2, patch 16, 8 frames, D 768, depth 12, 12 heads, 400 classes,
                batch 1 (the paper's model)
        tiny    32^2, patch 8, 4 frames, D 32, depth 2, 2 heads, 5 classes, batch 2 (smoke runs)
-   at each thread count (default 1 and 2), in two modes:
+   at each thread count (default 1 and 2), in three modes:
        infer   tsf_model_forward on a batch
        train   one SGD step: tsf_model_zero_grad, tsf_model_loss (train = 1), tsf_model_backward,
                tsf_sgd_step (tsf_sgd_default: momentum 0.9, Nesterov, weight decay 1e-4)
+       lean    the same SGD step in the least memory: cfg.recompute (each block's input kept,
+               the rest recomputed in backward) and cfg.fused_sgd (tsf_model_loss, then
+               tsf_model_backward_sgd: one block's gradients at a time); the same results
    and reports the median time per call, the time per clip, the achieved GFLOP/s and % of
    peak, and the peak resident memory (RSS) of the process.
 
@@ -75,7 +78,7 @@
        --configs LIST     tiny,small,vitb (default small,vitb; --quick: small)
        --variants LIST    divided,joint,space (default all three; full names work too)
        --threads LIST     thread counts, default 1,2 (--scaling: 2)
-       --modes LIST       infer,train (default both)
+       --modes LIST       infer,train,lean (default all three; --scaling: infer,train)
        --quick            fewer repetitions (and only the small config unless --configs)
        --reps N, --warmup N, --min-ms X, --peak GFLOPS
        --scaling [--frames LIST] [--svg PATH]   time and memory against frames (see above)
@@ -174,6 +177,11 @@ static int parse_variant(const char *s) {
 }
 static const char *short_variant(int v) {
     return v == TSF_ATTN_DIVIDED ? "divided" : v == TSF_ATTN_JOINT ? "joint" : "space";
+}
+/* Modes: 0 infer, 1 train, 2 lean (a training step with cfg.recompute and cfg.fused_sgd). */
+static const char *mode_name(int m) { return m == 2 ? "lean" : m == 1 ? "train" : "infer"; }
+static int parse_mode(const char *s) {
+    return !strcmp(s, "lean") ? 2 : !strcmp(s, "train") ? 1 : !strcmp(s, "infer") ? 0 : -1;
 }
 
 static tsf_config make_config(const bench_cfg *c, int variant, int frames) {
@@ -351,6 +359,11 @@ static tsf_status run_once(tsf_model *m, const one_opts *o, const float *x, cons
                            int B, int T, int H, int W, float *loss) {
     tsf_status st;
     if (!o->train) return tsf_model_forward(m, x, B, T, H, W, NULL);
+    if (o->train == 2) { /* lean: the fused step */
+        tsf_sgd opt = tsf_sgd_default();
+        st = tsf_model_loss(m, x, labels, B, T, H, W, 1, loss);
+        return st == TSF_OK ? tsf_model_backward_sgd(m, &opt, 1e-3f, NULL) : st;
+    }
     {
         tsf_sgd opt = tsf_sgd_default();
         tsf_model_zero_grad(m);
@@ -378,6 +391,7 @@ static int run_one(const one_opts *o) {
 
     if (!x || !labels) return fprintf(stderr, "bench_model: out of memory\n"), 1;
     set_threads(o->threads);
+    if (o->train == 2) cfg.recompute = cfg.fused_sgd = 1;
     st = tsf_config_resolve(&cfg);
     if (st != TSF_OK) return die_status("config", st);
     tsf_model_bytes(&cfg, B, T, H, W, &param_bytes, &act_bytes);
@@ -407,7 +421,8 @@ static int run_one(const one_opts *o) {
         }
     if (o->train && !isfinite(loss)) return fprintf(stderr, "bench_model: loss not finite\n"), 1;
     h_logits = hash_floats(m.acts.logits, (size_t)B * K);
-    if (o->train) h_grads = hash_floats(m.grad_memory, m.param_floats);
+    if (o->train == 1) h_grads = hash_floats(m.grad_memory, m.param_floats);
+    if (o->train == 2) h_grads = hash_floats(m.param_memory, m.param_floats); /* after a step */
 
     for (r = 1; r < o->warmup; r++) {
         t0 = now_s();
@@ -440,7 +455,7 @@ static int run_one(const one_opts *o) {
            "\"peak_pct\":%.1f,\"peak_rss_mb\":%.1f,\"lib_mb\":%.1f,\"param_mb\":%.1f,"
            "\"act_mb\":%.1f,\"train_mb\":%.1f,\"reps\":%d,\"iters\":%ld,\"warmup\":%d,"
            "\"load1\":%.2f,\"hash_logits\":\"%016llx\",\"hash_grads\":\"%016llx\"}\n",
-           c->name, tsf_attention_name(o->variant), o->train ? "train" : "infer", o->threads, B, T,
+           c->name, tsf_attention_name(o->variant), mode_name(o->train), o->threads, B, T,
            H, W, m.cfg.dim, m.cfg.depth, m.cfg.heads, K, m.num_params, tsf_simd_name(), ms, ms_min,
            ms / B, flops * 1e-9, flops / (ms * 1e-3) * 1e-9,
            100.0 * flops / (ms * 1e-3) * 1e-9 / (o->peak * o->threads), peak_rss_mb(),
@@ -567,7 +582,7 @@ static int run_child(meas *q, const one_opts *base) {
     argv[n++] = (char *)"--config", argv[n++] = a_cfg;
     argv[n++] = (char *)"--variant", argv[n++] = a_var;
     argv[n++] = (char *)"--threads", argv[n++] = a_thr;
-    argv[n++] = (char *)"--mode", argv[n++] = (char *)(q->train ? "train" : "infer");
+    argv[n++] = (char *)"--mode", argv[n++] = (char *)mode_name(q->train);
     argv[n++] = (char *)"--frames", argv[n++] = a_frames;
     argv[n++] = (char *)"--reps", argv[n++] = a_reps;
     argv[n++] = (char *)"--warmup", argv[n++] = a_warm;
@@ -602,7 +617,7 @@ static int run_child(meas *q, const one_opts *base) {
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) continue;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || len == 0) {
         fprintf(stderr, "bench_model: the measurement %s %s %s %d threads T=%d failed\n",
-                q->cfg->name, short_variant(q->variant), q->train ? "train" : "infer", q->threads,
+                q->cfg->name, short_variant(q->variant), mode_name(q->train), q->threads,
                 q->frames);
         return 1;
     }
@@ -800,7 +815,7 @@ static int plot_file(const char *path, const char *svg, int only_threads) {
             json_str(line, "config", cfgname, sizeof cfgname))
             continue;
         memset(q, 0, sizeof *q);
-        q->variant = tsf_attention_parse(name), q->train = !strcmp(mode, "train");
+        q->variant = tsf_attention_parse(name), q->train = parse_mode(mode) > 0;
         q->T = q->frames = (int)json_num(line, "T"), q->ms = json_num(line, "ms");
         q->rss = json_num(line, "peak_rss_mb"), threads = (int)json_num(line, "threads");
         c = q->cfg = find_cfg(cfgname);
@@ -848,7 +863,7 @@ static double print_header(const char *what, double peak) {
 int main(int argc, char **argv) {
     int threads[16] = {1, 2}, nthreads = 2, frames[16] = {4, 8, 16, 32, 64}, nframes = 5;
     int variants[3] = {TSF_ATTN_DIVIDED, TSF_ATTN_JOINT, TSF_ATTN_SPACE}, nvariants = 3;
-    int modes[2] = {0, 1}, nmodes = 2, quick = 0, one = 0, scaling = 0, reps = 0, warmup = 1;
+    int modes[3] = {0, 1, 2}, nmodes = 3, modes_given = 0, quick = 0, one = 0, scaling = 0, reps = 0, warmup = 1;
     int threads_given = 0, frames_given = 0, a, i, j, v, t, md, nm = 0, fail = 0;
     const bench_cfg *cfgs[NCFGS], *one_cfg = NULL;
     int ncfgs = 0, one_variant = -1, one_threads = 1, one_train = 0, one_frames = 0, one_batch = 0;
@@ -910,14 +925,14 @@ int main(int argc, char **argv) {
         } else if ((!strcmp(o, "--mode") || !strcmp(o, "--modes")) && val) {
             char buf[64], *w[4];
             int n, k;
-            snprintf(buf, sizeof buf, "%s", val), a++;
+            snprintf(buf, sizeof buf, "%s", val), a++, modes_given = 1;
             n = split_words(buf, w, 4);
-            for (k = 0, nmodes = 0; k < n && nmodes < 2; k++) {
-                if (strcmp(w[k], "infer") && strcmp(w[k], "train")) {
-                    fprintf(stderr, "bench_model: bad mode '%s' (infer, train)\n", w[k]);
+            for (k = 0, nmodes = 0; k < n && nmodes < 3; k++) {
+                if (parse_mode(w[k]) < 0) {
+                    fprintf(stderr, "bench_model: bad mode '%s' (infer, train, lean)\n", w[k]);
                     return 2;
                 }
-                modes[nmodes++] = !strcmp(w[k], "train");
+                modes[nmodes++] = parse_mode(w[k]);
             }
             one_train = modes[0];
         } else if (!strcmp(o, "--reps") && val) {
@@ -978,6 +993,7 @@ int main(int argc, char **argv) {
         int n = 0, nmax,
             tokens_per_frame = (small->image / small->patch) * (small->image / small->patch);
         if (!threads_given) threads[0] = 2, nthreads = 1;
+        if (!modes_given) nmodes = 2; /* infer, train */
 #if !BENCH_OPENMP
         threads[0] = 1, nthreads = 1;
 #endif
@@ -1108,7 +1124,7 @@ int main(int argc, char **argv) {
                                     "bench_model: FAIL: %s %s %s: %d threads and %d threads give "
                                     "different results (hashes %s/%s vs %s/%s)\n",
                                     q->cfg->name, short_variant(q->variant),
-                                    q->train ? "train" : "infer", res[j].threads, q->threads,
+                                    mode_name(q->train), res[j].threads, q->threads,
                                     res[j].hash_logits, res[j].hash_grads, q->hash_logits,
                                     q->hash_grads);
                             fail = 1;
@@ -1127,7 +1143,7 @@ int main(int argc, char **argv) {
                 res[j].threads == 1)
                 one_ms = res[j].ms;
         printf("%-6s %-18s %-5s %3d %2d %10.1f %10.1f %8.1f %6.1f ", q->cfg->name,
-               tsf_attention_name(q->variant), q->train ? "train" : "infer", q->threads, q->B,
+               tsf_attention_name(q->variant), mode_name(q->train), q->threads, q->B,
                q->ms, q->ms_clip, q->gflops, q->peak_pct);
         if (probe > 0)
             printf("%5.1f ", 100.0 * q->gflops / (probe * q->threads));
@@ -1141,7 +1157,7 @@ int main(int argc, char **argv) {
         printf("%5.2f\n", q->load);
     }
     printf("ms = median per call (a batch of B clips; train: one SGD step), ms/clip = ms / B;"
-           " GFLOP/s from tsf_config_flops x 2 (train x 3); %%peak = GFLOP/s / (%.1f x threads);"
+           " GFLOP/s from tsf_config_flops x 2 (train and lean x 3: lean's recomputed forward is not counted); %%peak = GFLOP/s / (%.1f x threads);"
            " %%fma = GFLOP/s / (the FMA probe's %.1f x threads); RSS = peak resident memory of"
            " the process; x1thr = speed-up over 1 thread\n",
            peak, probe);
