@@ -152,7 +152,11 @@ TRAINING
    per step: tsf_model_zero_grad, tsf_model_loss (forward + mean cross-entropy, leaving
    d loss / d logits), tsf_model_backward (the forward's calls in reverse; gradients
    accumulate, so several micro-batches can build one effective batch), tsf_sgd_step
-   (torch.optim.SGD: momentum, Nesterov, weight decay, optional clipping). Stochastic depth
+   (torch.optim.SGD: momentum, Nesterov, weight decay, optional clipping). Or, per step,
+   tsf_model_loss then tsf_model_backward_sgd: the backward pass applies each block's SGD
+   update as soon as that block's gradient is complete (the same weights to the bit; no
+   accumulation, no clipping), and with cfg.fused_sgd the model keeps only one block's
+   gradients. Stochastic depth
    (m->drop_path, the original's linear ramp over the blocks, one draw per sequence a branch
    runs on), dropout on the MLP hidden layer (m->dropout) and label smoothing
    (m->label_smoothing) are off by default, as in the paper's recipe only drop path 0.1 is
@@ -178,9 +182,12 @@ MEMORY LAYOUT
    MLP keeps its pre-GELU values and backward recomputes GELU), and one block's activation
    gradients; tsf_model_train_bytes() gives what that adds. With cfg.recompute training
    keeps only each block's input, and backward runs the block's forward again before its
-   backward (one more forward pass of compute, the same gradients to the bit). ViT-B/16,
-   8 x 224^2, divided, batch 1, trains in 2.74 GB, or 1.72 GB with recompute (of which
-   1.46 GB are parameters, gradients and momentum).
+   backward (one more forward pass of compute, less one block's; the same gradients to the
+   bit). With cfg.fused_sgd the gradients take one block's room (tsf_model_backward_sgd
+   applies each block's update as soon as it is complete) plus that of the tensors outside
+   the blocks. ViT-B/16, 8 x 224^2, divided, batch 1, trains in 2.74 GB, in 1.72 GB with
+   recompute (of which 1.46 GB are parameters, gradients and momentum), and in 1.28 GB with
+   recompute and fused_sgd (parameters and momentum 0.97 GB, one block's gradients 0.03).
    The buffers grow when a pass needs more and are never allocated per step.
 
 FILE FORMATS

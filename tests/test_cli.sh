@@ -26,6 +26,15 @@ for row in "space_only 85,932,462 140.5" "joint_space_time 85,938,606 179.6" "di
     fi
 done
 
+# info's training memory: every block's activations > recompute > recompute + fused SGD
+out=$("$TSF" info "$TMP/divided_space_time.json" 2>&1 | tr '\n' ' ')
+mem=$(echo "$out" | sed -E 's/.*training, batch 1: ([0-9.]+) MB.*recomputed\): ([0-9.]+) MB.*no whole gradient kept\): ([0-9.]+) MB.*/\1 \2 \3/')
+if echo "$mem" | awk '{ exit !(NF == 3 && $1 > $2 && $2 > $3 && $2 - $3 > 400) }'; then
+    pass "info: ViT-B divided training memory, default > recompute > + fused SGD (MB: $mem)"
+else
+    fail "info: training memory lines: $out"
+fi
+
 # info on a weights file and on a Hugging Face-style folder
 if "$TSF" info tests/golden/joint_base/weights.safetensors | grep -q "^attention    joint_space_time"; then
     pass "info: safetensors file"

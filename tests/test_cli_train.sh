@@ -311,6 +311,13 @@ check "train: 2 threads give the same model bytes as 1" cmp -s a/model.safetenso
 # --recompute: less memory, the same gradients, so the same bytes
 "$TSF" train --data data --out a3 $M --epochs 2 --recompute >a3.log 2>&1
 check "train: --recompute gives the same model bytes" cmp -s a/model.safetensors a3/model.safetensors
+# --fused-sgd (each block's update applied in the backward pass): the same bytes again
+"$TSF" train --data data --out a4 $M --epochs 2 --fused-sgd --recompute >a4.log 2>&1
+check "train: --fused-sgd --recompute gives the same model bytes" cmp -s a/model.safetensors a4/model.safetensors
+expect_error "train: --fused-sgd with --accum" 2 "cannot accumulate" \
+    "$TSF" train --data data --out a5 $M --epochs 1 --fused-sgd --accum 2
+expect_error "train: --fused-sgd with --clip-norm" 2 "clip \(--clip-norm" \
+    "$TSF" train --data data --out a5 $M --epochs 1 --fused-sgd --clip-norm 1
 
 # the live progress line (on a terminal, or with --progress)
 "$TSF" train --data data --out p $M0 --epochs 1 --progress >p.out 2>p.err

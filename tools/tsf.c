@@ -58,7 +58,7 @@ static int cmd_info(const char *path) {
     tsf_config cfg;
     tsf_error err;
     tsf_status st;
-    size_t pbytes = 0, abytes = 0, tbytes = 0, rbytes = 0;
+    size_t pbytes = 0, abytes = 0, tbytes = 0, rbytes = 0, lbytes = 0;
     double gflops;
     char buf[64];
     int have_model = 0, k, P;
@@ -78,7 +78,9 @@ static int cmd_info(const char *path) {
     if (st == TSF_OK) st = tsf_model_train_bytes(&cfg, 1, 0, 0, 0, &tbytes);
     cfg.recompute = 1; /* what training needs when backward recomputes the blocks */
     if (st == TSF_OK) st = tsf_model_train_bytes(&cfg, 1, 0, 0, 0, &rbytes);
-    cfg.recompute = 0;
+    cfg.fused_sgd = 1; /* ... and one block's gradients at a time */
+    if (st == TSF_OK) st = tsf_model_train_bytes(&cfg, 1, 0, 0, 0, &lbytes);
+    cfg.recompute = cfg.fused_sgd = 0;
     if (st != TSF_OK) {
         fprintf(stderr, "tsf info: %s: %s\n", path, tsf_status_string(st));
         return 1;
@@ -108,9 +110,11 @@ static int cmd_info(const char *path) {
            (double)(pbytes + abytes) / 1e6, (double)pbytes / 1e6, (double)abytes / 1e6);
     printf("             training, batch 1: %.1f MB (+ gradients, SGD momentum, every block's\n"
            "             activations and one block's activation gradients: %.1f MB); with\n"
-           "             cfg.recompute (each block's input kept, the rest recomputed): %.1f MB\n",
+           "             cfg.recompute (each block's input kept, the rest recomputed): %.1f MB;\n"
+           "             with cfg.recompute and cfg.fused_sgd (SGD applied block by block in\n"
+           "             the backward pass, no whole gradient kept): %.1f MB\n",
            (double)(pbytes + abytes + tbytes) / 1e6, (double)tbytes / 1e6,
-           (double)(pbytes + abytes + rbytes) / 1e6);
+           (double)(pbytes + abytes + rbytes) / 1e6, (double)(pbytes + abytes + lbytes) / 1e6);
     printf("preprocess   %s; input = (pixel/255 - mean) / std, mean %g %g %g, std %g %g %g\n",
            cfg.bgr ? "BGR" : "RGB", (double)cfg.mean[0], (double)cfg.mean[1], (double)cfg.mean[2],
            (double)cfg.std[0], (double)cfg.std[1], (double)cfg.std[2]);

@@ -67,7 +67,7 @@ typedef struct tr_opts {
     float lr, momentum, weight_decay, drop_path, dropout, label_smoothing, clip_norm;
     /* this invocation */
     const char *out;
-    int resume, overwrite, stop_after, threads, progress, quiet, help, recompute;
+    int resume, overwrite, stop_after, threads, progress, quiet, help, recompute, fused_sgd;
     /* eval */
     int temporal_views, spatial_crops;
 } tr_opts;
@@ -127,6 +127,7 @@ static const tr_def tr_train_defs[] = {
     {"--stop-after", 'i', TR_OFF(stop_after), 1, TR_BIG, 0},
     {"--threads", 'i', TR_OFF(threads), 1, 4096, 0},
     {"--recompute", 'b', TR_OFF(recompute), 0, 0, 0},
+    {"--fused-sgd", 'b', TR_OFF(fused_sgd), 0, 0, 0},
     {"--progress", 'b', TR_OFF(progress), 0, 0, 0},
     {"--quiet", 'b', TR_OFF(quiet), 0, 0, 0},
     {NULL, 0, 0, 0, 0, 0},
@@ -231,6 +232,9 @@ static void train_usage(FILE *f) {
         "  --recompute            keep only each block's input and recompute the rest in the\n"
         "                         backward pass: much less memory, about a third more time,\n"
         "                         the same results\n"
+        "  --fused-sgd            apply each block's SGD update as soon as its gradient is\n"
+        "                         complete: no memory for the whole gradient, the same\n"
+        "                         results (not with --accum > 1 or --clip-norm)\n"
         "  --progress             the live progress line even when stderr is not a terminal\n"
         "  -q, --quiet            no progress, no epoch lines\n"
         "  -h, --help             this text\n"
@@ -1579,6 +1583,14 @@ static int cmd_train(int argc, char **argv) {
         rc = 2;
         goto out;
     }
+    if (o->fused_sgd && (o->accum > 1 || o->clip_norm > 0.0f)) {
+        tt_error("train: --fused-sgd applies each block's update before the whole gradient "
+                 "exists, so it cannot accumulate (--accum %d) or clip (--clip-norm %g): drop "
+                 "one or the other",
+                 o->accum, (double)o->clip_norm);
+        rc = 2;
+        goto out;
+    }
     tt_quiet = o->quiet;
     r->live = !o->quiet && (o->progress || isatty(2));
     tr_threads(o->threads);
@@ -1685,6 +1697,7 @@ static int cmd_train(int argc, char **argv) {
         tsf_rng_seed(&r->ts.data_rng, tsf_sample_seed((unsigned long long)o->seed, -1, -1));
     }
     r->m.cfg.recompute = o->recompute; /* the layout only: the same results */
+    r->m.cfg.fused_sgd = o->fused_sgd;
     st = tsf_model_train_init(&r->m);
     if (st == TSF_OK)
         st = tsf_model_reserve(&r->m, o->batch, r->m.cfg.frames, r->m.cfg.image_size,
@@ -1795,14 +1808,17 @@ static int cmd_train(int argc, char **argv) {
                     goto out;
                 st = tsf_model_loss(&r->m, r->x, r->labels, B, r->m.cfg.frames, r->m.cfg.image_size,
                                     r->m.cfg.image_size, 1, &loss);
-                if (st == TSF_OK) st = tsf_model_backward(&r->m, NULL);
+                if (st == TSF_OK && o->fused_sgd) /* backward and the SGD step in one */
+                    st = tsf_model_backward_sgd(&r->m, &r->sgd, lr, &gnorm);
+                else if (st == TSF_OK)
+                    st = tsf_model_backward(&r->m, NULL);
                 if (st != TSF_OK) break;
                 for (b = 0; b < B; b++)
                     correct += tr_argmax(r->m.acts.logits + (size_t)b * r->m.cfg.classes,
                                          r->m.cfg.classes) == r->labels[b];
                 loss_sum += (double)loss * B, seen += B, nmb++;
             }
-            if (st == TSF_OK) st = tsf_sgd_step(&r->m, &r->sgd, lr, nmb, &gnorm);
+            if (st == TSF_OK && !o->fused_sgd) st = tsf_sgd_step(&r->m, &r->sgd, lr, nmb, &gnorm);
             if (st == TSF_ERR_NONFINITE) {
                 char last[600];
                 if (r->saved_epoch >= 0)
