@@ -18,7 +18,9 @@ WHAT IT DOES
      cross-entropy, backward, torch.optim.SGD momentum 0.9 Nesterov weight decay 1e-4, the
      library's tsf_sgd_default), in PyTorch at each of its thread settings, intra-op threads
      (torch.set_num_threads, OMP_NUM_THREADS) x OpenBLAS threads (OPENBLAS_NUM_THREADS):
-     1x1, 1x2, 2x1, 2x2; and the library (build/bench_model --one) at 1 and 2 threads.
+     1x1, 1x2, 2x1, 2x2; and the library (build/bench_model --one) at 1 and 2 threads, in
+     its modes infer, train and lean (lean: the library's training step in the least memory,
+     cfg.recompute + cfg.fused_sgd, timed beside train and compared with PyTorch's train).
      Every measurement is its own process (peak RSS = that process's VmHWM, Python and torch
      included); the runs of one config/variant/mode follow each other, interleaved,
      the order reversed from one group to the next so that no setting always goes first.
@@ -35,7 +37,7 @@ RUN (from the repository root)
 
     make bench-pytorch                        (builds build/bench_model first)
     /usr/bin/python3 bench/compare_pytorch.py [--quick] [--configs small,vitb]
-        [--variants divided,joint,space] [--modes infer,train] [--settings 1x1,1x2,2x1,2x2]
+        [--variants divided,joint,space] [--modes infer,train,lean] [--settings 1x1,1x2,2x1,2x2]
         [--tsf-threads 1,2] [--reps N] [--rounds N] [--check-only] [--bench PATH]
 
   The full run (small and vitb) takes 20 to 40 minutes on 2 cores; --quick runs the small
@@ -370,7 +372,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--configs", default=None)
     ap.add_argument("--variants", default="divided,joint,space")
-    ap.add_argument("--modes", default="infer,train")
+    ap.add_argument("--modes", default="infer,train,lean")
     ap.add_argument("--settings", default="1x1,1x2,2x1,2x2",
                     help="PyTorch intra-op threads x OpenBLAS threads")
     ap.add_argument("--tsf-threads", default="1,2")
@@ -445,13 +447,18 @@ def main():
         reps = args.reps or (c["quick_reps"] if args.quick else c["reps"])
         for v in variants:
             for mode in modes:
-                runs = [("tsf", t) for t in tsf_threads] + [("torch", s) for s in settings]
+                if mode == "lean":  # timed within "train", against the same PyTorch runs
+                    continue
+                kinds = ["tsf"] + (["lean"] if mode == "train" and "lean" in modes else [])
+                runs = [(k, t) for k in kinds for t in tsf_threads] + \
+                       [("torch", s) for s in settings]
                 got = {r: [] for r in runs}
                 for rnd in range(args.rounds):
                     order = runs if (group + rnd) % 2 == 0 else runs[::-1]
                     for r in order:
-                        if r[0] == "tsf":
-                            j = run_json(tsf_cmd(args.bench, cname, v, mode, r[1], reps))
+                        if r[0] != "torch":
+                            j = run_json(tsf_cmd(args.bench, cname, v,
+                                                 "lean" if r[0] == "lean" else mode, r[1], reps))
                         else:
                             cmd, env = torch_cmd(cname, v, mode, r[1][0], r[1][1], reps)
                             j = run_json(cmd, env)
@@ -462,35 +469,40 @@ def main():
                         print(json.dumps(j), flush=True)
                         got[r].append(j)
                 group += 1
-                hashes = {(j["hash_logits"], j["hash_grads"]) for r in runs if r[0] == "tsf"
-                          for j in got[r]}
-                if len(hashes) > 1:  # the header promises bit-identical results
-                    print("compare_pytorch: FAIL: %s %s %s: timesformer.h gives different "
-                          "results at different thread counts: %s" % (cname, v, mode,
-                                                                      sorted(hashes)),
-                          file=sys.stderr)
-                    failed += 1
+                for kind in kinds:
+                    hashes = {(j["hash_logits"], j["hash_grads"]) for r in runs if r[0] == kind
+                              for j in got[r]}
+                    if len(hashes) > 1:  # the header promises bit-identical results
+                        print("compare_pytorch: FAIL: %s %s %s: timesformer.h gives different "
+                              "results at different thread counts: %s" % (
+                                  cname, v, kind if kind == "lean" else mode, sorted(hashes)),
+                              file=sys.stderr)
+                        failed += 1
                 med = {r: (median([j["ms"] for j in got[r]]), max(j["peak_rss_mb"] for j in got[r]))
                        for r in runs if got[r]}
                 tor = {r: m for r, m in med.items() if r[0] == "torch"}
                 if not tor:
                     continue
                 best = min(tor, key=lambda r: tor[r][0])
-                res = dict(bench="compare", config=cname, variant=v, mode=mode, B=c["batch"],
-                           torch_best="%dx%d" % best[1], torch_best_ms=round(tor[best][0], 3),
-                           torch_best_rss_mb=tor[best][1])
-                for r, (ms, rss) in med.items():
-                    key = "tsf_%dt" % r[1] if r[0] == "tsf" else "torch_%dx%d" % r[1]
-                    res[key + "_ms"], res[key + "_rss_mb"] = round(ms, 3), rss
-                for t in tsf_threads:
-                    if ("tsf", t) in med:
-                        res["ratio_time_%dt" % t] = round(med[("tsf", t)][0] / tor[best][0], 3)
-                        res["ratio_mem_%dt" % t] = round(med[("tsf", t)][1] / tor[best][1], 3)
-                if ("tsf", 1) in med and ("torch", (1, 1)) in med:
-                    res["ratio_time_1t_vs_torch_1x1"] = round(
-                        med[("tsf", 1)][0] / med[("torch", (1, 1))][0], 3)
-                print(json.dumps(res), flush=True)
-                results.append(res)
+                for kind in kinds:  # one row for the library's train, one for its lean step
+                    res = dict(bench="compare", config=cname, variant=v,
+                               mode="lean" if kind == "lean" else mode, B=c["batch"],
+                               torch_best="%dx%d" % best[1], torch_best_ms=round(tor[best][0], 3),
+                               torch_best_rss_mb=tor[best][1])
+                    for r, (ms, rss) in med.items():
+                        if r[0] not in (kind, "torch"):
+                            continue
+                        key = "tsf_%dt" % r[1] if r[0] == kind else "torch_%dx%d" % r[1]
+                        res[key + "_ms"], res[key + "_rss_mb"] = round(ms, 3), rss
+                    for t in tsf_threads:
+                        if (kind, t) in med:
+                            res["ratio_time_%dt" % t] = round(med[(kind, t)][0] / tor[best][0], 3)
+                            res["ratio_mem_%dt" % t] = round(med[(kind, t)][1] / tor[best][1], 3)
+                    if (kind, 1) in med and ("torch", (1, 1)) in med:
+                        res["ratio_time_1t_vs_torch_1x1"] = round(
+                            med[(kind, 1)][0] / med[("torch", (1, 1))][0], 3)
+                    print(json.dumps(res), flush=True)
+                    results.append(res)
 
     # the table
     setk = ["torch_%dx%d" % s for s in settings]
@@ -510,7 +522,8 @@ def main():
             "%.0f" % r["tsf_2t_rss_mb"] if "tsf_2t_rss_mb" in r else "-",
             r["torch_best_rss_mb"],
             "%.2f" % r["ratio_mem_2t"] if "ratio_mem_2t" in r else "-"))
-    print("ms per call (a batch: small B = 4, vitb B = 1; train = one SGD step), medians; "
+    print("ms per call (a batch: small B = 4, vitb B = 1; train = one SGD step; lean = the "
+          "library's SGD step with recompute and fused SGD, against PyTorch's train), medians; "
           "pt IxB = PyTorch with I intra-op threads and B OpenBLAS threads; best = PyTorch's "
           "fastest setting; t/best = tsf 2 threads / best (< 1: tsf faster); 1t/1x1 = tsf 1 "
           "thread / PyTorch 1x1; MB = peak RSS of the process (tsf at 2 threads, PyTorch at "
