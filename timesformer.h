@@ -3234,8 +3234,8 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
     }
     memset(d->dhidden, 0, R * HM * sizeof(float));
     memset(d->dnorm, 0, R * D * sizeof(float));
-    tsf_linear_backward(d->dhidden, gw.fc2_w, gw.fc2_b, d->dbranch, t.fch_gelu, w.fc2_w, (int)R,
-                        HM, D);
+    tsf_linear_backward(d->dhidden, gw.fc2_w, gw.fc2_b, d->dbranch, t.fch_gelu, w.fc2_w, (int)R, HM,
+                        D);
     if (m->dropout_seed) tsf__dropout(d->dhidden, R * HM, m, l);
     /* dhidden: d(GELU output), then in place d(fc1 output) */
     tsf_linear_gelu_backward(d->dnorm, gw.fc1_w, gw.fc1_b, d->dhidden, d->dhidden, t.fch, t.ln2,
@@ -3252,15 +3252,14 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
     memset(d->dattn, 0, RA * D * sizeof(float));
     memset(d->dqkv, 0, RA * 3 * D * sizeof(float));
     memset(d->dnorm, 0, RA * D * sizeof(float));
-    tsf_linear_backward(d->dattn, gw.proj_w, gw.proj_b, d->dbranch, t.atty, w.proj_w, (int)RA,
-                        D, D);
-    tsf_attention_fused_backward(d->dqkv, d->dattn, t.qkv, t.atty, t.lse, (int)s.SA, (int)s.SL,
-                                 D, NH);
-    tsf_linear_backward(d->dnorm, gw.qkv_w, gw.qkv_b, d->dqkv, t.ln1, w.qkv_w, (int)RA, D,
-                        3 * D);
+    tsf_linear_backward(d->dattn, gw.proj_w, gw.proj_b, d->dbranch, t.atty, w.proj_w, (int)RA, D,
+                        D);
+    tsf_attention_fused_backward(d->dqkv, d->dattn, t.qkv, t.atty, t.lse, (int)s.SA, (int)s.SL, D,
+                                 NH);
+    tsf_linear_backward(d->dnorm, gw.qkv_w, gw.qkv_b, d->dqkv, t.ln1, w.qkv_w, (int)RA, D, 3 * D);
     if (c->attention != TSF_ATTN_DIVIDED) {
-        tsf_layernorm_backward(d->dres, gw.ln1_w, gw.ln1_b, d->dnorm, attn_in, w.ln1_w,
-                               t.ln1_mean, t.ln1_rstd, (int)RA, D); /* dres = d(x) */
+        tsf_layernorm_backward(d->dres, gw.ln1_w, gw.ln1_b, d->dnorm, attn_in, w.ln1_w, t.ln1_mean,
+                               t.ln1_rstd, (int)RA, D); /* dres = d(x) */
         return;
     }
     memset(d->dseq, 0, RA * D * sizeof(float));
@@ -3271,18 +3270,17 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
     /* temporal: u = x + temporal_fc(proj(MHSA_t(LN_t(time groups of x)))) on patch rows */
     tsf__time_groups_forward(d->dbranch, d->dres, &s, D); /* d(temporal_fc output) */
     memset(d->dseq, 0, Rt * D * sizeof(float));
-    tsf_linear_backward(d->dseq, gw.t_fc_w, gw.t_fc_b, d->dbranch, t.t_proj, w.t_fc_w, (int)Rt,
-                        D, D);
+    tsf_linear_backward(d->dseq, gw.t_fc_w, gw.t_fc_b, d->dbranch, t.t_proj, w.t_fc_w, (int)Rt, D,
+                        D);
     tsf__drop_path_apply(d->dseq, keep_t, (size_t)B * s.N, (size_t)T, D);
     memset(d->dattn, 0, Rt * D * sizeof(float));
     memset(d->dqkv, 0, Rt * 3 * D * sizeof(float));
     memset(d->dnorm, 0, Rt * D * sizeof(float));
-    tsf_linear_backward(d->dattn, gw.t_proj_w, gw.t_proj_b, d->dseq, t.t_atty, w.t_proj_w,
-                        (int)Rt, D, D);
-    tsf_attention_fused_backward(d->dqkv, d->dattn, t.t_qkv, t.t_atty, t.t_lse, B * s.N, T, D,
-                                 NH);
-    tsf_linear_backward(d->dnorm, gw.t_qkv_w, gw.t_qkv_b, d->dqkv, t.t_ln, w.t_qkv_w, (int)Rt,
-                        D, 3 * D);
+    tsf_linear_backward(d->dattn, gw.t_proj_w, gw.t_proj_b, d->dseq, t.t_atty, w.t_proj_w, (int)Rt,
+                        D, D);
+    tsf_attention_fused_backward(d->dqkv, d->dattn, t.t_qkv, t.t_atty, t.t_lse, B * s.N, T, D, NH);
+    tsf_linear_backward(d->dnorm, gw.t_qkv_w, gw.t_qkv_b, d->dqkv, t.t_ln, w.t_qkv_w, (int)Rt, D,
+                        3 * D);
     memset(d->dseq, 0, Rt * D * sizeof(float));
     tsf_layernorm_backward(d->dseq, gw.t_ln_w, gw.t_ln_b, d->dnorm, t.t_in, w.t_ln_w, t.t_mean,
                            t.t_rstd, (int)Rt, D);
@@ -3317,7 +3315,8 @@ static tsf_status tsf__backward(tsf_model *m, float *dinput, const tsf_sgd *o, f
 
     /* the blocks, last first; with one block's gradient buffer (fused) it is cleared first */
     for (l = c->depth - 1; l >= 0; l--) {
-        tsf_params w = tsf__layer_params(p, c, l), gw = tsf__layer_params(g, c, m->grad_fused ? 0 : l);
+        tsf_params w = tsf__layer_params(p, c, l),
+                   gw = tsf__layer_params(g, c, m->grad_fused ? 0 : l);
         tsf_acts t = tsf__layer_acts(a, c, &s, l);
         const float *xin = l > 0 ? tsf__layer_acts(a, c, &s, l - 1).out : a->x0;
         if (m->grad_fused) tsf__grads_clear(m, &gw, 1);
@@ -3433,8 +3432,9 @@ static void tsf__sgd_apply(tsf_model *m, const tsf_sgd *o, float lr, float scale
     }
 }
 
-/* The fused step's update of a group whose gradient is complete: its squared norm joins
-   *sumsq (in tsf_sgd_step's order), and it is applied unless the norm is no longer finite. */
+/* The fused step's update of a group whose gradient is complete: its squared norm joins the
+   running sum in sumsq (in tsf_sgd_step's order), and it is applied unless the sum is no
+   longer finite. */
 static tsf_status tsf__sgd_fused(tsf_model *m, const tsf_sgd *o, float lr, const tsf_params *w,
                                  const tsf_params *g, int block, double *sumsq) {
     *sumsq += tsf__group_sumsq(m, g, block);
@@ -3465,7 +3465,8 @@ TSFDEF tsf_status tsf_sgd_step(tsf_model *m, const tsf_sgd *o, float lr, int acc
         if (coef < 1.0f) scale *= coef;
     }
     for (l = c->depth - 1; l >= 0; l--) {
-        tsf_params wl = tsf__layer_params(&m->params, c, l), gl = tsf__layer_params(&m->grads, c, l);
+        tsf_params wl = tsf__layer_params(&m->params, c, l),
+                   gl = tsf__layer_params(&m->grads, c, l);
         tsf__sgd_apply(m, o, lr, scale, &wl, &gl, 1);
     }
     tsf__sgd_apply(m, o, lr, scale, &m->params, &m->grads, 0);

@@ -455,8 +455,8 @@ static int run_one(const one_opts *o) {
            "\"peak_pct\":%.1f,\"peak_rss_mb\":%.1f,\"lib_mb\":%.1f,\"param_mb\":%.1f,"
            "\"act_mb\":%.1f,\"train_mb\":%.1f,\"reps\":%d,\"iters\":%ld,\"warmup\":%d,"
            "\"load1\":%.2f,\"hash_logits\":\"%016llx\",\"hash_grads\":\"%016llx\"}\n",
-           c->name, tsf_attention_name(o->variant), mode_name(o->train), o->threads, B, T,
-           H, W, m.cfg.dim, m.cfg.depth, m.cfg.heads, K, m.num_params, tsf_simd_name(), ms, ms_min,
+           c->name, tsf_attention_name(o->variant), mode_name(o->train), o->threads, B, T, H, W,
+           m.cfg.dim, m.cfg.depth, m.cfg.heads, K, m.num_params, tsf_simd_name(), ms, ms_min,
            ms / B, flops * 1e-9, flops / (ms * 1e-3) * 1e-9,
            100.0 * flops / (ms * 1e-3) * 1e-9 / (o->peak * o->threads), peak_rss_mb(),
            (double)(param_bytes + act_bytes + train_bytes) / 1048576.0,
@@ -863,7 +863,8 @@ static double print_header(const char *what, double peak) {
 int main(int argc, char **argv) {
     int threads[16] = {1, 2}, nthreads = 2, frames[16] = {4, 8, 16, 32, 64}, nframes = 5;
     int variants[3] = {TSF_ATTN_DIVIDED, TSF_ATTN_JOINT, TSF_ATTN_SPACE}, nvariants = 3;
-    int modes[3] = {0, 1, 2}, nmodes = 3, modes_given = 0, quick = 0, one = 0, scaling = 0, reps = 0, warmup = 1;
+    int modes[3] = {0, 1, 2}, nmodes = 3, modes_given = 0, quick = 0, one = 0, scaling = 0,
+        reps = 0, warmup = 1;
     int threads_given = 0, frames_given = 0, a, i, j, v, t, md, nm = 0, fail = 0;
     const bench_cfg *cfgs[NCFGS], *one_cfg = NULL;
     int ncfgs = 0, one_variant = -1, one_threads = 1, one_train = 0, one_frames = 0, one_batch = 0;
@@ -1123,10 +1124,9 @@ int main(int argc, char **argv) {
                             fprintf(stderr,
                                     "bench_model: FAIL: %s %s %s: %d threads and %d threads give "
                                     "different results (hashes %s/%s vs %s/%s)\n",
-                                    q->cfg->name, short_variant(q->variant),
-                                    mode_name(q->train), res[j].threads, q->threads,
-                                    res[j].hash_logits, res[j].hash_grads, q->hash_logits,
-                                    q->hash_grads);
+                                    q->cfg->name, short_variant(q->variant), mode_name(q->train),
+                                    res[j].threads, q->threads, res[j].hash_logits,
+                                    res[j].hash_grads, q->hash_logits, q->hash_grads);
                             fail = 1;
                         }
                     nm++;
@@ -1143,8 +1143,8 @@ int main(int argc, char **argv) {
                 res[j].threads == 1)
                 one_ms = res[j].ms;
         printf("%-6s %-18s %-5s %3d %2d %10.1f %10.1f %8.1f %6.1f ", q->cfg->name,
-               tsf_attention_name(q->variant), mode_name(q->train), q->threads, q->B,
-               q->ms, q->ms_clip, q->gflops, q->peak_pct);
+               tsf_attention_name(q->variant), mode_name(q->train), q->threads, q->B, q->ms,
+               q->ms_clip, q->gflops, q->peak_pct);
         if (probe > 0)
             printf("%5.1f ", 100.0 * q->gflops / (probe * q->threads));
         else
@@ -1157,7 +1157,8 @@ int main(int argc, char **argv) {
         printf("%5.2f\n", q->load);
     }
     printf("ms = median per call (a batch of B clips; train: one SGD step), ms/clip = ms / B;"
-           " GFLOP/s from tsf_config_flops x 2 (train and lean x 3: lean's recomputed forward is not counted); %%peak = GFLOP/s / (%.1f x threads);"
+           " GFLOP/s from tsf_config_flops x 2 (train and lean x 3: lean's recomputed forward is "
+           "not counted); %%peak = GFLOP/s / (%.1f x threads);"
            " %%fma = GFLOP/s / (the FMA probe's %.1f x threads); RSS = peak resident memory of"
            " the process; x1thr = speed-up over 1 thread\n",
            peak, probe);
