@@ -19,10 +19,18 @@ fail() {
 if "$BIN" --configs tiny --quick --min-ms 1 --threads 1,2 >"$OUT/run" 2>"$OUT/err"; then
     n=$(grep -c '^{"bench":"model"' "$OUT/run")
     rows=$(grep -c '^tiny ' "$OUT/run")
-    if [ "$n" -eq 12 ] && [ "$rows" -eq 12 ]; then
-        pass "bench_model --configs tiny: 12 measurements, 12 table rows, threads agree"
+    if [ "$n" -eq 18 ] && [ "$rows" -eq 18 ]; then
+        pass "bench_model --configs tiny: 18 measurements (3 variants x infer, train, lean x 2 thread counts), 18 table rows, threads agree"
     else
-        fail "bench_model --configs tiny: $n JSON lines and $rows table rows (expected 12, 12)"
+        fail "bench_model --configs tiny: $n JSON lines and $rows table rows (expected 18, 18)"
+    fi
+    # lean (recompute + fused SGD) needs less memory than train, by the library's count
+    lean=$(grep '"variant":"divided_space_time","mode":"lean","threads":1' "$OUT/run" | sed -E 's/.*"lib_mb":([0-9.]+).*/\1/')
+    train=$(grep '"variant":"divided_space_time","mode":"train","threads":1' "$OUT/run" | sed -E 's/.*"lib_mb":([0-9.]+).*/\1/')
+    if [ -n "$lean" ] && [ -n "$train" ] && awk -v a="$lean" -v b="$train" 'BEGIN { exit !(a < b) }'; then
+        pass "bench_model: lean needs less memory than train ($lean < $train MB)"
+    else
+        fail "bench_model: lean '$lean' MB, train '$train' MB"
     fi
     if grep '^{' "$OUT/run" | grep -v -q '"peak_rss_mb":[1-9]'; then
         fail "bench_model: a measurement without a peak RSS"
