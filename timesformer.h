@@ -116,7 +116,9 @@ SIMD
    Plain -O2 on x86-64 gives the portable path; -march=native gives the widest path the
    CPU has. TSF_SIMD_NAME names the chosen path. The portable kernel is always compiled
    too, and the tests compare the two. FMA rounds differently from a multiply and an add,
-   so SIMD and portable results agree to rounding, not bit for bit.
+   so SIMD and portable results agree to rounding, not bit for bit. The AVX paths also
+   transpose 8 x 8 blocks in registers when they pack a transposed operand (packing only
+   moves values: it changes no result).
 
    The matmul packs operands into panels on the stack: about
    4 * TSF_MM_KC * (TSF_MM_NC + 64) bytes per thread (330 KB by default), and the fused
@@ -1444,11 +1446,68 @@ static const tsf__ukernel tsf__ukernel_scalar = {
    task's block of it is contiguous already (rows no longer than the block is wide). */
 #define TSF__DIRECT_B_MAX_M 64
 
-/* dst[p*ld + j] = src[j*lds + p] for j < cols, p < kc: the transposing copy of packing, four
+#if defined(TSF__AVX512) || defined(TSF__AVX2)
+/* dst[q*ld + r] = src[r*lds + q] for r, q < 8: an 8 x 8 block transposed in registers (pairs
+   of rows interleaved, then pairs of pairs, then 128-bit halves swapped: 24 shuffles for
+   64 values). */
+static void tsf__transpose8(float *dst, size_t ld, const float *src, size_t lds) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds);
+    __m256 r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds);
+    __m256 r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds);
+    __m256 r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
+    /* t0 = r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5], and so on */
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    /* u0 = column 0 of rows 0-3 | column 4 of rows 0-3; u1: columns 1 and 5; ... */
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + ld, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ld, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ld, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ld, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ld, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ld, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ld, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+/* The same for a 4 x 4 block. */
+static void tsf__transpose4(float *dst, size_t ld, const float *src, size_t lds) {
+    __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + lds);
+    __m128 r2 = _mm_loadu_ps(src + 2 * lds), r3 = _mm_loadu_ps(src + 3 * lds);
+    __m128 t0 = _mm_unpacklo_ps(r0, r1), t1 = _mm_unpackhi_ps(r0, r1);
+    __m128 t2 = _mm_unpacklo_ps(r2, r3), t3 = _mm_unpackhi_ps(r2, r3);
+    _mm_storeu_ps(dst, _mm_movelh_ps(t0, t2));
+    _mm_storeu_ps(dst + ld, _mm_movehl_ps(t2, t0));
+    _mm_storeu_ps(dst + 2 * ld, _mm_movelh_ps(t1, t3));
+    _mm_storeu_ps(dst + 3 * ld, _mm_movehl_ps(t3, t1));
+}
+#endif
+
+/* dst[p*ld + j] = src[j*lds + p] for j < cols, p < kc: the transposing copy of packing. With
+   AVX, 8 x 8 and 4 x 4 blocks transposed in registers; the rest, and other machines, four
    source rows at a time (four read streams, four adjacent writes). */
 static void tsf__pack_transpose(float *dst, int ld, const float *src, size_t lds, int cols,
                                 int kc) {
-    int j = 0, p;
+    int j = 0, p = 0, q;
+#if defined(TSF__AVX512) || defined(TSF__AVX2)
+    for (; j + 8 <= cols; j += 8) {
+        for (p = 0; p + 8 <= kc; p += 8)
+            tsf__transpose8(dst + (size_t)p * ld + j, (size_t)ld, src + (size_t)j * lds + p, lds);
+        for (; p < kc; p++)
+            for (q = 0; q < 8; q++) dst[(size_t)p * ld + j + q] = src[(size_t)(j + q) * lds + p];
+    }
+    for (; j + 4 <= cols; j += 4) {
+        for (p = 0; p + 4 <= kc; p += 4)
+            tsf__transpose4(dst + (size_t)p * ld + j, (size_t)ld, src + (size_t)j * lds + p, lds);
+        for (; p < kc; p++)
+            for (q = 0; q < 4; q++) dst[(size_t)p * ld + j + q] = src[(size_t)(j + q) * lds + p];
+    }
+#endif
     for (; j + 4 <= cols; j += 4) {
         const float *s0 = src + (size_t)j * lds, *s1 = s0 + lds, *s2 = s1 + lds, *s3 = s2 + lds;
         float *o = dst + j;
@@ -1456,6 +1515,7 @@ static void tsf__pack_transpose(float *dst, int ld, const float *src, size_t lds
     }
     for (; j < cols; j++)
         for (p = 0; p < kc; p++) dst[(size_t)p * ld + j] = src[(size_t)j * lds + p];
+    (void)q;
 }
 
 /* dst // (n) = src: a row of a panel. The sizes of the micro-kernels' panels are copies of

@@ -70,6 +70,8 @@ int main(void) {
     for (step = 0; step < STEPS; step++) {
         float loss, lr = tsf_lr_cosine(0.05f, step, STEPS / 20, STEPS);
         for (b = 0; b < B; b++) make_clip(x + b * T * S * S, labels[b] = b % K, &ts.data_rng);
+        /* (without clipping, tsf_model_loss + tsf_model_backward_sgd would do the same step
+           with the update applied block by block: with cfg.fused_sgd no whole gradient) */
         tsf_model_zero_grad(&m);
         if (tsf_model_loss(&m, x, labels, B, T, S, S, 1, &loss) != TSF_OK ||
             tsf_model_backward(&m, NULL) != TSF_OK || tsf_sgd_step(&m, &opt, lr, 1, NULL) != TSF_OK)
