@@ -2552,7 +2552,8 @@ static tsf__shape tsf__shape_of(const tsf_config *c, int B, int T, int H, int W)
    how many blocks' worth each holds (per-block tensors are stacked in that many copies):
      inference             one block's of everything, reused by every block;
      training              every block's of what backward reads (L), one of what it does not
-                           (u, and fch_gelu, which backward recomputes from fch);
+                           (u) or recomputes cheaply: the LayerNorm outputs (from their
+                           inputs) and fch_gelu (from fch);
      training, recompute   every block's input (out), one block's of the rest: backward runs
                            each block's forward again from its input.
    keep holds every block's drop-path scales, always. What only backward reads (lse, fch) is
@@ -2569,19 +2570,19 @@ static void tsf__act_sizes(const tsf_config *c, const tsf__shape *s, double a[],
     TSF__ACT(1, B * T * N * CPP);                             /* cols */
     TSF__ACT(1, B * T * N * D);                               /* patches */
     TSF__ACT(1, R * D);                                       /* x0 */
-    TSF__ACT(LK, Rt * D), TSF__ACT(LK, Rt * D);               /* t_in, t_ln */
+    TSF__ACT(LK, Rt * D), TSF__ACT(1, Rt * D);                /* t_in, t_ln */
     TSF__ACT(LK, Rt), TSF__ACT(LK, Rt);                       /* t_mean, t_rstd */
     TSF__ACT(LK, Rt * 3 * D);                                 /* t_qkv */
     TSF__ACT(LK, train * Rt * NH);                            /* t_lse */
     TSF__ACT(LK, Rt * D), TSF__ACT(LK, Rt * D);               /* t_atty, t_proj */
     TSF__ACT(1, Rt > 0 ? R * D : 0);                          /* u */
     TSF__ACT(LK, Rs * D);                                     /* s_in */
-    TSF__ACT(LK, RA * D), TSF__ACT(LK, RA), TSF__ACT(LK, RA); /* ln1, ln1_mean, ln1_rstd */
+    TSF__ACT(1, RA * D), TSF__ACT(LK, RA), TSF__ACT(LK, RA);  /* ln1, ln1_mean, ln1_rstd */
     TSF__ACT(LK, RA * 3 * D);                                 /* qkv */
     TSF__ACT(LK, train * SA * NH * SL);                       /* lse */
     TSF__ACT(LK, RA * D);                                     /* atty */
     TSF__ACT(LK, R * D);                                      /* res1 */
-    TSF__ACT(LK, R * D), TSF__ACT(LK, R), TSF__ACT(LK, R);    /* ln2, ln2_mean, ln2_rstd */
+    TSF__ACT(1, R * D), TSF__ACT(LK, R), TSF__ACT(LK, R);     /* ln2, ln2_mean, ln2_rstd */
     TSF__ACT(LK, train * R * HM), TSF__ACT(1, R * HM);        /* fch, fch_gelu */
     TSF__ACT(LO, R * D);                                      /* out */
     TSF__ACT(L, (Rt > 0 ? B * N : 0) + SA + (double)s->SM);   /* keep */
@@ -3286,9 +3287,18 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
     /* dres holds d(out). MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))) */
     memcpy(d->dbranch, d->dres, R * D * sizeof(float));
     tsf__drop_path_apply(d->dbranch, keep_m, (size_t)s.SM, R / (size_t)s.SM, D);
-    /* fc2's input GELU(fch), which forward keeps for one block only: recomputed into
-       fch_gelu, with the same dropout mask (recompute has just made it) */
+    /* what forward keeps for one block only, made again as forward made it (recompute
+       has just done so): the LayerNorm outputs, which the linear layers after them need for
+       their weight gradients (mean and rstd are written again with the same values), and
+       fc2's input GELU(fch), with the same dropout mask */
     if (!s.recompute) {
+        if (Rt)
+            tsf_layernorm_forward(t.t_ln, t.t_mean, t.t_rstd, t.t_in, w.t_ln_w, w.t_ln_b, (int)Rt,
+                                  D, c->ln_eps);
+        tsf_layernorm_forward(t.ln1, t.ln1_mean, t.ln1_rstd, attn_in, w.ln1_w, w.ln1_b, (int)RA, D,
+                              c->ln_eps);
+        tsf_layernorm_forward(t.ln2, t.ln2_mean, t.ln2_rstd, t.res1, w.ln2_w, w.ln2_b, (int)R, D,
+                              c->ln_eps);
         tsf_gelu_forward(t.fch_gelu, t.fch, R * HM);
         if (m->dropout_seed) tsf__dropout(t.fch_gelu, R * HM, m, l);
     }
