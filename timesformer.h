@@ -2566,32 +2566,32 @@ static void tsf__act_sizes(const tsf_config *c, const tsf__shape *s, double a[],
     double train = s->train, katt = s->keep_att ? c->depth : 0;
     int L = c->depth, LK = s->train && !s->recompute ? L : 1, LO = s->train ? L : 1, k = 0;
 #define TSF__ACT(blocks, size) (nl[k] = (blocks), a[k++] = (blocks) * (size))
-    TSF__ACT(1, B * c->channels * T * s->H * s->W);           /* input */
-    TSF__ACT(1, B * T * N * CPP);                             /* cols */
-    TSF__ACT(1, B * T * N * D);                               /* patches */
-    TSF__ACT(1, R * D);                                       /* x0 */
-    TSF__ACT(LK, Rt * D), TSF__ACT(1, Rt * D);                /* t_in, t_ln */
-    TSF__ACT(LK, Rt), TSF__ACT(LK, Rt);                       /* t_mean, t_rstd */
-    TSF__ACT(LK, Rt * 3 * D);                                 /* t_qkv */
-    TSF__ACT(LK, train * Rt * NH);                            /* t_lse */
-    TSF__ACT(LK, Rt * D), TSF__ACT(LK, Rt * D);               /* t_atty, t_proj */
-    TSF__ACT(1, Rt > 0 ? R * D : 0);                          /* u */
-    TSF__ACT(LK, Rs * D);                                     /* s_in */
-    TSF__ACT(1, RA * D), TSF__ACT(LK, RA), TSF__ACT(LK, RA);  /* ln1, ln1_mean, ln1_rstd */
-    TSF__ACT(LK, RA * 3 * D);                                 /* qkv */
-    TSF__ACT(LK, train * SA * NH * SL);                       /* lse */
-    TSF__ACT(LK, RA * D);                                     /* atty */
-    TSF__ACT(LK, R * D);                                      /* res1 */
-    TSF__ACT(1, R * D), TSF__ACT(LK, R), TSF__ACT(LK, R);     /* ln2, ln2_mean, ln2_rstd */
-    TSF__ACT(LK, train * R * HM), TSF__ACT(1, R * HM);        /* fch, fch_gelu */
-    TSF__ACT(LO, R * D);                                      /* out */
-    TSF__ACT(L, (Rt > 0 ? B * N : 0) + SA + (double)s->SM);   /* keep */
-    TSF__ACT(1, katt * SA * NH * SL * SL);                    /* att */
-    TSF__ACT(1, Rt > 0 ? katt * B * N * NH * T * T : 0);      /* t_att */
-    TSF__ACT(1, B * D);                                       /* pooled */
-    TSF__ACT(1, B * D), TSF__ACT(1, B), TSF__ACT(1, B);       /* lnf, lnf_mean, lnf_rstd */
-    TSF__ACT(1, B * K), TSF__ACT(1, B * K), TSF__ACT(1, B);   /* logits, probs, losses */
-    TSF__ACT(1, ((R > Rs ? R : Rs) + B) * D);                 /* scratch */
+    TSF__ACT(1, B * c->channels * T * s->H * s->W);          /* input */
+    TSF__ACT(1, B * T * N * CPP);                            /* cols */
+    TSF__ACT(1, B * T * N * D);                              /* patches */
+    TSF__ACT(1, R * D);                                      /* x0 */
+    TSF__ACT(LK, Rt * D), TSF__ACT(1, Rt * D);               /* t_in, t_ln */
+    TSF__ACT(LK, Rt), TSF__ACT(LK, Rt);                      /* t_mean, t_rstd */
+    TSF__ACT(LK, Rt * 3 * D);                                /* t_qkv */
+    TSF__ACT(LK, train * Rt * NH);                           /* t_lse */
+    TSF__ACT(LK, Rt * D), TSF__ACT(LK, Rt * D);              /* t_atty, t_proj */
+    TSF__ACT(1, Rt > 0 ? R * D : 0);                         /* u */
+    TSF__ACT(LK, Rs * D);                                    /* s_in */
+    TSF__ACT(1, RA * D), TSF__ACT(LK, RA), TSF__ACT(LK, RA); /* ln1, ln1_mean, ln1_rstd */
+    TSF__ACT(LK, RA * 3 * D);                                /* qkv */
+    TSF__ACT(LK, train * SA * NH * SL);                      /* lse */
+    TSF__ACT(LK, RA * D);                                    /* atty */
+    TSF__ACT(LK, R * D);                                     /* res1 */
+    TSF__ACT(1, R * D), TSF__ACT(LK, R), TSF__ACT(LK, R);    /* ln2, ln2_mean, ln2_rstd */
+    TSF__ACT(LK, train * R * HM), TSF__ACT(1, R * HM);       /* fch, fch_gelu */
+    TSF__ACT(LO, R * D);                                     /* out */
+    TSF__ACT(L, (Rt > 0 ? B * N : 0) + SA + (double)s->SM);  /* keep */
+    TSF__ACT(1, katt * SA * NH * SL * SL);                   /* att */
+    TSF__ACT(1, Rt > 0 ? katt * B * N * NH * T * T : 0);     /* t_att */
+    TSF__ACT(1, B * D);                                      /* pooled */
+    TSF__ACT(1, B * D), TSF__ACT(1, B), TSF__ACT(1, B);      /* lnf, lnf_mean, lnf_rstd */
+    TSF__ACT(1, B * K), TSF__ACT(1, B * K), TSF__ACT(1, B);  /* logits, probs, losses */
+    TSF__ACT(1, ((R > Rs ? R : Rs) + B) * D);                /* scratch */
 #undef TSF__ACT
     TSF_ASSERT(k == TSF__NUM_ACTS);
 }
