@@ -181,13 +181,14 @@ MEMORY LAYOUT
    tsf_model_train_init() switches to the training layout: gradients and momentum laid out
    as the parameters, every block's activations that backward reads (the attention keeps
    only each row's log-sum-exp, and backward recomputes the probabilities tile by tile; the
-   MLP keeps its pre-GELU values and backward recomputes GELU), and one block's activation
+   MLP keeps its pre-GELU values and backward recomputes GELU; the LayerNorm outputs are kept
+   for one block and made again from their inputs), and one block's activation
    gradients; tsf_model_train_bytes() gives what that adds. With cfg.recompute training
    keeps only each block's input, and backward runs the block's forward again before its
    backward (one more forward pass of compute, less one block's; the same gradients to the
    bit). With cfg.fused_sgd the gradients take one block's room (tsf_model_backward_sgd
    applies each block's update as soon as it is complete) plus that of the tensors outside
-   the blocks. ViT-B/16, 8 x 224^2, divided, batch 1, trains in 2.74 GB, in 1.72 GB with
+   the blocks. ViT-B/16, 8 x 224^2, divided, batch 1, trains in 2.58 GB, in 1.72 GB with
    recompute (of which 1.46 GB are parameters, gradients and momentum), and in 1.28 GB with
    recompute and fused_sgd (parameters and momentum 0.97 GB, one block's gradients 0.03).
    The buffers grow when a pass needs more and are never allocated per step.
