@@ -3549,8 +3549,8 @@ TSFDEF tsf_status tsf_model_backward_sgd(tsf_model *m, const tsf_sgd *o, float l
                                          float *grad_norm) {
     double sumsq = 0;
     tsf_status st;
-    if (!m->grad_memory || !o || o->clip_norm > 0.0f) return TSF_ERR_ARG;
-    tsf_model_zero_grad(m);
+    if (!m->grad_memory || !m->has_dlogits || !o || o->clip_norm > 0.0f) return TSF_ERR_ARG;
+    tsf_model_zero_grad(m); /* (only now: a refused call keeps the gradients it found) */
     st = tsf__backward(m, NULL, o, lr, &sumsq);
     if (grad_norm) *grad_norm = (float)sqrt(sumsq);
     if (st == TSF_OK) m->sgd_steps++;
