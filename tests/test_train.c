@@ -1061,6 +1061,10 @@ static void test_train_fused_sgd(void) {
                 CHECK(tt_same_state(&ref, &fus) && tt_same_state(&ref, &full));
             }
             CHECK(ref.sgd_steps == 3 && fus.sgd_steps == 3 && full.sgd_steps == 3);
+            /* no loss since the last step: refused, and the gradients it found are kept */
+            full.grad_memory[0] = 1.5f;
+            CHECK_EQ_INT(tsf_model_backward_sgd(&full, &o, 0.05f, NULL), TSF_ERR_ARG);
+            CHECK(full.grad_memory[0] == 1.5f && full.sgd_steps == 3);
             /* what needs the whole gradient is refused in the fused layout */
             CHECK_EQ_INT(tsf_model_loss(&fus, x, labels, B, T, H, W, 1, &l2), TSF_OK);
             CHECK_EQ_INT(tsf_model_backward(&fus, NULL), TSF_ERR_ARG);
