@@ -7,9 +7,10 @@
 #   make demo       TimeSformer learns motion from synthetic videos: divided vs joint vs
 #                   space-only attention, trained from scratch (minutes on 2 cores; needs only cc)
 #   make bench      matmul benchmark (GFLOP/s, % of peak, OpenBLAS ratio when installed)
-#   make bench-model    the whole model: inference and training step, GFLOP/s, % of peak,
-#                   peak memory, 3 variants x small/ViT-B x 1/2 threads (some minutes;
-#                   BENCH_ARGS=--quick for the small config only)
+#   make bench-model    the whole model: inference, training step and lean training step
+#                   (recompute + fused SGD), GFLOP/s, % of peak, peak memory, 3 variants x
+#                   small/ViT-B x 1/2 threads (about 15 minutes; BENCH_ARGS=--quick for the
+#                   small config only)
 #   make bench-scaling  time and memory against frames (4..96), table + build/bench_scaling.svg
 #   make bench-pytorch  the same against PyTorch 1.13 at each of its thread settings, in the
 #                   same run (needs /usr/bin/python3 with torch; skipped otherwise)
