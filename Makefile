@@ -9,7 +9,7 @@
 #   make bench      matmul benchmark (GFLOP/s, % of peak, OpenBLAS ratio when installed)
 #   make bench-model    the whole model: inference, training step and lean training step
 #                   (recompute + fused SGD), GFLOP/s, % of peak, peak memory, 3 variants x
-#                   small/ViT-B x 1/2 threads (about 15 minutes; BENCH_ARGS=--quick for the
+#                   small/ViT-B x 1/2 threads (some minutes; BENCH_ARGS=--quick for the
 #                   small config only)
 #   make bench-scaling  time and memory against frames (4..96), table + build/bench_scaling.svg
 #   make bench-pytorch  the same against PyTorch 1.13 at each of its thread settings, in the
