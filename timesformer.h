@@ -2286,6 +2286,25 @@ TSFDEF void tsf_attention_fused_backward(float *dqkv, const float *dout, const f
     }
 }
 
+/* ---- big buffers cleared and copied in parallel chunks (the model's, between kernels) ---- */
+#define TSF__CHUNK 16384
+static void tsf__zero(float *x, size_t n) { /* x // (n) = 0 */
+    long c, chunks = (long)((n + TSF__CHUNK - 1) / TSF__CHUNK);
+    TSF__OMP_FOR(chunks > 4)
+    for (c = 0; c < chunks; c++) {
+        size_t i0 = (size_t)c * TSF__CHUNK, len = n - i0 < TSF__CHUNK ? n - i0 : TSF__CHUNK;
+        memset(x + i0, 0, len * sizeof(float));
+    }
+}
+static void tsf__copy(float *dst, const float *src, size_t n) { /* dst // (n) = src */
+    long c, chunks = (long)((n + TSF__CHUNK - 1) / TSF__CHUNK);
+    TSF__OMP_FOR(chunks > 4)
+    for (c = 0; c < chunks; c++) {
+        size_t i0 = (size_t)c * TSF__CHUNK, len = n - i0 < TSF__CHUNK ? n - i0 : TSF__CHUNK;
+        memcpy(dst + i0, src + i0, len * sizeof(float));
+    }
+}
+
 /* ---- residual ---------------------------------------------------------------------------- */
 TSFDEF void tsf_residual_forward(float *out, const float *a, const float *b, size_t n) {
     long i;
@@ -3168,7 +3187,7 @@ TSFDEF tsf_status tsf_model_train_init(tsf_model *m) {
 }
 
 TSFDEF void tsf_model_zero_grad(tsf_model *m) {
-    if (m->grad_memory) memset(m->grad_memory, 0, m->grad_floats * sizeof(float));
+    if (m->grad_memory) tsf__zero(m->grad_memory, m->grad_floats);
 }
 
 TSFDEF tsf_status tsf_model_loss(tsf_model *m, const float *x, const int *labels, int B, int T,
@@ -3286,7 +3305,7 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
     float *keep_t = t.keep, *keep_a = keep_t + (Rt ? (size_t)B * s.N : 0);
     float *keep_m = keep_a + s.SA;
     /* dres holds d(out). MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))) */
-    memcpy(d->dbranch, d->dres, R * D * sizeof(float));
+    tsf__copy(d->dbranch, d->dres, R * D);
     tsf__drop_path_apply(d->dbranch, keep_m, (size_t)s.SM, R / (size_t)s.SM, D);
     /* what forward keeps for one block only, made again as forward made it (recompute
        has just done so): the LayerNorm outputs, which the linear layers after them need for
@@ -3303,8 +3322,8 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
         tsf_gelu_forward(t.fch_gelu, t.fch, R * HM);
         if (m->dropout_seed) tsf__dropout(t.fch_gelu, R * HM, m, l);
     }
-    memset(d->dhidden, 0, R * HM * sizeof(float));
-    memset(d->dnorm, 0, R * D * sizeof(float));
+    tsf__zero(d->dhidden, R * HM);
+    tsf__zero(d->dnorm, R * D);
     tsf_linear_backward(d->dhidden, gw.fc2_w, gw.fc2_b, d->dbranch, t.fch_gelu, w.fc2_w, (int)R, HM,
                         D);
     if (m->dropout_seed) tsf__dropout(d->dhidden, R * HM, m, l);
@@ -3318,11 +3337,11 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
     if (c->attention == TSF_ATTN_DIVIDED)
         tsf__space_residual_backward(d->dbranch, d->dres, &s, D);
     else
-        memcpy(d->dbranch, d->dres, R * D * sizeof(float));
+        tsf__copy(d->dbranch, d->dres, R * D);
     tsf__drop_path_apply(d->dbranch, keep_a, (size_t)s.SA, (size_t)s.SL, D);
-    memset(d->dattn, 0, RA * D * sizeof(float));
-    memset(d->dqkv, 0, RA * 3 * D * sizeof(float));
-    memset(d->dnorm, 0, RA * D * sizeof(float));
+    tsf__zero(d->dattn, RA * D);
+    tsf__zero(d->dqkv, RA * 3 * D);
+    tsf__zero(d->dnorm, RA * D);
     tsf_linear_backward(d->dattn, gw.proj_w, gw.proj_b, d->dbranch, t.atty, w.proj_w, (int)RA, D,
                         D);
     tsf_attention_fused_backward(d->dqkv, d->dattn, t.qkv, t.atty, t.lse, (int)s.SA, (int)s.SL, D,
@@ -3333,26 +3352,26 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
                                t.ln1_rstd, (int)RA, D); /* dres = d(x) */
         return;
     }
-    memset(d->dseq, 0, RA * D * sizeof(float));
+    tsf__zero(d->dseq, RA * D);
     tsf_layernorm_backward(d->dseq, gw.ln1_w, gw.ln1_b, d->dnorm, attn_in, w.ln1_w, t.ln1_mean,
                            t.ln1_rstd, (int)RA, D);
     tsf__space_groups_backward(d->dres, d->dseq, &s, D); /* dres = d(u) */
 
     /* temporal: u = x + temporal_fc(proj(MHSA_t(LN_t(time groups of x)))) on patch rows */
     tsf__time_groups_forward(d->dbranch, d->dres, &s, D); /* d(temporal_fc output) */
-    memset(d->dseq, 0, Rt * D * sizeof(float));
+    tsf__zero(d->dseq, Rt * D);
     tsf_linear_backward(d->dseq, gw.t_fc_w, gw.t_fc_b, d->dbranch, t.t_proj, w.t_fc_w, (int)Rt, D,
                         D);
     tsf__drop_path_apply(d->dseq, keep_t, (size_t)B * s.N, (size_t)T, D);
-    memset(d->dattn, 0, Rt * D * sizeof(float));
-    memset(d->dqkv, 0, Rt * 3 * D * sizeof(float));
-    memset(d->dnorm, 0, Rt * D * sizeof(float));
+    tsf__zero(d->dattn, Rt * D);
+    tsf__zero(d->dqkv, Rt * 3 * D);
+    tsf__zero(d->dnorm, Rt * D);
     tsf_linear_backward(d->dattn, gw.t_proj_w, gw.t_proj_b, d->dseq, t.t_atty, w.t_proj_w, (int)Rt,
                         D, D);
     tsf_attention_fused_backward(d->dqkv, d->dattn, t.t_qkv, t.t_atty, t.t_lse, B * s.N, T, D, NH);
     tsf_linear_backward(d->dnorm, gw.t_qkv_w, gw.t_qkv_b, d->dqkv, t.t_ln, w.t_qkv_w, (int)Rt, D,
                         3 * D);
-    memset(d->dseq, 0, Rt * D * sizeof(float));
+    tsf__zero(d->dseq, Rt * D);
     tsf_layernorm_backward(d->dseq, gw.t_ln_w, gw.t_ln_b, d->dnorm, t.t_in, w.t_ln_w, t.t_mean,
                            t.t_rstd, (int)Rt, D);
     tsf__time_groups_backward(d->dres, d->dseq, &s, D); /* dres = d(x) */
@@ -3376,9 +3395,9 @@ static tsf_status tsf__backward(tsf_model *m, float *dinput, const tsf_sgd *o, f
     tsf__model_shape(m, B, m->T, m->H, m->W, &s); /* the training layout */
 
     /* head, in reverse: classifier, final LayerNorm, cls pooling */
-    memset(d->dlnf, 0, (size_t)B * D * sizeof(float));
-    memset(d->dpooled, 0, (size_t)B * D * sizeof(float));
-    memset(d->dres, 0, (size_t)s.R * D * sizeof(float));
+    tsf__zero(d->dlnf, (size_t)B * D);
+    tsf__zero(d->dpooled, (size_t)B * D);
+    tsf__zero(d->dres, (size_t)s.R * D);
     tsf_linear_backward(d->dlnf, g->head_w, g->head_b, d->dlogits, a->lnf, p->head_w, B, D, K);
     tsf_layernorm_backward(d->dpooled, g->lnf_w, g->lnf_b, d->dlnf, a->pooled, p->lnf_w,
                            a->lnf_mean, a->lnf_rstd, B, D);
@@ -3473,7 +3492,7 @@ static void tsf__grads_clear(const tsf_model *m, const tsf_params *g, int block)
     int f;
     tsf__param_sizes(&m->cfg, s);
     for (f = 0; f < TSF_NUM_PARAMS; f++)
-        if (gv[f]) memset(gv[f], 0, tsf__group_len(&m->cfg, s, f, block) * sizeof(float));
+        if (gv[f]) tsf__zero(gv[f], tsf__group_len(&m->cfg, s, f, block));
 }
 
 /* One SGD update of a group: weights w, gradients g (times scale), the momentum buffers laid
