@@ -458,6 +458,9 @@ typedef struct tsf_config {
     int no_qkv_bias;       /* 1: the qkv projections have no bias (released models have one) */
     float mean[3], std[3]; /* input = (pixel/255 - mean[c]) / std[c]; all std 0: [0.45, 0.225] */
     int bgr;               /* 1: the model sees channels in BGR order (the original SSv2 models) */
+    int short_side;        /* test views: frames are resized so their short side is this ... */
+    int crop_size;         /* ... then the centre crop_size x crop_size is the input
+                              [both image_size]; from a preprocessor_config.json              */
     int recompute;         /* training keeps each block's input only, and backward runs the
                               block's forward again from it: one block's activations instead
                               of L blocks', for one more forward pass of compute [0]       */
@@ -1019,8 +1022,10 @@ TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *
 #include <string.h>
 #ifndef TSF_NO_STDIO
 #if defined(__unix__) || defined(__APPLE__)
-#include <fcntl.h>  /* open, to fsync a finished file */
-#include <unistd.h> /* fsync, close */
+#include <errno.h>
+#include <fcntl.h>    /* open, to fsync a finished file */
+#include <sys/stat.h> /* stat: only regular files are read */
+#include <unistd.h>   /* fsync, close */
 #endif
 #endif
 
@@ -2483,6 +2488,11 @@ TSFDEF tsf_status tsf_config_resolve(tsf_config *c) {
     if (c->ln_eps == 0.0f) c->ln_eps = 1e-6f;
     if (c->std[0] == 0.0f && c->std[1] == 0.0f && c->std[2] == 0.0f)
         for (i = 0; i < 3; i++) c->mean[i] = 0.45f, c->std[i] = 0.225f;
+    if (!c->crop_size) c->crop_size = c->image_size;
+    if (!c->short_side) c->short_side = c->crop_size;
+    if (c->crop_size < 1 || c->crop_size > TSF__MAX_DIM || c->short_side < c->crop_size ||
+        c->short_side > TSF__MAX_DIM)
+        return TSF_ERR_CONFIG;
     if (c->image_size < 1 || c->patch_size < 1 || c->image_size < c->patch_size ||
         c->image_size > TSF__MAX_DIM || c->patch_size > TSF__MAX_DIM || c->channels < 1 ||
         c->channels > 64 || c->frames < 1 || c->frames > TSF__MAX_DIM || c->dim < 1 ||
@@ -3801,6 +3811,17 @@ static int tsf__json_int(const tsf__json *j, int t, long long lo, long long hi, 
     return 1;
 }
 
+/* A JSON true or false; 0 if t is neither. */
+static int tsf__json_bool(const tsf__json *j, int t, int *out) {
+    int n = t >= 0 ? j->tok[t].end - j->tok[t].start : 0;
+    if (t < 0 || j->tok[t].type != TSF__J_PRIM ||
+        !((n == 4 && memcmp(j->s + j->tok[t].start, "true", 4) == 0) ||
+          (n == 5 && memcmp(j->s + j->tok[t].start, "false", 5) == 0)))
+        return 0;
+    *out = n == 4;
+    return 1;
+}
+
 static unsigned long tsf__hex4(const char *h) { /* 4 hex digits, checked by the tokenizer */
     unsigned long c = 0;
     int k;
@@ -4081,10 +4102,43 @@ static tsf_status tsf__labels_from_json(const tsf__json *j, int t, int K, char *
     return TSF_OK;
 }
 
+/* Keys of a Hugging Face config.json that would change what the model computes, in ways the
+   library does not: refused by name, with the value, rather than silently computed
+   otherwise. (Dropout and drop-path rates matter only in training, and the initializer
+   range only to a new model: they are not refused. Keys the library reads are checked
+   where they are read.) */
+static tsf_status tsf__config_refuse(const tsf__json *j, int obj, tsf_error *err) {
+    static const struct {
+        const char *key, *want, *why;
+    } rules[] = {
+        {"hidden_act", "gelu", "the library computes the exact (erf) GELU, \"gelu\""},
+        {"model_type", "timesformer", "not a TimeSformer"},
+        {"pos_embed", "space_time", "the library adds position and time embeddings"},
+    };
+    char val[64], msg[200];
+    size_t k;
+    int t;
+    for (k = 0; k < sizeof rules / sizeof rules[0]; k++) {
+        if ((t = tsf__json_get(j, obj, rules[k].key)) < 0) continue;
+        if (tsf__json_eq(j, t, rules[k].want)) continue;
+        if (!tsf__json_str(j, t, val, sizeof val)) snprintf(val, sizeof val, "(not a string)");
+        snprintf(msg, sizeof msg, "config: %s \"%s\" is not supported (%s)", rules[k].key, val,
+                 rules[k].why);
+        return tsf__seterr(err, msg, "", ""), TSF_ERR_CONFIG;
+    }
+    if ((t = tsf__json_get(j, obj, "pruned_heads")) >= 0 &&
+        !(j->tok[t].type == TSF__J_OBJ && j->tok[t].size == 0))
+        return tsf__seterr(err, "config: pruned_heads is not supported (every head is computed)",
+                           "", ""),
+               TSF_ERR_CONFIG;
+    return TSF_OK;
+}
+
 /* Apply the keys of object obj to *cfg; *labels (may be NULL) receives id2label/labels. */
 static tsf_status tsf__config_apply(tsf_config *cfg, const tsf__json *j, int obj, char **labels,
                                     tsf_error *err) {
     int t, hidden = 0, k;
+    tsf_status st;
     double v;
     char name[64];
     if (obj < 0 || j->tok[obj].type != TSF__J_OBJ)
@@ -4126,12 +4180,16 @@ static tsf_status tsf__config_apply(tsf_config *cfg, const tsf__json *j, int obj
         cfg->attention = tsf_attention_parse(name);
     }
     if ((t = tsf__json_get(j, obj, "qkv_bias")) >= 0) {
-        int n = j->tok[t].end - j->tok[t].start;
-        if (j->tok[t].type != TSF__J_PRIM || (n != 4 && n != 5))
+        int on;
+        if (!tsf__json_bool(j, t, &on))
             return tsf__seterr(err, "config: qkv_bias must be true or false", "", ""),
                    TSF_ERR_FORMAT;
-        cfg->no_qkv_bias = j->s[j->tok[t].start] == 'f';
+        cfg->no_qkv_bias = !on;
     }
+    if (!tsf__cfg_int(j, obj, "short_side", NULL, &cfg->short_side, err) ||
+        !tsf__cfg_int(j, obj, "crop_size", NULL, &cfg->crop_size, err))
+        return TSF_ERR_FORMAT;
+    if ((st = tsf__config_refuse(j, obj, err)) != TSF_OK) return st;
     for (k = 0; k < 2; k++) { /* "mean": [r, g, b], "std": [r, g, b] */
         float *dst = k ? cfg->std : cfg->mean;
         int i;
@@ -4221,7 +4279,7 @@ TSFDEF tsf_status tsf_model_check_finite(const tsf_model *m, tsf_error *err) {
     return TSF_OK;
 }
 
-/* ---- safetensors in ---------------------------------------------------------------------- */
+/* ---- reading weight files --------------------------------------------------------------- */
 /* Where tensor bytes come from: a memory buffer, or (with stdio) a file. */
 typedef struct tsf__source {
     const unsigned char *mem; /* whole file in memory, or NULL */
@@ -4251,17 +4309,15 @@ static float tsf__f16_to_f32(unsigned int h) {
     return sign ? -v : v;
 }
 
-static int tsf__dtype_size(const tsf__json *j, int t) {
-    return tsf__json_eq(j, t, "F32")                                 ? 4
-           : tsf__json_eq(j, t, "F16") || tsf__json_eq(j, t, "BF16") ? 2
-           : tsf__json_eq(j, t, "F64")                               ? 8
-                                                                     : 0;
-}
+/* The element types a weight file may hold; the model reads the four float types. */
+enum { TSF__DT_NONE = 0, TSF__DT_F32, TSF__DT_F16, TSF__DT_BF16, TSF__DT_F64 };
 
-/* Read n values of the dtype at offset into dst as floats (little-endian file). */
-static int tsf__read_tensor(const tsf__source *src, unsigned long long off, float *dst, size_t n,
-                            int esize, int bf16) {
+/* Read n values of a float dtype at offset into dst as floats; the file's bytes are
+   little-endian, or big-endian with big = 1. */
+static int tsf__read_values(const tsf__source *src, unsigned long long off, float *dst, size_t n,
+                            int dtype, int big) {
     unsigned char buf[4096];
+    int esize = dtype == TSF__DT_F32 ? 4 : dtype == TSF__DT_F64 ? 8 : 2;
     size_t done = 0, i;
     while (done < n) {
         size_t k = n - done < sizeof buf / 8 ? n - done : sizeof buf / 8;
@@ -4270,7 +4326,7 @@ static int tsf__read_tensor(const tsf__source *src, unsigned long long off, floa
             const unsigned char *b = buf + i * esize;
             unsigned long long u = 0;
             int q;
-            for (q = esize - 1; q >= 0; q--) u = (u << 8) | b[q]; /* little-endian bytes */
+            for (q = 0; q < esize; q++) u = (u << 8) | b[big ? q : esize - 1 - q];
             if (esize == 4) {
                 unsigned int w = (unsigned int)u;
                 memcpy(dst + done + i, &w, 4);
@@ -4278,7 +4334,7 @@ static int tsf__read_tensor(const tsf__source *src, unsigned long long off, floa
                 double d;
                 memcpy(&d, &u, 8);
                 dst[done + i] = (float)d;
-            } else if (bf16) { /* bfloat16: the top half of a float32 */
+            } else if (dtype == TSF__DT_BF16) { /* bfloat16: the top half of a float32 */
                 unsigned int w = (unsigned int)u << 16;
                 memcpy(dst + done + i, &w, 4);
             } else {
@@ -4290,63 +4346,139 @@ static int tsf__read_tensor(const tsf__source *src, unsigned long long off, floa
     return 1;
 }
 
-typedef struct tsf__st_entry {
-    unsigned long long begin, end;
-    int key; /* token of the name */
-} tsf__st_entry;
+/* ---- weight files as lists of tensors -----------------------------------------------------
+   Every reader (safetensors; PyTorch's torch.save archives, below) turns a file into a list
+   of named tensors: dtype, shape, strides, and where element 0 lies in which file. Filling a
+   model from such a list is one function for every format (tsf__wlist_fill): names are mapped
+   to Hugging Face names, shapes checked, values converted to float32 and strided tensors
+   made contiguous. An entry can also be a name whose value is no tensor, with the reason,
+   so that the error names it only if the model needs it. */
+#define TSF__WMAX_DIMS 8
+#define TSF__WMAX_FILES 256
 
-static int tsf__entry_cmp(const void *a, const void *b) {
-    const tsf__st_entry *x = (const tsf__st_entry *)a, *y = (const tsf__st_entry *)b;
-    return x->begin < y->begin ? -1 : x->begin > y->begin;
+typedef struct tsf__wtensor {
+    size_t name;   /* its NUL-terminated name: offset in the list's text          */
+    size_t why;    /* 0: a tensor; else the offset of why this name has none      */
+    int dtype;     /* TSF__DT_*; NONE: a type the model cannot use (integers, ...) */
+    int file, big; /* the file holding the data; 1: its bytes are big-endian      */
+    int ndim;      /* shape and strides in elements, at most TSF__WMAX_DIMS       */
+    long long shape[TSF__WMAX_DIMS], stride[TSF__WMAX_DIMS];
+    unsigned long long off; /* byte offset of element (0, .., 0) in the file               */
+} tsf__wtensor;
+
+typedef struct tsf__wlist {
+    tsf__wtensor *t;
+    int n, cap;
+    char *text; /* names and reasons; text[0] is an empty string */
+    size_t len, text_cap;
+    tsf__source files[TSF__WMAX_FILES];
+    int nfiles;
+    void *ctx;
+} tsf__wlist;
+
+static void tsf__wlist_free(tsf__wlist *l) {
+    if (l->t) TSF_FREE(l->t, l->ctx);
+    if (l->text) TSF_FREE(l->text, l->ctx);
+    l->t = NULL, l->text = NULL, l->n = l->cap = 0, l->len = l->text_cap = 0;
 }
 
-/* Copy the entries of a parsed safetensors header into the model, checking everything.
-   The model's config must already be set and its buffers allocated. A checkpoint's SGD
-   momentum ("optimizer.momentum." + name) goes to m->momentum_memory when that exists (and
-   must then be complete); a plain model load skips it. */
-static tsf_status tsf__st_fill(tsf_model *m, const tsf__json *j, const tsf__source *src,
-                               unsigned long long data0, tsf_error *err) {
-    int nt = tsf_model_num_tensors(m), t, k, e, n = j->tok[0].size, ne = 0;
-    unsigned long long data_size = src->size - data0;
-    void *ctx = m->cfg.alloc_ctx;
-    int nseen = m->momentum_memory ? 2 * nt : nt; /* parameters, then momentum buffers */
-    unsigned char *seen = (unsigned char *)TSF_MALLOC((size_t)nseen + 1, ctx);
-    tsf__st_entry *ents = (tsf__st_entry *)TSF_MALLOC(((size_t)n + 1) * sizeof *ents, ctx);
-    tsf_status st = TSF_OK;
-    char name[512], hf[96], tname[96];
-    if (!seen || !ents) {
-        st = TSF_ERR_ALLOC;
-        goto done;
+/* Keep n bytes of s (plus a NUL) in the list's text; its offset, or 0 when out of memory. */
+static size_t tsf__wlist_text(tsf__wlist *l, const char *s, size_t n) {
+    size_t at;
+    if (l->len + n + 2 > l->text_cap) {
+        size_t cap = (l->len + n + 2) * 2;
+        char *p = (char *)TSF_MALLOC(cap, l->ctx);
+        if (!p) return 0;
+        if (l->text)
+            memcpy(p, l->text, l->len), TSF_FREE(l->text, l->ctx);
+        else
+            p[0] = 0, l->len = 1;
+        l->text = p, l->text_cap = cap;
     }
+    at = l->len;
+    memcpy(l->text + at, s, n);
+    l->text[at + n] = 0;
+    l->len += n + 1;
+    return at;
+}
+
+/* A new entry named by n bytes of name, cleared; NULL when out of memory. */
+static tsf__wtensor *tsf__wlist_add(tsf__wlist *l, const char *name, size_t n) {
+    tsf__wtensor *e;
+    size_t at;
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 64;
+        tsf__wtensor *p = (tsf__wtensor *)TSF_MALLOC((size_t)cap * sizeof *p, l->ctx);
+        if (!p) return NULL;
+        if (l->t) memcpy(p, l->t, (size_t)l->n * sizeof *p), TSF_FREE(l->t, l->ctx);
+        l->t = p, l->cap = cap;
+    }
+    if (!(at = tsf__wlist_text(l, name, n))) return NULL;
+    e = &l->t[l->n++];
+    memset(e, 0, sizeof *e);
+    e->name = at;
+    return e;
+}
+
+/* Mark entry e as holding no tensor, for the reason given in three parts. */
+static int tsf__wlist_why(tsf__wlist *l, tsf__wtensor *e, const char *a, const char *b,
+                          const char *c) {
+    char buf[512];
+    if (strlen(a) + strlen(b) + strlen(c) >= sizeof buf) b = "";
+    snprintf(buf, sizeof buf, "%s%s%s", a, b, c);
+    return (e->why = tsf__wlist_text(l, buf, strlen(buf))) != 0;
+}
+
+/* Read entry e (of numel values, checked by its reader to lie inside its file) into dst
+   as a contiguous float32 tensor. */
+static int tsf__wlist_read(const tsf__wlist *l, const tsf__wtensor *e, float *dst, size_t numel) {
+    const tsf__source *src = &l->files[e->file];
+    long long idx[TSF__WMAX_DIMS], expect = 1;
+    int d, esize = e->dtype == TSF__DT_F32 ? 4 : e->dtype == TSF__DT_F64 ? 8 : 2, contiguous = 1;
+    size_t done = 0, run;
+    for (d = e->ndim - 1; d >= 0; d--) { /* row-major strides: one read */
+        if (e->shape[d] > 1 && e->stride[d] != expect) contiguous = 0;
+        expect *= e->shape[d];
+    }
+    if (contiguous || numel == 0)
+        return tsf__read_values(src, e->off, dst, numel, e->dtype, e->big);
+    /* strided: runs along the last dimension when it is contiguous, else value by value */
+    run = e->stride[e->ndim - 1] == 1 ? (size_t)e->shape[e->ndim - 1] : 1;
+    memset(idx, 0, sizeof idx);
+    while (done < numel) {
+        unsigned long long at = e->off;
+        for (d = 0; d < e->ndim; d++) at += (unsigned long long)(idx[d] * e->stride[d]) * esize;
+        if (!tsf__read_values(src, at, dst + done, run, e->dtype, e->big)) return 0;
+        done += run;
+        for (d = e->ndim - (run > 1 ? 2 : 1); d >= 0; d--) { /* the next index, last fastest */
+            if (++idx[d] < e->shape[d]) break;
+            idx[d] = 0;
+        }
+    }
+    return 1;
+}
+
+/* Fill the model's parameters from the list, checking everything: every tensor of the
+   model exactly once, no tensor the model does not have, every shape. The model's config
+   must be set and its buffers allocated. A checkpoint's SGD momentum
+   ("optimizer.momentum." + name) goes to m->momentum_memory when that exists (and must then
+   be complete); a plain model load skips it. */
+static tsf_status tsf__wlist_fill(tsf_model *m, const tsf__wlist *l, tsf_error *err) {
+    int nt = tsf_model_num_tensors(m), k, e, d, ndim;
+    int nseen = m->momentum_memory ? 2 * nt : nt; /* parameters, then momentum buffers */
+    unsigned char *seen = (unsigned char *)TSF_MALLOC((size_t)nseen + 1, m->cfg.alloc_ctx);
+    tsf_status st = TSF_OK;
+    char hf[96], tname[96];
+    long long shape[4];
+    float *data;
+    if (!seen) return TSF_ERR_ALLOC;
     memset(seen, 0, (size_t)nseen + 1);
-    for (e = 0, t = 1; e < n && st == TSF_OK; e++, t = j->tok[t + 1].next) {
-        int v = t + 1, dt = tsf__json_get(j, v, "dtype"), sh = tsf__json_get(j, v, "shape");
-        int of = tsf__json_get(j, v, "data_offsets"), esize, ndim, d;
-        long long shape[4], b0, b1, dim;
-        double numel = 1;
-        float *data;
-        int mom;
-        if (tsf__json_eq(j, t, "__metadata__")) continue;
-        if (!tsf__json_str(j, t, name, sizeof name)) {
-            tsf__seterr(err, "safetensors: tensor name too long", "", "");
-            st = TSF_ERR_FORMAT;
-            break;
-        }
-        mom = strncmp(name, "optimizer.momentum.", 19) == 0;
+    for (e = 0; e < l->n && st == TSF_OK; e++) {
+        const tsf__wtensor *w = &l->t[e];
+        const char *name = l->text + w->name;
+        size_t numel = 1;
+        int mom = strncmp(name, "optimizer.momentum.", 19) == 0;
         if (mom && !m->momentum_memory) continue; /* optimizer state: not part of a model */
-        if (dt < 0 || sh < 0 || of < 0 || j->tok[sh].type != TSF__J_ARR ||
-            !tsf__json_int(j, tsf__json_at(j, of, 0), 0, 1LL << 62, &b0) ||
-            !tsf__json_int(j, tsf__json_at(j, of, 1), 0, 1LL << 62, &b1) || j->tok[of].size != 2) {
-            tsf__seterr(err, "safetensors: malformed entry for ", name, "");
-            st = TSF_ERR_FORMAT;
-            break;
-        }
-        if (!(esize = tsf__dtype_size(j, dt))) {
-            tsf__seterr(err, "safetensors: unsupported dtype (want F32, F16, BF16, F64) for ", name,
-                        "");
-            st = TSF_ERR_FORMAT;
-            break;
-        }
         if (!tsf__to_hf_name(name + (mom ? 19 : 0), hf)) {
             tsf__seterr(err, "unexpected tensor ", name,
                         " (not a TimeSformer parameter of this config)");
@@ -4362,57 +4494,159 @@ static tsf_status tsf__st_fill(tsf_model *m, const tsf__json *j, const tsf__sour
             st = TSF_ERR_FORMAT;
             break;
         }
+        if (w->why) {
+            tsf__seterr(err, name, ": ", l->text + w->why);
+            st = TSF_ERR_FORMAT;
+            break;
+        }
+        if (w->dtype == TSF__DT_NONE) {
+            tsf__seterr(err, "unsupported dtype (want F32, F16, BF16, F64) for ", name, "");
+            st = TSF_ERR_FORMAT;
+            break;
+        }
         if (mom) data = m->momentum_memory + (data - m->param_memory), k += nt;
         if (seen[k]++) {
             tsf__seterr(err, "duplicate tensor ", name, "");
             st = TSF_ERR_FORMAT;
             break;
         }
-        if (j->tok[sh].size != ndim) st = TSF_ERR_FORMAT;
+        if (w->ndim != ndim) st = TSF_ERR_FORMAT;
         for (d = 0; d < ndim && st == TSF_OK; d++) {
-            if (!tsf__json_int(j, tsf__json_at(j, sh, d), 0, 1LL << 40, &dim) || dim != shape[d])
-                st = TSF_ERR_FORMAT;
-            numel *= (double)shape[d];
+            if (w->shape[d] != shape[d]) st = TSF_ERR_FORMAT;
+            numel *= (size_t)shape[d];
         }
         if (st != TSF_OK) {
             tsf__seterr(err, "wrong shape for tensor ", name, "");
             break;
         }
-        if (b1 < b0 || (unsigned long long)b1 > data_size || (double)(b1 - b0) != numel * esize) {
-            tsf__seterr(err, "safetensors: data offsets outside the file or of the wrong size for ",
-                        name, "");
-            st = TSF_ERR_FORMAT;
-            break;
-        }
-        ents[ne].begin = (unsigned long long)b0, ents[ne].end = (unsigned long long)b1,
-        ents[ne++].key = t;
-        if (!tsf__read_tensor(src, data0 + (unsigned long long)b0, data, (size_t)numel, esize,
-                              tsf__json_eq(j, dt, "BF16"))) {
-            tsf__seterr(err, "safetensors: cannot read the data of ", name, "");
+        if (!tsf__wlist_read(l, w, data, numel)) {
+            tsf__seterr(err, "cannot read the data of ", name, "");
             st = TSF_ERR_IO;
         }
     }
-    if (st == TSF_OK) { /* no two tensors may share bytes */
-        qsort(ents, (size_t)ne, sizeof *ents, tsf__entry_cmp);
-        for (e = 1; e < ne && st == TSF_OK; e++)
-            if (ents[e].begin < ents[e - 1].end) {
-                if (!tsf__json_str(j, ents[e].key, name, sizeof name)) name[0] = 0;
-                tsf__seterr(err, "safetensors: overlapping data offsets at ", name, "");
-                st = TSF_ERR_FORMAT;
-            }
-    }
     for (k = 0; k < nseen && st == TSF_OK; k++)
         if (!seen[k]) {
-            int ndim;
-            long long shape[4];
-            float *data;
             tsf_model_tensor(m, k % nt, tname, &ndim, shape, &data);
             tsf__seterr(err, "missing tensor ", k >= nt ? "optimizer.momentum." : "", tname);
             st = TSF_ERR_FORMAT;
         }
-done:
-    if (seen) TSF_FREE(seen, ctx);
-    if (ents) TSF_FREE(ents, ctx);
+    TSF_FREE(seen, m->cfg.alloc_ctx);
+    return st;
+}
+
+/* ---- safetensors in ---------------------------------------------------------------------- */
+/* The bytes of one element of a safetensors dtype (0: unknown), and its TSF__DT_ type. */
+static int tsf__st_dtype(const tsf__json *j, int t, int *dtype) {
+    static const struct {
+        const char *name;
+        int size, dtype;
+    } types[] = {{"F32", 4, TSF__DT_F32},
+                 {"F16", 2, TSF__DT_F16},
+                 {"BF16", 2, TSF__DT_BF16},
+                 {"F64", 8, TSF__DT_F64},
+                 {"I64", 8, 0},
+                 {"U64", 8, 0},
+                 {"I32", 4, 0},
+                 {"U32", 4, 0},
+                 {"I16", 2, 0},
+                 {"U16", 2, 0},
+                 {"I8", 1, 0},
+                 {"U8", 1, 0},
+                 {"BOOL", 1, 0},
+                 {"F8_E4M3", 1, 0},
+                 {"F8_E5M2", 1, 0}};
+    size_t k;
+    for (k = 0; k < sizeof types / sizeof types[0]; k++)
+        if (tsf__json_eq(j, t, types[k].name)) return *dtype = types[k].dtype, types[k].size;
+    return 0;
+}
+
+typedef struct tsf__st_range {
+    unsigned long long begin, end;
+    int key; /* token of the name */
+} tsf__st_range;
+
+static int tsf__range_cmp(const void *a, const void *b) {
+    const tsf__st_range *x = (const tsf__st_range *)a, *y = (const tsf__st_range *)b;
+    return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+/* List the tensors of a parsed safetensors header (file `file` of the list, data from byte
+   data0 on). The format's rule is checked: the tensors cover the data exactly, one after
+   the other, with no byte left over and none shared. */
+static tsf_status tsf__st_list(tsf__wlist *l, const tsf__json *j, int file,
+                               unsigned long long data0, tsf_error *err) {
+    int t, e, n = j->tok[0].size, ne = 0, d;
+    unsigned long long data_size = l->files[file].size - data0, at = 0;
+    tsf__st_range *r = (tsf__st_range *)TSF_MALLOC(((size_t)n + 1) * sizeof *r, l->ctx);
+    tsf_status st = TSF_OK;
+    char name[512];
+    if (!r) return TSF_ERR_ALLOC;
+    for (e = 0, t = 1; e < n && st == TSF_OK; e++, t = j->tok[t + 1].next) {
+        int v = t + 1, dt = tsf__json_get(j, v, "dtype"), sh = tsf__json_get(j, v, "shape");
+        int of = tsf__json_get(j, v, "data_offsets"), esize = 0, dtype = 0;
+        long long b0, b1, dim = 0;
+        double numel = 1;
+        tsf__wtensor *w;
+        if (tsf__json_eq(j, t, "__metadata__")) continue;
+        if (!tsf__json_str(j, t, name, sizeof name)) {
+            tsf__seterr(err, "safetensors: tensor name too long", "", "");
+            st = TSF_ERR_FORMAT;
+            break;
+        }
+        if (dt < 0 || sh < 0 || of < 0 || j->tok[sh].type != TSF__J_ARR ||
+            j->tok[sh].size > TSF__WMAX_DIMS ||
+            !tsf__json_int(j, tsf__json_at(j, of, 0), 0, 1LL << 62, &b0) ||
+            !tsf__json_int(j, tsf__json_at(j, of, 1), 0, 1LL << 62, &b1) || j->tok[of].size != 2) {
+            tsf__seterr(err, "safetensors: malformed entry for ", name, "");
+            st = TSF_ERR_FORMAT;
+            break;
+        }
+        if (!(esize = tsf__st_dtype(j, dt, &dtype))) {
+            tsf__seterr(err, "safetensors: unknown dtype for ", name, "");
+            st = TSF_ERR_FORMAT;
+            break;
+        }
+        if (!(w = tsf__wlist_add(l, name, strlen(name)))) {
+            st = TSF_ERR_ALLOC;
+            break;
+        }
+        w->dtype = dtype, w->file = file, w->ndim = j->tok[sh].size;
+        for (d = w->ndim - 1; d >= 0 && st == TSF_OK; d--) {
+            if (!tsf__json_int(j, tsf__json_at(j, sh, d), 0, 1LL << 40, &dim)) st = TSF_ERR_FORMAT;
+            w->shape[d] = dim, w->stride[d] = (long long)numel; /* row-major */
+            numel *= (double)dim;
+        }
+        if (st != TSF_OK || b1 < b0 || (unsigned long long)b1 > data_size ||
+            (double)(b1 - b0) != numel * esize) {
+            tsf__seterr(err,
+                        "safetensors: shape or data offsets outside the file or of the wrong "
+                        "size for ",
+                        name, "");
+            st = TSF_ERR_FORMAT;
+            break;
+        }
+        w->off = data0 + (unsigned long long)b0;
+        r[ne].begin = (unsigned long long)b0, r[ne].end = (unsigned long long)b1, r[ne++].key = t;
+    }
+    if (st == TSF_OK) { /* exactly covered: sorted by offset, each begins where one ends */
+        qsort(r, (size_t)ne, sizeof *r, tsf__range_cmp);
+        for (e = 0; e <= ne && st == TSF_OK; e++) {
+            unsigned long long begin = e < ne ? r[e].begin : data_size;
+            if (begin == at) {
+                if (e < ne) at = r[e].end;
+                continue;
+            }
+            if (e == ne || !tsf__json_str(j, r[e].key, name, sizeof name)) name[0] = 0;
+            tsf__seterr(err, "safetensors: ",
+                        begin < at ? "overlapping data offsets at "
+                        : e < ne   ? "bytes that no tensor covers before "
+                                   : "bytes that no tensor covers at the end of the data",
+                        name);
+            st = TSF_ERR_FORMAT;
+        }
+    }
+    TSF_FREE(r, l->ctx);
     return st;
 }
 
@@ -4458,39 +4692,66 @@ static tsf_status tsf__train_state_from_json(tsf_model *m, tsf_train_state *ts, 
     return TSF_OK;
 }
 
-/* Load safetensors into m (and, with ts, a checkpoint's momentum and training state). */
-static tsf_status tsf__st_load(tsf_model *m, const tsf__source *src, const tsf_config *cfg,
-                               const char *labels_json, size_t labels_len, int B,
-                               tsf_train_state *ts, tsf_error *err) {
+/* Read and parse the safetensors header of src: 8-byte little-endian length n, then n
+   bytes of JSON (an object). *hdr (the text) and j->tok are TSF_MALLOC'd, also on failure. */
+static tsf_status tsf__st_header(const tsf__source *src, char **hdr, unsigned long long *n,
+                                 tsf__json *j, void *ctx, tsf_error *err) {
     unsigned char len8[8];
-    unsigned long long n = 0;
-    char *hdr = NULL, *meta_cfg = NULL, *labels = NULL;
-    tsf__json j, jc;
-    tsf_config c;
     tsf_status st;
-    int q, meta, t;
-    void *ctx = cfg ? cfg->alloc_ctx : NULL;
-    memset(&j, 0, sizeof j), memset(&jc, 0, sizeof jc);
+    int q;
+    *n = 0;
     if (!tsf__source_read(src, 0, len8, 8))
         return tsf__seterr(err, "safetensors: file shorter than its 8-byte header length", "", ""),
                TSF_ERR_FORMAT;
-    for (q = 7; q >= 0; q--) n = (n << 8) | len8[q];
-    if (n < 2 || n > TSF__ST_MAX_HEADER || n > src->size - 8)
+    for (q = 7; q >= 0; q--) *n = (*n << 8) | len8[q];
+    if (*n < 2 || *n > TSF__ST_MAX_HEADER || *n > src->size - 8)
         return tsf__seterr(err, "safetensors: header length is not sane", "", ""), TSF_ERR_FORMAT;
-    if (!(hdr = (char *)TSF_MALLOC((size_t)n, ctx))) return TSF_ERR_ALLOC;
-    if (!tsf__source_read(src, 8, hdr, (size_t)n)) {
-        TSF_FREE(hdr, ctx);
+    if (!(*hdr = (char *)TSF_MALLOC((size_t)*n, ctx))) return TSF_ERR_ALLOC;
+    if (!tsf__source_read(src, 8, *hdr, (size_t)*n))
         return tsf__seterr(err, "safetensors: cannot read the header", "", ""), TSF_ERR_IO;
-    }
-    st = tsf__json_parse(&j, hdr, (size_t)n, ctx);
-    if (st == TSF_OK && j.tok[0].type != TSF__J_OBJ) st = TSF_ERR_FORMAT;
-    if (st != TSF_OK) {
+    st = tsf__json_parse(j, *hdr, (size_t)*n, ctx);
+    if (st == TSF_OK && j->tok[0].type != TSF__J_OBJ) st = TSF_ERR_FORMAT;
+    if (st != TSF_OK)
         tsf__seterr(err,
                     st == TSF_ERR_ALLOC ? "safetensors: out of memory for the header"
                                         : "safetensors: the header is not a JSON object",
                     "", "");
-        goto done;
+    return st;
+}
+
+/* Class names from JSON text: a config.json's id2label, or a bare id2label object or array
+   (tsf_model_save's __metadata__.labels). */
+static tsf_status tsf__labels_load(tsf_model *m, const char *text, size_t len, tsf_error *err) {
+    tsf__json jl;
+    char *labels = NULL;
+    tsf_status st = tsf__json_parse(&jl, text, len, m->cfg.alloc_ctx);
+    if (st != TSF_OK && st != TSF_ERR_ALLOC) tsf__seterr(err, "labels: not valid JSON", "", "");
+    if (st == TSF_OK) {
+        int lt = jl.tok[0].type == TSF__J_OBJ && tsf__json_get(&jl, 0, "id2label") >= 0
+                     ? tsf__json_get(&jl, 0, "id2label")
+                     : 0;
+        st = tsf__labels_from_json(&jl, lt, m->cfg.classes, &labels, m->cfg.alloc_ctx, err);
     }
+    if (jl.tok) TSF_FREE(jl.tok, m->cfg.alloc_ctx);
+    if (st == TSF_OK) m->labels = labels;
+    return st;
+}
+
+/* Load safetensors into m (and, with ts, a checkpoint's momentum and training state). */
+static tsf_status tsf__st_load(tsf_model *m, const tsf__source *src, const tsf_config *cfg,
+                               const char *labels_json, size_t labels_len, int B,
+                               tsf_train_state *ts, tsf_error *err) {
+    unsigned long long n = 0;
+    char *hdr = NULL, *meta_cfg = NULL;
+    tsf__json j, jc;
+    tsf_config c;
+    tsf_status st;
+    int meta, t;
+    void *ctx = cfg ? cfg->alloc_ctx : NULL;
+    tsf__wlist l;
+    memset(&j, 0, sizeof j), memset(&jc, 0, sizeof jc), memset(&l, 0, sizeof l);
+    l.ctx = ctx;
+    if ((st = tsf__st_header(src, &hdr, &n, &j, ctx, err)) != TSF_OK) goto done;
     /* the config: given, or from __metadata__.config (a JSON string) */
     meta = tsf__json_get(&j, 0, "__metadata__");
     if (cfg) {
@@ -4535,47 +4796,991 @@ static tsf_status tsf__st_load(tsf_model *m, const tsf__source *src, const tsf_c
         st = TSF_ERR_FORMAT;
         goto done;
     }
+    l.files[0] = *src, l.nfiles = 1;
+    if ((st = tsf__st_list(&l, &j, 0, 8 + n, err)) != TSF_OK) goto done;
     if ((st = tsf__model_create(m, &c, B)) != TSF_OK) goto done;   /* values come from the file */
     if (ts && (st = tsf_model_train_init(m)) != TSF_OK) goto done; /* momentum buffers */
-    if ((st = tsf__st_fill(m, &j, src, 8 + n, err)) != TSF_OK) goto done;
+    if ((st = tsf__wlist_fill(m, &l, err)) != TSF_OK) goto done;
     if (ts && (st = tsf__train_state_from_json(m, ts, &j, meta, err)) != TSF_OK) goto done;
     /* class names: given (config.json's id2label), else __metadata__.labels */
-    if (labels_json || (t = tsf__json_get(&j, meta, "labels")) >= 0) {
-        tsf__json jl;
-        size_t len = labels_json ? labels_len : (size_t)(j.tok[t].end - j.tok[t].start) + 1;
-        char *txt = labels_json ? NULL : (char *)TSF_MALLOC(len, ctx);
-        if (!labels_json && !txt) {
+    if (labels_json) {
+        st = tsf__labels_load(m, labels_json, labels_len, err);
+    } else if ((t = tsf__json_get(&j, meta, "labels")) >= 0) {
+        size_t len = (size_t)(j.tok[t].end - j.tok[t].start) + 1;
+        char *txt = (char *)TSF_MALLOC(len, ctx);
+        if (!txt) {
             st = TSF_ERR_ALLOC;
-            goto done;
-        }
-        memset(&jl, 0, sizeof jl);
-        if (txt && !tsf__json_str(&j, t, txt, len)) {
-            TSF_FREE(txt, ctx);
+        } else if (!tsf__json_str(&j, t, txt, len)) {
             tsf__seterr(err, "safetensors: __metadata__.labels must be a string", "", "");
             st = TSF_ERR_FORMAT;
-            goto done;
+        } else {
+            st = tsf__labels_load(m, txt, strlen(txt), err);
         }
-        st = tsf__json_parse(&jl, labels_json ? labels_json : txt, labels_json ? len : strlen(txt),
-                             ctx);
-        if (st != TSF_OK && st != TSF_ERR_ALLOC) tsf__seterr(err, "labels: not valid JSON", "", "");
-        if (st == TSF_OK) {
-            int lt = jl.tok[0].type == TSF__J_OBJ && tsf__json_get(&jl, 0, "id2label") >= 0
-                         ? tsf__json_get(&jl, 0, "id2label")
-                         : 0;
-            st = tsf__labels_from_json(&jl, lt, m->cfg.classes, &labels, ctx, err);
-        }
-        if (jl.tok) TSF_FREE(jl.tok, ctx);
         if (txt) TSF_FREE(txt, ctx);
-        if (st != TSF_OK) goto done;
-        m->labels = labels;
     }
 done:
     if (st != TSF_OK && m->param_memory) tsf_model_free(m);
+    tsf__wlist_free(&l);
     if (j.tok) TSF_FREE(j.tok, ctx);
     if (jc.tok) TSF_FREE(jc.tok, ctx);
     if (meta_cfg) TSF_FREE(meta_cfg, ctx);
-    TSF_FREE(hdr, ctx);
+    if (hdr) TSF_FREE(hdr, ctx);
     return st;
+}
+
+/* ---- PyTorch checkpoints in ----------------------------------------------------------------
+   torch.save (PyTorch >= 1.6) writes a zip archive of stored (uncompressed) entries, all
+   under one folder: data.pkl, a pickle of the saved object (a state dict: names to tensors),
+   data/<key>, the raw bytes of each storage, and small text entries (version, byteorder).
+   Python's pickle is a program for a stack machine that may call any Python function; this
+   reader runs that program on a machine that calls none. Dicts, lists, tuples, strings and
+   numbers are built; torch._utils._rebuild_tensor_v2 and _rebuild_parameter become tensor
+   descriptions (storage, offset, sizes, strides) and collections.OrderedDict an empty dict;
+   every other global (os.system, eval, a config class, ...) is an opaque value that is never
+   called and can never become a tensor. Hugging Face's pytorch_model.bin is such a file, and
+   so are the original TimeSformer's .pyth checkpoints ({"model_state": ..., ...}). */
+
+/* Little-endian integers. */
+static unsigned long long tsf__le(const unsigned char *p, int n) {
+    unsigned long long v = 0;
+    while (n-- > 0) v = (v << 8) | p[n];
+    return v;
+}
+
+/* The archive's entries, sorted by name. */
+typedef struct tsf__zentry {
+    const char *name;        /* in the zip's names buffer */
+    unsigned long long head; /* offset of its local header */
+    unsigned long long size; /* bytes (a stored entry is as long packed as unpacked) */
+    int stored;              /* 1: stored: neither compressed nor encrypted */
+} tsf__zentry;
+typedef struct tsf__zip {
+    tsf__zentry *e;
+    int n;
+    char *names;
+    unsigned long long cd; /* the central directory's offset: entries end before it */
+    void *ctx;
+} tsf__zip;
+
+static int tsf__zentry_cmp(const void *a, const void *b) {
+    return strcmp(((const tsf__zentry *)a)->name, ((const tsf__zentry *)b)->name);
+}
+
+static void tsf__zip_free(tsf__zip *z) {
+    if (z->e) TSF_FREE(z->e, z->ctx);
+    if (z->names) TSF_FREE(z->names, z->ctx);
+    z->e = NULL, z->names = NULL, z->n = 0;
+}
+
+#define TSF__ZIP_MAX_CD (256u << 20) /* a central directory this large is not a checkpoint */
+
+/* Read the central directory of the zip archive in src: the end record (ZIP64 when the
+   counts or offsets need it), then every entry's name, size, method and local header. */
+static tsf_status tsf__zip_open(tsf__zip *z, const tsf__source *src, tsf_error *err) {
+    unsigned char tail[65557], *cd = NULL, rec[56];
+    unsigned long long size = src->size, tn = size < sizeof tail ? size : sizeof tail;
+    unsigned long long count, cdsize, cdoff, at;
+    long long p;
+    size_t total = 0, used = 0;
+    int pass, k;
+    tsf_status st = TSF_OK;
+    z->e = NULL, z->names = NULL, z->n = 0;
+    if (size < 22 || !tsf__source_read(src, size - tn, tail, (size_t)tn))
+        return tsf__seterr(err, "zip: too short for an archive", "", ""), TSF_ERR_FORMAT;
+    for (p = (long long)tn - 22; p >= 0; p--) /* the end record, its comment reaching the end */
+        if (memcmp(tail + p, "PK\5\6", 4) == 0 &&
+            (unsigned long long)p + 22 + tsf__le(tail + p + 20, 2) == tn)
+            break;
+    if (p < 0) return tsf__seterr(err, "zip: no end of central directory", "", ""), TSF_ERR_FORMAT;
+    count = tsf__le(tail + p + 10, 2), cdsize = tsf__le(tail + p + 12, 4);
+    cdoff = tsf__le(tail + p + 16, 4);
+    if (tsf__le(tail + p + 4, 2) != 0 || tsf__le(tail + p + 6, 2) != 0)
+        return tsf__seterr(err, "zip: archives split over several disks are not supported", "", ""),
+               TSF_ERR_FORMAT;
+    if (count == 0xFFFF || cdsize == 0xFFFFFFFF || cdoff == 0xFFFFFFFF) { /* ZIP64 */
+        unsigned long long loc = size - tn + (unsigned long long)p, r64;
+        if (loc < 20 || !tsf__source_read(src, loc - 20, rec, 20) || memcmp(rec, "PK\6\7", 4) ||
+            (r64 = tsf__le(rec + 8, 8)) > loc - 20 || !tsf__source_read(src, r64, rec, 56) ||
+            memcmp(rec, "PK\6\6", 4))
+            return tsf__seterr(err, "zip: malformed ZIP64 end of central directory", "", ""),
+                   TSF_ERR_FORMAT;
+        count = tsf__le(rec + 32, 8), cdsize = tsf__le(rec + 40, 8), cdoff = tsf__le(rec + 48, 8);
+    }
+    if (cdoff > size || cdsize > size - cdoff || cdsize > TSF__ZIP_MAX_CD || count > cdsize / 46)
+        return tsf__seterr(err, "zip: central directory outside the file", "", ""), TSF_ERR_FORMAT;
+    z->cd = cdoff;
+    if (!(cd = (unsigned char *)TSF_MALLOC((size_t)cdsize + 1, z->ctx))) return TSF_ERR_ALLOC;
+    if (!tsf__source_read(src, cdoff, cd, (size_t)cdsize)) {
+        TSF_FREE(cd, z->ctx);
+        return tsf__seterr(err, "zip: cannot read the central directory", "", ""), TSF_ERR_IO;
+    }
+    for (pass = 0; pass < 2 && st == TSF_OK; pass++) { /* measure, then copy */
+        for (k = 0, at = 0; k < (int)count; k++) {
+            const unsigned char *h = cd + at, *x;
+            unsigned long long nl, xl, cl, usize, csize, head, end;
+            if (cdsize - at < 46 || memcmp(h, "PK\1\2", 4)) break;
+            nl = tsf__le(h + 28, 2), xl = tsf__le(h + 30, 2), cl = tsf__le(h + 32, 2);
+            if ((end = at + 46 + nl + xl + cl) > cdsize) break;
+            csize = tsf__le(h + 20, 4), usize = tsf__le(h + 24, 4), head = tsf__le(h + 42, 4);
+            for (x = h + 46 + nl; x + 4 <= h + 46 + nl + xl;) { /* ZIP64 extra: the 8-byte fields */
+                unsigned long long id = tsf__le(x, 2), xn = tsf__le(x + 2, 2);
+                const unsigned char *v = x + 4, *ve = x + 4 + xn;
+                if (ve > h + 46 + nl + xl) break;
+                if (id == 1) {
+                    if (usize == 0xFFFFFFFF && v + 8 <= ve) usize = tsf__le(v, 8), v += 8;
+                    if (csize == 0xFFFFFFFF && v + 8 <= ve) csize = tsf__le(v, 8), v += 8;
+                    if (head == 0xFFFFFFFF && v + 8 <= ve) head = tsf__le(v, 8);
+                }
+                x = ve;
+            }
+            if (pass == 0) {
+                total += (size_t)nl + 1;
+            } else {
+                tsf__zentry *e = &z->e[k];
+                memcpy(z->names + used, h + 46, (size_t)nl);
+                z->names[used + nl] = 0;
+                e->name = z->names + used, used += (size_t)nl + 1;
+                e->head = head, e->size = usize;
+                e->stored = tsf__le(h + 10, 2) == 0 && (tsf__le(h + 8, 2) & 1) == 0 &&
+                            csize == usize && memchr(h + 46, 0, (size_t)nl) == NULL;
+            }
+            at = end;
+        }
+        if (k < (int)count) {
+            tsf__seterr(err, "zip: malformed central directory entry", "", "");
+            st = TSF_ERR_FORMAT;
+        } else if (pass == 0) {
+            z->e = (tsf__zentry *)TSF_MALLOC((size_t)count * sizeof *z->e + 1, z->ctx);
+            z->names = (char *)TSF_MALLOC(total + 1, z->ctx);
+            if (!z->e || !z->names) st = TSF_ERR_ALLOC;
+        }
+    }
+    TSF_FREE(cd, z->ctx);
+    if (st != TSF_OK) return tsf__zip_free(z), st;
+    z->n = (int)count;
+    qsort(z->e, (size_t)z->n, sizeof *z->e, tsf__zentry_cmp);
+    return TSF_OK;
+}
+
+/* Where the data of the stored entry `name` lies: 1, or 0 when there is none (*why says
+   why: missing, compressed, or a local header that does not match). */
+static int tsf__zip_find(const tsf__zip *z, const tsf__source *src, const char *name,
+                         unsigned long long *off, unsigned long long *size, const char **why) {
+    tsf__zentry key, *e;
+    unsigned char h[30];
+    unsigned long long data;
+    key.name = name;
+    e = z->n ? (tsf__zentry *)bsearch(&key, z->e, (size_t)z->n, sizeof *z->e, tsf__zentry_cmp)
+             : NULL;
+    *why = "is not in the archive";
+    if (!e) return 0;
+    *why = "is compressed or encrypted (torch.save stores its entries as they are)";
+    if (!e->stored) return 0;
+    *why = "has a damaged local header";
+    if (!tsf__source_read(src, e->head, h, 30) || memcmp(h, "PK\3\4", 4) ||
+        tsf__le(h + 26, 2) != strlen(name))
+        return 0;
+    data = e->head + 30 + tsf__le(h + 26, 2) + tsf__le(h + 28, 2);
+    *why = "lies outside the archive's data";
+    if (data > z->cd || e->size > z->cd - data) return 0;
+    *off = data, *size = e->size;
+    return 1;
+}
+
+/* ---- the pickle machine ---- */
+enum {
+    TSF__PV_NONE,
+    TSF__PV_BOOL,
+    TSF__PV_INT,
+    TSF__PV_FLOAT,
+    TSF__PV_STR,
+    TSF__PV_BYTES,
+    TSF__PV_TUPLE,
+    TSF__PV_LIST,
+    TSF__PV_DICT,
+    TSF__PV_GLOBAL,
+    TSF__PV_STORAGE,
+    TSF__PV_TENSOR,
+    TSF__PV_OBJECT /* anything else: never called, never looked into */
+};
+typedef struct tsf__pv { /* a value */
+    int kind;
+    int a, b;    /* STR, BYTES: bytes [a, a + b) of the pickle; containers: first and last item
+                    (-1: none); GLOBAL: the module and name (STR values); STORAGE: its key (a
+                    STR) and TSF__DT_ type; TENSOR: the storage and the sizes tuple; OBJECT:
+                    the global that would have made it (-1: none) */
+    int c;       /* TENSOR: the strides tuple */
+    long long i; /* INT, BOOL; STORAGE: elements; TENSOR: storage offset; INT too large: big */
+} tsf__pv;
+typedef struct tsf__pitem { /* an element of a container: key (dicts) and value */
+    int key, val, next;
+} tsf__pitem;
+typedef struct tsf__pickle {
+    const unsigned char *s;
+    size_t len;
+    tsf__pv *v;
+    tsf__pitem *it;
+    int *stack, *marks, *memo;
+    int nv, nit, sp, nm, cap, nmemo, memo_cap;
+    const char *error; /* why the program was refused */
+    void *ctx;
+} tsf__pickle;
+
+static int tsf__pv_new(tsf__pickle *P, int kind) {
+    if (P->nv >= P->cap) return P->error = "too many values", -1;
+    memset(&P->v[P->nv], 0, sizeof *P->v);
+    P->v[P->nv].kind = kind, P->v[P->nv].a = P->v[P->nv].b = P->v[P->nv].c = -1;
+    return P->nv++;
+}
+
+/* A string value: bytes [a, a + n) of the pickle. */
+static int tsf__pv_str(tsf__pickle *P, int kind, size_t a, size_t n) {
+    int v = tsf__pv_new(P, kind);
+    if (v >= 0) P->v[v].a = (int)a, P->v[v].b = (int)n;
+    return v;
+}
+
+static int tsf__pv_is(const tsf__pickle *P, int v, const char *s) {
+    size_t n = strlen(s);
+    return v >= 0 && P->v[v].kind == TSF__PV_STR && (size_t)P->v[v].b == n &&
+           memcmp(P->s + P->v[v].a, s, n) == 0;
+}
+
+/* Is v the global module.name? */
+static int tsf__pv_global(const tsf__pickle *P, int v, const char *module, const char *name) {
+    return v >= 0 && P->v[v].kind == TSF__PV_GLOBAL && tsf__pv_is(P, P->v[v].a, module) &&
+           tsf__pv_is(P, P->v[v].b, name);
+}
+
+/* Append value val (with key, or -1) to container c. */
+static int tsf__pv_append(tsf__pickle *P, int c, int key, int val) {
+    tsf__pitem *it;
+    if (P->nit >= P->cap) return P->error = "too many items", 0;
+    it = &P->it[P->nit];
+    it->key = key, it->val = val, it->next = -1;
+    if (P->v[c].b >= 0)
+        P->it[P->v[c].b].next = P->nit;
+    else
+        P->v[c].a = P->nit;
+    P->v[c].b = P->nit++;
+    return 1;
+}
+
+/* Element k of a tuple or list, or -1. */
+static int tsf__pv_at(const tsf__pickle *P, int c, int k) {
+    int i;
+    if (c < 0 || (P->v[c].kind != TSF__PV_TUPLE && P->v[c].kind != TSF__PV_LIST)) return -1;
+    for (i = P->v[c].a; i >= 0 && k > 0; k--) i = P->it[i].next;
+    return i >= 0 ? P->it[i].val : -1;
+}
+
+static int tsf__pv_count(const tsf__pickle *P, int c) {
+    int i, n = 0;
+    if (c < 0) return 0;
+    for (i = P->v[c].a; i >= 0; i = P->it[i].next) n++;
+    return n;
+}
+
+/* The value of key (a string) in dict d, or -1. The last one set wins, as in Python. */
+static int tsf__pv_get(const tsf__pickle *P, int d, const char *key) {
+    int i, found = -1;
+    if (d < 0 || P->v[d].kind != TSF__PV_DICT) return -1;
+    for (i = P->v[d].a; i >= 0; i = P->it[i].next)
+        if (tsf__pv_is(P, P->it[i].key, key)) found = P->it[i].val;
+    return found;
+}
+
+static int tsf__pv_push(tsf__pickle *P, int v) {
+    if (v < 0) return 0;
+    if (P->sp >= P->cap) return P->error = "stack overflow", 0;
+    P->stack[P->sp++] = v;
+    return 1;
+}
+
+static int tsf__pv_pop(tsf__pickle *P) {
+    int floor = P->nm ? P->marks[P->nm - 1] : 0;
+    if (P->sp <= floor) return P->error = "stack underflow", -1;
+    return P->stack[--P->sp];
+}
+
+/* Pop back to the last MARK; the values above it are stack[*from .. sp). */
+static int tsf__pv_pop_mark(tsf__pickle *P, int *from) {
+    if (P->nm == 0) return P->error = "no MARK", 0;
+    *from = P->marks[--P->nm];
+    return 1;
+}
+
+/* Make a container of kind from stack[from .. sp) (pairs for a dict), leaving the stack
+   at from. */
+static int tsf__pv_collect(tsf__pickle *P, int c, int from) {
+    int i, step = P->v[c].kind == TSF__PV_DICT ? 2 : 1;
+    if ((P->sp - from) % step) return P->error = "a dict of an odd number of values", 0;
+    for (i = from; i < P->sp; i += step)
+        if (!tsf__pv_append(P, c, step == 2 ? P->stack[i] : -1, P->stack[i + step - 1])) return 0;
+    P->sp = from;
+    return 1;
+}
+
+static int tsf__pv_memo_put(tsf__pickle *P, unsigned long long id) {
+    if (P->sp == 0) return P->error = "memo of an empty stack", 0;
+    if (id > P->len) return P->error = "memo index out of range", 0;
+    if ((int)id >= P->memo_cap) {
+        int cap = (int)id + 1 > 2 * P->memo_cap ? (int)id + 1 : 2 * P->memo_cap, k;
+        int *p = (int *)TSF_MALLOC((size_t)cap * sizeof *p, P->ctx);
+        if (!p) return P->error = "", 0; /* out of memory: "" */
+        for (k = 0; k < cap; k++) p[k] = k < P->memo_cap ? P->memo[k] : -1;
+        if (P->memo) TSF_FREE(P->memo, P->ctx);
+        P->memo = p, P->memo_cap = cap;
+    }
+    P->memo[id] = P->stack[P->sp - 1];
+    return 1;
+}
+
+static int tsf__pv_memo_get(tsf__pickle *P, unsigned long long id) {
+    if (id >= (unsigned long long)P->memo_cap || P->memo[id] < 0)
+        return P->error = "memo index never set", 0;
+    return tsf__pv_push(P, P->memo[id]);
+}
+
+/* What a call of f(args) gives: tensors for torch's rebuild functions, a dict for
+   OrderedDict(), an opaque object for anything else (never called). */
+static int tsf__pv_call(tsf__pickle *P, int f, int args) {
+    int v;
+    if (tsf__pv_global(P, f, "torch._utils", "_rebuild_tensor_v2") ||
+        tsf__pv_global(P, f, "torch._utils", "_rebuild_tensor")) {
+        v = tsf__pv_new(P, TSF__PV_TENSOR); /* (storage, offset, sizes, strides, ...) */
+        if (v >= 0 && tsf__pv_count(P, args) >= 4) {
+            int off = tsf__pv_at(P, args, 1);
+            P->v[v].a = tsf__pv_at(P, args, 0), P->v[v].b = tsf__pv_at(P, args, 2);
+            P->v[v].c = tsf__pv_at(P, args, 3);
+            P->v[v].i = P->v[off].kind == TSF__PV_INT ? P->v[off].i : -1;
+        }
+        return v;
+    }
+    if ((tsf__pv_global(P, f, "torch._utils", "_rebuild_parameter") ||
+         tsf__pv_global(P, f, "torch._utils", "_rebuild_parameter_with_state")) &&
+        tsf__pv_count(P, args) >= 1 && P->v[tsf__pv_at(P, args, 0)].kind == TSF__PV_TENSOR)
+        return tsf__pv_at(P, args, 0); /* a Parameter is its tensor */
+    if (tsf__pv_global(P, f, "collections", "OrderedDict") && tsf__pv_count(P, args) == 0)
+        return tsf__pv_new(P, TSF__PV_DICT);
+    if ((v = tsf__pv_new(P, TSF__PV_OBJECT)) >= 0)
+        P->v[v].a = f >= 0 && P->v[f].kind == TSF__PV_GLOBAL ? f : -1;
+    return v;
+}
+
+/* A persistent id: ('storage', torch.<Type>Storage, key, location, elements) is a storage
+   whose bytes are the archive's data/<key>; anything else is opaque. */
+static int tsf__pv_persistent(tsf__pickle *P, int pid) {
+    static const struct {
+        const char *name;
+        int dtype;
+    } types[] = {{"FloatStorage", TSF__DT_F32},
+                 {"HalfStorage", TSF__DT_F16},
+                 {"BFloat16Storage", TSF__DT_BF16},
+                 {"DoubleStorage", TSF__DT_F64}};
+    int t = tsf__pv_at(P, pid, 1), key = tsf__pv_at(P, pid, 2), n = tsf__pv_at(P, pid, 4), v, k;
+    if (!tsf__pv_is(P, tsf__pv_at(P, pid, 0), "storage") || t < 0 ||
+        P->v[t].kind != TSF__PV_GLOBAL || !tsf__pv_is(P, P->v[t].a, "torch") || key < 0 ||
+        P->v[key].kind != TSF__PV_STR || n < 0 || P->v[n].kind != TSF__PV_INT || P->v[n].i < 0)
+        return tsf__pv_new(P, TSF__PV_OBJECT);
+    if ((v = tsf__pv_new(P, TSF__PV_STORAGE)) < 0) return -1;
+    P->v[v].a = key, P->v[v].b = TSF__DT_NONE, P->v[v].i = P->v[n].i;
+    for (k = 0; k < 4; k++)
+        if (tsf__pv_is(P, P->v[t].b, types[k].name)) P->v[v].b = types[k].dtype;
+    return v;
+}
+
+/* A text line of the pickle at *p (protocol 0 arguments): its bytes [*a, *a + *n). */
+static int tsf__pickle_line(tsf__pickle *P, size_t *p, size_t *a, size_t *n) {
+    const unsigned char *nl = (const unsigned char *)memchr(P->s + *p, '\n', P->len - *p);
+    if (!nl) return P->error = "unterminated text argument", 0;
+    *a = *p, *n = (size_t)(nl - (P->s + *p)), *p += *n + 1;
+    return 1;
+}
+
+/* Run the pickle program in P->s; the result is the value left on the stack at STOP. */
+static int tsf__pickle_run(tsf__pickle *P) {
+    size_t p = 0, a, n;
+    int v, x, y, from;
+    while (p < P->len) {
+        unsigned char op = P->s[p++];
+        size_t left = P->len - p;
+        unsigned long long u = 0;
+        int size = 0;
+        switch (op) { /* operand sizes of the fixed-width opcodes */
+        case 'K':
+        case 'q':
+        case 'h':
+        case 0x80:
+        case 0x82:
+        case 'U':
+        case 'C':
+        case 0x8c:
+            size = 1;
+            break;
+        case 'M':
+        case 0x83:
+            size = 2;
+            break;
+        case 'J':
+        case 'r':
+        case 'j':
+        case 'X':
+        case 'T':
+        case 'B':
+        case 0x8b:
+        case 0x84:
+            size = 4;
+            break;
+        case 'G':
+        case 0x95:
+        case 0x8d:
+        case 0x8e:
+        case 0x96:
+            size = 8;
+            break;
+        default:
+            break;
+        }
+        if ((size_t)size > left) return P->error = "truncated", 0;
+        u = tsf__le(P->s + p, size), p += (size_t)size;
+        switch (op) {
+        case 0x80: /* PROTO */
+            if (u > 5) return P->error = "pickle protocol above 5", 0;
+            break;
+        case 0x95:
+            break; /* FRAME: a length hint */
+        case '.':  /* STOP */
+            return P->sp == 1 + (P->nm ? P->marks[P->nm - 1] : 0) || P->sp >= 1
+                       ? 1
+                       : (P->error = "nothing to return", 0);
+        case '(': /* MARK */
+            if (P->nm >= P->cap) return P->error = "too many marks", 0;
+            P->marks[P->nm++] = P->sp;
+            break;
+        case '0': /* POP */
+            if (P->nm && P->marks[P->nm - 1] == P->sp)
+                P->nm--; /* pops a mark */
+            else if (tsf__pv_pop(P) < 0)
+                return 0;
+            break;
+        case '1': /* POP_MARK */
+            if (!tsf__pv_pop_mark(P, &from)) return 0;
+            P->sp = from;
+            break;
+        case '2': /* DUP */
+            if (P->sp == 0 || !tsf__pv_push(P, P->stack[P->sp - 1])) return P->error = "DUP", 0;
+            break;
+        case 'N':
+            if (!tsf__pv_push(P, tsf__pv_new(P, TSF__PV_NONE))) return 0;
+            break;
+        case 0x88:
+        case 0x89: /* NEWTRUE, NEWFALSE */
+            if ((v = tsf__pv_new(P, TSF__PV_BOOL)) < 0) return 0;
+            P->v[v].i = op == 0x88;
+            if (!tsf__pv_push(P, v)) return 0;
+            break;
+        case 'J':
+        case 'K':
+        case 'M': /* BININT (signed 32), BININT1, BININT2 */
+            if ((v = tsf__pv_new(P, TSF__PV_INT)) < 0) return 0;
+            P->v[v].i = op == 'J' ? (long long)(int)(unsigned int)u : (long long)u;
+            if (!tsf__pv_push(P, v)) return 0;
+            break;
+        case 0x8a:
+        case 0x8b: /* LONG1, LONG4: little-endian two's complement of u bytes */
+            if (op == 0x8a) {
+                if (left < 1) return P->error = "truncated", 0;
+                u = P->s[p++];
+            }
+            if (u > P->len - p) return P->error = "truncated", 0;
+            if ((v = tsf__pv_new(P, TSF__PV_INT)) < 0) return 0;
+            if (u <= 8) {
+                unsigned long long w = tsf__le(P->s + p, (int)u);
+                if (u > 0 && u < 8 && (P->s[p + u - 1] & 0x80)) w |= ~0ULL << (8 * u);
+                P->v[v].i = (long long)w;
+            } else {
+                P->v[v].kind = TSF__PV_OBJECT; /* too large to be a size */
+            }
+            p += (size_t)u;
+            if (!tsf__pv_push(P, v)) return 0;
+            break;
+        case 'G': /* BINFLOAT: big-endian double; its value is never needed */
+        case 'F': /* FLOAT: text */
+            if (op == 'F' && !tsf__pickle_line(P, &p, &a, &n)) return 0;
+            if (!tsf__pv_push(P, tsf__pv_new(P, TSF__PV_FLOAT))) return 0;
+            break;
+        case 'I':
+        case 'L': { /* INT, LONG: text; "I01" and "I00" are True and False */
+            char buf[32], *end;
+            if (!tsf__pickle_line(P, &p, &a, &n)) return 0;
+            if (n && P->s[a + n - 1] == 'L') n--;
+            if (n == 0 || n >= sizeof buf) return P->error = "bad integer", 0;
+            memcpy(buf, P->s + a, n), buf[n] = 0;
+            if ((v = tsf__pv_new(P, TSF__PV_INT)) < 0) return 0;
+            P->v[v].i = strtoll(buf, &end, 10);
+            if (*end) return P->error = "bad integer", 0;
+            if (!tsf__pv_push(P, v)) return 0;
+            break;
+        }
+        case 'X':
+        case 0x8c:
+        case 0x8d: /* BINUNICODE, SHORT_BINUNICODE, BINUNICODE8 */
+        case 'T':
+        case 'U': /* BINSTRING, SHORT_BINSTRING (Python 2 str) */
+        case 'B':
+        case 'C':
+        case 0x8e:
+        case 0x96: /* BINBYTES, SHORT_BINBYTES, 8, BYTEARRAY8 */
+            if (u > P->len - p) return P->error = "truncated", 0;
+            if (!tsf__pv_push(P, tsf__pv_str(P,
+                                             op == 'B' || op == 'C' || op == 0x8e || op == 0x96
+                                                 ? TSF__PV_BYTES
+                                                 : TSF__PV_STR,
+                                             p, (size_t)u)))
+                return 0;
+            p += (size_t)u;
+            break;
+        case 'V':
+        case 'S': /* UNICODE, STRING: text (escapes left as they are) */
+            if (!tsf__pickle_line(P, &p, &a, &n)) return 0;
+            if (op == 'S' && n >= 2 && (P->s[a] == '\'' || P->s[a] == '"')) a++, n -= 2;
+            if (!tsf__pv_push(P, tsf__pv_str(P, TSF__PV_STR, a, n))) return 0;
+            break;
+        case ')':
+        case ']':
+        case '}':
+        case 0x8f: /* EMPTY_TUPLE, _LIST, _DICT, _SET */
+            v = tsf__pv_new(P, op == ')' ? TSF__PV_TUPLE : op == '}' ? TSF__PV_DICT : TSF__PV_LIST);
+            if (!tsf__pv_push(P, v)) return 0;
+            break;
+        case 0x85:
+        case 0x86:
+        case 0x87: /* TUPLE1, TUPLE2, TUPLE3 */
+            from = P->sp - (op - 0x84);
+            if (from < (P->nm ? P->marks[P->nm - 1] : 0)) return P->error = "stack underflow", 0;
+            if ((v = tsf__pv_new(P, TSF__PV_TUPLE)) < 0 || !tsf__pv_collect(P, v, from) ||
+                !tsf__pv_push(P, v))
+                return 0;
+            break;
+        case 't':
+        case 'l':
+        case 'd':
+        case 0x91: /* TUPLE, LIST, DICT, FROZENSET from a mark */
+            v = tsf__pv_new(P, op == 't' ? TSF__PV_TUPLE : op == 'd' ? TSF__PV_DICT : TSF__PV_LIST);
+            if (v < 0 || !tsf__pv_pop_mark(P, &from) || !tsf__pv_collect(P, v, from) ||
+                !tsf__pv_push(P, v))
+                return 0;
+            break;
+        case 'a': /* APPEND */
+            if ((x = tsf__pv_pop(P)) < 0 || P->sp == 0) return P->error = "APPEND", 0;
+            v = P->stack[P->sp - 1];
+            if (P->v[v].kind == TSF__PV_LIST && !tsf__pv_append(P, v, -1, x)) return 0;
+            break;
+        case 'e':
+        case 0x90:
+        case 'u': /* APPENDS, ADDITEMS, SETITEMS (from a mark) */
+            if (!tsf__pv_pop_mark(P, &from) || from == 0) return P->error = "no container", 0;
+            v = P->stack[from - 1];
+            if ((op == 'u') != (P->v[v].kind == TSF__PV_DICT) ||
+                (P->v[v].kind != TSF__PV_LIST && P->v[v].kind != TSF__PV_DICT)) {
+                P->sp = from; /* items of an opaque object: dropped */
+                break;
+            }
+            if (!tsf__pv_collect(P, v, from)) return 0;
+            break;
+        case 's': /* SETITEM */
+            if ((y = tsf__pv_pop(P)) < 0 || (x = tsf__pv_pop(P)) < 0 || P->sp == 0)
+                return P->error = "SETITEM", 0;
+            v = P->stack[P->sp - 1];
+            if (P->v[v].kind == TSF__PV_DICT && !tsf__pv_append(P, v, x, y)) return 0;
+            break;
+        case 'p':
+        case 'g': { /* PUT, GET: text index */
+            char buf[24], *end;
+            if (!tsf__pickle_line(P, &p, &a, &n) || n == 0 || n >= sizeof buf)
+                return P->error = "bad memo index", 0;
+            memcpy(buf, P->s + a, n), buf[n] = 0;
+            u = strtoull(buf, &end, 10);
+            if (*end) return P->error = "bad memo index", 0;
+            if (!(op == 'p' ? tsf__pv_memo_put(P, u) : tsf__pv_memo_get(P, u))) return 0;
+            break;
+        }
+        case 'q':
+        case 'r':
+            if (!tsf__pv_memo_put(P, u)) return 0;
+            break; /* BINPUT, LONG_ */
+        case 'h':
+        case 'j':
+            if (!tsf__pv_memo_get(P, u)) return 0;
+            break; /* BINGET, LONG_ */
+        case 0x94:
+            if (!tsf__pv_memo_put(P, (unsigned long long)P->nmemo++)) return 0;
+            break;
+        case 'c': { /* GLOBAL: "module\nname\n" */
+            size_t a2, n2;
+            if (!tsf__pickle_line(P, &p, &a, &n) || !tsf__pickle_line(P, &p, &a2, &n2)) return 0;
+            x = tsf__pv_str(P, TSF__PV_STR, a, n), y = tsf__pv_str(P, TSF__PV_STR, a2, n2);
+            if (x < 0 || y < 0 || (v = tsf__pv_new(P, TSF__PV_GLOBAL)) < 0) return 0;
+            P->v[v].a = x, P->v[v].b = y;
+            if (!tsf__pv_push(P, v)) return 0;
+            break;
+        }
+        case 0x93: /* STACK_GLOBAL */
+            if ((y = tsf__pv_pop(P)) < 0 || (x = tsf__pv_pop(P)) < 0) return 0;
+            if ((v = tsf__pv_new(P, TSF__PV_GLOBAL)) < 0) return 0;
+            if (P->v[x].kind != TSF__PV_STR || P->v[y].kind != TSF__PV_STR)
+                P->v[v].kind = TSF__PV_OBJECT; /* not a name: opaque */
+            P->v[v].a = x, P->v[v].b = y;
+            if (!tsf__pv_push(P, v)) return 0;
+            break;
+        case 'R': /* REDUCE: f(*args) */
+            if ((y = tsf__pv_pop(P)) < 0 || (x = tsf__pv_pop(P)) < 0) return 0;
+            if (!tsf__pv_push(P, tsf__pv_call(P, x, y))) return 0;
+            break;
+        case 0x81: /* NEWOBJ: cls.__new__(cls, *args) */
+            if ((y = tsf__pv_pop(P)) < 0 || (x = tsf__pv_pop(P)) < 0) return 0;
+            if (!tsf__pv_push(P, tsf__pv_call(P, x, -1))) return 0;
+            break;
+        case 0x92: /* NEWOBJ_EX: cls, args, kwargs */
+            if (tsf__pv_pop(P) < 0 || tsf__pv_pop(P) < 0 || (x = tsf__pv_pop(P)) < 0) return 0;
+            if (!tsf__pv_push(P, tsf__pv_call(P, x, -1))) return 0;
+            break;
+        case 'o': /* OBJ: cls and args from a mark */
+            if (!tsf__pv_pop_mark(P, &from) || from >= P->sp) return P->error = "OBJ", 0;
+            x = P->stack[from];
+            P->sp = from;
+            if (!tsf__pv_push(P, tsf__pv_call(P, x, -1))) return 0;
+            break;
+        case 'i': { /* INST: "module\nname\n", args from a mark */
+            size_t a2, n2;
+            if (!tsf__pickle_line(P, &p, &a, &n) || !tsf__pickle_line(P, &p, &a2, &n2) ||
+                !tsf__pv_pop_mark(P, &from))
+                return 0;
+            P->sp = from;
+            x = tsf__pv_str(P, TSF__PV_STR, a, n), y = tsf__pv_str(P, TSF__PV_STR, a2, n2);
+            if (x < 0 || y < 0 || (v = tsf__pv_new(P, TSF__PV_GLOBAL)) < 0) return 0;
+            P->v[v].a = x, P->v[v].b = y;
+            if (!tsf__pv_push(P, tsf__pv_call(P, v, -1))) return 0;
+            break;
+        }
+        case 'b': /* BUILD: obj.__setstate__(state): the state is dropped */
+            if (tsf__pv_pop(P) < 0 || P->sp == 0) return P->error = "BUILD", 0;
+            break;
+        case 'Q': /* BINPERSID */
+            if ((x = tsf__pv_pop(P)) < 0 || !tsf__pv_push(P, tsf__pv_persistent(P, x))) return 0;
+            break;
+        case 'P': /* PERSID: a text id, never a storage of torch.save's */
+            if (!tsf__pickle_line(P, &p, &a, &n)) return 0;
+            if (!tsf__pv_push(P, tsf__pv_new(P, TSF__PV_OBJECT))) return 0;
+            break;
+        case 0x82:
+        case 0x83:
+        case 0x84: /* EXT1, EXT2, EXT4: the extension registry */
+            if (!tsf__pv_push(P, tsf__pv_new(P, TSF__PV_OBJECT))) return 0;
+            break;
+        default: /* NEXT_BUFFER, READONLY_BUFFER (out-of-band data) and unknown opcodes */
+            return P->error = "an opcode this reader does not know", 0;
+        }
+    }
+    return P->error = "no STOP", 0;
+}
+
+/* The dict of tensors inside a loaded object: the object itself, or what it holds under
+   model_state (the original's checkpoints), state_dict, model or module, up to 3 levels. */
+static int tsf__pt_state_dict(const tsf__pickle *P, int v, int depth) {
+    static const char *const wrappers[] = {"model_state", "state_dict", "model", "module"};
+    int i, k, w;
+    if (v < 0 || P->v[v].kind != TSF__PV_DICT) return -1;
+    for (i = P->v[v].a; i >= 0; i = P->it[i].next)
+        if (P->v[P->it[i].val].kind == TSF__PV_TENSOR) return v;
+    for (k = 0; k < 4 && depth < 3; k++)
+        if ((w = tsf__pt_state_dict(P, tsf__pv_get(P, v, wrappers[k]), depth + 1)) >= 0) return w;
+    return -1;
+}
+
+/* Add the tensor (or the reason it is none) stored under one name of the state dict. */
+static tsf_status tsf__pt_entry(tsf__wlist *l, const tsf__pickle *P, const tsf__zip *z,
+                                const char *prefix, int key, int val, int big) {
+    const tsf__pv *t = &P->v[val], *s;
+    tsf__wtensor *w = tsf__wlist_add(l, (const char *)P->s + P->v[key].a, (size_t)P->v[key].b);
+    unsigned long long data, bytes, reach;
+    const char *why;
+    char entry[600];
+    int d, n, esize, empty = 0;
+    if (!w) return TSF_ERR_ALLOC;
+    w->file = l->nfiles - 1, w->big = big;
+    if (t->kind != TSF__PV_TENSOR) {
+        const tsf__pv *g = t->kind == TSF__PV_OBJECT && t->a >= 0 ? &P->v[t->a] : NULL;
+        char made[200];
+        if (g)
+            snprintf(made, sizeof made, "%.*s.%.*s", P->v[g->a].b,
+                     (const char *)P->s + P->v[g->a].a, P->v[g->b].b,
+                     (const char *)P->s + P->v[g->b].a);
+        if (!(g ? tsf__wlist_why(l, w, "not a tensor but a value made by ", made,
+                                 " (the reader calls nothing: nothing was run)")
+                : tsf__wlist_why(l, w, "not a tensor", "", "")))
+            return TSF_ERR_ALLOC;
+        return TSF_OK;
+    }
+    why = NULL;
+    s = t->a >= 0 ? &P->v[t->a] : NULL;
+    n = tsf__pv_count(P, t->b);
+    if (!s || s->kind != TSF__PV_STORAGE)
+        why = "a tensor without a saved storage";
+    else if (s->b == TSF__DT_NONE)
+        return TSF_OK; /* an integer tensor: dtype NONE */
+    else if (n > TSF__WMAX_DIMS || n != tsf__pv_count(P, t->c) || t->i < 0)
+        why = "a tensor with malformed sizes, strides or offset";
+    if (why) return tsf__wlist_why(l, w, why, "", "") ? TSF_OK : TSF_ERR_ALLOC;
+    w->dtype = s->b, w->ndim = n;
+    esize = w->dtype == TSF__DT_F32 ? 4 : w->dtype == TSF__DT_F64 ? 8 : 2;
+    reach = (unsigned long long)t->i; /* the last element's index in the storage */
+    for (d = 0; d < n; d++) {
+        const tsf__pv *sz = &P->v[tsf__pv_at(P, t->b, d)], *sd = &P->v[tsf__pv_at(P, t->c, d)];
+        if (sz->kind != TSF__PV_INT || sd->kind != TSF__PV_INT || sz->i < 0 || sz->i > 1LL << 40 ||
+            sd->i < 0 || sd->i > 1LL << 40)
+            return tsf__wlist_why(l, w, "a tensor with malformed sizes or strides", "", "")
+                       ? TSF_OK
+                       : TSF_ERR_ALLOC;
+        w->shape[d] = sz->i, w->stride[d] = sd->i;
+        if (sz->i == 0)
+            empty = 1;
+        else if (reach > 1ULL << 62 ||
+                 (unsigned long long)sd->i > (1ULL << 62) / (unsigned long long)sz->i)
+            reach = ~0ULL;
+        else
+            reach += (unsigned long long)(sz->i - 1) * (unsigned long long)sd->i;
+    }
+    snprintf(entry, sizeof entry, "%sdata/%.*s", prefix, P->v[s->a].b,
+             (const char *)P->s + P->v[s->a].a);
+    if (!tsf__zip_find(z, &l->files[w->file], entry, &data, &bytes, &why))
+        return tsf__wlist_why(l, w, "its storage ", entry + strlen(prefix), why) ? TSF_OK
+                                                                                 : TSF_ERR_ALLOC;
+    if ((unsigned long long)s->i > bytes / (unsigned long long)esize ||
+        (!empty && reach >= (unsigned long long)s->i))
+        return tsf__wlist_why(l, w, "its sizes, strides and offset reach beyond its storage ",
+                              entry + strlen(prefix), "")
+                   ? TSF_OK
+                   : TSF_ERR_ALLOC;
+    w->off = data + (unsigned long long)t->i * esize;
+    return TSF_OK;
+}
+
+#define TSF__PT_MAX_PICKLE (64u << 20) /* a state dict's pickle is ~100 bytes a tensor */
+
+/* List the tensors of a torch.save archive (file l->nfiles - 1 of the list): read the
+   central directory, find data.pkl (under any folder), run it, find the state dict. */
+static tsf_status tsf__pt_list(tsf__wlist *l, tsf_error *err) {
+    const tsf__source *src = &l->files[l->nfiles - 1];
+    tsf__zip z;
+    tsf__pickle P;
+    unsigned long long off, size;
+    char prefix[512], name[600], text[16];
+    const char *why;
+    int k, root, sd, big = 0, i;
+    tsf_status st;
+    memset(&z, 0, sizeof z), memset(&P, 0, sizeof P);
+    z.ctx = P.ctx = l->ctx;
+    if ((st = tsf__zip_open(&z, src, err)) != TSF_OK) return st;
+    for (k = 0; k < z.n; k++) { /* "<folder>/data.pkl": the folder is the file's own name */
+        const char *slash = strchr(z.e[k].name, '/');
+        if (slash && strcmp(slash + 1, "data.pkl") == 0 && (size_t)(slash - z.e[k].name) < 500)
+            break;
+    }
+    if (k == z.n) {
+        tsf__zip_free(&z);
+        return tsf__seterr(err, "a zip archive without <folder>/data.pkl (not a torch.save file)",
+                           "", ""),
+               TSF_ERR_FORMAT;
+    }
+    snprintf(prefix, sizeof prefix, "%.*s/", (int)(strchr(z.e[k].name, '/') - z.e[k].name),
+             z.e[k].name);
+    snprintf(name, sizeof name, "%sbyteorder", prefix); /* absent: little-endian */
+    if (tsf__zip_find(&z, src, name, &off, &size, &why)) {
+        if (size > 6 || !tsf__source_read(src, off, text, (size_t)size) ||
+            ((big = size == 3 && memcmp(text, "big", 3) == 0) == 0 &&
+             !(size == 6 && memcmp(text, "little", 6) == 0))) {
+            tsf__zip_free(&z);
+            return tsf__seterr(err, "torch archive: byteorder is neither little nor big", "", ""),
+                   TSF_ERR_FORMAT;
+        }
+    }
+    snprintf(name, sizeof name, "%sdata.pkl", prefix);
+    if (!tsf__zip_find(&z, src, name, &off, &size, &why) || size > TSF__PT_MAX_PICKLE) {
+        tsf__zip_free(&z);
+        return tsf__seterr(err, "torch archive: data.pkl ",
+                           size > TSF__PT_MAX_PICKLE ? "is too large" : why, ""),
+               TSF_ERR_FORMAT;
+    }
+    P.len = (size_t)size, P.cap = (int)size + 16;
+    P.s = (const unsigned char *)TSF_MALLOC(P.len + 1, l->ctx);
+    P.v = (tsf__pv *)TSF_MALLOC((size_t)P.cap * sizeof *P.v, l->ctx);
+    P.it = (tsf__pitem *)TSF_MALLOC((size_t)P.cap * sizeof *P.it, l->ctx);
+    P.stack = (int *)TSF_MALLOC((size_t)P.cap * sizeof(int), l->ctx);
+    P.marks = (int *)TSF_MALLOC((size_t)P.cap * sizeof(int), l->ctx);
+    if (!P.s || !P.v || !P.it || !P.stack || !P.marks)
+        st = TSF_ERR_ALLOC;
+    else if (!tsf__source_read(src, off, (void *)(uintptr_t)P.s, P.len)) {
+        tsf__seterr(err, "torch archive: cannot read data.pkl", "", "");
+        st = TSF_ERR_IO;
+    } else if (!tsf__pickle_run(&P)) {
+        if (P.error && !*P.error)
+            st = TSF_ERR_ALLOC; /* the memo could not grow */
+        else
+            tsf__seterr(err, "torch archive: data.pkl is refused: ", P.error, ""),
+                st = TSF_ERR_FORMAT;
+    }
+    if (st == TSF_OK) {
+        root = P.stack[P.sp - 1];
+        if ((sd = tsf__pt_state_dict(&P, root, 0)) < 0) {
+            tsf__seterr(err,
+                        "torch archive: no dict of tensors (a state dict) in data.pkl, nor "
+                        "under model_state, state_dict, model or module",
+                        "", "");
+            st = TSF_ERR_FORMAT;
+        }
+        for (i = st == TSF_OK ? P.v[sd].a : -1; i >= 0 && st == TSF_OK; i = P.it[i].next)
+            if (P.v[P.it[i].key].kind == TSF__PV_STR && P.v[P.it[i].key].b < 500 &&
+                !memchr(P.s + P.v[P.it[i].key].a, 0, (size_t)P.v[P.it[i].key].b))
+                st = tsf__pt_entry(l, &P, &z, prefix, P.it[i].key, P.it[i].val, big);
+    }
+    if (P.s) TSF_FREE((void *)(uintptr_t)P.s, l->ctx);
+    if (P.v) TSF_FREE(P.v, l->ctx);
+    if (P.it) TSF_FREE(P.it, l->ctx);
+    if (P.stack) TSF_FREE(P.stack, l->ctx);
+    if (P.marks) TSF_FREE(P.marks, l->ctx);
+    if (P.memo) TSF_FREE(P.memo, l->ctx);
+    tsf__zip_free(&z);
+    return st;
+}
+
+/* A config from the tensors' shapes, for a checkpoint that comes without one (the original
+   code's .pyth files): D, C, P, the image size (from the position table), T0 (from the
+   time table), K, the MLP width, the depth, whether the qkv projections have biases, and
+   the attention (temporal tensors: divided; a time table but no temporal tensors: joint;
+   neither: space_only). The number of heads is not in any shape: it is taken as D / 64,
+   the head width of ViT-B and of every released TimeSformer; any other D is refused. */
+static tsf_status tsf__infer_config(tsf_config *c, const tsf__wlist *l, tsf_error *err) {
+    const tsf__wtensor *cls = NULL, *pos = NULL, *tim = NULL, *patch = NULL, *head = NULL,
+                       *fc1 = NULL;
+    int e, layer, depth = 0, temporal = 0, qkv_bias = 0;
+    long long D, g;
+    char hf[96], msg[160];
+    for (e = 0; e < l->n; e++) {
+        const tsf__wtensor *w = &l->t[e];
+        if (w->why || !tsf__to_hf_name(l->text + w->name, hf)) continue;
+        if (strcmp(hf, "timesformer.embeddings.cls_token") == 0) cls = w;
+        if (strcmp(hf, "timesformer.embeddings.position_embeddings") == 0) pos = w;
+        if (strcmp(hf, "timesformer.embeddings.time_embeddings") == 0) tim = w;
+        if (strcmp(hf, "timesformer.embeddings.patch_embeddings.projection.weight") == 0) patch = w;
+        if (strcmp(hf, "classifier.weight") == 0) head = w;
+        if (strcmp(hf, "timesformer.encoder.layer.0.intermediate.dense.weight") == 0) fc1 = w;
+        if (sscanf(hf, "timesformer.encoder.layer.%d.", &layer) == 1 && layer >= 0 &&
+            layer < 1024) {
+            depth = layer + 1 > depth ? layer + 1 : depth;
+            temporal |= strstr(hf, ".temporal_") != NULL;
+            qkv_bias |= strstr(hf, "attention.attention.qkv.bias") != NULL;
+        }
+    }
+    if (!cls || !pos || !patch || !head || !fc1 || cls->ndim != 3 || patch->ndim != 4 ||
+        pos->ndim != 3 || head->ndim != 2 || fc1->ndim != 2 || (tim && tim->ndim != 3))
+        return tsf__seterr(err,
+                           "no config, and the tensors do not tell one (a config.json beside "
+                           "the checkpoint, in a model folder, gives it)",
+                           "", ""),
+               TSF_ERR_CONFIG;
+    D = cls->shape[2];
+    for (g = 1; (g + 1) * (g + 1) <= pos->shape[1] - 1; g++) {
+    }
+    if (D < 64 || D % 64 || g * g != pos->shape[1] - 1 || patch->shape[2] != patch->shape[3] ||
+        D > TSF__MAX_DIM || g * patch->shape[2] > TSF__MAX_DIM || fc1->shape[0] > TSF__MAX_DIM) {
+        snprintf(msg, sizeof msg,
+                 "no config, and the tensors do not tell one (width D %lld: the "
+                 "heads are D / 64 only for a multiple of 64; ",
+                 D);
+        return tsf__seterr(err, msg,
+                           "a config.json beside the checkpoint, in a model folder, "
+                           "gives it)",
+                           ""),
+               TSF_ERR_CONFIG;
+    }
+    memset(c, 0, sizeof *c);
+    c->dim = (int)D, c->heads = (int)(D / 64), c->depth = depth;
+    c->channels = (int)patch->shape[1], c->patch_size = (int)patch->shape[2];
+    c->image_size = (int)(g * patch->shape[2]);
+    c->frames = tim ? (int)tim->shape[1] : 8;
+    c->classes = (int)head->shape[0];
+    c->mlp_ratio = (float)fc1->shape[0] / (float)D;
+    c->no_qkv_bias = !qkv_bias;
+    c->attention = temporal ? TSF_ATTN_DIVIDED : tim ? TSF_ATTN_JOINT : TSF_ATTN_SPACE;
+    return TSF_OK;
+}
+
+/* Make m from a list of tensors: the config given (else inferred from the shapes), a model
+   of that config, its parameters from the list, class names from labels_json (may be NULL). */
+static tsf_status tsf__model_from_list(tsf_model *m, const tsf__wlist *l, const tsf_config *cfg,
+                                       const char *labels_json, size_t labels_len, int B,
+                                       tsf_error *err) {
+    tsf_config c;
+    tsf_status st = TSF_OK;
+    double bytes = 0;
+    int f, e;
+    char hf[96];
+    for (e = 0; e < l->n; e++) /* a parameter that is no tensor (a hostile value): named first */
+        if (l->t[e].why && tsf__to_hf_name(l->text + l->t[e].name, hf))
+            return tsf__seterr(err, l->text + l->t[e].name, ": ", l->text + l->t[e].why),
+                   TSF_ERR_FORMAT;
+    if (cfg)
+        c = *cfg;
+    else if ((st = tsf__infer_config(&c, l, err)) != TSF_OK)
+        return st;
+    c.alloc_ctx = l->ctx;
+    if ((st = tsf_config_resolve(&c)) != TSF_OK)
+        return tsf__seterr(err, "invalid model configuration: ", tsf_status_string(st), ""), st;
+    for (f = 0; f < l->nfiles; f++) bytes += (double)l->files[f].size;
+    if ((double)tsf_config_num_params(&c) * 2 > bytes) /* no huge model for a tiny file */
+        return tsf__seterr(err, "the file is too small for the config's parameter shapes", "", ""),
+               TSF_ERR_FORMAT;
+    if ((st = tsf__model_create(m, &c, B)) != TSF_OK) return st;
+    if ((st = tsf__wlist_fill(m, l, err)) == TSF_OK && labels_json)
+        st = tsf__labels_load(m, labels_json, labels_len, err);
+    if (st != TSF_OK) tsf_model_free(m);
+    return st;
+}
+
+/* The first bytes of a legacy torch.save file (before PyTorch 1.6): a pickled magic number. */
+static const unsigned char tsf__pt_legacy_magic[4] = {0x80, 0x02, 0x8a, 0x0a};
+
+/* Load a model from the bytes of one weight file of any format: a zip archive is a
+   torch.save checkpoint, anything else safetensors (ts: a checkpoint of the library's). */
+static tsf_status tsf__load_source(tsf_model *m, const tsf__source *src, const tsf_config *cfg,
+                                   const char *labels_json, size_t labels_len, int B,
+                                   tsf_train_state *ts, tsf_error *err) {
+    unsigned char head[4];
+    int n = tsf__source_read(src, 0, head, 4);
+    if (n && memcmp(head, "PK", 2) == 0 && (head[2] == 3 || head[2] == 5)) {
+        tsf__wlist l;
+        tsf_status st;
+        if (ts)
+            return tsf__seterr(err, "a training checkpoint is a safetensors file of this library's",
+                               "", ""),
+                   TSF_ERR_FORMAT;
+        memset(&l, 0, sizeof l);
+        l.ctx = cfg ? cfg->alloc_ctx : NULL, l.files[0] = *src, l.nfiles = 1;
+        st = tsf__pt_list(&l, err);
+        if (st == TSF_OK) st = tsf__model_from_list(m, &l, cfg, labels_json, labels_len, B, err);
+        tsf__wlist_free(&l);
+        return st;
+    }
+    if (n && memcmp(head, tsf__pt_legacy_magic, 4) == 0)
+        return tsf__seterr(err,
+                           "a torch.save file in the legacy format of PyTorch before 1.6: "
+                           "not supported (load it and torch.save it again with a newer "
+                           "PyTorch)",
+                           "", ""),
+               TSF_ERR_FORMAT;
+    return tsf__st_load(m, src, cfg, labels_json, labels_len, B, ts, err);
 }
 
 TSFDEF tsf_status tsf_model_load_memory(tsf_model *m, const void *data, size_t size,
@@ -4585,7 +5790,7 @@ TSFDEF tsf_status tsf_model_load_memory(tsf_model *m, const void *data, size_t s
     memset(m, 0, sizeof *m);
     if (err) err->msg[0] = 0;
     src.mem = (const unsigned char *)data, src.file = NULL, src.size = size;
-    return tsf__st_load(m, &src, cfg, NULL, 0, B, NULL, err);
+    return tsf__load_source(m, &src, cfg, NULL, 0, B, NULL, err);
 }
 
 /* ---- safetensors out, and files ---------------------------------------------------------- */
@@ -4616,74 +5821,311 @@ static tsf_status tsf__read_text(const char *path, char **out, size_t *len, void
     return TSF_OK;
 }
 
+/* Open path for reading: a regular file only (a FIFO would wait for a writer forever, a
+   device never end). NULL with err naming the file and the reason. */
+static FILE *tsf__open_file(const char *path, tsf_error *err) {
+    FILE *f;
+#if defined(__unix__) || defined(__APPLE__)
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return tsf__seterr(err, path, ": cannot open: ", strerror(errno)), NULL;
+    if (!S_ISREG(sb.st_mode))
+        return tsf__seterr(err, path,
+                           S_ISDIR(sb.st_mode) ? ": a folder, not a file" : ": not a regular file",
+                           ""),
+               NULL;
+#endif
+    if (!(f = fopen(path, "rb"))) tsf__seterr(err, path, ": cannot open: ", strerror(errno));
+    return f;
+}
+
+/* 1 when path names a file or folder that exists. */
+static int tsf__exists(const char *path) {
+#if defined(__unix__) || defined(__APPLE__)
+    struct stat sb;
+    return stat(path, &sb) == 0;
+#else
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+#endif
+}
+
+/* Put the file's name in front of the reason in err. */
+static void tsf__err_file(tsf_error *err, const char *path) {
+    char reason[sizeof err->msg];
+    if (!err || strncmp(err->msg, path, strlen(path)) == 0) return;
+    memcpy(reason, err->msg, sizeof reason);
+    tsf__seterr(err, path, ": ", reason);
+}
+
+/* Open a weight file as a source; its size from seeking to the end. */
+static tsf_status tsf__source_open(tsf__source *src, const char *path, tsf_error *err) {
+    FILE *f = tsf__open_file(path, err);
+    long n;
+    if (!f) return TSF_ERR_IO;
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0) {
+        fclose(f);
+        return tsf__seterr(err, path, ": cannot seek", ""), TSF_ERR_IO;
+    }
+    src->mem = NULL, src->file = f, src->size = (unsigned long long)n;
+    return TSF_OK;
+}
+
+static tsf_status tsf__load_file(tsf_model *m, const char *path, const tsf_config *cfg,
+                                 const char *labels_json, size_t labels_len, int B,
+                                 tsf_train_state *ts, tsf_error *err) {
+    tsf__source src;
+    tsf_status st = tsf__source_open(&src, path, err);
+    if (st != TSF_OK) return st;
+    st = tsf__load_source(m, &src, cfg, labels_json, labels_len, B, ts, err);
+    fclose((FILE *)src.file);
+    if (st != TSF_OK) tsf__err_file(err, path); /* name the file in front of the reason */
+    return st;
+}
+
+/* The preprocessing of a Hugging Face preprocessor_config.json (VideoMAEImageProcessor, as
+   TimeSformer's hub folders carry): the short side the frames are resized to (size, an
+   integer or {"shortest_edge": n}), the centre crop (crop_size, an integer or a square
+   {"height": n, "width": n}), the rescale factor (1/255 unless given; do_rescale false: 1)
+   and image_mean / image_std (do_normalize false: 0 and 1). A rescale factor other than
+   1/255 is folded into mean and std: (p * r - mean) / std = (p / 255 - mean') / std' with
+   mean' = mean / (255 r), std' = std / (255 r). What the library cannot do (no resize, no
+   crop, a crop that is not square) is refused by name. */
+static tsf_status tsf__preprocessor_apply(tsf_config *c, const tsf__json *j, tsf_error *err) {
+    static const char *const flags[3] = {"do_resize", "do_center_crop", "do_rescale"};
+    int t, k, i, on[4] = {1, 1, 1, 1};
+    long long v;
+    double r = 1.0 / 255, x;
+    if (j->tok[0].type != TSF__J_OBJ)
+        return tsf__seterr(err, "not a JSON object", "", ""), TSF_ERR_FORMAT;
+    for (k = 0; k < 4; k++) /* do_resize, do_center_crop, do_rescale, do_normalize */
+        if ((t = tsf__json_get(j, 0, k < 3 ? flags[k] : "do_normalize")) >= 0 &&
+            !tsf__json_bool(j, t, &on[k]))
+            return tsf__seterr(err, k < 3 ? flags[k] : "do_normalize", " must be true or false",
+                               ""),
+                   TSF_ERR_FORMAT;
+    if (!on[0] || !on[1])
+        return tsf__seterr(err, on[0] ? "do_center_crop" : "do_resize",
+                           " false: not supported (the library resizes the short side, then "
+                           "takes the centre square)",
+                           ""),
+               TSF_ERR_CONFIG;
+    for (k = 0; k < 2; k++) { /* size, crop_size */
+        const char *key = k ? "crop_size" : "size";
+        int *dst = k ? &c->crop_size : &c->short_side, h, w;
+        if ((t = tsf__json_get(j, 0, key)) < 0) continue;
+        if (j->tok[t].type == TSF__J_OBJ) {
+            h = tsf__json_get(j, t, "height"), w = tsf__json_get(j, t, "width");
+            if (k == 0 && h < 0) h = w = tsf__json_get(j, t, "shortest_edge");
+            if (!tsf__json_int(j, h, 1, TSF__MAX_DIM, &v) || !tsf__json_int(j, w, v, v, &v) ||
+                (k == 0 && tsf__json_get(j, t, "height") >= 0))
+                return tsf__seterr(err, key,
+                                   k ? " must be a square {\"height\": n, \"width\": n}"
+                                     : " must be {\"shortest_edge\": n}",
+                                   " (other sizes are not supported)"),
+                       TSF_ERR_CONFIG;
+        } else if (!tsf__json_int(j, t, 1, TSF__MAX_DIM, &v)) {
+            return tsf__seterr(err, "bad value for ", key, ""), TSF_ERR_FORMAT;
+        }
+        *dst = (int)v;
+    }
+    if ((t = tsf__json_get(j, 0, "rescale_factor")) >= 0 && on[2]) {
+        if (!tsf__json_num(j, t, &r) || !(r > 0 && r < 1e6))
+            return tsf__seterr(err, "bad value for rescale_factor", "", ""), TSF_ERR_FORMAT;
+    }
+    if (!on[2]) r = 1;
+    for (k = 0; k < 2; k++) { /* image_mean, image_std: 3 numbers (or 1 for every channel) */
+        float *dst = k ? c->std : c->mean;
+        if (!on[3]) {
+            for (i = 0; i < 3; i++) dst[i] = k ? 1.0f : 0.0f;
+            continue;
+        }
+        if ((t = tsf__json_get(j, 0, k ? "image_std" : "image_mean")) < 0) continue;
+        for (i = 0; i < 3; i++) {
+            int e =
+                j->tok[t].type == TSF__J_ARR ? tsf__json_at(j, t, j->tok[t].size == 1 ? 0 : i) : t;
+            if ((j->tok[t].type == TSF__J_ARR && j->tok[t].size != 1 && j->tok[t].size != 3) ||
+                !tsf__json_num(j, e, &x) || !(k ? x > 0 && x < 1e30 : x > -1e30 && x < 1e30))
+                return tsf__seterr(err, "bad value for ", k ? "image_std" : "image_mean", ""),
+                       TSF_ERR_FORMAT;
+            dst[i] = (float)x;
+        }
+    }
+    if (fabs(r * 255 - 1) > 1e-9) /* fold the rescale into mean and std */
+        for (i = 0; i < 3; i++)
+            c->mean[i] = (float)((double)c->mean[i] / (255 * r)),
+            c->std[i] = (float)((double)c->std[i] / (255 * r));
+    return TSF_OK;
+}
+
+/* Read path (a JSON file) and apply it to *cfg: a config.json (labels: keeps the text for
+   its id2label), or with pre = 1 a preprocessor_config.json. Errors name the file. */
+static tsf_status tsf__json_file_apply(tsf_config *cfg, const char *path, int pre, char **text,
+                                       size_t *len, tsf_error *err) {
+    tsf__json j;
+    tsf_status st;
+    FILE *f = tsf__open_file(path, err);
+    if (!f) return TSF_ERR_IO;
+    fclose(f);
+    if ((st = tsf__read_text(path, text, len, cfg->alloc_ctx)) != TSF_OK)
+        return tsf__seterr(err, path,
+                           st == TSF_ERR_FORMAT ? ": larger than 10 MB" : ": cannot read", ""),
+               st;
+    st = tsf__json_parse(&j, *text, *len, cfg->alloc_ctx);
+    if (st != TSF_OK)
+        tsf__seterr(err, st == TSF_ERR_ALLOC ? "out of memory" : "not valid JSON", "", "");
+    else if (pre)
+        st = tsf__preprocessor_apply(cfg, &j, err);
+    else
+        st = tsf__config_apply(cfg, &j, 0, NULL, err);
+    if (j.tok) TSF_FREE(j.tok, cfg->alloc_ctx);
+    if (st != TSF_OK) {
+        TSF_FREE(*text, cfg->alloc_ctx), *text = NULL;
+        tsf__err_file(err, path);
+    }
+    return st;
+}
+
 TSFDEF tsf_status tsf_config_load(tsf_config *cfg, const char *path, tsf_error *err) {
-    char *txt;
+    char *txt = NULL;
     size_t len;
-    tsf_status st = tsf__read_text(path, &txt, &len, cfg->alloc_ctx);
-    if (st != TSF_OK) return tsf__seterr(err, path, ": cannot read the file", ""), st;
-    st = tsf_config_from_json(cfg, txt, len, err);
-    TSF_FREE(txt, cfg->alloc_ctx);
+    tsf_status st;
+    if (err) err->msg[0] = 0;
+    st = tsf__json_file_apply(cfg, path, 0, &txt, &len, err);
+    if (txt) TSF_FREE(txt, cfg->alloc_ctx);
     if (st == TSF_OK && (st = tsf_config_resolve(cfg)) != TSF_OK)
         tsf__seterr(err, path, ": invalid model configuration", "");
     return st;
 }
 
-static tsf_status tsf__load_safetensors_file(tsf_model *m, const char *path, const tsf_config *cfg,
-                                             const char *labels_json, size_t labels_len, int B,
-                                             tsf_train_state *ts, tsf_error *err) {
-    FILE *f = fopen(path, "rb");
-    tsf__source src;
+/* A sharded folder: index (NAME.index.json) maps every tensor to one of its shard files,
+   each a safetensors or torch.save file in the same folder; the model is filled from the
+   tensors of all of them. */
+static tsf_status tsf__load_sharded(tsf_model *m, const char *folder, const char *index,
+                                    const tsf_config *cfg, const char *labels_json,
+                                    size_t labels_len, int B, tsf_error *err) {
+    tsf__wlist l;
+    tsf__json j, js;
+    char *txt = NULL, *names = NULL, path[4096];
+    size_t len;
+    int map = -1, t, k, f;
     tsf_status st;
-    long n;
-    if (!f) return tsf__seterr(err, path, ": cannot open", ""), TSF_ERR_IO;
-    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0) {
-        fclose(f);
-        return tsf__seterr(err, path, ": cannot seek", ""), TSF_ERR_IO;
+    memset(&l, 0, sizeof l), memset(&j, 0, sizeof j);
+    l.ctx = cfg->alloc_ctx;
+    if ((st = tsf__read_text(index, &txt, &len, l.ctx)) != TSF_OK)
+        return tsf__seterr(err, index, ": cannot read", ""), st;
+    if ((st = tsf__json_parse(&j, txt, len, l.ctx)) == TSF_OK &&
+        ((map = tsf__json_get(&j, 0, "weight_map")) < 0 || j.tok[map].type != TSF__J_OBJ))
+        st = TSF_ERR_FORMAT;
+    if (st == TSF_ERR_FORMAT)
+        tsf__seterr(err, index, ": not an index (a JSON object with a weight_map)", "");
+    if (st == TSF_OK && !(names = (char *)TSF_MALLOC((size_t)TSF__WMAX_FILES * 256, l.ctx)))
+        st = TSF_ERR_ALLOC;
+    for (k = 0, t = map + 1; st == TSF_OK && k < j.tok[map].size; k++, t = j.tok[t + 1].next) {
+        char *name = names + (size_t)l.nfiles * 256;
+        const tsf__source *src = &l.files[l.nfiles];
+        if (!tsf__json_str(&j, t + 1, name, 256) || !name[0] || strchr(name, '/') ||
+            strchr(name, '\\') || strcmp(name, "..") == 0 || strcmp(name, ".") == 0) {
+            tsf__seterr(err, index, ": a weight_map entry that is not a file of the folder", "");
+            st = TSF_ERR_FORMAT;
+            break;
+        }
+        for (f = 0; f < l.nfiles && strcmp(names + (size_t)f * 256, name) != 0; f++) {
+        }
+        if (f < l.nfiles) continue; /* a shard already read */
+        if (l.nfiles == TSF__WMAX_FILES) {
+            tsf__seterr(err, index, ": more than 256 shards", "");
+            st = TSF_ERR_FORMAT;
+            break;
+        }
+        snprintf(path, sizeof path, "%s/%s", folder, name);
+        if ((st = tsf__source_open(&l.files[l.nfiles], path, err)) != TSF_OK) break;
+        l.nfiles++;
+        if (tsf__source_read(src, 0, path, 2) && memcmp(path, "PK", 2) == 0) {
+            st = tsf__pt_list(&l, err);
+        } else {
+            char *hdr = NULL;
+            unsigned long long n = 0;
+            memset(&js, 0, sizeof js);
+            if ((st = tsf__st_header(src, &hdr, &n, &js, l.ctx, err)) == TSF_OK)
+                st = tsf__st_list(&l, &js, l.nfiles - 1, 8 + n, err);
+            if (js.tok) TSF_FREE(js.tok, l.ctx);
+            if (hdr) TSF_FREE(hdr, l.ctx);
+        }
+        if (st != TSF_OK) {
+            snprintf(path, sizeof path, "%s/%s", folder, name);
+            tsf__err_file(err, path);
+        }
     }
-    src.mem = NULL, src.file = f, src.size = (unsigned long long)n;
-    st = tsf__st_load(m, &src, cfg, labels_json, labels_len, B, ts, err);
-    fclose(f);
-    if (st != TSF_OK && err) { /* name the file in front of the reason */
-        char reason[sizeof err->msg];
-        memcpy(reason, err->msg, sizeof reason);
-        tsf__seterr(err, path, ": ", reason);
+    if (st == TSF_OK) {
+        st = tsf__model_from_list(m, &l, cfg, labels_json, labels_len, B, err);
+        if (st != TSF_OK) tsf__err_file(err, index);
     }
+    for (f = 0; f < l.nfiles; f++) fclose((FILE *)l.files[f].file);
+    tsf__wlist_free(&l);
+    if (j.tok) TSF_FREE(j.tok, l.ctx);
+    if (names) TSF_FREE(names, l.ctx);
+    TSF_FREE(txt, l.ctx);
     return st;
 }
 
 TSFDEF tsf_status tsf_model_load(tsf_model *m, const char *path, int B, tsf_error *err) {
-    char sub[4096], *txt = NULL;
-    size_t len = 0;
+    static const char *const weights[4] = {"model.safetensors", "pytorch_model.bin",
+                                           "model.safetensors.index.json",
+                                           "pytorch_model.bin.index.json"};
+    char sub[4200], *txt = NULL, *pre = NULL;
+    size_t len = 0, plen;
     tsf_config cfg;
     tsf_status st;
-    FILE *f;
+    int k;
     if (!m || !path) return TSF_ERR_ARG;
     memset(m, 0, sizeof *m);
     if (err) err->msg[0] = 0;
+    if (strlen(path) > 4000)
+        return tsf__seterr(err, "a path longer than 4000 bytes", "", ""), TSF_ERR_ARG;
     snprintf(sub, sizeof sub, "%s/config.json", path);
-    if (!(f = fopen(sub, "rb"))) {               /* not a model folder: a .safetensors file */
-        snprintf(sub, sizeof sub, "%s/.", path); /* opens only if path is a folder */
-        if ((f = fopen(sub, "rb")) != NULL) {
-            fclose(f);
-            tsf__seterr(err, path, ": a folder without config.json (a Hugging Face model folder ",
-                        "holds config.json and model.safetensors)");
-            return TSF_ERR_IO;
-        }
-        return tsf__load_safetensors_file(m, path, NULL, NULL, 0, B, NULL, err);
+    if (!tsf__exists(sub)) {                     /* not a model folder: a weight file */
+        snprintf(sub, sizeof sub, "%s/.", path); /* exists only if path is a folder */
+        if (tsf__exists(sub))
+            return tsf__seterr(err, path,
+                               ": a folder without config.json (a Hugging Face model "
+                               "folder holds config.json and model.safetensors or "
+                               "pytorch_model.bin)",
+                               ""),
+                   TSF_ERR_IO;
+        return tsf__load_file(m, path, NULL, NULL, 0, B, NULL, err);
     }
-    fclose(f);
     memset(&cfg, 0, sizeof cfg);
-    if ((st = tsf__read_text(sub, &txt, &len, NULL)) != TSF_OK)
-        return tsf__seterr(err, sub, ": cannot read", ""), st;
-    st = tsf_config_from_json(&cfg, txt, len, err);
-    if (st == TSF_OK && (st = tsf_config_resolve(&cfg)) != TSF_OK)
-        tsf__seterr(err, sub, ": invalid model configuration", "");
-    if (st == TSF_OK) {
-        int has_labels = strstr(txt, "\"id2label\"") != NULL;
-        snprintf(sub, sizeof sub, "%s/model.safetensors", path);
-        st = tsf__load_safetensors_file(m, sub, &cfg, has_labels ? txt : NULL, len, B, NULL, err);
+    st = tsf__json_file_apply(&cfg, sub, 0, &txt, &len, err);
+    snprintf(sub, sizeof sub, "%s/preprocessor_config.json", path);
+    if (st == TSF_OK && tsf__exists(sub)) {
+        st = tsf__json_file_apply(&cfg, sub, 1, &pre, &plen, err);
+        if (pre) TSF_FREE(pre, NULL);
     }
-    TSF_FREE(txt, NULL);
+    if (st == TSF_OK && (st = tsf_config_resolve(&cfg)) != TSF_OK) {
+        snprintf(sub, sizeof sub, "%s/config.json", path);
+        tsf__seterr(err, sub, ": invalid model configuration", "");
+    }
+    for (k = 0; k < 4 && st == TSF_OK; k++) {
+        snprintf(sub, sizeof sub, "%s/%s", path, weights[k]);
+        if (!tsf__exists(sub)) continue;
+        if (k < 2)
+            st = tsf__load_file(m, sub, &cfg, strstr(txt, "\"id2label\"") ? txt : NULL, len, B,
+                                NULL, err);
+        else
+            st = tsf__load_sharded(m, path, sub, &cfg, strstr(txt, "\"id2label\"") ? txt : NULL,
+                                   len, B, err);
+        break;
+    }
+    if (k == 4 && st == TSF_OK) {
+        tsf__seterr(err, path,
+                    ": no weights in the folder (model.safetensors, pytorch_model.bin, "
+                    "or a sharded index *.index.json)",
+                    "");
+        st = TSF_ERR_IO;
+    }
+    if (txt) TSF_FREE(txt, NULL);
     return st;
 }
 
@@ -4796,12 +6238,12 @@ static tsf_status tsf__save(const tsf_model *m, const char *path, const char *tr
              "\"embed_dim\": %d, \"depth\": %d, \"num_heads\": %d, \"mlp_ratio\": %.9g, "
              "\"num_classes\": %d, \"attention_type\": \"%s\", \"ln_eps\": %.9g, "
              "\"qkv_bias\": %s, \"mean\": [%.9g, %.9g, %.9g], \"std\": [%.9g, %.9g, %.9g], "
-             "\"channel_order\": \"%s\"}",
+             "\"channel_order\": \"%s\", \"short_side\": %d, \"crop_size\": %d}",
              c->image_size, c->patch_size, c->channels, c->frames, c->dim, c->depth, c->heads,
              (double)c->mlp_ratio, c->classes, tsf_attention_name(c->attention), (double)c->ln_eps,
              c->no_qkv_bias ? "false" : "true", (double)c->mean[0], (double)c->mean[1],
              (double)c->mean[2], (double)c->std[0], (double)c->std[1], (double)c->std[2],
-             c->bgr ? "BGR" : "RGB");
+             c->bgr ? "BGR" : "RGB", c->short_side, c->crop_size);
     tsf__puts(&hdr, ",\"__metadata__\":{\"format\":\"pt\",\"config\":");
     tsf__put_json_str(&hdr, tmp);
     if (m->labels) {
@@ -4886,7 +6328,7 @@ TSFDEF tsf_status tsf_checkpoint_load(tsf_model *m, tsf_train_state *ts, const c
     memset(m, 0, sizeof *m);
     memset(ts, 0, sizeof *ts);
     if (err) err->msg[0] = 0;
-    return tsf__load_safetensors_file(m, path, NULL, NULL, 0, B, ts, err);
+    return tsf__load_file(m, path, NULL, NULL, 0, B, ts, err);
 }
 
 TSFDEF tsf_status tsf_checkpoint_save(const tsf_model *m, const tsf_train_state *ts,

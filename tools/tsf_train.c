@@ -646,7 +646,7 @@ typedef struct ini_tensor {
     int part;               /* -1: all of it; 0, 1, 2: the q, k or v rows of a qkv tensor     */
     int ndim;               /*                                                               */
     long long shape[8];     /*                                                               */
-    int esize, bf16;        /* bytes per value; bfloat16                                     */
+    int esize, dtype;       /* bytes per value (0: not a float type); TSF__DT_*               */
     unsigned long long off; /* where its data starts in the file                             */
     size_t numel;           /*                                                               */
     int used;               /* copied into the model                                         */
@@ -717,7 +717,7 @@ static ini_tensor *ini_find(ini_source *s, const char *hf, int part) {
 
 /* Read a tensor's values as floats into dst. */
 static int ini_read(ini_source *s, const ini_tensor *t, float *dst) {
-    if (tsf__read_tensor(&s->src, t->off, dst, t->numel, t->esize, t->bf16)) return 1;
+    if (tsf__read_values(&s->src, t->off, dst, t->numel, t->dtype, 0)) return 1;
     tt_error("--init-from %s: cannot read the data of %s (a truncated file?)", s->file, t->name);
     return 0;
 }
@@ -821,9 +821,9 @@ static int ini_open(ini_source *s, const char *path) {
             it->shape[d] = dim, numel *= (double)dim;
         }
         if (!ini_map_name(name, it->hf, &it->part)) it->hf[0] = 0;
-        it->esize = dt >= 0 ? tsf__dtype_size(&j, dt) : 0;
-        it->bf16 = dt >= 0 && tsf__json_eq(&j, dt, "BF16");
-        if (it->esize == 0) { /* integer buffers and the like: never copied */
+        it->esize = dt >= 0 ? tsf__st_dtype(&j, dt, &it->dtype) : 0;
+        if (it->esize == 0 ||
+            it->dtype == TSF__DT_NONE) { /* integer buffers and the like: never copied */
             it->hf[0] = 0;
         } else if (b1 < b0 || (unsigned long long)b1 > size - 8 - hn ||
                    (double)(b1 - b0) != numel * it->esize) {
