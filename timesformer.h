@@ -752,6 +752,12 @@ TSFDEF tsf_status tsf_model_load_memory(tsf_model *m, const void *data, size_t s
 /* Load a model from a .safetensors file, or from a Hugging Face model folder holding
    config.json and model.safetensors (then the folder's config and id2label are used). */
 TSFDEF tsf_status tsf_model_load(tsf_model *m, const char *path, int B, tsf_error *err);
+/* Load a model from one weight file of any format the library reads (safetensors, or a
+   torch.save checkpoint: .bin, .pth, .pyth) with the config cfg; cfg NULL: the file's own
+   (tsf_model_save's metadata), else for a torch.save file one inferred from its tensors'
+   shapes, where the heads are D / 64 (ViT-B's, and every released TimeSformer's). */
+TSFDEF tsf_status tsf_model_load_file(tsf_model *m, const char *path, const tsf_config *cfg, int B,
+                                      tsf_error *err);
 /* Read a JSON config file (a Hugging Face config.json) into *cfg, then resolve it. */
 TSFDEF tsf_status tsf_config_load(tsf_config *cfg, const char *path, tsf_error *err);
 /* Write the model as F32 safetensors with Hugging Face names; __metadata__ carries the config,
@@ -912,6 +918,8 @@ typedef struct tsf_sample_opts {
     int bgr;               /* 1: model channel c reads clip channel 2-c                    */
     int channels;          /* > 0: the clip must have this many channels (the model's C):
                               TSF_ERR_FORMAT otherwise, so x is never half filled [0: any] */
+    int short_side;        /* test views: the short side is resized to this before the
+                              crop [S]; a model's cfg.short_side (preprocessor_config.json) */
 } tsf_sample_opts;
 
 /* Where a frame's crop lies: resize to height x width, take S x S at (y, x), maybe mirror. */
@@ -5824,16 +5832,18 @@ static tsf_status tsf__read_text(const char *path, char **out, size_t *len, void
 /* Open path for reading: a regular file only (a FIFO would wait for a writer forever, a
    device never end). NULL with err naming the file and the reason. */
 static FILE *tsf__open_file(const char *path, tsf_error *err) {
-    FILE *f;
+    FILE *f = NULL;
 #if defined(__unix__) || defined(__APPLE__)
     struct stat sb;
-    if (stat(path, &sb) != 0)
-        return tsf__seterr(err, path, ": cannot open: ", strerror(errno)), NULL;
-    if (!S_ISREG(sb.st_mode))
-        return tsf__seterr(err, path,
-                           S_ISDIR(sb.st_mode) ? ": a folder, not a file" : ": not a regular file",
-                           ""),
-               NULL;
+    if (stat(path, &sb) != 0) {
+        tsf__seterr(err, path, ": cannot open: ", strerror(errno));
+        return f;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        tsf__seterr(err, path,
+                    S_ISDIR(sb.st_mode) ? ": a folder, not a file" : ": not a regular file", "");
+        return f;
+    }
 #endif
     if (!(f = fopen(path, "rb"))) tsf__seterr(err, path, ": cannot open: ", strerror(errno));
     return f;
@@ -6068,6 +6078,14 @@ static tsf_status tsf__load_sharded(tsf_model *m, const char *folder, const char
     if (names) TSF_FREE(names, l.ctx);
     TSF_FREE(txt, l.ctx);
     return st;
+}
+
+TSFDEF tsf_status tsf_model_load_file(tsf_model *m, const char *path, const tsf_config *cfg, int B,
+                                      tsf_error *err) {
+    if (!m || !path) return TSF_ERR_ARG;
+    memset(m, 0, sizeof *m);
+    if (err) err->msg[0] = 0;
+    return tsf__load_file(m, path, cfg, NULL, 0, B, NULL, err);
 }
 
 TSFDEF tsf_status tsf_model_load(tsf_model *m, const char *path, int B, tsf_error *err) {
@@ -6692,6 +6710,8 @@ TSFDEF tsf_status tsf_sample_opts_resolve(tsf_sample_opts *o) {
     /* the paper's 256 .. 320 for 224, scaled with S (S <= 16384: no overflow) */
     if (!o->scale_min) o->scale_min = (o->size * 256 + 112) / 224;
     if (!o->scale_max) o->scale_max = (o->size * 320 + 112) / 224;
+    if (!o->short_side) o->short_side = o->size;
+    if (o->short_side < o->size || o->short_side > TSF_CLIP_MAX_SIDE) return TSF_ERR_CONFIG;
     if (o->scale_min < o->size || o->scale_max < o->scale_min || o->scale_max > TSF_CLIP_MAX_SIDE)
         return TSF_ERR_CONFIG;
     for (c = 0; c < 3; c++)
@@ -6765,7 +6785,7 @@ TSFDEF tsf_status tsf_sample_crop(tsf_crop *crop, int H, int W, const tsf_sample
     if (!crop || H < 1 || W < 1 || H > TSF_CLIP_MAX_SIDE || W > TSF_CLIP_MAX_SIDE)
         return TSF_ERR_ARG;
     memset(crop, 0, sizeof *crop);
-    s = S; /* SlowFast's random_short_side_scale_jitter */
+    s = o.short_side; /* test views; training: SlowFast's random_short_side_scale_jitter */
     if (train) {
         double u = (double)tsf_rng_uniform(rng);
         if (o.inv_uniform) {

@@ -89,6 +89,10 @@ suite cli-train "$CC $WARN -O2 -march=native -fopenmp $STB tools/tsf.c -o $OUT/t
     "OMP_WAIT_POLICY=passive bash tests/test_cli_train.sh $OUT/tsf-omp"
 suite cli-classify "$CC $WARN -O2 -march=native $STB tools/tsf.c -o $OUT/tsf-classify -lm" \
     "bash tests/test_cli_classify.sh $OUT/tsf-classify"
+# PyTorch checkpoints, convert and export, hostile pickles: under ASan and UBSan (the cli-asan
+# build), with leak checks
+suite cli-torch "test -x $OUT/tsf-asan || $CC $WARN -O1 -g -march=native -fsanitize=address,undefined -fno-sanitize-recover=all $STB tools/tsf.c -o $OUT/tsf-asan -lm" \
+    "ASAN_OPTIONS=detect_leaks=1 bash tests/test_cli_torch.sh $OUT/tsf-asan"
 suite examples "true" "OMP_WAIT_POLICY=passive bash tests/test_examples.sh $OUT/examples"
 suite demo "true" "CC=$CC OMP_WAIT_POLICY=passive bash tests/test_demo.sh"
 suite clip "$CC $WARN -O2 -g -march=native $T_CLIP -o $OUT/clip -lm" "$OUT/clip"

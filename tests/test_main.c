@@ -64,6 +64,7 @@ static int same_bits(const float *a, const float *b, size_t n) {
 #include "test_matmul.c"
 #include "test_model.c"
 #include "test_ops.c"
+#include "test_torch.c" /* after test_model.c: it uses its helpers */
 #include "test_train.c" /* after test_model.c: it uses its helpers */
 
 static const tsft_case tests[] = {
@@ -148,6 +149,16 @@ static const tsft_case tests[] = {
     {"weights.labels_utf8", test_weights_labels_utf8},
     {"weights.hostile_metadata", test_weights_hostile_metadata},
     {"weights.hostile_metadata_short", test_weights_hostile_metadata_short},
+    /* PyTorch checkpoints and Hugging Face folders (test_torch.c) */
+    {"torch.hf_folder", test_torch_hf_folder},
+    {"torch.layouts", test_torch_layouts},
+    {"torch.half_types", test_torch_half_types},
+    {"torch.sharded", test_torch_sharded},
+    {"torch.infer_config", test_torch_infer_config},
+    {"torch.refused", test_torch_refused},
+    {"torch.damaged", test_torch_damaged},
+    {"torch.config_fields", test_torch_config_fields},
+    {"torch.preprocessor", test_torch_preprocessor},
     /* training: golden gradients and SGD, finite differences, optimiser, checkpoints
        (test_train.c) */
     {"train.golden_grads_space_base", test_train_golden_grads_space_base},

@@ -4,8 +4,11 @@
    Usage:
      tsf info MODEL                      what a model is: config, parameters, GFLOPs per clip,
                                          memory, preprocessing. MODEL is a .safetensors file,
-                                         a Hugging Face model folder (config.json +
-                                         model.safetensors) or a bare config.json.
+                                         a torch.save checkpoint (.bin, .pth, .pyth), a Hugging
+                                         Face model folder (config.json + model.safetensors or
+                                         pytorch_model.bin, sharded or not) or a config.json.
+     tsf convert IN OUT [--config C]     any of those to one safetensors file (tsf_export.c)
+     tsf export MODEL DIR                a folder Hugging Face's from_pretrained loads
      tsf parity GOLDEN_DIR --out OUT_DIR run a folder written by tsf_ref.py golden (meta.json,
                                          weights.safetensors, input.bin, labels.bin) through
                                          this library: forward, backward and the SGD steps
@@ -27,12 +30,16 @@
 static int usage(void) {
     fprintf(stderr,
             "usage:\n"
-            "  tsf info MODEL                       (.safetensors, model folder or config.json)\n"
+            "  tsf info MODEL                       (.safetensors, .bin/.pth/.pyth, model folder\n"
+            "                                        or config.json)\n"
             "  tsf parity GOLDEN_DIR --out OUT_DIR  (a folder from tsf_ref.py golden)\n"
             "  tsf train --train MANIFEST ...       (tsf train --help)\n"
             "  tsf eval MODEL MANIFEST ...          (tsf eval --help)\n"
             "  tsf classify MODEL INPUT ...         (tsf classify --help)\n"
-            "  tsf attention MODEL INPUT --out PNG  (tsf attention --help)\n");
+            "  tsf attention MODEL INPUT --out PNG  (tsf attention --help)\n"
+            "  tsf convert IN OUT.safetensors [--config CONFIG.json]\n"
+            "                                       (any checkpoint -> safetensors)\n"
+            "  tsf export MODEL DIR                 (a Hugging Face model folder)\n");
     return 2;
 }
 
@@ -115,9 +122,11 @@ static int cmd_info(const char *path) {
            "             the backward pass, no whole gradient kept): %.1f MB\n",
            (double)(pbytes + abytes + tbytes) / 1e6, (double)tbytes / 1e6,
            (double)(pbytes + abytes + rbytes) / 1e6, (double)(pbytes + abytes + lbytes) / 1e6);
-    printf("preprocess   %s; input = (pixel/255 - mean) / std, mean %g %g %g, std %g %g %g\n",
-           cfg.bgr ? "BGR" : "RGB", (double)cfg.mean[0], (double)cfg.mean[1], (double)cfg.mean[2],
-           (double)cfg.std[0], (double)cfg.std[1], (double)cfg.std[2]);
+    printf("preprocess   %s; short side %d, centre crop %d; input = (pixel/255 - mean) / std,\n"
+           "             mean %g %g %g, std %g %g %g\n",
+           cfg.bgr ? "BGR" : "RGB", cfg.short_side, cfg.crop_size, (double)cfg.mean[0],
+           (double)cfg.mean[1], (double)cfg.mean[2], (double)cfg.std[0], (double)cfg.std[1],
+           (double)cfg.std[2]);
     tsf_model_free(&m);
     return 0;
 }
@@ -386,6 +395,7 @@ static int cmd_parity(const char *dir, const char *out) {
 
 /* The other commands, one file each, in this translation unit. */
 #include "tsf_classify.c" /* tsf classify, tsf attention */
+#include "tsf_export.c"   /* tsf convert, tsf export */
 #include "tsf_train.c"    /* tsf train, tsf eval */
 
 int main(int argc, char **argv) {
@@ -397,5 +407,7 @@ int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "eval") == 0) return cmd_eval(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "classify") == 0) return cmd_classify(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "attention") == 0) return cmd_attention(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "convert") == 0) return cmd_convert(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "export") == 0) return cmd_export(argc - 1, argv + 1);
     return usage();
 }

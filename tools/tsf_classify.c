@@ -11,7 +11,8 @@
    window needs are read one at a time and made into the model's input by the loader's own
    functions (tsf_sample_frames, tsf_sample_crop, tsf_frame_transform), with the model file's
    preprocessing (mean, std, channel order) and the loader's test view with one centre crop:
-   the short side resized to the model's image size, then the centre square. So a clip
+   the short side resized to the model's short side (preprocessor_config.json; by default its
+   image size), then the centre crop of its crop size. So a clip
    classified here gives exactly what tsf_clip_sample(view 0, test_crops 1) + the forward
    pass give. Raw frames cannot be read twice: each frame is transformed as it arrives and a
    ring of the last `window` transformed frames (3 x S x S floats each) is kept, so memory
@@ -111,7 +112,8 @@ static void cl_usage(FILE *f) {
            "\n"
            "The model file's preprocessing (mean, std, channel order) and the loader's test view\n"
            "are applied: the model's T frames sampled from a window of the video, each frame's\n"
-           "short side resized to the model's image size, then the centre square.\n"
+           "short side resized to the model's short side, then the centre crop (both the\n"
+           "model's image size unless its preprocessor_config.json says otherwise).\n"
            "\n"
            "sampling options:\n"
            "  --frames-stride K  dense sampling, one frame every K (default 32, the loader's\n"
@@ -568,8 +570,8 @@ static int cl_run_init(cl_run *r, tsf_model *m, const cl_opts *o) {
     int c;
     memset(r, 0, sizeof *r);
     r->m = m;
-    r->T = m->cfg.frames, r->S = m->cfg.image_size, r->C = m->cfg.channels, r->K = m->cfg.classes;
-    r->so.frames = r->T, r->so.size = r->S;
+    r->T = m->cfg.frames, r->S = m->cfg.crop_size, r->C = m->cfg.channels, r->K = m->cfg.classes;
+    r->so.frames = r->T, r->so.size = r->S, r->so.short_side = m->cfg.short_side;
     r->so.sampling = o->segment ? TSF_SAMPLE_SEGMENT : TSF_SAMPLE_DENSE;
     r->so.stride = o->frames_stride, r->so.test_clips = 1, r->so.test_crops = 1;
     for (c = 0; c < 3; c++) r->so.mean[c] = m->cfg.mean[c], r->so.std[c] = m->cfg.std[c];
@@ -750,19 +752,20 @@ static long cl_window_len(const cl_opts *o, const cl_run *r) {
 
 static void cl_describe(const cl_opts *o, const tsf_model *m, const cl_src *s, long win) {
     printf("model     %s (%s, %d frames of %d x %d, %d classes)\n", o->model,
-           tsf_attention_name(m->cfg.attention), m->cfg.frames, m->cfg.image_size,
-           m->cfg.image_size, m->cfg.classes);
+           tsf_attention_name(m->cfg.attention), m->cfg.frames, m->cfg.crop_size, m->cfg.crop_size,
+           m->cfg.classes);
     printf("input     %s: %ld frame%s of %d x %d", s->name, s->n, cl_plural(s->n), s->W, s->H);
     if (s->fps > 0.0f) printf(", %g fps", (double)s->fps);
     printf("\n");
     if (o->segment)
         printf("sampling  %d frames, one from each of %d segments of %s; short side %d, centre "
-               "crop\n",
-               m->cfg.frames, m->cfg.frames, win ? "the window" : "the video", m->cfg.image_size);
+               "crop %d\n",
+               m->cfg.frames, m->cfg.frames, win ? "the window" : "the video", m->cfg.short_side,
+               m->cfg.crop_size);
     else
         printf("sampling  %d frames, one every %d (a window of %ld frames); short side %d, "
-               "centre crop\n",
-               m->cfg.frames, o->frames_stride, win, m->cfg.image_size);
+               "centre crop %d\n",
+               m->cfg.frames, o->frames_stride, win, m->cfg.short_side, m->cfg.crop_size);
 }
 
 static int cmd_classify(int argc, char **argv) {

@@ -554,6 +554,9 @@ static void tr_sample_opts(tsf_sample_opts *so, const tsf_config *cfg, const tr_
     memcpy(so->mean, cfg->mean, sizeof so->mean);
     memcpy(so->std, cfg->std, sizeof so->std);
     so->bgr = cfg->bgr;
+    /* test views: the short side of the model's preprocessing (preprocessor_config.json) when
+       its crop is the model's image size, as in every released model */
+    if (cfg->crop_size == cfg->image_size) so->short_side = cfg->short_side;
     so->test_clips = o->temporal_views > 0 ? o->temporal_views : 1;
     so->test_crops = o->spatial_crops > 0 ? o->spatial_crops : 1;
     tsf_sample_opts_resolve(so); /* cannot fail: every field comes from checked values */
