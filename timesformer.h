@@ -17,10 +17,13 @@ QUICK START
        tsf_model m;
        tsf_error err;
        float logits[400];
-       // a Hugging Face folder (config.json + model.safetensors) or a .safetensors file
+       // a Hugging Face folder as downloaded (config.json, preprocessor_config.json and
+       // pytorch_model.bin or model.safetensors), a .safetensors file, or a PyTorch
+       // checkpoint (.bin, .pth, the original code's .pyth): no Python needed
        if (tsf_model_load(&m, "timesformer-base-finetuned-k400", 1, &err) != TSF_OK)
            fprintf(stderr, "%s\n", err.msg);
        // rgb // (B=1, T=8, H=224, W=224, 3) bytes: normalised with the model's mean/std
+       // (frames resized to the model's cfg.short_side, then its centre cfg.crop_size square)
        tsf_model_forward_u8(&m, rgb, 1, 8, 224, 224, logits);
        printf("%s\n", tsf_model_label(&m, argmax(logits)));
        tsf_model_free(&m);
@@ -201,7 +204,31 @@ FILE FORMATS
    original facebookresearch names (model.blocks.3.attn.qkv.weight, ...) and F16, BF16 and
    F64 data. tsf_model_save writes F32 with the config, the preprocessing and the class
    names in __metadata__, so a saved file is self-contained. Every offset, shape, dtype and
-   the header itself are checked; a missing, extra or misshapen tensor is named in the error.
+   the header itself are checked, and the tensors must cover the data exactly (no byte left
+   over, none shared); a missing, extra or misshapen tensor is named in the error.
+
+   PyTorch checkpoints load too: torch.save's zip archive (PyTorch 1.6 and later; ZIP64;
+   entries under any folder name: data.pkl, data/<key>, byteorder), as Hugging Face's
+   pytorch_model.bin and the original code's .pyth/.pth files are. data.pkl is a pickle, a
+   program that Python runs and that may call any function; the library runs it on a
+   machine that calls nothing (protocols 2 to 5): containers, strings and numbers are
+   built, torch._utils._rebuild_tensor_v2 / _rebuild_parameter become tensor descriptions
+   (storage, offset, sizes, strides: strided and shared storages are read as they are),
+   collections.OrderedDict an empty dict; any other global (os.system, eval, a config
+   class) is an opaque value that can never become a tensor, and a parameter that holds one
+   is refused by name. The state dict is the saved dict itself or the one under
+   model_state, state_dict, model or module; "model." and "module." prefixes and both
+   naming schemes are accepted, and optimizer state is skipped. A checkpoint without a
+   config (a bare .pyth) gets one from its tensors' shapes, the heads as D / 64 (ViT-B's
+   head width; any other D needs a config). The legacy pre-1.6 format is refused by name.
+
+   A Hugging Face folder holds config.json (TimesformerConfig; keys that would change the
+   computation and that the library does not compute, such as hidden_act other than
+   "gelu", are refused by name), the weights as model.safetensors, pytorch_model.bin or
+   shards listed in *.index.json, and optionally preprocessor_config.json
+   (VideoMAEImageProcessor: short side, centre crop, rescale, mean and std; into
+   cfg.short_side, cfg.crop_size, cfg.mean and cfg.std). Files are opened only when they are
+   regular files (a FIFO would block), and every error names the file.
 
 ERRORS
 
@@ -217,6 +244,9 @@ ERRORS
 
 REVISIONS
 
+   0.2.0 (2026-12-01)  PyTorch checkpoints (torch.save zip + a pickle reader that runs no
+                       code), sharded folders, preprocessor_config.json, config fields
+                       refused by name, tsf_model_load_file
    0.1.0 (2026-11-21)  kernels with backward passes, blocked SIMD matmul; the model
                        (three attention variants, forward), safetensors and HF folders
 
@@ -229,9 +259,9 @@ LICENSE
 #define TIMESFORMER_H
 
 #define TSF_VERSION_MAJOR 0
-#define TSF_VERSION_MINOR 1
+#define TSF_VERSION_MINOR 2
 #define TSF_VERSION_PATCH 0
-#define TSF_VERSION_STRING "0.1.0"
+#define TSF_VERSION_STRING "0.2.0"
 
 #include <stddef.h>
 
@@ -709,9 +739,11 @@ typedef struct tsf_train_state {
 
 /* ------------------------------------------------------------------------------------------
    Weights: safetensors with Hugging Face names (TimesformerForVideoClassification), read
-   and written by the library itself. Loading also accepts the original facebookresearch
-   names (model.blocks.N.attn.qkv.weight, ...), F32/F16/BF16/F64 data, and a Hugging Face
-   model folder (config.json + model.safetensors).
+   and written by the library itself. Loading also accepts PyTorch checkpoints (torch.save:
+   pytorch_model.bin, .pth, .pyth; see FILE FORMATS), the original facebookresearch names
+   (model.blocks.N.attn.qkv.weight, ...), F32/F16/BF16/F64 data, and a Hugging Face model
+   folder (config.json + model.safetensors or pytorch_model.bin, sharded or not, and
+   preprocessor_config.json).
    ------------------------------------------------------------------------------------------ */
 
 /* Where a load failed and why, in words: "missing tensor classifier.bias", "...". */
@@ -743,14 +775,18 @@ TSFDEF tsf_status tsf_check_finite(const float *x, size_t n, size_t *where);
    err->msg (err may be NULL) naming the first bad value, e.g. "NaN in classifier.bias[2]". */
 TSFDEF tsf_status tsf_model_check_finite(const tsf_model *m, tsf_error *err);
 
-/* Load a model from safetensors in memory. cfg may be NULL when the file's metadata holds
-   the config (files written by tsf_model_save or tsf_ref.py). B is the batch to reserve for.
+/* Load a model from a weight file in memory: safetensors, or a torch.save checkpoint. cfg may
+   be NULL when the file's metadata holds the config (files written by tsf_model_save or
+   tsf_ref.py), or for a torch.save file whose shapes tell it (tsf_model_load_file). B is the
+   batch to reserve for.
    On failure err (may be NULL) names the problem, e.g. "missing tensor classifier.bias". */
 TSFDEF tsf_status tsf_model_load_memory(tsf_model *m, const void *data, size_t size,
                                         const tsf_config *cfg, int B, tsf_error *err);
 #ifndef TSF_NO_STDIO
-/* Load a model from a .safetensors file, or from a Hugging Face model folder holding
-   config.json and model.safetensors (then the folder's config and id2label are used). */
+/* Load a model from a weight file (.safetensors, or a torch.save checkpoint: .bin, .pth,
+   .pyth), or from a Hugging Face model folder holding config.json and model.safetensors or
+   pytorch_model.bin (or shards and their *.index.json); then the folder's config, id2label
+   and preprocessor_config.json are used. */
 TSFDEF tsf_status tsf_model_load(tsf_model *m, const char *path, int B, tsf_error *err);
 /* Load a model from one weight file of any format the library reads (safetensors, or a
    torch.save checkpoint: .bin, .pth, .pyth) with the config cfg; cfg NULL: the file's own
@@ -5082,10 +5118,12 @@ static int tsf__pv_at(const tsf__pickle *P, int c, int k) {
     return i >= 0 ? P->it[i].val : -1;
 }
 
-static int tsf__pv_count(const tsf__pickle *P, int c) {
+/* The number of elements of a tuple or list, counted up to max + 1 (a hostile pickle may
+   refer to one huge tuple from every call); 0 for any other value. */
+static int tsf__pv_count(const tsf__pickle *P, int c, int max) {
     int i, n = 0;
-    if (c < 0) return 0;
-    for (i = P->v[c].a; i >= 0; i = P->it[i].next) n++;
+    if (c < 0 || (P->v[c].kind != TSF__PV_TUPLE && P->v[c].kind != TSF__PV_LIST)) return 0;
+    for (i = P->v[c].a; i >= 0 && n <= max; i = P->it[i].next) n++;
     return n;
 }
 
@@ -5157,7 +5195,7 @@ static int tsf__pv_call(tsf__pickle *P, int f, int args) {
     if (tsf__pv_global(P, f, "torch._utils", "_rebuild_tensor_v2") ||
         tsf__pv_global(P, f, "torch._utils", "_rebuild_tensor")) {
         v = tsf__pv_new(P, TSF__PV_TENSOR); /* (storage, offset, sizes, strides, ...) */
-        if (v >= 0 && tsf__pv_count(P, args) >= 4) {
+        if (v >= 0 && tsf__pv_count(P, args, 4) >= 4) {
             int off = tsf__pv_at(P, args, 1);
             P->v[v].a = tsf__pv_at(P, args, 0), P->v[v].b = tsf__pv_at(P, args, 2);
             P->v[v].c = tsf__pv_at(P, args, 3);
@@ -5167,9 +5205,9 @@ static int tsf__pv_call(tsf__pickle *P, int f, int args) {
     }
     if ((tsf__pv_global(P, f, "torch._utils", "_rebuild_parameter") ||
          tsf__pv_global(P, f, "torch._utils", "_rebuild_parameter_with_state")) &&
-        tsf__pv_count(P, args) >= 1 && P->v[tsf__pv_at(P, args, 0)].kind == TSF__PV_TENSOR)
+        tsf__pv_count(P, args, 1) >= 1 && P->v[tsf__pv_at(P, args, 0)].kind == TSF__PV_TENSOR)
         return tsf__pv_at(P, args, 0); /* a Parameter is its tensor */
-    if (tsf__pv_global(P, f, "collections", "OrderedDict") && tsf__pv_count(P, args) == 0)
+    if (tsf__pv_global(P, f, "collections", "OrderedDict") && tsf__pv_count(P, args, 0) == 0)
         return tsf__pv_new(P, TSF__PV_DICT);
     if ((v = tsf__pv_new(P, TSF__PV_OBJECT)) >= 0)
         P->v[v].a = f >= 0 && P->v[f].kind == TSF__PV_GLOBAL ? f : -1;
@@ -5259,9 +5297,7 @@ static int tsf__pickle_run(tsf__pickle *P) {
         case 0x95:
             break; /* FRAME: a length hint */
         case '.':  /* STOP */
-            return P->sp == 1 + (P->nm ? P->marks[P->nm - 1] : 0) || P->sp >= 1
-                       ? 1
-                       : (P->error = "nothing to return", 0);
+            return P->sp >= 1 ? 1 : (P->error = "nothing to return", 0);
         case '(': /* MARK */
             if (P->nm >= P->cap) return P->error = "too many marks", 0;
             P->marks[P->nm++] = P->sp;
@@ -5439,7 +5475,8 @@ static int tsf__pickle_run(tsf__pickle *P) {
             if ((v = tsf__pv_new(P, TSF__PV_GLOBAL)) < 0) return 0;
             if (P->v[x].kind != TSF__PV_STR || P->v[y].kind != TSF__PV_STR)
                 P->v[v].kind = TSF__PV_OBJECT; /* not a name: opaque */
-            P->v[v].a = x, P->v[v].b = y;
+            else
+                P->v[v].a = x, P->v[v].b = y;
             if (!tsf__pv_push(P, v)) return 0;
             break;
         case 'R': /* REDUCE: f(*args) */
@@ -5519,7 +5556,10 @@ static tsf_status tsf__pt_entry(tsf__wlist *l, const tsf__pickle *P, const tsf__
     if (!w) return TSF_ERR_ALLOC;
     w->file = l->nfiles - 1, w->big = big;
     if (t->kind != TSF__PV_TENSOR) {
-        const tsf__pv *g = t->kind == TSF__PV_OBJECT && t->a >= 0 ? &P->v[t->a] : NULL;
+        const tsf__pv *g = t->kind == TSF__PV_OBJECT && t->a >= 0 &&
+                                   P->v[t->a].kind == TSF__PV_GLOBAL
+                               ? &P->v[t->a]
+                               : NULL;
         char made[200];
         if (g)
             snprintf(made, sizeof made, "%.*s.%.*s", P->v[g->a].b,
@@ -5533,12 +5573,12 @@ static tsf_status tsf__pt_entry(tsf__wlist *l, const tsf__pickle *P, const tsf__
     }
     why = NULL;
     s = t->a >= 0 ? &P->v[t->a] : NULL;
-    n = tsf__pv_count(P, t->b);
+    n = tsf__pv_count(P, t->b, TSF__WMAX_DIMS);
     if (!s || s->kind != TSF__PV_STORAGE)
         why = "a tensor without a saved storage";
     else if (s->b == TSF__DT_NONE)
         return TSF_OK; /* an integer tensor: dtype NONE */
-    else if (n > TSF__WMAX_DIMS || n != tsf__pv_count(P, t->c) || t->i < 0)
+    else if (n > TSF__WMAX_DIMS || n != tsf__pv_count(P, t->c, TSF__WMAX_DIMS) || t->i < 0)
         why = "a tensor with malformed sizes, strides or offset";
     if (why) return tsf__wlist_why(l, w, why, "", "") ? TSF_OK : TSF_ERR_ALLOC;
     w->dtype = s->b, w->ndim = n;
