@@ -5654,6 +5654,17 @@ static tsf_status tsf__pt_list(tsf__wlist *l, tsf_error *err) {
                    TSF_ERR_FORMAT;
         }
     }
+    snprintf(name, sizeof name, "%sversion", prefix); /* the archive format: 1 .. 10 */
+    if (tsf__zip_find(&z, src, name, &off, &size, &why)) {
+        if (size == 0 || size > 4 || !tsf__source_read(src, off, text, (size_t)size) ||
+            (text[0] < '1' || text[0] > '9') ||
+            (size > 1 && !(text[1] == '\n' || (text[0] == '1' && text[1] == '0')))) {
+            tsf__zip_free(&z);
+            return tsf__seterr(err, "torch archive: a format version this reader does not know",
+                               "", ""),
+                   TSF_ERR_FORMAT;
+        }
+    }
     snprintf(name, sizeof name, "%sdata.pkl", prefix);
     if (!tsf__zip_find(&z, src, name, &off, &size, &why) || size > TSF__PT_MAX_PICKLE) {
         tsf__zip_free(&z);

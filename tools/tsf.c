@@ -395,8 +395,10 @@ static int cmd_parity(const char *dir, const char *out) {
 
 /* The other commands, one file each, in this translation unit. */
 #include "tsf_classify.c" /* tsf classify, tsf attention */
-#include "tsf_export.c"   /* tsf convert, tsf export */
 #include "tsf_train.c"    /* tsf train, tsf eval */
+
+/* after tsf_train.c: it writes files with tr_create / tr_commit */
+#include "tsf_export.c" /* tsf convert, tsf export */
 
 int main(int argc, char **argv) {
     tt_prog = "tsf";
