@@ -5556,10 +5556,10 @@ static tsf_status tsf__pt_entry(tsf__wlist *l, const tsf__pickle *P, const tsf__
     if (!w) return TSF_ERR_ALLOC;
     w->file = l->nfiles - 1, w->big = big;
     if (t->kind != TSF__PV_TENSOR) {
-        const tsf__pv *g = t->kind == TSF__PV_OBJECT && t->a >= 0 &&
-                                   P->v[t->a].kind == TSF__PV_GLOBAL
-                               ? &P->v[t->a]
-                               : NULL;
+        const tsf__pv *g =
+            t->kind == TSF__PV_OBJECT && t->a >= 0 && P->v[t->a].kind == TSF__PV_GLOBAL
+                ? &P->v[t->a]
+                : NULL;
         char made[200];
         if (g)
             snprintf(made, sizeof made, "%.*s.%.*s", P->v[g->a].b,
@@ -5660,8 +5660,8 @@ static tsf_status tsf__pt_list(tsf__wlist *l, tsf_error *err) {
             (text[0] < '1' || text[0] > '9') ||
             (size > 1 && !(text[1] == '\n' || (text[0] == '1' && text[1] == '0')))) {
             tsf__zip_free(&z);
-            return tsf__seterr(err, "torch archive: a format version this reader does not know",
-                               "", ""),
+            return tsf__seterr(err, "torch archive: a format version this reader does not know", "",
+                               ""),
                    TSF_ERR_FORMAT;
         }
     }

@@ -13,7 +13,7 @@
                  then ./fuzz_clip FILE_OR_DIR...: runs every file once, with any compiler and
                  no libFuzzer. It prints "[PASS] NAME: N inputs from DIR" per argument (an empty
                  folder fails) and "N passed, M failed".
-     all four    tests/fuzz/replay_all.c: the four harnesses in one program (one compile of the
+     all five    tests/fuzz/replay_all.c: the five harnesses in one program (one compile of the
                  library), ./replay_all HARNESS FILE_OR_DIR...; tests/fuzz/replay.sh runs it on
                  the seeds and tests/fuzz/regress/ (the suite "fuzz-replay" of run_all.sh).
    A harness that finds a broken property calls fuzz_fail(), which aborts: libFuzzer saves the
@@ -42,7 +42,7 @@ static void *fuzz_malloc(size_t n) { return n > FUZZ_MAX_ALLOC ? NULL : malloc(n
 #define TIMESFORMER_IMPLEMENTATION
 #include "../../timesformer.h"
 
-#ifndef FUZZ_REPLAY_ALL /* replay_all.c renames the four entry points and declares them */
+#ifndef FUZZ_REPLAY_ALL /* replay_all.c renames the five entry points and declares them */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #endif
 

@@ -8,8 +8,13 @@
    tsf_checkpoint_save (config and labels in __metadata__), the same tensors without metadata
    in F32, F16, BF16 and F64 with Hugging Face and original names; config.json files in the
    Hugging Face layout and in tsf_ref.py's (tests/golden/<case>/meta.json "config"); clips of
-   1, 3 and 4 channels; class-name files and manifests. The golden weights of tests/golden
-   join the safetensors corpus as they are (run_fuzz.sh passes that folder too). */
+   1, 3 and 4 channels; class-name files and manifests; torch.save checkpoints (zip archives
+   of a protocol 2, 4 or 0 pickle and its storages) of the three variants, with ZIP64 records,
+   a transposed weight, one storage shared by every tensor, F16/BF16/F64 and big-endian
+   storages, Parameters, the original code's {"model_state": ...} layout and an os.system
+   call in place of a tensor, each also as its bare data.pkl. The golden weights of
+   tests/golden join the safetensors corpus as they are, and the committed checkpoints of
+   tests/pytorch the torch corpus (run_fuzz.sh passes those folders too). */
 #define _POSIX_C_SOURCE 200809L
 #define TIMESFORMER_IMPLEMENTATION
 #include "../../timesformer.h"
@@ -323,6 +328,469 @@ static void seeds_manifest(void) {
     put_pair("unknown.txt", "a\nb\n", "p.clip,c\n");
 }
 
+/* ---- PyTorch checkpoints (torch.save zip archives) ---------------------------------------- */
+typedef struct bytes { /* a growing byte string */
+    unsigned char *p;
+    size_t n, cap;
+} bytes;
+
+static void add(bytes *b, const void *s, size_t n) {
+    if (b->n + n > b->cap) {
+        size_t cap = 2 * (b->n + n) + 256;
+        unsigned char *q = (unsigned char *)realloc(b->p, cap);
+        if (!q) {
+            failures++;
+            return;
+        }
+        b->p = q, b->cap = cap;
+    }
+    if (n) memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+
+static void add_le(bytes *b, unsigned long long v, int n) { /* little-endian, n bytes */
+    unsigned char c[8];
+    int i;
+    for (i = 0; i < n; i++) c[i] = (unsigned char)(v >> (8 * i));
+    add(b, c, (size_t)n);
+}
+
+static void add_s(bytes *b, const char *s) { add(b, s, strlen(s)); }
+
+/* One value of dtype 0 F32, 1 F16, 2 BF16, 3 F64, little-endian or big-endian. */
+static void add_value(bytes *b, float v, int dtype, int big) {
+    static const int es[4] = {4, 2, 2, 8};
+    unsigned long long u;
+    unsigned int w;
+    unsigned char c[8];
+    int i, n = es[dtype];
+    if (dtype == 3) {
+        double d = (double)v;
+        memcpy(&u, &d, 8);
+    } else {
+        memcpy(&w, &v, 4);
+        u = dtype == 0 ? w : dtype == 1 ? f32_to_f16(v) : w >> 16;
+    }
+    for (i = 0; i < n; i++) c[big ? n - 1 - i : i] = (unsigned char)(u >> (8 * i));
+    add(b, c, (size_t)n);
+}
+
+/* A pickle writer in three dialects: protocol 2 as torch.save writes it (BINUNICODE, GLOBAL,
+   BINPUT/BINGET, TUPLE1-3), protocol 4 (FRAME, SHORT_BINUNICODE, STACK_GLOBAL, MEMOIZE) and
+   the text opcodes of protocol 0 (UNICODE, INT, PUT/GET, TUPLE from a MARK). Strings and
+   globals are remembered in the memo and fetched again, as Python's pickler does. */
+typedef struct pickler {
+    bytes b;
+    int proto, memo;
+    int od, rebuild, param, storage, cpu, type; /* memo ids of repeated values, or -1 */
+} pickler;
+
+static void pk_op(pickler *k, int op) {
+    unsigned char c = (unsigned char)op;
+    add(&k->b, &c, 1);
+}
+
+static int pk_put(pickler *k) { /* memoize the top of the stack; its memo id */
+    char t[32];
+    if (k->proto == 0)
+        snprintf(t, sizeof t, "p%d\n", k->memo), add_s(&k->b, t);
+    else if (k->proto == 4)
+        pk_op(k, 0x94);
+    else if (k->memo < 256)
+        pk_op(k, 'q'), add_le(&k->b, (unsigned)k->memo, 1);
+    else
+        pk_op(k, 'r'), add_le(&k->b, (unsigned)k->memo, 4);
+    return k->memo++;
+}
+
+static void pk_get(pickler *k, int id) {
+    char t[32];
+    if (k->proto == 0)
+        snprintf(t, sizeof t, "g%d\n", id), add_s(&k->b, t);
+    else if (id < 256)
+        pk_op(k, 'h'), add_le(&k->b, (unsigned)id, 1);
+    else
+        pk_op(k, 'j'), add_le(&k->b, (unsigned)id, 4);
+}
+
+static int pk_str(pickler *k, const char *s) {
+    size_t n = strlen(s);
+    if (k->proto == 0)
+        pk_op(k, 'V'), add(&k->b, s, n), pk_op(k, '\n');
+    else if (k->proto == 4 && n < 256)
+        pk_op(k, 0x8c), add_le(&k->b, n, 1), add(&k->b, s, n);
+    else
+        pk_op(k, 'X'), add_le(&k->b, n, 4), add(&k->b, s, n);
+    return pk_put(k);
+}
+
+static void pk_int(pickler *k, long long v) {
+    char t[40];
+    if (k->proto == 0) {
+        snprintf(t, sizeof t, v > 2147483647 ? "L%lldL\n" : "I%lld\n", v);
+        add_s(&k->b, t);
+    } else if (v >= 0 && v < 256) {
+        pk_op(k, 'K'), add_le(&k->b, (unsigned long long)v, 1);
+    } else if (v >= 0 && v < 65536) {
+        pk_op(k, 'M'), add_le(&k->b, (unsigned long long)v, 2);
+    } else if (v >= -2147483647 - 1 && v <= 2147483647) {
+        pk_op(k, 'J'), add_le(&k->b, (unsigned long long)v, 4);
+    } else {
+        pk_op(k, 0x8a), add_le(&k->b, 8, 1), add_le(&k->b, (unsigned long long)v, 8);
+    }
+}
+
+static void pk_bool(pickler *k, int v) {
+    if (k->proto == 0)
+        add_s(&k->b, v ? "I01\n" : "I00\n");
+    else
+        pk_op(k, v ? 0x88 : 0x89);
+}
+
+/* A global, written once and fetched from the memo after that (*id: its memo id or -1). */
+static void pk_global(pickler *k, int *id, const char *module, const char *name) {
+    if (*id >= 0) {
+        pk_get(k, *id);
+        return;
+    }
+    if (k->proto == 4) {
+        pk_str(k, module), pk_str(k, name), pk_op(k, 0x93);
+    } else {
+        pk_op(k, 'c'), add_s(&k->b, module), pk_op(k, '\n'), add_s(&k->b, name), pk_op(k, '\n');
+    }
+    *id = pk_put(k);
+}
+
+static void pk_string_once(pickler *k, int *id, const char *s) {
+    if (*id >= 0)
+        pk_get(k, *id);
+    else
+        *id = pk_str(k, s);
+}
+
+/* A tuple of n values: pk_tuple_begin before them (1: it wrote a MARK), pk_tuple_end after. */
+static int pk_tuple_begin(pickler *k, int n) {
+    if (k->proto != 0 && n <= 3) return 0;
+    pk_op(k, '(');
+    return 1;
+}
+
+static void pk_tuple_end(pickler *k, int n, int marked) {
+    pk_op(k, marked ? 't' : n == 0 ? ')' : 0x84 + n);
+    pk_put(k);
+}
+
+static void pk_ordered_dict(pickler *k) { /* collections.OrderedDict() */
+    pk_global(k, &k->od, "collections", "OrderedDict");
+    pk_tuple_end(k, 0, pk_tuple_begin(k, 0));
+    pk_op(k, 'R'), pk_put(k);
+}
+
+/* One tensor, as torch.save pickles it: _rebuild_tensor_v2(storage, offset, sizes, strides,
+   False, OrderedDict()), the storage a persistent id ('storage', torch.<type>, key, 'cpu',
+   elements); inside _rebuild_parameter(tensor, True, OrderedDict()) when param. */
+static void pk_tensor(pickler *k, const char *type, const char *key, long long elements,
+                      long long offset, int ndim, const long long *shape, const long long *stride,
+                      int param) {
+    int d, m;
+    if (param) pk_global(k, &k->param, "torch._utils", "_rebuild_parameter"), pk_op(k, '(');
+    pk_global(k, &k->rebuild, "torch._utils", "_rebuild_tensor_v2");
+    pk_op(k, '(');
+    pk_op(k, '(');
+    pk_string_once(k, &k->storage, "storage");
+    pk_global(k, &k->type, "torch", type);
+    pk_str(k, key);
+    pk_string_once(k, &k->cpu, "cpu");
+    pk_int(k, elements);
+    pk_tuple_end(k, 5, 1);
+    pk_op(k, 'Q');
+    pk_int(k, offset);
+    m = pk_tuple_begin(k, ndim);
+    for (d = 0; d < ndim; d++) pk_int(k, shape[d]);
+    pk_tuple_end(k, ndim, m);
+    m = pk_tuple_begin(k, ndim);
+    for (d = 0; d < ndim; d++) pk_int(k, stride[d]);
+    pk_tuple_end(k, ndim, m);
+    pk_bool(k, 0);
+    pk_ordered_dict(k);
+    pk_tuple_end(k, 6, 1);
+    pk_op(k, 'R'), pk_put(k);
+    if (param) {
+        pk_bool(k, 1);
+        pk_ordered_dict(k);
+        pk_tuple_end(k, 3, 1);
+        pk_op(k, 'R'), pk_put(k);
+    }
+}
+
+/* A zip archive as torch.save (PyTorch 1.13) writes one: stored entries under one folder,
+   each local header padded ("FB" extra field) so that its data starts at a multiple of 64,
+   a data descriptor after each; then the central directory and the end record. zip64 adds
+   the ZIP64 end record and locator, with the classic end record's fields at their maximum
+   and every central entry's sizes and offset in a ZIP64 extra field; comment >= 0 appends a
+   one-byte archive comment. */
+typedef struct zfile {
+    char name[160];
+    bytes data;
+} zfile;
+
+static unsigned int crc32_of(const unsigned char *p, size_t n) {
+    unsigned int c = 0xFFFFFFFFu;
+    size_t i;
+    int b;
+    for (i = 0; i < n; i++) {
+        c ^= p[i];
+        for (b = 0; b < 8; b++) c = c & 1 ? (c >> 1) ^ 0xEDB88320u : c >> 1;
+    }
+    return ~c;
+}
+
+static void zip_build(bytes *z, const zfile *f, int nf, int zip64, int comment) {
+    bytes cd = {NULL, 0, 0};
+    unsigned long long *head = (unsigned long long *)malloc((size_t)nf * sizeof *head + 1);
+    unsigned long long cdoff, eocd64;
+    int i;
+    if (!head) {
+        failures++;
+        return;
+    }
+    for (i = 0; i < nf; i++) {
+        size_t nl = strlen(f[i].name), pad = (64 - (z->n + 30 + nl + 4) % 64) % 64;
+        head[i] = z->n;
+        add_s(z, "PK\3\4"), add_le(z, 0, 2), add_le(z, 0x0808, 2), add_le(z, 0, 2); /* method */
+        add_le(z, 0, 4), add_le(z, 0, 4), add_le(z, 0, 4), add_le(z, 0, 4); /* time, crc, sizes */
+        add_le(z, nl, 2), add_le(z, 4 + pad, 2), add(z, f[i].name, nl);
+        add_s(z, "FB"), add_le(z, pad, 2);
+        while (pad--) add_s(z, "Z");
+        add(z, f[i].data.p, f[i].data.n);
+        add_s(z, "PK\7\10"), add_le(z, crc32_of(f[i].data.p, f[i].data.n), 4);
+        add_le(z, f[i].data.n, 4), add_le(z, f[i].data.n, 4);
+    }
+    cdoff = z->n;
+    for (i = 0; i < nf; i++) {
+        size_t nl = strlen(f[i].name);
+        unsigned long long big = zip64 ? 0xFFFFFFFFu : 0;
+        add_s(&cd, "PK\1\2"), add_le(&cd, zip64 ? 45 : 0, 2), add_le(&cd, zip64 ? 45 : 0, 2);
+        add_le(&cd, 0x0808, 2), add_le(&cd, 0, 2), add_le(&cd, 0, 4);
+        add_le(&cd, crc32_of(f[i].data.p, f[i].data.n), 4);
+        add_le(&cd, zip64 ? big : f[i].data.n, 4), add_le(&cd, zip64 ? big : f[i].data.n, 4);
+        add_le(&cd, nl, 2), add_le(&cd, zip64 ? 28 : 0, 2), add_le(&cd, 0, 2); /* comment */
+        add_le(&cd, 0, 2), add_le(&cd, 0, 2), add_le(&cd, 0, 4); /* disk, attributes */
+        add_le(&cd, zip64 ? big : head[i], 4), add(&cd, f[i].name, nl);
+        if (zip64) { /* uncompressed size, compressed size, local header offset */
+            add_le(&cd, 1, 2), add_le(&cd, 24, 2);
+            add_le(&cd, f[i].data.n, 8), add_le(&cd, f[i].data.n, 8), add_le(&cd, head[i], 8);
+        }
+    }
+    add(z, cd.p, cd.n);
+    eocd64 = z->n;
+    if (zip64) {
+        add_s(z, "PK\6\6"), add_le(z, 44, 8), add_le(z, 45, 2), add_le(z, 45, 2);
+        add_le(z, 0, 4), add_le(z, 0, 4), add_le(z, (unsigned)nf, 8), add_le(z, (unsigned)nf, 8);
+        add_le(z, cd.n, 8), add_le(z, cdoff, 8);
+        add_s(z, "PK\6\7"), add_le(z, 0, 4), add_le(z, eocd64, 8), add_le(z, 1, 4);
+    }
+    add_s(z, "PK\5\6"), add_le(z, 0, 2), add_le(z, 0, 2);
+    add_le(z, zip64 ? 0xFFFF : (unsigned)nf, 2), add_le(z, zip64 ? 0xFFFF : (unsigned)nf, 2);
+    add_le(z, zip64 ? 0xFFFFFFFFu : cd.n, 4), add_le(z, zip64 ? 0xFFFFFFFFu : cdoff, 4);
+    add_le(z, comment >= 0, 2);
+    if (comment >= 0) add_le(z, (unsigned)comment, 1);
+    free(cd.p), free(head);
+}
+
+/* How a seed checkpoint differs from a plain torch.save(model.state_dict()). */
+typedef struct pt_seed {
+    int proto, dtype; /* pickle dialect 0, 2, 4; storages 0 F32, 1 F16, 2 BF16, 3 F64 */
+    int orig;         /* the original code's names, "model." + ..., under "model_state" */
+    int shared;       /* every tensor a view of one storage */
+    int strided;      /* the MLP's first weight saved transposed (strides (1, rows)) */
+    int big;          /* byteorder "big" */
+    int param;        /* Parameters (_rebuild_parameter) rather than tensors */
+    int metadata;     /* the state dict's _metadata (a BUILD after the items) */
+    int evil;         /* classifier.bias made by os.system(...) */
+    int zip64, comment;
+} pt_seed;
+
+/* The data.pkl of m's tensors as o asks, and the storages; returns the number of storages. */
+static int pt_pickle(pickler *k, zfile *st, const tsf_model *m, const pt_seed *o) {
+    static const char *const types[4] = {"FloatStorage", "HalfStorage", "BFloat16Storage",
+                                         "DoubleStorage"};
+    int nt = tsf_model_num_tensors(m), i, d, ndim, ns = 0, sd, outer;
+    long long shape[4], stride[4], at = 0, total = 0;
+    char tname[96], name[160], key[16];
+    float *p;
+    memset(k, 0, sizeof *k);
+    k->proto = o->proto;
+    k->od = k->rebuild = k->param = k->storage = k->cpu = k->type = -1;
+    pk_op(k, 0x80), add_le(&k->b, (unsigned)(o->proto ? o->proto : 2), 1);
+    if (o->proto == 4) pk_op(k, 0x95), add_le(&k->b, 0, 8); /* FRAME: a length hint only */
+    if (o->orig) { /* {"epoch": 3, "model_state": ..., "optimizer_state": ..., "cfg": ...} */
+        pk_op(k, '}'), pk_put(k), pk_op(k, '(');
+        pk_str(k, "epoch"), pk_int(k, 3), pk_str(k, "model_state");
+    }
+    for (i = 0; i < nt; i++) {
+        long long n = 1;
+        tsf_model_tensor(m, i, tname, &ndim, shape, &p);
+        for (d = 0; d < ndim; d++) n *= shape[d];
+        total += n;
+    }
+    pk_ordered_dict(k);
+    sd = k->proto != 0;
+    if (sd) pk_op(k, '(');
+    for (i = 0; i < nt; i++) {
+        long long n = 1, e;
+        tsf_model_tensor(m, i, tname, &ndim, shape, &p);
+        for (d = ndim - 1; d >= 0; d--) stride[d] = n, n *= shape[d];
+        if (o->orig)
+            orig_name(tname, name + 6), memcpy(name, "model.", 6);
+        else
+            snprintf(name, sizeof name, "%s", tname);
+        pk_str(k, name);
+        if (o->evil && strcmp(tname, "classifier.bias") == 0) { /* os.system("...") */
+            outer = -1;
+            pk_global(k, &outer, "os", "system");
+            outer = pk_tuple_begin(k, 1);
+            pk_str(k, "touch /tmp/tsf_fuzz_seed_was_run");
+            pk_tuple_end(k, 1, outer);
+            pk_op(k, 'R'), pk_put(k);
+        } else {
+            int transposed = o->strided && ndim == 2 && strstr(tname, "intermediate.dense.weight");
+            zfile *s;
+            if (!o->shared || ns == 0) {
+                s = &st[ns];
+                memset(s, 0, sizeof *s);
+                snprintf(key, sizeof key, "%d", ns++);
+            }
+            s = &st[ns - 1];
+            if (transposed) stride[0] = 1, stride[1] = shape[0];
+            pk_tensor(k, types[o->dtype], key, o->shared ? total : n, o->shared ? at : 0, ndim,
+                      shape, stride, o->param);
+            /* storage element e is (e % rows, e / rows) of a transposed weight */
+            for (e = 0; e < n; e++)
+                add_value(&s->data, transposed ? p[(e % shape[0]) * shape[1] + e / shape[0]] : p[e],
+                          o->dtype, o->big);
+            at += n;
+        }
+        if (!sd) pk_op(k, 's'); /* protocol 0: SETITEM after each */
+    }
+    if (sd) pk_op(k, 'u');
+    if (o->metadata) { /* {"_metadata": OrderedDict({"": {"version": 1}})}, then BUILD */
+        pk_op(k, '}'), pk_put(k), pk_str(k, "_metadata"), pk_ordered_dict(k);
+        pk_op(k, '('), pk_str(k, ""), pk_op(k, '}'), pk_put(k), pk_str(k, "version"), pk_int(k, 1);
+        pk_op(k, 's'), pk_op(k, 'u'), pk_op(k, 's'), pk_op(k, 'b');
+    }
+    if (o->orig) { /* the rest of the original code's checkpoint */
+        pk_str(k, "optimizer_state"), pk_op(k, '}'), pk_put(k), pk_op(k, '(');
+        pk_str(k, "state"), pk_op(k, '}'), pk_put(k), pk_str(k, "param_groups");
+        pk_op(k, ']'), pk_put(k), pk_op(k, '}'), pk_put(k), pk_op(k, '(');
+        pk_str(k, "lr"), pk_op(k, 'G'), add_s(&k->b, "\77\224\172\341\107\256\24\173");
+        pk_str(k, "nesterov"), pk_bool(k, 1), pk_str(k, "params"), pk_op(k, ']'), pk_put(k);
+        pk_op(k, '('), pk_int(k, 0), pk_int(k, 1), pk_int(k, 4000000000LL), pk_op(k, 'e');
+        pk_op(k, 'u'), pk_op(k, 'a'), pk_op(k, 'u');
+        pk_str(k, "cfg"), pk_str(k, "TRAIN:\n  ENABLE: True\nMODEL:\n  NUM_CLASSES: 2\n");
+        pk_op(k, 'u');
+    }
+    pk_op(k, '.');
+    return ns;
+}
+
+/* Write seed `name`, a checkpoint of m, and check that the reader takes it (given: the config
+   the harness gives, NULL to infer it) or, for the hostile one, refuses it. */
+static void put_torch(const char *name, const tsf_model *m, const pt_seed *o,
+                      const tsf_config *given) {
+    zfile f[64];
+    pickler k;
+    bytes z = {NULL, 0, 0};
+    char folder[64];
+    int ns, nf = 0, i;
+    tsf_model m2;
+    tsf_error err;
+    tsf_status st;
+    snprintf(folder, sizeof folder, "%.*s", (int)(strcspn(name, ".")), name);
+    ns = pt_pickle(&k, f + 2, m, o);
+    memset(&f[0], 0, sizeof f[0]), memset(&f[1], 0, sizeof f[1]);
+    snprintf(f[0].name, sizeof f[0].name, "%s/data.pkl", folder), f[0].data = k.b;
+    snprintf(f[1].name, sizeof f[1].name, "%s/byteorder", folder);
+    add_s(&f[1].data, o->big ? "big" : "little");
+    for (i = 0; i < ns; i++) snprintf(f[2 + i].name, sizeof f[2 + i].name, "%s/data/%d", folder, i);
+    nf = 2 + ns;
+    memset(&f[nf], 0, sizeof f[nf]);
+    snprintf(f[nf].name, sizeof f[nf].name, "%s/version", folder), add_s(&f[nf].data, "3\n");
+    nf++;
+    zip_build(&z, f, nf, o->zip64, o->comment);
+    put_file("torch", name, z.p, z.n);
+    { /* the bare pickle too, for the harness's run of the pickle machine alone */
+        char pkl[96];
+        snprintf(pkl, sizeof pkl, "%s.pkl", folder);
+        put_file("torch", pkl, k.b.p, k.b.n);
+    }
+    st = tsf_model_load_memory(&m2, z.p, z.n, given, 1, &err);
+    if (o->evil ? st == TSF_OK || !strstr(err.msg, "os.system") : st != TSF_OK) {
+        fprintf(stderr, "make_seeds: %s: %s (%s)\n", name, tsf_status_string(st), err.msg);
+        failures++;
+    } else if (st == TSF_OK && (o->dtype == 0 || o->dtype == 3) &&
+               (m2.param_floats != m->param_floats ||
+                memcmp(m2.param_memory, m->param_memory, m->param_floats * sizeof(float)) != 0)) {
+        fprintf(stderr, "make_seeds: %s reads other values than were written\n", name);
+        failures++;
+    }
+    tsf_model_free(&m2);
+    for (i = 0; i < nf; i++) free(f[i].data.p);
+    free(z.p);
+}
+
+static void seeds_torch(void) {
+    static const pt_seed plain = {2, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1};
+    tsf_model m;
+    tsf_config c;
+    pt_seed o;
+    char name[64];
+    int v;
+    mkdirs("torch");
+    for (v = 0; v < 3; v++) { /* the archive comment's byte picks the harness's config */
+        c = tiny_config(v);
+        if (tsf_model_init(&m, &c, 0, 11u + (unsigned)v) != TSF_OK) {
+            failures++;
+            continue;
+        }
+        o = plain, o.comment = 1 + v, o.metadata = v == 0;
+        snprintf(name, sizeof name, "state_%s.pt", tsf_attention_name(v));
+        put_torch(name, &m, &o, &c);
+        if (v == 0) {
+            o = plain, o.comment = 1, o.zip64 = 1;
+            put_torch("zip64.pt", &m, &o, &c);
+            o = plain, o.comment = 1, o.strided = 1;
+            put_torch("strided.pt", &m, &o, &c);
+            o = plain, o.comment = 1, o.shared = 1;
+            put_torch("shared.pt", &m, &o, &c);
+            o = plain, o.comment = 1, o.dtype = 1;
+            put_torch("half.pt", &m, &o, &c);
+            o = plain, o.comment = 1, o.dtype = 3, o.big = 1;
+            put_torch("double_big.pt", &m, &o, &c);
+            o = plain, o.comment = 1, o.evil = 1;
+            put_torch("os_system.pt", &m, &o, &c);
+        } else if (v == 1) {
+            o = plain, o.comment = 2, o.dtype = 2, o.proto = 4, o.param = 1;
+            put_torch("bf16_proto4.pt", &m, &o, &c);
+        } else {
+            o = plain, o.comment = 3, o.proto = 0, o.shared = 1, o.strided = 1;
+            put_torch("proto0.pt", &m, &o, &c);
+        }
+        tsf_model_free(&m);
+    }
+    /* the original code's checkpoint, width 64: its config comes from the shapes */
+    memset(&c, 0, sizeof c);
+    c.image_size = 4, c.patch_size = 2, c.frames = 8, c.dim = 64, c.depth = 1, c.heads = 1;
+    c.classes = 2, c.mlp_ratio = 0.25f, c.attention = TSF_ATTN_SPACE;
+    if (tsf_model_init(&m, &c, 0, 17u) != TSF_OK) {
+        failures++;
+        return;
+    }
+    o = plain, o.orig = 1;
+    put_torch("model_state.pyth", &m, &o, NULL);
+    tsf_model_free(&m);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: make_seeds OUT_DIR\n");
@@ -333,6 +801,7 @@ int main(int argc, char **argv) {
     seeds_config();
     seeds_clip();
     seeds_manifest();
+    seeds_torch();
     if (failures) fprintf(stderr, "make_seeds: %d failures\n", failures);
     return failures != 0;
 }

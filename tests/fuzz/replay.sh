@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Replay the fuzz harnesses' inputs without libFuzzer (the suite fuzz-replay of run_all.sh):
-# the four harnesses of tests/fuzz/, built into one program (replay_all.c) under ASan and
+# the five harnesses of tests/fuzz/, built into one program (replay_all.c) under ASan and
 # UBSan, each run once on every seed (tests/fuzz/make_seeds.c; the golden weights for the
-# safetensors reader) and on every input of tests/fuzz/regress/HARNESS/ (the fuzzer's
-# findings and hand-made hostile files: inputs that must never break a reader again).
+# safetensors reader; the committed checkpoints of tests/pytorch and its folders for the
+# torch reader) and on every input of tests/fuzz/regress/HARNESS/ (the fuzzer's findings and
+# hand-made hostile files: inputs that must never break a reader again).
 # Usage: bash tests/fuzz/replay.sh      (CC is honoured; clang adds its extra UB checks)
 # Prints [PASS]/[FAIL] lines and "N passed, N failed".
 set -u
@@ -22,9 +23,12 @@ if ! $CC $WARN -O1 tests/fuzz/make_seeds.c -o "$OUT/make_seeds" -lm >"$OUT/build
 fi
 passed=0
 failed=0
-for h in safetensors config clip manifest; do
+for h in safetensors config clip manifest torch; do
     args=("$OUT/seeds/$h" "tests/fuzz/regress/$h")
     [ "$h" = safetensors ] && args+=(tests/golden/divided_base tests/golden/joint_resized tests/golden/space_base)
+    if [ "$h" = torch ]; then
+        for d in tests/pytorch tests/pytorch/*/; do args+=("${d%/}"); done
+    fi
     ASAN_OPTIONS=detect_leaks=1 "$OUT/replay_all" "$h" "${args[@]}" >"$OUT/$h.log" 2>&1
     rc=$?
     grep -E '^\[(PASS|FAIL)\]' "$OUT/$h.log"

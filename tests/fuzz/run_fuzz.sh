@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Fuzz the file readers with libFuzzer: build every harness of tests/fuzz/ with
 # clang -fsanitize=fuzzer,address,undefined, write the seed corpora (tests/fuzz/make_seeds.c,
-# plus the golden weights for the safetensors reader and the regression inputs of
-# tests/fuzz/regress/), run each harness for SECONDS, and report its executions and coverage.
+# plus the golden weights for the safetensors reader, the committed PyTorch checkpoints of
+# tests/pytorch for the torch reader and the regression inputs of tests/fuzz/regress/), run
+# each harness for SECONDS, and report its executions and coverage.
 #
 #   bash tests/fuzz/run_fuzz.sh [SECONDS] [HARNESS...]      (make fuzz FUZZ_SECONDS=60)
 #
-# HARNESS is safetensors, config, clip or manifest (default: all four). The corpus grows in
+# HARNESS is safetensors, config, clip, manifest or torch (default: all five). The corpus grows in
 # build/fuzz/corpus/HARNESS across runs. A crash, leak or broken property stops that harness;
 # its input is saved as build/fuzz/crashes/HARNESS-*: fix the bug, then copy the file to
 # tests/fuzz/regress/HARNESS/ so that make test replays it for ever.
@@ -19,7 +20,7 @@ set -u
 cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-60}
 shift || true
-HARNESSES=${*:-safetensors config clip manifest}
+HARNESSES=${*:-safetensors config clip manifest torch}
 CLANG=${CLANG:-clang}
 OUT=build/fuzz
 mkdir -p "$OUT/corpus" "$OUT/crashes"
@@ -41,6 +42,7 @@ reader_functions() {
     config) echo 'tsf__json_[a-z]+|tsf__is_hex|tsf__hex4|tsf__cfg_int|tsf__labels_from_json|tsf__config_apply|tsf_config_from_json|tsf_config_resolve' ;;
     clip) echo 'tsf__clip_get32|tsf_clip_header_check|tsf_clip_frame_bytes|tsf_clip_file_bytes|tsf_clip_header_decode|tsf_clip_view|tsf__clip_seek|tsf_clip_read_frames|tsf_clip_close|tsf_clip_open|tsf_clip_load|tsf__clip_prepare|tsf_sample_frames|tsf_sample_crop|tsf__clip_axis|tsf_frame_transform|tsf_clip_sample' ;;
     manifest) echo 'tsf__clip_line|tsf__clip_text_start|tsf__clip_ref_cmp|tsf__clip_sort_dups|tsf_classes_parse|tsf__clip_find|tsf_classes_find|tsf__clip_is_abs|tsf__clip_is_word|tsf__clip_fields|tsf__clip_label|tsf_manifest_parse' ;;
+    torch) echo 'tsf__le|tsf__zentry_cmp|tsf__zip_[a-z]+|tsf__pv_[a-z_]+|tsf__pickle_[a-z]+|tsf__pt_[a-z_]+|tsf__infer_config|tsf__model_from_list|tsf__load_source|tsf__wlist_[a-z]+|tsf__source_read|tsf__read_values|tsf__f16_to_f32|tsf__to_hf_name|tsf_model_load_memory' ;;
     esac
 }
 PROFDATA=$(command -v llvm-profdata || command -v llvm-profdata-14)
@@ -78,9 +80,21 @@ for h in $HARNESSES; do
     mkdir -p "$OUT/corpus/$h"
     extra=()
     [ "$h" = safetensors ] && extra+=(tests/golden/divided_base tests/golden/joint_resized tests/golden/space_base)
+    if [ "$h" = torch ]; then # the committed checkpoints, copied into one folder for libFuzzer
+        rm -rf "$OUT/fixtures/torch" && mkdir -p "$OUT/fixtures/torch"
+        cp tests/pytorch/*.bin tests/pytorch/*.pth tests/pytorch/*.pyth "$OUT/fixtures/torch/"
+        for f in tests/pytorch/*/pytorch_model*.bin; do
+            d=${f%/*}
+            cp "$f" "$OUT/fixtures/torch/${d##*/}-${f##*/}"
+        done
+        extra+=("$OUT/fixtures/torch")
+    fi
     [ -d "tests/fuzz/regress/$h" ] && extra+=("tests/fuzz/regress/$h")
     dict=()
-    case "$h" in safetensors | config) dict=(-dict=tests/fuzz/json.dict) ;; esac
+    case "$h" in
+    safetensors | config) dict=(-dict=tests/fuzz/json.dict) ;;
+    torch) dict=(-dict=tests/fuzz/torch.dict) ;;
+    esac
     # -rss_limit_mb: the harness's own allocator refuses single requests above 64 MB;
     # -timeout: an input that takes seconds is a finding too.
     "$bin" -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 "${dict[@]}" \
