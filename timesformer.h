@@ -810,6 +810,28 @@ TSFDEF tsf_status tsf_checkpoint_save(const tsf_model *m, const tsf_train_state 
    training resumes bit-identically. */
 TSFDEF tsf_status tsf_checkpoint_load(tsf_model *m, tsf_train_state *ts, const char *path, int B,
                                       tsf_error *err);
+
+/* A weight file's tensors by name, for programs that map them to a model themselves
+   (tsf train --init-from starts a model from an image ViT this way). Any format
+   tsf_model_load reads from one file: safetensors or a torch.save checkpoint. */
+typedef struct tsf_weights {
+    int count;          /* named entries in the file (a torch state dict's non-tensors too) */
+    const char *config; /* the file's own config, JSON text (safetensors __metadata__.config,
+                           written by tsf_model_save), or NULL                               */
+    void *impl;         /* the reader's state                                                */
+} tsf_weights;
+/* Open path and list its tensors. alloc_ctx goes to TSF_MALLOC. Every offset and shape is
+   checked here; the values are read by tsf_weights_read. */
+TSFDEF tsf_status tsf_weights_open(tsf_weights *w, const char *path, void *alloc_ctx,
+                                   tsf_error *err);
+/* Entry i (0 <= i < count): its name, and its shape // (ndim <= 8). TSF_ERR_FORMAT when it
+   holds no float tensor (an integer tensor, a value that is no tensor); then *ndim is 0. */
+TSFDEF tsf_status tsf_weights_info(const tsf_weights *w, int i, const char **name, int *ndim,
+                                   long long shape[8]);
+/* Read entry i as a contiguous float32 tensor into dst (as many floats as its shape holds). */
+TSFDEF tsf_status tsf_weights_read(const tsf_weights *w, int i, float *dst, tsf_error *err);
+/* Close the file and free the list. */
+TSFDEF void tsf_weights_close(tsf_weights *w);
 #endif
 
 /* ------------------------------------------------------------------------------------------
@@ -4749,7 +4771,11 @@ static tsf_status tsf__st_header(const tsf__source *src, char **hdr, unsigned lo
                TSF_ERR_FORMAT;
     for (q = 7; q >= 0; q--) *n = (*n << 8) | len8[q];
     if (*n < 2 || *n > TSF__ST_MAX_HEADER || *n > src->size - 8)
-        return tsf__seterr(err, "safetensors: header length is not sane", "", ""), TSF_ERR_FORMAT;
+        return tsf__seterr(err,
+                           "not a safetensors file (its first 8 bytes are no sane header "
+                           "length) nor a PyTorch checkpoint (a zip archive)",
+                           "", ""),
+               TSF_ERR_FORMAT;
     if (!(*hdr = (char *)TSF_MALLOC((size_t)*n, ctx))) return TSF_ERR_ALLOC;
     if (!tsf__source_read(src, 8, *hdr, (size_t)*n))
         return tsf__seterr(err, "safetensors: cannot read the header", "", ""), TSF_ERR_IO;
@@ -6196,6 +6222,101 @@ TSFDEF tsf_status tsf_model_load(tsf_model *m, const char *path, int B, tsf_erro
     }
     if (txt) TSF_FREE(txt, NULL);
     return st;
+}
+
+/* ---- a weight file's tensors, by name ------------------------------------------------------ */
+typedef struct tsf__weights {
+    tsf__wlist l;
+    char *config;
+} tsf__weights;
+
+TSFDEF void tsf_weights_close(tsf_weights *w) {
+    tsf__weights *x;
+    if (!w || !w->impl) return;
+    x = (tsf__weights *)w->impl;
+    if (x->l.nfiles) fclose((FILE *)x->l.files[0].file);
+    if (x->config) TSF_FREE(x->config, x->l.ctx);
+    tsf__wlist_free(&x->l);
+    TSF_FREE(x, x->l.ctx);
+    memset(w, 0, sizeof *w);
+}
+
+TSFDEF tsf_status tsf_weights_open(tsf_weights *w, const char *path, void *alloc_ctx,
+                                   tsf_error *err) {
+    tsf__weights *x;
+    tsf_status st;
+    unsigned char head[2];
+    if (!w || !path) return TSF_ERR_ARG;
+    memset(w, 0, sizeof *w);
+    if (err) err->msg[0] = 0;
+    if (!(x = (tsf__weights *)TSF_MALLOC(sizeof *x, alloc_ctx))) return TSF_ERR_ALLOC;
+    memset(x, 0, sizeof *x);
+    x->l.ctx = alloc_ctx, w->impl = x;
+    if ((st = tsf__source_open(&x->l.files[0], path, err)) != TSF_OK) {
+        tsf_weights_close(w);
+        return st;
+    }
+    x->l.nfiles = 1;
+    if (tsf__source_read(&x->l.files[0], 0, head, 2) && memcmp(head, "PK", 2) == 0) {
+        st = tsf__pt_list(&x->l, err);
+    } else {
+        char *hdr = NULL;
+        unsigned long long n = 0;
+        tsf__json j;
+        int t;
+        memset(&j, 0, sizeof j);
+        if ((st = tsf__st_header(&x->l.files[0], &hdr, &n, &j, alloc_ctx, err)) == TSF_OK)
+            st = tsf__st_list(&x->l, &j, 0, 8 + n, err);
+        t = st == TSF_OK ? tsf__json_get(&j, tsf__json_get(&j, 0, "__metadata__"), "config") : -1;
+        if (t >= 0) { /* the config: a JSON string */
+            size_t len = (size_t)(j.tok[t].end - j.tok[t].start) + 1;
+            if (!(x->config = (char *)TSF_MALLOC(len, alloc_ctx)))
+                st = TSF_ERR_ALLOC;
+            else if (!tsf__json_str(&j, t, x->config, len))
+                x->config[0] = 0;
+        }
+        if (j.tok) TSF_FREE(j.tok, alloc_ctx);
+        if (hdr) TSF_FREE(hdr, alloc_ctx);
+    }
+    if (st != TSF_OK) {
+        tsf__err_file(err, path);
+        tsf_weights_close(w);
+        return st;
+    }
+    w->count = x->l.n, w->config = x->config;
+    return TSF_OK;
+}
+
+TSFDEF tsf_status tsf_weights_info(const tsf_weights *w, int i, const char **name, int *ndim,
+                                   long long shape[8]) {
+    const tsf__wtensor *e;
+    int d;
+    if (!w || !w->impl || i < 0 || i >= w->count) return TSF_ERR_ARG;
+    e = &((const tsf__weights *)w->impl)->l.t[i];
+    if (name) *name = ((const tsf__weights *)w->impl)->l.text + e->name;
+    *ndim = 0;
+    if (e->why || e->dtype == TSF__DT_NONE) return TSF_ERR_FORMAT;
+    *ndim = e->ndim;
+    for (d = 0; d < e->ndim; d++) shape[d] = e->shape[d];
+    return TSF_OK;
+}
+
+TSFDEF tsf_status tsf_weights_read(const tsf_weights *w, int i, float *dst, tsf_error *err) {
+    const tsf__weights *x;
+    const tsf__wtensor *e;
+    size_t numel = 1;
+    int d;
+    if (!w || !w->impl || i < 0 || i >= w->count || !dst) return TSF_ERR_ARG;
+    x = (const tsf__weights *)w->impl;
+    e = &x->l.t[i];
+    if (e->why || e->dtype == TSF__DT_NONE)
+        return tsf__seterr(err, x->l.text + e->name, ": ",
+                           e->why ? x->l.text + e->why : "not a float tensor"),
+               TSF_ERR_FORMAT;
+    for (d = 0; d < e->ndim; d++) numel *= (size_t)e->shape[d];
+    if (!tsf__wlist_read(&x->l, e, dst, numel))
+        return tsf__seterr(err, "cannot read the data of ", x->l.text + e->name, ""), TSF_ERR_IO;
+    return TSF_OK;
 }
 
 /* A growing text buffer for the JSON header. */

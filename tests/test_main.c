@@ -159,6 +159,7 @@ static const tsft_case tests[] = {
     {"torch.damaged", test_torch_damaged},
     {"torch.config_fields", test_torch_config_fields},
     {"torch.preprocessor", test_torch_preprocessor},
+    {"torch.weights_api", test_torch_weights_api},
     /* training: golden gradients and SGD, finite differences, optimiser, checkpoints
        (test_train.c) */
     {"train.golden_grads_space_base", test_train_golden_grads_space_base},

@@ -330,3 +330,66 @@ static void test_torch_preprocessor(void) {
     remove(path);
     rmdir(dir);
 }
+
+/* tsf_weights: a file's tensors by name, in either format, with what is not a tensor said. */
+static void test_torch_weights_api(void) {
+    static const char *const files[2] = {TT_PT "tricky.pth",
+                                         "tests/golden/divided_base/weights.safetensors"};
+    tsf_model g;
+    tsf_weights w;
+    tsf_error err;
+    int f, i, k, ndim, found;
+    memset(&g, 0, sizeof g), memset(&err, 0, sizeof err);
+    REQUIRE(tm_load_golden(&g, "divided_base", 1));
+    for (f = 0; f < 2; f++) {
+        if (!CHECK_EQ_INT(tsf_weights_open(&w, files[f], NULL, &err), TSF_OK)) {
+            printf("    %s\n", err.msg);
+            continue;
+        }
+        CHECK_EQ_INT(w.count, tsf_model_num_tensors(&g));
+        CHECK(f == 0 ? w.config == NULL : w.config != NULL && strstr(w.config, "embed_dim"));
+        for (k = 0, found = 0; k < tsf_model_num_tensors(&g); k++) {
+            char name[96], hf[96];
+            long long shape[4], got[8];
+            float *data, *buf;
+            const char *wname;
+            int gdim, d, same;
+            size_t n = 1;
+            tsf_model_tensor(&g, k, name, &gdim, shape, &data);
+            for (i = 0; i < w.count; i++) {
+                if (tsf_weights_info(&w, i, &wname, &ndim, got) != TSF_OK ||
+                    !tsf__to_hf_name(wname, hf) || strcmp(hf, name) != 0)
+                    continue;
+                same = ndim == gdim;
+                for (d = 0; d < gdim && same; d++) same = got[d] == shape[d], n *= (size_t)shape[d];
+                buf = tsft_alloc(n);
+                if (CHECK(same) && CHECK_EQ_INT(tsf_weights_read(&w, i, buf, &err), TSF_OK))
+                    found += same_bits(buf, data, n);
+                break;
+            }
+        }
+        CHECK_EQ_INT(found, tsf_model_num_tensors(&g));
+        tsf_weights_close(&w);
+        CHECK(w.impl == NULL);
+    }
+    /* a "tensor" made by os.system: listed, refused by name when asked for */
+    if (CHECK_EQ_INT(tsf_weights_open(&w, TT_PT "evil_system.bin", NULL, &err), TSF_OK)) {
+        for (i = 0, found = 0; i < w.count; i++) {
+            const char *wname;
+            long long shape[8];
+            float x[8];
+            if (tsf_weights_info(&w, i, &wname, &ndim, shape) == TSF_OK) continue;
+            found++;
+            CHECK(strcmp(wname, "classifier.bias") == 0 && ndim == 0);
+            CHECK_EQ_INT(tsf_weights_read(&w, i, x, &err), TSF_ERR_FORMAT);
+            CHECK(strstr(err.msg, "posix.system") != NULL);
+        }
+        CHECK_EQ_INT(found, 1);
+        tsf_weights_close(&w);
+    }
+    CHECK_EQ_INT(tsf_weights_open(&w, TT_PT "legacy.bin", NULL, &err), TSF_ERR_FORMAT);
+    CHECK(strstr(err.msg, "legacy.bin") != NULL && w.impl == NULL);
+    CHECK_EQ_INT(tsf_weights_open(&w, TT_PT "nope.bin", NULL, &err), TSF_ERR_IO);
+    CHECK(strstr(err.msg, "nope.bin: cannot open: No such file") != NULL);
+    tsf_model_free(&g);
+}

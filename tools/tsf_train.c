@@ -1,9 +1,9 @@
 /* tsf_train.c - `tsf train` and `tsf eval`, included by tsf.c.
 
    tsf.c is the translation unit that holds the library's implementation, so this file may use
-   the library's internals; only the --init-from reader does: the JSON tokenizer (tsf__json_*),
-   safetensors reads (tsf__source, tsf__read_tensor), the tensor-name table (tsf__to_hf_name)
-   and the original's nearest rule (tsf__nearest).
+   the library's internals; only the --init-from reader does: the tensor-name table
+   (tsf__to_hf_name), a small file read (tsf__read_text) and the original's nearest rule
+   (tsf__nearest). Its files are read by the library's public tsf_weights_* functions.
 
    tsf train MANIFESTS --out DIR   (all options: train_usage() below, or tsf train --help)
      Every epoch: the training clips in a new random order, each sampled and augmented by the
@@ -629,7 +629,7 @@ static int tr_argmax(const float *v, int K) {
 }
 
 /* ==============================================================================================
-   --init-from: weights from any safetensors file
+   --init-from: weights from any weight file (safetensors, or a PyTorch checkpoint)
 
    A source tensor is matched to the model's by name, after mapping timm and facebookresearch
    names (blocks.N.attn.qkv.weight, ...) and Hugging Face ViT names (vit.encoder.layer.N.
@@ -644,22 +644,20 @@ static int tr_argmax(const float *v, int K) {
    ============================================================================================== */
 
 typedef struct ini_tensor {
-    char name[256];         /* as in the file                                                */
-    char hf[96];            /* the TimeSformer tensor it maps to; "" if none                 */
-    int part;               /* -1: all of it; 0, 1, 2: the q, k or v rows of a qkv tensor     */
-    int ndim;               /*                                                               */
-    long long shape[8];     /*                                                               */
-    int esize, dtype;       /* bytes per value (0: not a float type); TSF__DT_*               */
-    unsigned long long off; /* where its data starts in the file                             */
-    size_t numel;           /*                                                               */
-    int used;               /* copied into the model                                         */
+    char name[256];     /* as in the file                                                */
+    char hf[96];        /* the TimeSformer tensor it maps to; "" if none                 */
+    int part;           /* -1: all of it; 0, 1, 2: the q, k or v rows of a qkv tensor     */
+    int ndim;           /*                                                               */
+    long long shape[8]; /*                                                               */
+    int index;          /* its entry in the file (tsf_weights)                           */
+    size_t numel;       /*                                                               */
+    int used;           /* copied into the model                                         */
 } ini_tensor;
 
 typedef struct ini_source {
-    char *file;       /* the .safetensors file                                          */
-    FILE *f;          /*                                                                */
-    tsf__source src;  /* for tsf__read_tensor                                           */
-    ini_tensor *t;    /* its tensors                                                    */
+    char *file;       /* the weight file                                                */
+    tsf_weights w;    /* its tensors, read by the library                               */
+    ini_tensor *t;    /* the float tensors among them                                   */
     int n;            /*                                                                */
     tsf_config cfg;   /* what its config says or its shapes show; 0 / -1: unknown       */
     int image;        /* 1: an image model (no time embedding, no temporal attention)   */
@@ -668,7 +666,7 @@ typedef struct ini_source {
 } ini_source;
 
 static void ini_close(ini_source *s) {
-    if (s->f) fclose(s->f);
+    tsf_weights_close(&s->w);
     free(s->t), free(s->file);
     memset(s, 0, sizeof *s);
 }
@@ -720,8 +718,9 @@ static ini_tensor *ini_find(ini_source *s, const char *hf, int part) {
 
 /* Read a tensor's values as floats into dst. */
 static int ini_read(ini_source *s, const ini_tensor *t, float *dst) {
-    if (tsf__read_values(&s->src, t->off, dst, t->numel, t->dtype, 0)) return 1;
-    tt_error("--init-from %s: cannot read the data of %s (a truncated file?)", s->file, t->name);
+    tsf_error err;
+    if (tsf_weights_read(&s->w, t->index, dst, &err) == TSF_OK) return 1;
+    tt_error("--init-from %s: %s (a truncated file?)", s->file, err.msg);
     return 0;
 }
 
@@ -731,25 +730,24 @@ static long long ini_rows(const ini_tensor *t) {
     return D > 0 ? (long long)t->numel / D : 0;
 }
 
-/* Open MODEL (a .safetensors file, or a folder with model.safetensors and maybe config.json),
-   read its tensor table and work out its config: from __metadata__.config or config.json
-   when there is one, else from the shapes. Returns 1, or 0 after printing an error. */
+/* Open MODEL (a weight file: safetensors or a torch.save checkpoint; or a folder with
+   model.safetensors or pytorch_model.bin and maybe config.json), list its tensors and work
+   out its config: from its own config or config.json when there is one, else from the
+   shapes. Returns 1, or 0 after printing an error. */
 static int ini_open(ini_source *s, const char *path) {
-    unsigned char len8[8];
-    unsigned long long hn = 0, size;
-    char *hdr = NULL, *cfgtext = NULL, name[256];
-    tsf__json j;
     tsf_error err;
-    int e, t, q, meta, ok = 0, has_time = 0, has_temporal = 0, has_qkv_b = 0, has_qkv_w = 0;
+    tsf_status st;
+    int e, ok = 0, has_time = 0, has_temporal = 0, has_qkv_b = 0, has_qkv_w = 0;
     long long D = 0, C = 0, P = 0, Q = 0, T0 = 0, HM = 0, L = 0;
     tsf_config *c = &s->cfg;
+    char why[600];
     memset(s, 0, sizeof *s);
-    memset(&j, 0, sizeof j);
     /* the config fields this source does not determine stay 0 (attention, bias, bgr: -1) */
     c->attention = -1, c->no_qkv_bias = -1, c->bgr = -1;
     if (tt_is_dir(path)) {
-        char *cj = tt_join(path, "config.json");
+        char *cj = tt_join(path, "config.json"), *cfgtext = NULL;
         s->file = tt_join(path, "model.safetensors");
+        if (!tt_is_file(s->file)) free(s->file), s->file = tt_join(path, "pytorch_model.bin");
         if (tt_is_file(cj)) {
             size_t n;
             if (tsf__read_text(cj, &cfgtext, &n, NULL) != TSF_OK ||
@@ -759,87 +757,45 @@ static int ini_open(ini_source *s, const char *path) {
                 free(cj), free(cfgtext);
                 return 0;
             }
-            free(cfgtext), cfgtext = NULL;
+            free(cfgtext);
         }
         free(cj);
     } else {
         s->file = tt_strdup(path);
     }
-    if (!(s->f = fopen(s->file, "rb"))) {
-        tt_error("--init-from %s: cannot open %s: %s (give a .safetensors file or a Hugging Face "
-                 "folder holding model.safetensors)",
-                 path, s->file, strerror(errno));
-        return 0;
+    if ((st = tsf_weights_open(&s->w, s->file, NULL, &err)) != TSF_OK) {
+        tt_error("--init-from %s: %s (give a .safetensors file, a PyTorch checkpoint or a Hugging "
+                 "Face folder)",
+                 path, tt_why(st, &err, why, sizeof why));
+        goto done;
     }
-    if (fseek(s->f, 0, SEEK_END) != 0 || ftell(s->f) < 0) {
-        tt_error("--init-from %s: cannot read %s", path, s->file);
-        return 0;
+    /* a config in the file (files written by this library and tsf_ref.py) */
+    if (s->w.config && tsf_config_from_json(c, s->w.config, strlen(s->w.config), &err) != TSF_OK) {
+        tt_error("--init-from %s: its __metadata__.config is not a usable config", path);
+        goto done;
     }
-    size = (unsigned long long)ftell(s->f);
-    s->src.mem = NULL, s->src.file = s->f, s->src.size = size;
-    if (!tsf__source_read(&s->src, 0, len8, 8)) goto not_st;
-    for (q = 7; q >= 0; q--) hn = (hn << 8) | len8[q];
-    if (hn < 2 || hn > TSF__ST_MAX_HEADER || hn > size - 8) goto not_st;
-    hdr = (char *)tt_malloc((size_t)hn);
-    if (!tsf__source_read(&s->src, 8, hdr, (size_t)hn) ||
-        tsf__json_parse(&j, hdr, (size_t)hn, NULL) != TSF_OK || j.tok[0].type != TSF__J_OBJ)
-        goto not_st;
-    /* a config in __metadata__ (files written by this library and tsf_ref.py) */
-    meta = tsf__json_get(&j, 0, "__metadata__");
-    if ((t = tsf__json_get(&j, meta, "config")) >= 0) {
-        size_t n = (size_t)(j.tok[t].end - j.tok[t].start) + 1;
-        cfgtext = (char *)tt_malloc(n);
-        if (!tsf__json_str(&j, t, cfgtext, n) ||
-            tsf_config_from_json(c, cfgtext, strlen(cfgtext), &err) != TSF_OK) {
-            tt_error("--init-from %s: its __metadata__.config is not a usable config", path);
-            goto done;
-        }
-    }
-    s->t = (ini_tensor *)tt_malloc((size_t)j.tok[0].size * sizeof *s->t);
-    for (e = 0, t = 1; e < j.tok[0].size; e++, t = j.tok[t + 1].next) {
-        int v = t + 1, dt = tsf__json_get(&j, v, "dtype"), sh = tsf__json_get(&j, v, "shape");
-        int of = tsf__json_get(&j, v, "data_offsets"), d;
-        long long b0, b1, dim;
-        double numel = 1;
+    s->t = (ini_tensor *)tt_malloc((size_t)s->w.count * sizeof *s->t + 1);
+    for (e = 0; e < s->w.count; e++) {
         ini_tensor *it = &s->t[s->n];
-        if (tsf__json_eq(&j, t, "__metadata__")) continue;
-        if (!tsf__json_str(&j, t, name, sizeof name) || strlen(name) >= sizeof it->name) {
+        const char *name;
+        int d;
+        memset(it, 0, sizeof *it);
+        if (tsf_weights_info(&s->w, e, &name, &it->ndim, it->shape) != TSF_OK)
+            continue; /* integer buffers and the like: never copied */
+        if (strlen(name) >= sizeof it->name) {
             tt_error("--init-from %s: a tensor name is too long", path);
             goto done;
         }
-        memset(it, 0, sizeof *it);
         snprintf(it->name, sizeof it->name, "%s", name);
-        if (sh < 0 || of < 0 || j.tok[sh].type != TSF__J_ARR || j.tok[sh].size > 8 ||
-            !tsf__json_int(&j, tsf__json_at(&j, of, 0), 0, 1LL << 62, &b0) ||
-            !tsf__json_int(&j, tsf__json_at(&j, of, 1), 0, 1LL << 62, &b1)) {
-            tt_error("--init-from %s: malformed safetensors entry for %s", path, name);
-            goto done;
-        }
-        it->ndim = j.tok[sh].size;
-        for (d = 0; d < it->ndim; d++) {
-            if (!tsf__json_int(&j, tsf__json_at(&j, sh, d), 0, 1LL << 40, &dim)) {
-                tt_error("--init-from %s: malformed shape of %s", path, name);
-                goto done;
-            }
-            it->shape[d] = dim, numel *= (double)dim;
-        }
+        it->index = e, it->numel = 1;
+        for (d = 0; d < it->ndim; d++) it->numel *= (size_t)it->shape[d];
         if (!ini_map_name(name, it->hf, &it->part)) it->hf[0] = 0;
-        it->esize = dt >= 0 ? tsf__st_dtype(&j, dt, &it->dtype) : 0;
-        if (it->esize == 0 ||
-            it->dtype == TSF__DT_NONE) { /* integer buffers and the like: never copied */
-            it->hf[0] = 0;
-        } else if (b1 < b0 || (unsigned long long)b1 > size - 8 - hn ||
-                   (double)(b1 - b0) != numel * it->esize) {
-            tt_error("--init-from %s: the data offsets of %s do not fit its shape or the file",
-                     path, name);
-            goto done;
-        }
-        it->off = 8 + hn + (unsigned long long)b0, it->numel = (size_t)numel;
         s->n++;
         /* what the shapes say about the architecture */
         if (!it->hf[0]) continue;
         if (strstr(it->hf, ".temporal_")) has_temporal = 1;
-        if (strcmp(it->hf, "timesformer.embeddings.cls_token") == 0) D = it->shape[it->ndim - 1];
+        if (strcmp(it->hf, "timesformer.embeddings.cls_token") == 0 && it->ndim)
+            D = it->shape[it->ndim - 1];
         if (strcmp(it->hf, "timesformer.embeddings.patch_embeddings.projection.weight") == 0 &&
             it->ndim == 4)
             D = it->shape[0], C = it->shape[1], P = it->shape[2];
@@ -872,13 +828,7 @@ static int ini_open(ini_source *s, const char *path) {
         c->attention = has_temporal ? TSF_ATTN_DIVIDED : TSF_ATTN_JOINT;
     s->kind = !s->image ? "a TimeSformer" : c->dim ? "an image model (ViT)" : "an unknown model";
     ok = 1;
-    goto done;
-not_st:
-    tt_error("--init-from %s: %s is not a safetensors file (convert a PyTorch .pth/.bin with "
-             "tsf_ref.py convert, or save it with safetensors)",
-             path, s->file);
 done:
-    free(j.tok), free(hdr), free(cfgtext);
     if (!ok) ini_close(s);
     return ok;
 }
