@@ -603,6 +603,7 @@ typedef struct tsf_model {
     int B, T, H, W;    /* shape the activation views were laid out for            */
     int owns_memory;   /* 1: tsf_model_free releases the buffers                  */
     char *labels;      /* K class names, NUL-separated, or NULL                    */
+    char **label_at;   /* K pointers into labels (tsf_model_label), or NULL        */
     /* training (tsf_model_train_init): gradients and SGD momentum share the parameters'
        layout; the activation gradients follow the reserved shape */
     tsf_params grads; /* views into grad_memory (NULL before training)       */
@@ -2944,6 +2945,7 @@ TSFDEF void tsf_model_free(tsf_model *m) {
         if (m->act_memory) TSF_FREE(m->act_memory, m->cfg.alloc_ctx);
     }
     if (m->labels) TSF_FREE(m->labels, m->cfg.alloc_ctx);
+    if (m->label_at) TSF_FREE(m->label_at, m->cfg.alloc_ctx);
     if (m->grad_memory) TSF_FREE(m->grad_memory, m->cfg.alloc_ctx);
     if (m->momentum_memory) TSF_FREE(m->momentum_memory, m->cfg.alloc_ctx);
     if (m->gact_memory) TSF_FREE(m->gact_memory, m->cfg.alloc_ctx);
@@ -3674,16 +3676,22 @@ TSFDEF float tsf_lr_cosine(float base, long long step, long long warmup, long lo
    I/O: a small JSON reader, the tensor name table, safetensors in and out
    ========================================================================================== */
 
+/* err->msg = a b c. When that does not fit, a (usually a path) is shortened in the middle,
+   "/first/part...last/part", so the reason in b and c is never lost. */
 static void tsf__seterr(tsf_error *err, const char *a, const char *b, const char *c) {
-    size_t n = 0;
-    const char *parts[3];
-    int i;
+    size_t n = 0, cap, la, lb, lc, keep, i;
     if (!err) return;
-    parts[0] = a, parts[1] = b, parts[2] = c;
-    for (i = 0; i < 3; i++) {
-        const char *p = parts[i];
-        while (p && *p && n + 1 < sizeof err->msg) err->msg[n++] = *p++;
+    cap = sizeof err->msg - 1, la = strlen(a), lb = strlen(b), lc = strlen(c);
+    keep = la + lb + lc <= cap ? la : lb + lc + 40 <= cap ? cap - lb - lc : 40;
+    for (i = 0; i < la && n < cap; i++) { /* a, or its head ... tail */
+        if (keep < la && i == (keep - 3) / 2) {
+            memcpy(err->msg + n, "...", 3), n += 3;
+            i = la - (keep - 3 - (keep - 3) / 2);
+        }
+        err->msg[n++] = a[i];
     }
+    for (i = 0; i < lb && n < cap; i++) err->msg[n++] = b[i];
+    for (i = 0; i < lc && n < cap; i++) err->msg[n++] = c[i];
     err->msg[n] = 0;
 }
 
@@ -3920,6 +3928,7 @@ static int tsf__json_str(const tsf__json *j, int t, char *out, size_t cap) {
                        : (unsigned char)e;
         if (e == 'u') {
             c = tsf__hex4(j->s + p + 1);
+            if (c == 0) return 0; /* a NUL would cut the string short: refused */
             p += 4;
             if (c >= 0xD800 && c < 0xDC00 && p + 6 < j->tok[t].end && j->s[p + 1] == '\\' &&
                 j->s[p + 2] == 'u') { /* a surrogate pair: one code point */
@@ -4118,51 +4127,65 @@ static int tsf__cfg_int(const tsf__json *j, int obj, const char *k1, const char 
     int t = tsf__json_get(j, obj, k1);
     if (t < 0 && k2) t = tsf__json_get(j, obj, k2);
     if (t < 0) return 1;
-    if (!tsf__json_int(j, t, 0, 1 << 30, &v))
+    if (!tsf__json_int(j, t, 1, 1 << 30, &v)) /* explicit 0 is no default: refused */
         return tsf__seterr(err, "config: bad value for ", tsf__json_get(j, obj, k1) >= 0 ? k1 : k2,
-                           ""),
+                           " (an integer >= 1)"),
                0;
     *dst = (int)v;
     return 1;
 }
 
 /* Class names from an id2label object {"0": "name", ...} or an array; stored in *names as
-   K consecutive NUL-terminated strings (TSF_MALLOC). */
+   K consecutive NUL-terminated strings (TSF_MALLOC). One walk over the entries (K may be
+   millions): an object's keys must spell 0 .. K-1, each once. */
 static tsf_status tsf__labels_from_json(const tsf__json *j, int t, int K, char **names, void *ctx,
                                         tsf_error *err) {
     size_t total = 0, off = 0;
-    int k, n = t >= 0 ? j->tok[t].size : 0, pass;
+    int k, e, v, n = t >= 0 ? j->tok[t].size : 0;
     int is_obj = t >= 0 && j->tok[t].type == TSF__J_OBJ;
-    char *buf = NULL;
-    if (t < 0 || (j->tok[t].type != TSF__J_OBJ && j->tok[t].type != TSF__J_ARR) || n != K)
-        return tsf__seterr(err, "labels: expected one name per class", "", ""), TSF_ERR_FORMAT;
-    for (pass = 0; pass < 2; pass++) { /* measure, then copy in class order */
-        for (k = 0; k < K; k++) {
-            int v, e;
-            if (is_obj) { /* find the key that spells k */
-                char want[16];
-                snprintf(want, sizeof want, "%d", k);
-                v = tsf__json_get(j, t, want);
-            } else {
-                v = tsf__json_at(j, t, k);
-            }
-            if (v < 0 || j->tok[v].type != TSF__J_STR) {
-                TSF_FREE(buf, ctx);
-                return tsf__seterr(err, "labels: missing or non-string name of a class", "", ""),
-                       TSF_ERR_FORMAT;
-            }
-            e = j->tok[v].end - j->tok[v].start;
-            if (pass == 0)
-                total += (size_t)e + 1; /* decoding never lengthens a string */
-            else if (tsf__json_str(j, v, buf + off, total - off))
-                off += strlen(buf + off) + 1;
-            else { /* cannot happen (the sizes above suffice); never leave a name unwritten */
-                TSF_FREE(buf, ctx);
-                return tsf__seterr(err, "labels: a class name does not decode", "", ""),
-                       TSF_ERR_FORMAT;
-            }
+    int *tok = NULL; /* the token of class k's name */
+    char *buf = NULL, msg[160];
+    tsf_status st = TSF_OK;
+    if (t < 0 || (j->tok[t].type != TSF__J_OBJ && j->tok[t].type != TSF__J_ARR) || n != K) {
+        snprintf(msg, sizeof msg, "labels: %d names for %d classes (one name per class)", n, K);
+        return tsf__seterr(err, msg, "", ""), TSF_ERR_FORMAT;
+    }
+    if (!(tok = (int *)TSF_MALLOC((size_t)K * sizeof *tok + 1, ctx))) return TSF_ERR_ALLOC;
+    for (k = 0; k < K; k++) tok[k] = -1;
+    for (e = 0, v = t + 1; e < n; e++, v = j->tok[v].next) {
+        long long key = e;
+        if (is_obj) { /* "k": digits only, no leading zero */
+            int len = j->tok[v].end - j->tok[v].start, i;
+            const char *p = j->s + j->tok[v].start;
+            key = len > 0 && len < 10 && (p[0] != '0' || len == 1) ? 0 : -1;
+            for (i = 0; i < len && key >= 0; i++)
+                key = p[i] >= '0' && p[i] <= '9' ? key * 10 + (p[i] - '0') : -1;
+            v++; /* the value */
         }
-        if (pass == 0 && !(buf = (char *)TSF_MALLOC(total, ctx))) return TSF_ERR_ALLOC;
+        if (key < 0 || key >= K || tok[key] >= 0 || j->tok[v].type != TSF__J_STR) {
+            snprintf(msg, sizeof msg,
+                     "labels: entry %d is not a string naming one of the classes 0 .. %d once", e,
+                     K - 1);
+            st = TSF_ERR_FORMAT;
+            break;
+        }
+        tok[key] = v;
+        total += (size_t)(j->tok[v].end - j->tok[v].start) + 1; /* decoding never lengthens */
+    }
+    if (st == TSF_OK && !(buf = (char *)TSF_MALLOC(total + 1, ctx))) st = TSF_ERR_ALLOC;
+    for (k = 0; k < K && st == TSF_OK; k++) { /* copy in class order */
+        if (tsf__json_str(j, tok[k], buf + off, total + 1 - off)) {
+            off += strlen(buf + off) + 1;
+        } else {
+            snprintf(msg, sizeof msg, "labels: the name of class %d does not decode", k);
+            st = TSF_ERR_FORMAT;
+        }
+    }
+    TSF_FREE(tok, ctx);
+    if (st != TSF_OK) {
+        if (buf) TSF_FREE(buf, ctx);
+        if (st == TSF_ERR_FORMAT) tsf__seterr(err, msg, "", "");
+        return st;
     }
     *names = buf;
     return TSF_OK;
@@ -4220,8 +4243,9 @@ static tsf_status tsf__config_apply(tsf_config *cfg, const tsf__json *j, int obj
         !tsf__cfg_int(j, obj, "intermediate_size", NULL, &hidden, err))
         return TSF_ERR_FORMAT;
     if ((t = tsf__json_get(j, obj, "mlp_ratio")) >= 0) {
-        if (!tsf__json_num(j, t, &v))
-            return tsf__seterr(err, "config: bad mlp_ratio", "", ""), TSF_ERR_FORMAT;
+        if (!tsf__json_num(j, t, &v) || !(v > 0 && v <= 64))
+            return tsf__seterr(err, "config: bad mlp_ratio (a number in (0, 64])", "", ""),
+                   TSF_ERR_FORMAT;
         cfg->mlp_ratio = (float)v;
     }
     if (hidden > 0) { /* HF gives the width; keep it exact as a ratio */
@@ -4261,12 +4285,20 @@ static tsf_status tsf__config_apply(tsf_config *cfg, const tsf__json *j, int obj
         int i;
         if ((t = tsf__json_get(j, obj, k ? "std" : "mean")) < 0) continue;
         for (i = 0; i < 3; i++)
-            if (!tsf__json_num(j, tsf__json_at(j, t, i), &v))
-                return tsf__seterr(err, "config: bad mean/std", "", ""), TSF_ERR_FORMAT;
+            if (!tsf__json_num(j, tsf__json_at(j, t, i), &v) || !(v > -1e30 && v < 1e30) ||
+                (k && !(v > 0)) || j->tok[t].size != 3)
+                return tsf__seterr(err, "config: bad ", k ? "std" : "mean",
+                                   " (3 finite numbers; std > 0)"),
+                       TSF_ERR_FORMAT;
             else
                 dst[i] = (float)v;
     }
-    if ((t = tsf__json_get(j, obj, "channel_order")) >= 0) cfg->bgr = tsf__json_eq(j, t, "BGR");
+    if ((t = tsf__json_get(j, obj, "channel_order")) >= 0) {
+        if (!tsf__json_eq(j, t, "BGR") && !tsf__json_eq(j, t, "RGB"))
+            return tsf__seterr(err, "config: channel_order must be \"RGB\" or \"BGR\"", "", ""),
+                   TSF_ERR_FORMAT;
+        cfg->bgr = tsf__json_eq(j, t, "BGR");
+    }
     if ((t = tsf__json_get(j, obj, "id2label")) >= 0) {
         if (tsf__json_get(j, obj, "num_labels") < 0) cfg->classes = j->tok[t].size;
         if (labels) return tsf__labels_from_json(j, t, cfg->classes, labels, cfg->alloc_ctx, err);
@@ -4288,27 +4320,41 @@ TSFDEF tsf_status tsf_config_from_json(tsf_config *cfg, const char *json, size_t
 }
 
 TSFDEF const char *tsf_model_label(const tsf_model *m, int k) {
-    const char *p = m->labels;
-    if (!p || k < 0 || k >= m->cfg.classes) return "";
-    while (k-- > 0) p += strlen(p) + 1;
-    return p;
+    if (!m->labels || !m->label_at || k < 0 || k >= m->cfg.classes) return "";
+    return m->label_at[k];
+}
+
+/* Give m the K names in buf (TSF_MALLOC'd, NUL-separated; NULL: none), with the index that
+   makes tsf_model_label O(1). buf is m's (or freed) even on failure. */
+static tsf_status tsf__labels_own(tsf_model *m, char *buf) {
+    char *p = buf;
+    int k;
+    if (m->labels) TSF_FREE(m->labels, m->cfg.alloc_ctx);
+    if (m->label_at) TSF_FREE(m->label_at, m->cfg.alloc_ctx);
+    m->labels = NULL, m->label_at = NULL;
+    if (!buf) return TSF_OK;
+    m->label_at = (char **)TSF_MALLOC((size_t)m->cfg.classes * sizeof(char *), m->cfg.alloc_ctx);
+    if (!m->label_at) {
+        TSF_FREE(buf, m->cfg.alloc_ctx);
+        return TSF_ERR_ALLOC;
+    }
+    for (k = 0; k < m->cfg.classes; k++) m->label_at[k] = p, p += strlen(p) + 1;
+    m->labels = buf;
+    return TSF_OK;
 }
 
 TSFDEF tsf_status tsf_model_set_labels(tsf_model *m, const char *const *names) {
     size_t total = 0, off = 0;
     int k;
     char *buf;
-    if (m->labels) TSF_FREE(m->labels, m->cfg.alloc_ctx);
-    m->labels = NULL;
-    if (!names) return TSF_OK;
+    if (!names) return tsf__labels_own(m, NULL);
     for (k = 0; k < m->cfg.classes; k++) total += strlen(names[k]) + 1;
-    if (!(buf = (char *)TSF_MALLOC(total, m->cfg.alloc_ctx))) return TSF_ERR_ALLOC;
+    if (!(buf = (char *)TSF_MALLOC(total + 1, m->cfg.alloc_ctx))) return TSF_ERR_ALLOC;
     for (k = 0; k < m->cfg.classes; k++) {
         memcpy(buf + off, names[k], strlen(names[k]) + 1);
         off += strlen(names[k]) + 1;
     }
-    m->labels = buf;
-    return TSF_OK;
+    return tsf__labels_own(m, buf);
 }
 
 TSFDEF tsf_status tsf_check_finite(const float *x, size_t n, size_t *where) {
@@ -4525,7 +4571,8 @@ static int tsf__wlist_read(const tsf__wlist *l, const tsf__wtensor *e, float *ds
 }
 
 /* Fill the model's parameters from the list, checking everything: every tensor of the
-   model exactly once, no tensor the model does not have, every shape. The model's config
+   model exactly once, no tensor the model does not have, every shape, every value finite
+   (TSF_ERR_NONFINITE names the first NaN or infinity). The model's config
    must be set and its buffers allocated. A checkpoint's SGD momentum
    ("optimizer.momentum." + name) goes to m->momentum_memory when that exists (and must then
    be complete); a plain model load skips it. */
@@ -4597,6 +4644,8 @@ static tsf_status tsf__wlist_fill(tsf_model *m, const tsf__wlist *l, tsf_error *
             st = TSF_ERR_FORMAT;
         }
     TSF_FREE(seen, m->cfg.alloc_ctx);
+    /* NaN or infinity in a weight would make every answer NaN: refused here, by name */
+    if (st == TSF_OK) st = tsf_model_check_finite(m, err);
     return st;
 }
 
@@ -4755,6 +4804,14 @@ static tsf_status tsf__train_state_from_json(tsf_model *m, tsf_train_state *ts, 
         m->dropout = (float)x;
     TSF_FREE(js.tok, m->cfg.alloc_ctx);
     if (!ok) return tsf__seterr(err, "checkpoint: incomplete train_state", "", ""), TSF_ERR_FORMAT;
+    if (!(m->drop_path >= 0.0f && m->drop_path < 1.0f) ||
+        !(m->dropout >= 0.0f && m->dropout < 1.0f) ||
+        !(m->label_smoothing >= 0.0f && m->label_smoothing <= 1.0f))
+        return tsf__seterr(err,
+                           "checkpoint: train_state's drop_path, dropout or label_smoothing "
+                           "outside [0, 1)",
+                           "", ""),
+               TSF_ERR_FORMAT;
     return TSF_OK;
 }
 
@@ -4803,7 +4860,7 @@ static tsf_status tsf__labels_load(tsf_model *m, const char *text, size_t len, t
         st = tsf__labels_from_json(&jl, lt, m->cfg.classes, &labels, m->cfg.alloc_ctx, err);
     }
     if (jl.tok) TSF_FREE(jl.tok, m->cfg.alloc_ctx);
-    if (st == TSF_OK) m->labels = labels;
+    if (st == TSF_OK) st = tsf__labels_own(m, labels);
     return st;
 }
 
@@ -5941,7 +5998,8 @@ static int tsf__exists(const char *path) {
 /* Put the file's name in front of the reason in err. */
 static void tsf__err_file(tsf_error *err, const char *path) {
     char reason[sizeof err->msg];
-    if (!err || strncmp(err->msg, path, strlen(path)) == 0) return;
+    size_t n = strlen(path) < 18 ? strlen(path) : 18; /* a long path is shortened, head kept */
+    if (!err || strncmp(err->msg, path, n) == 0) return;
     memcpy(reason, err->msg, sizeof reason);
     tsf__seterr(err, path, ": ", reason);
 }

@@ -61,6 +61,7 @@ static int same_bits(const float *a, const float *b, size_t n) {
 }
 
 #include "test_grad.c"
+#include "test_hostile.c" /* after test_model.c: it uses its helpers */
 #include "test_matmul.c"
 #include "test_model.c"
 #include "test_ops.c"
@@ -149,6 +150,13 @@ static const tsft_case tests[] = {
     {"weights.labels_utf8", test_weights_labels_utf8},
     {"weights.hostile_metadata", test_weights_hostile_metadata},
     {"weights.hostile_metadata_short", test_weights_hostile_metadata_short},
+    /* files and configs that lie (test_hostile.c) */
+    {"hostile.nonfinite_weights", test_hostile_nonfinite_weights},
+    {"hostile.coverage", test_hostile_coverage},
+    {"hostile.config_values", test_hostile_config_values},
+    {"hostile.checkpoint_state", test_hostile_checkpoint_state},
+    {"hostile.labels", test_hostile_labels},
+    {"hostile.not_files", test_hostile_not_files},
     /* PyTorch checkpoints and Hugging Face folders (test_torch.c) */
     {"torch.hf_folder", test_torch_hf_folder},
     {"torch.layouts", test_torch_layouts},
