@@ -6514,6 +6514,22 @@ static tsf_status tsf__save(const tsf_model *m, const char *path, const char *tr
         st = TSF_ERR_ALLOC;
         goto done;
     }
+#if defined(__unix__) || defined(__APPLE__)
+    { /* only a regular file is replaced: never a FIFO, a device or a folder (a symbolic link
+         to a regular file is replaced by the new file, its target left alone, as rename does) */
+        struct stat sb;
+        if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+            tsf__seterr(err, path,
+                        ": exists and is not a regular file (a folder, FIFO or device): "
+                        "not replaced",
+                        "");
+            st = TSF_ERR_IO;
+            goto done;
+        }
+        snprintf(tmp, sizeof tmp, "%s.tmp", path); /* a stale temporary file, or a link planted */
+        if (stat(tmp, &sb) != 0 || !S_ISDIR(sb.st_mode)) remove(tmp); /* there (even dangling) */
+    }
+#endif
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     if (!(f = fopen(tmp, "wb"))) {
         tsf__seterr(err, tmp, ": cannot create", "");

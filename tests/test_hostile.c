@@ -172,3 +172,26 @@ static void test_hostile_not_files(void) {
     CHECK_EQ_INT(tsf_model_load(&m, longp, 1, &err), TSF_ERR_IO);
     CHECK(strstr(err.msg, "No such file or directory") != NULL && strstr(err.msg, "...") != NULL);
 }
+
+/* A save never replaces what is not a regular file: a FIFO or a folder at the path stays. */
+static void test_hostile_save_target(void) {
+    char dir[256], fifo[300];
+    tsf_model g;
+    tsf_error err;
+    struct stat sb;
+    memset(&g, 0, sizeof g), memset(&err, 0, sizeof err);
+    REQUIRE(tm_load_golden(&g, "divided_base", 1));
+    tm_tmp(dir, sizeof dir, "savefifo");
+    mkdir(dir, 0700);
+    snprintf(fifo, sizeof fifo, "%s/model.safetensors", dir);
+    remove(fifo);
+    REQUIRE(mkfifo(fifo, 0600) == 0);
+    CHECK_EQ_INT(tsf_model_save(&g, fifo, &err), TSF_ERR_IO);
+    CHECK(strstr(err.msg, "not a regular file") != NULL);
+    CHECK(stat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    CHECK_EQ_INT(tsf_model_save(&g, dir, &err), TSF_ERR_IO); /* a folder */
+    CHECK(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode));
+    remove(fifo);
+    rmdir(dir);
+    tsf_model_free(&g);
+}

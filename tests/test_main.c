@@ -61,12 +61,14 @@ static int same_bits(const float *a, const float *b, size_t n) {
 }
 
 #include "test_grad.c"
-#include "test_hostile.c" /* after test_model.c: it uses its helpers */
 #include "test_matmul.c"
 #include "test_model.c"
 #include "test_ops.c"
-#include "test_torch.c" /* after test_model.c: it uses its helpers */
-#include "test_train.c" /* after test_model.c: it uses its helpers */
+
+/* after test_model.c: these use its helpers */
+#include "test_hostile.c"
+#include "test_torch.c"
+#include "test_train.c"
 
 static const tsft_case tests[] = {
     /* basics */
@@ -157,6 +159,7 @@ static const tsft_case tests[] = {
     {"hostile.checkpoint_state", test_hostile_checkpoint_state},
     {"hostile.labels", test_hostile_labels},
     {"hostile.not_files", test_hostile_not_files},
+    {"hostile.save_target", test_hostile_save_target},
     /* PyTorch checkpoints and Hugging Face folders (test_torch.c) */
     {"torch.hf_folder", test_torch_hf_folder},
     {"torch.layouts", test_torch_layouts},
