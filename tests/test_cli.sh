@@ -90,5 +90,31 @@ else
     pass "parity: a wrong logit fails"
 fi
 
+# parity on hostile meta.json files: a clean refusal (exit 1, the reason), no overflow and no
+# leak (the cli-asan suite runs this under ASan and UBSan)
+meta=tests/golden/divided_base/meta.json
+parity_refuses() { # NAME SED-EXPRESSION WANT
+    rm -rf "$TMP/hm" && cp -r tests/golden/divided_base "$TMP/hm"
+    sed -E "$2" "$meta" | tr -d '\n' >"$TMP/hm/meta.json"
+    "$TSF" parity "$TMP/hm" --out "$TMP/hm_out" >"$TMP/hm.log" 2>&1
+    local rc=$?
+    if [ $rc -eq 1 ] && grep -q "$3" "$TMP/hm.log" && ! grep -q -E "runtime error|LeakSanitizer|AddressSanitizer" "$TMP/hm.log"; then
+        pass "parity: $1 refused"
+    else
+        fail "parity: $1: exit $rc: $(head -5 "$TMP/hm.log")"
+    fi
+}
+parity_refuses "an input_shape of 6 sizes" 's/"input_shape": \[/"input_shape": [1, /' "no valid input_shape"
+parity_refuses "input_shape entries of 2^20 (a product beyond 2^30)" \
+    ':a;N;$!ba;s/"input_shape": \[[^]]*\]/"input_shape": [1048576, 1048576, 1048576, 1048576, 1048576]/' "no valid input_shape"
+parity_refuses "nesterov \"yes\"" 's/"nesterov": true/"nesterov": "yes"/' "nesterov must be true or false"
+rm -rf "$TMP/hw" && cp -r tests/golden/divided_base "$TMP/hw" && rm "$TMP/hw/weights.safetensors"
+"$TSF" parity "$TMP/hw" --out "$TMP/hw_out" >"$TMP/hw.log" 2>&1
+if [ $? -eq 1 ] && grep -q "weights.safetensors: cannot open: No such file" "$TMP/hw.log" && ! grep -q Sanitizer "$TMP/hw.log"; then
+    pass "parity: missing weights: the file and the reason named, nothing leaked"
+else
+    fail "parity: missing weights: $(head -5 "$TMP/hw.log")"
+fi
+
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

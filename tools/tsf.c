@@ -251,31 +251,37 @@ static int write_floats(const char *path, const float *x, size_t n) {
 static int cmd_parity(const char *dir, const char *out) {
     char path[4096];
     size_t size = 0, n, nx;
-    char *meta;
+    char *meta = NULL;
     float *x = NULL, *logits = NULL, *dx = NULL, loss;
     int *labels = NULL;
     tsf__json j;
     tsf_model m;
+    double elems = 1;
     tsf_error err;
     tsf_status st;
     long long shape[5], sgd_steps = 0;
     double lr = 0, mom = 0, wd = 0;
-    int k, ok = 1, nesterov = 1, sgd;
+    int k, ok = 0, nesterov = 1, sgd, input;
+    memset(&m, 0, sizeof m), memset(&j, 0, sizeof j);
     snprintf(path, sizeof path, "%s/meta.json", dir);
     if (!(meta = (char *)read_file(path, &size))) {
         fprintf(stderr, "tsf parity: cannot read %s\n", path);
-        return 1;
+        goto done;
     }
     /* meta.json: input_shape [B, C, T, H, W], and the SGD run if there is one */
     if (tsf__json_parse(&j, meta, size, NULL) != TSF_OK) {
         fprintf(stderr, "tsf parity: %s is not valid JSON\n", path);
-        return 1;
+        goto done;
     }
-    for (k = 0; k < 5; k++)
-        if (!tsf__json_int(&j, tsf__json_at(&j, tsf__json_get(&j, 0, "input_shape"), k), 1, 1 << 20,
-                           &shape[k])) {
-            fprintf(stderr, "tsf parity: %s: no valid input_shape [B, C, T, H, W]\n", path);
-            return 1;
+    input = tsf__json_get(&j, 0, "input_shape");
+    for (k = 0; k < 5; k++) /* exactly 5 sizes, and a clip of at most 2^30 values */
+        if (!tsf__json_int(&j, tsf__json_at(&j, input, k), 1, 1 << 20, &shape[k]) ||
+            j.tok[input].size != 5 || (elems *= (double)shape[k]) > (double)(1 << 30)) {
+            fprintf(stderr,
+                    "tsf parity: %s: no valid input_shape [B, C, T, H, W] (5 sizes, at "
+                    "most 2^30 values)\n",
+                    path);
+            goto done;
         }
     sgd = tsf__json_get(&j, 0, "sgd");
     if (sgd >= 0 && !(tsf__json_int(&j, tsf__json_get(&j, sgd, "steps"), 1, 1 << 20, &sgd_steps) &&
@@ -283,37 +289,39 @@ static int cmd_parity(const char *dir, const char *out) {
                       tsf__json_num(&j, tsf__json_get(&j, sgd, "momentum"), &mom) &&
                       tsf__json_num(&j, tsf__json_get(&j, sgd, "weight_decay"), &wd))) {
         fprintf(stderr, "tsf parity: %s: malformed \"sgd\" entry\n", path);
-        return 1;
+        goto done;
     }
-    if (sgd >= 0 && (k = tsf__json_get(&j, sgd, "nesterov")) >= 0) /* JSON true or false */
-        nesterov = j.s[j.tok[k].start] == 't';
-    free(j.tok);
-    free(meta);
+    if (sgd >= 0 && (k = tsf__json_get(&j, sgd, "nesterov")) >= 0 &&
+        !tsf__json_bool(&j, k, &nesterov)) {
+        fprintf(stderr, "tsf parity: %s: sgd.nesterov must be true or false\n", path);
+        goto done;
+    }
     snprintf(path, sizeof path, "%s/weights.safetensors", dir);
     if ((st = tsf_model_load(&m, path, (int)shape[0], &err)) != TSF_OK) {
         fprintf(stderr, "tsf parity: %s (%s)\n", err.msg, tsf_status_string(st));
-        return 1;
+        goto done;
     }
     if (shape[1] != m.cfg.channels) {
         fprintf(stderr, "tsf parity: input has %lld channels, the model %d\n", shape[1],
                 m.cfg.channels);
-        return 1;
+        goto done;
     }
     snprintf(path, sizeof path, "%s/input.bin", dir);
     nx = (size_t)(shape[0] * shape[1] * shape[2] * shape[3] * shape[4]);
     if (!(x = (float *)read_file(path, &size)) || size != nx * sizeof(float)) {
         fprintf(stderr, "tsf parity: %s: missing, or not %zu float32 values [B,C,T,H,W]\n", path,
                 nx);
-        return 1;
+        goto done;
     }
     if (mkdir(out, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "tsf parity: cannot create %s: %s\n", out, strerror(errno));
-        return 1;
+        goto done;
     }
     printf("parity: %s, %s, input %lldx%lldx%lldx%lldx%lld, %s matmul\n", dir,
            tsf_attention_name(m.cfg.attention), shape[0], shape[1], shape[2], shape[3], shape[4],
            tsf_simd_name());
 
+    ok = 1; /* from here on a comparison may fail without stopping the others */
     /* 1. forward: logits */
     n = (size_t)shape[0] * m.cfg.classes;
     logits = (float *)malloc(sizeof(float) * n);
@@ -321,10 +329,10 @@ static int cmd_parity(const char *dir, const char *out) {
                            logits);
     if (!logits || st != TSF_OK) {
         fprintf(stderr, "tsf parity: forward failed: %s\n", tsf_status_string(st));
-        return 1;
+        goto done;
     }
     snprintf(path, sizeof path, "%s/logits.bin", out);
-    if (!write_floats(path, logits, n)) return 1;
+    if (!write_floats(path, logits, n)) goto done;
     snprintf(path, sizeof path, "%s/logits.bin", dir);
     ok &= compare("logits", logits, n, path, PARITY_LOGITS_ATOL, 0);
 
@@ -340,7 +348,7 @@ static int cmd_parity(const char *dir, const char *out) {
                            (int)shape[4], 0, &loss) != TSF_OK ||
             tsf_model_backward(&m, dx) != TSF_OK) {
             fprintf(stderr, "tsf parity: backward failed\n");
-            return 1;
+            goto done;
         }
         printf("  %-18s %.9g\n", "loss", (double)loss);
         /* write the gradients with the weights' names: the saver reads m.params */
@@ -350,10 +358,10 @@ static int cmd_parity(const char *dir, const char *out) {
         m.params = params, m.param_memory = params_memory;
         if (st != TSF_OK) {
             fprintf(stderr, "tsf parity: %s\n", err.msg);
-            return 1;
+            goto done;
         }
         snprintf(path, sizeof path, "%s/input_grad.bin", out);
-        if (!write_floats(path, dx, nx)) return 1;
+        if (!write_floats(path, dx, nx)) goto done;
         snprintf(path, sizeof path, "%s/grads.safetensors", dir);
         ok &= compare_tensors("gradients", &m, m.grad_memory, path, PARITY_GRADS_RTOL, 1);
         snprintf(path, sizeof path, "%s/input_grad.bin", dir);
@@ -370,13 +378,13 @@ static int cmd_parity(const char *dir, const char *out) {
                     tsf_model_backward(&m, NULL) != TSF_OK ||
                     tsf_sgd_step(&m, &opt, (float)lr, 1, NULL) != TSF_OK) {
                     fprintf(stderr, "tsf parity: SGD step %d failed\n", k + 1);
-                    return 1;
+                    goto done;
                 }
             }
             snprintf(path, sizeof path, "%s/weights_sgd.safetensors", out);
             if (tsf_model_save(&m, path, &err) != TSF_OK) {
                 fprintf(stderr, "tsf parity: %s\n", err.msg);
-                return 1;
+                goto done;
             }
             snprintf(path, sizeof path, "%s/weights_sgd.safetensors", dir);
             printf("  (%lld SGD steps, lr %g, momentum %g, weight decay %g%s)\n", sgd_steps, lr,
@@ -388,9 +396,12 @@ static int cmd_parity(const char *dir, const char *out) {
     printf("  wrote %s/{logits.bin%s%s}\n", out, labels ? ",grads.safetensors,input_grad.bin" : "",
            labels && sgd_steps > 0 ? ",weights_sgd.safetensors" : "");
     printf("parity: %s\n", ok ? "OK" : "FAILED");
+    ok = ok ? 2 : 1; /* 2: finished and within tolerance */
+done:
+    free(j.tok), free(meta);
     free(x), free(logits), free(dx), free(labels);
     tsf_model_free(&m);
-    return ok ? 0 : 1;
+    return ok == 2 ? 0 : 1;
 }
 
 /* The other commands, one file each, in this translation unit. */
