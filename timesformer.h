@@ -5937,9 +5937,52 @@ TSFDEF tsf_status tsf_model_load_memory(tsf_model *m, const void *data, size_t s
 
 /* ---- safetensors out, and files ---------------------------------------------------------- */
 #ifndef TSF_NO_STDIO
+/* fopen(path, "rb") of a regular file only: a FIFO would wait for a writer forever, a device
+   never end. NULL with *why the reason (strerror's, or "not a regular file ..."). */
+static FILE *tsf__fopen_regular(const char *path, const char **why) {
+    FILE *f;
+#if defined(__unix__) || defined(__APPLE__)
+    struct stat sb;
+    if (stat(path, &sb) != 0) return *why = strerror(errno), (FILE *)NULL;
+    if (!S_ISREG(sb.st_mode))
+        return *why = S_ISDIR(sb.st_mode) ? "a folder, not a file"
+                                          : "not a regular file (a FIFO, a device, ...)",
+               (FILE *)NULL;
+#endif
+    if (!(f = fopen(path, "rb"))) *why = strerror(errno);
+    return f;
+}
+
+/* The same, with err naming the file: "PATH: cannot open: REASON". */
+static FILE *tsf__open_file(const char *path, tsf_error *err) {
+    const char *why = "";
+    FILE *f = tsf__fopen_regular(path, &why);
+    if (!f)
+        tsf__seterr(err, path,
+                    strncmp(why, "a folder", 8) && strncmp(why, "not a regular", 13)
+                        ? ": cannot open: "
+                        : ": ",
+                    why);
+    return f;
+}
+
+/* 1 when a writer may put a file at path: nothing is there, or a regular file is (never a
+   FIFO, a device or a folder; a symbolic link to a regular file is replaced by the new file,
+   its target left alone, as rename does). */
+static int tsf__replaceable(const char *path) {
+#if defined(__unix__) || defined(__APPLE__)
+    struct stat sb;
+    return stat(path, &sb) != 0 || S_ISREG(sb.st_mode);
+#else
+    (void)path;
+    return 1;
+#endif
+}
+
 /* Read a small text file (a config.json) into a NUL-terminated buffer. */
 static tsf_status tsf__read_text(const char *path, char **out, size_t *len, void *ctx) {
-    FILE *f = fopen(path, "rb");
+    const char *why;
+    FILE *f = tsf__fopen_regular(path, &why);
     long n;
     if (!f) return TSF_ERR_IO;
     if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (10L << 20) ||
@@ -5961,26 +6004,6 @@ static tsf_status tsf__read_text(const char *path, char **out, size_t *len, void
     (*out)[n] = 0;
     *len = (size_t)n;
     return TSF_OK;
-}
-
-/* Open path for reading: a regular file only (a FIFO would wait for a writer forever, a
-   device never end). NULL with err naming the file and the reason. */
-static FILE *tsf__open_file(const char *path, tsf_error *err) {
-    FILE *f = NULL;
-#if defined(__unix__) || defined(__APPLE__)
-    struct stat sb;
-    if (stat(path, &sb) != 0) {
-        tsf__seterr(err, path, ": cannot open: ", strerror(errno));
-        return f;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        tsf__seterr(err, path,
-                    S_ISDIR(sb.st_mode) ? ": a folder, not a file" : ": not a regular file", "");
-        return f;
-    }
-#endif
-    if (!(f = fopen(path, "rb"))) tsf__seterr(err, path, ": cannot open: ", strerror(errno));
-    return f;
 }
 
 /* 1 when path names a file or folder that exists. */
@@ -6515,10 +6538,9 @@ static tsf_status tsf__save(const tsf_model *m, const char *path, const char *tr
         goto done;
     }
 #if defined(__unix__) || defined(__APPLE__)
-    { /* only a regular file is replaced: never a FIFO, a device or a folder (a symbolic link
-         to a regular file is replaced by the new file, its target left alone, as rename does) */
+    {
         struct stat sb;
-        if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        if (!tsf__replaceable(path)) {
             tsf__seterr(err, path,
                         ": exists and is not a regular file (a folder, FIFO or device): "
                         "not replaced",
@@ -6835,14 +6857,15 @@ TSFDEF tsf_status tsf_clip_open(tsf_clip *clip, const char *path, void *alloc_ct
     unsigned long long size;
     tsf_status st;
     size_t got;
+    const char *why = "";
     FILE *f;
     if (err) err->msg[0] = 0;
     if (!clip) return TSF_ERR_ARG;
     memset(clip, 0, sizeof *clip);
     clip->alloc_ctx = alloc_ctx;
     if (!path) return TSF_ERR_ARG;
-    f = fopen(path, "rb");
-    if (!f) return tsf__clip_msg(err, "cannot open the file", 0, 0, NULL, 0), TSF_ERR_IO;
+    if (!(f = tsf__fopen_regular(path, &why)))
+        return tsf__clip_msg(err, "cannot open the file: %s", 0, 0, why, strlen(why)), TSF_ERR_IO;
     got = fread(hdr, 1, sizeof hdr, f);
     if (got < sizeof hdr && ferror(f)) {
         tsf__clip_msg(err, "cannot read the file", 0, 0, NULL, 0);
@@ -6925,6 +6948,7 @@ TSFDEF tsf_status tsf_clip_save(const char *path, const tsf_clip_header *h,
     if (st != TSF_OK) return st;
     if (!path || !pixels) return TSF_ERR_ARG;
     fb = tsf_clip_frame_bytes(h);
+    if (!tsf__replaceable(path)) return TSF_ERR_IO; /* a FIFO would block, a device be written */
     f = fopen(path, "wb");
     if (!f) return TSF_ERR_IO;
     ok = fwrite(hdr, 1, sizeof hdr, f) == sizeof hdr;
@@ -7449,13 +7473,14 @@ static tsf_status tsf__clip_slurp(const char *path, void *ctx, char **out, size_
     const size_t max = (size_t)1 << 30;
     size_t cap = 4096, len = 0, got;
     char *buf = (char *)TSF_MALLOC(cap + 1, ctx), *bigger;
+    const char *why = "no path";
     FILE *f;
     *out = NULL, *n = 0;
     if (!buf) return TSF_ERR_ALLOC;
-    f = path ? fopen(path, "rb") : NULL;
+    f = path ? tsf__fopen_regular(path, &why) : NULL;
     if (!f) {
         TSF_FREE(buf, ctx);
-        return tsf__clip_msg(err, "cannot open the file", 0, 0, NULL, 0), TSF_ERR_IO;
+        return tsf__clip_msg(err, "cannot open the file: %s", 0, 0, why, strlen(why)), TSF_ERR_IO;
     }
     while ((got = fread(buf + len, 1, cap - len, f)) > 0) {
         len += got;

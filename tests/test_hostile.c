@@ -195,3 +195,30 @@ static void test_hostile_save_target(void) {
     rmdir(dir);
     tsf_model_free(&g);
 }
+
+/* The clip and dataset readers refuse a FIFO at once, and a clip is never written into one. */
+static void test_hostile_clip_fifo(void) {
+    char dir[256], fifo[300];
+    tsf_clip clip;
+    tsf_classes c;
+    tsf_manifest man;
+    tsf_clip_header h;
+    tsf_error err;
+    unsigned char px[2 * 2 * 3];
+    memset(&err, 0, sizeof err), memset(&h, 0, sizeof h), memset(px, 7, sizeof px);
+    tm_tmp(dir, sizeof dir, "clipfifo");
+    mkdir(dir, 0700);
+    snprintf(fifo, sizeof fifo, "%s/x.clip", dir);
+    remove(fifo);
+    REQUIRE(mkfifo(fifo, 0600) == 0);
+    CHECK_EQ_INT(tsf_clip_open(&clip, fifo, NULL, &err), TSF_ERR_IO);
+    CHECK(strstr(err.msg, "not a regular file") != NULL);
+    CHECK_EQ_INT(tsf_clip_load(&clip, fifo, NULL, &err), TSF_ERR_IO);
+    CHECK_EQ_INT(tsf_classes_load(&c, fifo, NULL, &err), TSF_ERR_IO);
+    CHECK(strstr(err.msg, "not a regular file") != NULL);
+    CHECK_EQ_INT(tsf_manifest_load(&man, fifo, NULL, NULL, &err), TSF_ERR_IO);
+    h.T = 1, h.H = 2, h.W = 2, h.C = 3, h.label = -1;
+    CHECK_EQ_INT(tsf_clip_save(fifo, &h, px), TSF_ERR_IO);
+    remove(fifo);
+    rmdir(dir);
+}

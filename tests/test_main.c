@@ -160,6 +160,7 @@ static const tsft_case tests[] = {
     {"hostile.labels", test_hostile_labels},
     {"hostile.not_files", test_hostile_not_files},
     {"hostile.save_target", test_hostile_save_target},
+    {"hostile.clip_fifo", test_hostile_clip_fifo},
     /* PyTorch checkpoints and Hugging Face folders (test_torch.c) */
     {"torch.hf_folder", test_torch_hf_folder},
     {"torch.layouts", test_torch_layouts},
