@@ -154,7 +154,7 @@ static int ex_write_preprocessor(const tsf_config *c, const char *path) {
     fprintf(f, "  \"do_rescale\": true,\n  \"do_resize\": true,\n");
     for (pass = 0; pass < 2; pass++) {
         fprintf(f, "  \"%s\": [", pass ? "image_std" : "image_mean");
-        for (k = 0; k < c->channels && k < 3; k++)
+        for (k = 0; k < 3; k++) /* three: the processor checks them against RGB frames */
             fprintf(f, "%s%s", k ? ", " : "",
                     ex_float(pass ? c->std[k] : c->mean[k], num, sizeof num));
         fprintf(f, "],\n");
