@@ -113,6 +113,7 @@ suite fail "$CC $WARN -O2 -g tests/test_fail.c -o $OUT/fail -lm" "$OUT/fail"
 suite fail-asan "$CC $WARN -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer tests/test_fail.c -o $OUT/fail-asan -lm" \
     "ASAN_OPTIONS=detect_leaks=1 $OUT/fail-asan"
 suite fail-cli "$CC $WARN -O0 $STB tools/tsf.c -o $OUT/tsf-fail -lm" "CC=$CC bash tests/test_fail_cli.sh $OUT/tsf-fail"
+suite faults "$CC $WARN -O2 -march=native $STB tools/tsf.c -o $OUT/tsf-faults -lm" "CC=$CC bash tests/test_faults.sh $OUT/tsf-faults"
 suite threads "$CC $WARN -O2 -g -march=native -pthread tests/test_threads.c -o $OUT/threads -lm" "$OUT/threads"
 suite threads-omp "$CC $WARN -O2 -g -march=native -fopenmp -pthread tests/test_threads.c -o $OUT/threads-omp -lm" \
     "OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive $OUT/threads-omp"

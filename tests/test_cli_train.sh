@@ -3,7 +3,8 @@
 # here: a small C generator (written below, compiled with $CC against timesformer.h) writes
 # clips with tsf_clip_save and image-ViT checkpoints with known values. Checked: a 2-epoch run
 # and its files; --resume after a stop at an epoch end, inside an epoch and after Ctrl-C
-# gives bit-identical files; a NaN loss keeps the last checkpoint; --init-from a TimeSformer
+# gives bit-identical files (all of them, log.csv too; tests/test_faults.sh stops runs at every
+# write); a NaN loss keeps the last checkpoint; --init-from a TimeSformer
 # (new head, resized embeddings) and from timm and Hugging Face ViT checkpoints (values
 # checked); tsf eval's text and files; every option in --help; the error messages.
 # Usage: bash tests/test_cli_train.sh [TSF_BINARY]   (default build/tsf; CC is honoured)
@@ -287,12 +288,14 @@ if "$TSF" train --data data --out a $M --epochs 2 >a.log 2>&1; then
 else
     fail "train: 2 epochs: $(cat a.log)"
 fi
-for f in checkpoint.safetensors model.safetensors log.csv curves.svg args.txt; do
+for f in checkpoint.safetensors model.safetensors log.csv curves.svg args.txt train_state.txt; do
     check "train: wrote a/$f" test -s a/$f
 done
+check "train: no lock or temporary file left" test "$(ls a | tr '\n' ' ')" = \
+    "args.txt checkpoint.safetensors curves.svg log.csv model.safetensors train_state.txt "
 check "train: log.csv has the header and one row per epoch" \
-    test "$(head -n 1 a/log.csv)" = "epoch,step,lr,train_loss,train_acc,val_loss,val_top1,val_top5,seconds" -a \
-    "$(grep -c -E '^[0-9]+,[0-9]+,[0-9.e+-]+(,[0-9.]+){6}$' a/log.csv)" -eq 2
+    test "$(head -n 1 a/log.csv)" = "epoch,step,lr,train_loss,train_acc,val_loss,val_top1,val_top5" -a \
+    "$(grep -c -E '^[0-9]+,[0-9]+,[0-9.e+-]+(,[0-9.]+){5}$' a/log.csv)" -eq 2
 check "train: log.csv counts SGD steps (12 clips, batch 4: 3 an epoch)" \
     test "$(cut -d, -f1,2 a/log.csv | tail -n 1)" = "2,6"
 check "train: curves.svg is an SVG with curves" \
@@ -342,14 +345,39 @@ for v in joint space; do
 done
 
 # ---- --resume is bit-identical --------------------------------------------------------------
+# same A B: the run folders hold the same files, byte for byte (curves.svg names the folder as
+# given: the same there); prints the names that differ
+same() {
+    local p f out=""
+    for p in "$1"/*; do
+        f=${p##*/}
+        if [ "$f" = curves.svg ]; then
+            sed "s|>$1: |>X: |" "$1/$f" >same.1 && sed "s|>$2: |>X: |" "$2/$f" >same.2 &&
+                cmp -s same.1 same.2 || out="$out $f"
+        else
+            cmp -s "$1/$f" "$2/$f" || out="$out $f"
+        fi
+    done
+    [ "$(ls "$1" | tr '\n' ' ')" = "$(ls "$2" | tr '\n' ' ')" ] || out="$out (files: $(ls "$2" | tr '\n' ' '))"
+    [ -z "$out" ] || echo "differ:$out"
+}
+# check_same NAME A B: pass when same A B finds no difference
+check_same() {
+    local out
+    out=$(same "$2" "$3")
+    if [ -z "$out" ]; then pass "$1"; else fail "$1: $out"; fi
+}
 "$TSF" train --data data --out b $M --epochs 2 --stop-after 3 >b.log 2>&1 &&
     "$TSF" train --out b --resume -q >>b.log 2>&1
 check "resume: stopped after epoch 1, resumed: the same model.safetensors bytes" cmp -s a/model.safetensors b/model.safetensors
 check "resume: ... and the same checkpoint (momentum, step, generators)" cmp -s a/checkpoint.safetensors b/checkpoint.safetensors
 check "resume: log.csv continues (2 rows)" test "$(grep -c '^[0-9]' b/log.csv)" -eq 2
+check_same "resume: ... and every file of the run is the same" a b
 "$TSF" train --data data --out c $M --epochs 2 --stop-after 2 >c.log 2>&1 &&
     "$TSF" train --out c --resume -q >>c.log 2>&1
 check "resume: stopped inside epoch 1 (step 2 of 3), resumed: the same model bytes" cmp -s a/model.safetensors c/model.safetensors
+check "resume: ... and the same log.csv (the resumed epoch's loss and accuracy cover all of it)" cmp -s a/log.csv c/log.csv
+check_same "resume: ... and every file of the run is the same" a c
 
 # Ctrl-C: a long run, interrupted after its first epoch; then both it (resumed) and a fresh
 # run stop at the same SGD step: the files must be the same
@@ -366,6 +394,7 @@ if [ "$rc" -eq 130 ] && grep -q "interrupted: saved d/checkpoint.safetensors" d.
     "$TSF" train --out d --resume --stop-after 2 -q >>d.log 2>&1
     "$TSF" train --data data --out e $M --epochs 1000 --stop-after $((step + 2)) >e.log 2>&1
     check "Ctrl-C: resumed, it matches an uninterrupted run bit for bit" cmp -s d/checkpoint.safetensors e/checkpoint.safetensors
+    check_same "Ctrl-C: ... every file of the run, log.csv and train_state.txt too" e d
 else
     fail "Ctrl-C: want status 130 and a saved checkpoint, got $rc: $(cat d.log)"
 fi

@@ -2,8 +2,10 @@
 # `tsf train` when its checkpoint cannot be written (reliability, issue 8): a run resumed under
 # a file size limit smaller than its checkpoint (ulimit -f, SIGXFSZ ignored: every write past
 # the limit fails as on a full disk) must stop with exit status 1 and a message, leave the
-# previous checkpoint byte-identical and loadable, leave no temporary file, and continue with
-# --resume once there is room again.
+# previous checkpoint and its train_state.txt byte-identical and loadable, leave no temporary
+# file, no train_state.next and no lock, and continue with --resume once there is room again,
+# to the very files of a run that never failed. A run that cannot even write its lock (a limit
+# of 0) stops at once and changes nothing.
 # Usage: bash tests/test_fail_cli.sh [TSF_BINARY]   (default build/tsf; CC is honoured)
 # Prints [PASS]/[FAIL] lines and "N passed, N failed"; exit status 1 on any failure.
 set -u
@@ -74,10 +76,12 @@ if ! "$TSF" train --train train.csv --out run $FLAGS --epochs 1 -q >first.log 2>
     finish
 fi
 cp run/checkpoint.safetensors before.safetensors
+cp run/train_state.txt before-state.txt
 size=$(wc -c <before.safetensors)
-blocks=$((size / 2048)) # ulimit -f counts 1024-byte blocks: half the checkpoint
+blocks=$((size * 3 / 4096)) # ulimit -f counts 1024-byte blocks: 3/4 of the checkpoint
 
-# the second epoch cannot be saved: half the checkpoint fits
+# the second epoch cannot be saved: 3/4 of the checkpoint fits (the model file, which --resume
+# writes again first, fits: a checkpoint holds the model and as much momentum)
 (
     trap '' XFSZ
     ulimit -f "$blocks"
@@ -90,14 +94,40 @@ else
     fail "a checkpoint that does not fit: want status 1 and \"cannot save the run\", got $rc: $(cat limited.log)"
 fi
 check "the previous checkpoint is byte-identical" cmp -s before.safetensors run/checkpoint.safetensors
-check "no temporary file is left" test ! -e run/checkpoint.safetensors.tmp
+check "... and its train_state.txt" cmp -s before-state.txt run/train_state.txt
+check "no temporary file, train_state.next or lock is left" test "$(ls run | tr '\n' ' ')" = \
+    "args.txt checkpoint.safetensors curves.svg log.csv model.safetensors train_state.txt "
 loads() { "$TSF" info run/checkpoint.safetensors >/dev/null 2>&1; }
 check "the previous checkpoint loads (tsf info)" loads
-# with room again the run goes on from the same checkpoint, and its state moves on
+
+# not a byte fits: not even the lock's pid (the messages go through a pipe, which the limit
+# does not cover)
+(
+    trap '' XFSZ
+    ulimit -f 0
+    exec "$TSF" train --out run --resume --epochs 2
+) 2>&1 | cat >limited0.log
+rc=${PIPESTATUS[0]}
+if [ "$rc" -eq 1 ] && grep -q "cannot write run/lock" limited0.log &&
+    cmp -s before.safetensors run/checkpoint.safetensors && cmp -s before-state.txt run/train_state.txt &&
+    [ "$(ls run | tr '\n' ' ')" = "args.txt checkpoint.safetensors curves.svg log.csv model.safetensors train_state.txt " ]; then
+    pass "no room for the lock: exit status 1, no lock left, the checkpoint and train_state.txt untouched"
+else
+    fail "no room for the lock: status $rc: $(cat limited0.log; ls run)"
+fi
+
+# with room again the run goes on from the same checkpoint, to the files of a run never stopped
+# (made in another folder under the same name: curves.svg names the folder as given)
+mkdir -p ref && (cd ref && "$TSF" train --train ../train.csv --out run $FLAGS --epochs 2 -q) >ref.log 2>&1
 if "$TSF" train --out run --resume --epochs 2 -q >resumed.log 2>&1 &&
     ! cmp -s before.safetensors run/checkpoint.safetensors; then
     pass "--resume with room again saves the second epoch"
 else
     fail "--resume with room again: $(cat resumed.log)"
+fi
+if differ=$(diff -r -q ref/run run 2>&1); then
+    pass "... and every file of the run equals that of a run that never failed"
+else
+    fail "the resumed run differs from one never stopped: $differ"
 fi
 finish

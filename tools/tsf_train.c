@@ -9,21 +9,67 @@
      Every epoch: the training clips in a new random order, each sampled and augmented by the
      loader (tsf_clip_sample: dense or segment frames, scale jitter, crop, flip, the model's
      mean/std); SGD steps on batches (with accumulation); validation on one fixed view per clip
-     (loss, top-1, top-5); then DIR/checkpoint.safetensors (atomic), DIR/model.safetensors,
-     DIR/log.csv and DIR/curves.svg. The files of DIR:
+     (loss, top-1, top-5); then the run is saved (below). The files of DIR:
        args.txt                the run's options, one a line; --resume reads them first
        checkpoint.safetensors  model, SGD momentum and tsf_train_state: what --resume needs
+       train_state.txt         the rest of what --resume needs: the rows of log.csv at full
+                               precision and the running epoch's sums (loss, correct clips,
+                               clips), so that an epoch resumed halfway logs what it would have
+                               logged whole; its "checkpoint" line names the checkpoint it
+                               belongs to (SGD step, epoch, step in the epoch, generators)
        model.safetensors       the model with the class names (tsf eval / classify / attention)
-       log.csv                 epoch,step,lr,train_loss,train_acc,val_loss,val_top1,val_top5,seconds
-                               (accuracies in percent; seconds: the epoch's wall time)
+       log.csv                 epoch,step,lr,train_loss,train_acc,val_loss,val_top1,val_top5
+                               (accuracies in percent; lr: that of the epoch's last SGD step)
        curves.svg              loss and accuracy per epoch
+       lock                    while tsf train runs: its pid (below)
+     No file holds a wall-clock time (the epoch lines on stdout do), so two runs with the same
+     options write the same bytes, whether or not they were stopped and resumed.
      --resume takes the model and tsf_train_state from the checkpoint and the options from
      args.txt, then from its own command line (so --epochs 30 extends a run); model flags that
-     disagree with the checkpoint are an error. Ctrl-C (or --stop-after N) finishes the SGD
-     step, saves a checkpoint and stops; inside validation it stops at once and the resumed
-     run validates again. A NaN or infinite loss or gradient stops training without saving.
-     Exit status: 0 done, 1 an error (files, data, model, NaN loss), 2 bad usage, 130 Ctrl-C
-     (SIGINT; SIGTERM gives 143) after saving a checkpoint.
+     disagree with the checkpoint are an error. A run stopped before its first checkpoint
+     (args.txt, no checkpoint) starts again from the beginning. Ctrl-C (or --stop-after N)
+     finishes the SGD step, saves a checkpoint and stops; inside validation it stops at once
+     and the resumed run validates again. A NaN or infinite loss or gradient stops training
+     without saving. Exit status: 0 done, 1 an error (files, data, model, NaN loss, DIR in use),
+     2 bad usage, 130 Ctrl-C (SIGINT; SIGTERM gives 143) after saving a checkpoint.
+
+   Saving. The checkpoint is the run's one commit point: every other file is made again from it
+   and its state file, so a kill at any moment loses at most the work since the last save, and
+   --resume then writes files byte-identical to those of a run never stopped. A save writes
+   each file to NAME.tmp and renames it over NAME, in this order:
+       1. train_state.next         the state file of the checkpoint about to be saved (fsync)
+       2. checkpoint.safetensors   the commit (the library: temporary file, fsync, rename)
+       3. train_state.next renamed to train_state.txt
+       4. model.safetensors, log.csv, curves.svg, made from the state in memory
+     A kill before 2's rename leaves the previous checkpoint and its train_state.txt (and maybe
+     a train_state.next of no checkpoint, which --resume removes); a kill after it, the new
+     checkpoint and its train_state.next. --resume removes stale NAME.tmp files, loads the
+     checkpoint, takes whichever of the two state files names it (neither, in a run of an older
+     tsf: the rows of log.csv, and a warning when an epoch was left halfway) and does 3 and 4
+     again before it goes on, also when the run is complete: so it repairs a model file, log or
+     curves that a kill left behind. A fresh run removes the files of an earlier one first, the
+     checkpoint first of all, so that a folder never pairs one run's checkpoint with another's
+     args.txt.
+
+   One run a folder. DIR/lock holds the pid of the tsf train using DIR, under a POSIX record
+   lock (fcntl F_SETLK) that the kernel releases when the process ends, however it ends. A
+   second tsf train on DIR is refused with the holder's pid for as long as the holder lives;
+   a lock file left by a killed one is taken over; the holder removes it at exit (also after
+   Ctrl-C). The record lock, not the pid, says whether the holder lives: a pid can be reused,
+   and two processes taking over one stale lock at once must not both win. On a filesystem
+   without record locks the pid decides (kill(pid, 0)). tsf train replaces only regular files:
+   a symbolic link, FIFO, device or folder at one of the names above (or at NAME.tmp) stops it
+   with a message before any training, and before each write.
+
+   Test hook (tests/test_faults.sh; not for other use). With TSF_TEST_KILL_AT=N in the
+   environment, tsf train numbers its fault points in the order it reaches them: every step of
+   writing a file (NAME.tmp created, NAME.tmp written, NAME.tmp renamed over NAME, the state
+   file renamed, the files of an earlier run removed, the lock taken, the lock about to be
+   removed), every SGD step and every validation batch. It reports each on stderr ("tsf: test
+   point N: what") and at point N sends itself TSF_TEST_SIGNAL: KILL (the default), INT or
+   TERM. The library's saves cannot be stopped halfway from here, so before them a point
+   "NAME.tmp partly written" writes a few bytes to NAME.tmp ahead of a SIGKILL, as a kill
+   during the library's write would leave it. N = 0 only reports the points.
 
    Randomness. --seed draws the initial weights and the first data generator. ts.data_rng (in
    the checkpoint) is the data generator as it was at the start of epoch ts.epoch: the epoch
@@ -40,6 +86,7 @@
      only when given --out DIR: eval.txt (the same text), confusion.csv, confusion.svg and
      predictions.csv. The frame sampling (--stride, --segment, --fps) defaults to what
      args.txt beside MODEL says, so a run's RUN/model.safetensors is tested as it was trained. */
+#include <fcntl.h>
 #include <signal.h>
 #include <time.h>
 #if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
@@ -158,7 +205,9 @@ static void train_usage(FILE *f) {
             "Trains a TimeSformer on clip files listed in manifests (tools/README.md: video2clip,\n"
             "frames2clip and mkdataset make them). After every epoch: validation (loss, top-1,\n"
             "top-5) and RUN/checkpoint.safetensors, RUN/model.safetensors, RUN/log.csv,\n"
-            "RUN/curves.svg. Ctrl-C saves a checkpoint and exits; --resume continues it exactly.\n"
+            "RUN/curves.svg. Ctrl-C saves a checkpoint and exits; --resume continues it exactly,\n"
+            "also after a crash or a kill (from the last checkpoint; it writes the other files\n"
+            "again). One tsf train a folder: RUN/lock holds its pid while it runs.\n"
             "\n"
             "data:\n"
             "  --data DIR             DIR/train.csv, DIR/val.csv (if present), DIR/classes.txt,\n"
@@ -224,7 +273,8 @@ static void train_usage(FILE *f) {
         "  --out RUN              the run's folder (created; required)\n"
         "  --resume               continue RUN/checkpoint.safetensors with RUN/args.txt's\n"
         "                         options; options given now override them (a new --epochs\n"
-        "                         also moves the steps schedule's drops)\n"
+        "                         also moves the steps schedule's drops); a run stopped before\n"
+        "                         its first checkpoint starts again\n"
         "  --overwrite            start afresh in a RUN that holds a run\n"
         "  --stop-after N         stop after N SGD steps of this process (checkpoint saved,\n"
         "                         exit 0), as if interrupted; --resume continues\n"
@@ -239,8 +289,9 @@ static void train_usage(FILE *f) {
         "  -q, --quiet            no progress, no epoch lines\n"
         "  -h, --help             this text\n"
         "\n"
-        "exit status: 0 done (or stopped by --stop-after), 1 an error, 2 bad usage, 130 after\n"
-        "Ctrl-C (143 after SIGTERM), with the checkpoint saved\n");
+        "exit status: 0 done (or stopped by --stop-after), 1 an error (also: RUN in use by\n"
+        "another tsf train), 2 bad usage, 130 after Ctrl-C (143 after SIGTERM), with the\n"
+        "checkpoint saved\n");
 }
 
 static void eval_usage(FILE *f) {
@@ -374,29 +425,114 @@ static TT_PRINTF(1, 2) char *tr_fmt(const char *fmt, ...) {
     return p;
 }
 
+/* The test hook (the top comment): TSF_TEST_KILL_AT and TSF_TEST_SIGNAL, read by cmd_train. */
+static long tr_hook_at = -1; /* the point to stop at; 0: report only; -1: off */
+static long tr_hook_n = 0;   /* points reached                                   */
+static int tr_hook_sig = SIGKILL;
+
+static void tr_hook_init(void) {
+    const char *at = getenv("TSF_TEST_KILL_AT"), *sig = getenv("TSF_TEST_SIGNAL");
+    tr_hook_at = at && *at ? strtol(at, NULL, 10) : -1;
+    tr_hook_sig = !sig || strcmp(sig, "KILL") == 0 ? SIGKILL
+                  : strcmp(sig, "INT") == 0        ? SIGINT
+                  : strcmp(sig, "TERM") == 0       ? SIGTERM
+                                                   : SIGKILL;
+}
+
+/* Fault point `what` (about `path`, may be NULL). partial: the point before a library save of
+   path, where a SIGKILL first leaves a few bytes in path.tmp. */
+static void tr_point(const char *what, const char *path, int partial) {
+    if (tr_hook_at < 0) return;
+    tr_hook_n++;
+    fprintf(stderr, "tsf: test point %ld: %s%s%s\n", tr_hook_n, path ? path : "", path ? " " : "",
+            what);
+    if (tr_hook_n != tr_hook_at) return;
+    fflush(stdout);
+    if (partial && tr_hook_sig == SIGKILL) {
+        char tmp[4200];
+        FILE *f;
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        if ((f = fopen(tmp, "wb")) != NULL) fputs("partly written\n", f), fclose(f);
+    }
+    raise(tr_hook_sig);
+}
+
+/* 1 when nothing is at path or a regular file is, else 0 after saying what is there: tsf
+   train writes, renames and removes only regular files, so a symbolic link, FIFO, device or
+   folder at one of its names is left alone. */
+static int tr_regular_or_absent(const char *path) {
+    struct stat st;
+    const char *what;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT) return 1;
+        tt_error("cannot look at %s: %s", path, strerror(errno));
+        return 0;
+    }
+    if (S_ISREG(st.st_mode)) return 1;
+    what = S_ISLNK(st.st_mode)    ? "a symbolic link"
+           : S_ISDIR(st.st_mode)  ? "a folder"
+           : S_ISFIFO(st.st_mode) ? "a FIFO"
+           : S_ISCHR(st.st_mode)  ? "a character device"
+           : S_ISBLK(st.st_mode)  ? "a block device"
+           : S_ISSOCK(st.st_mode) ? "a socket"
+                                  : "of another kind";
+    tt_error("%s: not a regular file (%s): refusing to replace it; move it away or choose "
+             "another folder",
+             path, what);
+    return 0;
+}
+
+/* Remove a stale temporary file path (a regular file left by a killed writer). 0 after an
+   error: something else is there, or it cannot be removed. */
+static int tr_remove_stale(const char *path) {
+    if (!tr_regular_or_absent(path)) return 0;
+    if (remove(path) != 0 && errno != ENOENT) {
+        tt_error("cannot remove %s: %s", path, strerror(errno));
+        return 0;
+    }
+    return 1;
+}
+
 /* Open PATH.tmp for writing; tr_commit closes it and renames it over PATH, so readers never see
-   a half-written file. */
+   a half-written file. PATH.tmp is made anew (O_EXCL): a stale one is removed first, and a
+   symbolic link or FIFO there is refused instead of followed. */
 static FILE *tr_create(const char *path) {
     char *tmp = tr_fmt("%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        tt_error("cannot write %s: %s (check that the folder is writable)", tmp, strerror(errno));
+    FILE *f = NULL;
+    int fd = -1;
+    if (tr_regular_or_absent(path) && tr_remove_stale(tmp)) {
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd >= 0 && !(f = fdopen(fd, "w"))) close(fd);
+        if (!f)
+            tt_error("cannot write %s: %s (check that the folder is writable)", tmp,
+                     strerror(errno));
+    }
+    if (f) tr_point("created", tmp, 0);
     free(tmp);
     return f;
 }
 
-static int tr_commit(FILE *f, const char *path) {
+/* Close f and rename PATH.tmp over PATH (durable: fsync the data first, for a file that must
+   reach the disk before a later rename does). */
+static int tr_commit_file(FILE *f, const char *path, int durable) {
     char *tmp = tr_fmt("%s.tmp", path);
-    int ok = !ferror(f);
+    int ok = !ferror(f) && fflush(f) == 0, why = 0;
+    if (ok && durable && fsync(fileno(f)) != 0) ok = 0;
     if (fclose(f) != 0) ok = 0;
-    if (ok && rename(tmp, path) != 0) ok = 0;
+    if (!ok) why = errno;
+    if (ok) tr_point("written", tmp, 0);
+    if (ok && !tr_regular_or_absent(path)) ok = 0, why = -1;
+    if (ok && rename(tmp, path) != 0) ok = 0, why = errno;
+    if (ok) tr_point("renamed", path, 0);
     if (!ok) {
-        tt_error("cannot write %s: %s (disk full?)", path, strerror(errno));
+        if (why >= 0) tt_error("cannot write %s: %s (disk full?)", path, strerror(why));
         remove(tmp);
     }
     free(tmp);
     return ok;
 }
+
+static int tr_commit(FILE *f, const char *path) { return tr_commit_file(f, path, 0); }
 
 /* Text for SVG and CSV: XML escapes, or CSV quoting. */
 static void tr_xml(FILE *f, const char *s) {
@@ -969,7 +1105,7 @@ fail:
 /* One row of log.csv; NAN for a missing value (no validation). */
 typedef struct tr_row {
     long long epoch, step;
-    double lr, train_loss, train_acc, val_loss, val_top1, val_top5, seconds;
+    double lr, train_loss, train_acc, val_loss, val_top1, val_top5;
 } tr_row;
 
 typedef struct tr_run {
@@ -991,9 +1127,13 @@ typedef struct tr_run {
     tr_item *items;     /* (batch)                                                           */
     int *perm;          /* (clips) this epoch's order                                        */
     char *ckpt, *model_path, *log_path, *svg_path, *args_path;
-    tr_row *rows; /* log.csv                                                           */
+    char *state_path, *next_path, *lock_path; /* train_state.txt, train_state.next, lock     */
+    int lock_fd;                              /* the lock file, held open; -1: not held      */
+    tr_row *rows;                             /* log.csv                                     */
     int nrows;
-    int live; /* show the live progress line                                       */
+    double loss_sum;    /* the running epoch so far: summed loss of its clips,                */
+    long correct, seen; /* clips classified right and clips seen (train_state.txt keeps them) */
+    int live;           /* show the live progress line                                       */
     long long saved_epoch, saved_step; /* ts.epoch and ts.step of the last checkpoint (-1: none) */
     char *owned[4]; /* paths made here (from --data, the guessed classes.txt)            */
     int nowned;
@@ -1089,7 +1229,7 @@ static int tr_write_log(const tr_run *r) {
     FILE *f = tr_create(r->log_path);
     int i;
     if (!f) return 0;
-    fprintf(f, "epoch,step,lr,train_loss,train_acc,val_loss,val_top1,val_top5,seconds\n");
+    fprintf(f, "epoch,step,lr,train_loss,train_acc,val_loss,val_top1,val_top5\n");
     for (i = 0; i < r->nrows; i++) {
         const tr_row *w = &r->rows[i];
         fprintf(f, "%lld,%lld", w->epoch, w->step);
@@ -1099,38 +1239,37 @@ static int tr_write_log(const tr_run *r) {
         tr_num(f, "%.6f", w->val_loss);
         tr_num(f, "%.3f", w->val_top1);
         tr_num(f, "%.3f", w->val_top5);
-        tr_num(f, "%.2f", w->seconds);
         fputc('\n', f);
     }
     return tr_commit(f, r->log_path);
 }
 
-/* Rows of an earlier log.csv up to epoch `upto` (a resumed run continues it). */
+/* Rows of an earlier log.csv up to epoch `upto`: a run of an older tsf, which wrote no
+   train_state.txt, continues its log (a ninth column, seconds, is dropped). */
 static void tr_read_log(tr_run *r, long long upto) {
     FILE *f = fopen(r->log_path, "r");
     char line[1024];
     if (!f) return;
     while (fgets(line, sizeof line, f)) {
-        double v[9];
+        double v[8];
         char *p = line, *end;
         int k;
+        tr_row *w;
         if (!isdigit((unsigned char)line[0])) continue; /* the header */
-        for (k = 0; k < 9; k++) {
+        for (k = 0; k < 8; k++) {
             v[k] = strtod(p, &end);
             if (end == p) v[k] = (double)NAN;
             p = strchr(end, ',');
             if (!p) break;
             p++;
         }
-        if (k < 8 || v[0] > (double)upto) continue;
+        if (k < 7 || v[0] > (double)upto) continue;
         r->rows = (tr_row *)realloc(r->rows, (size_t)(r->nrows + 1) * sizeof *r->rows);
         if (!r->rows) exit(1);
-        r->rows[r->nrows].epoch = (long long)v[0], r->rows[r->nrows].step = (long long)v[1];
-        r->rows[r->nrows].lr = v[2], r->rows[r->nrows].train_loss = v[3];
-        r->rows[r->nrows].train_acc = v[4], r->rows[r->nrows].val_loss = v[5];
-        r->rows[r->nrows].val_top1 = v[6], r->rows[r->nrows].val_top5 = v[7];
-        r->rows[r->nrows].seconds = v[8];
-        r->nrows++;
+        w = &r->rows[r->nrows++];
+        w->epoch = (long long)v[0], w->step = (long long)v[1], w->lr = v[2];
+        w->train_loss = v[3], w->train_acc = v[4];
+        w->val_loss = v[5], w->val_top1 = v[6], w->val_top5 = v[7];
     }
     fclose(f);
 }
@@ -1268,20 +1407,300 @@ static float tr_lr(const tr_run *r, long long step, long long epoch, int s) {
     return lr;
 }
 
-/* Checkpoint, then the model file. */
-static int tr_save(tr_run *r) {
-    tsf_error err;
-    tsf_status st = tsf_checkpoint_save(&r->m, &r->ts, r->ckpt, &err);
-    char why[700];
-    if (st == TSF_OK) st = tsf_model_save(&r->m, r->model_path, &err);
-    if (st == TSF_OK) r->saved_epoch = r->ts.epoch, r->saved_step = r->ts.step;
-    if (st != TSF_OK) {
-        tt_progress_end();
-        tt_error("cannot save the run: %s (disk full? the previous files are untouched)",
-                 tt_why(st, &err, why, sizeof why));
+/* ---- train_state.txt ------------------------------------------------------------------- */
+
+/* The line of a state file that names the checkpoint of the state in memory. */
+static void tr_state_key(const tr_run *r, char *buf, size_t n) {
+    const tsf_train_state *t = &r->ts;
+    snprintf(buf, n, "checkpoint %lld %lld %lld %u %u %u %u %u %u %u %u %lld", t->step, t->epoch,
+             t->epoch_step, t->data_rng.s[0], t->data_rng.s[1], t->data_rng.s[2], t->data_rng.s[3],
+             r->m.rng.s[0], r->m.rng.s[1], r->m.rng.s[2], r->m.rng.s[3], r->m.sgd_steps);
+}
+
+/* A number at full precision (%.17g reads back as the same double); "-" for NaN. */
+static void tr_put_num(FILE *f, double v) {
+    if (v == v)
+        fprintf(f, " %.17g", v);
+    else
+        fputs(" -", f);
+}
+
+/* Write the state in memory to path: the checkpoint line, the running epoch's sums, the rows of
+   log.csv, "end". */
+static int tr_write_state(const tr_run *r, const char *path) {
+    char key[256];
+    FILE *f = tr_create(path);
+    int i;
+    if (!f) return 0;
+    tr_state_key(r, key, sizeof key);
+    fprintf(f,
+            "# tsf train --resume: the rows of log.csv and the running epoch's sums (loss, "
+            "correct, clips) of the checkpoint named on the next line\n%s\nsums",
+            key);
+    tr_put_num(f, r->loss_sum);
+    fprintf(f, " %ld %ld\n", r->correct, r->seen);
+    for (i = 0; i < r->nrows; i++) {
+        const tr_row *w = &r->rows[i];
+        fprintf(f, "row %lld %lld", w->epoch, w->step);
+        tr_put_num(f, w->lr), tr_put_num(f, w->train_loss), tr_put_num(f, w->train_acc);
+        tr_put_num(f, w->val_loss), tr_put_num(f, w->val_top1), tr_put_num(f, w->val_top5);
+        fputc('\n', f);
+    }
+    fputs("end\n", f);
+    return tr_commit_file(f, path, 1);
+}
+
+/* Fields of a state file line at *p: a number ("-": NaN), a count (0 or more). 0 if none. */
+static int tr_get_num(char **p, double *v) {
+    char *end;
+    while (**p == ' ') (*p)++;
+    if (**p == '-' && ((*p)[1] == ' ' || (*p)[1] == 0)) {
+        *v = (double)NAN, (*p)++;
+        return 1;
+    }
+    *v = strtod(*p, &end);
+    if (end == *p) return 0;
+    *p = end;
+    return 1;
+}
+
+static int tr_get_count(char **p, long long *v) {
+    char *end;
+    while (**p == ' ') (*p)++;
+    if (!isdigit((unsigned char)**p)) return 0;
+    errno = 0;
+    *v = strtoll(*p, &end, 10);
+    if (errno == ERANGE) return 0;
+    *p = end;
+    return 1;
+}
+
+/* Read the state file at path into r (rows, sums) when its checkpoint line names the
+   checkpoint just loaded. 1: read; 0: no file, another checkpoint's (a save that a kill cut
+   short), or damaged (then *damaged = 1). */
+static int tr_read_state(tr_run *r, const char *path, int *damaged) {
+    FILE *f = fopen(path, "r");
+    char line[1024], key[256];
+    tr_row *rows = NULL;
+    int n = 0, part = 0, ok = 0, bad = 0; /* part: 0 key, 1 sums, 2 rows */
+    double loss = 0;
+    long long correct = 0, seen = 0;
+    if (!f) return 0;
+    tr_state_key(r, key, sizeof key);
+    while (!ok && !bad && fgets(line, sizeof line, f)) {
+        size_t len = strlen(line);
+        char *p = line;
+        if (len == 0 || line[len - 1] != '\n') {
+            bad = 1; /* cut short, or a line too long */
+            break;
+        }
+        line[len - 1] = 0;
+        if (line[0] == '#') continue;
+        if (part == 0) {
+            if (strncmp(line, "checkpoint ", 11) != 0) bad = 1;
+            if (strcmp(line, key) != 0) break; /* another checkpoint's */
+            part = 1;
+        } else if (part == 1) {
+            p += 4;
+            bad = strncmp(line, "sums", 4) != 0 || !tr_get_num(&p, &loss) ||
+                  !tr_get_count(&p, &correct) || !tr_get_count(&p, &seen) || *p;
+            part = 2;
+        } else if (strcmp(line, "end") == 0) {
+            ok = 1;
+        } else {
+            long long e, st;
+            double v[6];
+            int k;
+            p += 3;
+            bad = strncmp(line, "row", 3) != 0 || !tr_get_count(&p, &e) || !tr_get_count(&p, &st);
+            for (k = 0; k < 6 && !bad; k++) bad = !tr_get_num(&p, &v[k]);
+            if (bad || *p) {
+                bad = 1;
+                break;
+            }
+            rows = (tr_row *)realloc(rows, (size_t)(n + 1) * sizeof *rows);
+            if (!rows) exit(1);
+            rows[n].epoch = e, rows[n].step = st, rows[n].lr = v[0];
+            rows[n].train_loss = v[1], rows[n].train_acc = v[2];
+            rows[n].val_loss = v[3], rows[n].val_top1 = v[4], rows[n].val_top5 = v[5];
+            n++;
+        }
+    }
+    fclose(f);
+    if (!ok) {
+        if (bad || part > 0) *damaged = 1; /* a file that ends early counts as damaged too */
+        free(rows);
         return 0;
     }
+    free(r->rows);
+    r->rows = rows, r->nrows = n;
+    r->loss_sum = loss, r->correct = (long)correct, r->seen = (long)seen;
     return 1;
+}
+
+/* train_state.next, whose checkpoint is now the one on disk, becomes train_state.txt. */
+static int tr_rename_state(const tr_run *r) {
+    if (!tr_regular_or_absent(r->state_path)) return 0;
+    if (rename(r->next_path, r->state_path) != 0) {
+        tt_error("cannot rename %s to %s: %s", r->next_path, r->state_path, strerror(errno));
+        return 0;
+    }
+    tr_point("renamed to train_state.txt", r->next_path, 0);
+    return 1;
+}
+
+/* ---- the lock ---------------------------------------------------------------------------- */
+
+static void tr_unlock(tr_run *r);
+
+/* Take DIR/lock (the top comment: one run a folder). Returns 1, or 0 after saying who holds the
+   folder or what is wrong. */
+static int tr_lock(tr_run *r) {
+    int attempt;
+    for (attempt = 0; attempt < 20; attempt++) {
+        struct stat a, b;
+        struct flock fl;
+        char txt[32];
+        long holder;
+        ssize_t got;
+        int fd, created, locks = 1, in_use = 0;
+        if (!tr_regular_or_absent(r->lock_path)) return 0;
+        fd = open(r->lock_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0666);
+        created = fd >= 0;
+        if (fd < 0 && errno == EEXIST) fd = open(r->lock_path, O_RDWR | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0 && errno == ENOENT) continue; /* its holder removed it in between */
+        if (fd < 0 || fstat(fd, &a) != 0 || !S_ISREG(a.st_mode)) {
+            if (fd >= 0) close(fd);
+            if (tr_regular_or_absent(r->lock_path))
+                tt_error("cannot create %s: %s (check that the folder is writable)", r->lock_path,
+                         strerror(errno));
+            return 0;
+        }
+        got = pread(fd, txt, sizeof txt - 1, 0);
+        txt[got > 0 ? got : 0] = 0;
+        holder = strtol(txt, NULL, 10);
+        memset(&fl, 0, sizeof fl);
+        fl.l_type = F_WRLCK, fl.l_whence = SEEK_SET; /* the whole file */
+        if (fcntl(fd, F_SETLK, &fl) != 0) {
+            if (errno == EACCES || errno == EAGAIN) { /* a live process holds it */
+                if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) holder = (long)fl.l_pid;
+                in_use = 1;
+            } else { /* no record locks on this filesystem: the pid decides */
+                locks = 0;
+                in_use = !created && holder > 0 && holder != (long)getpid() &&
+                         (kill((pid_t)holder, 0) == 0 || errno == EPERM);
+            }
+        }
+        if (in_use) {
+            close(fd);
+            tt_error("train: %s is in use by another tsf train (pid %ld, %s): wait for it to end "
+                     "or stop it (Ctrl-C saves its checkpoint), or choose another --out",
+                     r->o.out, holder, r->lock_path);
+            return 0;
+        }
+        if (locks &&
+            (stat(r->lock_path, &b) != 0 || b.st_dev != a.st_dev || b.st_ino != a.st_ino)) {
+            close(fd); /* its holder removed it as we locked it: lock the new one */
+            continue;
+        }
+        if (!created && !r->o.quiet)
+            printf("train: %s was left by pid %ld, which no longer holds it: taking it over\n",
+                   r->lock_path, holder);
+        snprintf(txt, sizeof txt, "%ld\n", (long)getpid());
+        r->lock_fd = fd;
+        if (ftruncate(fd, 0) != 0 || pwrite(fd, txt, strlen(txt), 0) != (ssize_t)strlen(txt)) {
+            tt_error("cannot write %s: %s (disk full?)", r->lock_path, strerror(errno));
+            tr_unlock(r); /* ours now: removed, not left behind without a pid */
+            return 0;
+        }
+        tr_point("taken", r->lock_path, 0);
+        return 1;
+    }
+    tt_error("train: cannot take %s: other processes keep taking and removing it", r->lock_path);
+    return 0;
+}
+
+/* Remove DIR/lock, if it is still ours, and let it go. */
+static void tr_unlock(tr_run *r) {
+    struct stat a, b;
+    if (r->lock_fd < 0) return;
+    tr_point("about to be removed", r->lock_path, 0);
+    if (fstat(r->lock_fd, &a) == 0 && lstat(r->lock_path, &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino)
+        unlink(r->lock_path);
+    close(r->lock_fd); /* after the unlink: a process waiting on it finds it gone and retries */
+    r->lock_fd = -1;
+}
+
+/* ---- saving ------------------------------------------------------------------------------- */
+
+/* The library's save of the checkpoint (ckpt 1) or of the model file, with the checks the
+   library does not make: path and path.tmp are regular or absent, a stale path.tmp is removed
+   first, so that the library neither writes through a link or FIFO at path.tmp nor renames
+   over a link at path. Returns 1, or 0 after an error message. */
+static int tr_lib_save(tr_run *r, const char *path, int ckpt) {
+    char *tmp = tr_fmt("%s.tmp", path), why[700];
+    int ok = tr_regular_or_absent(path) && tr_remove_stale(tmp);
+    tsf_error err;
+    tsf_status st;
+    free(tmp);
+    if (!ok) return 0;
+    tr_point("partly written (.tmp)", path, 1);
+    st = ckpt ? tsf_checkpoint_save(&r->m, &r->ts, path, &err) : tsf_model_save(&r->m, path, &err);
+    if (st != TSF_OK) {
+        tt_progress_end();
+        if (ckpt)
+            tt_error("cannot save the run: %s (disk full? the previous files are untouched)",
+                     tt_why(st, &err, why, sizeof why));
+        else
+            tt_error("cannot write %s: %s (disk full? the checkpoint is saved: tsf train --out %s "
+                     "--resume writes it again)",
+                     path, tt_why(st, &err, why, sizeof why), r->o.out);
+        return 0;
+    }
+    tr_point("saved", path, 0);
+    return 1;
+}
+
+/* The files made from the checkpoint and its state: model.safetensors, log.csv, curves.svg. */
+static int tr_write_outputs(tr_run *r) {
+    return tr_lib_save(r, r->model_path, 0) && tr_write_log(r) && tr_write_curves(r);
+}
+
+/* Save the run, in the order of the top comment: train_state.next, the checkpoint (the
+   commit), train_state.next renamed to train_state.txt, then the files made from them. */
+static int tr_save(tr_run *r) {
+    if (!tr_write_state(r, r->next_path)) return 0;
+    if (!tr_lib_save(r, r->ckpt, 1)) {
+        remove(r->next_path); /* the previous checkpoint and train_state.txt stay */
+        return 0;
+    }
+    r->saved_epoch = r->ts.epoch, r->saved_step = r->ts.step;
+    return tr_rename_state(r) && tr_write_outputs(r);
+}
+
+/* --resume, with the checkpoint loaded: its state file (train_state.txt, or train_state.next
+   when a kill came between the checkpoint's rename and the state file's), then the files made
+   from them written again. A run of an older tsf has no state file: the rows come from
+   log.csv. Returns 1, or 0 after an error message. */
+static int tr_restore(tr_run *r) {
+    int damaged = 0;
+    if (tr_read_state(r, r->state_path, &damaged)) {
+        if (!tr_remove_stale(r->next_path)) return 0; /* a save cut short before its commit */
+    } else if (tr_read_state(r, r->next_path, &damaged)) {
+        if (!tr_rename_state(r)) return 0;
+    } else {
+        tr_read_log(r, r->ts.epoch);
+        r->loss_sum = 0, r->correct = r->seen = 0;
+        if (damaged || r->ts.epoch_step > 0)
+            tt_warn("%s %s: the log's rows come from %s%s", r->state_path,
+                    damaged ? "is damaged" : "is missing (a run of an older tsf?)", r->log_path,
+                    r->ts.epoch_step > 0 ? ", and the train loss and accuracy of the resumed "
+                                           "epoch cover only its steps from here on"
+                                         : "");
+        if (!tr_write_state(r, r->next_path) || !tr_rename_state(r)) return 0;
+    }
+    return tr_write_outputs(r);
 }
 
 /* Validation on the fixed view: mean cross-entropy (no smoothing), top-1, top-5 (percent).
@@ -1320,6 +1739,7 @@ static int tr_validate(tr_run *r, double *loss, double *top1, double *top5) {
         }
         if (r->live)
             fprintf(stderr, "\r\033[Kepoch %lld: validating %d/%d", r->ts.epoch + 1, i + nb, n);
+        tr_point("validation batch", NULL, 0);
     }
     r->m.label_smoothing = smoothing;
     if (r->live) fputs("\r\033[K", stderr);
@@ -1447,6 +1867,7 @@ static void tr_free(tr_run *r) {
     tsf_classes_free(&r->classes);
     free(r->x), free(r->labels), free(r->items), free(r->perm), free(r->rows);
     free(r->ckpt), free(r->model_path), free(r->log_path), free(r->svg_path), free(r->args_path);
+    free(r->state_path), free(r->next_path), free(r->lock_path);
     while (r->nowned > 0) free(r->owned[--r->nowned]);
 }
 
@@ -1467,11 +1888,43 @@ static void tr_show(const tr_run *r, int force, int s, double loss, double acc, 
     fflush(stderr);
 }
 
+/* The run's file names: each regular or absent (the top comment), stale NAME.tmp files removed.
+   With the lock held, so no other tsf train is writing them. */
+static int tr_check_files(const tr_run *r) {
+    const char *names[7];
+    int i;
+    names[0] = r->ckpt, names[1] = r->state_path, names[2] = r->next_path;
+    names[3] = r->model_path, names[4] = r->log_path, names[5] = r->svg_path;
+    names[6] = r->args_path;
+    for (i = 0; i < 7; i++) {
+        char *tmp = tr_fmt("%s.tmp", names[i]);
+        int ok = tr_regular_or_absent(names[i]) && tr_remove_stale(tmp);
+        free(tmp);
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+/* A fresh run (also --overwrite, or a run started again): the files of an earlier run go, the
+   checkpoint first, so that a kill in between never leaves it with another run's files. */
+static int tr_remove_old(const tr_run *r) {
+    const char *names[6];
+    int i;
+    names[0] = r->state_path, names[1] = r->next_path, names[2] = r->model_path;
+    names[3] = r->log_path, names[4] = r->svg_path, names[5] = r->args_path;
+    if (!tr_remove_stale(r->ckpt)) return 0;
+    tr_point("removed (a fresh run)", r->ckpt, 0);
+    for (i = 0; i < 6; i++)
+        if (!tr_remove_stale(names[i])) return 0;
+    tr_point("removed: the other files of an earlier run", NULL, 0);
+    return 1;
+}
+
 static int cmd_train(int argc, char **argv) {
     tr_run run, *r = &run;
     tr_opts *o = &r->o, cur;
     const char *pos[1];
-    int npos = 0, rc = 1, i, b, fresh;
+    int npos = 0, rc = 1, i, b, fresh, resumed, restart = 0;
     tt_list saved = {NULL, 0, 0};
     tsf_error err;
     tsf_status st;
@@ -1480,7 +1933,8 @@ static int cmd_train(int argc, char **argv) {
     int batch0 = 0, accum0 = 0; /* a resumed run's --batch and --accum before this command */
     double t_run;
     memset(r, 0, sizeof *r), memset(&cur, 0, sizeof cur);
-    r->saved_epoch = r->saved_step = -1;
+    r->saved_epoch = r->saved_step = -1, r->lock_fd = -1;
+    tr_hook_init();
     /* this command line alone first: --help, --out, --resume, and what it gives */
     if (!tr_parse(tr_train_defs, &cur, argc - 1, argv + 1, "train", pos, 1, &npos)) return 2;
     if (cur.help) {
@@ -1500,13 +1954,20 @@ static int cmd_train(int argc, char **argv) {
        options, then this command line's */
     o->epochs = 15, o->lr = 0.005f, o->schedule = "steps", o->batch = 8, o->accum = 1;
     o->momentum = 0.9f, o->weight_decay = 1e-4f, o->drop_path = 0.1f;
+    o->out = cur.out, o->quiet = cur.quiet; /* for tr_lock's messages, before the full parse */
     r->ckpt = tt_join(cur.out, "checkpoint.safetensors");
     r->model_path = tt_join(cur.out, "model.safetensors");
     r->log_path = tt_join(cur.out, "log.csv");
     r->svg_path = tt_join(cur.out, "curves.svg");
     r->args_path = tt_join(cur.out, "args.txt");
+    r->state_path = tt_join(cur.out, "train_state.txt");
+    r->next_path = tt_join(cur.out, "train_state.next");
+    r->lock_path = tt_join(cur.out, "lock");
+    /* a folder that is there already is ours before anything in it is read (a new one is
+       taken once made, below) */
+    if (tt_is_dir(cur.out) && (!tr_lock(r) || !tr_check_files(r))) goto out;
     if (cur.resume) {
-        if (!tt_is_file(r->ckpt)) {
+        if (!tt_is_file(r->ckpt) && !tt_is_file(r->args_path)) {
             tt_error("train --resume: no %s to resume (start the run without --resume)", r->ckpt);
             goto out;
         }
@@ -1516,6 +1977,7 @@ static int cmd_train(int argc, char **argv) {
             goto out;
         }
         batch0 = o->batch, accum0 = o->accum;
+        restart = !tt_is_file(r->ckpt); /* stopped before its first checkpoint */
     }
     npos = 0;
     tr_parse(tr_train_defs, o, argc - 1, argv + 1, "train", pos, 1, &npos); /* parsed above */
@@ -1592,8 +2054,9 @@ static int cmd_train(int argc, char **argv) {
     r->have_val = o->val != NULL;
 
     /* ---- model ---- */
-    fresh = !o->resume;
-    if (o->resume) {
+    resumed = o->resume && !restart;
+    fresh = !resumed;
+    if (resumed) {
         st = tsf_checkpoint_load(&r->m, &r->ts, r->ckpt, o->batch, &err);
         if (st != TSF_OK) {
             tt_error("train --resume: %s: the checkpoint is damaged; start again with "
@@ -1691,12 +2154,19 @@ static int cmd_train(int argc, char **argv) {
         tt_error("train: cannot create %s: %s", o->out, strerror(errno));
         goto out;
     }
-    if (!tr_save_args(r)) goto out;
-    if (o->resume) tr_read_log(r, r->ts.epoch);
-    if (!o->resume) { /* a fresh run: no rows of an earlier one */
-        remove(r->log_path);
-        remove(r->svg_path);
+    if (r->lock_fd < 0) { /* made just now, or by a run that has started since */
+        if (!tr_lock(r) || !tr_check_files(r)) goto out;
+        if (!o->resume && tt_is_file(r->ckpt) && !o->overwrite) {
+            tt_error("train: %s already holds a run (%s): continue it with --resume, start "
+                     "afresh with --overwrite, or choose another --out",
+                     o->out, r->ckpt);
+            rc = 2;
+            goto out;
+        }
     }
+    if (!resumed && !tr_remove_old(r)) goto out;
+    if (!tr_save_args(r)) goto out;
+    if (resumed && !tr_restore(r)) goto out;
     if (!o->quiet) {
         char vn[64] = "";
         printf("train: %s, %d frames of %d x %d, patch %d, D %d, %d blocks, %d heads: %s "
@@ -1714,11 +2184,15 @@ static int cmd_train(int argc, char **argv) {
                "%s lr %g\n",
                r->train.count, r->classes.count, vn, o->epochs, o->epochs == 1 ? "" : "s", r->spe,
                r->spe == 1 ? "" : "s", o->batch, o->accum, o->schedule, (double)o->lr);
-        if (o->resume)
+        if (resumed)
             printf("train: resuming %s at epoch %lld, step %lld\n", r->ckpt, r->ts.epoch + 1,
                    r->ts.epoch_step);
+        if (restart)
+            printf("train: %s has no checkpoint yet (stopped before its first save): starting "
+                   "the run again with the options of %s\n",
+                   o->out, r->args_path);
     }
-    if (o->resume && r->ts.epoch >= o->epochs) {
+    if (resumed && r->ts.epoch >= o->epochs) {
         printf("train: nothing to do: the run has finished %lld epochs (give --epochs N to train "
                "longer)\n",
                r->ts.epoch);
@@ -1734,14 +2208,15 @@ static int cmd_train(int argc, char **argv) {
         long long e = r->ts.epoch;
         tsf_rng rng = r->ts.data_rng; /* the epoch's generator: order, then the epoch seed */
         unsigned long long eseed;
-        double t_epoch = tr_now(), loss_sum = 0, vloss = (double)NAN, vtop1 = (double)NAN,
-               vtop5 = (double)NAN;
-        long seen = 0, correct = 0;
+        double t_epoch = tr_now(), vloss = (double)NAN, vtop1 = (double)NAN, vtop5 = (double)NAN;
         float lr = 0.0f;
         int s, s0 = (int)r->ts.epoch_step, vr = 1, stop = 0;
+        tr_row *w;
         tsf_shuffle(r->perm, r->train.count, &rng);
         eseed = (unsigned long long)tsf_rng_u32(&rng) << 32 | tsf_rng_u32(&rng);
-        lr = tr_lr(r, r->ts.step, e, s0); /* for the log, should no step be left */
+        /* the log's lr is the epoch's last step's: when no step is left (stopped in validation),
+           that of the step before the stop */
+        lr = s0 > 0 ? tr_lr(r, r->ts.step - 1, e, s0 - 1) : tr_lr(r, r->ts.step, e, 0);
         for (s = s0; s < r->spe && !stop; s++) {
             int mb, nmb = 0;
             float gnorm;
@@ -1767,9 +2242,9 @@ static int cmd_train(int argc, char **argv) {
                     st = tsf_model_backward(&r->m, NULL);
                 if (st != TSF_OK) break;
                 for (b = 0; b < B; b++)
-                    correct += tr_argmax(r->m.acts.logits + (size_t)b * r->m.cfg.classes,
-                                         r->m.cfg.classes) == r->labels[b];
-                loss_sum += (double)loss * B, seen += B, nmb++;
+                    r->correct += tr_argmax(r->m.acts.logits + (size_t)b * r->m.cfg.classes,
+                                            r->m.cfg.classes) == r->labels[b];
+                r->loss_sum += (double)loss * B, r->seen += B, nmb++;
             }
             if (st == TSF_OK && !o->fused_sgd) st = tsf_sgd_step(&r->m, &r->sgd, lr, nmb, &gnorm);
             if (st == TSF_ERR_NONFINITE) {
@@ -1794,8 +2269,9 @@ static int cmd_train(int argc, char **argv) {
                 goto out;
             }
             r->ts.step++, r->ts.epoch_step = s + 1, steps_this_run++;
-            tr_show(r, s + 1 == r->spe, s + 1, loss_sum / (double)seen,
-                    100.0 * (double)correct / (double)seen, seen, t_epoch, s + 1 - s0,
+            tr_point("SGD step", NULL, 0);
+            tr_show(r, s + 1 == r->spe, s + 1, r->loss_sum / (double)r->seen,
+                    100.0 * (double)r->correct / (double)r->seen, r->seen, t_epoch, s + 1 - s0,
                     (long long)(r->spe - s - 1) + (long long)(o->epochs - e - 1) * r->spe);
             if (tr_signal || (o->stop_after && steps_this_run >= o->stop_after)) {
                 if (s + 1 < r->spe) goto stop_now; /* mid-epoch: save and stop here */
@@ -1809,23 +2285,21 @@ static int cmd_train(int argc, char **argv) {
             if (vr < 0) goto stop_now; /* interrupted: epoch_step = spe, validation next time */
         }
         r->ts.epoch++, r->ts.epoch_step = 0, r->ts.data_rng = rng;
-        if (!tr_save(r)) goto out;
         r->rows = (tr_row *)realloc(r->rows, (size_t)(r->nrows + 1) * sizeof *r->rows);
         if (!r->rows) exit(1);
-        r->rows[r->nrows].epoch = r->ts.epoch, r->rows[r->nrows].step = r->ts.step;
-        r->rows[r->nrows].lr = (double)lr;
-        r->rows[r->nrows].train_loss = seen ? loss_sum / (double)seen : (double)NAN;
-        r->rows[r->nrows].train_acc = seen ? 100.0 * (double)correct / (double)seen : (double)NAN;
-        r->rows[r->nrows].val_loss = vloss, r->rows[r->nrows].val_top1 = vtop1;
-        r->rows[r->nrows].val_top5 = vtop5, r->rows[r->nrows].seconds = tr_now() - t_epoch;
-        r->nrows++;
-        if (!tr_write_log(r) || !tr_write_curves(r)) goto out;
+        w = &r->rows[r->nrows++];
+        w->epoch = r->ts.epoch, w->step = r->ts.step, w->lr = (double)lr;
+        w->train_loss = r->seen ? r->loss_sum / (double)r->seen : (double)NAN;
+        w->train_acc = r->seen ? 100.0 * (double)r->correct / (double)r->seen : (double)NAN;
+        w->val_loss = vloss, w->val_top1 = vtop1, w->val_top5 = vtop5;
+        r->loss_sum = 0, r->correct = r->seen = 0; /* the next epoch's */
+        if (!tr_save(r)) goto out;
         if (!o->quiet) {
             printf("epoch %lld/%d  lr %.3g  train loss %.4f acc %.1f%%", r->ts.epoch, o->epochs,
-                   (double)lr, r->rows[r->nrows - 1].train_loss, r->rows[r->nrows - 1].train_acc);
+                   (double)lr, w->train_loss, w->train_acc);
             if (r->have_val)
                 printf("  |  val loss %.4f top-1 %.1f%% top-5 %.1f%%", vloss, vtop1, vtop5);
-            printf("  |  %.1f s\n", r->rows[r->nrows - 1].seconds);
+            printf("  |  %.1f s\n", tr_now() - t_epoch);
             fflush(stdout);
         }
         if (stop) goto stopped;
@@ -1858,6 +2332,7 @@ stopped:
     rc = tr_signal ? 128 + tr_signal : 0;
 out:
     fflush(stdout);
+    tr_unlock(r);
     tt_list_free(&saved);
     tr_free(r);
     return rc;
