@@ -9,6 +9,13 @@
 # windows on a long clip; the JSON output; the attention PNG (signature and size) for every
 # variant, with and without --rollout (whose weights must sum to 1); and every error path
 # with its message. A build without stb (-DTT_NO_STB) must print how to install libstb-dev.
+# Hostile input (issue 15), through a -O0 build under ASan and UBSan made here when the
+# compiler can: class names and paths outside ASCII in the PNG's captions (the same PNG as
+# with '?' for each character) and in the JSON (valid UTF-8); finite weights whose logits
+# overflow (an error naming the model and the window, no numbers); a FIFO, /dev/null or
+# /dev/zero as MODEL, INPUT or a frame (refused, under timeout so a regression fails rather
+# than hangs); a symbolic link, a FIFO, /dev/null or /dev/full at --out (refused, left as
+# they were); paths over 500 characters (the reason kept).
 #
 # Usage: bash tests/test_cli_classify.sh [TSF_BINARY]     (default build/tsf; CC honoured)
 # Prints [PASS]/[FAIL]/[SKIP] lines and "N passed, N failed"; exit status 1 on any failure.
@@ -235,6 +242,34 @@ int main(int argc, char **argv) {
         expect(names[v], "long", mean, 5);
         tsf_model_free(&m);
     }
+    { /* issue 15: class names outside ASCII, and logits that overflow from finite weights */
+        static const char *const utf8[] = {"caf\xc3\xa9", "na\xc3\xafve", "\xe6\x97\xa5\xe6\x9c\xac",
+                                           "tab\there", "\xc3\xbc" "ber"};
+        static const char *const ascii[] = {"caf?", "na?ve", "??", "tab?here", "?ber"};
+        tsf_model m;
+        tsf_config cfg;
+        tsf_error err;
+        int j;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.image_size = 32, cfg.patch_size = 8, cfg.frames = 4, cfg.dim = 24, cfg.depth = 2;
+        cfg.heads = 2, cfg.mlp_ratio = 2.0f, cfg.classes = 5, cfg.attention = TSF_ATTN_DIVIDED;
+        if (tsf_model_init(&m, &cfg, 1, 11) != TSF_OK) return fprintf(stderr, "gen: init\n"), 1;
+        /* the same weights under two sets of names: UTF-8 (and a tab), and what the PNG's
+           captions must draw for them (each character outside printable ASCII as '?') */
+        if (tsf_model_set_labels(&m, utf8) != TSF_OK ||
+            tsf_model_save(&m, at("utf8.safetensors"), &err) != TSF_OK ||
+            tsf_model_set_labels(&m, ascii) != TSF_OK ||
+            tsf_model_save(&m, at("ascii.safetensors"), &err) != TSF_OK)
+            return fprintf(stderr, "gen: %s\n", path), 1;
+        /* finite weights whose logits overflow: the final norm gives 1 for every feature, the
+           classifier's weights are 1e38, so each logit is 24 x 1e38 = inf */
+        for (j = 0; j < cfg.dim; j++) m.params.lnf_w[j] = 0.0f, m.params.lnf_b[j] = 1.0f;
+        for (j = 0; j < cfg.dim * cfg.classes; j++) m.params.head_w[j] = 1e38f;
+        for (j = 0; j < cfg.classes; j++) m.params.head_b[j] = 0.0f;
+        if (tsf_model_save(&m, at("overflow.safetensors"), &err) != TSF_OK)
+            return fprintf(stderr, "gen: %s\n", err.msg), 1;
+        tsf_model_free(&m);
+    }
     free(shortc), free(longc), free(gray);
     return 0;
 }
@@ -332,7 +367,7 @@ if [ "$TSF_STB" = 1 ]; then
         png "attention: raw stdin" raw.png
     else fail "attention: raw stdin" "$(head -c 600 "$LOG" | tr '\n' ' ')"; fi
     out "attention: the picture's size in --json" '"png_size": [' "\$TSF attention space.safetensors short.clip $S3 --out j.png --json"
-    err "attention: an unwritable PNG" "cannot write the PNG" "\$TSF attention joint.safetensors short.clip $S3 --out $TMP/no/such/dir/a.png"
+    err "attention: an unwritable PNG" "a.png.part: cannot write" "\$TSF attention joint.safetensors short.clip $S3 --out $TMP/no/such/dir/a.png"
 else
     skip "attention PNGs" "this tsf was built without stb"
 fi
@@ -366,6 +401,116 @@ if [ "$HAVE_STB" = 1 ] && [ "$TSF_STB" = 1 ]; then
     err "error: frames of different sizes" "all frames of a video must have one size" "\$TSF classify joint.safetensors mixed --window 2"
     err "error: a folder without images" "no images (jpg, png" "\$TSF classify joint.safetensors empty"
 fi
+
+# ---- issue 15: hostile names, numbers and files -------------------------------------------------
+# Under ASan and UBSan (a -O0 build, quick to compile) when the compiler has them: class names
+# and paths outside ASCII used to read outside stb_easy_font's glyph table.
+ASAN=$TMP/tsf-asan
+if $CC -std=c99 -O0 -g -fsanitize=address,undefined -fno-sanitize-recover=all -I"$ROOT" -I"$STB_DIR" \
+    tools/tsf.c -o "$ASAN" -lm >"$LOG" 2>&1; then
+    pass "build: tsf under ASan and UBSan (-O0)"
+else
+    skip "build: tsf under ASan and UBSan" "$CC cannot build it: $(head -c 200 "$LOG" | tr '\n' ' ')"
+    ASAN=$TSF
+fi
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+U8="vid$(printf '\303\251')o.clip" # UTF-8 "vidéo.clip"
+L1="vid$(printf '\351')o.clip"      # Latin-1 "vidéo.clip": not UTF-8
+cp "$W/short.clip" "$W/$U8" && cp "$W/short.clip" "$W/$L1"
+cp "$W/short.clip" "$W/vid?o.clip" # what the captions must show for both
+if [ "$TSF_STB" = 1 ]; then
+    for b in ASAN TSF; do
+        ok "attention ($b): UTF-8 class names and path, the PNG written" \
+            "\$$b attention utf8.safetensors '$U8' $S3 --out u8_$b.png && test -s u8_$b.png"
+        ok "attention ($b): the same PNG as with the names drawn as '?'" \
+            "\$$b attention ascii.safetensors 'vid?o.clip' $S3 --out q_$b.png && cmp u8_$b.png q_$b.png"
+        ok "attention ($b): a Latin-1 path, the same PNG" \
+            "\$$b attention utf8.safetensors '$L1' $S3 --out l1_$b.png && cmp l1_$b.png q_$b.png"
+    done
+    for v in joint space; do # the other variants' captions
+        ok "attention $v --rollout (ASAN): a UTF-8 path" "\$ASAN attention $v.safetensors '$U8' $S3 --rollout --out u8_$v.png"
+    done
+fi
+out "classify --json (ASAN): a UTF-8 path as it is" "\"input\": \"$U8\"" "\$ASAN classify utf8.safetensors '$U8' $S3 --json"
+out "classify (ASAN): UTF-8 class names printed as they are" "caf$(printf '\303\251')" "\$ASAN classify utf8.safetensors short.clip $S3"
+if command -v python3 >/dev/null 2>&1; then
+    cat >"$TMP/json_check.py" <<'PY'
+import json, sys
+d = json.loads(sys.stdin.buffer.read())  # bytes: invalid UTF-8 fails here
+names = {"caf\u00e9", "na\u00efve", "\u65e5\u672c", "tab\there", "\u00fcber"}
+sys.exit(not (d["input"] == "vid\ufffdo.clip" and {t["label"] for t in d["video"]["top"]} == names))
+PY
+    ok "classify --json: a Latin-1 path gives valid UTF-8 JSON (U+FFFD), UTF-8 names kept" \
+        "\$ASAN classify utf8.safetensors '$L1' $S3 --json | python3 $TMP/json_check.py"
+else
+    skip "classify --json: a Latin-1 path gives valid JSON" "python3 is not installed"
+fi
+# logits that overflow from finite weights: an error naming the model and the window, no numbers
+err "classify: logits that overflow are an error" "overflow.safetensors: the model's output for frames 0-11 of short.clip is not finite" \
+    "\$ASAN classify overflow.safetensors short.clip $S3"
+ok "classify --json: no output at all when the logits overflow" \
+    "! \$ASAN classify overflow.safetensors short.clip $S3 --json >ov.json 2>/dev/null && test ! -s ov.json"
+err "classify: overflow in a long clip names the window" "the model's output for frames 0-11 of long.clip is not finite" \
+    "\$ASAN classify overflow.safetensors long.clip $LONG"
+err "classify: overflow on raw stdin names the window" "the model's output for frames 0-11 of stdin is not finite" \
+    "\$ASAN classify overflow.safetensors $RAW $LONG <long.rgb"
+err "attention: logits that overflow are an error" "overflow.safetensors: the model's output for frames 0-11 of short.clip is not finite" \
+    "\$ASAN attention overflow.safetensors short.clip $S3 --json"
+ok "attention: no PNG when the logits overflow" "! \$ASAN attention overflow.safetensors short.clip $S3 --out ov.png 2>/dev/null && test ! -e ov.png"
+# inputs that are not regular files: refused by name, never waited on (timeout: a regression
+# fails instead of hanging)
+TO="timeout 20"
+mkfifo "$W/fifo.clip" "$W/fifo.safetensors"
+mkdir -p "$W/fifomodel" "$W/fifoframes"
+mkfifo "$W/fifomodel/config.json"
+cp "$W/frames/0000.png" "$W/fifoframes/0000.png" 2>/dev/null || cp "$W/short.clip" "$W/fifoframes/0000.png"
+mkfifo "$W/fifoframes/0001.png"
+for input in fifo.clip /dev/null /dev/zero; do
+    kind="a character device"
+    [ "$input" = fifo.clip ] && kind="a FIFO"
+    err "classify: INPUT $input is refused" "$input: not a regular file ($kind)" "$TO \$ASAN classify joint.safetensors $input"
+done
+err "classify: a FIFO MODEL is refused" "fifo.safetensors: not a regular file (a FIFO)" "$TO \$ASAN classify fifo.safetensors short.clip"
+err "classify: MODEL /dev/zero is refused" "/dev/zero: not a regular file (a character device)" "$TO \$ASAN classify /dev/zero short.clip"
+err "classify: a model folder whose config.json is a FIFO" "fifomodel/config.json: not a regular file (a FIFO)" "$TO \$ASAN classify fifomodel short.clip"
+err "attention: INPUT /dev/zero is refused" "/dev/zero: not a regular file (a character device)" "$TO \$ASAN attention joint.safetensors /dev/zero --json"
+if [ "$HAVE_STB" = 1 ] && [ "$TSF_STB" = 1 ]; then
+    err "classify: a FIFO among a folder's frames is refused" "fifoframes/0001.png: not a regular file (a FIFO)" "$TO \$ASAN classify joint.safetensors fifoframes"
+fi
+ok "classify: a FIFO on stdin still works" "(cat short.rgb > fifo.clip &) && $TO \$ASAN classify joint.safetensors $RAW $S3 <fifo.clip | grep -q 'top 5 of 5'"
+# --out: a symbolic link, a FIFO or a device is refused, not replaced
+if [ "$TSF_STB" = 1 ]; then
+    echo "the target" >"$W/target.txt"
+    ln -s target.txt "$W/link.png"
+    mkfifo "$W/ofifo.png"
+    err "attention --out: a symbolic link is refused" "link.png: not a regular file (a symbolic link): refusing to replace it" \
+        "$TO \$ASAN attention joint.safetensors short.clip $S3 --out link.png"
+    err "attention --out: a FIFO is refused" "ofifo.png: not a regular file (a FIFO)" "$TO \$ASAN attention joint.safetensors short.clip $S3 --out ofifo.png"
+    for dev in /dev/null /dev/full; do
+        err "attention --out $dev is refused" "$dev: not a regular file (a character device)" "$TO \$ASAN attention joint.safetensors short.clip $S3 --out $dev"
+    done
+    ok "attention --out: the link, its target, the FIFO and the devices untouched" \
+        'test -L link.png && [ "$(cat target.txt)" = "the target" ] && test -p ofifo.png && test -c /dev/null && test -c /dev/full'
+    ok "attention --out: a regular file is replaced, no .part left" \
+        "\$TSF attention joint.safetensors short.clip $S3 --out again.png && \$TSF attention joint.safetensors short.clip $S3 --out again.png && test ! -e again.png.part"
+fi
+# a path over 500 characters keeps the reason
+LONGD=$(printf 'd%.0s' $(seq 200))
+LONGD="long/$LONGD/$LONGD/$LONGD"
+mkdir -p "$W/$LONGD"
+cp "$W/cut.clip" "$W/$LONGD/cut.clip"
+head -c 100 "$W/joint.safetensors" >"$W/$LONGD/cut.safetensors"
+err "classify: a 600-character clip path keeps the reason" "cut.clip: a damaged clip file: malformed file (truncated" "\$TSF classify joint.safetensors $LONGD/cut.clip"
+err "classify: a 600-character model path keeps the reason" "cut.safetensors: cannot load the model: malformed file (" "\$TSF classify $LONGD/cut.safetensors short.clip"
+# /dev/null and /dev/full must still be device nodes; as root, put them back if a regression
+# replaced them, so the machine stays usable
+for dev in "/dev/null 3" "/dev/full 7"; do
+    set -- $dev
+    if test -c "$1"; then pass "$1 is still a character device"; else
+        fail "$1 is no longer a character device" "tsf attention replaced it"
+        if [ "$(id -u)" = 0 ]; then rm -f "$1" && mknod -m 666 "$1" c 1 "$2"; fi
+    fi
+done
 
 # ---- without stb: images need libstb-dev, everything else works ---------------------------------
 NOSTB=$TMP/tsf-nostb

@@ -3,6 +3,10 @@
 # builds them warning-free (-Werror), makes test images with a small C helper (stb_image_write),
 # and checks round trips bit for bit (images -> clip -> PNG, clip -> raw -> clip), the options,
 # and every error path with its message. ffmpeg is used when installed, skipped otherwise.
+# Files that are not regular files (issue 15): a FIFO, /dev/null or /dev/zero as an input is
+# refused (under timeout, so a regression fails rather than hangs), and a symbolic link, a
+# FIFO, /dev/null or /dev/full (as root also a device node made with mknod) at an output is
+# refused and left as it was; paths over 500 characters keep the reason.
 # Prints [PASS] name / [FAIL] name: reason / [SKIP] name: reason; the last line is
 # "N passed, N failed"; the exit status is non-zero on any failure.
 #
@@ -192,7 +196,7 @@ if [ "$HAVE_STB" = 1 ]; then
         "head -c 1000 a.clip > trunc.clip && clip2png trunc.clip --info"
     err "clip2png: not a clip" "notclip.clip: malformed file (not a clip file (no TSF_CLIP magic))" \
         'head -c 200 fr/f1.png > notclip.clip && clip2png notclip.clip --info'
-    err "clip2png: missing clip" "missing.clip: input/output error (cannot open the file)" 'clip2png missing.clip --info'
+    err "clip2png: missing clip" "missing.clip: no such file" 'clip2png missing.clip --info'
     err "clip2png: nothing to do" "nothing to do: give -o SHEET.png, --split or --info" 'clip2png a.clip'
 fi
 
@@ -231,7 +235,7 @@ err "video2clip: video shorter than the window" "the video has 12 frames, fewer 
     'video2clip -W 32 -H 24 --window 20 -o lw < raw.rgb'
 err "video2clip: no size" "give the frame size: --width W --height H" 'video2clip -o x.clip < raw.rgb'
 err "video2clip: --stride without --window" "--stride needs --window" 'video2clip -W 32 -H 24 --stride 2 -o x.clip < raw.rgb'
-err "video2clip: missing --input" "nope.rgb: cannot open" 'video2clip -W 32 -H 24 --input nope.rgb -o x.clip'
+err "video2clip: missing --input" "nope.rgb: no such file" 'video2clip -W 32 -H 24 --input nope.rgb -o x.clip'
 err "video2clip: clips beyond the format's limit" "clips of 1048576 frames of 16384 x 16384 are larger than the format's limit" \
     'video2clip -W 16384 -H 16384 --window 1048576 -o big < raw.rgb'
 err "video2clip: unwritable output" "nodir/x.clip.part: cannot write" 'video2clip -W 32 -H 24 -o nodir/x.clip < raw.rgb'
@@ -272,7 +276,7 @@ if [ "$HAVE_STB" = 1 ]; then
     out "mkdataset --check: all readable" "all readable" 'mkdataset --check ds/val.csv ds/classes.txt'
     err "mkdataset --check: unknown label" "bad1.csv: malformed file (line 3: unknown label \"dgo\")" \
         'printf "path,label\nclips/cat/v1.clip,cat\nclips/cat/v2.clip,dgo\n" > ds/bad1.csv && mkdataset --check ds/bad1.csv ds/classes.txt'
-    err "mkdataset --check: label out of range" "line 2: label 7 is not a class index (0 .. K-1)" \
+    err "mkdataset --check: label out of range" "line 2: label 7 is not a class index (the 3 classes are 0 .. 2)" \
         'printf "path,label\nclips/cat/v1.clip,7\n" > ds/bad2.csv && mkdataset --check ds/bad2.csv ds/classes.txt'
     err "mkdataset --check: duplicate path" "line 3: duplicate path" \
         'printf "clips/cat/v1.clip,1\nclips/cat/v2.clip,1\nclips/cat/v1.clip,1\n" > ds/bad3.csv && mkdataset --check ds/bad3.csv ds/classes.txt'
@@ -282,7 +286,7 @@ if [ "$HAVE_STB" = 1 ]; then
         'head -c 500 a.clip > ds/t.clip && printf "t.clip,1\n" > ds/bad5.csv && mkdataset --check ds/bad5.csv ds/classes.txt'
     err "mkdataset --check: duplicate class" "dup.txt: malformed file (line 3: duplicate class name \"a\" (first on line 1))" \
         'printf "a\nb\na\n" > dup.txt && mkdataset --check ds/train.csv dup.txt'
-    err "mkdataset --check: missing manifest" "nope.csv: input/output error (cannot open the file)" \
+    err "mkdataset --check: missing manifest" "nope.csv: no such file" \
         'mkdataset --check nope.csv ds/classes.txt'
     err "mkdataset: a folder with no images and no clips" "tree2/a/v1: a folder with no images and no clips" \
         'mkdir -p tree2/a/v1 && mkdataset tree2 ds3'
@@ -298,6 +302,108 @@ if [ "$HAVE_STB" = 1 ]; then
     err "mkdataset: a bad frame in the tree" "tree7/a/v/1.png: cannot read the image" \
         'mkdir -p tree7/a/v && echo junk > tree7/a/v/1.png && mkdataset tree7 ds3'
 fi
+
+# ---- files that are not regular files (issue 15) ----------------------------------------------
+# Inputs read by name must be regular files: a FIFO without a writer used to hang clip2png
+# --info and mkdataset --check, /dev/zero never ends. Every command runs under timeout, so a
+# regression fails (exit status 124) instead of hanging the suite. Outputs are written as
+# NAME.part and renamed: a symbolic link, a FIFO or a device at NAME is refused and left as it
+# was (as root, a rename over /dev/null or /dev/full would replace the device node).
+TO="timeout 20"
+mkfifo "$W/fifo" "$W/fifo.clip" "$W/ofifo" "$W/ofifo.clip" "$W/ofifo.png"
+echo "the target" >"$W/target.txt"
+ln -s target.txt "$W/link.clip" && ln -s target.txt "$W/link.png" && ln -s target.txt "$W/sw_0001.clip"
+ln -s target.txt "$W/p.clip.part"
+# what must still be there afterwards: the links, the FIFOs, the target's text
+intact() { test -L link.clip && test -L link.png && test -L sw_0001.clip && test -p ofifo.clip && test -p ofifo.png && [ "$(cat target.txt)" = "the target" ]; }
+MKNOD=0 # as root: a device node of our own in the work folder (c 1 3 is /dev/null's)
+if [ "$(id -u)" = 0 ] && mknod "$W/null.dev" c 1 3 2>/dev/null; then MKNOD=1; fi
+
+err "video2clip --input: a FIFO is refused" "fifo: not a regular file (a FIFO)" "$TO video2clip -W 32 -H 24 --input fifo -o x.clip"
+err "video2clip --input: /dev/zero is refused" "/dev/zero: not a regular file (a character device)" "$TO video2clip -W 32 -H 24 --input /dev/zero -o x.clip"
+err "video2clip --input: a folder is refused" "fr2: a folder, not a file" "mkdir -p fr2 && $TO video2clip -W 32 -H 24 --input fr2 -o x.clip"
+ok "video2clip: a FIFO on stdin still works" "(cat raw.rgb > fifo &) && $TO video2clip -q -W 32 -H 24 -o sf.clip < fifo && cmp sf.clip a.clip"
+ok "video2clip: a regular file at -o is replaced" "video2clip -q -W 32 -H 24 -o sf.clip < raw.rgb && video2clip -q -W 32 -H 24 -o sf.clip < raw.rgb && cmp sf.clip a.clip"
+err "video2clip -o: a symbolic link is refused" "link.clip: not a regular file (a symbolic link): refusing to replace it" "$TO video2clip -W 32 -H 24 -o link.clip < raw.rgb"
+err "video2clip -o: a FIFO is refused" "ofifo.clip: not a regular file (a FIFO): refusing to replace it" "$TO video2clip -W 32 -H 24 -o ofifo.clip < raw.rgb"
+err "video2clip -o: a symbolic link at OUT.part is refused" "p.clip.part: not a regular file (a symbolic link)" "$TO video2clip -W 32 -H 24 -o p.clip < raw.rgb"
+err "video2clip --window: a symbolic link among the windows is refused" "sw_0001.clip: not a regular file (a symbolic link)" "$TO video2clip -W 32 -H 24 --window 5 --stride 3 -o sw < raw.rgb"
+ok "video2clip: links, FIFOs and the link's target untouched" 'intact && test ! -e p.clip && test ! -e link.clip.part'
+for dev in /dev/null /dev/full; do
+    err "video2clip -o $dev is refused" "$dev: not a regular file (a character device)" "$TO video2clip -W 32 -H 24 -o $dev < raw.rgb"
+    ok "video2clip -o $dev: still a device node" "test -c $dev"
+done
+if [ "$MKNOD" = 1 ]; then
+    err "video2clip -o a device node (root)" "null.dev: not a regular file (a character device)" "$TO video2clip -W 32 -H 24 -o null.dev < raw.rgb"
+    ok "video2clip: the device node stays one (root)" 'test -c null.dev'
+    rm -f "$W/null.dev"
+fi
+if [ "$HAVE_STB" = 1 ]; then
+    err "clip2png --info: a FIFO is refused" "fifo.clip: not a regular file (a FIFO)" "$TO clip2png fifo.clip --info"
+    err "clip2png --info: /dev/null is refused" "/dev/null: not a regular file (a character device)" "$TO clip2png /dev/null --info"
+    err "clip2png --info: /dev/zero is refused" "/dev/zero: not a regular file (a character device)" "$TO clip2png /dev/zero --info"
+    err "clip2png -o: a symbolic link is refused" "link.png: not a regular file (a symbolic link)" "$TO clip2png a.clip -o link.png"
+    err "clip2png -o: a FIFO is refused" "ofifo.png: not a regular file (a FIFO)" "$TO clip2png a.clip -o ofifo.png"
+    err "clip2png -o /dev/full is refused" "/dev/full: not a regular file (a character device)" "$TO clip2png a.clip -o /dev/full"
+    err "clip2png --split: a symbolic link among the frames is refused" "sl0003.png: not a regular file (a symbolic link)" \
+        "ln -s target.txt sl0003.png && $TO clip2png a.clip --split sl"
+    ok "clip2png: a regular file at -o is replaced, no .part left" 'clip2png -q a.clip -o sheet.png --cols 4 && clip2png -q a.clip -o sheet.png && test ! -e sheet.png.part'
+    err "frames2clip: a FIFO named like an image is refused" "fifo.png: not a regular file (a FIFO)" "mkfifo fifo.png && $TO frames2clip -o x.clip fifo.png"
+    err "frames2clip: a FIFO among a folder's frames is refused" "ff/f2.png: not a regular file (a FIFO)" \
+        "mkdir -p ff && cp fr/f1.png ff/ && mkfifo ff/f2.png && $TO frames2clip -o x.clip ff"
+    err "frames2clip: @FIFO is refused" "fifo: not a regular file (a FIFO)" "$TO frames2clip -o x.clip @fifo"
+    err "frames2clip: @/dev/zero is refused" "/dev/zero: not a regular file (a character device)" "$TO frames2clip -o x.clip @/dev/zero"
+    err "frames2clip: a list naming a FIFO names the line" "fl.txt:2: fifo.png: not a regular file (a FIFO)" \
+        "printf 'fr/f1.png\nfifo.png\n' > fl.txt && $TO frames2clip -o x.clip @fl.txt"
+    err "frames2clip: a list naming /dev/zero names the line" "dl.txt:1: /dev/zero: not a regular file (a character device)" \
+        "printf '/dev/zero\n' > dl.txt && $TO frames2clip -o x.clip @dl.txt"
+    err "frames2clip: a list line longer than a path" "ll.txt:1: a line longer than 4094 characters" \
+        "head -c 5000 /dev/zero | tr '\\0' a > ll.txt && $TO frames2clip -o x.clip @ll.txt"
+    err "frames2clip -o: a symbolic link is refused" "link.clip: not a regular file (a symbolic link)" "$TO frames2clip -o link.clip fr"
+    err "frames2clip -o: a FIFO is refused" "ofifo.clip: not a regular file (a FIFO)" "$TO frames2clip -o ofifo.clip fr"
+    err "frames2clip -o /dev/null is refused" "/dev/null: not a regular file (a character device)" "$TO frames2clip -o /dev/null fr"
+    ok "frames2clip, clip2png: links, FIFOs, the target and /dev/null untouched" 'intact && test -c /dev/null && test -c /dev/full'
+    # mkdataset --check: the manifest, the class file and the clips it names
+    err "mkdataset --check: a FIFO manifest is refused" "fifo: not a regular file (a FIFO)" "$TO mkdataset --check fifo ds/classes.txt"
+    err "mkdataset --check: a FIFO class file is refused" "fifo: not a regular file (a FIFO)" "$TO mkdataset --check ds/train.csv fifo"
+    err "mkdataset --check: /dev/null classes are refused" "/dev/null: not a regular file (a character device)" "$TO mkdataset --check ds/train.csv /dev/null"
+    err "mkdataset --check: /dev/zero as the manifest is refused" "/dev/zero: not a regular file (a character device)" "$TO mkdataset --check /dev/zero ds/classes.txt"
+    err "mkdataset --check: a FIFO clip names the line" "ds/bad6.csv:2: ds/f.clip: not a regular file (a FIFO)" \
+        "mkfifo ds/f.clip && printf 'path,label\nf.clip,1\n' > ds/bad6.csv && $TO mkdataset --check ds/bad6.csv ds/classes.txt"
+    err "mkdataset --check: a class file shorter than the labels names it and K" "the 3 classes are 0 .. 2)) (the classes of ds/classes.txt)" \
+        'mkdataset --check ds/bad2.csv ds/classes.txt'
+    # mkdataset: a FIFO in the tree; outputs that are not regular files
+    err "mkdataset: a FIFO named .clip in the tree is refused" "tree8/a/x.clip: not a regular file (a FIFO)" \
+        "mkdir -p tree8/a && mkfifo tree8/a/x.clip && $TO mkdataset tree8 ds8"
+    err "mkdataset: a FIFO among a video's frames is refused" "tree9/a/v/2.png: not a regular file (a FIFO)" \
+        "mkdir -p tree9/a/v && cp fr/f1.png tree9/a/v/1.png && mkfifo tree9/a/v/2.png && $TO mkdataset tree9 ds9"
+    err "mkdataset: a symbolic link at OUTDIR/train.csv is refused before converting" "ds10/train.csv: not a regular file (a symbolic link)" \
+        "mkdir -p ds10 && ln -s ../target.txt ds10/train.csv && $TO mkdataset tree ds10"
+    ok "mkdataset: nothing converted, the link untouched" 'test ! -e ds10/clips && test -L ds10/train.csv && [ "$(cat target.txt)" = "the target" ]'
+    err "mkdataset --val 0: a FIFO at val.csv is refused, not removed" "ds11/val.csv: not a regular file (a FIFO)" \
+        "mkdir -p ds11 && mkfifo ds11/val.csv && $TO mkdataset -q tree ds11 --val 0"
+    ok "mkdataset: the FIFO at val.csv is still there" 'test -p ds11/val.csv'
+    ok "mkdataset: the manifests are renamed into place (no .part left)" 'mkdataset -q tree ds12 --val 0.34 2>/dev/null && test -f ds12/train.csv && test -f ds12/classes.txt && test -z "$(find ds12 -name "*.part")"'
+    # a path over 500 characters keeps the reason (the library's messages hold 512 bytes)
+    LONGD=$(printf 'd%.0s' $(seq 200))
+    LONGD="long/$LONGD/$LONGD/$LONGD"
+    mkdir -p "$W/$LONGD"
+    head -c 1000 "$W/a.clip" >"$W/$LONGD/t.clip"
+    printf 'path,label\nt.clip,1\n' >"$W/$LONGD/m.csv"
+    printf 'path,label\nt.clip,9\n' >"$W/$LONGD/k.csv"
+    err "clip2png: a 600-character path keeps the reason" "t.clip: malformed file (truncated: the header describes" "clip2png $LONGD/t.clip --info"
+    err "mkdataset --check: a 600-character path keeps the reason" "t.clip: malformed file (truncated" "mkdataset --check $LONGD/m.csv ds/classes.txt"
+    err "mkdataset --check: a 600-character path keeps K" "the 3 classes are 0 .. 2)) (the classes of ds/classes.txt)" "mkdataset --check $LONGD/k.csv ds/classes.txt"
+fi
+# /dev/null and /dev/full must still be device nodes; as root, put them back if a regression
+# replaced them, so the machine stays usable
+for dev in "/dev/null 3" "/dev/full 7"; do
+    set -- $dev
+    if test -c "$1"; then pass "$1 is still a character device"; else
+        fail "$1 is no longer a character device" "a tool replaced it"
+        if [ "$(id -u)" = 0 ]; then rm -f "$1" && mknod -m 666 "$1" c 1 "$2"; fi
+    fi
+done
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

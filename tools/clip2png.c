@@ -22,6 +22,9 @@
        --gap G     pixels between frames (default 2)
        -q          no progress and no summary
 
+   IN.clip must be a regular file. Each PNG is written as NAME.part, then renamed; a name
+   held by anything but a regular file (a symbolic link, a FIFO, a device) is refused.
+
    Output, e.g.
        sheet.png: 16 of 300 frames in a 4 x 4 grid, 1286 x 966 pixels
        video.clip: 300 frames of 320 x 240, 3 channels, 30 fps, label 5, 69120064 bytes
@@ -34,14 +37,6 @@ static void usage(void) {
                     "[--thumb S] [--gap G] [-q]\n"
                     "       clip2png IN.clip --split PREFIX\n"
                     "       clip2png IN.clip --info\n");
-}
-
-static int write_png(const char *path, int w, int h, int c, const unsigned char *px) {
-    if (!stbi_write_png(path, w, h, c, px, w * c)) {
-        tt_error("%s: cannot write the PNG", path);
-        return 0;
-    }
-    return 1;
 }
 
 int main(int argc, char **argv) {
@@ -101,6 +96,8 @@ int main(int argc, char **argv) {
         usage();
         return 1;
     }
+    if (!tt_check_input(in)) return 1; /* a FIFO would block, a device never end */
+    if (out && !tt_check_output(out)) return 1;
     st = tsf_clip_open(&clip, in, NULL, &err);
     if (st != TSF_OK) {
         tt_error("%s: %s", in, tt_why(st, &err, why, sizeof why));
@@ -120,7 +117,7 @@ int main(int argc, char **argv) {
                 tt_error("%s: frame %d: %s", in, k, tsf_status_string(st));
                 ok = 0;
             } else {
-                ok = write_png(path, clip.h.W, clip.h.H, C, frame);
+                ok = tt_write_png(path, clip.h.W, clip.h.H, C, frame);
             }
             tt_progress("frame", k + 1, clip.h.T);
         }
@@ -177,7 +174,7 @@ int main(int argc, char **argv) {
                        (size_t)tw * C);
             tt_progress("frame", k + 1, n);
         }
-        if (ok) ok = write_png(out, sw, sh, C, sheet);
+        if (ok) ok = tt_write_png(out, sw, sh, C, sheet);
         if (ok && !tt_quiet)
             printf("%s: %d of %d frames in a %d x %d grid, %d x %d pixels\n", out, n, clip.h.T,
                    cols, rows, sw, sh);

@@ -13,7 +13,10 @@
        frames2clip [options] -o OUT.clip INPUT...
    INPUT is a folder (its images, in natural name order: frame9 before frame10), an image
    file, or @LIST (a text file naming one image a line). Inputs are taken in the order given.
-       -o, --output FILE   the clip to write (required)
+   Images and lists must be regular files (not FIFOs or devices).
+       -o, --output FILE   the clip to write (required), as FILE.part, then renamed; a name
+                           held by anything but a regular file (a symbolic link, a FIFO, a
+                           device) is refused, not replaced
        --size S            resize so the shorter side is S pixels (long side rounded)
        --crop              then centre-crop to S x S (needs --size)
        --every K           keep the 1st, (K+1)th, ... image
@@ -42,21 +45,29 @@ static void usage(void) {
 /* Add the images of one INPUT to files. 0 after an error. */
 static int add_input(const char *in, tt_list *files) {
     if (in[0] == '@') { /* a list file */
-        FILE *f = fopen(in + 1, "r");
-        char line[4096];
+        FILE *f;
+        char line[4096], buf[64];
+        const char *why;
         int n = 0, lineno = 0;
-        if (!f) {
+        if (!tt_check_input(in + 1)) return 0; /* a FIFO would block, /dev/zero never end */
+        if (!(f = fopen(in + 1, "r"))) {
             tt_error("%s: cannot open the list: %s", in + 1, strerror(errno));
             return 0;
         }
         while (fgets(line, sizeof line, f)) {
             size_t len = strlen(line);
             lineno++;
+            if (len == sizeof line - 1 && line[len - 1] != '\n') {
+                tt_error("%s:%d: a line longer than %d characters (one image path a line)", in + 1,
+                         lineno, (int)sizeof line - 2);
+                fclose(f);
+                return 0;
+            }
             while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
                 line[--len] = 0;
             if (!len) continue;
-            if (!tt_is_file(line)) {
-                tt_error("%s:%d: %s: no such file", in + 1, lineno, line);
+            if ((why = tt_input_problem(line, buf, sizeof buf)) != NULL) {
+                tt_error("%s:%d: %s: %s", in + 1, lineno, line, why);
                 fclose(f);
                 return 0;
             }
@@ -93,10 +104,11 @@ static int add_input(const char *in, tt_list *files) {
         }
         return 1;
     }
-    if (!tt_is_file(in)) {
+    if (tt_what(in, NULL) == TT_MISSING) {
         tt_error("%s: no such file or folder", in);
         return 0;
     }
+    if (!tt_check_input(in)) return 0; /* a FIFO, a device */
     tt_push(files, in);
     return 1;
 }

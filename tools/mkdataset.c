@@ -13,6 +13,10 @@
    are shuffled (from --seed) and round(val * groups) of them, at least 1 and at most all but
    1 when the class has 2 or more, go to val.csv; the rest to train.csv. The manifests hold
    "path,label" lines: converted clips by paths relative to OUTDIR, others by absolute paths.
+   Clips, images, manifests and class files are read only when they are regular files (a
+   FIFO or a device is an error). Every file is written as NAME.part, then renamed; a name in
+   OUTDIR held by anything but a regular file (a symbolic link, a FIFO, a device) is refused
+   before anything is converted.
 
    Build (from the repository root; needs Debian's libstb-dev):
        cc -std=c99 -O2 -Wall -Wextra -Wpedantic -Wshadow -Wdouble-promotion -Wstrict-prototypes \
@@ -94,7 +98,13 @@ static int add_clip(dataset *d, const char *path, int label, const char *group) 
     tsf_clip_header h;
     tsf_error err;
     char why[700], *abs;
-    tsf_status st = tsf_clip_read_header(&h, path, &err);
+    const char *problem = tt_input_problem(path, why, sizeof why);
+    tsf_status st;
+    if (problem) { /* a FIFO would block the library's reader */
+        tt_error("%s: %s", path, problem);
+        return 0;
+    }
+    st = tsf_clip_read_header(&h, path, &err);
     if (st != TSF_OK) {
         tt_error("%s: %s", path, tt_why(st, &err, why, sizeof why));
         return 0;
@@ -113,20 +123,31 @@ static int add_clip(dataset *d, const char *path, int label, const char *group) 
     return 1;
 }
 
-/* Write a manifest of the entries on one side of the split. */
+/* Write a manifest of the entries on one side of the split (as path.part, then renamed). */
 static int write_manifest(const char *path, const dataset *d, const char *side, char want) {
-    FILE *f = fopen(path, "w");
-    int i, ok;
-    if (!f) {
-        tt_error("%s: cannot write: %s", path, strerror(errno));
-        return 0;
+    char *part = tt_part_name(path);
+    FILE *f = tt_create_part(path, part);
+    int i, ok = 0;
+    if (f) {
+        fprintf(f, "path,label\n");
+        for (i = 0; i < d->n; i++)
+            if (side[i] == want) fprintf(f, "%s,%d\n", d->v[i].path, d->v[i].label);
+        ok = tt_commit_part(f, part, path); /* reports a write error */
     }
-    fprintf(f, "path,label\n");
-    for (i = 0; i < d->n; i++)
-        if (side[i] == want) fprintf(f, "%s,%d\n", d->v[i].path, d->v[i].label);
-    ok = !ferror(f);
-    if (fclose(f) != 0) ok = 0;
-    if (!ok) tt_error("%s: cannot write: %s", path, strerror(errno));
+    free(part);
+    return ok;
+}
+
+/* Write classes.txt: one class name a line (as path.part, then renamed). */
+static int write_classes(const char *path, const tt_list *classes) {
+    char *part = tt_part_name(path);
+    FILE *f = tt_create_part(path, part);
+    int c, ok = 0;
+    if (f) {
+        for (c = 0; c < classes->n; c++) fprintf(f, "%s\n", classes->v[c]);
+        ok = tt_commit_part(f, part, path);
+    }
+    free(part);
     return ok;
 }
 
@@ -175,22 +196,29 @@ static int check(const char *mpath, const char *cpath) {
     tsf_manifest m;
     tsf_error err;
     char why[700];
+    const char *problem;
     int i, bad = 0;
-    tsf_status st = tsf_classes_load(&classes, cpath, NULL, &err);
+    tsf_status st;
+    if (!tt_check_input(mpath) || !tt_check_input(cpath)) return 1; /* a FIFO would block */
+    st = tsf_classes_load(&classes, cpath, NULL, &err);
     if (st != TSF_OK) {
         tt_error("%s: %s", cpath, tt_why(st, &err, why, sizeof why));
         return 1;
     }
     st = tsf_manifest_load(&m, mpath, &classes, NULL, &err);
     if (st != TSF_OK) {
-        tt_error("%s: %s", mpath, tt_why(st, &err, why, sizeof why));
+        /* the library's "label 7 is not a class index (...)": which file sets the classes */
+        if (strstr(err.msg, "is not a class index (the "))
+            tt_error("%s: %s (the classes of %s)", mpath, tt_why(st, &err, why, sizeof why), cpath);
+        else
+            tt_error("%s: %s", mpath, tt_why(st, &err, why, sizeof why));
         tsf_classes_free(&classes);
         return 1;
     }
     for (i = 0; i < m.count; i++) {
         tsf_clip_header h;
-        if (!tt_is_file(m.paths[i])) {
-            tt_error("%s:%d: %s: no such file", mpath, m.lines[i], m.paths[i]);
+        if ((problem = tt_input_problem(m.paths[i], why, sizeof why)) != NULL) {
+            tt_error("%s:%d: %s: %s", mpath, m.lines[i], m.paths[i], problem);
             bad++;
             continue;
         }
@@ -282,6 +310,14 @@ int main(int argc, char **argv) {
         tt_list_free(&classes);
         return 1;
     }
+    { /* refuse to replace what is not a regular file before converting anything */
+        static const char *const outs[] = {"classes.txt", "train.csv", "val.csv"};
+        for (i = 0; ok && i < 3; i++) {
+            char *p = tt_join(outdir, outs[i]);
+            ok = tt_check_output(p);
+            free(p);
+        }
+    }
     quiet = tt_quiet;
     for (c = 0; ok && c < classes.n; c++) {
         char *cdir = tt_join(root, classes.v[c]);
@@ -368,7 +404,6 @@ int main(int argc, char **argv) {
     if (ok) {
         char *cpath = tt_join(outdir, "classes.txt"), *tpath = tt_join(outdir, "train.csv");
         char *vpath = tt_join(outdir, "val.csv");
-        FILE *f;
         side = (char *)tt_malloc((size_t)d.n);
         split(&d, classes.n, val, (unsigned long long)seed, side, &classes);
         for (i = 0; i < d.n; i++) ntrain += side[i] == 't', nval += side[i] == 'v';
@@ -379,17 +414,15 @@ int main(int argc, char **argv) {
             for (i = 0; i < d.n; i++) ngroups += i == 0 || strcmp(g[i], g[i - 1]) != 0;
             free(g);
         }
-        f = fopen(cpath, "w");
-        if (!f) {
-            tt_error("%s: cannot write: %s", cpath, strerror(errno));
-            ok = 0;
-        } else {
-            for (c = 0; c < classes.n; c++) fprintf(f, "%s\n", classes.v[c]);
-            if (ferror(f) | fclose(f)) tt_error("%s: cannot write", cpath), ok = 0;
-        }
+        ok = write_classes(cpath, &classes);
         if (ok) ok = write_manifest(tpath, &d, side, 't');
         if (ok && nval) ok = write_manifest(vpath, &d, side, 'v');
-        if (ok && !nval) remove(vpath); /* an old one would mislead */
+        if (ok && !nval) { /* an old one would mislead; only a regular file is removed */
+            if (tt_check_output(vpath))
+                remove(vpath);
+            else
+                ok = 0;
+        }
         if (ok && !tt_quiet) {
             printf("mkdataset: %d classes, %d clips in %d groups (%d converted from images): "
                    "train %d clips, val %d clips\n",

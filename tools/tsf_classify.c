@@ -73,7 +73,15 @@
    (T x T, divided; else null), "total", "png", "png_size". For raw input "frames" counts the
    frames read (attention stops reading after its window).
 
-   Errors say what is wrong and what to do; the exit status is 1 (2 for bad usage). */
+   FILES. MODEL, a clip and the frames of a folder are read only when they are regular files
+   (a FIFO would wait for a writer, a device never end): streams come on stdin (INPUT -). The
+   PNG is written as PNG.part, then renamed over PNG; a name held by anything but a regular
+   file (a symbolic link, a FIFO, a device) is refused. Class names and paths are UTF-8: the
+   PNG's captions draw each character outside printable ASCII as '?' (cl_ascii), the JSON
+   output keeps valid UTF-8 and replaces invalid bytes by U+FFFD.
+
+   Errors say what is wrong and what to do; the exit status is 1 (2 for bad usage). A window
+   whose logits are not finite (weights that overflow float) is an error, not a prediction. */
 
 #ifndef TT_NO_STB
 /* stb_easy_font (in libstb-dev too) draws the PNG's captions; without it the PNG has none. */
@@ -138,7 +146,9 @@ static void cl_usage(FILE *f) {
            "attention:\n"
            "  --out PNG     the picture (needs libstb-dev): the frames, the cls token's attention\n"
            "                over each as a heatmap, per-frame weights, and for divided attention\n"
-           "                the temporal attention as a T x T panel (rows: query frame)\n"
+           "                the temporal attention as a T x T panel (rows: query frame);\n"
+           "                written as PNG.part, then renamed: a symbolic link, a FIFO or a\n"
+           "                device at PNG is refused, not replaced\n"
            "  --rollout     attention rollout (Abnar & Zuidema 2020) through blocks 1 .. B\n"
            "  --block B     the block to show, 1 .. L (default L, the last)\n"
            "  --start F     the one window shown starts at frame F (default 0)\n"
@@ -255,23 +265,31 @@ static int cl_load_model(tsf_model *m, const char *path) {
     tsf_error err;
     tsf_status st;
     char why[800];
-    if (!tt_is_file(path) && !tt_is_dir(path)) {
+    const char *kind = NULL;
+    int what = tt_what(path, &kind);
+    if (what == TT_MISSING) {
         tt_error("%s: no such model file or folder: give a .safetensors file (tsf train writes "
                  "one) or a Hugging Face model folder (config.json + model.safetensors)",
                  path);
         return 0;
     }
-    if (tt_is_dir(path)) {
+    if (what == TT_SPECIAL) { /* a FIFO would wait for a writer, a device never end */
+        tt_error("%s: not a regular file (%s): MODEL is a .safetensors file or a model folder",
+                 path, kind);
+        return 0;
+    }
+    if (what == TT_FOLDER) {
         char *cfg = tt_join(path, "config.json");
-        int ok = tt_is_file(cfg);
-        free(cfg);
-        if (!ok) {
+        int cw = tt_what(cfg, &kind);
+        if (cw == TT_SPECIAL || cw == TT_FOLDER)
+            tt_error("%s: not a regular file (%s)", cfg, kind);
+        else if (cw == TT_MISSING)
             tt_error("%s: a folder without config.json: a model folder holds config.json and "
                      "model.safetensors (as on the Hugging Face hub); or give the .safetensors "
                      "file itself",
                      path);
-            return 0;
-        }
+        free(cfg);
+        if (cw != TT_REGULAR) return 0;
     }
     st = tsf_model_load(m, path, 1, &err);
     if (st != TSF_OK) {
@@ -352,7 +370,8 @@ static int cl_src_open(cl_src *s, const cl_opts *o, const tsf_model *m, const ts
     tsf_error err;
     tsf_status st;
     char why[800];
-    int c;
+    const char *kind = NULL;
+    int c, what;
     memset(s, 0, sizeof *s);
     s->name = o->input, s->fps = o->fps;
     if (!strcmp(o->input, "-")) {
@@ -389,6 +408,8 @@ static int cl_src_open(cl_src *s, const cl_opts *o, const tsf_model *m, const ts
                 free(p);
             }
         tt_list_free(&names);
+        for (i = 0; i < s->files.n; i++) /* every frame is read: a FIFO would block */
+            if (!tt_check_input(s->files.v[i])) return 0;
         if (s->files.n == 0) {
             tt_error("%s: no images (jpg, png, bmp, ppm, tga, gif) in the folder: extract frames "
                      "with e.g. ffmpeg -i video.mp4 %s/%%06d.png",
@@ -404,10 +425,16 @@ static int cl_src_open(cl_src *s, const cl_opts *o, const tsf_model *m, const ts
         stbi_image_free(img);
         s->W = w, s->H = h;
 #endif
-    } else if (!tt_is_file(o->input)) {
-        tt_error("%s: no such file or folder. INPUT is a clip file (video2clip, frames2clip), a "
-                 "folder of frames, or - for raw RGB24 frames on stdin",
-                 o->input);
+    } else if ((what = tt_what(o->input, &kind)) != TT_REGULAR) {
+        if (what == TT_MISSING)
+            tt_error("%s: no such file or folder. INPUT is a clip file (video2clip, frames2clip), "
+                     "a folder of frames, or - for raw RGB24 frames on stdin",
+                     o->input);
+        else /* a FIFO would wait for a writer, a device never end */
+            tt_error("%s: not a regular file (%s). INPUT is a clip file, a folder of frames, or - "
+                     "for raw RGB24 frames on stdin, where a pipe or a FIFO goes: %s MODEL - -W "
+                     "W -H H < FIFO",
+                     o->input, kind, tt_prog);
         return 0;
     } else {
         st = tsf_clip_open(&s->clip, o->input, NULL, &err);
@@ -558,6 +585,7 @@ static int cl_get(cl_src *s, long f, float *dst, size_t plane_stride) {
 /* ---- predictions -------------------------------------------------------------------------- */
 typedef struct cl_run {
     tsf_model *m;
+    const char *model; /* its path, for messages */
     cl_src *src;
     tsf_sample_opts so; /* resolved; one test view: centre crop, first temporal clip */
     int T, S, C, K;
@@ -569,7 +597,7 @@ static int cl_run_init(cl_run *r, tsf_model *m, const cl_opts *o) {
     tsf_status st;
     int c;
     memset(r, 0, sizeof *r);
-    r->m = m;
+    r->m = m, r->model = o->model;
     r->T = m->cfg.frames, r->S = m->cfg.crop_size, r->C = m->cfg.channels, r->K = m->cfg.classes;
     r->so.frames = r->T, r->so.size = r->S, r->so.short_side = m->cfg.short_side;
     r->so.sampling = o->segment ? TSF_SAMPLE_SEGMENT : TSF_SAMPLE_DENSE;
@@ -577,9 +605,9 @@ static int cl_run_init(cl_run *r, tsf_model *m, const cl_opts *o) {
     for (c = 0; c < 3; c++) r->so.mean[c] = m->cfg.mean[c], r->so.std[c] = m->cfg.std[c];
     r->so.bgr = m->cfg.bgr;
     if ((st = tsf_sample_opts_resolve(&r->so)) != TSF_OK) {
-        tt_error("the model's preprocessing (frames %d, size %d, mean/std, bgr %d) makes no valid "
-                 "sampling: %s; check the model's config",
-                 r->T, r->S, r->so.bgr, tsf_status_string(st));
+        tt_error("%s: the model's preprocessing (frames %d, size %d, mean/std, bgr %d) makes no "
+                 "valid sampling: %s; check the model's config",
+                 o->model, r->T, r->S, r->so.bgr, tsf_status_string(st));
         return 0;
     }
     r->x = (float *)tt_malloc((size_t)r->C * r->T * r->S * r->S * sizeof(float));
@@ -594,10 +622,12 @@ static int cl_predict(cl_run *r, long start, long len, double *probs) {
     size_t plane = (size_t)r->S * r->S, tp = (size_t)r->T * plane;
     const float *logits;
     double mx, sum;
+    size_t bad = 0;
     int t, c, k;
     tsf_status st = tsf_sample_frames(r->idx, (int)len, r->src->fps, &r->so, NULL, 0);
     if (st != TSF_OK) {
-        tt_error("cannot sample %ld frames: %s", len, tsf_status_string(st));
+        tt_error("%s: cannot sample frames %ld-%ld: %s", r->src->name, start, start + len - 1,
+                 tsf_status_string(st));
         return 0;
     }
     for (t = 0; t < r->T; t++) {
@@ -611,11 +641,20 @@ static int cl_predict(cl_run *r, long start, long len, double *probs) {
     }
     st = tsf_model_forward(r->m, r->x, 1, r->T, r->S, r->S, NULL);
     if (st != TSF_OK) {
-        tt_error("the forward pass failed: %s%s", tsf_status_string(st),
+        tt_error("%s: the forward pass on frames %ld-%ld of %s failed: %s%s", r->model, start,
+                 start + len - 1, r->src->name, tsf_status_string(st),
                  st == TSF_ERR_ALLOC ? " (the model needs more memory than is free)" : "");
         return 0;
     }
     logits = r->m->acts.logits;
+    /* finite weights can still overflow float on some input: say so rather than print NaN */
+    if (tsf_check_finite(logits, (size_t)r->K, &bad) != TSF_OK) {
+        tt_error("%s: the model's output for frames %ld-%ld of %s is not finite (class %d's "
+                 "logit is %g): its weights overflow float on this input, or are damaged; no "
+                 "prediction",
+                 r->model, start, start + len - 1, r->src->name, (int)bad, (double)logits[bad]);
+        return 0;
+    }
     for (mx = (double)logits[0], k = 1; k < r->K; k++)
         if ((double)logits[k] > mx) mx = (double)logits[k];
     for (sum = 0, k = 0; k < r->K; k++) sum += probs[k] = exp((double)logits[k] - mx);
@@ -664,11 +703,38 @@ static const char *cl_label(const tsf_model *m, int k, char *buf, size_t n) {
     return buf;
 }
 
+/* The length of the valid UTF-8 sequence at p (1 .. 4 bytes; no overlong forms, no
+   surrogates, nothing past U+10FFFF), or 0 when p starts none. */
+static int cl_utf8_len(const unsigned char *p) {
+    unsigned char lo = 0x80, hi = 0xBF;
+    int n, i;
+    if (p[0] < 0x80) return 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF)
+        n = 2;
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+        n = 3, lo = p[0] == 0xE0 ? 0xA0 : 0x80, hi = p[0] == 0xED ? 0x9F : 0xBF;
+    else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+        n = 4, lo = p[0] == 0xF0 ? 0x90 : 0x80, hi = p[0] == 0xF4 ? 0x8F : 0xBF;
+    else
+        return 0;
+    if (p[1] < lo || p[1] > hi) return 0; /* stops at the terminating NUL too */
+    for (i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF) return 0;
+    return n;
+}
+
+/* s as a JSON string. Valid UTF-8 is copied; a byte that starts no valid sequence (a file
+   name in Latin-1, say) becomes U+FFFD, so the output stays valid JSON. */
 static void cl_json_str(const char *s) {
     putchar('"');
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
+        int n = c >= 0x80 ? cl_utf8_len((const unsigned char *)s) : 1;
+        if (n == 0)
+            printf("\\ufffd");
+        else if (n > 1)
+            fwrite(s, 1, (size_t)n, stdout), s += n - 1;
+        else if (c == '"' || c == '\\')
             printf("\\%c", c);
         else if (c == '\n')
             printf("\\n");
@@ -1078,6 +1144,27 @@ static int cl_flat(float lo, float hi) {
 
 #define CL_LINE 12 /* text line height (stb_easy_font) */
 
+#ifdef CL_HAVE_FONT
+/* s as text stb_easy_font can draw, in text[0 .. n): its glyph table covers the bytes 32 ..
+   127 only, and it indexes the table with the (signed) char minus 32, so a control byte or any
+   byte from 0x80 up reads outside it; class names and paths are UTF-8. Each UTF-8 sequence (a
+   lead byte and the continuation bytes that follow it) becomes one '?', and so does every
+   other byte outside the printable 32 .. 126: a control character (tab, newline), DEL, a
+   stray continuation byte, a Latin-1 byte. Returns the length. */
+static size_t cl_ascii(char *text, size_t n, const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = 0;
+    while (*p && len + 1 < n) {
+        unsigned char c = *p++;
+        if (c >= 0xC0) /* a lead byte: skip its continuation bytes */
+            while (*p >= 0x80 && *p < 0xC0) p++;
+        text[len++] = c >= 32 && c < 127 ? (char)c : '?';
+    }
+    text[len] = 0;
+    return len;
+}
+#endif
+
 /* Text at (x, y), clipped to max_w pixels; returns its width. Without the font: nothing. */
 static int cl_text(cl_img *im, int x, int y, int max_w, const char *s, const unsigned char rgb[3]) {
 #ifdef CL_HAVE_FONT
@@ -1085,9 +1172,7 @@ static int cl_text(cl_img *im, int x, int y, int max_w, const char *s, const uns
     char text[256];
     unsigned char col[4] = {255, 255, 255, 255};
     int q, nq, width = 0;
-    size_t len = strlen(s);
-    if (len >= sizeof text) len = sizeof text - 1;
-    memcpy(text, s, len), text[len] = 0;
+    size_t len = cl_ascii(text, sizeof text, s);
     while (len > 0 && stb_easy_font_width(text) > max_w) text[--len] = 0;
     if (!len) return 0;
     width = stb_easy_font_width(text);
@@ -1246,10 +1331,7 @@ static int cl_render(const char *path, const cl_opts *o, const tsf_model *m, con
             snprintf(buf, sizeof buf, "colour: %.4f .. %.4f", (double)lo, (double)hi);
         cl_text(&im, gap, yl + 12, W - 2 * gap, buf, dim);
     }
-    ok = stbi_write_png(path, W, H, 3, im.p, W * 3) != 0;
-    if (!ok)
-        tt_error("%s: cannot write the PNG: %s; check that the folder exists and is writable", path,
-                 strerror(errno));
+    ok = tt_write_png(path, W, H, 3, im.p); /* through path.part; prints its errors */
     free(im.p);
     *pw = W, *ph = H;
     return ok;
@@ -1281,6 +1363,8 @@ static int cmd_attention(int argc, char **argv) {
         return 1;
     }
 #endif
+    /* a symbolic link, a FIFO or a device at --out is refused before any work */
+    if (o.out && !tt_check_output(o.out)) return 1;
     memset(&m, 0, sizeof m);
     memset(&src, 0, sizeof src);
     memset(&run, 0, sizeof run);

@@ -1,5 +1,7 @@
 /* tsf_tools.h - what the tools in this folder share: the library, stb, listing folders in
-   natural order, argument parsing, messages, progress, and frames -> clip conversion.
+   natural order, argument parsing, messages, progress, files read by name (regular files
+   only) and written (through NAME.part; never over anything but a regular file), PNGs, and
+   frames -> clip conversion.
    Not part of the library; each tool includes it first, in its only translation unit.
 
    Tools are POSIX programs (opendir, mkdir, realpath, isatty). Images come from Debian's
@@ -9,11 +11,12 @@
 #ifndef TSF_TOOLS_H
 #define TSF_TOOLS_H
 
-#define _XOPEN_SOURCE 700 /* POSIX 2008 + XSI: opendir, mkdir, realpath, isatty */
+#define _XOPEN_SOURCE 700 /* POSIX 2008 + XSI: opendir, mkdir, realpath, isatty, O_NOFOLLOW */
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,6 +267,139 @@ TT_FN int tt_is_image(const char *name) {
     return 0;
 }
 
+/* ---- files read by name, files written -------------------------------------------------- */
+/* The kind of a file that is not a regular file, for messages. */
+TT_FN const char *tt_kind(mode_t mode) {
+    if (S_ISDIR(mode)) return "a folder";
+    if (S_ISLNK(mode)) return "a symbolic link";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISSOCK(mode)) return "a socket";
+    return "not a regular file";
+}
+
+enum { TT_MISSING, TT_REGULAR, TT_FOLDER, TT_SPECIAL };
+
+/* What path names, following symbolic links: TT_MISSING (nothing readable there; errno set),
+   TT_REGULAR, TT_FOLDER, or TT_SPECIAL (a FIFO, a device, a socket; *kind, when kind is not
+   NULL, says which). */
+TT_FN int tt_what(const char *path, const char **kind) {
+    struct stat st;
+    if (stat(path, &st) != 0) return TT_MISSING;
+    if (kind) *kind = tt_kind(st.st_mode);
+    return S_ISREG(st.st_mode) ? TT_REGULAR : S_ISDIR(st.st_mode) ? TT_FOLDER : TT_SPECIAL;
+}
+
+/* A file a tool reads by name must be a regular file (a symbolic link to one is fine): a FIFO
+   without a writer would wait forever, a device such as /dev/zero never ends, and the
+   library's readers seek. Streams come on stdin, where a tool takes them. Returns NULL when
+   path is a regular file, else why not, for a message after "path: " ("no such file", "a
+   folder, not a file", "not a regular file (a FIFO)", or the system's reason), written in buf
+   when it needs to be (64 bytes are enough). */
+TT_FN const char *tt_input_problem(const char *path, char *buf, size_t n) {
+    const char *kind = NULL;
+    switch (tt_what(path, &kind)) {
+    case TT_REGULAR:
+        return NULL;
+    case TT_MISSING:
+        return errno == ENOENT ? "no such file" : strerror(errno);
+    case TT_FOLDER:
+        return "a folder, not a file";
+    default:
+        snprintf(buf, n, "not a regular file (%s)", kind);
+        return buf;
+    }
+}
+
+/* tt_input_problem with the error printed ("prog: error: path: why"): 1 for a regular file. */
+TT_FN int tt_check_input(const char *path) {
+    char buf[64];
+    const char *why = tt_input_problem(path, buf, sizeof buf);
+    if (why) tt_error("%s: %s", path, why);
+    return why == NULL;
+}
+
+/* May a writer replace path? Only when nothing is there or a regular file is. Writers write
+   path.part and rename it over path, and a rename replaces whatever has the name: a FIFO or a
+   device node would become a regular file (as root, /dev/null too), a symbolic link would be
+   replaced instead of the file it points to. So anything else at path is refused, symbolic
+   links included (lstat: the link itself, not its target). Prints an error naming path and
+   returns 0 when refused. Call it before any work, and tt_create_part checks again. */
+TT_FN int tt_check_output(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0 || S_ISREG(st.st_mode)) return 1; /* creating it reports errors */
+    tt_error("%s: not a regular file (%s): refusing to replace it; remove it or choose another "
+             "name",
+             path, tt_kind(st.st_mode));
+    return 0;
+}
+
+/* path + ".part", malloc'd: the name a file has while it is written. */
+TT_FN char *tt_part_name(const char *path) {
+    size_t n = strlen(path);
+    char *p = (char *)tt_malloc(n + 6);
+    memcpy(p, path, n);
+    memcpy(p + n, ".part", 6);
+    return p;
+}
+
+/* Create (or truncate) part, the temporary name of path, for writing: both path and part must
+   pass tt_check_output, and part is opened without following a symbolic link and without
+   waiting on a FIFO, then must be a regular file (in case one appeared after the check).
+   Prints an error and returns NULL on failure. tt_commit_part or tt_drop_part ends it. */
+TT_FN FILE *tt_create_part(const char *path, const char *part) {
+    struct stat st;
+    FILE *f;
+    int fd;
+    if (!tt_check_output(path) || !tt_check_output(part)) return NULL;
+    fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK, 0666);
+    if (fd < 0) {
+        tt_error("%s: cannot write: %s", part, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        tt_error("%s: not a regular file: refusing to write it", part);
+        close(fd);
+        return NULL;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    if (!(f = fdopen(fd, "wb"))) {
+        tt_error("%s: cannot write: %s", part, strerror(errno));
+        close(fd);
+        remove(part);
+    }
+    return f;
+}
+
+/* Give up a file begun by tt_create_part: close it (f may be NULL) and remove part. */
+TT_FN void tt_drop_part(FILE *f, const char *part) {
+    if (f) fclose(f);
+    remove(part);
+}
+
+/* Finish a file begun by tt_create_part: close f, then rename part over path (checked again:
+   something else may have taken the name meanwhile). On failure part is removed and an error
+   printed. Returns 1 once path holds the new file. */
+TT_FN int tt_commit_part(FILE *f, const char *part, const char *path) {
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        tt_error("%s: cannot write: %s", part, strerror(errno));
+        remove(part);
+        return 0;
+    }
+    if (!tt_check_output(path)) {
+        remove(part);
+        return 0;
+    }
+    if (rename(part, path) != 0) {
+        tt_error("%s: cannot rename to %s: %s", part, path, strerror(errno));
+        remove(part);
+        return 0;
+    }
+    return 1;
+}
+
 /* mkdir -p. 0 on error (errno set). */
 TT_FN int tt_mkdirs(const char *path) {
     char *p = tt_strdup(path), *s;
@@ -282,6 +418,51 @@ TT_FN int tt_mkdirs(const char *path) {
 
 /* ---- frames -> clip ------------------------------------------------------------------------- */
 #ifndef TT_NO_STB
+typedef struct tt_png_sink {
+    FILE *f;
+    int bad;
+} tt_png_sink;
+
+static void tt_png_bytes(void *ctx, void *data, int size) {
+    tt_png_sink *s = (tt_png_sink *)ctx;
+    if (!s->bad && size > 0 && fwrite(data, 1, (size_t)size, s->f) != (size_t)size) s->bad = 1;
+}
+
+/* Write a PNG of w x h pixels of c channels (rows of w * c bytes) to path, through path.part
+   (tt_create_part: a path that is not a regular file is refused, a failure leaves nothing).
+   Prints an error naming the file; returns 1 once written. */
+TT_FN int tt_write_png(const char *path, int w, int h, int c, const unsigned char *px) {
+    char *part = tt_part_name(path);
+    tt_png_sink s;
+    int ok = 0;
+    s.bad = 0;
+    if ((s.f = tt_create_part(path, part)) != NULL) {
+        if (!stbi_write_png_to_func(tt_png_bytes, &s, w, h, c, px, w * c)) {
+            tt_error("%s: cannot encode the PNG (out of memory?)", path);
+            tt_drop_part(s.f, part);
+        } else if (s.bad) {
+            tt_error("%s: cannot write: %s", part, strerror(errno));
+            tt_drop_part(s.f, part);
+        } else {
+            ok = tt_commit_part(s.f, part, path);
+        }
+    }
+    free(part);
+    return ok;
+}
+
+/* Read an image by name as RGB (gray and RGBA become RGB): a regular file only
+   (tt_check_input). Prints an error naming the file and returns NULL on failure; free the
+   pixels with stbi_image_free. */
+TT_FN unsigned char *tt_load_image(const char *path, int *w, int *h) {
+    int comp;
+    unsigned char *img;
+    if (!tt_check_input(path)) return NULL;
+    if (!(img = stbi_load(path, w, h, &comp, 3)))
+        tt_error("%s: cannot read the image: %s", path, stbi_failure_reason());
+    return img;
+}
+
 typedef struct tt_convert {
     int size;   /* 0: keep the frames' size; else resize so the short side is size          */
     int crop;   /* 1: then centre-crop to size x size                                        */
@@ -359,17 +540,14 @@ TT_FN int tt_convert_frames(char **files, int n, const tt_convert *o, const char
         tt_error("no images to convert");
         return 0;
     }
+    if (!tt_check_output(out)) return 0; /* before reading any image */
     if ((T = tt_select(n, o, &idx)) == 0) return 0;
-    part = (char *)tt_malloc(strlen(out) + 6);
-    sprintf(part, "%s.part", out);
+    part = tt_part_name(out);
     for (j = 0; j < T; j++) {
         const char *file = files[idx[j]];
-        int w, hh, comp, y;
-        unsigned char *img = stbi_load(file, &w, &hh, &comp, 3); /* gray, RGBA -> RGB */
-        if (!img) {
-            tt_error("%s: cannot read the image: %s", file, stbi_failure_reason());
-            goto done;
-        }
+        int w, hh, y;
+        unsigned char *img = tt_load_image(file, &w, &hh); /* gray, RGBA -> RGB */
+        if (!img) goto done;
         if (j == 0) {
             w0 = w, h0 = hh;
             tt_target(o, w, hh, &rw, &rh, &cx, &cy, &ow, &oh);
@@ -383,7 +561,11 @@ TT_FN int tt_convert_frames(char **files, int n, const tt_convert *o, const char
             }
             resized = (unsigned char *)tt_malloc((size_t)rw * rh * 3);
             frame = (unsigned char *)tt_malloc((size_t)ow * oh * 3);
-            if (!(f = fopen(part, "wb")) || fwrite(hdr, 1, sizeof hdr, f) != sizeof hdr) {
+            if (!(f = tt_create_part(out, part))) {
+                stbi_image_free(img);
+                goto done;
+            }
+            if (fwrite(hdr, 1, sizeof hdr, f) != sizeof hdr) {
                 tt_error("%s: cannot write: %s", part, strerror(errno));
                 stbi_image_free(img);
                 goto done;
@@ -412,20 +594,10 @@ TT_FN int tt_convert_frames(char **files, int n, const tt_convert *o, const char
         }
         tt_progress("frame", j + 1, T);
     }
-    if (fclose(f) != 0) {
-        f = NULL;
-        tt_error("%s: cannot write: %s", part, strerror(errno));
-        goto done;
-    }
+    ok = tt_commit_part(f, part, out); /* removes part on failure */
     f = NULL;
-    if (rename(part, out) != 0) {
-        tt_error("%s: cannot rename to %s: %s", part, out, strerror(errno));
-        goto done;
-    }
-    ok = 1;
 done:
-    if (!ok && f) fclose(f);
-    if (!ok) remove(part);
+    if (!ok && f) tt_drop_part(f, part);
     if (!ok && j > 0 && j < T) tt_progress_end();
     if (ok && !tt_quiet)
         printf("%s: %d frames of %d x %d (from %d images%s)\n", out, T, ow, oh, n,

@@ -16,13 +16,17 @@
        video2clip --width W --height H -o OUT [--window T [--stride K]] [--fps F] [--label L]
                   [--input FILE] [-q]
        -W, --width W, -H, --height H  the frame size in the stream (required)
-       -o, --output OUT    the clip (a regular file); with --window the prefix OUT of the
-                           series (a trailing ".clip" is dropped): OUT_0000.clip, ...
+       -o, --output OUT    the clip; with --window the prefix OUT of the series (a
+                           trailing ".clip" is dropped): OUT_0000.clip, ... Each clip is
+                           written as CLIP.part, then renamed; a name held by anything but a
+                           regular file (a symbolic link, a FIFO, a device such as /dev/null)
+                           is refused, not replaced
        --window T          clips of T frames ...
        --stride K          ... one starting every K frames (default T)
        --fps F             the stream's frame rate, stored in the clips (0: unknown)
        --label L           class index stored in the clips (default -1: none)
-       --input FILE        read FILE instead of stdin
+       --input FILE        read FILE instead of stdin (a regular file; a pipe or a FIFO
+                           goes on stdin: video2clip ... < FIFO)
        -q, --quiet         no progress and no summary
    See tools/README.md for ffmpeg command lines (scale, fps, short side).
 
@@ -57,19 +61,21 @@ static size_t read_full(FILE *in, unsigned char *buf, size_t n) {
     return got;
 }
 
-/* Open a window: the file OUT.part with its header. On failure nothing is left open or
-   allocated. */
+/* Open a window: the file OUT.part with its header (tt_create_part: OUT and OUT.part must be
+   regular files or not exist). On failure nothing is left open or allocated. */
 static int open_window(window *w, const char *path, long first, const tsf_clip_header *h) {
     unsigned char hdr[TSF_CLIP_HEADER_BYTES];
     w->path = tt_strdup(path);
-    w->part = (char *)tt_malloc(strlen(path) + 6);
-    sprintf(w->part, "%s.part", path);
+    w->part = tt_part_name(path);
     w->first = first, w->have = 0;
     tsf_clip_header_encode(hdr, h); /* checked by the caller */
-    w->f = fopen(w->part, "wb");
-    if (!w->f || fwrite(hdr, 1, sizeof hdr, w->f) != sizeof hdr) {
+    w->f = tt_create_part(w->path, w->part);
+    if (w->f && fwrite(hdr, 1, sizeof hdr, w->f) != sizeof hdr) {
         tt_error("%s: cannot write: %s", w->part, strerror(errno));
-        if (w->f) fclose(w->f), remove(w->part);
+        tt_drop_part(w->f, w->part);
+        w->f = NULL;
+    }
+    if (!w->f) {
         free(w->path), free(w->part);
         memset(w, 0, sizeof *w);
         return 0;
@@ -77,14 +83,15 @@ static int open_window(window *w, const char *path, long first, const tsf_clip_h
     return 1;
 }
 
-/* Close a window; keep it (rename to its final name) or drop it. 0 on a write error. */
+/* Close a window; keep it (rename to its final name, tt_commit_part) or drop it. 0 on a write
+   error. */
 static int close_window(window *w, int keep) {
     int ok = 1;
-    if (w->f && fclose(w->f) != 0) ok = 0;
+    if (keep)
+        ok = tt_commit_part(w->f, w->part, w->path);
+    else
+        tt_drop_part(w->f, w->part);
     w->f = NULL;
-    if (keep && ok && rename(w->part, w->path) != 0) ok = 0;
-    if (!ok) tt_error("%s: cannot write: %s", w->part, strerror(errno));
-    if (!keep || !ok) remove(w->part);
     free(w->path), free(w->part);
     w->path = w->part = NULL;
     return ok;
@@ -154,6 +161,7 @@ int main(int argc, char **argv) {
         tt_error("clips of %d frames of %d x %d are larger than the format's limit", h.T, W, H);
         return 1;
     }
+    if (input && !tt_check_input(input)) return 1; /* a FIFO or a device: use stdin */
     if (input && !(in = fopen(input, "rb"))) {
         tt_error("%s: cannot open: %s", input, strerror(errno));
         return 1;
@@ -189,7 +197,7 @@ int main(int argc, char **argv) {
         }
         if (T && t % stride == 0) { /* a new window starts here */
             if (written + nopen >= 10000000) {
-                tt_error("more than 10 million clips");
+                tt_error("%s: more than 10 million clips", input ? input : "stdin");
                 ok = 0;
                 break;
             }
@@ -206,7 +214,8 @@ int main(int argc, char **argv) {
                 wins[i].have++;
             }
         if (!T && t + 1 >= TSF_CLIP_MAX_FRAMES) {
-            tt_error("more than %d frames: use --window", TSF_CLIP_MAX_FRAMES);
+            tt_error("%s: more than %d frames: use --window", input ? input : "stdin",
+                     TSF_CLIP_MAX_FRAMES);
             ok = 0;
         }
         while (ok && T && nopen > 0 && wins[0].have == T) { /* the oldest window is complete */
@@ -236,7 +245,8 @@ int main(int argc, char **argv) {
     for (i = 0; i < nopen; i++) close_window(&wins[i], 0); /* incomplete windows */
     if (T && ok) {
         if (written == 0) {
-            tt_error("the video has %ld frames, fewer than --window %d: no clip written", t, T);
+            tt_error("%s: the video has %ld frames, fewer than --window %d: no clip written",
+                     input ? input : "stdin", t, T);
             ok = 0;
         } else if (!tt_quiet) {
             printf("%s_0000.clip .. %s_%04d.clip: %d clip%s of %d frames (stride %d) from %ld "
