@@ -7362,8 +7362,10 @@ static int tsf__clip_label(const char *s, size_t n, const tsf_classes *classes, 
     while (i < n && s[i] >= '0' && s[i] <= '9' && v < (1ll << 31)) v = v * 10 + (s[i++] - '0');
     if (i == n && v <= 0x7FFFFFFF) {
         if (classes && classes->count && v >= classes->count) {
-            tsf__clip_msg(err, "line %d: label %d is not a class index (0 .. K-1)", line, v, NULL,
-                          0);
+            if (err) /* the classes file's K: 0 .. K-1 */
+                snprintf(err->msg, sizeof err->msg,
+                         "line %d: label %lld is not a class index (the %d classes are 0 .. %d)",
+                         line, v, classes->count, classes->count - 1);
             return -1;
         }
         return (int)v;

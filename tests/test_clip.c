@@ -1086,7 +1086,7 @@ static void test_manifest_parse(void) {
     BADM("a.clip,0\n,1\n", &c, "line 2: empty path field");
     BADM("a.clip,0\n\nb.clip,\n", &c, "line 3: empty label field");
     BADM("a.clip,swim\n", &c, "line 1: unknown label \"swim\"");
-    BADM("a.clip,3\n", &c, "line 1: label 3 is not a class index (0 .. K-1)");
+    BADM("a.clip,3\n", &c, "line 1: label 3 is not a class index (the 3 classes are 0 .. 2)");
     BADM("a.clip,-1\n", &c, "line 1: unknown label \"-1\"");
     BADM("a.clip,walk\n", NULL,
          "line 1: label \"walk\" is not a class index (no class names given)");

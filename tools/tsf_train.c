@@ -749,9 +749,11 @@ static int tr_load_batch(float *x, int *labels, const tsf_manifest *mf, const ch
     return ok;
 }
 
-/* Rank of the true class among the logits: 0 = top-1 (ties go to the lower index). */
+/* Rank of the true class among the logits: 0 = top-1 (ties go to the lower index). A NaN
+   anywhere ranks last (K): comparisons with NaN are false, which would rank it first. */
 static int tr_rank(const float *logits, int K, int label) {
     int k, r = 0;
+    if (tsf_check_finite(logits, (size_t)K, NULL) != TSF_OK) return K;
     for (k = 0; k < K; k++)
         if (logits[k] > logits[label] || (logits[k] == logits[label] && k < label)) r++;
     return r;
@@ -1727,7 +1729,14 @@ static int tr_validate(tr_run *r, double *loss, double *top1, double *top5) {
         }
         st = tsf_model_loss(&r->m, r->x, r->labels, nb, r->m.cfg.frames, r->m.cfg.image_size,
                             r->m.cfg.image_size, 0, &l);
-        if (st != TSF_OK && st != TSF_ERR_NONFINITE) {
+        if (st == TSF_ERR_NONFINITE) { /* no score is computed from NaN: the run stops */
+            r->m.label_smoothing = smoothing;
+            tt_error("validation: NaN or infinite loss on clips %d .. %d of %s: the model has "
+                     "diverged (lower --lr, or --clip-norm); the last checkpoint is kept",
+                     i + 1, i + nb, r->val_path);
+            return 0;
+        }
+        if (st != TSF_OK) {
             r->m.label_smoothing = smoothing;
             tt_error("validation failed: %s", tsf_status_string(st));
             return 0;
@@ -2543,6 +2552,13 @@ static int cmd_eval(int argc, char **argv) {
             items[b].clip = (i + b) / V, items[b].view = (i + b) % V, items[b].seed = 0;
         if (!tr_load_batch(x, labels, &mf, pos[1], items, nb, &so, m.cfg.channels)) goto out;
         st = tsf_model_forward(&m, x, nb, so.frames, so.size, so.size, NULL);
+        if (st == TSF_OK &&
+            tsf_check_finite(m.acts.logits, (size_t)nb * K, NULL) != TSF_OK) { /* no score */
+            tt_progress_end();
+            tt_error("eval: NaN or infinite logits for %s (clip %d of %s): no score is reported",
+                     mf.paths[items[0].clip], items[0].clip + 1, pos[1]);
+            goto out;
+        }
         if (st != TSF_OK) {
             tt_progress_end();
             tt_error("eval: forward pass failed: %s", tsf_status_string(st));
