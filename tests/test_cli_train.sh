@@ -506,6 +506,10 @@ expect_error "error: heads do not divide the width" 1 "--dim 30 is not a multipl
     "$TSF" train --data data --out x --dim 30 --heads 4
 expect_error "error: eval of a missing model" 1 "nothere.safetensors.*cannot open" \
     "$TSF" eval nothere.safetensors data/val.csv
+cp a/model.safetensors nan.safetensors # the last float of the file becomes NaN
+printf '\x00\x00\xc0\x7f' | dd of=nan.safetensors bs=1 seek=$(($(wc -c <nan.safetensors) - 4)) conv=notrunc 2>/dev/null
+expect_error "error: eval of a model with a NaN weight: refused, no score" 1 "nan.safetensors: NaN in .*\\[[0-9]+\\]" \
+    "$TSF" eval nan.safetensors data/val.csv
 expect_error "error: eval with the wrong class list" 1 "data2/classes.txt names 2 classes, the model has 3" \
     "$TSF" eval a/model.safetensors data/val.csv --classes data2/classes.txt
 expect_error "error: --init-from a file that is not safetensors" 1 "not a safetensors file" \
