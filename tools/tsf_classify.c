@@ -269,7 +269,8 @@ static int cl_load_model(tsf_model *m, const char *path) {
     int what = tt_what(path, &kind);
     if (what == TT_MISSING) {
         tt_error("%s: no such model file or folder: give a .safetensors file (tsf train writes "
-                 "one) or a Hugging Face model folder (config.json + model.safetensors)",
+                 "one), a PyTorch checkpoint (.bin, .pth, .pyth) or a Hugging Face model folder "
+                 "(config.json + model.safetensors or pytorch_model.bin)",
                  path);
         return 0;
     }
