@@ -167,7 +167,8 @@ TRAINING
    (m->label_smoothing) are off by default, as in the paper's recipe only drop path 0.1 is
    on. tsf_checkpoint_save/load keep everything a run needs to resume bit-identically,
    written atomically.
-   Bad numbers: tsf_model_loss returns TSF_ERR_NONFINITE when the loss is NaN or infinite and
+   Bad numbers: every loader returns TSF_ERR_NONFINITE for a file with a NaN or infinite
+   weight (naming it); tsf_model_loss returns TSF_ERR_NONFINITE when the loss is NaN or infinite and
    tsf_sgd_step when a gradient is (the weights are then left alone), so a run can stop and
    keep its last checkpoint; tsf_check_finite (an input) and tsf_model_check_finite (the
    weights and momentum, naming the tensor) look for NaN and infinity on request.

@@ -608,6 +608,7 @@ typedef struct pt_seed {
     int param;        /* Parameters (_rebuild_parameter) rather than tensors */
     int metadata;     /* the state dict's _metadata (a BUILD after the items) */
     int evil;         /* classifier.bias made by os.system(...) */
+    int dup;          /* the last tensor's name twice (a dict's items may repeat a key) */
     int zip64, comment;
 } pt_seed;
 
@@ -665,6 +666,12 @@ static int pt_pickle(pickler *k, zfile *st, const tsf_model *m, const pt_seed *o
             if (transposed) stride[0] = 1, stride[1] = shape[0];
             pk_tensor(k, types[o->dtype], key, o->shared ? total : n, o->shared ? at : 0, ndim,
                       shape, stride, o->param);
+            if (o->dup && i == nt - 1) { /* again, a view of the same storage */
+                if (!sd) pk_op(k, 's');
+                pk_str(k, name);
+                pk_tensor(k, types[o->dtype], key, o->shared ? total : n, o->shared ? at : 0, ndim,
+                          shape, stride, o->param);
+            }
             /* storage element e is (e % rows, e / rows) of a transposed weight */
             for (e = 0; e < n; e++)
                 add_value(&s->data, transposed ? p[(e % shape[0]) * shape[1] + e / shape[0]] : p[e],
@@ -695,13 +702,14 @@ static int pt_pickle(pickler *k, zfile *st, const tsf_model *m, const pt_seed *o
 }
 
 /* Write seed `name`, a checkpoint of m, and check that the reader takes it (given: the config
-   the harness gives, NULL to infer it) or, for the hostile one, refuses it. */
+   the harness gives, NULL to infer it) or, for the hostile ones, refuses it. */
 static void put_torch(const char *name, const tsf_model *m, const pt_seed *o,
                       const tsf_config *given) {
     zfile f[64];
     pickler k;
     bytes z = {NULL, 0, 0};
     char folder[64];
+    const char *refused = o->evil ? "os.system" : o->dup ? "duplicate tensor" : NULL;
     int ns, nf = 0, i;
     tsf_model m2;
     tsf_error err;
@@ -725,7 +733,7 @@ static void put_torch(const char *name, const tsf_model *m, const pt_seed *o,
         put_file("torch", pkl, k.b.p, k.b.n);
     }
     st = tsf_model_load_memory(&m2, z.p, z.n, given, 1, &err);
-    if (o->evil ? st == TSF_OK || !strstr(err.msg, "os.system") : st != TSF_OK) {
+    if (refused ? st == TSF_OK || !strstr(err.msg, refused) : st != TSF_OK) {
         fprintf(stderr, "make_seeds: %s: %s (%s)\n", name, tsf_status_string(st), err.msg);
         failures++;
     } else if (st == TSF_OK && (o->dtype == 0 || o->dtype == 3) &&
@@ -740,7 +748,7 @@ static void put_torch(const char *name, const tsf_model *m, const pt_seed *o,
 }
 
 static void seeds_torch(void) {
-    static const pt_seed plain = {2, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1};
+    static const pt_seed plain = {2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1};
     tsf_model m;
     tsf_config c;
     pt_seed o;
@@ -769,6 +777,8 @@ static void seeds_torch(void) {
             put_torch("double_big.pt", &m, &o, &c);
             o = plain, o.comment = 1, o.evil = 1;
             put_torch("os_system.pt", &m, &o, &c);
+            o = plain, o.comment = 1, o.dup = 1;
+            put_torch("duplicate.pt", &m, &o, &c);
         } else if (v == 1) {
             o = plain, o.comment = 2, o.dtype = 2, o.proto = 4, o.param = 1;
             put_torch("bf16_proto4.pt", &m, &o, &c);

@@ -7,9 +7,10 @@
 #
 #   bash tests/fuzz/run_fuzz.sh [SECONDS] [HARNESS...]      (make fuzz FUZZ_SECONDS=60)
 #
-# HARNESS is safetensors, config, clip, manifest or torch (default: all five). The corpus grows in
-# build/fuzz/corpus/HARNESS across runs. A crash, leak or broken property stops that harness;
-# its input is saved as build/fuzz/crashes/HARNESS-*: fix the bug, then copy the file to
+# HARNESS is safetensors, config, clip, manifest or torch (default: all five). The corpus
+# grows in build/fuzz/corpus/HARNESS across runs. A crash, leak or broken property stops that
+# harness (so does one that only the coverage replay, built without sanitizers, sees); its
+# input is saved as build/fuzz/crashes/HARNESS-*: fix the bug, then copy the file to
 # tests/fuzz/regress/HARNESS/ so that make test replays it for ever.
 # Output: one line per harness, "fuzz NAME: N execs in S s (E/s), coverage C of P edges
 # (X%), F features, corpus K inputs; the reader: L of N lines (P%) in F functions", then
@@ -48,15 +49,32 @@ reader_functions() {
 PROFDATA=$(command -v llvm-profdata || command -v llvm-profdata-14)
 LLVMCOV=$(command -v llvm-cov || command -v llvm-cov-14)
 
-# "L of N lines (P%) in F functions": the reader's lines that the corpus executes.
+# "L of N lines (P%) in F functions": the reader's lines that the corpus executes. This replay
+# has no sanitizers, so it can break a property that the sanitized build kept by luck (an
+# uninitialised value that happened to be zero there): then it prints "FAILED: INPUT: why",
+# saves the input as build/fuzz/crashes/HARNESS-cov-NAME and returns 1.
 reader_coverage() {
-    local h=$1 bin="$OUT/cov_$h"
+    local h=$1 bin="$OUT/cov_$h" rc f g
     shift
     [ -n "$PROFDATA" ] && [ -n "$LLVMCOV" ] || return 0
     "$CLANG" -O0 -g -DFUZZ_STANDALONE -fprofile-instr-generate -fcoverage-mapping \
         "tests/fuzz/fuzz_$h.c" -o "$bin" -lm 2>/dev/null || return 0
     rm -f "$bin.profraw"
-    LLVM_PROFILE_FILE="$bin.profraw" "$bin" "$@" >/dev/null 2>&1
+    LLVM_PROFILE_FILE="$bin.profraw" "$bin" "$@" >"$bin.log" 2>&1
+    rc=$?
+    if [ "$rc" -gt 1 ]; then # 1: an empty folder; more: an abort, whose input is found one by one
+        for f in "$@"; do
+            for g in "$f" "$f"/*; do
+                [ -f "$g" ] || continue
+                LLVM_PROFILE_FILE=/dev/null "$bin" "$g" >/dev/null 2>&1 && continue
+                cp "$g" "$OUT/crashes/$h-cov-${g##*/}"
+                echo "FAILED: $g: $(grep -m 1 -E 'property|ERROR' "$bin.log")"
+                return 1
+            done
+        done
+        echo "FAILED: exit status $rc (log $bin.log)"
+        return 1
+    fi
     "$PROFDATA" merge -o "$bin.profdata" "$bin.profraw" 2>/dev/null || return 0
     # static functions are named FILE:NAME in the profile
     "$LLVMCOV" show "$bin" -instr-profile="$bin.profdata" -format=text \
@@ -109,8 +127,11 @@ for h in $HARNESSES; do
     ft=$(echo "$last" | grep -oE 'ft: [0-9]+' | awk '{print $2}')
     corp=$(echo "$last" | grep -oE 'corp: [0-9]+' | awk '{print $2}')
     pct=$(awk -v c="${cov:-0}" -v t="${total:-0}" 'BEGIN { if (t > 0) printf "%.1f", 100 * c / t; else print "?" }')
-    if [ "$rc" -eq 0 ] && [ -n "$execs" ]; then
-        lines=$(reader_coverage "$h" "$OUT/corpus/$h" "$OUT/seeds/$h" "${extra[@]}")
+    if [ "$rc" -eq 0 ] && [ -n "$execs" ] &&
+        ! lines=$(reader_coverage "$h" "$OUT/corpus/$h" "$OUT/seeds/$h" "${extra[@]}"); then
+        echo "fuzz $h: $execs execs clean under the sanitizers, but the coverage replay (no sanitizers) FAILED on ${lines#FAILED: }"
+        failed=$((failed + 1))
+    elif [ "$rc" -eq 0 ] && [ -n "$execs" ]; then
         echo "fuzz $h: $execs execs in $SECONDS_EACH s ($rate/s), coverage $cov of $total edges ($pct%), $ft features, corpus $corp inputs${lines:+; the reader: $lines}"
         passed=$((passed + 1))
     else
