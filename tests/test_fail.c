@@ -8,11 +8,10 @@
                        results of a run without failures, and nothing leaks (a live-block
                        count here; LeakSanitizer in the ASan build).
      fail.io_*         checkpoint and model writes that fail part-way (RLIMIT_FSIZE at many
-                       byte offsets, a full device): TSF_ERR_IO with a message, the previous
-                       file byte-identical and loadable, no temporary file left behind.
-     fail.nonfinite_*  tsf_check_finite and tsf_model_check_finite; a training run whose input
-                       or learning rate turns the loss NaN stops, and its last checkpoint loads
-                       with the state it had.
+                       byte offsets, a device as the target): TSF_ERR_IO with a message, the
+   previous file byte-identical and loadable, no temporary file left behind. fail.nonfinite_*
+   tsf_check_finite and tsf_model_check_finite; a training run whose input or learning rate turns
+   the loss NaN stops, and its last checkpoint loads with the state it had.
 
    Build:  cc -std=c99 -O1 -g -fsanitize=address,undefined test_fail.c -o test_fail -lm
    Run:    ./test_fail [SUBSTR]      (tests/run_all.sh: suites fail and fail-asan) */
@@ -554,13 +553,18 @@ done:
     tsf_model_free(&m), tsf_model_free(&r);
 }
 
-/* A full device: the temporary file is /dev/full (ENOSPC on the first flush). */
+/* A device instead of a file: a save aimed at /dev/full, or through a link to it planted at
+   the temporary file's name, never writes the device. The save to /dev/full is refused
+   (TSF_ERR_IO, the checkpoint untouched); the planted link is removed, not followed, and
+   the save goes to a new regular file. (ENOSPC itself, a full disk, is the write failure of
+   test_fail_io_file_size's cut-short writes: the same code path.) */
 static void test_fail_io_full_device(void) {
     tsf_config cfg = tf_cfg(TSF_ATTN_SPACE);
     tsf_model m, r;
     tsf_train_state ts, tr;
     tsf_error err;
     tsf_rng rng;
+    struct stat sb;
     char path[256], tmp[300];
     unsigned char *good = NULL, *now = NULL;
     size_t ngood = 0, nnow = 0;
@@ -572,16 +576,19 @@ static void test_fail_io_full_device(void) {
     if (!CHECK_EQ_INT(tsf_model_init(&m, &cfg, 2, 3), TSF_OK)) return;
     if (!CHECK_EQ_INT(tsf_model_train_init(&m), TSF_OK) ||
         !CHECK_EQ_INT(tsf_checkpoint_save(&m, &ts, path, &err), TSF_OK) ||
-        !CHECK((good = tf_read(path, &ngood)) != NULL) || !CHECK(tf_train_step(&m, &rng, &ts)) ||
-        !CHECK(symlink("/dev/full", tmp) == 0))
+        !CHECK((good = tf_read(path, &ngood)) != NULL) || !CHECK(tf_train_step(&m, &rng, &ts)))
         goto done;
     memset(&err, 0, sizeof err);
-    CHECK_EQ_INT(tsf_checkpoint_save(&m, &ts, path, &err), TSF_ERR_IO);
-    CHECK(strstr(err.msg, "write failed") != NULL);
-    CHECK(!tf_exists(tmp)); /* the link is gone with the failed temporary file */
+    CHECK_EQ_INT(tsf_checkpoint_save(&m, &ts, "/dev/full", &err), TSF_ERR_IO);
+    CHECK(strstr(err.msg, "not a regular file") != NULL);
+    CHECK(stat("/dev/full", &sb) == 0 && S_ISCHR(sb.st_mode));
     now = tf_read(path, &nnow);
     CHECK(now && nnow == ngood && memcmp(now, good, ngood) == 0);
-    if (CHECK_EQ_INT(tsf_checkpoint_load(&r, &tr, path, 2, &err), TSF_OK)) CHECK_EQ_INT(tr.step, 0);
+    if (!CHECK(symlink("/dev/full", tmp) == 0)) goto done;
+    CHECK_EQ_INT(tsf_checkpoint_save(&m, &ts, path, &err), TSF_OK);
+    CHECK(!tf_exists(tmp)); /* the link is gone, the save made a new file */
+    CHECK(stat("/dev/full", &sb) == 0 && S_ISCHR(sb.st_mode));
+    if (CHECK_EQ_INT(tsf_checkpoint_load(&r, &tr, path, 2, &err), TSF_OK)) CHECK_EQ_INT(tr.step, 1);
 done:
     free(good), free(now);
     unlink(path), unlink(tmp);
