@@ -5707,7 +5707,7 @@ static tsf_status tsf__pt_list(tsf__wlist *l, tsf_error *err) {
     const tsf__source *src = &l->files[l->nfiles - 1];
     tsf__zip z;
     tsf__pickle P;
-    unsigned long long off, size;
+    unsigned long long off = 0, size = 0;
     char prefix[512], name[600], text[16];
     const char *why;
     int k, root, sd, big = 0, i;
@@ -5750,11 +5750,10 @@ static tsf_status tsf__pt_list(tsf__wlist *l, tsf_error *err) {
         }
     }
     snprintf(name, sizeof name, "%sdata.pkl", prefix);
-    if (!tsf__zip_find(&z, src, name, &off, &size, &why) || size > TSF__PT_MAX_PICKLE) {
+    if (!tsf__zip_find(&z, src, name, &off, &size, &why) ||
+        (size > TSF__PT_MAX_PICKLE && (why = "is too large") != NULL)) {
         tsf__zip_free(&z);
-        return tsf__seterr(err, "torch archive: data.pkl ",
-                           size > TSF__PT_MAX_PICKLE ? "is too large" : why, ""),
-               TSF_ERR_FORMAT;
+        return tsf__seterr(err, "torch archive: data.pkl ", why, ""), TSF_ERR_FORMAT;
     }
     P.len = (size_t)size, P.cap = (int)size + 16;
     P.s = (const unsigned char *)TSF_MALLOC(P.len + 1, l->ctx);
