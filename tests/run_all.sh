@@ -87,6 +87,8 @@ suite cli-asan "$CC $WARN -O1 -g -march=native -fsanitize=address,undefined -fno
     "bash tests/test_cli.sh $OUT/tsf-asan"
 suite cli-train "$CC $WARN -O2 -march=native -fopenmp $STB tools/tsf.c -o $OUT/tsf-omp -lm" \
     "OMP_WAIT_POLICY=passive bash tests/test_cli_train.sh $OUT/tsf-omp"
+suite cli-cv "$CC $WARN -O1 -g -march=native -fsanitize=address,undefined -fno-sanitize-recover=all $STB tools/tsf.c -o $OUT/tsf-cv -lm" \
+    "ASAN_OPTIONS=detect_leaks=1 CC=$CC bash tests/test_cli_cv.sh $OUT/tsf-cv"
 suite cli-classify "$CC $WARN -O2 -march=native $STB tools/tsf.c -o $OUT/tsf-classify -lm" \
     "bash tests/test_cli_classify.sh $OUT/tsf-classify"
 # PyTorch checkpoints, convert and export, hostile pickles: under ASan and UBSan (the cli-asan

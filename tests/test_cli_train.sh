@@ -6,7 +6,10 @@
 # gives bit-identical files (all of them, log.csv too; tests/test_faults.sh stops runs at every
 # write); a NaN loss keeps the last checkpoint; --init-from a TimeSformer
 # (new head, resized embeddings) and from timm and Hugging Face ViT checkpoints (values
-# checked); tsf eval's text and files; every option in --help; the error messages.
+# checked); tsf eval's text and files; the best model (issue 18: model_best.safetensors is
+# the best epoch's model byte for byte, log.csv's best column, --early-stop, --stop-epoch,
+# tsf eval --best); every option in --help; the error messages. Training on folds and tsf cv:
+# tests/test_cli_cv.sh.
 # Usage: bash tests/test_cli_train.sh [TSF_BINARY]   (default build/tsf; CC is honoured)
 # Prints [PASS]/[FAIL] lines and "N passed, N failed"; exit status 1 on any failure.
 set -u
@@ -288,14 +291,14 @@ if "$TSF" train --data data --out a $M --epochs 2 >a.log 2>&1; then
 else
     fail "train: 2 epochs: $(cat a.log)"
 fi
-for f in checkpoint.safetensors model.safetensors log.csv curves.svg args.txt train_state.txt; do
+for f in checkpoint.safetensors model.safetensors model_best.safetensors log.csv curves.svg args.txt train_state.txt; do
     check "train: wrote a/$f" test -s a/$f
 done
 check "train: no lock or temporary file left" test "$(ls a | tr '\n' ' ')" = \
-    "args.txt checkpoint.safetensors curves.svg log.csv model.safetensors train_state.txt "
+    "args.txt checkpoint.safetensors curves.svg log.csv model.safetensors model_best.safetensors train_state.txt "
 check "train: log.csv has the header and one row per epoch" \
-    test "$(head -n 1 a/log.csv)" = "epoch,step,lr,train_loss,train_acc,val_loss,val_top1,val_top5" -a \
-    "$(grep -c -E '^[0-9]+,[0-9]+,[0-9.e+-]+(,[0-9.]+){5}$' a/log.csv)" -eq 2
+    test "$(head -n 1 a/log.csv)" = "epoch,step,lr,train_loss,train_acc,val_loss,val_top1,val_top5,best" -a \
+    "$(grep -c -E '^[0-9]+,[0-9]+,[0-9.e+-]+(,[0-9.]+){5},[01]$' a/log.csv)" -eq 2
 check "train: log.csv counts SGD steps (12 clips, batch 4: 3 an epoch)" \
     test "$(cut -d, -f1,2 a/log.csv | tail -n 1)" = "2,6"
 check "train: curves.svg is an SVG with curves" \
@@ -378,6 +381,15 @@ check_same "resume: ... and every file of the run is the same" a b
 check "resume: stopped inside epoch 1 (step 2 of 3), resumed: the same model bytes" cmp -s a/model.safetensors c/model.safetensors
 check "resume: ... and the same log.csv (the resumed epoch's loss and accuracy cover all of it)" cmp -s a/log.csv c/log.csv
 check_same "resume: ... and every file of the run is the same" a c
+# a checkpoint whose epoch_step lies beyond its epoch (3 steps): refused, not run as a strange epoch
+"$TSF" train --data data --out c9 $M --epochs 2 --stop-after 2 >c9.log 2>&1
+if grep -q '\\"epoch_step\\": 2' c9/checkpoint.safetensors; then
+    sed -i 's/\\"epoch_step\\": 2/\\"epoch_step\\": 9/' c9/checkpoint.safetensors
+    expect_error "resume: an epoch_step beyond the epoch is refused" 1 "stopped after step 9 of epoch 1, but an epoch of .* has 3 steps" \
+        "$TSF" train --out c9 --resume -q
+else
+    fail "resume: c9's checkpoint has no epoch_step 2 to change"
+fi
 
 # Ctrl-C: a long run, interrupted after its first epoch; then both it (resumed) and a fresh
 # run stop at the same SGD step: the files must be the same
@@ -404,6 +416,56 @@ cp -r a nan && cp a/checkpoint.safetensors nan.ckpt
 expect_error "NaN: training stops with a message" 1 "NaN or infinite.*keeps the last good state" \
     "$TSF" train --out nan --resume --epochs 4 --lr 1e30
 check "NaN: the checkpoint is untouched" cmp -s nan.ckpt nan/checkpoint.safetensors
+
+# ---- the best model, early stop ---------------------------------------------------------------
+# On this data the validation loss improves from epoch 1 to 2 and worsens at 3: the best model
+# by loss is epoch 2's. A run stopped after epoch 2 by --stop-epoch (the schedule of 3 epochs
+# kept) must hold, byte for byte, the model that the 3-epoch run kept as model_best.
+"$TSF" train --data data --out bm $M0 --epochs 3 --best-metric loss >bm.log 2>&1
+check "best: log.csv's best column marks epoch 2 (validation loss better, then worse)" \
+    test "$(cut -d, -f1,9 bm/log.csv | tr '\n' ' ')" = "epoch,best 1,0 2,1 3,0 "
+check "best: the epoch lines say (best) at epochs 1 and 2, not at 3" \
+    test "$(grep -c '^epoch [12]/3 .*(best)' bm.log)" -eq 2 -a "$(grep -c '^epoch 3/3 .*(best)' bm.log)" -eq 0
+check "best: the summary names the best epoch" grep -q "the best epoch: 2 (val loss 1.0990): bm/model_best.safetensors" bm.log
+check "best: model_best.safetensors is not the last model" test -n "$(cmp bm/model.safetensors bm/model_best.safetensors 2>&1)"
+"$TSF" train --data data --out bm2 $M0 --epochs 3 --best-metric loss --stop-epoch 2 >bm2.log 2>&1
+check "--stop-epoch 2: 2 rows, and it says so" \
+    test "$(grep -c '^[0-9]' bm2/log.csv)" -eq 2 -a -n "$(grep 'stopping after epoch 2 (--stop-epoch), with the schedule of 3' bm2.log)"
+check "best: model_best.safetensors is byte for byte the model after epoch 2 (of a run stopped there)" \
+    cmp -s bm/model_best.safetensors bm2/model.safetensors
+"$TSF" train --out bm2 --resume >bm2r.log 2>&1
+check "--stop-epoch: --resume has nothing to do" grep -q "nothing to do: the run has finished epoch 2 of 3 (--stop-epoch 2" bm2r.log
+"$TSF" train --out bm2 --resume --stop-epoch 3 -q >>bm2r.log 2>&1
+check "--stop-epoch: --resume --stop-epoch 3 finishes it as the 3-epoch run: model, model_best, log.csv" \
+    test -z "$(for f in model.safetensors model_best.safetensors log.csv; do cmp bm/$f bm2/$f 2>&1; done)"
+# early stop: after epoch 3, one epoch without a better loss; the same first epochs as bm
+"$TSF" train --data data --out es $M0 --epochs 6 --best-metric loss --early-stop 1 >es.log 2>&1
+rc=$?
+check "--early-stop 1: status 0, stopped after epoch 3 of 6, and says why" \
+    test $rc -eq 0 -a "$(grep -c '^[0-9]' es/log.csv)" -eq 3 -a -n "$(grep 'early stop after epoch 3: no better val loss in 1 epoch$' es.log)"
+check "--early-stop: model_best.safetensors is epoch 2's (as in the 3-epoch run)" cmp -s bm/model_best.safetensors es/model_best.safetensors
+"$TSF" train --out es --resume >esr.log 2>&1
+check "--early-stop: --resume has nothing to do, and says so" \
+    grep -q "nothing to do: the run stopped early after epoch 3 (val loss 1.0990 at epoch 2, no better in the 1 epoch since" esr.log
+"$TSF" train --out es --resume --early-stop 2 -q >>esr.log 2>&1
+check "--early-stop: --resume with a larger N goes on (4 epochs)" test "$(grep -c '^[0-9]' es/log.csv)" -eq 4
+expect_error "--best-metric: a resumed run keeps its own" 2 "--best-metric top1, but the run chooses its best model by loss" \
+    "$TSF" train --out es --resume --best-metric top1
+expect_error "--best-metric: an unknown metric" 2 "--best-metric top3: choose top1, top5 or loss" \
+    "$TSF" train --data data --out x $M --best-metric top3
+# tsf eval --best: the run's model_best.safetensors, named by the run folder or beside MODEL
+if out=$("$TSF" eval bm data/val.csv --best -q 2>&1) && echo "$out" | grep -q "^model    bm/model_best.safetensors:" &&
+    out2=$("$TSF" eval bm/model.safetensors data/val.csv --best -q 2>&1) && echo "$out2" | grep -q "^model    bm/model_best.safetensors:" &&
+    out3=$("$TSF" eval bm data/val.csv -q 2>&1) && echo "$out3" | grep -q "^model    bm/model.safetensors:"; then
+    pass "eval --best: RUN and RUN/model.safetensors name RUN/model_best.safetensors; RUN alone its model.safetensors"
+else
+    fail "eval --best: $out $out2 $out3"
+fi
+"$TSF" train --train data/train.csv --out nv $M --epochs 1 >nv.log 2>&1
+check "best: a run without validation writes no model_best.safetensors, and log.csv's best column is empty" \
+    test ! -e nv/model_best.safetensors -a "$(cut -d, -f9 nv/log.csv | tr '\n' ' ')" = "best  "
+expect_error "eval --best: a run without validation" 1 "no nv/model_best.safetensors: the run had no validation" \
+    "$TSF" eval nv data/val.csv --best
 
 # ---- tsf eval -------------------------------------------------------------------------------
 if out=$("$TSF" eval a/model.safetensors data/val.csv --out ev 2>&1); then

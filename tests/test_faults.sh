@@ -4,7 +4,10 @@
 # recovered as a user would (`tsf train --out run --resume`; the first command again when the
 # run had not yet written args.txt), and every file of the run folder is compared with the
 # reference's (cmp): the same names, the same bytes, no lock or temporary file left. No file
-# is excluded: tsf train writes no wall-clock time.
+# is excluded: tsf train writes no wall-clock time. The runs keep a best model (issue 18): in the
+# reference run validation improves, then worsens, so model_best.safetensors is written after
+# epoch 1, replaced after epoch 2 and kept at epoch 3, and log.csv's best column moves with it;
+# the longer run stops early (--early-stop), an epoch before its end.
 #   - SIGKILL at every fault point of the run (TSF_TEST_KILL_AT, the test hook of
 #     tsf_train.c: each step of each file write, the lock, every SGD step and validation batch)
 #   - SIGKILL at every second point, with a second SIGKILL inside the recovering --resume
@@ -101,11 +104,13 @@ printf 'right\nleft\n' >data/classes.txt
 export OMP_NUM_THREADS=1
 unset TSF_TEST_KILL_AT TSF_TEST_SIGNAL
 D=$TMP/data
-# 3 epochs of 4 SGD steps (8 clips, batch 2), 2 validation batches an epoch; every command
-# runs in its own folder with --out run, since curves.svg names the folder as given
-F="--train $D/train.csv --val $D/val.csv --classes $D/classes.txt --frames 4 --size 16 --patch 8 --dim 16 --depth 1 --heads 2 --batch 2 --stride 1 --lr 0.01 --epochs 3 --seed 3 --threads 1 -q"
-# the longer run, for signals at random moments: 5 epochs of 12 steps
-G="--train $D/train24.csv --val $D/val.csv --classes $D/classes.txt --frames 4 --size 16 --patch 8 --dim 16 --depth 1 --heads 2 --batch 2 --stride 1 --lr 0.01 --epochs 5 --seed 4 --threads 1 -q"
+# 3 epochs of 4 SGD steps (8 clips, batch 2), 2 validation batches an epoch, the best model by
+# validation loss (best at epoch 2 of 3); every command runs in its own folder with --out run,
+# since curves.svg names the folder as given
+F="--train $D/train.csv --val $D/val.csv --classes $D/classes.txt --frames 4 --size 16 --patch 8 --dim 16 --depth 1 --heads 2 --batch 2 --stride 1 --lr 0.01 --epochs 3 --seed 3 --threads 1 -q --best-metric loss"
+# the longer run, for signals at random moments: 5 epochs of 12 steps, but validation top-1 is
+# best at epoch 1, so --early-stop 3 ends it after epoch 4
+G="--train $D/train24.csv --val $D/val.csv --classes $D/classes.txt --frames 4 --size 16 --patch 8 --dim 16 --depth 1 --heads 2 --batch 2 --stride 1 --lr 0.01 --epochs 5 --seed 4 --threads 1 -q --early-stop 3"
 
 # run DIR FLAGS... : tsf train in DIR (created), output to DIR/log; its exit status, with bash's
 # notice of a killed process kept quiet
@@ -142,9 +147,11 @@ same() {
 run ref $F --out run
 # shellcheck disable=SC2086
 run refg $G --out run
-if [ "$(ls ref/run | tr '\n' ' ')" = "args.txt checkpoint.safetensors curves.svg log.csv model.safetensors train_state.txt " ] &&
-    [ "$(grep -c '^[0-9]' ref/run/log.csv)" -eq 3 ] && [ -s refg/run/checkpoint.safetensors ]; then
-    pass "the reference runs: args.txt, checkpoint, curves, log (3 rows), model, train_state.txt; no lock left"
+if [ "$(ls ref/run | tr '\n' ' ')" = "args.txt checkpoint.safetensors curves.svg log.csv model.safetensors model_best.safetensors train_state.txt " ] &&
+    [ "$(grep -c '^[0-9]' ref/run/log.csv)" -eq 3 ] && [ "$(cut -d, -f9 ref/run/log.csv | tr '\n' ' ')" = "best 0 1 0 " ] &&
+    [ "$(cut -d, -f1,9 refg/run/log.csv | tr '\n' ' ')" = "epoch,best 1,1 2,0 3,0 4,0 " ] &&
+    ! cmp -s ref/run/model.safetensors ref/run/model_best.safetensors; then
+    pass "the reference runs: args.txt, checkpoint, curves, log (3 rows; best: epoch 2), model, model_best (not the last model), train_state.txt; no lock left; the longer run stopped early after epoch 4"
 else
     fail "the reference runs: $(ls ref/run refg/run; cat ref/log refg/log)"
     finish
@@ -160,13 +167,14 @@ kinds=0
 for k in "lock taken" "args.txt.tmp created" "args.txt.tmp written" "args.txt renamed" "SGD step" \
     "validation batch" "train_state.next renamed" "checkpoint.safetensors partly written" \
     "checkpoint.safetensors saved" "renamed to train_state.txt" "model.safetensors saved" \
+    "model_best.safetensors partly written" "model_best.safetensors saved" \
     "log.csv renamed" "curves.svg renamed" "lock about to be removed"; do
     grep -q "$k" points.txt && kinds=$((kinds + 1))
 done
-if [ "$N" -ge 50 ] && [ "$kinds" -eq 14 ]; then
-    pass "the test hook numbers $N fault points, of every kind"
+if [ "$N" -ge 50 ] && [ "$kinds" -eq 16 ] && [ "$(grep -c 'model_best.safetensors saved' points.txt)" -eq 2 ]; then
+    pass "the test hook numbers $N fault points, of every kind (model_best.safetensors saved twice)"
 else
-    fail "the test hook: $N points, $kinds of 14 kinds: $(cat points.txt)"
+    fail "the test hook: $N points, $kinds of 16 kinds: $(cat points.txt)"
     finish
 fi
 
@@ -390,9 +398,11 @@ refused log.csv "ln -s $TMP/victim log.csv" new
 refused curves.svg "mkfifo curves.svg" new
 refused model.safetensors.tmp "ln -s $TMP/victim model.safetensors.tmp" new
 refused args.txt "mkdir args.txt" new
+refused model_best.safetensors "ln -s $TMP/victim model_best.safetensors" new
 refused lock "ln -s $TMP/victim lock" new
 refused checkpoint.safetensors "rm checkpoint.safetensors && ln -s $TMP/ref/run/checkpoint.safetensors checkpoint.safetensors" resume
 refused model.safetensors "rm model.safetensors && mkfifo model.safetensors" resume
+refused model_best.safetensors.tmp "ln -s $TMP/victim model_best.safetensors.tmp" resume
 refused train_state.next "ln -s $TMP/victim train_state.next" resume
 refused checkpoint.safetensors.tmp "ln -s $TMP/victim checkpoint.safetensors.tmp" resume
 result "a symbolic link, FIFO or folder at a name tsf train writes: refused with its name, left alone" $cases "$bad"

@@ -7,6 +7,11 @@
 # refused (under timeout, so a regression fails rather than hangs), and a symbolic link, a
 # FIFO, /dev/null or /dev/full (as root also a device node made with mknod) at an output is
 # refused and left as it was; paths over 500 characters keep the reason.
+# mkdataset's splits (issue 18): a source video feeding several classes stays in one split
+# (16 sources, 6 classes), every clip in exactly one of test.csv and the folds, no group in two
+# (default groups, --ucf, --group-regex), the same folds for the same seed, folds balanced by
+# class within a group's size, relative paths (a moved dataset folder passes --check), the
+# manifests of an earlier layout removed, and the errors.
 # Prints [PASS] name / [FAIL] name: reason / [SKIP] name: reason; the last line is
 # "N passed, N failed"; the exit status is non-zero on any failure.
 #
@@ -17,7 +22,7 @@
 # Without libstb-dev only video2clip is built and tested; the others are reported as skipped
 # with the command that installs it.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 CC=${CC:-cc}
 STB_DIR=${STB_DIR:-/usr/include/stb}
@@ -301,6 +306,75 @@ if [ "$HAVE_STB" = 1 ]; then
         'mkdir -p tree6/a && head -c 100 a.clip > tree6/a/bad.clip && mkdataset tree6 ds3'
     err "mkdataset: a bad frame in the tree" "tree7/a/v/1.png: cannot read the image" \
         'mkdir -p tree7/a/v && echo junk > tree7/a/v/1.png && mkdataset tree7 ds3'
+
+    # ---- mkdataset: groups across classes, folds, a test split (issue 18) ----------------------
+    # 16 source videos cut into windows that land in 6 classes (window k of source j in class
+    # (j + k) % 6): a source's windows are one group whatever their class, so no source may be
+    # in two splits. mkdataset grouped per class before, and 14 of 16 sources were on both sides.
+    for j in $(seq -w 1 16); do
+        for k in 0 1 2 3 4; do
+            c=$(((10#$j + k) % 6)); mkdir -p "$W/src/c$c"; cp "$W/a.clip" "$W/src/c$c/m${j}_000$k.clip"
+        done
+    done
+    # apart DIR SED: no group (SED -E turns a manifest line into it) in two manifests of DIR;
+    # prints the groups that are
+    apart() {
+        local f twice
+        twice=$(for f in "$1"/*.csv; do grep -v '^path,label$' "$f" | sed -E "$2" | sort -u; done | sort | uniq -d)
+        [ -z "$twice" ] || { echo "in two splits: $twice"; return 1; }
+    }
+    M16='s#.*/(m[0-9]+)_[0-9]+\.clip,[0-9]+$#\1#'
+    out "mkdataset: 16 sources in 6 classes: 16 groups, each in several classes" \
+        "mkdataset: 16 of the 16 groups hold clips of several classes; each stays in one split" \
+        'mkdataset src s16 --val 0.25 --seed 3'
+    ok "mkdataset: one source feeding 6 classes: no source in train and val" "apart s16 '$M16'"
+    ok "mkdataset: ... every clip once (80)" \
+        'test "$(cat s16/train.csv s16/val.csv | grep -v "^path,label$" | cut -d, -f1 | sort -u | wc -l)" -eq 80 && test "$(cat s16/*.csv | grep -c -v "^path,label$")" -eq 80'
+    out "mkdataset --folds 3 --test-share 0.2: test.csv and 3 folds" \
+        "s16f/classes.txt s16f/test.csv s16f/fold_1.csv .. s16f/fold_3.csv" 'mkdataset src s16f --folds 3 --test-share 0.2'
+    ok "mkdataset --folds: no source in two of test and the folds" "apart s16f '$M16'"
+    ok "mkdataset --folds: every clip in exactly one of test and the folds" \
+        'test "$(cat s16f/*.csv | grep -v "^path,label$" | cut -d, -f1 | sort | uniq -c | awk "\$1 != 1" | wc -l)" -eq 0 && test "$(cat s16f/*.csv | grep -c -v "^path,label$")" -eq 80 && test ! -e s16f/train.csv'
+    ok "mkdataset --folds: the same seed, the same folds; relative paths, none absolute" \
+        'mkdataset -q src s16g --folds 3 --test-share 0.2 && for f in test fold_1 fold_2 fold_3; do cmp s16f/$f.csv s16g/$f.csv || exit 1; done && ! grep -q "^/" s16f/*.csv && grep -q "^../src/c" s16f/fold_1.csv'
+    ok "mkdataset --folds: written over a train/val dataset, its train.csv and val.csv go" \
+        'cp -r s16 s16h && mkdataset -q src s16h --folds 4 && test -f s16h/fold_4.csv && test ! -e s16h/train.csv && test ! -e s16h/val.csv && test ! -e s16h/test.csv'
+    ok "mkdataset --folds 2 over 4 folds: fold_3.csv and fold_4.csv go; --val over folds: the folds go" \
+        'mkdataset -q src s16h --folds 2 && test -f s16h/fold_2.csv && test ! -e s16h/fold_3.csv && test ! -e s16h/fold_4.csv && mkdataset -q src s16h && test -f s16h/train.csv && test -z "$(ls s16h | grep fold_)"'
+    # UCF's names: the group is g<NN> in every class (UCF's own splits keep a group together)
+    for cl in Run Jump Swim; do
+        mkdir -p "$W/ucf/$cl"
+        for g in 01 02 03 04 05 06 07; do for m in 01 02; do cp "$W/a.clip" "$W/ucf/$cl/v_${cl}_g${g}_c$m.clip"; done; done
+    done
+    out "mkdataset --ucf: v_<Class>_g<NN>_c<MM> -> 7 groups g01 .. g07 across the classes" \
+        "3 classes, 42 clips in 7 groups" 'mkdataset ucf u5 --folds 3 --test-share 0.15 --ucf'
+    ok "mkdataset --ucf: no group g<NN> in two splits" "apart u5 's#.*_(g[0-9]+)_c[0-9]+\.clip,[0-9]+\$#\\1#'"
+    out "mkdataset --group-regex: the same with a pattern of one's own" "3 classes, 42 clips in 7 groups" \
+        "mkdataset ucf u6 --folds 3 --group-regex '_(g[0-9]+)_'"
+    out "mkdataset: the default groups UCF per class (v_Run_g01 ...): 21 groups" "42 clips in 21 groups" 'mkdataset ucf u7 --folds 3'
+    err "mkdataset --group-regex: a name it does not match" 'ucf/Jump/v_Jump_g01_c01.clip: the name "v_Jump_g01_c01" does not match --group-regex' \
+        "mkdataset ucf u8 --group-regex '^x(.)'"
+    err "mkdataset --group-regex: no (...)" "no (...) to name the group" "mkdataset ucf u8 --group-regex '_g[0-9]+'"
+    err "mkdataset --group-regex: not a regular expression" "--group-regex '(g': " "mkdataset ucf u8 --group-regex '(g'"
+    err "mkdataset: --val with --folds" "--val and --folds: choose one" 'mkdataset ucf u8 --folds 3 --val 0.2'
+    err "mkdataset: --folds 1" "--folds needs an integer from 2 to 100" 'mkdataset ucf u8 --folds 1'
+    err "mkdataset: more splits than groups" "7 groups for 9 splits: every split needs one at least" 'mkdataset ucf u8 --ucf --folds 8 --test-share 0.1'
+    err "mkdataset: a test share too small for any group" "test.csv would hold no clips: its share 0.01 is too small" \
+        'mkdataset ucf u8 --ucf --folds 2 --test-share 0.01'
+    # balance: 6 classes of 12 groups of 1 to 3 clips (24 clips a class), 4 folds and a test
+    # share of 0.25: each split's count of each class within a group (3 clips) of its target
+    for c in 0 1 2 3 4 5; do
+        mkdir -p "$W/bal/k$c"
+        for g in $(seq 0 11); do for i in $(seq 0 $((g % 3))); do cp "$W/a.clip" "$W/bal/k$c/k${c}g${g}_000$i.clip"; done; done
+    done
+    ok "mkdataset --folds: balanced by class as far as groups allow (within 3 clips of the share)" \
+        'mkdataset -q bal b4 --folds 4 --test-share 0.25 --seed 7 && for f in b4/test.csv b4/fold_[1-4].csv; do
+             t=$([ "$f" = b4/test.csv ] && echo 6 || echo 4.5)
+             grep -v "^path,label$" "$f" | cut -d, -f2 | sort | uniq -c | awk -v t="$t" "{ d = \$1 - t; if (d > 3 || d < -3) exit 1; n++ } END { exit n != 6 }" || exit 1
+         done'
+    # a folder holding the tree and the dataset can move: the paths are relative
+    ok "mkdataset: a moved dataset folder still works (--check of the moved folds)" \
+        'mkdir -p proj && cp -r ucf proj/ && mkdataset -q proj/ucf proj/ds --folds 3 --ucf && mv proj proj2 && for f in proj2/ds/fold_*.csv; do mkdataset -q --check $f proj2/ds/classes.txt || exit 1; done'
 fi
 
 # ---- files that are not regular files (issue 15) ----------------------------------------------

@@ -35,6 +35,7 @@ static int usage(void) {
             "  tsf parity GOLDEN_DIR --out OUT_DIR  (a folder from tsf_ref.py golden)\n"
             "  tsf train --train MANIFEST ...       (tsf train --help)\n"
             "  tsf eval MODEL MANIFEST ...          (tsf eval --help)\n"
+            "  tsf cv --data DIR --out OUT ...      (k-fold cross-validation: tsf cv --help)\n"
             "  tsf classify MODEL INPUT ...         (tsf classify --help)\n"
             "  tsf attention MODEL INPUT --out PNG  (tsf attention --help)\n"
             "  tsf convert IN OUT.safetensors [--config CONFIG.json]\n"
@@ -112,7 +113,10 @@ static int cmd_info(const char *path) {
     printf("parameters   %s\n", commas(tsf_config_num_params(&cfg), buf));
     gflops = tsf_config_flops(&cfg, 0, 0, 0) / 1e9;
     printf(gflops >= 1 ? "GFLOPs       %.1f per clip" : "GFLOPs       %.6f per clip", gflops);
-    printf(" (one multiply-add = one FLOP; x3 views = %.2f TFLOPs)\n", 3 * gflops / 1e3);
+    if (3 * gflops >= 10) /* the paper's unit for ViT-B; small models in GFLOPs, never "0.00" */
+        printf(" (one multiply-add = one FLOP; x3 views = %.2f TFLOPs)\n", 3 * gflops / 1e3);
+    else
+        printf(" (one multiply-add = one FLOP; x3 views = %.3g GFLOPs)\n", 3 * gflops);
     printf("memory       inference, batch 1: %.1f MB (parameters %.1f MB + activations %.1f MB)\n",
            (double)(pbytes + abytes) / 1e6, (double)pbytes / 1e6, (double)abytes / 1e6);
     printf("             training, batch 1: %.1f MB (+ gradients, SGD momentum, every block's\n"
@@ -411,6 +415,9 @@ done:
 /* after tsf_train.c: it writes files with tr_create / tr_commit */
 #include "tsf_export.c" /* tsf convert, tsf export */
 
+/* after tsf_train.c: it runs cmd_train and ev_run */
+#include "tsf_cv.c" /* tsf cv */
+
 int main(int argc, char **argv) {
     tt_prog = "tsf";
     if (argc == 3 && strcmp(argv[1], "info") == 0) return cmd_info(argv[2]);
@@ -418,6 +425,7 @@ int main(int argc, char **argv) {
         return cmd_parity(argv[2], argv[4]);
     if (argc >= 2 && strcmp(argv[1], "train") == 0) return cmd_train(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "eval") == 0) return cmd_eval(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "cv") == 0) return cmd_cv(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "classify") == 0) return cmd_classify(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "attention") == 0) return cmd_attention(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "convert") == 0) return cmd_convert(argc - 1, argv + 1);

@@ -18,8 +18,11 @@
                                logged whole; its "checkpoint" line names the checkpoint it
                                belongs to (SGD step, epoch, step in the epoch, generators)
        model.safetensors       the model with the class names (tsf eval / classify / attention)
-       log.csv                 epoch,step,lr,train_loss,train_acc,val_loss,val_top1,val_top5
-                               (accuracies in percent; lr: that of the epoch's last SGD step)
+       model_best.safetensors  with validation: the model of the best epoch so far (below)
+       log.csv                 epoch,step,lr,train_loss,train_acc,val_loss,val_top1,val_top5,
+                               best (accuracies in percent; lr: that of the epoch's last SGD
+                               step; best: 1 on the row of model_best's epoch, 0 on the other
+                               rows with validation)
        curves.svg              loss and accuracy per epoch
        lock                    while tsf train runs: its pid (below)
      No file holds a wall-clock time (the epoch lines on stdout do), so two runs with the same
@@ -40,7 +43,8 @@
        1. train_state.next         the state file of the checkpoint about to be saved (fsync)
        2. checkpoint.safetensors   the commit (the library: temporary file, fsync, rename)
        3. train_state.next renamed to train_state.txt
-       4. model.safetensors, log.csv, curves.svg, made from the state in memory
+       4. model.safetensors, model_best.safetensors (when the checkpoint ends the best
+          epoch), log.csv, curves.svg, made from the state in memory
      A kill before 2's rename leaves the previous checkpoint and its train_state.txt (and maybe
      a train_state.next of no checkpoint, which --resume removes); a kill after it, the new
      checkpoint and its train_state.next. --resume removes stale NAME.tmp files, loads the
@@ -50,6 +54,24 @@
      curves that a kill left behind. A fresh run removes the files of an earlier one first, the
      checkpoint first of all, so that a folder never pairs one run's checkpoint with another's
      args.txt.
+
+   The best model. The rows decide, after each epoch's validation, which epoch is best (the
+   first with the highest --best-metric: top1 or top5; for loss the lowest) and how many epochs
+   have passed since (--early-stop N stops the run when that reaches N). Neither is stored
+   apart: both follow from the rows that train_state.txt keeps at full precision, and so are
+   committed with the checkpoint like the rows. model_best.safetensors is written in step 4 of
+   the save that ends the best epoch, when the model in memory is that epoch's; a kill before
+   it leaves the previous best file, and --resume, which loads that very checkpoint, writes it
+   again. Saves of later checkpoints leave it alone. So model_best.safetensors and the best
+   column, like every other file, come out byte-identical to those of a run never stopped. A
+   resumed run keeps its --best-metric (another would choose an epoch whose model is gone).
+
+   Folds. --data DIR --fold k reads DIR/classes.txt and DIR/fold_1.csv .. DIR/fold_K.csv (K:
+   the files present, numbered from 1 without a gap), as mkdataset --folds K writes them; it
+   trains on the clips of the other folds, in fold order, and validates on fold k; --all-folds
+   trains on all of them without validation. A clip listed in two folds, or in a fold and
+   DIR/test.csv, stops it before training: that would leak. args.txt keeps --data (absolute)
+   and --fold, so --resume reads the folds again (or those of a --data given then).
 
    One run a folder. DIR/lock holds the pid of the tsf train using DIR, under a POSIX record
    lock (fcntl F_SETLK) that the kernel releases when the process ends, however it ends. A
@@ -69,7 +91,8 @@
    point N: what") and at point N sends itself TSF_TEST_SIGNAL: KILL (the default), INT or
    TERM. The library's saves cannot be stopped halfway from here, so before them a point
    "NAME.tmp partly written" writes a few bytes to NAME.tmp ahead of a SIGKILL, as a kill
-   during the library's write would leave it. N = 0 only reports the points.
+   during the library's write would leave it. N = 0 only reports the points. The count goes on
+   across the runs of one process (tsf cv runs several), so N picks a point in any of them.
 
    Randomness. --seed draws the initial weights and the first data generator. ts.data_rng (in
    the checkpoint) is the data generator as it was at the start of epoch ts.epoch: the epoch
@@ -85,7 +108,9 @@
      test (K temporal clips x 1 or 3 spatial crops, logits summed). Prints text; writes files
      only when given --out DIR: eval.txt (the same text), confusion.csv, confusion.svg and
      predictions.csv. The frame sampling (--stride, --segment, --fps) defaults to what
-     args.txt beside MODEL says, so a run's RUN/model.safetensors is tested as it was trained. */
+     args.txt beside MODEL says, so a run's RUN/model.safetensors is tested as it was trained.
+     MODEL may be a run folder (RUN: its model.safetensors); --best takes the run's
+     model_best.safetensors instead. ev_run does the work; tsf cv calls it for every fold. */
 #include <fcntl.h>
 #include <signal.h>
 #include <time.h>
@@ -101,6 +126,7 @@
 typedef struct tr_opts {
     /* data */
     const char *data, *train, *val, *classes;
+    int fold, all_folds; /* --data DIR's folds: validate on fold k, or train on all       */
     int segment, stride, no_flip, inv_uniform;
     float fps;
     /* model (0 or NULL: not given) */
@@ -112,11 +138,14 @@ typedef struct tr_opts {
     int epochs, warmup, batch, accum, no_nesterov, no_decay_emb, seed;
     const char *schedule;
     float lr, momentum, weight_decay, drop_path, dropout, label_smoothing, clip_norm;
+    /* the best model and when to stop */
+    const char *best_metric;
+    int early_stop, stop_epoch;
     /* this invocation */
     const char *out;
     int resume, overwrite, stop_after, threads, progress, quiet, help, recompute, fused_sgd;
-    /* eval */
-    int temporal_views, spatial_crops;
+    /* eval (and tsf cv) */
+    int temporal_views, spatial_crops, best, no_final;
 } tr_opts;
 
 /* One option: its name, kind ('i' int, 'f' float, 's' string, 'p' path, 'b' flag), field,
@@ -137,6 +166,8 @@ static const tr_def tr_train_defs[] = {
     {"--train", 'p', TR_OFF(train), 0, 0, 1},
     {"--val", 'p', TR_OFF(val), 0, 0, 1},
     {"--classes", 'p', TR_OFF(classes), 0, 0, 1},
+    {"--fold", 'i', TR_OFF(fold), 1, 100, 1},
+    {"--all-folds", 'b', TR_OFF(all_folds), 0, 0, 1},
     {"--segment", 'b', TR_OFF(segment), 0, 0, 1},
     {"--stride", 'i', TR_OFF(stride), 1, TSF_CLIP_MAX_FRAMES, 1},
     {"--fps", 'f', TR_OFF(fps), 0, (double)TSF_CLIP_MAX_FPS, 1},
@@ -168,6 +199,9 @@ static const tr_def tr_train_defs[] = {
     {"--label-smoothing", 'f', TR_OFF(label_smoothing), 0, 0.99, 1},
     {"--clip-norm", 'f', TR_OFF(clip_norm), 0, 1e30, 1},
     {"--seed", 'i', TR_OFF(seed), 0, 2147483647, 1},
+    {"--best-metric", 's', TR_OFF(best_metric), 0, 0, 1},
+    {"--early-stop", 'i', TR_OFF(early_stop), 1, 1000000, 1},
+    {"--stop-epoch", 'i', TR_OFF(stop_epoch), 1, 1000000, 1},
     {"--out", 'p', TR_OFF(out), 0, 0, 0},
     {"--resume", 'b', TR_OFF(resume), 0, 0, 0},
     {"--overwrite", 'b', TR_OFF(overwrite), 0, 0, 0},
@@ -181,6 +215,7 @@ static const tr_def tr_train_defs[] = {
 };
 
 static const tr_def tr_eval_defs[] = {
+    {"--best", 'b', TR_OFF(best), 0, 0, 0},
     {"--classes", 'p', TR_OFF(classes), 0, 0, 0},
     {"--temporal-views", 'i', TR_OFF(temporal_views), 1, 1024, 0},
     {"--spatial-crops", 'i', TR_OFF(spatial_crops), 1, 3, 0},
@@ -198,6 +233,8 @@ static const tr_def tr_eval_defs[] = {
 static void train_usage(FILE *f) {
     fprintf(f,
             "usage: tsf train --data DIR --out RUN [options]\n"
+            "       tsf train --data DIR --fold K --out RUN [options]   (DIR from mkdataset "
+            "--folds)\n"
             "       tsf train --train TRAIN.csv [--val VAL.csv] [--classes CLASSES.txt] --out RUN "
             "[options]\n"
             "       tsf train --out RUN --resume [options to change, e.g. --epochs 30]\n"
@@ -205,13 +242,18 @@ static void train_usage(FILE *f) {
             "Trains a TimeSformer on clip files listed in manifests (tools/README.md: video2clip,\n"
             "frames2clip and mkdataset make them). After every epoch: validation (loss, top-1,\n"
             "top-5) and RUN/checkpoint.safetensors, RUN/model.safetensors, RUN/log.csv,\n"
-            "RUN/curves.svg. Ctrl-C saves a checkpoint and exits; --resume continues it exactly,\n"
-            "also after a crash or a kill (from the last checkpoint; it writes the other files\n"
-            "again). One tsf train a folder: RUN/lock holds its pid while it runs.\n"
+            "RUN/curves.svg, and RUN/model_best.safetensors when validation improves. Ctrl-C\n"
+            "saves a checkpoint and exits; --resume continues it exactly, also after a crash or\n"
+            "a kill (from the last checkpoint; it writes the other files again). One tsf train a\n"
+            "folder: RUN/lock holds its pid while it runs.\n"
             "\n"
             "data:\n"
             "  --data DIR             DIR/train.csv, DIR/val.csv (if present), DIR/classes.txt,\n"
             "                         as mkdataset writes them\n"
+            "  --fold K               with --data DIR from mkdataset --folds: train on the other\n"
+            "                         folds, validate on DIR/fold_K.csv (tsf cv runs them all)\n"
+            "  --all-folds            with --data DIR: train on every fold, no validation (the\n"
+            "                         final model of a cross-validation)\n"
             "  --train MANIFEST       training clips, \"path,label\" lines (label: index or name)\n"
             "  --val MANIFEST         validation clips (default: none, no validation)\n"
             "  --classes FILE         class names, one a line (default: classes.txt beside the\n"
@@ -269,6 +311,17 @@ static void train_usage(FILE *f) {
         "  --clip-norm N          clip the global gradient norm to N (default 0: off)\n"
         "  --seed N               initial weights, data order, augmentation (default 0)\n"
         "\n"
+        "the best model (runs with validation):\n"
+        "  RUN/model_best.safetensors is the model of the epoch with the best validation score\n"
+        "  so far, written whenever it improves; log.csv's column best marks that epoch, and\n"
+        "  tsf eval --best and tsf cv --best use it.\n"
+        "  --best-metric M        top1 (default), top5 or loss; a tie keeps the earlier epoch;\n"
+        "                         a resumed run keeps its metric\n"
+        "  --early-stop N         stop once N epochs in a row brought no improvement (default:\n"
+        "                         never); --resume with a larger N goes on\n"
+        "  --stop-epoch E         stop after epoch E, with the schedule of --epochs (tsf cv's\n"
+        "                         final model trains for as long as the folds' models did)\n"
+        "\n"
         "run:\n"
         "  --out RUN              the run's folder (created; required)\n"
         "  --resume               continue RUN/checkpoint.safetensors with RUN/args.txt's\n"
@@ -297,6 +350,7 @@ static void train_usage(FILE *f) {
 static void eval_usage(FILE *f) {
     fprintf(f,
             "usage: tsf eval MODEL MANIFEST [options]\n"
+            "       tsf eval RUN MANIFEST [--best] [options]\n"
             "\n"
             "Top-1, top-5, per-class accuracy and the confusion matrix of MODEL on the clips of\n"
             "MANIFEST, with the original's multi-view test: every clip is seen as K temporal\n"
@@ -304,6 +358,9 @@ static void eval_usage(FILE *f) {
             "\n"
             "  MODEL                  a .safetensors model or checkpoint (tsf train's\n"
             "                         RUN/model.safetensors) or a Hugging Face model folder\n"
+            "  RUN                    the folder of a tsf train run: its model.safetensors\n"
+            "  --best                 the run's model_best.safetensors instead (the epoch best\n"
+            "                         on validation), beside MODEL or in RUN\n"
             "  MANIFEST               \"path,label\" lines; labels are class indices or the\n"
             "                         model's class names\n"
             "  --classes FILE         class names for the manifest's labels (default: the\n"
@@ -1128,7 +1185,7 @@ typedef struct tr_run {
     int *labels;        /* (batch)                                                           */
     tr_item *items;     /* (batch)                                                           */
     int *perm;          /* (clips) this epoch's order                                        */
-    char *ckpt, *model_path, *log_path, *svg_path, *args_path;
+    char *ckpt, *model_path, *best_path, *log_path, *svg_path, *args_path;
     char *state_path, *next_path, *lock_path; /* train_state.txt, train_state.next, lock     */
     int lock_fd;                              /* the lock file, held open; -1: not held      */
     tr_row *rows;                             /* log.csv                                     */
@@ -1137,7 +1194,7 @@ typedef struct tr_run {
     long correct, seen; /* clips classified right and clips seen (train_state.txt keeps them) */
     int live;           /* show the live progress line                                       */
     long long saved_epoch, saved_step; /* ts.epoch and ts.step of the last checkpoint (-1: none) */
-    char *owned[4]; /* paths made here (from --data, the guessed classes.txt)            */
+    char *owned[8]; /* paths made here (from --data, the guessed classes.txt)            */
     int nowned;
 } tr_run;
 
@@ -1170,9 +1227,17 @@ static int tr_save_args(const tr_run *r) {
     FILE *f = tr_create(r->args_path);
     if (!f) return 0;
     fprintf(f, "# the options of this run (tsf train --resume reads them; later options win)\n");
+    if (r->o.fold || r->o.all_folds) { /* the folds are read again from the folder */
+        char *abs = realpath(r->o.data, NULL);
+        fprintf(f, "--data %s\n", abs ? abs : r->o.data);
+        free(abs);
+    }
     for (d = tr_train_defs; d->name; d++) {
         const char *field = (const char *)&r->o + d->off;
         if (!d->save) continue;
+        if ((r->o.fold || r->o.all_folds) &&
+            (d->off == TR_OFF(train) || d->off == TR_OFF(val) || d->off == TR_OFF(classes)))
+            continue; /* made from --data */
         if (d->kind == 'b' && *(const int *)(const void *)field) fprintf(f, "%s\n", d->name);
         if (d->kind == 'i' && *(const int *)(const void *)field)
             fprintf(f, "%s %d\n", d->name, *(const int *)(const void *)field);
@@ -1227,11 +1292,41 @@ static void tr_num(FILE *f, const char *fmt, double v) {
     if (v == v) fprintf(f, fmt, v); /* NaN: an empty field */
 }
 
+/* The --best-metric of a row, signed so that higher is better; NaN without validation. */
+static double tr_score(const tr_run *r, const tr_row *w) {
+    const char *m = r->o.best_metric ? r->o.best_metric : "top1";
+    if (strcmp(m, "loss") == 0) return -w->val_loss;
+    return strcmp(m, "top5") == 0 ? w->val_top5 : w->val_top1;
+}
+
+/* The row of the best epoch: the first with the highest score (-1: no row has validation).
+   The epochs after it go to *since (may be NULL). This is the best-model state of the top
+   comment: it follows from the rows. */
+static int tr_best(const tr_run *r, long long *since) {
+    int i, best = -1;
+    for (i = 0; i < r->nrows; i++) {
+        double v = tr_score(r, &r->rows[i]);
+        if (v == v && (best < 0 || v > tr_score(r, &r->rows[best]))) best = i;
+    }
+    if (since) *since = best < 0 ? 0 : r->rows[r->nrows - 1].epoch - r->rows[best].epoch;
+    return best;
+}
+
+/* The metric's name and a value of it, for messages: "val top-1 75.0%", "val loss 0.6931". */
+static const char *tr_metric_text(const tr_run *r, const tr_row *w, char *buf, size_t n) {
+    const char *m = r->o.best_metric ? r->o.best_metric : "top1";
+    if (strcmp(m, "loss") == 0)
+        snprintf(buf, n, "val loss %.4f", w->val_loss);
+    else
+        snprintf(buf, n, "val top-%c %.1f%%", m[3], strcmp(m, "top5") ? w->val_top1 : w->val_top5);
+    return buf;
+}
+
 static int tr_write_log(const tr_run *r) {
     FILE *f = tr_create(r->log_path);
-    int i;
+    int i, best = tr_best(r, NULL);
     if (!f) return 0;
-    fprintf(f, "epoch,step,lr,train_loss,train_acc,val_loss,val_top1,val_top5\n");
+    fprintf(f, "epoch,step,lr,train_loss,train_acc,val_loss,val_top1,val_top5,best\n");
     for (i = 0; i < r->nrows; i++) {
         const tr_row *w = &r->rows[i];
         fprintf(f, "%lld,%lld", w->epoch, w->step);
@@ -1241,13 +1336,16 @@ static int tr_write_log(const tr_run *r) {
         tr_num(f, "%.6f", w->val_loss);
         tr_num(f, "%.3f", w->val_top1);
         tr_num(f, "%.3f", w->val_top5);
+        fputc(',', f);
+        if (tr_score(r, w) == tr_score(r, w)) fputc(i == best ? '1' : '0', f);
         fputc('\n', f);
     }
     return tr_commit(f, r->log_path);
 }
 
 /* Rows of an earlier log.csv up to epoch `upto`: a run of an older tsf, which wrote no
-   train_state.txt, continues its log (a ninth column, seconds, is dropped). */
+   train_state.txt, continues its log (a ninth column, best or seconds, is dropped: the best
+   epoch follows from the rows). */
 static void tr_read_log(tr_run *r, long long upto) {
     FILE *f = fopen(r->log_path, "r");
     char line[1024];
@@ -1290,7 +1388,7 @@ typedef struct tr_series {
 } tr_series;
 
 static void tr_chart(FILE *f, const tr_run *r, double x0, double y0, double w, double h,
-                     const char *title, double ymax, const tr_series *s, int ns) {
+                     const char *title, double ymax, const tr_series *s, int ns, int best) {
     double xmax = (double)(r->o.epochs > 0 ? r->o.epochs : 1), step, v;
     int i, k, legend = 0;
     if (r->nrows > 0 && (double)r->rows[r->nrows - 1].epoch > xmax)
@@ -1320,6 +1418,13 @@ static void tr_chart(FILE *f, const tr_run *r, double x0, double y0, double w, d
                 TR_X(v), y0 + h + 15, v);
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">epoch</text>\n",
             x0 + w / 2, y0 + h + 30);
+    if (best >= 0) /* the epoch of model_best.safetensors */
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#2ca02c\" "
+                "stroke-dasharray=\"2,3\"/><text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" "
+                "fill=\"#2ca02c\">best</text>\n",
+                TR_X((double)r->rows[best].epoch), y0, TR_X((double)r->rows[best].epoch), y0 + h,
+                TR_X((double)r->rows[best].epoch) + 3, y0 + h - 4);
     for (k = 0; k < ns; k++) {
         int n = 0;
         for (i = 0; i < r->nrows; i++) {
@@ -1372,7 +1477,7 @@ static int tr_write_curves(const tr_run *r) {
     };
     FILE *f = tr_create(r->svg_path);
     double ymax = 0;
-    int i;
+    int i, best = tr_best(r, NULL);
     if (!f) return 0;
     for (i = 0; i < r->nrows; i++) {
         if (r->rows[i].train_loss > ymax) ymax = r->rows[i].train_loss;
@@ -1385,8 +1490,8 @@ static int tr_write_curves(const tr_run *r) {
     tr_xml(f, r->o.out);
     fprintf(f, ": %s, %d classes, %d training clips</text>\n",
             tsf_attention_name(r->m.cfg.attention), r->m.cfg.classes, r->train.count);
-    tr_chart(f, r, 60, 60, 360, 230, "loss", ymax * 1.05, loss, 2);
-    tr_chart(f, r, 510, 60, 360, 230, "accuracy (%)", 100, acc, 3);
+    tr_chart(f, r, 60, 60, 360, 230, "loss", ymax * 1.05, loss, 2, best);
+    tr_chart(f, r, 510, 60, 360, 230, "accuracy (%)", 100, acc, 3, best);
     fprintf(f, "</svg>\n");
     return tr_commit(f, r->svg_path);
 }
@@ -1664,9 +1769,19 @@ static int tr_lib_save(tr_run *r, const char *path, int ckpt) {
     return 1;
 }
 
-/* The files made from the checkpoint and its state: model.safetensors, log.csv, curves.svg. */
+/* Does the checkpoint in memory end the best epoch? Then the model is model_best's. */
+static int tr_at_best(const tr_run *r) {
+    int best = tr_best(r, NULL);
+    return best >= 0 && best == r->nrows - 1 && r->rows[best].epoch == r->ts.epoch &&
+           r->ts.epoch_step == 0;
+}
+
+/* The files made from the checkpoint and its state: model.safetensors, model_best.safetensors
+   (at the end of the best epoch: the top comment), log.csv, curves.svg. */
 static int tr_write_outputs(tr_run *r) {
-    return tr_lib_save(r, r->model_path, 0) && tr_write_log(r) && tr_write_curves(r);
+    return tr_lib_save(r, r->model_path, 0) &&
+           (!tr_at_best(r) || tr_lib_save(r, r->best_path, 0)) && tr_write_log(r) &&
+           tr_write_curves(r);
 }
 
 /* Save the run, in the order of the top comment: train_state.next, the checkpoint (the
@@ -1702,6 +1817,10 @@ static int tr_restore(tr_run *r) {
                                          : "");
         if (!tr_write_state(r, r->next_path) || !tr_rename_state(r)) return 0;
     }
+    if (tr_best(r, NULL) >= 0 && !tr_at_best(r) && !tt_is_file(r->best_path))
+        tt_warn("%s is missing and cannot be made again (its epoch's model is gone): the next "
+                "improvement on validation writes it",
+                r->best_path);
     return tr_write_outputs(r);
 }
 
@@ -1875,7 +1994,8 @@ static void tr_free(tr_run *r) {
     tsf_manifest_free(&r->val);
     tsf_classes_free(&r->classes);
     free(r->x), free(r->labels), free(r->items), free(r->perm), free(r->rows);
-    free(r->ckpt), free(r->model_path), free(r->log_path), free(r->svg_path), free(r->args_path);
+    free(r->ckpt), free(r->model_path), free(r->best_path), free(r->log_path), free(r->svg_path);
+    free(r->args_path);
     free(r->state_path), free(r->next_path), free(r->lock_path);
     while (r->nowned > 0) free(r->owned[--r->nowned]);
 }
@@ -1900,12 +2020,12 @@ static void tr_show(const tr_run *r, int force, int s, double loss, double acc, 
 /* The run's file names: each regular or absent (the top comment), stale NAME.tmp files removed.
    With the lock held, so no other tsf train is writing them. */
 static int tr_check_files(const tr_run *r) {
-    const char *names[7];
+    const char *names[8];
     int i;
     names[0] = r->ckpt, names[1] = r->state_path, names[2] = r->next_path;
     names[3] = r->model_path, names[4] = r->log_path, names[5] = r->svg_path;
-    names[6] = r->args_path;
-    for (i = 0; i < 7; i++) {
+    names[6] = r->args_path, names[7] = r->best_path;
+    for (i = 0; i < 8; i++) {
         char *tmp = tr_fmt("%s.tmp", names[i]);
         int ok = tr_regular_or_absent(names[i]) && tr_remove_stale(tmp);
         free(tmp);
@@ -1917,16 +2037,139 @@ static int tr_check_files(const tr_run *r) {
 /* A fresh run (also --overwrite, or a run started again): the files of an earlier run go, the
    checkpoint first, so that a kill in between never leaves it with another run's files. */
 static int tr_remove_old(const tr_run *r) {
-    const char *names[6];
+    const char *names[7];
     int i;
     names[0] = r->state_path, names[1] = r->next_path, names[2] = r->model_path;
     names[3] = r->log_path, names[4] = r->svg_path, names[5] = r->args_path;
+    names[6] = r->best_path;
     if (!tr_remove_stale(r->ckpt)) return 0;
     tr_point("removed (a fresh run)", r->ckpt, 0);
-    for (i = 0; i < 6; i++)
+    for (i = 0; i < 7; i++)
         if (!tr_remove_stale(names[i])) return 0;
     tr_point("removed: the other files of an earlier run", NULL, 0);
     return 1;
+}
+
+/* The folds of a dataset folder: fold_1.csv .. fold_K.csv, numbered from 1 without a gap.
+   Returns K (0: no fold_1.csv). */
+static int tr_count_folds(const char *dir) {
+    int k;
+    for (k = 0; k < 100; k++) {
+        char name[32], *p;
+        int there;
+        snprintf(name, sizeof name, "fold_%d.csv", k + 1);
+        p = tt_join(dir, name);
+        there = tt_is_file(p);
+        free(p);
+        if (!there) break;
+    }
+    return k;
+}
+
+/* A clip of a fold, for the check that no clip is in two splits. */
+typedef struct tr_fold_clip {
+    const char *path;
+    int file, line;
+} tr_fold_clip;
+
+static int tr_cmp_fold_clip(const void *a, const void *b) {
+    const tr_fold_clip *x = (const tr_fold_clip *)a, *y = (const tr_fold_clip *)b;
+    int c = strcmp(x->path, y->path);
+    return c ? c : x->file != y->file ? x->file - y->file : x->line - y->line;
+}
+
+/* --data DIR --fold k or --all-folds (the top comment): the class names; the training clips,
+   those of every fold but k in fold order, as one manifest whose lines are those of the fold
+   files; fold k for validation. Returns 1, or 0 after an error message. */
+static int tr_load_folds(tr_run *r) {
+    tr_opts *o = &r->o;
+    int K = tr_count_folds(o->data), F, j, i, n = 0, ok = 0, k = o->fold - 1, have_test;
+    tsf_manifest *m;
+    tr_fold_clip *all = NULL;
+    char **names, *text = NULL, *desc, *test = tt_join(o->data, "test.csv");
+    size_t len = 0, cap = 1;
+    tsf_error err;
+    if (K < 2) {
+        tt_error("train: %s: no fold_1.csv and fold_2.csv: make folds with mkdataset ROOT %s "
+                 "--folds K",
+                 o->data, o->data);
+        free(test);
+        return 0;
+    }
+    if (o->fold > K) {
+        tt_error("train: --fold %d, but %s holds %d folds (fold_1.csv .. fold_%d.csv)", o->fold,
+                 o->data, K, K);
+        free(test);
+        return 0;
+    }
+    have_test = tt_is_file(test);
+    F = K + have_test; /* the test split takes part in the check */
+    m = (tsf_manifest *)calloc((size_t)F, sizeof *m);
+    names = (char **)calloc((size_t)F, sizeof *names);
+    if (!m || !names) {
+        tt_error("out of memory");
+        exit(1);
+    }
+    for (j = 0; j < K; j++) {
+        char name[32];
+        snprintf(name, sizeof name, "fold_%d.csv", j + 1);
+        names[j] = tt_join(o->data, name);
+    }
+    if (have_test) names[K] = test, test = NULL;
+    o->classes = tr_keep(r, tt_join(o->data, "classes.txt"));
+    r->classes_path = o->classes;
+    if (!tr_load_classes(&r->classes, o->classes)) goto done;
+    for (j = 0; j < F; j++) {
+        if (!tr_load_manifest(&m[j], names[j], &r->classes, j < K ? "fold" : "test")) goto done;
+        n += m[j].count;
+    }
+    /* no clip in two splits */
+    all = (tr_fold_clip *)tt_malloc((size_t)n * sizeof *all);
+    for (j = 0, n = 0; j < F; j++)
+        for (i = 0; i < m[j].count; i++)
+            all[n].path = m[j].paths[i], all[n].file = j, all[n++].line = m[j].lines[i];
+    qsort(all, (size_t)n, sizeof *all, tr_cmp_fold_clip);
+    for (i = 1; i < n; i++)
+        if (strcmp(all[i].path, all[i - 1].path) == 0) {
+            tt_error("%s is in %s (line %d) and in %s (line %d): a clip must be in one split "
+                     "only, or it is validated or tested on what trained the model; remake the "
+                     "splits with mkdataset ROOT %s --folds K",
+                     all[i].path, names[all[i - 1].file], all[i - 1].line, names[all[i].file],
+                     all[i].line, o->data);
+            goto done;
+        }
+    /* the training clips as one manifest */
+    for (j = 0; j < K; j++)
+        for (i = 0; j != k && i < m[j].count; i++) cap += strlen(m[j].paths[i]) + 16;
+    text = (char *)tt_malloc(cap);
+    for (j = 0; j < K; j++)
+        for (i = 0; j != k && i < m[j].count; i++)
+            len += (size_t)sprintf(text + len, "%s,%d\n", m[j].paths[i], m[j].labels[i]);
+    if (tsf_manifest_parse(&r->train, text, len, NULL, &r->classes, NULL, &err) != TSF_OK) {
+        tt_error("train: the training folds: %s", err.msg); /* out of memory, in practice */
+        goto done;
+    }
+    for (j = 0, n = 0; j < K; j++)
+        for (i = 0; j != k && i < m[j].count; i++) r->train.lines[n++] = m[j].lines[i];
+    /* their names for messages: DIR/fold_{1,3,4}.csv */
+    desc = (char *)tt_malloc(strlen(names[0]) + 8 * (size_t)K);
+    len = (size_t)sprintf(desc, "%.*s", (int)(strlen(names[0]) - 5), names[0]); /* DIR/fold_ */
+    if (K - (k >= 0) > 1) desc[len++] = '{';
+    for (j = 0, i = 0; j < K; j++)
+        if (j != k) len += (size_t)sprintf(desc + len, "%s%d", i++ ? "," : "", j + 1);
+    sprintf(desc + len, "%s.csv", K - (k >= 0) > 1 ? "}" : "");
+    o->train = r->train_path = tr_keep(r, desc);
+    if (k >= 0) { /* validation: fold k */
+        r->val = m[k];
+        memset(&m[k], 0, sizeof m[k]);
+        o->val = r->val_path = tr_keep(r, names[k]);
+        names[k] = NULL;
+    }
+    ok = 1;
+done:
+    for (j = 0; j < F; j++) tsf_manifest_free(&m[j]), free(names[j]);
+    free(m), free(names), free(all), free(text), free(test);
+    return ok;
 }
 
 static int cmd_train(int argc, char **argv) {
@@ -1938,7 +2181,8 @@ static int cmd_train(int argc, char **argv) {
     tsf_error err;
     tsf_status st;
     char why[700];
-    long long steps_this_run = 0;
+    long long steps_this_run = 0, end, since = 0; /* end: the last epoch of this run */
+    int early = 0;                                /* stopped by --early-stop */
     int batch0 = 0, accum0 = 0; /* a resumed run's --batch and --accum before this command */
     double t_run;
     memset(r, 0, sizeof *r), memset(&cur, 0, sizeof cur);
@@ -1962,10 +2206,11 @@ static int cmd_train(int argc, char **argv) {
     /* the options: the paper's recipe (ARCHITECTURE.md 9), then (--resume) the run's saved
        options, then this command line's */
     o->epochs = 15, o->lr = 0.005f, o->schedule = "steps", o->batch = 8, o->accum = 1;
-    o->momentum = 0.9f, o->weight_decay = 1e-4f, o->drop_path = 0.1f;
+    o->momentum = 0.9f, o->weight_decay = 1e-4f, o->drop_path = 0.1f, o->best_metric = "top1";
     o->out = cur.out, o->quiet = cur.quiet; /* for tr_lock's messages, before the full parse */
     r->ckpt = tt_join(cur.out, "checkpoint.safetensors");
     r->model_path = tt_join(cur.out, "model.safetensors");
+    r->best_path = tt_join(cur.out, "model_best.safetensors");
     r->log_path = tt_join(cur.out, "log.csv");
     r->svg_path = tt_join(cur.out, "curves.svg");
     r->args_path = tt_join(cur.out, "args.txt");
@@ -1987,6 +2232,23 @@ static int cmd_train(int argc, char **argv) {
         }
         batch0 = o->batch, accum0 = o->accum;
         restart = !tt_is_file(r->ckpt); /* stopped before its first checkpoint */
+        /* what decides which epoch is best, and on which clips, stays (the top comment) */
+        if (!restart && cur.best_metric && strcmp(cur.best_metric, o->best_metric) != 0) {
+            tt_error("train --resume: --best-metric %s, but the run chooses its best model by "
+                     "%s: drop --best-metric, or start a new run with another --out",
+                     cur.best_metric, o->best_metric);
+            rc = 2;
+            goto out;
+        }
+        if (!restart && ((cur.fold && cur.fold != o->fold) || (cur.all_folds && !o->all_folds))) {
+            tt_error("train --resume: the run %s: drop --fold and --all-folds, or start a new "
+                     "run with another --out",
+                     o->all_folds ? "trains on all folds"
+                     : o->fold    ? "validates on another fold"
+                                  : "does not train on folds");
+            rc = 2;
+            goto out;
+        }
     }
     npos = 0;
     tr_parse(tr_train_defs, o, argc - 1, argv + 1, "train", pos, 1, &npos); /* parsed above */
@@ -2004,6 +2266,21 @@ static int cmd_train(int argc, char **argv) {
     }
     if (o->variant && tr_variant(o->variant) < 0) {
         tt_error("train: --variant %s: choose divided, joint or space", o->variant);
+        rc = 2;
+        goto out;
+    }
+    if (strcmp(o->best_metric, "top1") != 0 && strcmp(o->best_metric, "top5") != 0 &&
+        strcmp(o->best_metric, "loss") != 0) {
+        tt_error("train: --best-metric %s: choose top1, top5 or loss", o->best_metric);
+        rc = 2;
+        goto out;
+    }
+    if ((o->fold || o->all_folds) &&
+        ((o->fold && o->all_folds) || !o->data || o->train || o->val || o->classes || npos)) {
+        tt_error("train: %s takes the class names and the clips from --data DIR (DIR/classes.txt, "
+                 "DIR/fold_*.csv, as mkdataset --folds writes them): give --data DIR, without "
+                 "--train, --val, --classes%s",
+                 o->fold ? "--fold" : "--all-folds", o->fold ? " or --all-folds" : "");
         rc = 2;
         goto out;
     }
@@ -2025,7 +2302,24 @@ static int cmd_train(int argc, char **argv) {
     }
 
     /* ---- data ---- */
+    if (o->fold || o->all_folds) {
+        if (!tr_load_folds(r)) goto out;
+        goto data_done;
+    }
     if (npos == 1 && !o->train) o->train = pos[0];
+    if (o->data && !o->train && tr_count_folds(o->data) > 0) {
+        char *p = tt_join(o->data, "train.csv");
+        int folds = tt_is_file(p) ? 0 : tr_count_folds(o->data);
+        free(p);
+        if (folds) {
+            tt_error("train: %s holds %d folds (fold_1.csv .. fold_%d.csv) and no train.csv: give "
+                     "--fold K (train on the other folds, validate on fold K) or --all-folds, or "
+                     "run them all with tsf cv",
+                     o->data, folds, folds);
+            rc = 2;
+            goto out;
+        }
+    }
     if (o->data) {
         char *p = tt_join(o->data, "val.csv");
         if (!o->train) o->train = tr_keep(r, tt_join(o->data, "train.csv"));
@@ -2060,7 +2354,11 @@ static int cmd_train(int argc, char **argv) {
     if (!tr_load_classes(&r->classes, o->classes)) goto out;
     if (!tr_load_manifest(&r->train, o->train, &r->classes, "training")) goto out;
     if (o->val && !tr_load_manifest(&r->val, o->val, &r->classes, "validation")) goto out;
+data_done:
     r->have_val = o->val != NULL;
+    if (o->early_stop && !r->have_val && !o->all_folds)
+        tt_warn("--early-stop %d: no validation (--val, or --fold), so nothing to stop on",
+                o->early_stop);
 
     /* ---- model ---- */
     resumed = o->resume && !restart;
@@ -2157,6 +2455,18 @@ static int cmd_train(int argc, char **argv) {
     r->perm = (int *)tt_malloc((size_t)r->train.count * sizeof(int));
     r->micro = (r->train.count + o->batch - 1) / o->batch;
     r->spe = (r->micro + o->accum - 1) / o->accum;
+    if (resumed && r->ts.epoch_step > r->spe) { /* a damaged state, other data, other batch */
+        if (o->batch == batch0 && o->accum == accum0) {
+            tt_error("train --resume: the checkpoint stopped after step %lld of epoch %lld, but "
+                     "an epoch of %s has %d steps of --batch %d x --accum %d: resume with the "
+                     "data it was trained on",
+                     r->ts.epoch_step, r->ts.epoch + 1,
+                     r->train_path ? r->train_path : "the training data", r->spe, o->batch,
+                     o->accum);
+            goto out;
+        }
+        r->ts.epoch_step = r->spe; /* a larger batch: the epoch is over (warned above) */
+    }
 
     /* ---- the run's folder ---- */
     if (!tt_mkdirs(o->out)) {
@@ -2193,6 +2503,9 @@ static int cmd_train(int argc, char **argv) {
                "%s lr %g\n",
                r->train.count, r->classes.count, vn, o->epochs, o->epochs == 1 ? "" : "s", r->spe,
                r->spe == 1 ? "" : "s", o->batch, o->accum, o->schedule, (double)o->lr);
+        if (o->stop_epoch && o->stop_epoch < o->epochs)
+            printf("train: stopping after epoch %d (--stop-epoch), with the schedule of %d\n",
+                   o->stop_epoch, o->epochs);
         if (resumed)
             printf("train: resuming %s at epoch %lld, step %lld\n", r->ckpt, r->ts.epoch + 1,
                    r->ts.epoch_step);
@@ -2201,10 +2514,27 @@ static int cmd_train(int argc, char **argv) {
                    "the run again with the options of %s\n",
                    o->out, r->args_path);
     }
-    if (resumed && r->ts.epoch >= o->epochs) {
-        printf("train: nothing to do: the run has finished %lld epochs (give --epochs N to train "
-               "longer)\n",
-               r->ts.epoch);
+    end = o->stop_epoch && o->stop_epoch < o->epochs ? o->stop_epoch : o->epochs;
+    if (resumed && r->ts.epoch_step == 0 && o->early_stop && r->have_val &&
+        tr_best(r, &since) >= 0 && since >= o->early_stop) {
+        char m[64];
+        const tr_row *bw = &r->rows[tr_best(r, NULL)];
+        printf("train: nothing to do: the run stopped early after epoch %lld (%s at epoch %lld, "
+               "no better in the %lld epoch%s since; a larger --early-stop goes on)\n",
+               r->ts.epoch, tr_metric_text(r, bw, m, sizeof m), bw->epoch, since,
+               since == 1 ? "" : "s");
+        rc = 0;
+        goto out;
+    }
+    if (resumed && r->ts.epoch >= end) {
+        if (end < o->epochs)
+            printf("train: nothing to do: the run has finished epoch %lld of %d (--stop-epoch %d; "
+                   "a larger one goes on)\n",
+                   r->ts.epoch, o->epochs, o->stop_epoch);
+        else
+            printf("train: nothing to do: the run has finished %lld epochs (give --epochs N to "
+                   "train longer)\n",
+                   r->ts.epoch);
         rc = 0;
         goto out;
     }
@@ -2213,7 +2543,7 @@ static int cmd_train(int argc, char **argv) {
     tr_catch_signals();
     t_run = tr_now();
     if (o->epochs == 0 && !tr_save(r)) goto out;
-    while (r->ts.epoch < o->epochs) {
+    while (r->ts.epoch < end) {
         long long e = r->ts.epoch;
         tsf_rng rng = r->ts.data_rng; /* the epoch's generator: order, then the epoch seed */
         unsigned long long eseed;
@@ -2281,7 +2611,7 @@ static int cmd_train(int argc, char **argv) {
             tr_point("SGD step", NULL, 0);
             tr_show(r, s + 1 == r->spe, s + 1, r->loss_sum / (double)r->seen,
                     100.0 * (double)r->correct / (double)r->seen, r->seen, t_epoch, s + 1 - s0,
-                    (long long)(r->spe - s - 1) + (long long)(o->epochs - e - 1) * r->spe);
+                    (long long)(r->spe - s - 1) + (end - e - 1) * r->spe);
             if (tr_signal || (o->stop_after && steps_this_run >= o->stop_after)) {
                 if (s + 1 < r->spe) goto stop_now; /* mid-epoch: save and stop here */
                 stop = 1; /* the epoch's last step: finish the epoch first */
@@ -2307,17 +2637,34 @@ static int cmd_train(int argc, char **argv) {
             printf("epoch %lld/%d  lr %.3g  train loss %.4f acc %.1f%%", r->ts.epoch, o->epochs,
                    (double)lr, w->train_loss, w->train_acc);
             if (r->have_val)
-                printf("  |  val loss %.4f top-1 %.1f%% top-5 %.1f%%", vloss, vtop1, vtop5);
+                printf("  |  val loss %.4f top-1 %.1f%% top-5 %.1f%%%s", vloss, vtop1, vtop5,
+                       tr_at_best(r) ? " (best)" : "");
             printf("  |  %.1f s\n", tr_now() - t_epoch);
             fflush(stdout);
         }
         if (stop) goto stopped;
+        if (o->early_stop && r->have_val && r->ts.epoch < end && tr_best(r, &since) >= 0 &&
+            since >= o->early_stop) {
+            early = 1;
+            break;
+        }
     }
     if (!o->quiet) {
-        char t[32];
-        printf("train: done, %d epoch%s (%s in this process): %s (the model), %s, %s\n", o->epochs,
-               o->epochs == 1 ? "" : "s", tr_hms(tr_now() - t_run, t, sizeof t), r->model_path,
-               r->log_path, r->svg_path);
+        char t[32], m[64];
+        int bi = tr_best(r, NULL);
+        if (early)
+            printf("train: early stop after epoch %lld: no better %s in %lld epoch%s\n",
+                   r->ts.epoch,
+                   strcmp(o->best_metric, "loss") == 0   ? "val loss"
+                   : strcmp(o->best_metric, "top5") == 0 ? "val top-5"
+                                                         : "val top-1",
+                   since, since == 1 ? "" : "s");
+        printf("train: done, %lld epoch%s (%s in this process): %s (the model), %s, %s\n",
+               r->ts.epoch, r->ts.epoch == 1 ? "" : "s", tr_hms(tr_now() - t_run, t, sizeof t),
+               r->model_path, r->log_path, r->svg_path);
+        if (bi >= 0)
+            printf("train: the best epoch: %lld (%s): %s\n", r->rows[bi].epoch,
+                   tr_metric_text(r, &r->rows[bi], m, sizeof m), r->best_path);
         if (r->have_val) printf("train: evaluate with: tsf eval %s %s\n", r->model_path, o->val);
     }
     rc = 0;
@@ -2351,13 +2698,16 @@ out:
    tsf eval
    ============================================================================================== */
 
-/* printf to stdout and, when there is one, to the eval.txt file. */
+/* printf to stdout (unless ev_print is 0) and, when there is one, to the eval.txt file. */
 static FILE *ev_file = NULL;
+static int ev_print = 1; /* 0: the eval.txt file only */
 static TT_PRINTF(1, 2) void ev_printf(const char *fmt, ...) {
     va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
+    if (ev_print) {
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+    }
     if (ev_file) {
         va_start(ap, fmt);
         vfprintf(ev_file, fmt, ap);
@@ -2420,47 +2770,73 @@ static int ev_write_svg(const char *path, const tsf_model *m, const long *conf, 
     return tr_commit(f, path);
 }
 
-static int cmd_eval(int argc, char **argv) {
-    tr_opts o;
-    const char *pos[2];
-    int npos = 0, rc = 1, K, V, i, b, n, nitems, B, have_classes = 0;
+/* The model a MODEL argument names: a run folder's model.safetensors (a folder of tsf train:
+   args.txt, no config.json), or with best its model_best.safetensors (in the run folder, or
+   beside a model file); else MODEL itself. Malloc'd, or NULL after an error message. */
+static char *ev_model_path(const char *arg, int best) {
+    char *args = tt_join(arg, "args.txt"), *cfg = tt_join(arg, "config.json"), *p = NULL;
+    int run = tt_is_dir(arg) && tt_is_file(args) && !tt_is_file(cfg);
+    free(args), free(cfg);
+    if (run) {
+        p = tt_join(arg, best ? "model_best.safetensors" : "model.safetensors");
+    } else if (best && tt_is_dir(arg)) {
+        tt_error("eval --best: %s is a model folder, not the folder of a tsf train run (with "
+                 "args.txt and model_best.safetensors)",
+                 arg);
+        return NULL;
+    } else if (best) {
+        const char *slash = strrchr(arg, '/');
+        char *dir = slash ? tr_fmt("%.*s", (int)(slash - arg), arg) : tt_strdup(".");
+        p = tt_join(dir, "model_best.safetensors");
+        free(dir);
+    } else {
+        return tt_strdup(arg);
+    }
+    if (best && !tt_is_file(p)) {
+        tt_error("eval --best: no %s: the run had no validation (tsf train --val, or --fold), "
+                 "or no epoch has finished yet",
+                 p);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* What ev_run measured. */
+typedef struct ev_score {
+    double top1, top5; /* percent */
+    int clips;
+} ev_score;
+
+/* Evaluate MODEL (ev_model_path) on the clips of MANIFEST with the views and sampling of o
+   (the sampling, unless given, from the args.txt beside the model): the report on stdout when
+   print, and in o->out's files when o->out is set; the top-1 and top-5 in *score (may be
+   NULL). Returns 0, or 1 after an error message. */
+static int ev_run(const tr_opts *opts, const char *model_arg, const char *manifest, int print,
+                  ev_score *score) {
+    tr_opts o = *opts;
+    const char *pos[1];
+    int rc = 1, K, V, i, b, n, nitems, B, have_classes = 0;
     tsf_model m;
     tsf_classes classes;
     tsf_manifest mf;
     tsf_sample_opts so;
     tsf_error err;
     tsf_status st;
-    char why[700];
+    char why[700], *model = ev_model_path(model_arg, o.best);
     float *x = NULL, *scores = NULL;
     int *labels = NULL, *pred = NULL, *rank = NULL;
     long *conf = NULL, *count = NULL, *hit = NULL, c1 = 0, c5 = 0;
     tr_item *items = NULL;
     char *sampling_from = NULL;
     double t0;
-    memset(&o, 0, sizeof o);
     memset(&m, 0, sizeof m), memset(&classes, 0, sizeof classes), memset(&mf, 0, sizeof mf);
-    o.batch = 8, o.temporal_views = 1, o.spatial_crops = 3;
-    if (!tr_parse(tr_eval_defs, &o, argc - 1, argv + 1, "eval", pos, 2, &npos)) return 2;
-    if (o.help) {
-        eval_usage(stdout);
-        return 0;
-    }
-    if (npos != 2) {
-        eval_usage(stderr);
-        tt_error("eval: give a MODEL and a MANIFEST (e.g. tsf eval runs/a/model.safetensors "
-                 "data/val.csv)");
-        return 2;
-    }
-    if (o.spatial_crops == 2) {
-        tt_error("eval: --spatial-crops 2: choose 1 (centre) or 3 (start, centre, end)");
-        return 2;
-    }
-    tt_quiet = o.quiet;
-    tr_threads(o.threads);
+    if (!model) return 1;
+    ev_print = print;
     /* frame sampling: unless given now, what tsf train used (args.txt beside MODEL) */
-    if (!o.stride && !o.segment && !tt_is_dir(pos[0])) {
-        const char *slash = strrchr(pos[0], '/');
-        char *dir = slash ? tr_fmt("%.*s", (int)(slash - pos[0]), pos[0]) : tt_strdup(".");
+    if (!o.stride && !o.segment && !tt_is_dir(model)) {
+        const char *slash = strrchr(model, '/');
+        char *dir = slash ? tr_fmt("%.*s", (int)(slash - model), model) : tt_strdup(".");
         char *args = tt_join(dir, "args.txt");
         tt_list words = {NULL, 0, 0};
         tr_opts sv;
@@ -2477,9 +2853,9 @@ static int cmd_eval(int argc, char **argv) {
     }
 
     /* the model */
-    st = tsf_model_load(&m, pos[0], o.batch, &err);
+    st = tsf_model_load(&m, model, o.batch, &err);
     if (st != TSF_OK) {
-        tt_error("eval: %s: %s", pos[0], tt_why(st, &err, why, sizeof why));
+        tt_error("eval: %s: %s", model, tt_why(st, &err, why, sizeof why));
         fprintf(stderr, "  (MODEL is a .safetensors file written by tsf train or tsf_ref.py "
                         "convert, or a Hugging Face folder with config.json and "
                         "model.safetensors)\n");
@@ -2487,7 +2863,7 @@ static int cmd_eval(int argc, char **argv) {
     }
     K = m.cfg.classes;
     if (m.cfg.channels > 3) {
-        tt_error("eval: %s takes %d channels; the loader makes clips of 1 to 3", pos[0],
+        tt_error("eval: %s takes %d channels; the loader makes clips of 1 to 3", model,
                  m.cfg.channels);
         goto out;
     }
@@ -2517,19 +2893,19 @@ static int cmd_eval(int argc, char **argv) {
         have_classes = tsf_classes_parse(&classes, text, off, NULL, &err) == TSF_OK;
         free(text);
     }
-    if (!tr_load_manifest(&mf, pos[1], have_classes ? &classes : NULL, "the")) goto out;
+    if (!tr_load_manifest(&mf, manifest, have_classes ? &classes : NULL, "the")) goto out;
     for (i = 0; i < mf.count; i++)
         if (mf.labels[i] >= K) {
             tt_error("eval: %s line %d: label %d, but the model has %d classes (0 .. %d): is "
                      "this the model's dataset?",
-                     pos[1], mf.lines[i], mf.labels[i], K, K - 1);
+                     manifest, mf.lines[i], mf.labels[i], K, K - 1);
             goto out;
         }
 
     /* the views */
     tr_sample_opts(&so, &m.cfg, &o);
     V = tsf_sample_num_views(&so);
-    if (!tr_check_clips("checking clips", pos[1], &mf, &m.cfg, &so, 0)) goto out;
+    if (!tr_check_clips("checking clips", manifest, &mf, &m.cfg, &so, 0)) goto out;
     n = mf.count, B = o.batch, nitems = n * V;
     x = (float *)tt_malloc((size_t)B * m.cfg.channels * so.frames * so.size * so.size *
                            sizeof(float));
@@ -2550,13 +2926,13 @@ static int cmd_eval(int argc, char **argv) {
         int nb = nitems - i < B ? nitems - i : B;
         for (b = 0; b < nb; b++)
             items[b].clip = (i + b) / V, items[b].view = (i + b) % V, items[b].seed = 0;
-        if (!tr_load_batch(x, labels, &mf, pos[1], items, nb, &so, m.cfg.channels)) goto out;
+        if (!tr_load_batch(x, labels, &mf, manifest, items, nb, &so, m.cfg.channels)) goto out;
         st = tsf_model_forward(&m, x, nb, so.frames, so.size, so.size, NULL);
         if (st == TSF_OK &&
             tsf_check_finite(m.acts.logits, (size_t)nb * K, NULL) != TSF_OK) { /* no score */
             tt_progress_end();
             tt_error("eval: NaN or infinite logits for %s (clip %d of %s): no score is reported",
-                     mf.paths[items[0].clip], items[0].clip + 1, pos[1]);
+                     mf.paths[items[0].clip], items[0].clip + 1, manifest);
             goto out;
         }
         if (st != TSF_OK) {
@@ -2601,12 +2977,12 @@ static int cmd_eval(int argc, char **argv) {
         free(p);
         if (!ev_file) goto out;
     }
-    ev_printf("model    %s: %s, %d classes, %d frames of %d x %d\n", pos[0],
+    ev_printf("model    %s: %s, %d classes, %d frames of %d x %d\n", model,
               tsf_attention_name(m.cfg.attention), K, m.cfg.frames, m.cfg.image_size,
               m.cfg.image_size);
     ev_printf("data     %s: %d clips; %d view%s a clip (%d temporal x %d spatial), logits "
               "summed\n",
-              pos[1], n, V, V == 1 ? "" : "s",
+              manifest, n, V, V == 1 ? "" : "s",
               so.sampling == TSF_SAMPLE_SEGMENT ? 1 : so.test_clips, so.test_crops);
     if (so.sampling == TSF_SAMPLE_SEGMENT)
         ev_printf("sampling segment%s%s\n", sampling_from ? ", from " : "",
@@ -2714,16 +3090,46 @@ static int cmd_eval(int argc, char **argv) {
             free(p);
             if (!ok) goto out;
         }
-        printf("wrote %s/eval.txt, predictions.csv%s\n", o.out,
-               conf ? ", confusion.csv, confusion.svg" : "");
+        if (print)
+            printf("wrote %s/eval.txt, predictions.csv%s\n", o.out,
+                   conf ? ", confusion.csv, confusion.svg" : "");
     }
+    if (score) score->top1 = 100.0 * (double)c1 / n, score->top5 = 100.0 * (double)c5 / n;
+    if (score) score->clips = n;
     rc = 0;
 out:
     if (ev_file) fclose(ev_file), ev_file = NULL;
     free(x), free(labels), free(items), free(scores), free(pred), free(rank);
-    free(conf), free(count), free(hit), free(sampling_from);
+    free(conf), free(count), free(hit), free(sampling_from), free(model);
     tsf_manifest_free(&mf);
     tsf_classes_free(&classes);
     tsf_model_free(&m);
+    ev_print = 1;
     return rc;
+}
+
+static int cmd_eval(int argc, char **argv) {
+    tr_opts o;
+    const char *pos[2];
+    int npos = 0;
+    memset(&o, 0, sizeof o);
+    o.batch = 8, o.temporal_views = 1, o.spatial_crops = 3;
+    if (!tr_parse(tr_eval_defs, &o, argc - 1, argv + 1, "eval", pos, 2, &npos)) return 2;
+    if (o.help) {
+        eval_usage(stdout);
+        return 0;
+    }
+    if (npos != 2) {
+        eval_usage(stderr);
+        tt_error("eval: give a MODEL and a MANIFEST (e.g. tsf eval runs/a/model.safetensors "
+                 "data/val.csv)");
+        return 2;
+    }
+    if (o.spatial_crops == 2) {
+        tt_error("eval: --spatial-crops 2: choose 1 (centre) or 3 (start, centre, end)");
+        return 2;
+    }
+    tt_quiet = o.quiet;
+    tr_threads(o.threads);
+    return ev_run(&o, pos[0], pos[1], 1, NULL);
 }
