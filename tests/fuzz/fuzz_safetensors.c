@@ -7,8 +7,51 @@
         tsf_checkpoint_load, whose reads seek in the file instead of indexing memory;
      3. with a fixed config given, as a Hugging Face folder's config.json provides it, so that
         files without metadata reach the tensor checks (names in either layout, dtypes).
-   A model that loads is run forward once when it is small, and every label is read. */
+   A model that loads is run forward once when it is small, and every label is read, and its
+   file must obey the format's rule that the tensors cover the data exactly: a header length
+   one byte short once loaded every tensor one byte off, and nothing here said so. */
 #include "fuzz_common.h"
+
+static int fuzz_range_cmp(const void *a, const void *b) {
+    const long long *x = (const long long *)a, *y = (const long long *)b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* A safetensors file that loaded: its tensors' [begin, end) byte ranges, sorted, tile the
+   data from 0 to its end with no gap and no overlap. Checked here with the JSON tokenizer
+   alone, not with the reader's own list. */
+static void fuzz_check_coverage(const uint8_t *data, size_t size) {
+    tsf__source src;
+    tsf__json j;
+    tsf_error err;
+    char *hdr = NULL;
+    unsigned long long n = 0;
+    long long *r, at = 0;
+    int e, t, k = 0;
+    if (size >= 2 && data[0] == 'P' && data[1] == 'K') return; /* a torch.save archive */
+    src.mem = data, src.file = NULL, src.size = size;
+    memset(&j, 0, sizeof j);
+    if (tsf__st_header(&src, &hdr, &n, &j, NULL, &err) != TSF_OK)
+        fuzz_fail("a file that loaded has no safetensors header");
+    r = (long long *)malloc(((size_t)j.tok[0].size + 1) * 2 * sizeof *r);
+    if (!r) fuzz_fail("out of memory");
+    for (e = 0, t = 1; e < j.tok[0].size; e++, t = j.tok[t + 1].next) {
+        int of = tsf__json_get(&j, t + 1, "data_offsets");
+        if (tsf__json_eq(&j, t, "__metadata__")) continue;
+        if (!tsf__json_int(&j, tsf__json_at(&j, of, 0), 0, 1LL << 62, &r[2 * k]) ||
+            !tsf__json_int(&j, tsf__json_at(&j, of, 1), 0, 1LL << 62, &r[2 * k + 1]))
+            fuzz_fail("a file that loaded has an entry without data_offsets");
+        k++;
+    }
+    qsort(r, (size_t)k, 2 * sizeof *r, fuzz_range_cmp);
+    for (e = 0; e < k; e++) {
+        if (r[2 * e] != at) fuzz_fail("a file that loaded has a gap or an overlap in its data");
+        at = r[2 * e + 1];
+    }
+    if ((unsigned long long)at != size - 8 - n)
+        fuzz_fail("a file that loaded has bytes after its last tensor");
+    free(r), free(j.tok), free(hdr);
+}
 
 /* What any model that loaded must satisfy. */
 static void fuzz_use_model(tsf_model *m) {
@@ -42,6 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     st = tsf_model_load_memory(&m, data, size, NULL, 1, &err);
     fuzz_check_msg(&err);
     if (st == TSF_OK) {
+        fuzz_check_coverage(data, size);
         fuzz_use_model(&m);
         tsf_model_free(&m);
     } else if (m.param_memory || m.labels) {
@@ -74,6 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     st = tsf_model_load_memory(&m, data, size, &cfg, 0, &err);
     fuzz_check_msg(&err);
     if (st == TSF_OK) {
+        fuzz_check_coverage(data, size);
         fuzz_use_model(&m);
         tsf_model_free(&m);
     }
