@@ -14,9 +14,9 @@
 #   make bench-scaling  time and memory against frames (4..96), table + build/bench_scaling.svg
 #   make bench-pytorch  the same against PyTorch 1.13 at each of its thread settings, in the
 #                   same run (needs /usr/bin/python3 with torch; skipped otherwise)
-#   make fuzz       libFuzzer on the file readers (safetensors, config.json, clips, manifests),
-#                   FUZZ_SECONDS (60) each; prints executions and coverage (needs clang and
-#                   libclang-rt-dev). Findings go to build/fuzz/crashes/.
+#   make fuzz       libFuzzer on the file readers (safetensors, torch.save, config.json, clips,
+#                   manifests), FUZZ_SECONDS (60) each; prints executions and coverage
+#                   (needs clang and libclang-rt-dev). Findings go to build/fuzz/crashes/.
 #   make soak       train a tiny model for SOAK_STEPS (20000) steps with checkpoints: flat
 #                   memory, and a run resumed at a random step matches bit for bit
 #   make format     clang-format every C file; make format-check only checks

@@ -4192,6 +4192,15 @@ static tsf_status tsf__labels_from_json(const tsf__json *j, int t, int K, char *
     return TSF_OK;
 }
 
+/* The ratio that gives the MLP width HM back: (int)(D * ratio) == HM (tsf__hidden). HM / D
+   rounded to float can fall an ulp short (D 448, HM 31 gave 30): then the next floats up. */
+static float tsf__mlp_ratio(int D, int HM) {
+    float r = (float)HM / (float)D;
+    int k;
+    for (k = 0; k < 4 && (int)((float)D * r) < HM; k++) r = nextafterf(r, 2.0f * r + 1.0f);
+    return r;
+}
+
 /* Keys of a Hugging Face config.json that would change what the model computes, in ways the
    library does not: refused by name, with the value, rather than silently computed
    otherwise. (Dropout and drop-path rates matter only in training, and the initializer
@@ -4253,7 +4262,7 @@ static tsf_status tsf__config_apply(tsf_config *cfg, const tsf__json *j, int obj
         if (cfg->dim <= 0)
             return tsf__seterr(err, "config: intermediate_size without hidden_size", "", ""),
                    TSF_ERR_FORMAT;
-        cfg->mlp_ratio = (float)hidden / (float)cfg->dim;
+        cfg->mlp_ratio = tsf__mlp_ratio(cfg->dim, hidden);
         if ((int)((float)cfg->dim * cfg->mlp_ratio) != hidden)
             return tsf__seterr(err, "config: intermediate_size is not representable", "", ""),
                    TSF_ERR_FORMAT;
@@ -5853,7 +5862,7 @@ static tsf_status tsf__infer_config(tsf_config *c, const tsf__wlist *l, tsf_erro
     c->image_size = (int)(g * patch->shape[2]);
     c->frames = tim ? (int)tim->shape[1] : 8;
     c->classes = (int)head->shape[0];
-    c->mlp_ratio = (float)fc1->shape[0] / (float)D;
+    c->mlp_ratio = tsf__mlp_ratio((int)D, (int)fc1->shape[0]);
     c->no_qkv_bias = !qkv_bias;
     c->attention = temporal ? TSF_ATTN_DIVIDED : tim ? TSF_ATTN_JOINT : TSF_ATTN_SPACE;
     return TSF_OK;

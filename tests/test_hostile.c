@@ -222,3 +222,18 @@ static void test_hostile_clip_fifo(void) {
     remove(fifo);
     rmdir(dir);
 }
+
+/* The MLP width is exact from a ratio for every width and hidden size, also those where
+   HM / D rounded to float falls an ulp short (D 448, HM 31): configs and checkpoints whose
+   shapes say HM load. */
+static void test_hostile_mlp_ratio(void) {
+    int D, HM, bad = 0;
+    for (D = 1; D <= 2048; D++)
+        for (HM = 1; HM <= 4 * D && HM <= 8192; HM += 1 + HM / 97) {
+            tsf_config c;
+            memset(&c, 0, sizeof c);
+            c.dim = D, c.mlp_ratio = tsf__mlp_ratio(D, HM);
+            bad += tsf__hidden(&c) != HM;
+        }
+    CHECK_EQ_INT(bad, 0);
+}

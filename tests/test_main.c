@@ -161,6 +161,7 @@ static const tsft_case tests[] = {
     {"hostile.not_files", test_hostile_not_files},
     {"hostile.save_target", test_hostile_save_target},
     {"hostile.clip_fifo", test_hostile_clip_fifo},
+    {"hostile.mlp_ratio", test_hostile_mlp_ratio},
     /* PyTorch checkpoints and Hugging Face folders (test_torch.c) */
     {"torch.hf_folder", test_torch_hf_folder},
     {"torch.layouts", test_torch_layouts},
