@@ -6260,6 +6260,7 @@ TSFDEF tsf_status tsf_model_load(tsf_model *m, const char *path, int B, tsf_erro
                                            "model.safetensors.index.json",
                                            "pytorch_model.bin.index.json"};
     char sub[4200], *txt = NULL, *pre = NULL;
+    const char *labels;
     size_t len = 0, plen;
     tsf_config cfg;
     tsf_status st;
@@ -6292,15 +6293,14 @@ TSFDEF tsf_status tsf_model_load(tsf_model *m, const char *path, int B, tsf_erro
         snprintf(sub, sizeof sub, "%s/config.json", path);
         tsf__seterr(err, sub, ": invalid model configuration", "");
     }
+    labels = st == TSF_OK && strstr(txt, "\"id2label\"") ? txt : NULL; /* class names */
     for (k = 0; k < 4 && st == TSF_OK; k++) {
         snprintf(sub, sizeof sub, "%s/%s", path, weights[k]);
         if (!tsf__exists(sub)) continue;
         if (k < 2)
-            st = tsf__load_file(m, sub, &cfg, strstr(txt, "\"id2label\"") ? txt : NULL, len, B,
-                                NULL, err);
+            st = tsf__load_file(m, sub, &cfg, labels, len, B, NULL, err);
         else
-            st = tsf__load_sharded(m, path, sub, &cfg, strstr(txt, "\"id2label\"") ? txt : NULL,
-                                   len, B, err);
+            st = tsf__load_sharded(m, path, sub, &cfg, labels, len, B, err);
         break;
     }
     if (k == 4 && st == TSF_OK) {
