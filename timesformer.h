@@ -5988,16 +5988,17 @@ static int tsf__replaceable(const char *path) {
 #endif
 }
 
-/* Read a small text file (a config.json) into a NUL-terminated buffer. */
-static tsf_status tsf__read_text(const char *path, char **out, size_t *len, void *ctx) {
-    const char *why;
-    FILE *f = tsf__fopen_regular(path, &why);
+/* Read a small text file (a config.json) into a NUL-terminated buffer; err (may be NULL)
+   names the file and the reason on failure. */
+static tsf_status tsf__read_text(const char *path, char **out, size_t *len, void *ctx,
+                                 tsf_error *err) {
+    FILE *f = tsf__open_file(path, err);
     long n;
     if (!f) return TSF_ERR_IO;
     if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (10L << 20) ||
         fseek(f, 0, SEEK_SET) != 0) {
         fclose(f);
-        return TSF_ERR_FORMAT;
+        return tsf__seterr(err, path, ": larger than 10 MB", ""), TSF_ERR_FORMAT;
     }
     *out = (char *)TSF_MALLOC((size_t)n + 1, ctx);
     if (!*out) {
@@ -6007,7 +6008,7 @@ static tsf_status tsf__read_text(const char *path, char **out, size_t *len, void
     if (fread(*out, 1, (size_t)n, f) != (size_t)n) {
         fclose(f);
         TSF_FREE(*out, ctx);
-        return TSF_ERR_IO;
+        return tsf__seterr(err, path, ": cannot read", ""), TSF_ERR_IO;
     }
     fclose(f);
     (*out)[n] = 0;
@@ -6142,13 +6143,7 @@ static tsf_status tsf__json_file_apply(tsf_config *cfg, const char *path, int pr
                                        size_t *len, tsf_error *err) {
     tsf__json j;
     tsf_status st;
-    FILE *f = tsf__open_file(path, err);
-    if (!f) return TSF_ERR_IO;
-    fclose(f);
-    if ((st = tsf__read_text(path, text, len, cfg->alloc_ctx)) != TSF_OK)
-        return tsf__seterr(err, path,
-                           st == TSF_ERR_FORMAT ? ": larger than 10 MB" : ": cannot read", ""),
-               st;
+    if ((st = tsf__read_text(path, text, len, cfg->alloc_ctx, err)) != TSF_OK) return st;
     st = tsf__json_parse(&j, *text, *len, cfg->alloc_ctx);
     if (st != TSF_OK)
         tsf__seterr(err, st == TSF_ERR_ALLOC ? "out of memory" : "not valid JSON", "", "");
@@ -6190,8 +6185,7 @@ static tsf_status tsf__load_sharded(tsf_model *m, const char *folder, const char
     tsf_status st;
     memset(&l, 0, sizeof l), memset(&j, 0, sizeof j);
     l.ctx = cfg->alloc_ctx;
-    if ((st = tsf__read_text(index, &txt, &len, l.ctx)) != TSF_OK)
-        return tsf__seterr(err, index, ": cannot read", ""), st;
+    if ((st = tsf__read_text(index, &txt, &len, l.ctx, err)) != TSF_OK) return st;
     if ((st = tsf__json_parse(&j, txt, len, l.ctx)) == TSF_OK &&
         ((map = tsf__json_get(&j, 0, "weight_map")) < 0 || j.tok[map].type != TSF__J_OBJ))
         st = TSF_ERR_FORMAT;

@@ -945,7 +945,7 @@ static int ini_open(ini_source *s, const char *path) {
         if (!tt_is_file(s->file)) free(s->file), s->file = tt_join(path, "pytorch_model.bin");
         if (tt_is_file(cj)) {
             size_t n;
-            if (tsf__read_text(cj, &cfgtext, &n, NULL) != TSF_OK ||
+            if (tsf__read_text(cj, &cfgtext, &n, NULL, NULL) != TSF_OK ||
                 tsf_config_from_json(c, cfgtext, n, &err) != TSF_OK) {
                 tt_error("--init-from %s: %s is not a usable config: %s", path, cj,
                          cfgtext ? err.msg : "cannot read it");
