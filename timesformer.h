@@ -835,6 +835,15 @@ TSFDEF tsf_status tsf_weights_read(const tsf_weights *w, int i, float *dst, tsf_
 /* Close the file and free the list. */
 TSFDEF void tsf_weights_close(tsf_weights *w);
 #endif
+/* The Hugging Face name (timesformer.encoder.layer.3.attention.attention.qkv.weight) of a
+   TimeSformer parameter given by either naming scheme (the original code's
+   blocks.3.attn.qkv.weight too; "model." and "module." prefixes dropped). Returns 1 and
+   fills out, or 0 when name is no TimeSformer parameter. */
+TSFDEF int tsf_param_hf_name(const char *name, char out[96]);
+/* The resizing rule the original code uses for position and time embeddings (PyTorch's
+   F.interpolate, mode 'nearest', in float32): entry k of a table resized from n_in to n_out
+   entries reads entry min(floor(k * n_in / n_out), n_in - 1). */
+TSFDEF int tsf_nearest_index(int k, int n_out, int n_in);
 
 /* ------------------------------------------------------------------------------------------
    Clips and datasets: the clip file format, clips read whole or a few frames at a time, a
@@ -4118,6 +4127,13 @@ static int tsf__to_hf_name(const char *name, char out[96]) {
         }
     }
     return 0;
+}
+
+TSFDEF int tsf_param_hf_name(const char *name, char out[96]) { return tsf__to_hf_name(name, out); }
+
+TSFDEF int tsf_nearest_index(int k, int n_out, int n_in) {
+    TSF_ASSERT(n_out > 0 && n_in > 0 && k >= 0 && k < n_out);
+    return tsf__nearest(k, n_out, n_in);
 }
 
 /* ---- config from JSON -------------------------------------------------------------------- */
