@@ -1224,574 +1224,12 @@ TSFDEF float tsf_rng_normal(tsf_rng *rng) {
 }
 
 /* ==========================================================================================
-   MATMUL
-   C (+)= op(A) . op(B), the GotoBLAS way, reduced to what a transformer needs:
-   1. C is cut into tasks: column blocks of at most TSF_MM_NC, and as few row groups as give
-      TSF__MM_TASKS tasks (at most TSF_MM_MC rows each), all of about the same size. Tasks
-      are the unit of parallelism, dealt out to whichever thread is free; their boundaries
-      depend on the shape alone, and an element's sum runs in the same order whatever task
-      computes it, so results never depend on the thread count.
-   2. In a task, K is walked in slices of TSF_MM_KC. For each slice the task packs its
-      KC x NC block of op(B) into panels of NR columns (k-major: panel[k][0..NR-1]), and for
-      each MR rows of op(A) a KC x MR panel (panel[k][0..MR-1]). Padding is zero.
-   3. A micro-kernel multiplies an A panel by a B panel into an MR x NR tile of C held in
-      registers: per k, it loads NR values of B, broadcasts each of the MR values of A and
-      does MR*NR fused multiply-adds.
-   Packing makes every micro-kernel read contiguous and aligned to nothing in particular,
-   and it is where transposed operands are handled, so there is one kernel per ISA.
-   ========================================================================================== */
-
-/* A micro-kernel computes one MR x NR tile of C (only its first `rows` rows and `cols`
-   columns are written):
-       C // (rows, cols), row stride ldc  (+)=  a // (kc, MR) . b // (kc, NR), b row stride ldb
-   a is always a packed panel (padded with zeros). b is a packed panel (ldb == NR) or, for
-   kernels with `direct_b`, op(B) itself, read in place with masked loads. With
-   accumulate == 0 the tile is overwritten. Kernels without `partial` always get rows == MR
-   and cols == NR. */
-typedef void (*tsf__ukernel_fn)(int kc, const float *a, const float *b, size_t ldb, float *c,
-                                size_t ldc, int accumulate, int rows, int cols);
-/* A dot-product kernel for C = A.B^T with few columns (N <= 16), where both operands run
-   along K and a packed panel would be mostly padding (attention scores over a few frames):
-       C // (M, N), row stride ldc  (+)=  A // (M, K), stride lda  .  B // (N, K), stride ldb ^T */
-typedef void (*tsf__dot_fn)(int M, int N, int K, const float *A, size_t lda, const float *B,
-                            size_t ldb, float *C, size_t ldc, int accumulate);
-typedef struct tsf__ukernel {
-    tsf__ukernel_fn fn;
-    int mr, nr;
-    int partial;     /* writes partial tiles itself (else the driver uses a scratch tile) */
-    int direct_b;    /* can read an unpacked op(B) in place (masked loads) */
-    tsf__dot_fn dot; /* NULL: use fn for every shape */
-} tsf__ukernel;
-
-/* The portable kernel: 4 x 16. The j loop is written for compilers to vectorise: with
-   -march=native gcc turns it into the same FMA code as the hand-written kernels. */
-#define TSF__P_MR 4
-#define TSF__P_NR 16
-static void tsf__ukernel_portable(int kc, const float *a, const float *b, size_t ldb, float *c,
-                                  size_t ldc, int accumulate, int rows, int cols) {
-    /* one row of accumulators per variable, so that compilers keep them in registers */
-    float c0[TSF__P_NR] = {0}, c1[TSF__P_NR] = {0}, c2[TSF__P_NR] = {0}, c3[TSF__P_NR] = {0};
-    float *acc[TSF__P_MR];
-    int i, j, p;
-    for (p = 0; p < kc; p++) {
-        const float *bp = b + (size_t)p * ldb, *ap = a + (size_t)p * TSF__P_MR;
-        float a0 = ap[0], a1 = ap[1], a2 = ap[2], a3 = ap[3];
-        for (j = 0; j < TSF__P_NR; j++) {
-            float bj = bp[j];
-            c0[j] += a0 * bj;
-            c1[j] += a1 * bj;
-            c2[j] += a2 * bj;
-            c3[j] += a3 * bj;
-        }
-    }
-    acc[0] = c0, acc[1] = c1, acc[2] = c2, acc[3] = c3;
-    for (i = 0; i < rows; i++)
-        for (j = 0; j < cols; j++)
-            c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
-}
-
-#if defined(TSF__AVX512)
-/* 12 x 32: 24 zmm accumulators; per k, two zmm of B and one broadcast of A per row.
-   Masks handle partial tiles, so B can also be read in place; a tile of at most 16
-   columns runs a 12 x 16 loop instead. */
-#define TSF__MR 12
-#define TSF__NR 32
-#define TSF__PARTIAL 1
-#define TSF__DIRECT_B 1
-/* clang-format off */
-#define TSF__Z_ROWS(X)                                                                             \
-    X(0, c00, c01) X(1, c10, c11) X(2, c20, c21) X(3, c30, c31) X(4, c40, c41) X(5, c50, c51)    \
-    X(6, c60, c61) X(7, c70, c71) X(8, c80, c81) X(9, c90, c91) X(10, ca0, ca1) X(11, cb0, cb1)
-/* clang-format on */
-static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb, float *c,
-                              size_t ldc, int accumulate, int rows, int cols) {
-    __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-    __m512 c60, c61, c70, c71, c80, c81, c90, c91, ca0, ca1, cb0, cb1, ar, b0, b1;
-    __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
-    __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
-    int p;
-#define TSF__Z_ZERO(r, x0, x1) x0 = x1 = _mm512_setzero_ps();
-#define TSF__Z_FMA2(r, x0, x1)                                                                     \
-    ar = _mm512_set1_ps(a[r]);                                                                     \
-    x0 = _mm512_fmadd_ps(ar, b0, x0);                                                              \
-    x1 = _mm512_fmadd_ps(ar, b1, x1);
-#define TSF__Z_FMA1(r, x0, x1) x0 = _mm512_fmadd_ps(_mm512_set1_ps(a[r]), b0, x0);
-#define TSF__Z_STORE(r, x0, x1)                                                                    \
-    if (r < rows) {                                                                                \
-        float *cr = c + (r)*ldc;                                                                   \
-        if (accumulate) {                                                                          \
-            x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, cr));                                 \
-            x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, cr + 16));                            \
-        }                                                                                          \
-        _mm512_mask_storeu_ps(cr, m0, x0);                                                         \
-        _mm512_mask_storeu_ps(cr + 16, m1, x1);                                                    \
-    }
-    TSF__Z_ROWS(TSF__Z_ZERO)
-    if (cols > 16) {
-        for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {
-            b0 = _mm512_maskz_loadu_ps(m0, b);
-            b1 = _mm512_maskz_loadu_ps(m1, b + 16);
-            TSF__Z_ROWS(TSF__Z_FMA2)
-        }
-    } else {
-        for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {
-            b0 = _mm512_maskz_loadu_ps(m0, b);
-            TSF__Z_ROWS(TSF__Z_FMA1)
-        }
-    }
-    TSF__Z_ROWS(TSF__Z_STORE)
-#undef TSF__Z_ZERO
-#undef TSF__Z_FMA2
-#undef TSF__Z_FMA1
-#undef TSF__Z_STORE
-}
-
-/* GCC 12's AVX-512 headers start some shuffles from a self-initialised "undefined" vector,
-   which its -Wmaybe-uninitialized mistakes for a real uninitialised read in C++. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-/* 4 x 4 blocks of dot products, 16 accumulators of 16 lanes each; at the end a tree of
-   shuffles and adds turns the 16 vectors into one vector of their 16 sums. */
-static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, const float *B,
-                            size_t ldb, float *C, size_t ldc, int accumulate) {
-    int i0, j0, k, q;
-    for (i0 = 0; i0 < M; i0 += 4)
-        for (j0 = 0; j0 < N; j0 += 4) {
-            const float *a[4], *b[4];
-            __m512 acc[16], t[8], u[4], w[2], r;
-            float out[16];
-            for (q = 0; q < 4; q++) { /* rows past the edge repeat the last one */
-                a[q] = A + (size_t)tsf__min(i0 + q, M - 1) * lda;
-                b[q] = B + (size_t)tsf__min(j0 + q, N - 1) * ldb;
-            }
-            { /* named accumulators, so that they live in registers: xIJ = a[I] . b[J] */
-                __m512 x00 = _mm512_setzero_ps(), x01 = x00, x02 = x00, x03 = x00, x10 = x00;
-                __m512 x11 = x00, x12 = x00, x13 = x00, x20 = x00, x21 = x00, x22 = x00;
-                __m512 x23 = x00, x30 = x00, x31 = x00, x32 = x00, x33 = x00;
-                for (k = 0; k < K; k += 16) {
-                    __mmask16 m = (__mmask16)(K - k >= 16 ? 0xFFFF : (1u << (K - k)) - 1);
-                    __m512 a0 = _mm512_maskz_loadu_ps(m, a[0] + k);
-                    __m512 a1 = _mm512_maskz_loadu_ps(m, a[1] + k);
-                    __m512 a2 = _mm512_maskz_loadu_ps(m, a[2] + k);
-                    __m512 a3 = _mm512_maskz_loadu_ps(m, a[3] + k), bq;
-#define TSF__D_COL(J)                                                                              \
-    bq = _mm512_maskz_loadu_ps(m, b[J] + k);                                                       \
-    x0##J = _mm512_fmadd_ps(a0, bq, x0##J);                                                        \
-    x1##J = _mm512_fmadd_ps(a1, bq, x1##J);                                                        \
-    x2##J = _mm512_fmadd_ps(a2, bq, x2##J);                                                        \
-    x3##J = _mm512_fmadd_ps(a3, bq, x3##J);
-                    TSF__D_COL(0) TSF__D_COL(1) TSF__D_COL(2) TSF__D_COL(3)
-#undef TSF__D_COL
-                }
-                acc[0] = x00, acc[1] = x01, acc[2] = x02, acc[3] = x03;
-                acc[4] = x10, acc[5] = x11, acc[6] = x12, acc[7] = x13;
-                acc[8] = x20, acc[9] = x21, acc[10] = x22, acc[11] = x23;
-                acc[12] = x30, acc[13] = x31, acc[14] = x32, acc[15] = x33;
-            }
-            /* pairs of vectors -> one: each 128-bit lane holds 2 partial sums of each */
-            for (q = 0; q < 8; q++)
-                t[q] = _mm512_add_ps(_mm512_unpacklo_ps(acc[2 * q], acc[2 * q + 1]),
-                                     _mm512_unpackhi_ps(acc[2 * q], acc[2 * q + 1]));
-            /* ... 4 vectors: each 128-bit lane holds 1 partial sum of each of 4 */
-            for (q = 0; q < 4; q++) {
-                __m512d x = _mm512_castps_pd(t[2 * q]), y = _mm512_castps_pd(t[2 * q + 1]);
-                u[q] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
-                                     _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
-            }
-            /* sum the four 128-bit lanes: two steps of lane shuffles */
-            for (q = 0; q < 2; q++)
-                w[q] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * q], u[2 * q + 1], 0x88),
-                                     _mm512_shuffle_f32x4(u[2 * q], u[2 * q + 1], 0xDD));
-            r = _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], 0x88),
-                              _mm512_shuffle_f32x4(w[0], w[1], 0xDD));
-            /* r[i*4 + j] = dot(a[i], b[j]): 128-bit lane i is row i of the 4 x 4 block */
-            if (i0 + 4 <= M && j0 + 4 <= N) {
-                __m128 row[4];
-                row[0] = _mm512_castps512_ps128(r);
-                row[1] = _mm512_extractf32x4_ps(r, 1);
-                row[2] = _mm512_extractf32x4_ps(r, 2);
-                row[3] = _mm512_extractf32x4_ps(r, 3);
-                for (q = 0; q < 4; q++) {
-                    float *cp = C + (size_t)(i0 + q) * ldc + j0;
-                    _mm_storeu_ps(cp, accumulate ? _mm_add_ps(row[q], _mm_loadu_ps(cp)) : row[q]);
-                }
-                continue;
-            }
-            _mm512_storeu_ps(out, r);
-            for (q = 0; q < 16; q++) {
-                int i = i0 + q / 4, j = j0 + q % 4;
-                if (i < M && j < N) {
-                    float *cp = C + (size_t)i * ldc + j;
-                    *cp = accumulate ? *cp + out[q] : out[q];
-                }
-            }
-        }
-}
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-#define TSF__DOT tsf__dot_avx512
-#elif defined(TSF__AVX2)
-/* 6 x 16: 12 ymm accumulators; per k, two ymm of B and one broadcast of A per row. */
-#define TSF__MR 6
-#define TSF__NR 16
-#define TSF__PARTIAL 0
-#define TSF__DIRECT_B 0
-#define TSF__Y_ROWS(X)                                                                             \
-    X(0, c00, c01) X(1, c10, c11) X(2, c20, c21) X(3, c30, c31) X(4, c40, c41) X(5, c50, c51)
-static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb, float *c,
-                              size_t ldc, int accumulate, int rows, int cols) {
-    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, ar, b0, b1;
-    int p;
-    (void)rows, (void)cols; /* always a full tile: the driver handles partial ones */
-#define TSF__Y_ZERO(r, x0, x1) x0 = x1 = _mm256_setzero_ps();
-#define TSF__Y_FMA(r, x0, x1)                                                                      \
-    ar = _mm256_broadcast_ss(a + (r));                                                             \
-    x0 = _mm256_fmadd_ps(ar, b0, x0);                                                              \
-    x1 = _mm256_fmadd_ps(ar, b1, x1);
-#define TSF__Y_STORE(r, x0, x1)                                                                    \
-    if (accumulate) {                                                                              \
-        x0 = _mm256_add_ps(x0, _mm256_loadu_ps(c + (r)*ldc));                                      \
-        x1 = _mm256_add_ps(x1, _mm256_loadu_ps(c + (r)*ldc + 8));                                  \
-    }                                                                                              \
-    _mm256_storeu_ps(c + (r)*ldc, x0);                                                             \
-    _mm256_storeu_ps(c + (r)*ldc + 8, x1);
-    TSF__Y_ROWS(TSF__Y_ZERO)
-    for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {
-        b0 = _mm256_loadu_ps(b);
-        b1 = _mm256_loadu_ps(b + 8);
-        TSF__Y_ROWS(TSF__Y_FMA)
-    }
-    TSF__Y_ROWS(TSF__Y_STORE)
-#undef TSF__Y_ZERO
-#undef TSF__Y_FMA
-#undef TSF__Y_STORE
-}
-#elif defined(TSF__NEON)
-/* 8 x 12: 24 q-register accumulators; per k, three vectors of B and two of A, whose lanes
-   feed vfmaq_laneq_f32. */
-#define TSF__MR 8
-#define TSF__NR 12
-#define TSF__PARTIAL 0
-#define TSF__DIRECT_B 0
-static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb, float *c,
-                              size_t ldc, int accumulate, int rows, int cols) {
-    float32x4_t acc[TSF__MR][3];
-    int i, j, p;
-    (void)rows, (void)cols; /* always a full tile: the driver handles partial ones */
-    for (i = 0; i < TSF__MR; i++)
-        for (j = 0; j < 3; j++) acc[i][j] = vdupq_n_f32(0.0f);
-    for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {
-        float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8);
-        float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4);
-#define TSF__N_FMA(r, av, lane)                                                                    \
-    acc[r][0] = vfmaq_laneq_f32(acc[r][0], b0, av, lane);                                          \
-    acc[r][1] = vfmaq_laneq_f32(acc[r][1], b1, av, lane);                                          \
-    acc[r][2] = vfmaq_laneq_f32(acc[r][2], b2, av, lane);
-        /* clang-format off */
-        TSF__N_FMA(0, a0, 0) TSF__N_FMA(1, a0, 1) TSF__N_FMA(2, a0, 2) TSF__N_FMA(3, a0, 3)
-        TSF__N_FMA(4, a1, 0) TSF__N_FMA(5, a1, 1) TSF__N_FMA(6, a1, 2) TSF__N_FMA(7, a1, 3)
-        /* clang-format on */
-#undef TSF__N_FMA
-    }
-    for (i = 0; i < TSF__MR; i++)
-        for (j = 0; j < 3; j++) {
-            float *cp = c + i * ldc + 4 * j;
-            vst1q_f32(cp, accumulate ? vaddq_f32(acc[i][j], vld1q_f32(cp)) : acc[i][j]);
-        }
-}
-#endif
-
-#if defined(TSF__MR)
-#ifndef TSF__DOT
-#define TSF__DOT NULL
-#endif
-static const tsf__ukernel tsf__ukernel_default = {tsf__ukernel_simd, TSF__MR,       TSF__NR,
-                                                  TSF__PARTIAL,      TSF__DIRECT_B, TSF__DOT};
-#else
-static const tsf__ukernel tsf__ukernel_default = {
-    tsf__ukernel_portable, TSF__P_MR, TSF__P_NR, 1, 0, NULL};
-#endif
-static const tsf__ukernel tsf__ukernel_scalar = {
-    tsf__ukernel_portable, TSF__P_MR, TSF__P_NR, 1, 0, NULL};
-
-/* A product is cut into at least this many tasks when it has the rows for them, that is
-   when each gets TSF__MM_MIN_ROWS rows (fewer would spend more time packing B). */
-#define TSF__MM_TASKS 16
-#define TSF__MM_MIN_ROWS 96
-/* The panels must hold any kernel's padding: MR and NR are at most 32. */
-#define TSF__PACK_B_FLOATS (TSF_MM_KC * (TSF_MM_NC + 32))
-#define TSF__PACK_A_FLOATS (TSF_MM_KC * 32)
-/* B is read in place, unpacked, when it is not transposed and used by at most this many rows
-   of C (packing would not pay for itself: the small products of attention), or when a
-   task's block of it is contiguous already (rows no longer than the block is wide). */
-#define TSF__DIRECT_B_MAX_M 64
-
-#if defined(TSF__AVX512) || defined(TSF__AVX2)
-/* dst[q*ld + r] = src[r*lds + q] for r, q < 8: an 8 x 8 block transposed in registers (pairs
-   of rows interleaved, then pairs of pairs, then 128-bit halves swapped: 24 shuffles for
-   64 values). */
-static void tsf__transpose8(float *dst, size_t ld, const float *src, size_t lds) {
-    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds);
-    __m256 r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds);
-    __m256 r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds);
-    __m256 r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
-    /* t0 = r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5], and so on */
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    /* u0 = column 0 of rows 0-3 | column 4 of rows 0-3; u1: columns 1 and 5; ... */
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_storeu_ps(dst + ld, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_storeu_ps(dst + 2 * ld, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_storeu_ps(dst + 3 * ld, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_storeu_ps(dst + 4 * ld, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_storeu_ps(dst + 5 * ld, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_storeu_ps(dst + 6 * ld, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_storeu_ps(dst + 7 * ld, _mm256_permute2f128_ps(u3, u7, 0x31));
-}
-
-/* The same for a 4 x 4 block. */
-static void tsf__transpose4(float *dst, size_t ld, const float *src, size_t lds) {
-    __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + lds);
-    __m128 r2 = _mm_loadu_ps(src + 2 * lds), r3 = _mm_loadu_ps(src + 3 * lds);
-    __m128 t0 = _mm_unpacklo_ps(r0, r1), t1 = _mm_unpackhi_ps(r0, r1);
-    __m128 t2 = _mm_unpacklo_ps(r2, r3), t3 = _mm_unpackhi_ps(r2, r3);
-    _mm_storeu_ps(dst, _mm_movelh_ps(t0, t2));
-    _mm_storeu_ps(dst + ld, _mm_movehl_ps(t2, t0));
-    _mm_storeu_ps(dst + 2 * ld, _mm_movelh_ps(t1, t3));
-    _mm_storeu_ps(dst + 3 * ld, _mm_movehl_ps(t3, t1));
-}
-#endif
-
-/* dst[p*ld + j] = src[j*lds + p] for j < cols, p < kc: the transposing copy of packing. With
-   AVX, 8 x 8 and 4 x 4 blocks transposed in registers; the rest, and other machines, four
-   source rows at a time (four read streams, four adjacent writes). */
-static void tsf__pack_transpose(float *dst, int ld, const float *src, size_t lds, int cols,
-                                int kc) {
-    int j = 0, p = 0, q;
-#if defined(TSF__AVX512) || defined(TSF__AVX2)
-    for (; j + 8 <= cols; j += 8) {
-        for (p = 0; p + 8 <= kc; p += 8)
-            tsf__transpose8(dst + (size_t)p * ld + j, (size_t)ld, src + (size_t)j * lds + p, lds);
-        for (; p < kc; p++)
-            for (q = 0; q < 8; q++) dst[(size_t)p * ld + j + q] = src[(size_t)(j + q) * lds + p];
-    }
-    for (; j + 4 <= cols; j += 4) {
-        for (p = 0; p + 4 <= kc; p += 4)
-            tsf__transpose4(dst + (size_t)p * ld + j, (size_t)ld, src + (size_t)j * lds + p, lds);
-        for (; p < kc; p++)
-            for (q = 0; q < 4; q++) dst[(size_t)p * ld + j + q] = src[(size_t)(j + q) * lds + p];
-    }
-#endif
-    for (; j + 4 <= cols; j += 4) {
-        const float *s0 = src + (size_t)j * lds, *s1 = s0 + lds, *s2 = s1 + lds, *s3 = s2 + lds;
-        float *o = dst + j;
-        for (p = 0; p < kc; p++, o += ld) o[0] = s0[p], o[1] = s1[p], o[2] = s2[p], o[3] = s3[p];
-    }
-    for (; j < cols; j++)
-        for (p = 0; p < kc; p++) dst[(size_t)p * ld + j] = src[(size_t)j * lds + p];
-    (void)q;
-}
-
-/* dst // (n) = src: a row of a panel. The sizes of the micro-kernels' panels are copies of
-   constant size, which compilers make into a few vector moves instead of a call. */
-static void tsf__copy_row(float *dst, const float *src, int n) {
-    switch (n) {
-    case 32:
-        memcpy(dst, src, 32 * sizeof(float));
-        break;
-    case 16:
-        memcpy(dst, src, 16 * sizeof(float));
-        break;
-    case 12:
-        memcpy(dst, src, 12 * sizeof(float));
-        break;
-    case 8:
-        memcpy(dst, src, 8 * sizeof(float));
-        break;
-    default:
-        memcpy(dst, src, (size_t)n * sizeof(float));
-    }
-}
-
-/* Pack rows i0..i0+mr-1 (those below M are zero) and depth p0..p0+kc-1 of op(A) as a
-   (kc, mr) panel. */
-static void tsf__pack_a(float *dst, const tsf_matmul_desc *d, const float *A, int i0, int p0,
-                        int kc, int mr) {
-    int rows = tsf__min(mr, d->M - i0), i, p;
-    if (!d->trans_a) /* A(i, p) = A[i*lda + p]: gather a column of each row */
-        tsf__pack_transpose(dst, mr, A + (size_t)i0 * d->lda + p0, (size_t)d->lda, rows, kc);
-    else /* A(i, p) = A[p*lda + i]: rows of the stored matrix are already panels */
-        for (p = 0; p < kc; p++)
-            tsf__copy_row(dst + (size_t)p * mr, A + (size_t)(p0 + p) * d->lda + i0, rows);
-    for (p = 0; p < kc && rows < mr; p++)
-        for (i = rows; i < mr; i++) dst[p * mr + i] = 0.0f;
-}
-
-/* Pack columns j0..j0+nc-1 and depth p0..p0+kc-1 of op(B) as panels of nr columns, each a
-   (kc, nr) block; columns past N are zero. */
-static void tsf__pack_b(float *dst, const tsf_matmul_desc *d, const float *B, int j0, int p0,
-                        int kc, int nc, int nr) {
-    int jp, j, p;
-    for (jp = 0; jp < nc; jp += nr) {
-        int cols = tsf__min(nr, d->N - (j0 + jp));
-        float *panel = dst + (size_t)jp * kc;
-        if (!d->trans_b) /* B(p, j) = B[p*ldb + j] */
-            for (p = 0; p < kc; p++)
-                tsf__copy_row(panel + (size_t)p * nr, B + (size_t)(p0 + p) * d->ldb + j0 + jp,
-                              cols);
-        else /* B(p, j) = B[j*ldb + p] */
-            tsf__pack_transpose(panel, nr, B + (size_t)(j0 + jp) * d->ldb + p0, (size_t)d->ldb,
-                                cols, kc);
-        for (p = 0; p < kc && cols < nr; p++)
-            for (j = cols; j < nr; j++) panel[p * nr + j] = 0.0f;
-    }
-}
-
-/* Packing space for one thread, on its stack. */
-typedef struct tsf__pack {
-    float b[TSF__PACK_B_FLOATS], a[TSF__PACK_A_FLOATS], edge[32 * 32];
-} tsf__pack;
-
-/* One task: rows i0..i0+mc-1 and columns j0..j0+nc-1 of C, over all of K. */
-static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, tsf__pack *pk,
-                             const float *A, const float *B, float *C, int i0, int mc, int j0,
-                             int nc) {
-    float *bpack = pk->b, *apack = pk->a, *edge = pk->edge;
-    int mr = uk->mr, nr = uk->nr, p0, ir, jr, i, j;
-    int ncp = (nc + nr - 1) / nr * nr; /* nc rounded up to whole panels */
-    int direct = uk->direct_b && !d->trans_b && (d->M <= TSF__DIRECT_B_MAX_M || d->ldb <= nc);
-    if (d->K == 0) { /* empty sum: C = 0, or C unchanged */
-        for (i = 0; i < mc && !d->accumulate; i++)
-            memset(C + (size_t)(i0 + i) * d->ldc + j0, 0, (size_t)nc * sizeof(float));
-        return;
-    }
-    if (uk->dot && d->trans_b && !d->trans_a && d->N <= 16) {
-        uk->dot(mc, nc, d->K, A + (size_t)i0 * d->lda, (size_t)d->lda, B + (size_t)j0 * d->ldb,
-                (size_t)d->ldb, C + (size_t)i0 * d->ldc + j0, (size_t)d->ldc, d->accumulate);
-        return;
-    }
-    for (p0 = 0; p0 < d->K; p0 += TSF_MM_KC) {
-        int kc = tsf__min(TSF_MM_KC, d->K - p0);
-        int acc = d->accumulate || p0 > 0;
-        if (!direct) tsf__pack_b(bpack, d, B, j0, p0, kc, ncp, nr);
-        for (ir = 0; ir < mc; ir += mr) {
-            int rows = tsf__min(mr, mc - ir);
-            tsf__pack_a(apack, d, A, i0 + ir, p0, kc, mr);
-            for (jr = 0; jr < nc; jr += nr) {
-                int cols = tsf__min(nr, nc - jr);
-                float *c = C + (size_t)(i0 + ir) * d->ldc + j0 + jr;
-                const float *b =
-                    direct ? B + (size_t)p0 * d->ldb + j0 + jr : bpack + (size_t)jr * kc;
-                size_t ldb = direct ? (size_t)d->ldb : (size_t)nr;
-                if (uk->partial || (rows == mr && cols == nr)) {
-                    uk->fn(kc, apack, b, ldb, c, (size_t)d->ldc, acc, rows, cols);
-                } else { /* a partial tile goes through a full-size scratch tile */
-                    for (i = 0; i < mr; i++)
-                        for (j = 0; j < nr; j++)
-                            edge[i * nr + j] =
-                                acc && i < rows && j < cols ? c[i * d->ldc + j] : 0.0f;
-                    uk->fn(kc, apack, b, ldb, edge, (size_t)nr, 1, mr, nr);
-                    for (i = 0; i < rows; i++)
-                        for (j = 0; j < cols; j++) c[i * d->ldc + j] = edge[i * nr + j];
-                }
-            }
-        }
-    }
-}
-
-/* The matmul driver, with the micro-kernel as an argument so the tests can run the portable
-   kernel beside the SIMD one in one binary. */
-static void tsf__matmul_with(const tsf_matmul_desc *desc, const tsf__ukernel *uk) {
-    tsf_matmul_desc d = *desc;
-    int count, group, mc, mt, nc, nt;
-    long c, tasks, chunks, items;
-    TSF_ASSERT(d.M >= 0 && d.N >= 0 && d.K >= 0 && d.C != NULL);
-    if (d.lda == 0) d.lda = d.trans_a ? d.M : d.K;
-    if (d.ldb == 0) d.ldb = d.trans_b ? d.K : d.N;
-    if (d.ldc == 0) d.ldc = d.N;
-    count = d.count > 0 ? d.count : 1;
-    group = d.group > 0 ? d.group : 1;
-    if (d.M == 0 || d.N == 0) return;
-    /* Columns: blocks of equal width (whole panels), at most TSF_MM_NC wide. Rows: as few
-       groups (of TSF__MM_MIN_ROWS to TSF_MM_MC rows) as make TSF__MM_TASKS tasks in all, so
-       that a task's packed block of B serves as many rows as possible. The cut depends on the shape
-       alone (no result depends on it anyway: every element's sum runs in the same order). */
-    items = (long)count * group;
-    nt = (d.N + TSF_MM_NC - 1) / TSF_MM_NC;
-    nc = ((d.N + nt - 1) / nt + uk->nr - 1) / uk->nr * uk->nr;
-    nt = (d.N + nc - 1) / nc;
-    mt = (int)((TSF__MM_TASKS + items * nt - 1) / (items * nt));
-    mt = tsf__min(mt, (d.M + TSF__MM_MIN_ROWS - 1) / TSF__MM_MIN_ROWS);
-    if (mt < (d.M + TSF_MM_MC - 1) / TSF_MM_MC) mt = (d.M + TSF_MM_MC - 1) / TSF_MM_MC;
-    mc = ((d.M + mt - 1) / mt + uk->mr - 1) / uk->mr * uk->mr;
-    mt = (d.M + mc - 1) / mc;
-    tasks = items * mt * nt;
-    /* Tasks are dealt out in at most 64 contiguous chunks, so a thread sets up its packing
-       space once per chunk, not once per small product; chunks go to whichever thread is
-       free (a core shared with another program does less). */
-    chunks = tasks < 64 ? tasks : 64;
-    TSF__OMP_FOR_DYNAMIC((double)count * group * d.M * d.N * (d.K + 1) > TSF__PAR_MM_WORK &&
-                         chunks > 1)
-    for (c = 0; c < chunks; c++) {
-        tsf__pack pk;
-        long t;
-        for (t = c * tasks / chunks; t < (c + 1) * tasks / chunks; t++) {
-            long item = t / ((long)mt * nt), s = item / group, g = item % group;
-            int tile = (int)(t % ((long)mt * nt)), i0 = tile / nt * mc, j0 = tile % nt * nc;
-            const float *A = d.A + (size_t)s * d.stride_a + (size_t)g * d.group_stride_a;
-            const float *B = d.B + (size_t)s * d.stride_b + (size_t)g * d.group_stride_b;
-            float *C = d.C + (size_t)s * d.stride_c + (size_t)g * d.group_stride_c;
-            tsf__matmul_task(&d, uk, &pk, A, B, C, i0, tsf__min(mc, d.M - i0), j0,
-                             tsf__min(nc, d.N - j0));
-        }
-    }
-}
-
-TSFDEF void tsf_matmul(const tsf_matmul_desc *d) { tsf__matmul_with(d, &tsf__ukernel_default); }
-
-static void tsf__matmul_simple(float *C, const float *A, const float *B, int M, int N, int K,
-                               int trans_a, int trans_b, int accumulate) {
-    tsf_matmul_desc d;
-    memset(&d, 0, sizeof d);
-    d.M = M, d.N = N, d.K = K;
-    d.A = A, d.trans_a = trans_a;
-    d.B = B, d.trans_b = trans_b;
-    d.C = C, d.accumulate = accumulate;
-    tsf_matmul(&d);
-}
-TSFDEF void tsf_matmul_nt(float *C, const float *A, const float *B, int M, int N, int K,
-                          int accumulate) {
-    tsf__matmul_simple(C, A, B, M, N, K, 0, 1, accumulate);
-}
-TSFDEF void tsf_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K,
-                          int accumulate) {
-    tsf__matmul_simple(C, A, B, M, N, K, 0, 0, accumulate);
-}
-TSFDEF void tsf_matmul_tn(float *C, const float *A, const float *B, int M, int N, int K,
-                          int accumulate) {
-    tsf__matmul_simple(C, A, B, M, N, K, 1, 0, accumulate);
-}
-
-/* ==========================================================================================
    KERNELS, each forward beside its backward
    ========================================================================================== */
 
-/* ---- exp and erf that compilers vectorise -----------------------------------------------
-   GELU and the fused attention's softmax spend their time in erf and exp. libm's erff and
-   expf are calls, which no compiler vectorises; these are arithmetic and bit operations
-   without a branch, which gcc and clang run 4, 8 or 16 at a time (SSE2, NEON, AVX2,
-   AVX-512) when a loop feeds them 16 values through a local array (TSF__LANES), as the
-   kernels below do. Accuracy: exp within 3e-7 relative, GELU within 4e-7 (absolute, and
-   relative on its negative tail). They rely on IEEE arithmetic: no -ffast-math. */
+/* ---- row helpers ----------------------------------------------------------------------------
+   Row kernels walk rows TSF__LANES values at a time through local arrays, which gcc and clang
+   turn into SSE2, AVX2, AVX-512 or NEON code; these are the pieces they share. */
 #define TSF__LANES 16
 #define TSF__SQRT1_2 0.70710678118654752f     /* 1/sqrt(2) */
 #define TSF__INV_SQRT_2PI 0.3989422804014327f /* 1/sqrt(2 pi) */
@@ -1802,24 +1240,6 @@ typedef union tsf__bits {
     int32_t i;
 } tsf__bits;
 
-/* exp(x): 0 below -87.3, inf above 88.7, NaN for NaN. x = k ln2 + r with |r| <= ln2/2,
-   exp(r) by its Taylor series to r^6, 2^k written into the exponent bits. */
-static inline float tsf__expf(float x) {
-    tsf__bits t, two, y;
-    float k, r, p;
-    t.f = x * 1.44269504088896341f;              /* x / ln 2, kept within [-126, 127]: */
-    t.i = t.i > 0x42FE0000 ? 0x42FE0000 : t.i;   /* as ints, floats above 127 (and NaN) */
-    t.u = t.u > 0xC2FC0000u ? 0xC2FC0000u : t.u; /* as unsigned, floats below -126       */
-    k = (t.f + 12582912.0f) - 12582912.0f;       /* rounded to an integer (1.5 * 2^23)   */
-    r = x - k * 0.693145751953125f - k * 1.428606765330187e-06f; /* ln 2 in two parts */
-    p = (1.0f / 720.0f) * r + 1.0f / 120.0f;                     /* Horner */
-    p = (p * r + 1.0f / 24.0f) * r + 1.0f / 6.0f;
-    p = ((p * r + 0.5f) * r + 1.0f) * r + 1.0f;
-    two.i = ((int32_t)k + 127) << 23; /* 2^k */
-    y.f = p * two.f;
-    y.i &= -(int32_t) !(x < -87.0f); /* 0 where 2^k would leave the normal range */
-    return y.f;
-}
 
 /* w <= TSF__LANES floats between memory and a local chunk (the rest of it zero): a whole
    chunk is a copy of constant size, which compilers turn into vector moves. */
@@ -1855,23 +1275,24 @@ static inline float tsf__select(int c, float a, float b) {
     return x.f;
 }
 
-/* 1 + erf(x / sqrt 2), from erfc's Chebyshev fit (Numerical Recipes' erfcc, relative error
-   below 1.2e-7 for every z >= 0): erfc(|z|) itself for x < 0, so GELU's negative tail keeps
-   its relative accuracy, and 2 - erfc(z) otherwise. */
-static inline float tsf__one_plus_erf(float x) {
-    float z = fabsf(x) * TSF__SQRT1_2, t = 1.0f / (1.0f + 0.5f * z), e;
-    e = t *
-        tsf__expf(-z * z - 1.26551223f +
-                  t * (1.00002368f +
-                       t * (0.37409196f +
-                            t * (0.09678418f +
-                                 t * (-0.18628806f +
-                                      t * (0.27886807f +
-                                           t * (-1.13520398f +
-                                                t * (1.48851587f +
-                                                     t * (-0.82215223f + t * 0.17087277f)))))))));
-    return tsf__select(x < 0.0f, e, 2.0f - e);
-}
+/* ---- what the kernels use from the end of the file ------------------------------------------
+   The matrix product (tsf_matmul and its relatives, declared in the API above) and exp and
+   erf are machinery: they are defined in the last sections of the file, after the model, so
+   that the model reads first. The kernels that run small products inside their own parallel
+   loops (the fused attention) keep one thread's packing space on the stack: */
+/* The panels must hold any kernel's padding: MR and NR are at most 32. */
+#define TSF__PACK_B_FLOATS (TSF_MM_KC * (TSF_MM_NC + 32))
+#define TSF__PACK_A_FLOATS (TSF_MM_KC * 32)
+/* Packing space for one thread, on its stack. */
+typedef struct tsf__pack {
+    float b[TSF__PACK_B_FLOATS], a[TSF__PACK_A_FLOATS], edge[32 * 32];
+} tsf__pack;
+static void tsf__matmul_serial(tsf__pack *pk, float *C, int ldc, const float *A, int lda,
+                               int trans_a, const float *B, int ldb, int trans_b, int M, int N,
+                               int K, int accumulate);
+/* exp(x) and 1 + erf(x / sqrt 2) as branch-free arithmetic (NUMERIC MACHINERY, at the end). */
+static inline float tsf__expf(float x);
+static inline float tsf__one_plus_erf(float x);
 
 /* ---- linear ------------------------------------------------------------------------------ */
 TSFDEF void tsf_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
@@ -2223,24 +1644,6 @@ TSFDEF void tsf_attention_backward(float *dqkv, float *datt, const float *dout, 
    the matmul's packing space. */
 #define TSF__ATT_BQ 96
 #define TSF__ATT_BK 256
-
-/* C // (M, N) (+)= op(A) . op(B), one product on the calling thread with its own packing
-   space: the small products of an attention tile, inside a parallel loop. Strides as in
-   tsf_matmul_desc; the sums run as tsf_matmul's do. */
-static void tsf__matmul_serial(tsf__pack *pk, float *C, int ldc, const float *A, int lda,
-                               int trans_a, const float *B, int ldb, int trans_b, int M, int N,
-                               int K, int accumulate) {
-    tsf_matmul_desc d;
-    int j0;
-    memset(&d, 0, sizeof d);
-    d.M = M, d.N = N, d.K = K;
-    d.A = A, d.lda = lda, d.trans_a = trans_a;
-    d.B = B, d.ldb = ldb, d.trans_b = trans_b;
-    d.C = C, d.ldc = ldc, d.accumulate = accumulate;
-    for (j0 = 0; j0 < N; j0 += TSF_MM_NC)
-        tsf__matmul_task(&d, &tsf__ukernel_default, pk, A, B, C, 0, M, j0,
-                         tsf__min(TSF_MM_NC, N - j0));
-}
 
 /* max(m, x[j] * scale) over j < n, in TSF__LANES partial maxima (compilers vectorise it). */
 static float tsf__scaled_max(const float *x, int n, float scale, float m) {
@@ -7587,6 +6990,621 @@ TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *
     return st;
 }
 #endif /* TSF_NO_STDIO */
+
+/* ==========================================================================================
+   MATMUL
+   C (+)= op(A) . op(B), the GotoBLAS way, reduced to what a transformer needs:
+   1. C is cut into tasks: column blocks of at most TSF_MM_NC, and as few row groups as give
+      TSF__MM_TASKS tasks (at most TSF_MM_MC rows each), all of about the same size. Tasks
+      are the unit of parallelism, dealt out to whichever thread is free; their boundaries
+      depend on the shape alone, and an element's sum runs in the same order whatever task
+      computes it, so results never depend on the thread count.
+   2. In a task, K is walked in slices of TSF_MM_KC. For each slice the task packs its
+      KC x NC block of op(B) into panels of NR columns (k-major: panel[k][0..NR-1]), and for
+      each MR rows of op(A) a KC x MR panel (panel[k][0..MR-1]). Padding is zero.
+   3. A micro-kernel multiplies an A panel by a B panel into an MR x NR tile of C held in
+      registers: per k, it loads NR values of B, broadcasts each of the MR values of A and
+      does MR*NR fused multiply-adds.
+   Packing makes every micro-kernel read contiguous and aligned to nothing in particular,
+   and it is where transposed operands are handled, so there is one kernel per ISA.
+   ========================================================================================== */
+
+/* A micro-kernel computes one MR x NR tile of C (only its first `rows` rows and `cols`
+   columns are written):
+       C // (rows, cols), row stride ldc  (+)=  a // (kc, MR) . b // (kc, NR), b row stride ldb
+   a is always a packed panel (padded with zeros). b is a packed panel (ldb == NR) or, for
+   kernels with `direct_b`, op(B) itself, read in place with masked loads. With
+   accumulate == 0 the tile is overwritten. Kernels without `partial` always get rows == MR
+   and cols == NR. */
+typedef void (*tsf__ukernel_fn)(int kc, const float *a, const float *b, size_t ldb, float *c,
+                                size_t ldc, int accumulate, int rows, int cols);
+/* A dot-product kernel for C = A.B^T with few columns (N <= 16), where both operands run
+   along K and a packed panel would be mostly padding (attention scores over a few frames):
+       C // (M, N), row stride ldc  (+)=  A // (M, K), stride lda  .  B // (N, K), stride ldb ^T */
+typedef void (*tsf__dot_fn)(int M, int N, int K, const float *A, size_t lda, const float *B,
+                            size_t ldb, float *C, size_t ldc, int accumulate);
+typedef struct tsf__ukernel {
+    tsf__ukernel_fn fn;
+    int mr, nr;
+    int partial;     /* writes partial tiles itself (else the driver uses a scratch tile) */
+    int direct_b;    /* can read an unpacked op(B) in place (masked loads) */
+    tsf__dot_fn dot; /* NULL: use fn for every shape */
+} tsf__ukernel;
+
+/* The portable kernel: 4 x 16. The j loop is written for compilers to vectorise: with
+   -march=native gcc turns it into the same FMA code as the hand-written kernels. */
+#define TSF__P_MR 4
+#define TSF__P_NR 16
+static void tsf__ukernel_portable(int kc, const float *a, const float *b, size_t ldb, float *c,
+                                  size_t ldc, int accumulate, int rows, int cols) {
+    /* one row of accumulators per variable, so that compilers keep them in registers */
+    float c0[TSF__P_NR] = {0}, c1[TSF__P_NR] = {0}, c2[TSF__P_NR] = {0}, c3[TSF__P_NR] = {0};
+    float *acc[TSF__P_MR];
+    int i, j, p;
+    for (p = 0; p < kc; p++) {
+        const float *bp = b + (size_t)p * ldb, *ap = a + (size_t)p * TSF__P_MR;
+        float a0 = ap[0], a1 = ap[1], a2 = ap[2], a3 = ap[3];
+        for (j = 0; j < TSF__P_NR; j++) {
+            float bj = bp[j];
+            c0[j] += a0 * bj;
+            c1[j] += a1 * bj;
+            c2[j] += a2 * bj;
+            c3[j] += a3 * bj;
+        }
+    }
+    acc[0] = c0, acc[1] = c1, acc[2] = c2, acc[3] = c3;
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < cols; j++)
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+#if defined(TSF__AVX512)
+/* 12 x 32: 24 zmm accumulators; per k, two zmm of B and one broadcast of A per row.
+   Masks handle partial tiles, so B can also be read in place; a tile of at most 16
+   columns runs a 12 x 16 loop instead. */
+#define TSF__MR 12
+#define TSF__NR 32
+#define TSF__PARTIAL 1
+#define TSF__DIRECT_B 1
+/* clang-format off */
+#define TSF__Z_ROWS(X)                                                                             \
+    X(0, c00, c01) X(1, c10, c11) X(2, c20, c21) X(3, c30, c31) X(4, c40, c41) X(5, c50, c51)    \
+    X(6, c60, c61) X(7, c70, c71) X(8, c80, c81) X(9, c90, c91) X(10, ca0, ca1) X(11, cb0, cb1)
+/* clang-format on */
+static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb, float *c,
+                              size_t ldc, int accumulate, int rows, int cols) {
+    __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    __m512 c60, c61, c70, c71, c80, c81, c90, c91, ca0, ca1, cb0, cb1, ar, b0, b1;
+    __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+    __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+    int p;
+#define TSF__Z_ZERO(r, x0, x1) x0 = x1 = _mm512_setzero_ps();
+#define TSF__Z_FMA2(r, x0, x1)                                                                     \
+    ar = _mm512_set1_ps(a[r]);                                                                     \
+    x0 = _mm512_fmadd_ps(ar, b0, x0);                                                              \
+    x1 = _mm512_fmadd_ps(ar, b1, x1);
+#define TSF__Z_FMA1(r, x0, x1) x0 = _mm512_fmadd_ps(_mm512_set1_ps(a[r]), b0, x0);
+#define TSF__Z_STORE(r, x0, x1)                                                                    \
+    if (r < rows) {                                                                                \
+        float *cr = c + (r)*ldc;                                                                   \
+        if (accumulate) {                                                                          \
+            x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, cr));                                 \
+            x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, cr + 16));                            \
+        }                                                                                          \
+        _mm512_mask_storeu_ps(cr, m0, x0);                                                         \
+        _mm512_mask_storeu_ps(cr + 16, m1, x1);                                                    \
+    }
+    TSF__Z_ROWS(TSF__Z_ZERO)
+    if (cols > 16) {
+        for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {
+            b0 = _mm512_maskz_loadu_ps(m0, b);
+            b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+            TSF__Z_ROWS(TSF__Z_FMA2)
+        }
+    } else {
+        for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {
+            b0 = _mm512_maskz_loadu_ps(m0, b);
+            TSF__Z_ROWS(TSF__Z_FMA1)
+        }
+    }
+    TSF__Z_ROWS(TSF__Z_STORE)
+#undef TSF__Z_ZERO
+#undef TSF__Z_FMA2
+#undef TSF__Z_FMA1
+#undef TSF__Z_STORE
+}
+
+/* GCC 12's AVX-512 headers start some shuffles from a self-initialised "undefined" vector,
+   which its -Wmaybe-uninitialized mistakes for a real uninitialised read in C++. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+/* 4 x 4 blocks of dot products, 16 accumulators of 16 lanes each; at the end a tree of
+   shuffles and adds turns the 16 vectors into one vector of their 16 sums. */
+static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, const float *B,
+                            size_t ldb, float *C, size_t ldc, int accumulate) {
+    int i0, j0, k, q;
+    for (i0 = 0; i0 < M; i0 += 4)
+        for (j0 = 0; j0 < N; j0 += 4) {
+            const float *a[4], *b[4];
+            __m512 acc[16], t[8], u[4], w[2], r;
+            float out[16];
+            for (q = 0; q < 4; q++) { /* rows past the edge repeat the last one */
+                a[q] = A + (size_t)tsf__min(i0 + q, M - 1) * lda;
+                b[q] = B + (size_t)tsf__min(j0 + q, N - 1) * ldb;
+            }
+            { /* named accumulators, so that they live in registers: xIJ = a[I] . b[J] */
+                __m512 x00 = _mm512_setzero_ps(), x01 = x00, x02 = x00, x03 = x00, x10 = x00;
+                __m512 x11 = x00, x12 = x00, x13 = x00, x20 = x00, x21 = x00, x22 = x00;
+                __m512 x23 = x00, x30 = x00, x31 = x00, x32 = x00, x33 = x00;
+                for (k = 0; k < K; k += 16) {
+                    __mmask16 m = (__mmask16)(K - k >= 16 ? 0xFFFF : (1u << (K - k)) - 1);
+                    __m512 a0 = _mm512_maskz_loadu_ps(m, a[0] + k);
+                    __m512 a1 = _mm512_maskz_loadu_ps(m, a[1] + k);
+                    __m512 a2 = _mm512_maskz_loadu_ps(m, a[2] + k);
+                    __m512 a3 = _mm512_maskz_loadu_ps(m, a[3] + k), bq;
+#define TSF__D_COL(J)                                                                              \
+    bq = _mm512_maskz_loadu_ps(m, b[J] + k);                                                       \
+    x0##J = _mm512_fmadd_ps(a0, bq, x0##J);                                                        \
+    x1##J = _mm512_fmadd_ps(a1, bq, x1##J);                                                        \
+    x2##J = _mm512_fmadd_ps(a2, bq, x2##J);                                                        \
+    x3##J = _mm512_fmadd_ps(a3, bq, x3##J);
+                    TSF__D_COL(0) TSF__D_COL(1) TSF__D_COL(2) TSF__D_COL(3)
+#undef TSF__D_COL
+                }
+                acc[0] = x00, acc[1] = x01, acc[2] = x02, acc[3] = x03;
+                acc[4] = x10, acc[5] = x11, acc[6] = x12, acc[7] = x13;
+                acc[8] = x20, acc[9] = x21, acc[10] = x22, acc[11] = x23;
+                acc[12] = x30, acc[13] = x31, acc[14] = x32, acc[15] = x33;
+            }
+            /* pairs of vectors -> one: each 128-bit lane holds 2 partial sums of each */
+            for (q = 0; q < 8; q++)
+                t[q] = _mm512_add_ps(_mm512_unpacklo_ps(acc[2 * q], acc[2 * q + 1]),
+                                     _mm512_unpackhi_ps(acc[2 * q], acc[2 * q + 1]));
+            /* ... 4 vectors: each 128-bit lane holds 1 partial sum of each of 4 */
+            for (q = 0; q < 4; q++) {
+                __m512d x = _mm512_castps_pd(t[2 * q]), y = _mm512_castps_pd(t[2 * q + 1]);
+                u[q] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
+                                     _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+            }
+            /* sum the four 128-bit lanes: two steps of lane shuffles */
+            for (q = 0; q < 2; q++)
+                w[q] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * q], u[2 * q + 1], 0x88),
+                                     _mm512_shuffle_f32x4(u[2 * q], u[2 * q + 1], 0xDD));
+            r = _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], 0x88),
+                              _mm512_shuffle_f32x4(w[0], w[1], 0xDD));
+            /* r[i*4 + j] = dot(a[i], b[j]): 128-bit lane i is row i of the 4 x 4 block */
+            if (i0 + 4 <= M && j0 + 4 <= N) {
+                __m128 row[4];
+                row[0] = _mm512_castps512_ps128(r);
+                row[1] = _mm512_extractf32x4_ps(r, 1);
+                row[2] = _mm512_extractf32x4_ps(r, 2);
+                row[3] = _mm512_extractf32x4_ps(r, 3);
+                for (q = 0; q < 4; q++) {
+                    float *cp = C + (size_t)(i0 + q) * ldc + j0;
+                    _mm_storeu_ps(cp, accumulate ? _mm_add_ps(row[q], _mm_loadu_ps(cp)) : row[q]);
+                }
+                continue;
+            }
+            _mm512_storeu_ps(out, r);
+            for (q = 0; q < 16; q++) {
+                int i = i0 + q / 4, j = j0 + q % 4;
+                if (i < M && j < N) {
+                    float *cp = C + (size_t)i * ldc + j;
+                    *cp = accumulate ? *cp + out[q] : out[q];
+                }
+            }
+        }
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#define TSF__DOT tsf__dot_avx512
+#elif defined(TSF__AVX2)
+/* 6 x 16: 12 ymm accumulators; per k, two ymm of B and one broadcast of A per row. */
+#define TSF__MR 6
+#define TSF__NR 16
+#define TSF__PARTIAL 0
+#define TSF__DIRECT_B 0
+#define TSF__Y_ROWS(X)                                                                             \
+    X(0, c00, c01) X(1, c10, c11) X(2, c20, c21) X(3, c30, c31) X(4, c40, c41) X(5, c50, c51)
+static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb, float *c,
+                              size_t ldc, int accumulate, int rows, int cols) {
+    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, ar, b0, b1;
+    int p;
+    (void)rows, (void)cols; /* always a full tile: the driver handles partial ones */
+#define TSF__Y_ZERO(r, x0, x1) x0 = x1 = _mm256_setzero_ps();
+#define TSF__Y_FMA(r, x0, x1)                                                                      \
+    ar = _mm256_broadcast_ss(a + (r));                                                             \
+    x0 = _mm256_fmadd_ps(ar, b0, x0);                                                              \
+    x1 = _mm256_fmadd_ps(ar, b1, x1);
+#define TSF__Y_STORE(r, x0, x1)                                                                    \
+    if (accumulate) {                                                                              \
+        x0 = _mm256_add_ps(x0, _mm256_loadu_ps(c + (r)*ldc));                                      \
+        x1 = _mm256_add_ps(x1, _mm256_loadu_ps(c + (r)*ldc + 8));                                  \
+    }                                                                                              \
+    _mm256_storeu_ps(c + (r)*ldc, x0);                                                             \
+    _mm256_storeu_ps(c + (r)*ldc + 8, x1);
+    TSF__Y_ROWS(TSF__Y_ZERO)
+    for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {
+        b0 = _mm256_loadu_ps(b);
+        b1 = _mm256_loadu_ps(b + 8);
+        TSF__Y_ROWS(TSF__Y_FMA)
+    }
+    TSF__Y_ROWS(TSF__Y_STORE)
+#undef TSF__Y_ZERO
+#undef TSF__Y_FMA
+#undef TSF__Y_STORE
+}
+#elif defined(TSF__NEON)
+/* 8 x 12: 24 q-register accumulators; per k, three vectors of B and two of A, whose lanes
+   feed vfmaq_laneq_f32. */
+#define TSF__MR 8
+#define TSF__NR 12
+#define TSF__PARTIAL 0
+#define TSF__DIRECT_B 0
+static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb, float *c,
+                              size_t ldc, int accumulate, int rows, int cols) {
+    float32x4_t acc[TSF__MR][3];
+    int i, j, p;
+    (void)rows, (void)cols; /* always a full tile: the driver handles partial ones */
+    for (i = 0; i < TSF__MR; i++)
+        for (j = 0; j < 3; j++) acc[i][j] = vdupq_n_f32(0.0f);
+    for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {
+        float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8);
+        float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4);
+#define TSF__N_FMA(r, av, lane)                                                                    \
+    acc[r][0] = vfmaq_laneq_f32(acc[r][0], b0, av, lane);                                          \
+    acc[r][1] = vfmaq_laneq_f32(acc[r][1], b1, av, lane);                                          \
+    acc[r][2] = vfmaq_laneq_f32(acc[r][2], b2, av, lane);
+        /* clang-format off */
+        TSF__N_FMA(0, a0, 0) TSF__N_FMA(1, a0, 1) TSF__N_FMA(2, a0, 2) TSF__N_FMA(3, a0, 3)
+        TSF__N_FMA(4, a1, 0) TSF__N_FMA(5, a1, 1) TSF__N_FMA(6, a1, 2) TSF__N_FMA(7, a1, 3)
+        /* clang-format on */
+#undef TSF__N_FMA
+    }
+    for (i = 0; i < TSF__MR; i++)
+        for (j = 0; j < 3; j++) {
+            float *cp = c + i * ldc + 4 * j;
+            vst1q_f32(cp, accumulate ? vaddq_f32(acc[i][j], vld1q_f32(cp)) : acc[i][j]);
+        }
+}
+#endif
+
+#if defined(TSF__MR)
+#ifndef TSF__DOT
+#define TSF__DOT NULL
+#endif
+static const tsf__ukernel tsf__ukernel_default = {tsf__ukernel_simd, TSF__MR,       TSF__NR,
+                                                  TSF__PARTIAL,      TSF__DIRECT_B, TSF__DOT};
+#else
+static const tsf__ukernel tsf__ukernel_default = {
+    tsf__ukernel_portable, TSF__P_MR, TSF__P_NR, 1, 0, NULL};
+#endif
+static const tsf__ukernel tsf__ukernel_scalar = {
+    tsf__ukernel_portable, TSF__P_MR, TSF__P_NR, 1, 0, NULL};
+
+/* A product is cut into at least this many tasks when it has the rows for them, that is
+   when each gets TSF__MM_MIN_ROWS rows (fewer would spend more time packing B). */
+#define TSF__MM_TASKS 16
+#define TSF__MM_MIN_ROWS 96
+/* B is read in place, unpacked, when it is not transposed and used by at most this many rows
+   of C (packing would not pay for itself: the small products of attention), or when a
+   task's block of it is contiguous already (rows no longer than the block is wide). */
+#define TSF__DIRECT_B_MAX_M 64
+
+#if defined(TSF__AVX512) || defined(TSF__AVX2)
+/* dst[q*ld + r] = src[r*lds + q] for r, q < 8: an 8 x 8 block transposed in registers (pairs
+   of rows interleaved, then pairs of pairs, then 128-bit halves swapped: 24 shuffles for
+   64 values). */
+static void tsf__transpose8(float *dst, size_t ld, const float *src, size_t lds) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds);
+    __m256 r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds);
+    __m256 r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds);
+    __m256 r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
+    /* t0 = r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5], and so on */
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    /* u0 = column 0 of rows 0-3 | column 4 of rows 0-3; u1: columns 1 and 5; ... */
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + ld, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ld, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ld, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ld, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ld, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ld, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ld, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+/* The same for a 4 x 4 block. */
+static void tsf__transpose4(float *dst, size_t ld, const float *src, size_t lds) {
+    __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + lds);
+    __m128 r2 = _mm_loadu_ps(src + 2 * lds), r3 = _mm_loadu_ps(src + 3 * lds);
+    __m128 t0 = _mm_unpacklo_ps(r0, r1), t1 = _mm_unpackhi_ps(r0, r1);
+    __m128 t2 = _mm_unpacklo_ps(r2, r3), t3 = _mm_unpackhi_ps(r2, r3);
+    _mm_storeu_ps(dst, _mm_movelh_ps(t0, t2));
+    _mm_storeu_ps(dst + ld, _mm_movehl_ps(t2, t0));
+    _mm_storeu_ps(dst + 2 * ld, _mm_movelh_ps(t1, t3));
+    _mm_storeu_ps(dst + 3 * ld, _mm_movehl_ps(t3, t1));
+}
+#endif
+
+/* dst[p*ld + j] = src[j*lds + p] for j < cols, p < kc: the transposing copy of packing. With
+   AVX, 8 x 8 and 4 x 4 blocks transposed in registers; the rest, and other machines, four
+   source rows at a time (four read streams, four adjacent writes). */
+static void tsf__pack_transpose(float *dst, int ld, const float *src, size_t lds, int cols,
+                                int kc) {
+    int j = 0, p = 0, q;
+#if defined(TSF__AVX512) || defined(TSF__AVX2)
+    for (; j + 8 <= cols; j += 8) {
+        for (p = 0; p + 8 <= kc; p += 8)
+            tsf__transpose8(dst + (size_t)p * ld + j, (size_t)ld, src + (size_t)j * lds + p, lds);
+        for (; p < kc; p++)
+            for (q = 0; q < 8; q++) dst[(size_t)p * ld + j + q] = src[(size_t)(j + q) * lds + p];
+    }
+    for (; j + 4 <= cols; j += 4) {
+        for (p = 0; p + 4 <= kc; p += 4)
+            tsf__transpose4(dst + (size_t)p * ld + j, (size_t)ld, src + (size_t)j * lds + p, lds);
+        for (; p < kc; p++)
+            for (q = 0; q < 4; q++) dst[(size_t)p * ld + j + q] = src[(size_t)(j + q) * lds + p];
+    }
+#endif
+    for (; j + 4 <= cols; j += 4) {
+        const float *s0 = src + (size_t)j * lds, *s1 = s0 + lds, *s2 = s1 + lds, *s3 = s2 + lds;
+        float *o = dst + j;
+        for (p = 0; p < kc; p++, o += ld) o[0] = s0[p], o[1] = s1[p], o[2] = s2[p], o[3] = s3[p];
+    }
+    for (; j < cols; j++)
+        for (p = 0; p < kc; p++) dst[(size_t)p * ld + j] = src[(size_t)j * lds + p];
+    (void)q;
+}
+
+/* dst // (n) = src: a row of a panel. The sizes of the micro-kernels' panels are copies of
+   constant size, which compilers make into a few vector moves instead of a call. */
+static void tsf__copy_row(float *dst, const float *src, int n) {
+    switch (n) {
+    case 32:
+        memcpy(dst, src, 32 * sizeof(float));
+        break;
+    case 16:
+        memcpy(dst, src, 16 * sizeof(float));
+        break;
+    case 12:
+        memcpy(dst, src, 12 * sizeof(float));
+        break;
+    case 8:
+        memcpy(dst, src, 8 * sizeof(float));
+        break;
+    default:
+        memcpy(dst, src, (size_t)n * sizeof(float));
+    }
+}
+
+/* Pack rows i0..i0+mr-1 (those below M are zero) and depth p0..p0+kc-1 of op(A) as a
+   (kc, mr) panel. */
+static void tsf__pack_a(float *dst, const tsf_matmul_desc *d, const float *A, int i0, int p0,
+                        int kc, int mr) {
+    int rows = tsf__min(mr, d->M - i0), i, p;
+    if (!d->trans_a) /* A(i, p) = A[i*lda + p]: gather a column of each row */
+        tsf__pack_transpose(dst, mr, A + (size_t)i0 * d->lda + p0, (size_t)d->lda, rows, kc);
+    else /* A(i, p) = A[p*lda + i]: rows of the stored matrix are already panels */
+        for (p = 0; p < kc; p++)
+            tsf__copy_row(dst + (size_t)p * mr, A + (size_t)(p0 + p) * d->lda + i0, rows);
+    for (p = 0; p < kc && rows < mr; p++)
+        for (i = rows; i < mr; i++) dst[p * mr + i] = 0.0f;
+}
+
+/* Pack columns j0..j0+nc-1 and depth p0..p0+kc-1 of op(B) as panels of nr columns, each a
+   (kc, nr) block; columns past N are zero. */
+static void tsf__pack_b(float *dst, const tsf_matmul_desc *d, const float *B, int j0, int p0,
+                        int kc, int nc, int nr) {
+    int jp, j, p;
+    for (jp = 0; jp < nc; jp += nr) {
+        int cols = tsf__min(nr, d->N - (j0 + jp));
+        float *panel = dst + (size_t)jp * kc;
+        if (!d->trans_b) /* B(p, j) = B[p*ldb + j] */
+            for (p = 0; p < kc; p++)
+                tsf__copy_row(panel + (size_t)p * nr, B + (size_t)(p0 + p) * d->ldb + j0 + jp,
+                              cols);
+        else /* B(p, j) = B[j*ldb + p] */
+            tsf__pack_transpose(panel, nr, B + (size_t)(j0 + jp) * d->ldb + p0, (size_t)d->ldb,
+                                cols, kc);
+        for (p = 0; p < kc && cols < nr; p++)
+            for (j = cols; j < nr; j++) panel[p * nr + j] = 0.0f;
+    }
+}
+
+/* One task: rows i0..i0+mc-1 and columns j0..j0+nc-1 of C, over all of K. */
+static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, tsf__pack *pk,
+                             const float *A, const float *B, float *C, int i0, int mc, int j0,
+                             int nc) {
+    float *bpack = pk->b, *apack = pk->a, *edge = pk->edge;
+    int mr = uk->mr, nr = uk->nr, p0, ir, jr, i, j;
+    int ncp = (nc + nr - 1) / nr * nr; /* nc rounded up to whole panels */
+    int direct = uk->direct_b && !d->trans_b && (d->M <= TSF__DIRECT_B_MAX_M || d->ldb <= nc);
+    if (d->K == 0) { /* empty sum: C = 0, or C unchanged */
+        for (i = 0; i < mc && !d->accumulate; i++)
+            memset(C + (size_t)(i0 + i) * d->ldc + j0, 0, (size_t)nc * sizeof(float));
+        return;
+    }
+    if (uk->dot && d->trans_b && !d->trans_a && d->N <= 16) {
+        uk->dot(mc, nc, d->K, A + (size_t)i0 * d->lda, (size_t)d->lda, B + (size_t)j0 * d->ldb,
+                (size_t)d->ldb, C + (size_t)i0 * d->ldc + j0, (size_t)d->ldc, d->accumulate);
+        return;
+    }
+    for (p0 = 0; p0 < d->K; p0 += TSF_MM_KC) {
+        int kc = tsf__min(TSF_MM_KC, d->K - p0);
+        int acc = d->accumulate || p0 > 0;
+        if (!direct) tsf__pack_b(bpack, d, B, j0, p0, kc, ncp, nr);
+        for (ir = 0; ir < mc; ir += mr) {
+            int rows = tsf__min(mr, mc - ir);
+            tsf__pack_a(apack, d, A, i0 + ir, p0, kc, mr);
+            for (jr = 0; jr < nc; jr += nr) {
+                int cols = tsf__min(nr, nc - jr);
+                float *c = C + (size_t)(i0 + ir) * d->ldc + j0 + jr;
+                const float *b =
+                    direct ? B + (size_t)p0 * d->ldb + j0 + jr : bpack + (size_t)jr * kc;
+                size_t ldb = direct ? (size_t)d->ldb : (size_t)nr;
+                if (uk->partial || (rows == mr && cols == nr)) {
+                    uk->fn(kc, apack, b, ldb, c, (size_t)d->ldc, acc, rows, cols);
+                } else { /* a partial tile goes through a full-size scratch tile */
+                    for (i = 0; i < mr; i++)
+                        for (j = 0; j < nr; j++)
+                            edge[i * nr + j] =
+                                acc && i < rows && j < cols ? c[i * d->ldc + j] : 0.0f;
+                    uk->fn(kc, apack, b, ldb, edge, (size_t)nr, 1, mr, nr);
+                    for (i = 0; i < rows; i++)
+                        for (j = 0; j < cols; j++) c[i * d->ldc + j] = edge[i * nr + j];
+                }
+            }
+        }
+    }
+}
+
+/* The matmul driver, with the micro-kernel as an argument so the tests can run the portable
+   kernel beside the SIMD one in one binary. */
+static void tsf__matmul_with(const tsf_matmul_desc *desc, const tsf__ukernel *uk) {
+    tsf_matmul_desc d = *desc;
+    int count, group, mc, mt, nc, nt;
+    long c, tasks, chunks, items;
+    TSF_ASSERT(d.M >= 0 && d.N >= 0 && d.K >= 0 && d.C != NULL);
+    if (d.lda == 0) d.lda = d.trans_a ? d.M : d.K;
+    if (d.ldb == 0) d.ldb = d.trans_b ? d.K : d.N;
+    if (d.ldc == 0) d.ldc = d.N;
+    count = d.count > 0 ? d.count : 1;
+    group = d.group > 0 ? d.group : 1;
+    if (d.M == 0 || d.N == 0) return;
+    /* Columns: blocks of equal width (whole panels), at most TSF_MM_NC wide. Rows: as few
+       groups (of TSF__MM_MIN_ROWS to TSF_MM_MC rows) as make TSF__MM_TASKS tasks in all, so
+       that a task's packed block of B serves as many rows as possible. The cut depends on the shape
+       alone (no result depends on it anyway: every element's sum runs in the same order). */
+    items = (long)count * group;
+    nt = (d.N + TSF_MM_NC - 1) / TSF_MM_NC;
+    nc = ((d.N + nt - 1) / nt + uk->nr - 1) / uk->nr * uk->nr;
+    nt = (d.N + nc - 1) / nc;
+    mt = (int)((TSF__MM_TASKS + items * nt - 1) / (items * nt));
+    mt = tsf__min(mt, (d.M + TSF__MM_MIN_ROWS - 1) / TSF__MM_MIN_ROWS);
+    if (mt < (d.M + TSF_MM_MC - 1) / TSF_MM_MC) mt = (d.M + TSF_MM_MC - 1) / TSF_MM_MC;
+    mc = ((d.M + mt - 1) / mt + uk->mr - 1) / uk->mr * uk->mr;
+    mt = (d.M + mc - 1) / mc;
+    tasks = items * mt * nt;
+    /* Tasks are dealt out in at most 64 contiguous chunks, so a thread sets up its packing
+       space once per chunk, not once per small product; chunks go to whichever thread is
+       free (a core shared with another program does less). */
+    chunks = tasks < 64 ? tasks : 64;
+    TSF__OMP_FOR_DYNAMIC((double)count * group * d.M * d.N * (d.K + 1) > TSF__PAR_MM_WORK &&
+                         chunks > 1)
+    for (c = 0; c < chunks; c++) {
+        tsf__pack pk;
+        long t;
+        for (t = c * tasks / chunks; t < (c + 1) * tasks / chunks; t++) {
+            long item = t / ((long)mt * nt), s = item / group, g = item % group;
+            int tile = (int)(t % ((long)mt * nt)), i0 = tile / nt * mc, j0 = tile % nt * nc;
+            const float *A = d.A + (size_t)s * d.stride_a + (size_t)g * d.group_stride_a;
+            const float *B = d.B + (size_t)s * d.stride_b + (size_t)g * d.group_stride_b;
+            float *C = d.C + (size_t)s * d.stride_c + (size_t)g * d.group_stride_c;
+            tsf__matmul_task(&d, uk, &pk, A, B, C, i0, tsf__min(mc, d.M - i0), j0,
+                             tsf__min(nc, d.N - j0));
+        }
+    }
+}
+
+TSFDEF void tsf_matmul(const tsf_matmul_desc *d) { tsf__matmul_with(d, &tsf__ukernel_default); }
+
+static void tsf__matmul_simple(float *C, const float *A, const float *B, int M, int N, int K,
+                               int trans_a, int trans_b, int accumulate) {
+    tsf_matmul_desc d;
+    memset(&d, 0, sizeof d);
+    d.M = M, d.N = N, d.K = K;
+    d.A = A, d.trans_a = trans_a;
+    d.B = B, d.trans_b = trans_b;
+    d.C = C, d.accumulate = accumulate;
+    tsf_matmul(&d);
+}
+TSFDEF void tsf_matmul_nt(float *C, const float *A, const float *B, int M, int N, int K,
+                          int accumulate) {
+    tsf__matmul_simple(C, A, B, M, N, K, 0, 1, accumulate);
+}
+TSFDEF void tsf_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K,
+                          int accumulate) {
+    tsf__matmul_simple(C, A, B, M, N, K, 0, 0, accumulate);
+}
+TSFDEF void tsf_matmul_tn(float *C, const float *A, const float *B, int M, int N, int K,
+                          int accumulate) {
+    tsf__matmul_simple(C, A, B, M, N, K, 1, 0, accumulate);
+}
+
+/* C // (M, N) (+)= op(A) . op(B), one product on the calling thread with its own packing
+   space: the small products of an attention tile, inside a parallel loop. Strides as in
+   tsf_matmul_desc; the sums run as tsf_matmul's do. */
+static void tsf__matmul_serial(tsf__pack *pk, float *C, int ldc, const float *A, int lda,
+                               int trans_a, const float *B, int ldb, int trans_b, int M, int N,
+                               int K, int accumulate) {
+    tsf_matmul_desc d;
+    int j0;
+    memset(&d, 0, sizeof d);
+    d.M = M, d.N = N, d.K = K;
+    d.A = A, d.lda = lda, d.trans_a = trans_a;
+    d.B = B, d.ldb = ldb, d.trans_b = trans_b;
+    d.C = C, d.ldc = ldc, d.accumulate = accumulate;
+    for (j0 = 0; j0 < N; j0 += TSF_MM_NC)
+        tsf__matmul_task(&d, &tsf__ukernel_default, pk, A, B, C, 0, M, j0,
+                         tsf__min(TSF_MM_NC, N - j0));
+}
+
+/* ==========================================================================================
+   NUMERIC MACHINERY: exp and erf that compilers vectorise
+   GELU and the fused attention's softmax spend their time in erf and exp. libm's erff and
+   expf are calls, which no compiler vectorises; these are arithmetic and bit operations
+   without a branch, which gcc and clang run 4, 8 or 16 at a time (SSE2, NEON, AVX2,
+   AVX-512) when a loop feeds them 16 values through a local array (TSF__LANES), as the
+   kernels do. Accuracy: exp within 3e-7 relative, GELU within 4e-7 (absolute, and
+   relative on its negative tail). They rely on IEEE arithmetic: no -ffast-math.
+   ========================================================================================== */
+
+/* exp(x): 0 below -87.3, inf above 88.7, NaN for NaN. x = k ln2 + r with |r| <= ln2/2,
+   exp(r) by its Taylor series to r^6, 2^k written into the exponent bits. */
+static inline float tsf__expf(float x) {
+    tsf__bits t, two, y;
+    float k, r, p;
+    t.f = x * 1.44269504088896341f;              /* x / ln 2, kept within [-126, 127]: */
+    t.i = t.i > 0x42FE0000 ? 0x42FE0000 : t.i;   /* as ints, floats above 127 (and NaN) */
+    t.u = t.u > 0xC2FC0000u ? 0xC2FC0000u : t.u; /* as unsigned, floats below -126       */
+    k = (t.f + 12582912.0f) - 12582912.0f;       /* rounded to an integer (1.5 * 2^23)   */
+    r = x - k * 0.693145751953125f - k * 1.428606765330187e-06f; /* ln 2 in two parts */
+    p = (1.0f / 720.0f) * r + 1.0f / 120.0f;                     /* Horner */
+    p = (p * r + 1.0f / 24.0f) * r + 1.0f / 6.0f;
+    p = ((p * r + 0.5f) * r + 1.0f) * r + 1.0f;
+    two.i = ((int32_t)k + 127) << 23; /* 2^k */
+    y.f = p * two.f;
+    y.i &= -(int32_t) !(x < -87.0f); /* 0 where 2^k would leave the normal range */
+    return y.f;
+}
+
+/* 1 + erf(x / sqrt 2), from erfc's Chebyshev fit (Numerical Recipes' erfcc, relative error
+   below 1.2e-7 for every z >= 0): erfc(|z|) itself for x < 0, so GELU's negative tail keeps
+   its relative accuracy, and 2 - erfc(z) otherwise. */
+static inline float tsf__one_plus_erf(float x) {
+    float z = fabsf(x) * TSF__SQRT1_2, t = 1.0f / (1.0f + 0.5f * z), e;
+    e = t *
+        tsf__expf(-z * z - 1.26551223f +
+                  t * (1.00002368f +
+                       t * (0.37409196f +
+                            t * (0.09678418f +
+                                 t * (-0.18628806f +
+                                      t * (0.27886807f +
+                                           t * (-1.13520398f +
+                                                t * (1.48851587f +
+                                                     t * (-0.82215223f + t * 0.17087277f)))))))));
+    return tsf__select(x < 0.0f, e, 2.0f - e);
+}
 
 #endif /* TIMESFORMER_IMPLEMENTATION */
 
