@@ -1240,7 +1240,6 @@ typedef union tsf__bits {
     int32_t i;
 } tsf__bits;
 
-
 /* w <= TSF__LANES floats between memory and a local chunk (the rest of it zero): a whole
    chunk is a copy of constant size, which compilers turn into vector moves. */
 static void tsf__chunk_load(float *v, const float *x, int w) {
