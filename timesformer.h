@@ -1986,41 +1986,153 @@ TSFDEF tsf_status tsf_config_resolve(tsf_config *c) {
     return TSF_OK;
 }
 
-/* ---- the size tables --------------------------------------------------------------------- */
-/* Elements of every tensor of tsf_params, in struct order. Computed in double so that a
-   hostile config cannot overflow; callers check the total against TSF__MAX_FLOATS. */
-static void tsf__param_sizes(const tsf_config *c, double s[TSF_NUM_PARAMS]) {
-    double D = c->dim, L = c->depth, HM = tsf__hidden(c), P = c->image_size / c->patch_size;
-    double CPP = (double)c->channels * c->patch_size * c->patch_size, K = c->classes;
-    double div = c->attention == TSF_ATTN_DIVIDED, bias = !c->no_qkv_bias;
-    s[0] = D;                                                  /* cls_token */
-    s[1] = (1 + P * P) * D;                                    /* pos_embed */
-    s[2] = c->attention != TSF_ATTN_SPACE ? c->frames * D : 0; /* time_embed */
-    s[3] = D * CPP, s[4] = D;                                  /* patch_w, patch_b */
-    s[5] = s[6] = div * L * D;                                 /* t_ln */
-    s[7] = div * L * 3 * D * D, s[8] = div * bias * L * 3 * D; /* t_qkv */
-    s[9] = div * L * D * D, s[10] = div * L * D;               /* t_proj */
-    s[11] = div * L * D * D, s[12] = div * L * D;              /* t_fc */
-    s[13] = s[14] = L * D;                                     /* ln1 */
-    s[15] = L * 3 * D * D, s[16] = bias * L * 3 * D;           /* qkv */
-    s[17] = L * D * D, s[18] = L * D;                          /* proj */
-    s[19] = s[20] = L * D;                                     /* ln2 */
-    s[21] = L * HM * D, s[22] = L * HM;                        /* fc1 */
-    s[23] = L * D * HM, s[24] = L * D;                         /* fc2 */
-    s[25] = s[26] = D;                                         /* lnf */
-    s[27] = K * D, s[28] = K;                                  /* head */
+/* ---- the parameter table -----------------------------------------------------------------
+   Everything the library knows about a parameter tensor is in this table, one row per field
+   of tsf_params, in struct order: its names in both schemes, its shape, its kind and
+   initialisation, and when it exists. Sizes, the per-block layout, weight decay, the
+   initialisation, and the names and shapes of weight files are all derived from it, so a new
+   tensor is a field in tsf_params and a row here (docs/model.md section 7 has it as a table).
+     shape: one letter a dimension, as the tensor is in a Hugging Face file: D width,
+            3 three widths (qkv), H MLP width, K classes, C channels, P patch side,
+            Q position rows 1 + (S0/P)^2, T frames T0, 1 one. A per-block tensor has L of
+            them stacked in front in tsf_params (a file has one tensor a block).
+     kind:  what it is; weight decay (when the SGD options exempt some) applies to
+            matrices only.
+     init:  tsf_model_init_params' rule: zeros, ones, trunc-normal (std 0.02, the original's
+            trunc_normal_) or fan_in (PyTorch's Conv2d default, U(+-1/sqrt(C P P))). Drawn
+            from one generator in table order, the trunc-normal tensors first.
+     when:  the variants or options it exists in (else its view is NULL). */
+enum { TSF__EMBED, TSF__NORM, TSF__MATRIX, TSF__BIAS };
+enum { TSF__ZEROS, TSF__ONES, TSF__TRUNC, TSF__FAN_IN };
+#define TSF__ALWAYS 0
+#define TSF__IF_TIME 1     /* every variant but space_only       */
+#define TSF__IF_DIVIDED 2  /* divided_space_time                 */
+#define TSF__IF_QKV_BIAS 4 /* with qkv biases (cfg.no_qkv_bias 0) */
+#define TSF__FIELD(f) (int)(offsetof(tsf_params, f) / sizeof(float *))
+#define TSF__BLOCK "timesformer.encoder.layer.%d."
+
+static const struct tsf__param_row {
+    int field;             /* the tsf_params field (its index among the pointers)  */
+    int per_block;         /* 1: one per block                                     */
+    const char *shape;     /* as above                                             */
+    int kind, init, when;  /* as above                                             */
+    const char *hf, *orig; /* Hugging Face and original code names, %d the block   */
+} tsf__param_table[TSF_NUM_PARAMS] = {
+    /* clang-format off */
+    /* field                 block shape   kind         init        when */
+    {TSF__FIELD(cls_token),  0, "11D",  TSF__EMBED,  TSF__TRUNC,  TSF__ALWAYS,
+     "timesformer.embeddings.cls_token", "cls_token"},
+    {TSF__FIELD(pos_embed),  0, "1QD",  TSF__EMBED,  TSF__TRUNC,  TSF__ALWAYS,
+     "timesformer.embeddings.position_embeddings", "pos_embed"},
+    {TSF__FIELD(time_embed), 0, "1TD",  TSF__EMBED,  TSF__ZEROS,  TSF__IF_TIME,
+     "timesformer.embeddings.time_embeddings", "time_embed"},
+    {TSF__FIELD(patch_w),    0, "DCPP", TSF__MATRIX, TSF__FAN_IN, TSF__ALWAYS,
+     "timesformer.embeddings.patch_embeddings.projection.weight", "patch_embed.proj.weight"},
+    {TSF__FIELD(patch_b),    0, "D",    TSF__BIAS,   TSF__FAN_IN, TSF__ALWAYS,
+     "timesformer.embeddings.patch_embeddings.projection.bias", "patch_embed.proj.bias"},
+    {TSF__FIELD(t_ln_w),     1, "D",    TSF__NORM,   TSF__ONES,   TSF__IF_DIVIDED,
+     TSF__BLOCK "temporal_layernorm.weight", "blocks.%d.temporal_norm1.weight"},
+    {TSF__FIELD(t_ln_b),     1, "D",    TSF__NORM,   TSF__ZEROS,  TSF__IF_DIVIDED,
+     TSF__BLOCK "temporal_layernorm.bias", "blocks.%d.temporal_norm1.bias"},
+    {TSF__FIELD(t_qkv_w),    1, "3D",   TSF__MATRIX, TSF__TRUNC,  TSF__IF_DIVIDED,
+     TSF__BLOCK "temporal_attention.attention.qkv.weight", "blocks.%d.temporal_attn.qkv.weight"},
+    {TSF__FIELD(t_qkv_b),    1, "3",    TSF__BIAS,   TSF__ZEROS,  TSF__IF_DIVIDED | TSF__IF_QKV_BIAS,
+     TSF__BLOCK "temporal_attention.attention.qkv.bias", "blocks.%d.temporal_attn.qkv.bias"},
+    {TSF__FIELD(t_proj_w),   1, "DD",   TSF__MATRIX, TSF__TRUNC,  TSF__IF_DIVIDED,
+     TSF__BLOCK "temporal_attention.output.dense.weight", "blocks.%d.temporal_attn.proj.weight"},
+    {TSF__FIELD(t_proj_b),   1, "D",    TSF__BIAS,   TSF__ZEROS,  TSF__IF_DIVIDED,
+     TSF__BLOCK "temporal_attention.output.dense.bias", "blocks.%d.temporal_attn.proj.bias"},
+    {TSF__FIELD(t_fc_w),     1, "DD",   TSF__MATRIX, TSF__ZEROS,  TSF__IF_DIVIDED,
+     TSF__BLOCK "temporal_dense.weight", "blocks.%d.temporal_fc.weight"},
+    {TSF__FIELD(t_fc_b),     1, "D",    TSF__BIAS,   TSF__ZEROS,  TSF__IF_DIVIDED,
+     TSF__BLOCK "temporal_dense.bias", "blocks.%d.temporal_fc.bias"},
+    {TSF__FIELD(ln1_w),      1, "D",    TSF__NORM,   TSF__ONES,   TSF__ALWAYS,
+     TSF__BLOCK "layernorm_before.weight", "blocks.%d.norm1.weight"},
+    {TSF__FIELD(ln1_b),      1, "D",    TSF__NORM,   TSF__ZEROS,  TSF__ALWAYS,
+     TSF__BLOCK "layernorm_before.bias", "blocks.%d.norm1.bias"},
+    {TSF__FIELD(qkv_w),      1, "3D",   TSF__MATRIX, TSF__TRUNC,  TSF__ALWAYS,
+     TSF__BLOCK "attention.attention.qkv.weight", "blocks.%d.attn.qkv.weight"},
+    {TSF__FIELD(qkv_b),      1, "3",    TSF__BIAS,   TSF__ZEROS,  TSF__IF_QKV_BIAS,
+     TSF__BLOCK "attention.attention.qkv.bias", "blocks.%d.attn.qkv.bias"},
+    {TSF__FIELD(proj_w),     1, "DD",   TSF__MATRIX, TSF__TRUNC,  TSF__ALWAYS,
+     TSF__BLOCK "attention.output.dense.weight", "blocks.%d.attn.proj.weight"},
+    {TSF__FIELD(proj_b),     1, "D",    TSF__BIAS,   TSF__ZEROS,  TSF__ALWAYS,
+     TSF__BLOCK "attention.output.dense.bias", "blocks.%d.attn.proj.bias"},
+    {TSF__FIELD(ln2_w),      1, "D",    TSF__NORM,   TSF__ONES,   TSF__ALWAYS,
+     TSF__BLOCK "layernorm_after.weight", "blocks.%d.norm2.weight"},
+    {TSF__FIELD(ln2_b),      1, "D",    TSF__NORM,   TSF__ZEROS,  TSF__ALWAYS,
+     TSF__BLOCK "layernorm_after.bias", "blocks.%d.norm2.bias"},
+    {TSF__FIELD(fc1_w),      1, "HD",   TSF__MATRIX, TSF__TRUNC,  TSF__ALWAYS,
+     TSF__BLOCK "intermediate.dense.weight", "blocks.%d.mlp.fc1.weight"},
+    {TSF__FIELD(fc1_b),      1, "H",    TSF__BIAS,   TSF__ZEROS,  TSF__ALWAYS,
+     TSF__BLOCK "intermediate.dense.bias", "blocks.%d.mlp.fc1.bias"},
+    {TSF__FIELD(fc2_w),      1, "DH",   TSF__MATRIX, TSF__TRUNC,  TSF__ALWAYS,
+     TSF__BLOCK "output.dense.weight", "blocks.%d.mlp.fc2.weight"},
+    {TSF__FIELD(fc2_b),      1, "D",    TSF__BIAS,   TSF__ZEROS,  TSF__ALWAYS,
+     TSF__BLOCK "output.dense.bias", "blocks.%d.mlp.fc2.bias"},
+    {TSF__FIELD(lnf_w),      0, "D",    TSF__NORM,   TSF__ONES,   TSF__ALWAYS,
+     "timesformer.layernorm.weight", "norm.weight"},
+    {TSF__FIELD(lnf_b),      0, "D",    TSF__NORM,   TSF__ZEROS,  TSF__ALWAYS,
+     "timesformer.layernorm.bias", "norm.bias"},
+    {TSF__FIELD(head_w),     0, "KD",   TSF__MATRIX, TSF__TRUNC,  TSF__ALWAYS,
+     "classifier.weight", "head.weight"},
+    {TSF__FIELD(head_b),     0, "K",    TSF__BIAS,   TSF__ZEROS,  TSF__ALWAYS,
+     "classifier.bias", "head.bias"},
+    /* clang-format on */
+};
+
+/* The size of shape letter d under config c (see the table). */
+static long long tsf__param_dim(const tsf_config *c, char d) {
+    long long P = c->image_size / c->patch_size;
+    switch (d) {
+    case 'D':
+        return c->dim;
+    case '3':
+        return 3LL * c->dim;
+    case 'H':
+        return tsf__hidden(c);
+    case 'K':
+        return c->classes;
+    case 'C':
+        return c->channels;
+    case 'P':
+        return c->patch_size;
+    case 'Q':
+        return 1 + P * P;
+    case 'T':
+        return c->frames;
+    default:
+        return 1;
+    }
 }
 
-/* tsf_params fields t_ln_w .. fc2_b are per block, stacked with a leading L. */
-#define TSF__FIRST_LAYER_PARAM 5
-#define TSF__LAST_LAYER_PARAM 24
+/* 1 if parameter f exists under config c. */
+static int tsf__param_exists(const tsf_config *c, int f) {
+    int when = tsf__param_table[f].when;
+    return !((when & TSF__IF_TIME) && c->attention == TSF_ATTN_SPACE) &&
+           !((when & TSF__IF_DIVIDED) && c->attention != TSF_ATTN_DIVIDED) &&
+           !((when & TSF__IF_QKV_BIAS) && c->no_qkv_bias);
+}
+
+/* ---- the size tables --------------------------------------------------------------------- */
+/* Elements of every tensor of tsf_params, in struct order (0: absent). Computed in double so
+   that a hostile config cannot overflow; callers check the total against TSF__MAX_FLOATS. */
+static void tsf__param_sizes(const tsf_config *c, double s[TSF_NUM_PARAMS]) {
+    int f, k;
+    for (f = 0; f < TSF_NUM_PARAMS; f++) {
+        const struct tsf__param_row *row = &tsf__param_table[f];
+        s[f] = tsf__param_exists(c, f) ? (row->per_block ? c->depth : 1) : 0;
+        for (k = 0; row->shape[k]; k++) s[f] *= (double)tsf__param_dim(c, row->shape[k]);
+    }
+}
 
 /* The gradients' sizes: the parameters', or with fused (cfg.fused_sgd) one block's for the
    per-block tensors (tsf_model_backward_sgd reuses them block after block). */
 static void tsf__grad_sizes(const tsf_config *c, int fused, double s[TSF_NUM_PARAMS]) {
     int f;
     tsf__param_sizes(c, s);
-    for (f = TSF__FIRST_LAYER_PARAM; f <= TSF__LAST_LAYER_PARAM && fused; f++) s[f] /= c->depth;
+    for (f = 0; f < TSF_NUM_PARAMS && fused; f++)
+        if (tsf__param_table[f].per_block) s[f] /= c->depth;
 }
 
 /* The shape of one forward pass: rows and sequences of every attention (see tsf_acts). */
@@ -2241,33 +2353,28 @@ static float tsf__trunc_normal(tsf_rng *rng, float std) {
 
 TSFDEF void tsf_model_init_params(tsf_model *m, unsigned long long seed) {
     const tsf_config *c = &m->cfg;
-    tsf_params *p = &m->params;
     double s[TSF_NUM_PARAMS];
-    float **views = (float **)p, bound;
+    float **views = (float **)&m->params;
+    float bound = 1.0f / sqrtf((float)(c->channels * c->patch_size * c->patch_size));
     size_t i;
-    int k;
+    int f, pass;
     tsf_rng rng;
     tsf_rng_seed(&rng, seed);
     tsf__param_sizes(c, s);
-    memset(m->param_memory, 0, m->param_floats * sizeof(float)); /* biases, time_embed, t_fc */
-    /* cls token, position embedding and every Linear weight: trunc-normal(0.02) */
-    for (i = 0; i < (size_t)s[0]; i++) p->cls_token[i] = tsf__trunc_normal(&rng, 0.02f);
-    for (i = 0; i < (size_t)s[1]; i++) p->pos_embed[i] = tsf__trunc_normal(&rng, 0.02f);
-    for (k = 0; k < TSF_NUM_PARAMS; k++) {
-        float *w = views[k];
-        if (!w || w == p->t_fc_w) continue; /* temporal_fc starts at zero in every block */
-        if (w == p->t_qkv_w || w == p->t_proj_w || w == p->qkv_w || w == p->proj_w ||
-            w == p->fc1_w || w == p->fc2_w || w == p->head_w)
-            for (i = 0; i < (size_t)s[k]; i++) w[i] = tsf__trunc_normal(&rng, 0.02f);
-        if (w == p->t_ln_w || w == p->ln1_w || w == p->ln2_w || w == p->lnf_w)
-            for (i = 0; i < (size_t)s[k]; i++) w[i] = 1.0f;
-    }
-    /* patch embedding: PyTorch's Conv2d default, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
-    bound = 1.0f / sqrtf((float)(c->channels * c->patch_size * c->patch_size));
-    for (i = 0; i < (size_t)s[3]; i++)
-        p->patch_w[i] = bound * (2.0f * tsf_rng_uniform(&rng) - 1.0f);
-    for (i = 0; i < (size_t)s[4]; i++)
-        p->patch_b[i] = bound * (2.0f * tsf_rng_uniform(&rng) - 1.0f);
+    memset(m->param_memory, 0, m->param_floats * sizeof(float)); /* TSF__ZEROS */
+    for (pass = 0; pass < 2; pass++) /* the trunc-normal tensors draw first, then fan_in */
+        for (f = 0; f < TSF_NUM_PARAMS; f++) {
+            int init = tsf__param_table[f].init;
+            float *w = views[f];
+            if (!w) continue;
+            if (pass == 0 && init == TSF__ONES)
+                for (i = 0; i < (size_t)s[f]; i++) w[i] = 1.0f;
+            if (pass == 0 && init == TSF__TRUNC)
+                for (i = 0; i < (size_t)s[f]; i++) w[i] = tsf__trunc_normal(&rng, 0.02f);
+            if (pass == 1 && init == TSF__FAN_IN)
+                for (i = 0; i < (size_t)s[f]; i++)
+                    w[i] = bound * (2.0f * tsf_rng_uniform(&rng) - 1.0f);
+        }
 }
 
 /* Allocate a model's buffers without giving the parameters values. B = 0: no activations
@@ -2464,8 +2571,8 @@ static tsf_params tsf__layer_params(const tsf_params *p, const tsf_config *c, in
     float **v = (float **)&w;
     int f;
     tsf__param_sizes(c, s);
-    for (f = TSF__FIRST_LAYER_PARAM; f <= TSF__LAST_LAYER_PARAM; f++)
-        if (v[f]) v[f] += (size_t)l * (size_t)(s[f] / c->depth);
+    for (f = 0; f < TSF_NUM_PARAMS; f++)
+        if (v[f] && tsf__param_table[f].per_block) v[f] += (size_t)l * (size_t)(s[f] / c->depth);
     return w;
 }
 
@@ -2928,21 +3035,15 @@ TSFDEF tsf_sgd tsf_sgd_default(void) {
     return o;
 }
 
-/* Parameters a weight-decay exemption covers: embeddings (cls, position, time), LayerNorm
-   weights and biases, and every bias. */
-static int tsf__no_decay(int field) {
-    static const int matrices[] = {3, 7, 9, 11, 15, 17, 21, 23, 27}; /* patch_w .. head_w */
-    int i;
-    for (i = 0; i < (int)(sizeof matrices / sizeof matrices[0]); i++)
-        if (field == matrices[i]) return 0;
-    return 1;
-}
+/* Parameters a weight-decay exemption covers: all but the matrices (embeddings, LayerNorm
+   weights and biases, and every bias). */
+static int tsf__no_decay(int field) { return tsf__param_table[field].kind != TSF__MATRIX; }
 
 /* The parameters SGD updates, in two groups: one block's tensors (block = 1; the views
    advanced to that block with tsf__layer_params) or the tensors outside the blocks
    (block = 0). Returns the length of tensor f in that group, 0 if it is not in it. */
 static size_t tsf__group_len(const tsf_config *c, const double *s, int f, int block) {
-    int per_block = f >= TSF__FIRST_LAYER_PARAM && f <= TSF__LAST_LAYER_PARAM;
+    int per_block = tsf__param_table[f].per_block;
     if (per_block != (block != 0)) return 0;
     return (size_t)(per_block ? s[f] / c->depth : s[f]);
 }
@@ -3373,57 +3474,12 @@ static int tsf__json_str(const tsf__json *j, int t, char *out, size_t cap) {
 }
 
 /* ---- tensor names ------------------------------------------------------------------------ */
-/* One row per tsf_params field: its Hugging Face name (%d = block), the original code's
-   name, and its shape in the HF file, coded: D dim, 3 3*dim, H MLP width, K classes,
-   C channels, P patch, Q 1 + (S0/P)^2, T T0, 1 one. */
-static const struct tsf__tensor_name {
-    const char *hf, *orig, *shape;
-} tsf__names[TSF_NUM_PARAMS] = {
-    {"timesformer.embeddings.cls_token", "cls_token", "11D"},
-    {"timesformer.embeddings.position_embeddings", "pos_embed", "1QD"},
-    {"timesformer.embeddings.time_embeddings", "time_embed", "1TD"},
-    {"timesformer.embeddings.patch_embeddings.projection.weight", "patch_embed.proj.weight",
-     "DCPP"},
-    {"timesformer.embeddings.patch_embeddings.projection.bias", "patch_embed.proj.bias", "D"},
-    {"timesformer.encoder.layer.%d.temporal_layernorm.weight", "blocks.%d.temporal_norm1.weight",
-     "D"},
-    {"timesformer.encoder.layer.%d.temporal_layernorm.bias", "blocks.%d.temporal_norm1.bias", "D"},
-    {"timesformer.encoder.layer.%d.temporal_attention.attention.qkv.weight",
-     "blocks.%d.temporal_attn.qkv.weight", "3D"},
-    {"timesformer.encoder.layer.%d.temporal_attention.attention.qkv.bias",
-     "blocks.%d.temporal_attn.qkv.bias", "3"},
-    {"timesformer.encoder.layer.%d.temporal_attention.output.dense.weight",
-     "blocks.%d.temporal_attn.proj.weight", "DD"},
-    {"timesformer.encoder.layer.%d.temporal_attention.output.dense.bias",
-     "blocks.%d.temporal_attn.proj.bias", "D"},
-    {"timesformer.encoder.layer.%d.temporal_dense.weight", "blocks.%d.temporal_fc.weight", "DD"},
-    {"timesformer.encoder.layer.%d.temporal_dense.bias", "blocks.%d.temporal_fc.bias", "D"},
-    {"timesformer.encoder.layer.%d.layernorm_before.weight", "blocks.%d.norm1.weight", "D"},
-    {"timesformer.encoder.layer.%d.layernorm_before.bias", "blocks.%d.norm1.bias", "D"},
-    {"timesformer.encoder.layer.%d.attention.attention.qkv.weight", "blocks.%d.attn.qkv.weight",
-     "3D"},
-    {"timesformer.encoder.layer.%d.attention.attention.qkv.bias", "blocks.%d.attn.qkv.bias", "3"},
-    {"timesformer.encoder.layer.%d.attention.output.dense.weight", "blocks.%d.attn.proj.weight",
-     "DD"},
-    {"timesformer.encoder.layer.%d.attention.output.dense.bias", "blocks.%d.attn.proj.bias", "D"},
-    {"timesformer.encoder.layer.%d.layernorm_after.weight", "blocks.%d.norm2.weight", "D"},
-    {"timesformer.encoder.layer.%d.layernorm_after.bias", "blocks.%d.norm2.bias", "D"},
-    {"timesformer.encoder.layer.%d.intermediate.dense.weight", "blocks.%d.mlp.fc1.weight", "HD"},
-    {"timesformer.encoder.layer.%d.intermediate.dense.bias", "blocks.%d.mlp.fc1.bias", "H"},
-    {"timesformer.encoder.layer.%d.output.dense.weight", "blocks.%d.mlp.fc2.weight", "DH"},
-    {"timesformer.encoder.layer.%d.output.dense.bias", "blocks.%d.mlp.fc2.bias", "D"},
-    {"timesformer.layernorm.weight", "norm.weight", "D"},
-    {"timesformer.layernorm.bias", "norm.bias", "D"},
-    {"classifier.weight", "head.weight", "KD"},
-    {"classifier.bias", "head.bias", "K"},
-};
-
 /* The model's tensors in file order: field f (of tsf_params) and block l. */
 typedef struct tsf__tensor {
     int field, layer;
 } tsf__tensor;
 
-static int tsf__is_per_layer(int field) { return strstr(tsf__names[field].hf, "%d") != NULL; }
+static int tsf__is_per_layer(int field) { return tsf__param_table[field].per_block; }
 
 TSFDEF int tsf_model_num_tensors(const tsf_model *m) {
     float *const *views = (float *const *)&m->params;
@@ -3464,21 +3520,12 @@ static void tsf__layer_name(char out[96], const char *fmt, int layer) {
 static void tsf__tensor_info(const tsf_model *m, tsf__tensor t, char name[96], int *ndim,
                              long long shape[4], float **data) {
     const tsf_config *c = &m->cfg;
-    const char *code = tsf__names[t.field].shape;
+    const char *code = tsf__param_table[t.field].shape;
     long long numel = 1;
-    int k, P = c->image_size / c->patch_size;
-    tsf__layer_name(name, tsf__names[t.field].hf, t.layer);
+    int k;
+    tsf__layer_name(name, tsf__param_table[t.field].hf, t.layer);
     for (k = 0; code[k]; k++) {
-        char d = code[k];
-        shape[k] = d == 'D'   ? c->dim
-                   : d == '3' ? 3LL * c->dim
-                   : d == 'H' ? tsf__hidden(c)
-                   : d == 'K' ? c->classes
-                   : d == 'C' ? c->channels
-                   : d == 'P' ? c->patch_size
-                   : d == 'Q' ? 1LL + (long long)P * P
-                   : d == 'T' ? c->frames
-                              : 1;
+        shape[k] = tsf__param_dim(c, code[k]);
         numel *= shape[k];
     }
     *ndim = k;
@@ -3512,19 +3559,20 @@ static int tsf__to_hf_name(const char *name, char out[96]) {
     }
     if (strlen(name) >= 96) return 0;
     for (f = 0; f < TSF_NUM_PARAMS; f++) {
-        const char *fmt = tsf__names[f].orig, *pct = strstr(fmt, "%d");
+        const char *fmt = tsf__param_table[f].orig, *pct = strstr(fmt, "%d");
         if (!pct) {
-            if (strcmp(name, fmt) == 0) return tsf__copy_name(out, tsf__names[f].hf);
-            if (strcmp(name, tsf__names[f].hf) == 0) return tsf__copy_name(out, name);
+            if (strcmp(name, fmt) == 0) return tsf__copy_name(out, tsf__param_table[f].hf);
+            if (strcmp(name, tsf__param_table[f].hf) == 0) return tsf__copy_name(out, name);
             continue;
         }
         if (strncmp(name, "blocks.", 7) == 0 && sscanf(name + 7, "%d", &layer) == 1 && layer >= 0) {
             tsf__layer_name(probe, fmt, layer);
-            if (strcmp(name, probe) == 0) return tsf__layer_name(out, tsf__names[f].hf, layer), 1;
+            if (strcmp(name, probe) == 0)
+                return tsf__layer_name(out, tsf__param_table[f].hf, layer), 1;
         }
         if (strncmp(name, "timesformer.encoder.layer.", 26) == 0 &&
             sscanf(name + 26, "%d", &layer) == 1 && layer >= 0) {
-            tsf__layer_name(probe, tsf__names[f].hf, layer);
+            tsf__layer_name(probe, tsf__param_table[f].hf, layer);
             if (strcmp(name, probe) == 0) return tsf__copy_name(out, name);
         }
     }

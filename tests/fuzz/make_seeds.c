@@ -77,7 +77,7 @@ static void orig_name(const char *hf, char out[128]) {
     for (f = 0; f < TSF_NUM_PARAMS; f++)
         for (l = 0; l < 64; l++) {
             char a[128], b[128];
-            const char *p = tsf__names[f].hf, *q = tsf__names[f].orig;
+            const char *p = tsf__param_table[f].hf, *q = tsf__param_table[f].orig;
             size_t n = 0, k = 0;
             for (; *p && n < 120; p++)
                 if (p[0] == '%' && p[1] == 'd')
@@ -86,7 +86,7 @@ static void orig_name(const char *hf, char out[128]) {
                     a[n++] = *p;
             a[n] = 0;
             if (strcmp(a, hf) != 0) {
-                if (!strstr(tsf__names[f].hf, "%d")) break;
+                if (!strstr(tsf__param_table[f].hf, "%d")) break;
                 continue;
             }
             for (; *q && k < 120; q++)
