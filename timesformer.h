@@ -1324,14 +1324,26 @@ static void tsf__colsum_add(float *out, const float *x, int M, int N) {
     }
 }
 
-TSFDEF void tsf_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                                const float *inp, const float *weight, int M, int IN, int OUT) {
-    /* dinp // (M, IN) += dout // (M, OUT) . weight // (OUT, IN) */
-    if (dinp) tsf_matmul_nn(dinp, dout, weight, M, IN, OUT, 1);
+/* The backward kernels' input gradient, for the model's own calls: TSF__ADD adds to it (+=,
+   what the public functions do: a tensor used twice collects both gradients), TSF__SET
+   writes it (=: the buffer is fresh, and no clearing pass is needed). Weight gradients are
+   always added to. */
+#define TSF__SET 0
+#define TSF__ADD 1
+
+static void tsf__linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                 const float *inp, const float *weight, int M, int IN, int OUT,
+                                 int add) {
+    /* dinp // (M, IN) (+)= dout // (M, OUT) . weight // (OUT, IN) */
+    if (dinp) tsf_matmul_nn(dinp, dout, weight, M, IN, OUT, add);
     /* dweight // (OUT, IN) += dout^T . inp // (M, IN) */
     if (dweight) tsf_matmul_tn(dweight, dout, inp, OUT, IN, M, 1);
     /* dbias // (OUT) += sum over rows of dout */
     if (dbias) tsf__colsum_add(dbias, dout, M, OUT);
+}
+TSFDEF void tsf_linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                const float *inp, const float *weight, int M, int IN, int OUT) {
+    tsf__linear_backward(dinp, dweight, dbias, dout, inp, weight, M, IN, OUT, TSF__ADD);
 }
 
 /* ---- layernorm --------------------------------------------------------------------------- */
@@ -1370,9 +1382,9 @@ TSFDEF void tsf_layernorm_forward(float *out, float *mean, float *rstd, const fl
     }
 }
 
-TSFDEF void tsf_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                                   const float *inp, const float *weight, const float *mean,
-                                   const float *rstd, int M, int D) {
+static void tsf__layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                    const float *inp, const float *weight, const float *mean,
+                                    const float *rstd, int M, int D, int add) {
     long m, ib;
     /* dinp: with xhat = (x - mean) * rstd and g = dout * weight,
        dx = rstd * (g - mean(g) - xhat * mean(g * xhat)). Rows are independent. */
@@ -1402,7 +1414,10 @@ TSFDEF void tsf_layernorm_backward(float *dinp, float *dweight, float *dbias, co
                 tsf__chunk_load(xv, x + j, w);
                 tsf__chunk_load(dv, dy + j, w);
                 tsf__chunk_load(wv, weight + j, w);
-                tsf__chunk_load(g, dx + j, w);
+                if (add)
+                    tsf__chunk_load(g, dx + j, w);
+                else
+                    memset(g, 0, sizeof g);
                 for (u = 0; u < TSF__LANES; u++)
                     g[u] += rs * (dv[u] * wv[u] - gmean - (xv[u] - mu) * rs * gxmean);
                 tsf__chunk_store(dx + j, g, w);
@@ -1430,6 +1445,12 @@ TSFDEF void tsf_layernorm_backward(float *dinp, float *dweight, float *dbias, co
             if (dbias) dbias[i0 + u] += db[u];
         }
     }
+}
+
+TSFDEF void tsf_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                                   const float *inp, const float *weight, const float *mean,
+                                   const float *rstd, int M, int D) {
+    tsf__layernorm_backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, M, D, TSF__ADD);
 }
 
 /* ---- gelu -------------------------------------------------------------------------------- */
@@ -1513,16 +1534,22 @@ TSFDEF void tsf_linear_gelu_forward(float *out, float *pre, const float *inp, co
                     bias, OUT);
 }
 
-TSFDEF void tsf_linear_gelu_backward(float *dinp, float *dweight, float *dbias, float *dpre,
-                                     const float *dout, const float *pre, const float *inp,
-                                     const float *weight, int M, int IN, int OUT) {
+static void tsf__linear_gelu_backward(float *dinp, float *dweight, float *dbias, float *dpre,
+                                      const float *dout, const float *pre, const float *inp,
+                                      const float *weight, int M, int IN, int OUT, int add) {
     long m;
     /* dpre = dout * GELU'(pre), then the linear layer's backward from dpre */
     TSF__OMP_FOR((double)M * OUT > TSF__PAR_WORK / 8)
     for (m = 0; m < M; m++)
         tsf__gelu_grad_n(dpre + (size_t)m * OUT, dout + (size_t)m * OUT, pre + (size_t)m * OUT, OUT,
                          0);
-    tsf_linear_backward(dinp, dweight, dbias, dpre, inp, weight, M, IN, OUT);
+    tsf__linear_backward(dinp, dweight, dbias, dpre, inp, weight, M, IN, OUT, add);
+}
+TSFDEF void tsf_linear_gelu_backward(float *dinp, float *dweight, float *dbias, float *dpre,
+                                     const float *dout, const float *pre, const float *inp,
+                                     const float *weight, int M, int IN, int OUT) {
+    tsf__linear_gelu_backward(dinp, dweight, dbias, dpre, dout, pre, inp, weight, M, IN, OUT,
+                              TSF__ADD);
 }
 
 /* ---- softmax ----------------------------------------------------------------------------- */
@@ -1714,9 +1741,9 @@ TSFDEF void tsf_attention_fused_forward(float *out, float *lse, const float *qkv
     }
 }
 
-TSFDEF void tsf_attention_fused_backward(float *dqkv, const float *dout, const float *qkv,
-                                         const float *out, const float *lse, int S, int SL, int D,
-                                         int NH) {
+static void tsf__attention_fused_backward(float *dqkv, const float *dout, const float *qkv,
+                                          const float *out, const float *lse, int S, int SL, int D,
+                                          int NH, int add) {
     int HS = D / NH, D3 = 3 * D;
     float scale = 1.0f / sqrtf((float)HS);
     long it, items = (long)S * NH;
@@ -1733,6 +1760,9 @@ TSFDEF void tsf_attention_fused_backward(float *dqkv, const float *dout, const f
         const float *q = qkv + qo, *k = q + D, *v = q + 2 * D, *o = out + oo, *dy = dout + oo;
         const float *ls = lse + ((size_t)s * NH + g) * SL;
         float *dq = dqkv + qo, *dk = dq + D, *dv = dq + 2 * D;
+        for (i = 0; i < SL && !add; i++) /* TSF__SET: this item's columns start at zero */
+            for (j = 0; j < 3; j++)
+                memset(dq + (size_t)i * D3 + (size_t)j * D, 0, HS * sizeof(float));
         for (q0 = 0; q0 < SL; q0 += TSF__ATT_BQ) {
             int bq = tsf__min(TSF__ATT_BQ, SL - q0);
             const float *qb = q + (size_t)q0 * D3, *dyb = dy + (size_t)q0 * D;
@@ -1768,6 +1798,12 @@ TSFDEF void tsf_attention_fused_backward(float *dqkv, const float *dout, const f
             }
         }
     }
+}
+
+TSFDEF void tsf_attention_fused_backward(float *dqkv, const float *dout, const float *qkv,
+                                         const float *out, const float *lse, int S, int SL, int D,
+                                         int NH) {
+    tsf__attention_fused_backward(dqkv, dout, qkv, out, lse, S, SL, D, NH, TSF__ADD);
 }
 
 /* ---- big buffers cleared and copied in parallel chunks (the model's, between kernels) ---- */
@@ -2529,6 +2565,18 @@ static void tsf__time_groups_forward(float *seqs, const float *x, const tsf__sha
         memcpy(seqs + b * NT * D, x + (b * (1 + NT) + 1) * D, NT * D * sizeof(float));
 }
 
+/* The temporal step's residual: U = x + q on the patch rows (q // (B*N*T, D), the temporal
+   branch, in the same order); the cls rows pass unchanged. */
+static void tsf__time_residual_forward(float *u, const float *x, const float *q,
+                                       const tsf__shape *s, int D) {
+    size_t NT = (size_t)s->N * s->T, b;
+    for (b = 0; b < (size_t)s->B; b++) {
+        memcpy(u + b * (1 + NT) * D, x + b * (1 + NT) * D, (size_t)D * sizeof(float));
+        tsf_residual_forward(u + (b * (1 + NT) + 1) * D, x + (b * (1 + NT) + 1) * D, q + b * NT * D,
+                             NT * D);
+    }
+}
+
 /* Divided attention, spatial step: B*T sequences of 1+N tokens, [z0, U(n=0,t), ..., U(N-1,t)]
    for frame t of clip b, where z0 is the cls token entering the block (u keeps it as is). */
 static void tsf__space_groups_forward(float *seqs, const float *u, const tsf__shape *s, int D) {
@@ -2641,8 +2689,7 @@ static void tsf__block_forward(tsf_model *m, const tsf__shape *sp, const tsf_par
     const float *attn_in = xin; /* what the block's main attention reads */
 
     if (c->attention == TSF_ATTN_DIVIDED) {
-        /* temporal attention: B*N sequences of T frames; u = x + temporal_fc(branch) */
-        size_t NT = (size_t)s.N * T, b;
+        /* temporal attention: B*N sequences of T frames; U = x + temporal_fc(branch) */
         tsf__time_groups_forward(t.t_in, xin, &s, D);
         tsf_layernorm_forward(t.t_ln, t.t_mean, t.t_rstd, t.t_in, w.t_ln_w, w.t_ln_b, (int)Rt, D,
                               eps);
@@ -2654,11 +2701,7 @@ static void tsf__block_forward(tsf_model *m, const tsf__shape *sp, const tsf_par
         tsf_linear_forward(t.t_proj, t.t_atty, w.t_proj_w, w.t_proj_b, (int)Rt, D, D);
         tsf__drop_path_apply(t.t_proj, keep_t, (size_t)B * s.N, (size_t)T, D);
         tsf_linear_forward(tmp, t.t_proj, w.t_fc_w, w.t_fc_b, (int)Rt, D, D);
-        for (b = 0; b < (size_t)B; b++) { /* the cls row passes unchanged */
-            memcpy(t.u + b * (1 + NT) * D, xin + b * (1 + NT) * D, (size_t)D * sizeof(float));
-            tsf_residual_forward(t.u + (b * (1 + NT) + 1) * D, xin + (b * (1 + NT) + 1) * D,
-                                 tmp + b * NT * D, NT * D);
-        }
+        tsf__time_residual_forward(t.u, xin, tmp, &s, D);
         /* spatial attention runs on B*T sequences of 1+N tokens */
         tsf__space_groups_forward(t.s_in, t.u, &s, D);
         attn_in = t.s_in;
@@ -2811,6 +2854,12 @@ TSFDEF tsf_status tsf_model_loss(tsf_model *m, const float *x, const int *labels
 }
 
 /* ---- the grouping ops' backward: each scatters back what its forward gathered ------------- */
+/* The temporal residual's backward: the branch's gradient dq // (B*N*T, D) is dU's patch
+   rows; the skip path's gradient is dU itself, left where it is. */
+static void tsf__time_residual_backward(float *dq, const float *du, const tsf__shape *s, int D) {
+    tsf__time_groups_forward(dq, du, s, D); /* the same gather */
+}
+
 /* dx patch rows += dseqs (the temporal sequences are the patch rows in order). */
 static void tsf__time_groups_backward(float *dx, const float *dseqs, const tsf__shape *s, int D) {
     size_t NT = (size_t)s->N * s->T, b;
@@ -2886,8 +2935,32 @@ static void tsf__grads_clear(const tsf_model *m, const tsf_params *g, int block)
 static tsf_status tsf__sgd_fused(tsf_model *m, const tsf_sgd *o, float lr, const tsf_params *w,
                                  const tsf_params *g, int block, double *sumsq);
 
-/* Block l's backward pass, its forward (tsf__block_forward) in reverse: from d->dres = d(its
-   output) to d->dres = d(its input xin), adding its weights' gradients into gw. */
+/* What forward keeps for one block only, made again for block l as forward made it: the
+   LayerNorm outputs, which the linear layers after them need for their weight gradients (mean
+   and rstd are written again with the same values), and fc2's input GELU(fch) with the same
+   dropout mask. (With cfg.recompute the whole block forward has just run again instead.) */
+static void tsf__block_remake(tsf_model *m, const tsf__shape *sp, const tsf_params *wp,
+                              const tsf_acts *tp, const float *attn_in, int l) {
+    const tsf_config *c = &m->cfg;
+    const tsf_params w = *wp;
+    const tsf_acts t = *tp;
+    int D = c->dim;
+    size_t R = (size_t)sp->R, RA = (size_t)sp->RA, Rt = (size_t)sp->Rt;
+    if (Rt)
+        tsf_layernorm_forward(t.t_ln, t.t_mean, t.t_rstd, t.t_in, w.t_ln_w, w.t_ln_b, (int)Rt, D,
+                              c->ln_eps);
+    tsf_layernorm_forward(t.ln1, t.ln1_mean, t.ln1_rstd, attn_in, w.ln1_w, w.ln1_b, (int)RA, D,
+                          c->ln_eps);
+    tsf_layernorm_forward(t.ln2, t.ln2_mean, t.ln2_rstd, t.res1, w.ln2_w, w.ln2_b, (int)R, D,
+                          c->ln_eps);
+    tsf_gelu_forward(t.fch_gelu, t.fch, R * (size_t)tsf__hidden(c));
+    if (m->dropout_seed) tsf__dropout(t.fch_gelu, R * (size_t)tsf__hidden(c), m, l);
+}
+
+/* Block l's backward pass, its forward (tsf__block_forward) read from the bottom up: from
+   d->dres = d(its output) to d->dres = d(its input xin), adding its weights' gradients into
+   gw. Every branch's gradient is written (TSF__SET) into a fresh buffer; the residual stream
+   d->dres collects (TSF__ADD) what each branch sends back to it. */
 static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_params *wp,
                                 const tsf_params *gwp, const tsf_acts *tp, const float *xin,
                                 int l) {
@@ -2901,34 +2974,19 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
     const float *attn_in = c->attention == TSF_ATTN_DIVIDED ? t.s_in : xin;
     float *keep_t = t.keep, *keep_a = keep_t + (Rt ? (size_t)B * s.N : 0);
     float *keep_m = keep_a + s.SA;
-    /* dres holds d(out). MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))) */
-    tsf__copy(d->dbranch, d->dres, R * D);
+    if (!s.recompute) tsf__block_remake(m, &s, &w, &t, attn_in, l);
+
+    /* MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))); dres holds d(out) */
+    tsf__copy(d->dbranch, d->dres, R * D); /* the residual: d(branch) = d(out) */
     tsf__drop_path_apply(d->dbranch, keep_m, (size_t)s.SM, R / (size_t)s.SM, D);
-    /* what forward keeps for one block only, made again as forward made it (recompute
-       has just done so): the LayerNorm outputs, which the linear layers after them need for
-       their weight gradients (mean and rstd are written again with the same values), and
-       fc2's input GELU(fch), with the same dropout mask */
-    if (!s.recompute) {
-        if (Rt)
-            tsf_layernorm_forward(t.t_ln, t.t_mean, t.t_rstd, t.t_in, w.t_ln_w, w.t_ln_b, (int)Rt,
-                                  D, c->ln_eps);
-        tsf_layernorm_forward(t.ln1, t.ln1_mean, t.ln1_rstd, attn_in, w.ln1_w, w.ln1_b, (int)RA, D,
-                              c->ln_eps);
-        tsf_layernorm_forward(t.ln2, t.ln2_mean, t.ln2_rstd, t.res1, w.ln2_w, w.ln2_b, (int)R, D,
-                              c->ln_eps);
-        tsf_gelu_forward(t.fch_gelu, t.fch, R * HM);
-        if (m->dropout_seed) tsf__dropout(t.fch_gelu, R * HM, m, l);
-    }
-    tsf__zero(d->dhidden, R * HM);
-    tsf__zero(d->dnorm, R * D);
-    tsf_linear_backward(d->dhidden, gw.fc2_w, gw.fc2_b, d->dbranch, t.fch_gelu, w.fc2_w, (int)R, HM,
-                        D);
+    tsf__linear_backward(d->dhidden, gw.fc2_w, gw.fc2_b, d->dbranch, t.fch_gelu, w.fc2_w, (int)R,
+                         HM, D, TSF__SET);
     if (m->dropout_seed) tsf__dropout(d->dhidden, R * HM, m, l);
     /* dhidden: d(GELU output), then in place d(fc1 output) */
-    tsf_linear_gelu_backward(d->dnorm, gw.fc1_w, gw.fc1_b, d->dhidden, d->dhidden, t.fch, t.ln2,
-                             w.fc1_w, (int)R, D, HM);
-    tsf_layernorm_backward(d->dres, gw.ln2_w, gw.ln2_b, d->dnorm, t.res1, w.ln2_w, t.ln2_mean,
-                           t.ln2_rstd, (int)R, D); /* dres = d(res1) */
+    tsf__linear_gelu_backward(d->dnorm, gw.fc1_w, gw.fc1_b, d->dhidden, d->dhidden, t.fch, t.ln2,
+                              w.fc1_w, (int)R, D, HM, TSF__SET);
+    tsf__layernorm_backward(d->dres, gw.ln2_w, gw.ln2_b, d->dnorm, t.res1, w.ln2_w, t.ln2_mean,
+                            t.ln2_rstd, (int)R, D, TSF__ADD); /* dres = d(res1) */
 
     /* attention: res1 = x + proj(MHSA(LN1(x))); divided: V from U and the frames' Q */
     if (c->attention == TSF_ATTN_DIVIDED)
@@ -2936,41 +2994,34 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
     else
         tsf__copy(d->dbranch, d->dres, R * D);
     tsf__drop_path_apply(d->dbranch, keep_a, (size_t)s.SA, (size_t)s.SL, D);
-    tsf__zero(d->dattn, RA * D);
-    tsf__zero(d->dqkv, RA * 3 * D);
-    tsf__zero(d->dnorm, RA * D);
-    tsf_linear_backward(d->dattn, gw.proj_w, gw.proj_b, d->dbranch, t.atty, w.proj_w, (int)RA, D,
-                        D);
-    tsf_attention_fused_backward(d->dqkv, d->dattn, t.qkv, t.atty, t.lse, (int)s.SA, (int)s.SL, D,
-                                 NH);
-    tsf_linear_backward(d->dnorm, gw.qkv_w, gw.qkv_b, d->dqkv, t.ln1, w.qkv_w, (int)RA, D, 3 * D);
+    tsf__linear_backward(d->dattn, gw.proj_w, gw.proj_b, d->dbranch, t.atty, w.proj_w, (int)RA, D,
+                         D, TSF__SET);
+    tsf__attention_fused_backward(d->dqkv, d->dattn, t.qkv, t.atty, t.lse, (int)s.SA, (int)s.SL, D,
+                                  NH, TSF__SET);
+    tsf__linear_backward(d->dnorm, gw.qkv_w, gw.qkv_b, d->dqkv, t.ln1, w.qkv_w, (int)RA, D, 3 * D,
+                         TSF__SET);
     if (c->attention != TSF_ATTN_DIVIDED) {
-        tsf_layernorm_backward(d->dres, gw.ln1_w, gw.ln1_b, d->dnorm, attn_in, w.ln1_w, t.ln1_mean,
-                               t.ln1_rstd, (int)RA, D); /* dres = d(x) */
+        tsf__layernorm_backward(d->dres, gw.ln1_w, gw.ln1_b, d->dnorm, attn_in, w.ln1_w, t.ln1_mean,
+                                t.ln1_rstd, (int)RA, D, TSF__ADD); /* dres = d(x) */
         return;
     }
-    tsf__zero(d->dseq, RA * D);
-    tsf_layernorm_backward(d->dseq, gw.ln1_w, gw.ln1_b, d->dnorm, attn_in, w.ln1_w, t.ln1_mean,
-                           t.ln1_rstd, (int)RA, D);
-    tsf__space_groups_backward(d->dres, d->dseq, &s, D); /* dres = d(u) */
+    tsf__layernorm_backward(d->dseq, gw.ln1_w, gw.ln1_b, d->dnorm, attn_in, w.ln1_w, t.ln1_mean,
+                            t.ln1_rstd, (int)RA, D, TSF__SET);
+    tsf__space_groups_backward(d->dres, d->dseq, &s, D); /* dres = d(U) */
 
-    /* temporal: u = x + temporal_fc(proj(MHSA_t(LN_t(time groups of x)))) on patch rows */
-    tsf__time_groups_forward(d->dbranch, d->dres, &s, D); /* d(temporal_fc output) */
-    tsf__zero(d->dseq, Rt * D);
-    tsf_linear_backward(d->dseq, gw.t_fc_w, gw.t_fc_b, d->dbranch, t.t_proj, w.t_fc_w, (int)Rt, D,
-                        D);
+    /* temporal: U = x + temporal_fc(proj(MHSA_t(LN_t(time groups of x)))) on patch rows */
+    tsf__time_residual_backward(d->dbranch, d->dres, &s, D);
+    tsf__linear_backward(d->dseq, gw.t_fc_w, gw.t_fc_b, d->dbranch, t.t_proj, w.t_fc_w, (int)Rt, D,
+                         D, TSF__SET);
     tsf__drop_path_apply(d->dseq, keep_t, (size_t)B * s.N, (size_t)T, D);
-    tsf__zero(d->dattn, Rt * D);
-    tsf__zero(d->dqkv, Rt * 3 * D);
-    tsf__zero(d->dnorm, Rt * D);
-    tsf_linear_backward(d->dattn, gw.t_proj_w, gw.t_proj_b, d->dseq, t.t_atty, w.t_proj_w, (int)Rt,
-                        D, D);
-    tsf_attention_fused_backward(d->dqkv, d->dattn, t.t_qkv, t.t_atty, t.t_lse, B * s.N, T, D, NH);
-    tsf_linear_backward(d->dnorm, gw.t_qkv_w, gw.t_qkv_b, d->dqkv, t.t_ln, w.t_qkv_w, (int)Rt, D,
-                        3 * D);
-    tsf__zero(d->dseq, Rt * D);
-    tsf_layernorm_backward(d->dseq, gw.t_ln_w, gw.t_ln_b, d->dnorm, t.t_in, w.t_ln_w, t.t_mean,
-                           t.t_rstd, (int)Rt, D);
+    tsf__linear_backward(d->dattn, gw.t_proj_w, gw.t_proj_b, d->dseq, t.t_atty, w.t_proj_w, (int)Rt,
+                         D, D, TSF__SET);
+    tsf__attention_fused_backward(d->dqkv, d->dattn, t.t_qkv, t.t_atty, t.t_lse, B * s.N, T, D, NH,
+                                  TSF__SET);
+    tsf__linear_backward(d->dnorm, gw.t_qkv_w, gw.t_qkv_b, d->dqkv, t.t_ln, w.t_qkv_w, (int)Rt, D,
+                         3 * D, TSF__SET);
+    tsf__layernorm_backward(d->dseq, gw.t_ln_w, gw.t_ln_b, d->dnorm, t.t_in, w.t_ln_w, t.t_mean,
+                            t.t_rstd, (int)Rt, D, TSF__SET);
     tsf__time_groups_backward(d->dres, d->dseq, &s, D); /* dres = d(x) */
 }
 
@@ -2992,12 +3043,11 @@ static tsf_status tsf__backward(tsf_model *m, float *dinput, const tsf_sgd *o, f
     tsf__model_shape(m, B, m->T, m->H, m->W, &s); /* the training layout */
 
     /* head, in reverse: classifier, final LayerNorm, cls pooling */
-    tsf__zero(d->dlnf, (size_t)B * D);
-    tsf__zero(d->dpooled, (size_t)B * D);
-    tsf__zero(d->dres, (size_t)s.R * D);
-    tsf_linear_backward(d->dlnf, g->head_w, g->head_b, d->dlogits, a->lnf, p->head_w, B, D, K);
-    tsf_layernorm_backward(d->dpooled, g->lnf_w, g->lnf_b, d->dlnf, a->pooled, p->lnf_w,
-                           a->lnf_mean, a->lnf_rstd, B, D);
+    tsf__linear_backward(d->dlnf, g->head_w, g->head_b, d->dlogits, a->lnf, p->head_w, B, D, K,
+                         TSF__SET);
+    tsf__layernorm_backward(d->dpooled, g->lnf_w, g->lnf_b, d->dlnf, a->pooled, p->lnf_w,
+                            a->lnf_mean, a->lnf_rstd, B, D, TSF__SET);
+    tsf__zero(d->dres, (size_t)s.R * D); /* the pooling reads the cls rows alone */
     tsf_mean_backward(d->dres, d->dpooled, B, (int)(s.SM / B), D, (size_t)s.R / s.SM * D);
 
     /* the blocks, last first; with one block's gradient buffer (fused) it is cleared first */
