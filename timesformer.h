@@ -9,6 +9,23 @@
    before you include this file in *one* C or C++ file to create the implementation.
    Every other file includes it plainly, without the define.
 
+HOW TO READ THIS FILE
+
+   This comment is the manual, the API follows it, then the implementation, which reads
+   top to bottom in this order (search for the banners in capitals). docs/model.md is the
+   account of the model: token layout, the named tensors (X, z0, U, Q, V) and the row
+   counts (R, Rt, Rs, RA, SA, SL, SM, LS), parameters, FLOPs, numerics.
+   1. KERNELS: linear, layernorm, gelu, softmax, attention (plain, then fused), residual,
+      mean, cross-entropy, patch embedding, each _forward beside its _backward.
+   2. MODEL: "the parameter table" (every parameter tensor, one row each), "the size
+      tables", then "token grouping": the row order and the gathers that are all the
+      difference between space_only, joint and divided attention.
+   3. "forward" (tsf__block_forward, tsf__forward); then TRAINING: "backward", the same
+      steps from the bottom up (tsf__block_backward), "SGD", "learning-rate schedules".
+   4. I/O (JSON, tensor names, safetensors, torch.save) and CLIPS AND DATASETS.
+   5. MATMUL (packing, SIMD micro-kernels, threading) and NUMERIC MACHINERY (exp, erf):
+      what every kernel calls, last.
+
 QUICK START
 
        #define TIMESFORMER_IMPLEMENTATION
@@ -88,7 +105,7 @@ KERNELS
    patch_embed the PxP stride-P convolution of every frame, as a gather and a matmul
 
    Every TimeSformer attention variant uses the same attention kernel; the variants differ
-   only in how tokens are grouped into sequences (ARCHITECTURE.md section 3.3).
+   only in how tokens are grouped into sequences (docs/model.md section 4).
 
 THREADING
 
@@ -133,7 +150,7 @@ SIMD
    erf (GELU, softmax) are branch-free arithmetic instead of libm calls; gcc and clang at
    -O2 turn these into SSE2, AVX2, AVX-512 or NEON code.
 
-ATTENTION VARIANTS (ARCHITECTURE.md 3.3-3.7)
+ATTENTION VARIANTS (docs/model.md sections 2-4)
 
    A clip of T frames gives N = (H/P)(W/P) patch tokens a frame and a cls token.
    space_only   every frame is a sequence of 1+N tokens (a ViT per frame); the frames' cls
@@ -464,7 +481,7 @@ TSFDEF void tsf_patch_embed_backward(float *dinp, float *dcols, float *dweight, 
 
 /* ------------------------------------------------------------------------------------------
    The model. A TimeSformer is a ViT whose tokens are the P x P patches of T frames; the
-   attention variants differ only in which tokens attend to which (ARCHITECTURE.md 3.3).
+   attention variants differ only in which tokens attend to which (docs/model.md section 4).
    ------------------------------------------------------------------------------------------ */
 typedef enum tsf_attention {
     TSF_ATTN_DIVIDED = 0, /* "divided_space_time": temporal, then spatial attention (TimeSformer) */
@@ -533,8 +550,9 @@ typedef struct tsf_params {
    of the block's main attention (R, or Rs in divided); SA, SL its sequences and their length.
    Per-block tensors (t_in .. out) are stacked with a leading LS: in inference LS = 1, one
    block's reused by every block, and the residual stream is updated in place (out is each
-   block's input and output); once training is set up, LS = L for what backward reads (u
-   and fch_gelu stay one block's), and with cfg.recompute LS = L for out alone (each block's
+   block's input and output); once training is set up, LS = L for what backward reads (U, the
+   LayerNorm outputs t_ln, ln1, ln2 and fch_gelu stay one block's: backward remakes them,
+   tsf__block_remake), and with cfg.recompute LS = L for out alone (each block's
    input), 1 for the rest (tsf__act_sizes). NULL: not needed by this kind of pass. */
 typedef struct tsf_acts {
     float *input;                     /* (B, C, T, H, W), the normalised clip (u8 entry point)  */
@@ -642,7 +660,8 @@ TSFDEF int tsf_attention_parse(const char *name);
 /* Number of parameters of a (resolved) config. */
 TSFDEF size_t tsf_config_num_params(const tsf_config *cfg);
 /* Multiply-adds of one forward pass of one clip of T frames of H x W (0s: the config's own),
-   counted as the paper counts FLOPs (every matrix product; ARCHITECTURE.md section 5). */
+   counted as the paper counts FLOPs (every matrix product, one FLOP a multiply-add;
+   docs/model.md section 8). */
 TSFDEF double tsf_config_flops(const tsf_config *cfg, int T, int H, int W);
 /* Bytes of parameters (one buffer) and of activations for an inference forward pass of B
    clips of T frames of H x W (0s: the config's own; one block's activations, reused by every
@@ -655,8 +674,8 @@ TSFDEF tsf_status tsf_model_bytes(const tsf_config *cfg, int B, int T, int H, in
    activations instead of one block's (cfg->recompute: every block's input). */
 TSFDEF tsf_status tsf_model_train_bytes(const tsf_config *cfg, int B, int T, int H, int W,
                                         size_t *bytes);
-/* Create a model with parameters initialised as the original code does (ARCHITECTURE.md
-   4.3) from one seed, and activations for batches of up to B clips of the config's size
+/* Create a model with parameters initialised as the original code does (docs/model.md
+   section 7) from one seed, and activations for batches of up to B clips of the config's size
    (B = 0: none yet; the first forward pass makes room). */
 TSFDEF tsf_status tsf_model_init(tsf_model *m, const tsf_config *cfg, int B,
                                  unsigned long long seed);
@@ -755,9 +774,10 @@ typedef struct tsf_error {
 
 /* Parse a JSON config: Hugging Face config.json keys (image_size, patch_size, num_channels,
    num_frames, hidden_size, num_hidden_layers, num_attention_heads, intermediate_size,
-   attention_type, layer_norm_eps, qkv_bias, id2label / num_labels) or the keys this library
-   and tsf_ref.py write (img_size, in_chans, embed_dim, depth, num_heads, mlp_ratio,
-   num_classes, ln_eps, mean, std, channel_order). Missing keys keep cfg's values. */
+   attention_type, layer_norm_eps, qkv_bias, id2label / num_labels) or the original code's
+   keys, which tsf_model_save and the golden files of tests/golden/ write (img_size, in_chans,
+   embed_dim, depth, num_heads, mlp_ratio, num_classes, ln_eps, mean, std, channel_order). Missing
+   keys keep cfg's values. */
 TSFDEF tsf_status tsf_config_from_json(tsf_config *cfg, const char *json, size_t len,
                                        tsf_error *err);
 /* Number of tensors a config's weight file holds (HF layout: per-block tensors separate). */
@@ -778,10 +798,10 @@ TSFDEF tsf_status tsf_check_finite(const float *x, size_t n, size_t *where);
 TSFDEF tsf_status tsf_model_check_finite(const tsf_model *m, tsf_error *err);
 
 /* Load a model from a weight file in memory: safetensors, or a torch.save checkpoint. cfg may
-   be NULL when the file's metadata holds the config (files written by tsf_model_save or
-   tsf_ref.py), or for a torch.save file whose shapes tell it (tsf_model_load_file). B is the
-   batch to reserve for.
-   On failure err (may be NULL) names the problem, e.g. "missing tensor classifier.bias". */
+   be NULL when the file's metadata holds the config (files written by tsf_model_save, and
+   the golden files of tests/golden/), or for a torch.save file whose shapes tell it
+   (tsf_model_load_file). B is the batch to reserve for. On failure err (may be NULL) names the
+   problem, e.g. "missing tensor classifier.bias". */
 TSFDEF tsf_status tsf_model_load_memory(tsf_model *m, const void *data, size_t size,
                                         const tsf_config *cfg, int B, tsf_error *err);
 #ifndef TSF_NO_STDIO
@@ -841,14 +861,15 @@ TSFDEF void tsf_weights_close(tsf_weights *w);
    fills out, or 0 when name is no TimeSformer parameter. */
 TSFDEF int tsf_param_hf_name(const char *name, char out[96]);
 /* The resizing rule the original code uses for position and time embeddings (PyTorch's
-   F.interpolate, mode 'nearest', in float32): entry k of a table resized from n_in to n_out
-   entries reads entry min(floor(k * n_in / n_out), n_in - 1). */
+   F.interpolate, mode 'nearest'): entry k of a table resized from n_in to n_out entries
+   reads entry min(floor(k * r), n_in - 1), r = (float)n_in / n_out and the product in
+   float32, which is not always floor(k * n_in / n_out) (docs/model.md section 9). */
 TSFDEF int tsf_nearest_index(int k, int n_out, int n_in);
 
 /* ------------------------------------------------------------------------------------------
    Clips and datasets: the clip file format, clips read whole or a few frames at a time, a
    manifest of (path, label) lines with a class-names file, and the loader that turns a clip
-   into the model's input with the paper's sampling and augmentation (ARCHITECTURE.md 9).
+   into the model's input with the paper's sampling and augmentation (docs/model.md section 11).
 
    CLIP FILE FORMAT, version 1. Integers are little-endian; the header is 64 bytes.
 
@@ -2592,7 +2613,7 @@ static void tsf__space_groups_forward(float *seqs, const float *u, const tsf__sh
 }
 
 /* The spatial step's residual: V = U + Q for patch tokens (Q // (B*T, 1+N, D) the attention
-   branch, back in token order), and V cls = z0 + mean over the T frames of Q's cls rows. */
+   branch, in spatial-sequence order), and V cls = z0 + mean over the T frames of Q's cls rows. */
 static void tsf__space_residual_forward(float *v, const float *u, const float *q, float *clsmean,
                                         const tsf__shape *s, int D) {
     size_t NT = (size_t)s->N * s->T, b, t, n, i;
@@ -3236,7 +3257,7 @@ TSFDEF float tsf_lr_cosine(float base, long long step, long long warmup, long lo
 }
 
 /* ==========================================================================================
-   I/O: a small JSON reader, the tensor name table, safetensors in and out
+   I/O: a small JSON reader, tensor names, safetensors and PyTorch checkpoints in and out
    ========================================================================================== */
 
 /* err->msg = a b c. When that does not fit, a (usually a path) is shortened in the middle,
@@ -6005,7 +6026,7 @@ static tsf_status tsf__save(const tsf_model *m, const char *path, const char *tr
             ts[i + nt].data = m->momentum_memory + (data - m->param_memory);
         }
     }
-    qsort(ts, (size_t)n, sizeof *ts, tsf__out_cmp); /* name order, as tsf_ref.py writes */
+    qsort(ts, (size_t)n, sizeof *ts, tsf__out_cmp); /* name order, as the golden files are */
     tsf__puts(&hdr, "{");
     for (i = 0; i < n; i++) {
         unsigned long long bytes = 4;
@@ -6021,7 +6042,7 @@ static tsf_status tsf__save(const tsf_model *m, const char *path, const char *tr
         tsf__puts(&hdr, num);
         off += bytes;
     }
-    /* __metadata__: the config (tsf_ref.py's keys plus the preprocessing), class names and,
+    /* __metadata__: the config (the original code's keys plus the preprocessing), class names and,
        in a checkpoint, the training state */
     snprintf(tmp, sizeof tmp,
              "{\"img_size\": %d, \"patch_size\": %d, \"in_chans\": %d, \"num_frames\": %d, "
