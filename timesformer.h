@@ -2140,7 +2140,7 @@ static const struct tsf__param_row {
 
 /* The size of shape letter d under config c (see the table). */
 static long long tsf__param_dim(const tsf_config *c, char d) {
-    long long P = c->image_size / c->patch_size;
+    long long G = c->image_size / c->patch_size; /* the position grid's side */
     switch (d) {
     case 'D':
         return c->dim;
@@ -2155,7 +2155,7 @@ static long long tsf__param_dim(const tsf_config *c, char d) {
     case 'P':
         return c->patch_size;
     case 'Q':
-        return 1 + P * P;
+        return 1 + G * G;
     case 'T':
         return c->frames;
     default:
@@ -2538,12 +2538,12 @@ static int tsf__nearest(int k, int out, int in) {
 }
 
 /* Row of the position table used by patch n of an Hp x Wp grid: the table is used as is
-   when its row count matches 1 + N (the original decides on counts), otherwise its P x P
-   grid is resized to Hp x Wp, rows and columns independently. */
+   when its row count matches 1 + N (the original decides on counts), otherwise its G x G
+   grid (G = S0/P patches a side) is resized to Hp x Wp, rows and columns independently. */
 static int tsf__pos_row(const tsf_config *c, int n, int Hp, int Wp) {
-    int P = c->image_size / c->patch_size;
-    if (Hp * Wp == P * P) return 1 + n;
-    return 1 + tsf__nearest(n / Wp, Hp, P) * P + tsf__nearest(n % Wp, Wp, P);
+    int G = c->image_size / c->patch_size;
+    if (Hp * Wp == G * G) return 1 + n;
+    return 1 + tsf__nearest(n / Wp, Hp, G) * G + tsf__nearest(n % Wp, Wp, G);
 }
 
 /* Build the tokens entering block 0 from the patch embeddings // (B*T*N, D):
