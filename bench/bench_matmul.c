@@ -87,47 +87,7 @@
 #define TIMESFORMER_IMPLEMENTATION
 #include "timesformer.h"
 
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-#if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
-#include <omp.h>
-#define BENCH_OPENMP 1
-#else
-#define BENCH_OPENMP 0
-#endif
-
-#ifdef TSF_BENCH_OPENBLAS
-#include <cblas.h>
-/* OpenBLAS extensions; declared here too in case cblas.h is the reference (netlib) one. */
-void openblas_set_num_threads(int num_threads);
-char *openblas_get_config(void);
-char *openblas_get_corename(void);
-#define BENCH_HAVE_OPENBLAS 1
-#else
-#define BENCH_HAVE_OPENBLAS 0
-#endif
-
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#include <immintrin.h>
-#endif
-
-/* Peak single-precision GFLOP/s of one core of the reference machine: 32 flop/cycle at
-   about 3.6 GHz (measured). See the note at the top of the file. */
-#ifndef PEAK_PER_CORE_GFLOPS
-#define PEAK_PER_CORE_GFLOPS 117.0
-#endif
-
-#if defined(__clang__)
-#define BENCH_COMPILER "clang " __clang_version__
-#elif defined(__GNUC__)
-#define BENCH_COMPILER "gcc " __VERSION__
-#else
-#define BENCH_COMPILER "unknown compiler"
-#endif
+#include "bench_common.h"
 
 /* What the compiler targets, for the header line. */
 #if defined(__AVX512F__)
@@ -149,11 +109,6 @@ char *openblas_get_corename(void);
 #define BENCH_T_NEON " neon"
 #else
 #define BENCH_T_NEON ""
-#endif
-#if defined(__OPTIMIZE__)
-#define BENCH_OPTIMIZED "optimized"
-#else
-#define BENCH_OPTIMIZED "NOT optimized"
 #endif
 
 /* ---- shapes ------------------------------------------------------------------------------ */
@@ -302,12 +257,6 @@ static void run_openblas(const shape *s, const operands *o) {
 typedef void (*run_fn)(const shape *, const operands *);
 
 /* ---- helpers ------------------------------------------------------------------------------ */
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static float *alloc_floats(size_t n, const char *what) {
     float *p = (float *)malloc((n ? n : 1) * sizeof(float));
     if (!p) {
@@ -332,106 +281,6 @@ static void fill_c0(const shape *s, float *C) {
         fill_uniform(C, s->c_floats, -1.0f, 1.0f, 777);
     else
         for (i = 0; i < s->c_floats; i++) C[i] = NAN;
-}
-
-static unsigned long long hash_floats(const float *x, size_t n) {
-    unsigned long long h = 1469598103934665603ull;
-    size_t i;
-    for (i = 0; i < n; i++) {
-        unsigned int w;
-        memcpy(&w, &x[i], sizeof w);
-        h = (h ^ w) * 1099511628211ull;
-    }
-    return h;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double minimum(const double *v, int n) {
-    double m = v[0];
-    int i;
-    for (i = 1; i < n; i++) m = v[i] < m ? v[i] : m;
-    return m;
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static void set_threads(int n) {
-#if BENCH_OPENMP
-    omp_set_num_threads(n);
-#endif
-#if BENCH_HAVE_OPENBLAS
-    openblas_set_num_threads(n);
-#endif
-    (void)n;
-}
-
-/* The best single-core rate of a register-only FMA loop, in GFLOP/s (0 when the compiler
-   targets neither AVX-512 nor AVX2 + FMA). Independent of TSF_NO_SIMD: it measures the
-   machine, not the library. */
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-static volatile float g_sink;
-#endif
-static double fma_probe_gflops(const char **isa) {
-    double best = 0.0;
-    int rep;
-    long it, n = 1L << 21;
-#if defined(__AVX512F__)
-    *isa = "avx512";
-    for (rep = 0; rep < 5; rep++) {
-        __m512 x[16], b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f), s;
-        double t0, t;
-        int i;
-        for (i = 0; i < 16; i++) x[i] = _mm512_set1_ps((float)i);
-        t0 = now_s();
-        for (it = 0; it < n; it++) {
-#define PROBE_F(i) x[i] = _mm512_fmadd_ps(x[i], b, c);
-            /* clang-format off */
-            PROBE_F(0) PROBE_F(1) PROBE_F(2) PROBE_F(3) PROBE_F(4) PROBE_F(5) PROBE_F(6)
-            PROBE_F(7) PROBE_F(8) PROBE_F(9) PROBE_F(10) PROBE_F(11) PROBE_F(12) PROBE_F(13)
-            PROBE_F(14) PROBE_F(15)
-            /* clang-format on */
-#undef PROBE_F
-        }
-        t = now_s() - t0;
-        s = x[0];
-        for (i = 1; i < 16; i++) s = _mm512_add_ps(s, x[i]);
-        g_sink = _mm512_reduce_add_ps(s);
-        if (t > 0 && (double)n * 16 * 32 / t * 1e-9 > best) best = (double)n * 16 * 32 / t * 1e-9;
-    }
-#elif defined(__AVX2__) && defined(__FMA__)
-    *isa = "avx2";
-    for (rep = 0; rep < 5; rep++) {
-        __m256 x[12], b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f), s;
-        float v[8];
-        double t0, t;
-        int i;
-        for (i = 0; i < 12; i++) x[i] = _mm256_set1_ps((float)i);
-        t0 = now_s();
-        for (it = 0; it < n; it++) {
-#define PROBE_F(i) x[i] = _mm256_fmadd_ps(x[i], b, c);
-            /* clang-format off */
-            PROBE_F(0) PROBE_F(1) PROBE_F(2) PROBE_F(3) PROBE_F(4) PROBE_F(5) PROBE_F(6)
-            PROBE_F(7) PROBE_F(8) PROBE_F(9) PROBE_F(10) PROBE_F(11)
-            /* clang-format on */
-#undef PROBE_F
-        }
-        t = now_s() - t0;
-        s = x[0];
-        for (i = 1; i < 12; i++) s = _mm256_add_ps(s, x[i]);
-        _mm256_storeu_ps(v, s);
-        g_sink = v[0] + v[7];
-        if (t > 0 && (double)n * 12 * 16 / t * 1e-9 > best) best = (double)n * 12 * 16 / t * 1e-9;
-    }
-#else
-    *isa = "none";
-    (void)rep, (void)it, (void)n;
-#endif
-    return best;
 }
 
 /* ---- correctness -------------------------------------------------------------------------- */
@@ -603,24 +452,10 @@ static void usage(FILE *f) {
                "                    [--min-ms X] [--peak GFLOPS] [--no-openblas] [--list]\n");
 }
 
-static int parse_threads(const char *arg, int *list, int max) {
-    int n = 0;
-    const char *p = arg;
-    while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 1 || v > 1024 || n >= max || (*end && *end != ',')) return -1;
-        list[n++] = (int)v;
-        p = *end ? end + 1 : end;
-    }
-    return n;
-}
-
 int main(int argc, char **argv) {
     int reps = 7, threads[16] = {1, 2}, nthreads = 2, use_ob = BENCH_HAVE_OPENBLAS, list = 0;
     double min_ms = 50.0, peak = PEAK_PER_CORE_GFLOPS, probe, log_ratio[16] = {0};
     const char *filter = NULL, *probe_isa = "none";
-    char compiler[128];
     int n_ratio[16] = {0}, a, t, k, nres = 0;
     result *res;
 
@@ -631,7 +466,7 @@ int main(int argc, char **argv) {
         } else if (!strcmp(o, "--filter") && v) {
             filter = v, a++;
         } else if (!strcmp(o, "--threads") && v) {
-            nthreads = parse_threads(v, threads, 16), a++;
+            nthreads = parse_ints(v, threads, 16, 1, 1024), a++;
             if (nthreads <= 0) {
                 fprintf(stderr, "bench_matmul: bad --threads '%s' (e.g. 1,2)\n", v);
                 return 2;
@@ -684,13 +519,6 @@ int main(int argc, char **argv) {
     }
 #endif
 
-    { /* the compiler's name, without the trailing space of __clang_version__ */
-        size_t n = strlen(BENCH_COMPILER) < sizeof compiler - 1 ? strlen(BENCH_COMPILER)
-                                                                : sizeof compiler - 1;
-        memcpy(compiler, BENCH_COMPILER, n);
-        while (n > 0 && compiler[n - 1] == ' ') n--;
-        compiler[n] = '\0';
-    }
     build_shapes();
     if (list) {
         for (k = 0; k < g_nshapes; k++) {
@@ -708,11 +536,10 @@ int main(int argc, char **argv) {
     }
 
     probe = fma_probe_gflops(&probe_isa);
-    printf("# bench_matmul: timesformer.h %s, simd %s, %s, target:%s%s%s%s, %s,"
-           " blocks KC=%d MC=%d NC=%d, openmp %s, threads",
-           tsf_version(), tsf_simd_name(), compiler, BENCH_T_AVX512, BENCH_T_AVX2, BENCH_T_FMA,
-           BENCH_T_NEON, BENCH_OPTIMIZED, TSF_MM_KC, TSF_MM_MC, TSF_MM_NC,
-           BENCH_OPENMP ? "on" : "off");
+    print_header_start("bench_matmul", "");
+    printf(", target:%s%s%s%s, %s, blocks KC=%d MC=%d NC=%d, openmp %s, threads", BENCH_T_AVX512,
+           BENCH_T_AVX2, BENCH_T_FMA, BENCH_T_NEON, BENCH_OPTIMIZED, TSF_MM_KC, TSF_MM_MC,
+           TSF_MM_NC, BENCH_OPENMP ? "on" : "off");
     for (t = 0; t < nthreads; t++) printf("%s%d", t ? "," : " ", threads[t]);
     printf(", reps %d x >= %.0f ms (median), peak %.1f GFLOP/s/core", reps, min_ms, peak);
     if (probe > 0.0) printf(" (fma probe %s: %.1f)", probe_isa, probe);
@@ -725,18 +552,9 @@ int main(int argc, char **argv) {
     printf(", OpenBLAS not compiled in");
 #endif
     { /* other work on the machine skews the timings, the multi-thread ones most */
-        FILE *f = fopen("/proc/loadavg", "r");
-        double load = -1.0;
-        if (f) {
-            if (fscanf(f, "%lf", &load) != 1) load = -1.0;
-            fclose(f);
-        }
+        double load = load_average();
         if (load >= 0.0) printf(", load average %.2f", load);
-        if (load >= 0.5)
-            fprintf(stderr,
-                    "bench_matmul: warning: load average %.2f, other processes are "
-                    "running: timings (multi-thread most) will be noisy\n",
-                    load);
+        warn_load("bench_matmul", load);
     }
     printf("\n");
     fflush(stdout);

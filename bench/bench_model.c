@@ -103,45 +103,12 @@
 #include "timesformer.h"
 
 #include <errno.h>
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
-#include <omp.h>
-#define BENCH_OPENMP 1
-#else
-#define BENCH_OPENMP 0
-#endif
-
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#include <immintrin.h>
-#endif
-
-/* Peak single-precision GFLOP/s of one core, as in bench_matmul.c and issue 7. */
-#ifndef PEAK_PER_CORE_GFLOPS
-#define PEAK_PER_CORE_GFLOPS 117.0
-#endif
-
-#if defined(__clang__)
-#define BENCH_COMPILER "clang " __clang_version__
-#elif defined(__GNUC__)
-#define BENCH_COMPILER "gcc " __VERSION__
-#else
-#define BENCH_COMPILER "unknown compiler"
-#endif
-#if defined(__OPTIMIZE__)
-#define BENCH_OPTIMIZED "optimized"
-#else
-#define BENCH_OPTIMIZED "NOT optimized"
-#endif
+#include "bench_common.h"
 
 /* Inference setup after tsf_model_init. The model keeps every block's activations today;
    when the library gains an inference-only mode (no activations kept for backward), calling
@@ -194,128 +161,7 @@ static tsf_config make_config(const bench_cfg *c, int variant, int frames) {
     return cfg;
 }
 
-/* ---- small helpers -------------------------------------------------------------------------- */
-static volatile float g_sink;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-static double load_average(void) {
-    FILE *f = fopen("/proc/loadavg", "r");
-    double load = -1.0;
-    if (f) {
-        if (fscanf(f, "%lf", &load) != 1) load = -1.0;
-        fclose(f);
-    }
-    return load;
-}
-/* Peak RSS of this process: VmHWM of /proc/self/status, the high-water mark of this
-   program's own memory. (getrusage's ru_maxrss survives exec on Linux: a process started by a
-   big parent, such as Python with torch loaded, would report the parent's size.) */
-static double peak_rss_mb(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    double kb = -1.0;
-    struct rusage ru;
-    if (f) {
-        while (fgets(line, sizeof line, f))
-            if (!strncmp(line, "VmHWM:", 6)) kb = atof(line + 6);
-        fclose(f);
-    }
-    if (kb < 0 && getrusage(RUSAGE_SELF, &ru) == 0) kb = (double)ru.ru_maxrss; /* KiB on Linux */
-    return kb / 1024.0;
-}
-static unsigned long long hash_floats(const float *p, size_t n) { /* FNV-1a over the bytes */
-    const unsigned char *b = (const unsigned char *)p;
-    unsigned long long h = 1469598103934665603ULL;
-    size_t i;
-    for (i = 0; i < n * sizeof(float); i++) h = (h ^ b[i]) * 1099511628211ULL;
-    return h;
-}
-static void set_threads(int n) {
-#if BENCH_OPENMP
-    omp_set_num_threads(n);
-#endif
-    (void)n;
-}
-
-/* The best single-core rate of a register-only FMA loop (as in bench_matmul.c). */
-static double fma_probe_gflops(const char **isa) {
-    double best = 0.0;
-    int rep;
-    long it, n = 1L << 21;
-#if defined(__AVX512F__)
-    *isa = "avx512";
-    for (rep = 0; rep < 5; rep++) {
-        __m512 x[16], b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f), s;
-        double t0, t;
-        int i;
-        for (i = 0; i < 16; i++) x[i] = _mm512_set1_ps((float)i);
-        t0 = now_s();
-        for (it = 0; it < n; it++) { /* unrolled by hand: x[] must stay in registers */
-#define PROBE_F(i) x[i] = _mm512_fmadd_ps(x[i], b, c);
-            /* clang-format off */
-            PROBE_F(0) PROBE_F(1) PROBE_F(2) PROBE_F(3) PROBE_F(4) PROBE_F(5) PROBE_F(6)
-            PROBE_F(7) PROBE_F(8) PROBE_F(9) PROBE_F(10) PROBE_F(11) PROBE_F(12) PROBE_F(13)
-            PROBE_F(14) PROBE_F(15)
-            /* clang-format on */
-#undef PROBE_F
-        }
-        t = now_s() - t0;
-        s = x[0];
-        for (i = 1; i < 16; i++) s = _mm512_add_ps(s, x[i]);
-        g_sink = _mm512_reduce_add_ps(s);
-        if (t > 0 && (double)n * 16 * 32 / t * 1e-9 > best) best = (double)n * 16 * 32 / t * 1e-9;
-    }
-#elif defined(__AVX2__) && defined(__FMA__)
-    *isa = "avx2";
-    for (rep = 0; rep < 5; rep++) {
-        __m256 x[12], b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f), s;
-        float v[8];
-        double t0, t;
-        int i;
-        for (i = 0; i < 12; i++) x[i] = _mm256_set1_ps((float)i);
-        t0 = now_s();
-        for (it = 0; it < n; it++) {
-#define PROBE_F(i) x[i] = _mm256_fmadd_ps(x[i], b, c);
-            /* clang-format off */
-            PROBE_F(0) PROBE_F(1) PROBE_F(2) PROBE_F(3) PROBE_F(4) PROBE_F(5) PROBE_F(6)
-            PROBE_F(7) PROBE_F(8) PROBE_F(9) PROBE_F(10) PROBE_F(11)
-            /* clang-format on */
-#undef PROBE_F
-        }
-        t = now_s() - t0;
-        s = x[0];
-        for (i = 1; i < 12; i++) s = _mm256_add_ps(s, x[i]);
-        _mm256_storeu_ps(v, s);
-        g_sink = v[0] + v[7];
-        if (t > 0 && (double)n * 12 * 16 / t * 1e-9 > best) best = (double)n * 12 * 16 / t * 1e-9;
-    }
-#else
-    *isa = "none";
-    g_sink = 0.0f;
-    (void)rep, (void)it, (void)n;
-#endif
-    return best;
-}
-
-static void compiler_name(char *out, size_t size) { /* without __clang_version__'s space */
-    size_t n = strlen(BENCH_COMPILER) < size - 1 ? strlen(BENCH_COMPILER) : size - 1;
-    memcpy(out, BENCH_COMPILER, n);
-    while (n > 0 && out[n - 1] == ' ') n--;
-    out[n] = '\0';
-}
-
+/* ---- the children's JSON lines -------------------------------------------------------------- */
 /* A number after "key": in a JSON line (the driver reads its children's lines); NAN if absent. */
 static double json_num(const char *line, const char *key) {
     char pat[64];
@@ -443,9 +289,8 @@ static int run_one(const one_opts *o) {
         }
         times[r] = (now_s() - t0) / (double)iters;
     }
-    ms_min = times[0];
-    for (r = 1; r < reps; r++) ms_min = times[r] < ms_min ? times[r] : ms_min;
-    ms = median(times, reps) * 1e3, ms_min *= 1e3;
+    ms_min = minimum(times, reps) * 1e3;
+    ms = median(times, reps) * 1e3;
     flops = 2.0 * tsf_config_flops(&m.cfg, T, H, W) * B * (o->train ? 3.0 : 1.0);
 
     printf("{\"bench\":\"model\",\"impl\":\"tsf\",\"config\":\"%s\",\"variant\":\"%s\","
@@ -635,18 +480,6 @@ static int run_child(meas *q, const one_opts *base) {
 }
 
 /* ---- list parsing -------------------------------------------------------------------------- */
-static int parse_ints(const char *arg, int *list, int max, int lo, int hi) {
-    int n = 0;
-    const char *p = arg;
-    while (*p) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < lo || v > hi || n >= max || (*end && *end != ',')) return -1;
-        list[n++] = (int)v;
-        p = *end ? end + 1 : end;
-    }
-    return n;
-}
 /* Split a comma list into words (in place in buf). */
 static int split_words(char *buf, char **words, int max) {
     int n = 0;
@@ -843,19 +676,14 @@ static void usage(FILE *f) {
 
 /* The header line; returns the FMA probe's GFLOP/s (0 without one). */
 static double print_header(const char *what, double peak) {
-    char compiler[128];
     const char *isa = "none", *wait = getenv("OMP_WAIT_POLICY");
     double probe = fma_probe_gflops(&isa), load = load_average();
-    compiler_name(compiler, sizeof compiler);
-    printf("# bench_model%s: timesformer.h %s, simd %s, %s, %s, openmp %s, OMP_WAIT_POLICY %s,"
-           " peak %.1f GFLOP/s/core (fma probe %s: %.1f), load average %.2f\n",
-           what, tsf_version(), tsf_simd_name(), compiler, BENCH_OPTIMIZED,
-           BENCH_OPENMP ? "on" : "off", wait ? wait : "unset", peak, isa, probe, load);
-    if (load >= 0.5)
-        fprintf(stderr,
-                "bench_model: warning: load average %.2f, other processes are running: "
-                "timings (multi-thread most) will be noisy\n",
-                load);
+    print_header_start("bench_model", what);
+    printf(", %s, openmp %s, OMP_WAIT_POLICY %s, peak %.1f GFLOP/s/core (fma probe %s: %.1f),"
+           " load average %.2f\n",
+           BENCH_OPTIMIZED, BENCH_OPENMP ? "on" : "off", wait ? wait : "unset", peak, isa, probe,
+           load);
+    warn_load("bench_model", load);
     fflush(stdout);
     return probe;
 }
@@ -1041,39 +869,21 @@ int main(int argc, char **argv) {
                     if (!qi && !qt) continue;
                     printf("%-18s %3d %4d %6d ", tsf_attention_name(variants[v]), threads[t],
                            frames[i], 1 + tokens_per_frame * frames[i]);
-                    if (qi)
-                        printf("%10.1f ", qi->ms);
-                    else
-                        printf("%10s ", "-");
-                    if (qt)
-                        printf("%10.1f ", qt->ms);
-                    else
-                        printf("%10s ", "-");
+                    print_cell(qi != NULL, qi ? qi->ms : 0, 10, 1, " ");
+                    print_cell(qt != NULL, qt ? qt->ms : 0, 10, 1, " ");
                     /* growth per doubling of T: (t2/t1)^(1/log2(T2/T1)) */
-                    if (qi && prev_i > 0)
-                        printf("%8.2f ", pow(qi->ms / prev_i, 1.0 / log2(frames[i] / prev_T)));
-                    else
-                        printf("%8s ", "-");
-                    if (qt && prev_t > 0)
-                        printf("%8.2f ", pow(qt->ms / prev_t, 1.0 / log2(frames[i] / prev_T)));
-                    else
-                        printf("%8s ", "-");
-                    if (qi)
-                        printf("%9.0f ", qi->rss);
-                    else
-                        printf("%9s ", "-");
-                    if (qt)
-                        printf("%9.0f ", qt->rss);
-                    else
-                        printf("%9s ", "-");
-                    if (qi)
-                        printf("%7.1f ", qi->gflops);
-                    else
-                        printf("%7s ", "-");
-                    if (qt)
-                        printf("%7.1f\n", qt->gflops);
-                    else
-                        printf("%7s\n", "-");
+                    print_cell(
+                        qi && prev_i > 0,
+                        qi && prev_i > 0 ? pow(qi->ms / prev_i, 1.0 / log2(frames[i] / prev_T)) : 0,
+                        8, 2, " ");
+                    print_cell(
+                        qt && prev_t > 0,
+                        qt && prev_t > 0 ? pow(qt->ms / prev_t, 1.0 / log2(frames[i] / prev_T)) : 0,
+                        8, 2, " ");
+                    print_cell(qi != NULL, qi ? qi->rss : 0, 9, 0, " ");
+                    print_cell(qt != NULL, qt ? qt->rss : 0, 9, 0, " ");
+                    print_cell(qi != NULL, qi ? qi->gflops : 0, 7, 1, " ");
+                    print_cell(qt != NULL, qt ? qt->gflops : 0, 7, 1, "\n");
                     prev_i = qi ? qi->ms : 0, prev_t = qt ? qt->ms : 0, prev_T = frames[i];
                 }
             }
@@ -1145,15 +955,9 @@ int main(int argc, char **argv) {
         printf("%-6s %-18s %-5s %3d %2d %10.1f %10.1f %8.1f %6.1f ", q->cfg->name,
                tsf_attention_name(q->variant), mode_name(q->train), q->threads, q->B, q->ms,
                q->ms_clip, q->gflops, q->peak_pct);
-        if (probe > 0)
-            printf("%5.1f ", 100.0 * q->gflops / (probe * q->threads));
-        else
-            printf("%5s ", "-");
+        print_cell(probe > 0, probe > 0 ? 100.0 * q->gflops / (probe * q->threads) : 0, 5, 1, " ");
         printf("%8.0f %8.0f ", q->rss, q->lib_mb);
-        if (one_ms > 0 && q->threads != 1)
-            printf("%6.2f ", one_ms / q->ms);
-        else
-            printf("%6s ", "-");
+        print_cell(one_ms > 0 && q->threads != 1, one_ms / q->ms, 6, 2, " ");
         printf("%5.2f\n", q->load);
     }
     printf("ms = median per call (a batch of B clips; train: one SGD step), ms/clip = ms / B;"

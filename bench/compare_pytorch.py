@@ -44,9 +44,10 @@ RUN (from the repository root)
   config only. The machine's other work disturbs the timings: every JSON line carries the
   load average, and the header line gives it at the start.
 
-  The PyTorch model is this file's own (no torchvision, timm or einops): the layers of the
-  original TimeSformer code (ARCHITECTURE.md), with nn.Linear, nn.LayerNorm, nn.Conv2d and the
-  attention written as the original writes it (q.k^T * scale, softmax, .v).
+  The PyTorch model is this repository's own (no torchvision, timm or einops), shared with
+  tests/golden/make_golden.py: the layers of docs/model.md section 3 with nn.Linear,
+  nn.LayerNorm, nn.Conv2d and the attention written out (q.k^T * scale, softmax, .v;
+  docs/model.md section 4).
 """
 import argparse
 import json
@@ -54,7 +55,6 @@ import math
 import os
 import re
 import resource
-import struct
 import subprocess
 import sys
 import tempfile
@@ -99,129 +99,15 @@ def peak_rss_mb():
 
 
 # ------------------------------------------------------------------------------ the model
-def make_model(torch, c, variant):
-    """A TimeSformer of config c (a CONFIGS entry) with attention `variant` (full name)."""
-    nn, F = torch.nn, torch.nn.functional
-    D, NH, P, C = c["dim"], c["heads"], c["patch"], 3
-    HM, T0, GRID = 4 * D, c["frames"], c["image"] // c["patch"]
-    scale = (D // NH) ** -0.5
-    divided, space = variant == "divided_space_time", variant == "space_only"
-
-    class Attention(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.qkv, self.proj = nn.Linear(D, 3 * D), nn.Linear(D, D)
-
-        def forward(self, x):  # (S, L, D): S sequences of L tokens
-            S, L, _ = x.shape
-            q, k, v = self.qkv(x).reshape(S, L, 3, NH, D // NH).permute(2, 0, 3, 1, 4).unbind(0)
-            a = ((q @ k.transpose(-2, -1)) * scale).softmax(dim=-1)  # (S, NH, L, L)
-            return self.proj((a @ v).transpose(1, 2).reshape(S, L, D))
-
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            if divided:
-                self.t_norm, self.t_attn, self.t_fc = nn.LayerNorm(D, eps=1e-6), Attention(), \
-                    nn.Linear(D, D)
-            self.norm1, self.attn = nn.LayerNorm(D, eps=1e-6), Attention()
-            self.norm2, self.fc1, self.fc2 = nn.LayerNorm(D, eps=1e-6), nn.Linear(D, HM), \
-                nn.Linear(HM, D)
-
-        def forward(self, x, B, T, N):
-            if divided:  # x (B, 1 + N*T, D), patch (n, t) at 1 + n*T + t
-                cls, p = x[:, :1], x[:, 1:]
-                r = self.t_fc(self.t_attn(self.t_norm(p.reshape(B * N, T, D))))
-                u = p + r.reshape(B, N * T, D)
-                s = u.reshape(B, N, T, D).transpose(1, 2)  # (B, T, N, D): the frames
-                s = torch.cat([cls.unsqueeze(1).expand(B, T, 1, D), s], 2).reshape(B * T, 1 + N, D)
-                o = self.attn(self.norm1(s)).reshape(B, T, 1 + N, D)
-                cls = cls + o[:, :, 0].mean(1, keepdim=True)
-                u = u + o[:, :, 1:].transpose(1, 2).reshape(B, N * T, D)
-                x = torch.cat([cls, u], 1)
-            else:  # space_only: (B*T, 1 + N, D); joint: (B, 1 + N*T, D)
-                x = x + self.attn(self.norm1(x))
-            return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
-
-    class TimeSformer(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.patch = nn.Conv2d(C, D, P, P)
-            self.cls_token = nn.Parameter(0.02 * torch.randn(1, 1, D))
-            self.pos_embed = nn.Parameter(0.02 * torch.randn(1, 1 + GRID * GRID, D))
-            if not space:
-                self.time_embed = nn.Parameter(torch.zeros(1, T0, D))
-            self.blocks = nn.ModuleList([Block() for _ in range(c["depth"])])
-            self.norm, self.head = nn.LayerNorm(D, eps=1e-6), nn.Linear(D, c["classes"])
-
-        def forward(self, x):  # (B, C, T, H, W), the clip size the model was built for
-            B, _, T, H, W = x.shape
-            e = self.patch(x.transpose(1, 2).reshape(B * T, C, H, W)).flatten(2).transpose(1, 2)
-            N = e.shape[1]
-            e = e + self.pos_embed[:, 1:]
-            c0 = self.cls_token + self.pos_embed[:, :1]
-            if space:
-                x = torch.cat([c0.expand(B * T, 1, D), e], 1)
-            else:
-                e = e.reshape(B, T, N, D) + self.time_embed[:, :T].unsqueeze(2)
-                x = torch.cat([c0.expand(B, 1, D), e.transpose(1, 2).reshape(B, N * T, D)], 1)
-            for blk in self.blocks:
-                x = blk(x, B, T, N)
-            cls = x[:, 0].reshape(B, T, D).mean(1) if space else x[:, 0]
-            return self.head(self.norm(cls))
-
-    return TimeSformer()
-
-
-# Hugging Face names (what tsf_model_save writes) -> this model's names.
-HF_TOP = {
-    "timesformer.embeddings.cls_token": "cls_token",
-    "timesformer.embeddings.position_embeddings": "pos_embed",
-    "timesformer.embeddings.time_embeddings": "time_embed",
-    "timesformer.embeddings.patch_embeddings.projection.weight": "patch.weight",
-    "timesformer.embeddings.patch_embeddings.projection.bias": "patch.bias",
-    "timesformer.layernorm.weight": "norm.weight",
-    "timesformer.layernorm.bias": "norm.bias",
-    "classifier.weight": "head.weight",
-    "classifier.bias": "head.bias",
-}
-HF_BLOCK = {
-    "temporal_layernorm": "t_norm", "temporal_attention.attention.qkv": "t_attn.qkv",
-    "temporal_attention.output.dense": "t_attn.proj", "temporal_dense": "t_fc",
-    "layernorm_before": "norm1", "attention.attention.qkv": "attn.qkv",
-    "attention.output.dense": "attn.proj", "layernorm_after": "norm2",
-    "intermediate.dense": "fc1", "output.dense": "fc2",
-}
-
-
-def hf_to_local(name):
-    if name in HF_TOP:
-        return HF_TOP[name]
-    pre = "timesformer.encoder.layer."
-    if name.startswith(pre):
-        i, rest = name[len(pre):].split(".", 1)
-        module, kind = rest.rsplit(".", 1)
-        if module in HF_BLOCK:
-            return "blocks.%s.%s.%s" % (i, HF_BLOCK[module], kind)
-    raise KeyError("unexpected tensor " + name)
-
-
-def load_safetensors(torch, path):
-    import numpy as np
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for name, h in header.items():
-        if name == "__metadata__":
-            continue
-        if h["dtype"] != "F32":
-            raise ValueError("%s: dtype %s (expected F32)" % (name, h["dtype"]))
-        a, b = h["data_offsets"]
-        arr = np.frombuffer(data, dtype="<f4", count=(b - a) // 4, offset=8 + n + a)
-        out[name] = torch.from_numpy(arr.copy()).reshape(h["shape"])
-    return out
+# The model, its Hugging Face names and the safetensors reader live in tests/golden/make_golden.py,
+# which also runs this model in float64 to make the golden files; they stay importable from here
+# (compare_pytorch.make_model, .load_safetensors, .hf_to_local, .HF_TOP, .HF_BLOCK).
+sys.path.insert(0, os.path.join(ROOT, "tests", "golden"))
+_write_bytecode = sys.dont_write_bytecode
+sys.dont_write_bytecode = True  # no __pycache__ among the golden folders (test_cli.sh runs each)
+from make_golden import (HF_BLOCK, HF_TOP, hf_to_local, load_safetensors,  # noqa: E402,F401
+                         make_model)
+sys.dont_write_bytecode = _write_bytecode
 
 
 def train_step(torch, model, opt, x, labels):

@@ -14,14 +14,11 @@
    at the model's size (below).
 
    With the real thing, facebook/timesformer-base-finetuned-k400 (8 frames of 224 x 224, 400
-   classes): tsf_model_load needs config.json and model.safetensors in one folder. The hub
-   ships the weights as pytorch_model.bin, a pickle this library does not read: convert it
-   once on a machine with PyTorch, with this project's reference (shared/reference; older
-   huggingface_hub versions spell the first command huggingface-cli download):
-       hf download facebook/timesformer-base-finetuned-k400 config.json pytorch_model.bin \
-           --local-dir timesformer-k400
-       python3 ../shared/reference/tsf_ref.py convert \
-           timesformer-k400/pytorch_model.bin timesformer-k400/model.safetensors
+   classes): tsf_model_load reads the model folder as downloaded (config.json,
+   preprocessor_config.json and pytorch_model.bin; no Python needed). Older huggingface_hub
+   versions spell the command huggingface-cli download:
+       hf download facebook/timesformer-base-finetuned-k400 config.json \
+           preprocessor_config.json pytorch_model.bin --local-dir timesformer-k400
    Then make a clip at 224 x 224 (short side to 224, centre crop) and classify it; the model
    was trained on 8 frames spread over about 8.5 s, so give it about that much video:
        ffmpeg -v error -i video.mp4 -t 8.5 -f rawvideo -pix_fmt rgb24 -vf \

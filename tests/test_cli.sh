@@ -11,7 +11,7 @@ FAILED=0
 pass() { echo "[PASS] $1"; PASSED=$((PASSED + 1)); }
 fail() { echo "[FAIL] $1"; FAILED=$((FAILED + 1)); }
 
-# ViT-B/16, 8 x 224^2, 174 classes (SSv2 head): paper Table 1 and tsf_ref.py count.
+# ViT-B/16, 8 x 224^2, 174 classes (SSv2 head): paper Table 1 and docs/model.md section 7.
 vitb() { # attention classes
     printf '{"attention_type": "%s", "hidden_size": 768, "image_size": 224, "intermediate_size": 3072, "layer_norm_eps": 1e-06, "num_attention_heads": 12, "num_channels": 3, "num_frames": 8, "num_hidden_layers": 12, "patch_size": 16, "qkv_bias": true, "num_labels": %s}\n' "$1" "$2"
 }

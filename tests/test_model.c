@@ -3,7 +3,7 @@
    hostile input). Included by test_main.c.
 
    Tests run from the repository root: the golden sets are read from tests/golden/NAME/
-   (written by shared/reference/tsf_ref.py: weights.safetensors, input.bin, logits.bin,
+   (written by tests/golden/make_golden.py: weights.safetensors, input.bin, logits.bin,
    meta.json). A missing golden file fails the test. Temporary files are written to /tmp
    with the process id in their names and removed again.
 
@@ -14,7 +14,7 @@
 #include <sys/stat.h> /* mkdir */
 #include <unistd.h>   /* getpid, unlink, rmdir */
 
-/* A float32 implementation meets this on the tiny golden models (ARCHITECTURE.md 6). */
+/* A float32 implementation meets this on the tiny golden models (docs/model.md section 9). */
 #define MODEL_LOGITS_ATOL 1e-5
 
 /* ---- small helpers ------------------------------------------------------------------------- */
@@ -379,7 +379,7 @@ static tsf_config tm_vitb(int attention, int classes) {
     return c;
 }
 
-/* ARCHITECTURE.md 4.2 (tsf_ref.py count; paper Table 1 with the 174-class head). */
+/* docs/model.md section 7 (parameter counts; paper Table 1 with the 174-class head). */
 static void test_model_num_params(void) {
     static const struct {
         int attention;
@@ -412,7 +412,7 @@ static void test_model_num_params(void) {
     }
 }
 
-/* ARCHITECTURE.md 5: one view, multiply-adds of every matrix product. */
+/* docs/model.md section 8: one view, multiply-adds of every matrix product. */
 static void test_model_flops(void) {
     static const struct {
         int attention;
@@ -548,7 +548,7 @@ static void test_model_bytes_bad(void) {
     CHECK_EQ_INT(tsf_model_bytes(&c, 1, 0, 0, 0, &pb, &ab), TSF_ERR_OVERFLOW);
 }
 
-/* ---- initialisation (ARCHITECTURE.md 4.3) -------------------------------------------------- */
+/* ---- initialisation (docs/model.md section 7) ---------------------------------------------- */
 
 static size_t tm_count_ne(const float *x, size_t n, float v) {
     size_t i, bad = 0;
@@ -882,7 +882,7 @@ static char *tm_meta_from(const char *config_json) {
     return s;
 }
 
-/* A config as tsf_ref.py writes it (its keys), as JSON text. */
+/* A config as tests/golden/make_golden.py writes it (its keys), as JSON text. */
 static char *tm_ref_config_json(const tsf_config *c) {
     char *s = (char *)tsft_alloc_bytes(1024);
     snprintf(s, 1024,
@@ -968,7 +968,7 @@ static unsigned char *tm_encode(const float *x, size_t n, const char *dtype, siz
     return b;
 }
 
-/* The original facebookresearch name of a Hugging Face name (ARCHITECTURE.md 4.1). */
+/* The original facebookresearch name of a Hugging Face name (docs/model.md section 7). */
 static void tm_orig_name(const char *hf, char *out, size_t cap) {
     static const char *const map[][2] = {
         {"timesformer.embeddings.cls_token", "cls_token"},
@@ -1119,7 +1119,7 @@ static void test_weights_save_load(void) {
             f2 = tm_read(path2, &n2);
             CHECK(f1 && f2 && n1 == n2 && memcmp(f1, f2, n1) == 0);
         }
-        /* the data section is tsf_ref.py's: F32 tensors in name order, back to back */
+        /* the data section is make_golden.py's: F32 tensors in name order, back to back */
         tm_golden_path(gpath, sizeof gpath, sets[s], "weights.safetensors");
         fg = tm_read(gpath, &ng);
         if (CHECK(f1 && fg)) {

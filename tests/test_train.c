@@ -5,7 +5,7 @@
    Included by test_main.c after test_model.c, whose helpers it uses (tm_read, tm_read_floats,
    tm_load_golden, tm_sets, tm_tmp, tm_to_double, tm_same_params, ...).
 
-   Golden sets (tests/golden/NAME/, from shared/reference/tsf_ref.py): grads.safetensors (d mean
+   Golden sets (tests/golden/NAME/, from tests/golden/make_golden.py): grads.safetensors (d mean
    loss / d parameter, the weights' names and shapes), input_grad.bin, labels.bin (int32) and,
    for the *_base sets, weights_sgd.safetensors (3 full-batch steps of torch.optim.SGD, lr 0.005,
    momentum 0.9, weight decay 1e-4, Nesterov) with the losses in meta.json.
@@ -633,7 +633,7 @@ static void test_train_dropout(void) {
     }
 }
 
-/* ARCHITECTURE.md 3.9: with the original initialisation temporal_fc is zero, so the first
+/* docs/model.md section 6: with the original initialisation temporal_fc is zero, so the first
    backward gives exactly zero gradients to the temporal LayerNorm and attention, and a
    non-zero one to temporal_fc. */
 static void test_train_original_init_temporal(void) {

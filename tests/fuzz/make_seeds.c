@@ -7,7 +7,7 @@
    them quickly: tiny models of the three variants written by tsf_model_save and
    tsf_checkpoint_save (config and labels in __metadata__), the same tensors without metadata
    in F32, F16, BF16 and F64 with Hugging Face and original names; config.json files in the
-   Hugging Face layout and in tsf_ref.py's (tests/golden/<case>/meta.json "config"); clips of
+   Hugging Face layout and in make_golden.py's (tests/golden/<case>/meta.json "config"); clips of
    1, 3 and 4 channels; class-name files and manifests; torch.save checkpoints (zip archives
    of a protocol 2, 4 or 0 pickle and its storages) of the three variants, with ZIP64 records,
    a transposed weight, one storage shared by every tensor, F16/BF16/F64 and big-endian
