@@ -161,6 +161,26 @@ ATTENTION VARIANTS (docs/model.md sections 2-4)
                 then over space (B*T sequences: the block's incoming cls token and the N
                 patches of one frame), then the MLP. The cls token's spatial output is the
                 mean over the T frames.
+   The paper's two other schemes (not in the released code; the tensor names are ours):
+   sparse_local_global  as divided, with a local step (the grid cut into 2 x 2 windows,
+                each window with all T frames one sequence; local_* tensors) instead of the
+                temporal one, then attention over the 8 parity classes of (frame, row,
+                column) mod 2, each with the incoming cls token in front.
+   axial        three steps: time (divided's temporal step), width (a sequence a frame's
+                patch row; width_* tensors), then height (a sequence a frame's patch column,
+                the cls token in front), averaged over the T*Wp columns for the cls token.
+                                 attends to (one block)             ViT-B/16 8x224^2, K 400
+   scheme                        before the MLP                     params     GFLOPs/clip
+   space_only                    its frame                          86.1M      140.5
+   joint_space_time              the whole clip                     86.1M      179.6
+   divided_space_time            its patch over time, its frame     121.6M     195.8
+   sparse_local_global           its window (all frames), its class 121.6M     206.9
+   axial                         time, its row, its column          157.0M     249.4
+   Windows and classes have unequal sizes when Hp, Wp or T is odd: the kernel then runs once
+   for every run of sequences of one length, never on padding.
+   cfg.pos_embed (the paper's Table 4): space_time adds position and time embeddings,
+   space the position embedding only (no time_embeddings tensor), none neither (no
+   position_embeddings either; the cls vector is cls_token itself).
    Every variant runs the same tsf_attention_fused_forward on (sequences, length, D); only
    the grouping of tokens into sequences differs. A clip of another size or length than the
    config's resizes the position and time embeddings with the original's nearest rule.
@@ -486,8 +506,19 @@ TSFDEF void tsf_patch_embed_backward(float *dinp, float *dcols, float *dweight, 
 typedef enum tsf_attention {
     TSF_ATTN_DIVIDED = 0, /* "divided_space_time": temporal, then spatial attention (TimeSformer) */
     TSF_ATTN_JOINT = 1,   /* "joint_space_time": one attention over all N*T tokens of a clip */
-    TSF_ATTN_SPACE = 2    /* "space_only": every frame on its own; cls tokens averaged (ViT) */
+    TSF_ATTN_SPACE = 2,   /* "space_only": every frame on its own; cls tokens averaged (ViT) */
+    TSF_ATTN_LOCAL_GLOBAL = 3, /* "sparse_local_global": local windows of all frames, then
+                                  every second patch and frame (stride classes) */
+    TSF_ATTN_AXIAL = 4         /* "axial": time, then width, then height */
 } tsf_attention;
+#define TSF_NUM_ATTENTION 5
+
+/* The position-embedding ablation (the paper's Table 4): which embeddings are added. */
+typedef enum tsf_pos_embed {
+    TSF_POS_SPACE_TIME = 0, /* "space_time": position and time embeddings (released models) */
+    TSF_POS_SPACE = 1,      /* "space": the position embedding only (no time_embeddings)    */
+    TSF_POS_NONE = 2        /* "none": neither                                                */
+} tsf_pos_embed;
 
 /* A model's shape and preprocessing. Zero fields mean the laptop-sized defaults in brackets;
    tsf_config_resolve() fills them in and checks the result. */
@@ -502,6 +533,7 @@ typedef struct tsf_config {
     float mlp_ratio;       /* MLP hidden width HM = (int)(D * mlp_ratio) [4]                */
     int classes;           /* K [10]                                                        */
     int attention;         /* a tsf_attention [TSF_ATTN_DIVIDED]                            */
+    int pos_embed;         /* a tsf_pos_embed [TSF_POS_SPACE_TIME]                          */
     float ln_eps;          /* LayerNorm eps [1e-6]                                          */
     int no_qkv_bias;       /* 1: the qkv projections have no bias (released models have one) */
     float mean[3], std[3]; /* input = (pixel/255 - mean[c]) / std[c]; all std 0: [0.45, 0.225] */
@@ -519,7 +551,10 @@ typedef struct tsf_config {
 } tsf_config;
 
 /* The parameters: views into one buffer. Per-block tensors are stacked with a leading L.
-   Tensors a variant lacks (time_embed in space_only, t_* outside divided) are NULL. */
+   Tensors a variant lacks (time_embed in space_only or without it in cfg.pos_embed, t_*
+   outside divided and axial, l_* outside sparse_local_global, w_* outside axial) are NULL.
+   The table of every tensor with both names is "the parameter table" in the implementation
+   (and docs/model.md section 7). */
 typedef struct tsf_params {
     float *cls_token;         /* (D)                                    cls_token */
     float *pos_embed;         /* (1 + (S0/P)^2, D), row 0 for cls         pos_embed */
@@ -530,16 +565,20 @@ typedef struct tsf_params {
         *t_qkv_b; /* (L, 3D, D), (L, 3D)                      blocks.i.temporal_attn.qkv */
     float *t_proj_w, *t_proj_b; /* (L, D, D), (L, D) blocks.i.temporal_attn.proj */
     float *t_fc_w, *t_fc_b;     /* (L, D, D), (L, D)                        blocks.i.temporal_fc */
-    float *ln1_w, *ln1_b;       /* (L, D) x2                                blocks.i.norm1 */
-    float *qkv_w, *qkv_b;       /* (L, 3D, D), (L, 3D)                      blocks.i.attn.qkv */
-    float *proj_w, *proj_b;     /* (L, D, D), (L, D)                        blocks.i.attn.proj */
-    float *ln2_w, *ln2_b;       /* (L, D) x2                                blocks.i.norm2 */
-    float *fc1_w, *fc1_b;       /* (L, HM, D), (L, HM)                      blocks.i.mlp.fc1 */
-    float *fc2_w, *fc2_b;       /* (L, D, HM), (L, D)                       blocks.i.mlp.fc2 */
-    float *lnf_w, *lnf_b;       /* (D) x2                                   norm */
-    float *head_w, *head_b;     /* (K, D), (K)                              head */
+    /* sparse_local_global's local step, the same eight tensors:      blocks.i.local_* */
+    float *l_ln_w, *l_ln_b, *l_qkv_w, *l_qkv_b, *l_proj_w, *l_proj_b, *l_fc_w, *l_fc_b;
+    /* axial's width step (axial's time step is t_*):                 blocks.i.width_* */
+    float *w_ln_w, *w_ln_b, *w_qkv_w, *w_qkv_b, *w_proj_w, *w_proj_b, *w_fc_w, *w_fc_b;
+    float *ln1_w, *ln1_b;   /* (L, D) x2                                blocks.i.norm1 */
+    float *qkv_w, *qkv_b;   /* (L, 3D, D), (L, 3D)                      blocks.i.attn.qkv */
+    float *proj_w, *proj_b; /* (L, D, D), (L, D)                        blocks.i.attn.proj */
+    float *ln2_w, *ln2_b;   /* (L, D) x2                                blocks.i.norm2 */
+    float *fc1_w, *fc1_b;   /* (L, HM, D), (L, HM)                      blocks.i.mlp.fc1 */
+    float *fc2_w, *fc2_b;   /* (L, D, HM), (L, D)                       blocks.i.mlp.fc2 */
+    float *lnf_w, *lnf_b;   /* (D) x2                                   norm */
+    float *head_w, *head_b; /* (K, D), (K)                              head */
 } tsf_params;
-#define TSF_NUM_PARAMS 29
+#define TSF_NUM_PARAMS 45
 
 /* Activations of one forward pass, for a batch of B clips of T frames with N patches each.
    Rows: R tokens in all (joint/divided B*(1+N*T), token 1 + n*T + t of clip b at row
@@ -548,6 +587,9 @@ typedef struct tsf_params {
    frame t at row (b*N + n)*T + t), and run the block's attention on the spatial sequences,
    Rs = B*T*(1+N) rows (frame b*T + t, token 0 the cls, token 1 + n patch n). RA = the rows
    of the block's main attention (R, or Rs in divided); SA, SL its sequences and their length.
+   sparse_local_global and axial are laid out the same way: their side steps' sequences
+   (local, or time then width) in t_* and u, one step's Rt rows after the other's, the main
+   step's (G sequences a clip, each with a cls copy: Rs = B*(N*T + G)) in s_in.
    Per-block tensors (t_in .. out) are stacked with a leading LS: in inference LS = 1, one
    block's reused by every block, and the residual stream is updated in place (out is each
    block's input and output); once training is set up, LS = L for what backward reads (U, the
@@ -654,9 +696,13 @@ typedef struct tsf_model {
 TSFDEF tsf_status tsf_config_resolve(tsf_config *cfg);
 /* The name of an attention variant as the original code spells it ("divided_space_time"). */
 TSFDEF const char *tsf_attention_name(int attention);
-/* Parse an attention name ("divided_space_time", "joint_space_time", "space_only"); -1 if unknown.
- */
+/* Parse an attention name ("divided_space_time", "joint_space_time", "space_only",
+   "sparse_local_global", "axial"); -1 if unknown. */
 TSFDEF int tsf_attention_parse(const char *name);
+/* The name of a position-embedding choice ("space_time", "space", "none"), and back (-1 if
+   unknown). */
+TSFDEF const char *tsf_pos_embed_name(int pos_embed);
+TSFDEF int tsf_pos_embed_parse(const char *name);
 /* Number of parameters of a (resolved) config. */
 TSFDEF size_t tsf_config_num_params(const tsf_config *cfg);
 /* Multiply-adds of one forward pass of one clip of T frames of H x W (0s: the config's own),
@@ -1991,6 +2037,10 @@ TSFDEF const char *tsf_attention_name(int attention) {
         return "joint_space_time";
     case TSF_ATTN_SPACE:
         return "space_only";
+    case TSF_ATTN_LOCAL_GLOBAL:
+        return "sparse_local_global";
+    case TSF_ATTN_AXIAL:
+        return "axial";
     default:
         return "unknown";
     }
@@ -1998,8 +2048,22 @@ TSFDEF const char *tsf_attention_name(int attention) {
 
 TSFDEF int tsf_attention_parse(const char *name) {
     int a;
-    for (a = 0; a < 3; a++)
+    for (a = 0; a < TSF_NUM_ATTENTION; a++)
         if (name && strcmp(name, tsf_attention_name(a)) == 0) return a;
+    return -1;
+}
+
+TSFDEF const char *tsf_pos_embed_name(int pos_embed) {
+    return pos_embed == TSF_POS_SPACE_TIME ? "space_time"
+           : pos_embed == TSF_POS_SPACE    ? "space"
+           : pos_embed == TSF_POS_NONE     ? "none"
+                                           : "unknown";
+}
+
+TSFDEF int tsf_pos_embed_parse(const char *name) {
+    int k;
+    for (k = 0; k < 3; k++)
+        if (name && strcmp(name, tsf_pos_embed_name(k)) == 0) return k;
     return -1;
 }
 
@@ -2035,7 +2099,8 @@ TSFDEF tsf_status tsf_config_resolve(tsf_config *c) {
         c->dim > TSF__MAX_DIM || c->depth < 1 || c->depth > 1024 || c->heads < 1 ||
         c->dim % c->heads != 0 || !(c->mlp_ratio > 0.0f) || c->mlp_ratio > 64.0f ||
         tsf__hidden(c) < 1 || c->classes < 1 || c->classes > (1 << 24) || c->attention < 0 ||
-        c->attention > 2 || !(c->ln_eps > 0.0f) || c->ln_eps > 1.0f)
+        c->attention >= TSF_NUM_ATTENTION || c->pos_embed < 0 || c->pos_embed > 2 ||
+        !(c->ln_eps > 0.0f) || c->ln_eps > 1.0f)
         return TSF_ERR_CONFIG;
     for (i = 0; i < 3; i++)
         if (!(c->std[i] > 0.0f) || c->mean[i] != c->mean[i]) return TSF_ERR_CONFIG;
@@ -2062,9 +2127,12 @@ TSFDEF tsf_status tsf_config_resolve(tsf_config *c) {
 enum { TSF__EMBED, TSF__NORM, TSF__MATRIX, TSF__BIAS };
 enum { TSF__ZEROS, TSF__ONES, TSF__TRUNC, TSF__FAN_IN };
 #define TSF__ALWAYS 0
-#define TSF__IF_TIME 1     /* every variant but space_only       */
-#define TSF__IF_DIVIDED 2  /* divided_space_time                 */
-#define TSF__IF_QKV_BIAS 4 /* with qkv biases (cfg.no_qkv_bias 0) */
+#define TSF__IF_POS 1       /* pos_embed space_time or space                      */
+#define TSF__IF_TIME 2      /* pos_embed space_time, every variant but space_only */
+#define TSF__IF_TEMPORAL 4  /* divided_space_time and axial: the temporal step    */
+#define TSF__IF_LOCAL 8     /* sparse_local_global: the local step                */
+#define TSF__IF_WIDTH 16    /* axial: the width step                              */
+#define TSF__IF_QKV_BIAS 32 /* with qkv biases (cfg.no_qkv_bias 0)                */
 #define TSF__FIELD(f) (int)(offsetof(tsf_params, f) / sizeof(float *))
 #define TSF__BLOCK "timesformer.encoder.layer.%d."
 
@@ -2079,7 +2147,7 @@ static const struct tsf__param_row {
     /* field                 block shape   kind         init        when */
     {TSF__FIELD(cls_token),  0, "11D",  TSF__EMBED,  TSF__TRUNC,  TSF__ALWAYS,
      "timesformer.embeddings.cls_token", "cls_token"},
-    {TSF__FIELD(pos_embed),  0, "1QD",  TSF__EMBED,  TSF__TRUNC,  TSF__ALWAYS,
+    {TSF__FIELD(pos_embed),  0, "1QD",  TSF__EMBED,  TSF__TRUNC,  TSF__IF_POS,
      "timesformer.embeddings.position_embeddings", "pos_embed"},
     {TSF__FIELD(time_embed), 0, "1TD",  TSF__EMBED,  TSF__ZEROS,  TSF__IF_TIME,
      "timesformer.embeddings.time_embeddings", "time_embed"},
@@ -2087,22 +2155,54 @@ static const struct tsf__param_row {
      "timesformer.embeddings.patch_embeddings.projection.weight", "patch_embed.proj.weight"},
     {TSF__FIELD(patch_b),    0, "D",    TSF__BIAS,   TSF__FAN_IN, TSF__ALWAYS,
      "timesformer.embeddings.patch_embeddings.projection.bias", "patch_embed.proj.bias"},
-    {TSF__FIELD(t_ln_w),     1, "D",    TSF__NORM,   TSF__ONES,   TSF__IF_DIVIDED,
+    {TSF__FIELD(t_ln_w),     1, "D",    TSF__NORM,   TSF__ONES,   TSF__IF_TEMPORAL,
      TSF__BLOCK "temporal_layernorm.weight", "blocks.%d.temporal_norm1.weight"},
-    {TSF__FIELD(t_ln_b),     1, "D",    TSF__NORM,   TSF__ZEROS,  TSF__IF_DIVIDED,
+    {TSF__FIELD(t_ln_b),     1, "D",    TSF__NORM,   TSF__ZEROS,  TSF__IF_TEMPORAL,
      TSF__BLOCK "temporal_layernorm.bias", "blocks.%d.temporal_norm1.bias"},
-    {TSF__FIELD(t_qkv_w),    1, "3D",   TSF__MATRIX, TSF__TRUNC,  TSF__IF_DIVIDED,
+    {TSF__FIELD(t_qkv_w),    1, "3D",   TSF__MATRIX, TSF__TRUNC,  TSF__IF_TEMPORAL,
      TSF__BLOCK "temporal_attention.attention.qkv.weight", "blocks.%d.temporal_attn.qkv.weight"},
-    {TSF__FIELD(t_qkv_b),    1, "3",    TSF__BIAS,   TSF__ZEROS,  TSF__IF_DIVIDED | TSF__IF_QKV_BIAS,
+    {TSF__FIELD(t_qkv_b),    1, "3",    TSF__BIAS,   TSF__ZEROS,  TSF__IF_TEMPORAL | TSF__IF_QKV_BIAS,
      TSF__BLOCK "temporal_attention.attention.qkv.bias", "blocks.%d.temporal_attn.qkv.bias"},
-    {TSF__FIELD(t_proj_w),   1, "DD",   TSF__MATRIX, TSF__TRUNC,  TSF__IF_DIVIDED,
+    {TSF__FIELD(t_proj_w),   1, "DD",   TSF__MATRIX, TSF__TRUNC,  TSF__IF_TEMPORAL,
      TSF__BLOCK "temporal_attention.output.dense.weight", "blocks.%d.temporal_attn.proj.weight"},
-    {TSF__FIELD(t_proj_b),   1, "D",    TSF__BIAS,   TSF__ZEROS,  TSF__IF_DIVIDED,
+    {TSF__FIELD(t_proj_b),   1, "D",    TSF__BIAS,   TSF__ZEROS,  TSF__IF_TEMPORAL,
      TSF__BLOCK "temporal_attention.output.dense.bias", "blocks.%d.temporal_attn.proj.bias"},
-    {TSF__FIELD(t_fc_w),     1, "DD",   TSF__MATRIX, TSF__ZEROS,  TSF__IF_DIVIDED,
+    {TSF__FIELD(t_fc_w),     1, "DD",   TSF__MATRIX, TSF__ZEROS,  TSF__IF_TEMPORAL,
      TSF__BLOCK "temporal_dense.weight", "blocks.%d.temporal_fc.weight"},
-    {TSF__FIELD(t_fc_b),     1, "D",    TSF__BIAS,   TSF__ZEROS,  TSF__IF_DIVIDED,
+    {TSF__FIELD(t_fc_b),     1, "D",    TSF__BIAS,   TSF__ZEROS,  TSF__IF_TEMPORAL,
      TSF__BLOCK "temporal_dense.bias", "blocks.%d.temporal_fc.bias"},
+    {TSF__FIELD(l_ln_w),     1, "D",    TSF__NORM,   TSF__ONES,   TSF__IF_LOCAL,
+     TSF__BLOCK "local_layernorm.weight", "blocks.%d.local_norm1.weight"},
+    {TSF__FIELD(l_ln_b),     1, "D",    TSF__NORM,   TSF__ZEROS,  TSF__IF_LOCAL,
+     TSF__BLOCK "local_layernorm.bias", "blocks.%d.local_norm1.bias"},
+    {TSF__FIELD(l_qkv_w),    1, "3D",   TSF__MATRIX, TSF__TRUNC,  TSF__IF_LOCAL,
+     TSF__BLOCK "local_attention.attention.qkv.weight", "blocks.%d.local_attn.qkv.weight"},
+    {TSF__FIELD(l_qkv_b),    1, "3",    TSF__BIAS,   TSF__ZEROS,  TSF__IF_LOCAL | TSF__IF_QKV_BIAS,
+     TSF__BLOCK "local_attention.attention.qkv.bias", "blocks.%d.local_attn.qkv.bias"},
+    {TSF__FIELD(l_proj_w),   1, "DD",   TSF__MATRIX, TSF__TRUNC,  TSF__IF_LOCAL,
+     TSF__BLOCK "local_attention.output.dense.weight", "blocks.%d.local_attn.proj.weight"},
+    {TSF__FIELD(l_proj_b),   1, "D",    TSF__BIAS,   TSF__ZEROS,  TSF__IF_LOCAL,
+     TSF__BLOCK "local_attention.output.dense.bias", "blocks.%d.local_attn.proj.bias"},
+    {TSF__FIELD(l_fc_w),     1, "DD",   TSF__MATRIX, TSF__ZEROS,  TSF__IF_LOCAL,
+     TSF__BLOCK "local_dense.weight", "blocks.%d.local_fc.weight"},
+    {TSF__FIELD(l_fc_b),     1, "D",    TSF__BIAS,   TSF__ZEROS,  TSF__IF_LOCAL,
+     TSF__BLOCK "local_dense.bias", "blocks.%d.local_fc.bias"},
+    {TSF__FIELD(w_ln_w),     1, "D",    TSF__NORM,   TSF__ONES,   TSF__IF_WIDTH,
+     TSF__BLOCK "width_layernorm.weight", "blocks.%d.width_norm1.weight"},
+    {TSF__FIELD(w_ln_b),     1, "D",    TSF__NORM,   TSF__ZEROS,  TSF__IF_WIDTH,
+     TSF__BLOCK "width_layernorm.bias", "blocks.%d.width_norm1.bias"},
+    {TSF__FIELD(w_qkv_w),    1, "3D",   TSF__MATRIX, TSF__TRUNC,  TSF__IF_WIDTH,
+     TSF__BLOCK "width_attention.attention.qkv.weight", "blocks.%d.width_attn.qkv.weight"},
+    {TSF__FIELD(w_qkv_b),    1, "3",    TSF__BIAS,   TSF__ZEROS,  TSF__IF_WIDTH | TSF__IF_QKV_BIAS,
+     TSF__BLOCK "width_attention.attention.qkv.bias", "blocks.%d.width_attn.qkv.bias"},
+    {TSF__FIELD(w_proj_w),   1, "DD",   TSF__MATRIX, TSF__TRUNC,  TSF__IF_WIDTH,
+     TSF__BLOCK "width_attention.output.dense.weight", "blocks.%d.width_attn.proj.weight"},
+    {TSF__FIELD(w_proj_b),   1, "D",    TSF__BIAS,   TSF__ZEROS,  TSF__IF_WIDTH,
+     TSF__BLOCK "width_attention.output.dense.bias", "blocks.%d.width_attn.proj.bias"},
+    {TSF__FIELD(w_fc_w),     1, "DD",   TSF__MATRIX, TSF__ZEROS,  TSF__IF_WIDTH,
+     TSF__BLOCK "width_dense.weight", "blocks.%d.width_fc.weight"},
+    {TSF__FIELD(w_fc_b),     1, "D",    TSF__BIAS,   TSF__ZEROS,  TSF__IF_WIDTH,
+     TSF__BLOCK "width_dense.bias", "blocks.%d.width_fc.bias"},
     {TSF__FIELD(ln1_w),      1, "D",    TSF__NORM,   TSF__ONES,   TSF__ALWAYS,
      TSF__BLOCK "layernorm_before.weight", "blocks.%d.norm1.weight"},
     {TSF__FIELD(ln1_b),      1, "D",    TSF__NORM,   TSF__ZEROS,  TSF__ALWAYS,
@@ -2165,9 +2265,13 @@ static long long tsf__param_dim(const tsf_config *c, char d) {
 
 /* 1 if parameter f exists under config c. */
 static int tsf__param_exists(const tsf_config *c, int f) {
-    int when = tsf__param_table[f].when;
-    return !((when & TSF__IF_TIME) && c->attention == TSF_ATTN_SPACE) &&
-           !((when & TSF__IF_DIVIDED) && c->attention != TSF_ATTN_DIVIDED) &&
+    int when = tsf__param_table[f].when, a = c->attention;
+    return !((when & TSF__IF_POS) && c->pos_embed == TSF_POS_NONE) &&
+           !((when & TSF__IF_TIME) &&
+             (a == TSF_ATTN_SPACE || c->pos_embed != TSF_POS_SPACE_TIME)) &&
+           !((when & TSF__IF_TEMPORAL) && a != TSF_ATTN_DIVIDED && a != TSF_ATTN_AXIAL) &&
+           !((when & TSF__IF_LOCAL) && a != TSF_ATTN_LOCAL_GLOBAL) &&
+           !((when & TSF__IF_WIDTH) && a != TSF_ATTN_AXIAL) &&
            !((when & TSF__IF_QKV_BIAS) && c->no_qkv_bias);
 }
 
@@ -2192,17 +2296,149 @@ static void tsf__grad_sizes(const tsf_config *c, int fused, double s[TSF_NUM_PAR
         if (tsf__param_table[f].per_block) s[f] /= c->depth;
 }
 
+/* ---- the schemes: which tokens attend to which -------------------------------------------
+   space_only and joint_space_time attend over the rows as they lie: a frame's 1+N rows, or a
+   clip's 1+N*T (grouping ROWS). The other three run a block as steps over groupings of a
+   clip's N*T patch tokens (token (n, t), n = i*Wp + j the patch's row i and column j, is row
+   1 + n*T + t of the clip; docs/model.md section 4):
+       divided_space_time    side TIME,              main SPACE
+       sparse_local_global   side WINDOW,            main STRIDE
+       axial                 side TIME, side WIDTH,  main HEIGHT
+   A side step attends within its sequences of patch tokens and adds the result, through its
+   own dense layer, to the patch rows; the cls row passes it unchanged. The main step puts a
+   copy of the cls row z0 in front of each of its sequences, adds the patch outputs to the
+   patch rows, and the mean of the G cls outputs to z0. A grouping is G sequences a clip in a
+   fixed order, member m of sequence g being the token tsf__seq_token gives; a step's
+   sequences lie clip after clip, in that order. */
+enum {
+    TSF__G_ROWS,   /* the rows as they lie (space_only, joint)                     */
+    TSF__G_TIME,   /* a sequence a patch: its T frames                             */
+    TSF__G_SPACE,  /* a sequence a frame: its N patches                            */
+    TSF__G_WINDOW, /* a sequence a quarter of the grid (cut at ceil(Hp/2), ceil(Wp/2)),
+                      all T frames: top-left, top-right, bottom-left, bottom-right      */
+    TSF__G_STRIDE, /* a sequence a parity class (t, i, j mod 2), in lexicographic order  */
+    TSF__G_WIDTH,  /* a sequence a (frame, patch row): Wp patches                      */
+    TSF__G_HEIGHT  /* a sequence a (frame, patch column): Hp patches                   */
+};
+
+/* The steps of attention scheme a: its side groupings (returns how many) and its main one. */
+static int tsf__scheme(int a, int side[2], int *main_grouping) {
+    side[0] = side[1] = -1;
+    switch (a) {
+    case TSF_ATTN_DIVIDED:
+        side[0] = TSF__G_TIME, *main_grouping = TSF__G_SPACE;
+        return 1;
+    case TSF_ATTN_LOCAL_GLOBAL:
+        side[0] = TSF__G_WINDOW, *main_grouping = TSF__G_STRIDE;
+        return 1;
+    case TSF_ATTN_AXIAL:
+        side[0] = TSF__G_TIME, side[1] = TSF__G_WIDTH, *main_grouping = TSF__G_HEIGHT;
+        return 2;
+    default:
+        *main_grouping = TSF__G_ROWS;
+        return 0;
+    }
+}
+
+/* Window g: patch rows [i0, i1) and columns [j0, j1). A grid one patch high or wide has no
+   second row or column of windows. */
+static void tsf__window(int g, int Hp, int Wp, int *i0, int *i1, int *j0, int *j1) {
+    int nc = tsf__min(Wp, 2), h = (Hp + 1) / 2, w = (Wp + 1) / 2;
+    *i0 = g / nc ? h : 0, *i1 = g / nc ? Hp : h;
+    *j0 = g % nc ? w : 0, *j1 = g % nc ? Wp : w;
+}
+
+/* Parity class g: frames t = a mod 2, rows i = b mod 2, columns j = c mod 2 (a class that
+   would be empty, because T, Hp or Wp is 1, is not counted). */
+static void tsf__parity(int g, int T, int Hp, int Wp, int *a, int *b, int *c) {
+    int nb = tsf__min(Hp, 2), nc = tsf__min(Wp, 2);
+    (void)T;
+    *a = g / (nb * nc), *b = g / nc % nb, *c = g % nc;
+}
+
+/* Sequences a clip in grouping k (not ROWS). */
+static int tsf__seq_count(int k, int T, int Hp, int Wp) {
+    switch (k) {
+    case TSF__G_TIME:
+        return Hp * Wp;
+    case TSF__G_SPACE:
+        return T;
+    case TSF__G_WINDOW:
+        return tsf__min(Hp, 2) * tsf__min(Wp, 2);
+    case TSF__G_STRIDE:
+        return tsf__min(T, 2) * tsf__min(Hp, 2) * tsf__min(Wp, 2);
+    case TSF__G_WIDTH:
+        return T * Hp;
+    case TSF__G_HEIGHT:
+        return T * Wp;
+    default:
+        return 0;
+    }
+}
+
+/* Patch tokens in sequence g of grouping k. */
+static int tsf__seq_len(int k, int g, int T, int Hp, int Wp) {
+    int i0, i1, j0, j1, a, b, c;
+    switch (k) {
+    case TSF__G_TIME:
+        return T;
+    case TSF__G_SPACE:
+        return Hp * Wp;
+    case TSF__G_WINDOW:
+        tsf__window(g, Hp, Wp, &i0, &i1, &j0, &j1);
+        return (i1 - i0) * (j1 - j0) * T;
+    case TSF__G_STRIDE:
+        tsf__parity(g, T, Hp, Wp, &a, &b, &c);
+        return (T - a + 1) / 2 * ((Hp - b + 1) / 2) * ((Wp - c + 1) / 2);
+    case TSF__G_WIDTH:
+        return Wp;
+    case TSF__G_HEIGHT:
+        return Hp;
+    default:
+        return 0;
+    }
+}
+
+/* Member m of sequence g of grouping k: the token index n*T + t (row 1 + n*T + t of its
+   clip). Members are in increasing token order. */
+static int tsf__seq_token(int k, int g, int m, int T, int Hp, int Wp) {
+    int i0, i1, j0, j1, a, b, c, q, nt, w;
+    switch (k) {
+    case TSF__G_TIME: /* patch g, frame m */
+        return g * T + m;
+    case TSF__G_SPACE: /* frame g, patch m */
+        return m * T + g;
+    case TSF__G_WINDOW: /* patch m / T of the window, row-major; frame m % T */
+        tsf__window(g, Hp, Wp, &i0, &i1, &j0, &j1);
+        q = m / T, w = j1 - j0;
+        return ((i0 + q / w) * Wp + j0 + q % w) * T + m % T;
+    case TSF__G_STRIDE: /* patch m / nt of the class, row-major; its frame m % nt */
+        tsf__parity(g, T, Hp, Wp, &a, &b, &c);
+        nt = (T - a + 1) / 2, w = (Wp - c + 1) / 2, q = m / nt;
+        return ((b + 2 * (q / w)) * Wp + c + 2 * (q % w)) * T + a + 2 * (m % nt);
+    case TSF__G_WIDTH: /* frame g / Hp, patch row g % Hp, column m */
+        return ((g % Hp) * Wp + m) * T + g / Hp;
+    case TSF__G_HEIGHT: /* frame g / Wp, patch column g % Wp, row m */
+        return (m * Wp + g % Wp) * T + g / Wp;
+    default:
+        return 0;
+    }
+}
+
 /* The shape of one forward pass: rows and sequences of every attention (see tsf_acts). */
 typedef struct tsf__shape {
     int B, T, H, W, Hp, Wp, N;
-    long R;        /* token rows                                         */
-    long Rt, Rs;   /* divided: temporal and spatial sequence rows (else 0) */
-    long RA;       /* rows of the block's main attention                  */
-    long SA, SL;   /* its sequences and their length                      */
-    long SM;       /* samples of the MLP's drop path (B*T space_only, B)  */
-    int train;     /* the activations backward needs are kept           */
-    int recompute; /* ... only each block's input (train: m->recompute)  */
-    int keep_att;  /* every block's attention probabilities are kept      */
+    int nside, side[2], main; /* the scheme's steps: tsf__scheme             */
+    long R;                   /* token rows                                         */
+    long Rt;                  /* rows of a side step's sequences, B*N*T (else 0)     */
+    long Rs;                  /* rows of the main step's sequences, B*(N*T + G) (else 0) */
+    long RA;                  /* rows of the block's main attention (Rs, or R)       */
+    long SA, SL;              /* its sequences, and their length (0: not all alike)  */
+    long SM;                  /* samples of the MLP's drop path (B*T space_only, B)  */
+    long SK;                  /* a block's drop-path scales: side steps' sequences, SA, SM */
+    int train;                /* the activations backward needs are kept           */
+    int recompute;            /* ... only each block's input (train: m->recompute)  */
+    int keep_att;             /* every block's attention probabilities are kept      */
 } tsf__shape;
 
 static tsf__shape tsf__shape_of(const tsf_config *c, int B, int T, int H, int W) {
@@ -2210,18 +2446,46 @@ static tsf__shape tsf__shape_of(const tsf_config *c, int B, int T, int H, int W)
     s.B = B, s.T = T, s.H = H, s.W = W;
     s.Hp = H / c->patch_size, s.Wp = W / c->patch_size, s.N = s.Hp * s.Wp;
     s.Rt = s.Rs = 0;
+    s.nside = 0;
     s.train = 1, s.recompute = 0, s.keep_att = 0; /* training; see tsf__model_shape */
     s.SM = c->attention == TSF_ATTN_SPACE ? (long)B * T : B;
     if (c->attention == TSF_ATTN_SPACE) {
         s.R = (long)B * T * (1 + s.N), s.RA = s.R, s.SA = (long)B * T, s.SL = 1 + s.N;
     } else {
         s.R = (long)B * (1 + (long)s.N * T), s.RA = s.R, s.SA = B, s.SL = 1 + (long)s.N * T;
-        if (c->attention == TSF_ATTN_DIVIDED) {
-            s.Rt = (long)B * s.N * T, s.Rs = (long)B * T * (1 + s.N);
-            s.RA = s.Rs, s.SA = (long)B * T, s.SL = 1 + s.N;
-        }
+    }
+    s.nside = tsf__scheme(c->attention, s.side, &s.main);
+    s.SK = s.SA + s.SM;
+    if (s.nside) {
+        int G = tsf__seq_count(s.main, T, s.Hp, s.Wp), g, k;
+        s.Rt = (long)B * s.N * T, s.Rs = (long)B * ((long)s.N * T + G), s.RA = s.Rs;
+        s.SA = (long)B * G, s.SL = 1 + tsf__seq_len(s.main, 0, T, s.Hp, s.Wp);
+        for (g = 1; g < G; g++)
+            if (1 + tsf__seq_len(s.main, g, T, s.Hp, s.Wp) != s.SL) s.SL = 0;
+        s.SK = s.SA + s.SM;
+        for (k = 0; k < s.nside; k++) s.SK += (long)B * tsf__seq_count(s.side[k], T, s.Hp, s.Wp);
     }
     return s;
+}
+
+/* Rows of sequence g of a step over grouping k (main: with its cls copy). */
+static long tsf__seq_rows(const tsf__shape *s, int k, int g, int main_step) {
+    return k == TSF__G_ROWS ? s->SL : tsf__seq_len(k, g, s->T, s->Hp, s->Wp) + main_step;
+}
+
+/* Sequences of that step, all clips. */
+static long tsf__seqs(const tsf__shape *s, int k) {
+    return k == TSF__G_ROWS ? s->SA : (long)s->B * tsf__seq_count(k, s->T, s->Hp, s->Wp);
+}
+
+/* The sum over the step's sequences of their squared lengths (attention matrices' sizes). */
+static double tsf__seq_sq(const tsf__shape *s, int k, int main_step) {
+    double sum = 0;
+    long q, G = tsf__seqs(s, k) / s->B;
+    for (q = 0; q < G; q++)
+        sum += (double)tsf__seq_rows(s, k, (int)q, main_step) *
+               (double)tsf__seq_rows(s, k, (int)q, main_step);
+    return sum * s->B;
 }
 
 #define TSF__NUM_ACTS ((int)(sizeof(tsf_acts) / sizeof(float *)))
@@ -2239,7 +2503,7 @@ static tsf__shape tsf__shape_of(const tsf_config *c, int B, int T, int H, int W)
 static void tsf__act_sizes(const tsf_config *c, const tsf__shape *s, double a[], int nl[]) {
     double D = c->dim, HM = tsf__hidden(c), NH = c->heads, K = c->classes;
     double B = s->B, T = s->T, N = s->N, R = (double)s->R, Rt = (double)s->Rt;
-    double Rs = (double)s->Rs, RA = (double)s->RA, SA = (double)s->SA, SL = (double)s->SL;
+    double Rs = (double)s->Rs, RA = (double)s->RA, NS = s->nside;
     double CPP = (double)c->channels * c->patch_size * c->patch_size;
     double train = s->train, katt = s->keep_att ? c->depth : 0;
     int L = c->depth, LK = s->train && !s->recompute ? L : 1, LO = s->train ? L : 1, k = 0;
@@ -2248,28 +2512,28 @@ static void tsf__act_sizes(const tsf_config *c, const tsf__shape *s, double a[],
     TSF__ACT(1, B * T * N * CPP);                            /* cols */
     TSF__ACT(1, B * T * N * D);                              /* patches */
     TSF__ACT(1, R * D);                                      /* x0 */
-    TSF__ACT(LK, Rt * D), TSF__ACT(1, Rt * D);               /* t_in, t_ln */
-    TSF__ACT(LK, Rt), TSF__ACT(LK, Rt);                      /* t_mean, t_rstd */
-    TSF__ACT(LK, Rt * 3 * D);                                /* t_qkv */
-    TSF__ACT(LK, train * Rt * NH);                           /* t_lse */
-    TSF__ACT(LK, Rt * D), TSF__ACT(LK, Rt * D);              /* t_atty, t_proj */
-    TSF__ACT(1, Rt > 0 ? R * D : 0);                         /* u */
+    TSF__ACT(LK, NS * Rt * D), TSF__ACT(1, NS * Rt * D);     /* t_in, t_ln */
+    TSF__ACT(LK, NS * Rt), TSF__ACT(LK, NS * Rt);            /* t_mean, t_rstd */
+    TSF__ACT(LK, NS * Rt * 3 * D);                           /* t_qkv */
+    TSF__ACT(LK, train * NS * Rt * NH);                      /* t_lse */
+    TSF__ACT(LK, NS * Rt * D), TSF__ACT(LK, NS * Rt * D);    /* t_atty, t_proj */
+    TSF__ACT(1, NS * R * D);                                 /* u */
     TSF__ACT(LK, Rs * D);                                    /* s_in */
     TSF__ACT(1, RA * D), TSF__ACT(LK, RA), TSF__ACT(LK, RA); /* ln1, ln1_mean, ln1_rstd */
     TSF__ACT(LK, RA * 3 * D);                                /* qkv */
-    TSF__ACT(LK, train * SA * NH * SL);                      /* lse */
+    TSF__ACT(LK, train * RA * NH);                           /* lse */
     TSF__ACT(LK, RA * D);                                    /* atty */
     TSF__ACT(LK, R * D);                                     /* res1 */
     TSF__ACT(1, R * D), TSF__ACT(LK, R), TSF__ACT(LK, R);    /* ln2, ln2_mean, ln2_rstd */
     TSF__ACT(LK, train * R * HM), TSF__ACT(1, R * HM);       /* fch, fch_gelu */
     TSF__ACT(LO, R * D);                                     /* out */
-    TSF__ACT(L, (Rt > 0 ? B * N : 0) + SA + (double)s->SM);  /* keep */
-    TSF__ACT(1, katt * SA * NH * SL * SL);                   /* att */
-    TSF__ACT(1, Rt > 0 ? katt * B * N * NH * T * T : 0);     /* t_att */
-    TSF__ACT(1, B * D);                                      /* pooled */
-    TSF__ACT(1, B * D), TSF__ACT(1, B), TSF__ACT(1, B);      /* lnf, lnf_mean, lnf_rstd */
-    TSF__ACT(1, B * K), TSF__ACT(1, B * K), TSF__ACT(1, B);  /* logits, probs, losses */
-    TSF__ACT(1, ((R > Rs ? R : Rs) + B) * D);                /* scratch */
+    TSF__ACT(L, (double)s->SK);                              /* keep */
+    TSF__ACT(1, katt * NH * tsf__seq_sq(s, s->main, 1));     /* att */
+    TSF__ACT(1, NS > 0 ? katt * NH * tsf__seq_sq(s, s->side[0], 0) : 0); /* t_att */
+    TSF__ACT(1, B * D);                                                  /* pooled */
+    TSF__ACT(1, B * D), TSF__ACT(1, B), TSF__ACT(1, B);     /* lnf, lnf_mean, lnf_rstd */
+    TSF__ACT(1, B * K), TSF__ACT(1, B * K), TSF__ACT(1, B); /* logits, probs, losses */
+    TSF__ACT(1, ((R > Rs ? R : Rs) + B) * D);               /* scratch */
 #undef TSF__ACT
     TSF_ASSERT(k == TSF__NUM_ACTS);
 }
@@ -2326,12 +2590,16 @@ TSFDEF double tsf_config_flops(const tsf_config *c, int T, int H, int W) {
     double tokens = c->attention == TSF_ATTN_SPACE ? Tn * (N + 1) : N * Tn + 1;
     /* attention step over S sequences of length l: qkv + projection, and q.k^T + att.v */
 #define TSF__ATTN_FLOPS(S, l) (4.0 * (S) * (l)*D * D + 2.0 * (S) * (l) * (l)*D)
+    int k;
     if (c->attention == TSF_ATTN_SPACE)
         f = TSF__ATTN_FLOPS(Tn, N + 1);
     else if (c->attention == TSF_ATTN_JOINT)
         f = TSF__ATTN_FLOPS(1, N * Tn + 1);
-    else
-        f = TSF__ATTN_FLOPS(N, Tn) + N * Tn * D * D + TSF__ATTN_FLOPS(Tn, N + 1);
+    else { /* side steps (their dense layer too), then the main step with its cls copies */
+        for (k = 0; k < s.nside; k++)
+            f += 4.0 * N * Tn * D * D + 2.0 * tsf__seq_sq(&s, s.side[k], 0) * D + N * Tn * D * D;
+        f += 4.0 * (double)s.Rs * D * D + 2.0 * tsf__seq_sq(&s, s.main, 1) * D;
+    }
 #undef TSF__ATTN_FLOPS
     f += 2.0 * tokens * D * HM; /* MLP */
     f *= c->depth;
@@ -2558,10 +2826,12 @@ static void tsf__tokens_forward(float *x0, const float *patches, const tsf_param
                 float *dst;
                 const float *src =
                     n < 0 ? p->cls_token : patches + (((size_t)b * s->T + t) * s->N + n) * D;
-                const float *pos =
-                    p->pos_embed + (size_t)(n < 0 ? 0 : tsf__pos_row(c, n, s->Hp, s->Wp)) * D;
-                const float *tim = /* space_only has no time embedding (NULL) */
-                    p->time_embed ? p->time_embed + (size_t)tr * D : NULL;
+                const float *pos = /* NULL with pos_embed none */
+                    p->pos_embed
+                        ? p->pos_embed + (size_t)(n < 0 ? 0 : tsf__pos_row(c, n, s->Hp, s->Wp)) * D
+                        : NULL;
+                const float *tim = /* NULL in space_only and with pos_embed space or none */
+                    p->time_embed && n >= 0 ? p->time_embed + (size_t)tr * D : NULL;
                 if (c->attention == TSF_ATTN_SPACE)
                     dst = x0 + (((size_t)b * s->T + t) * (1 + s->N) + 1 + n) * D;
                 else if (n < 0 && t > 0)
@@ -2571,62 +2841,127 @@ static void tsf__tokens_forward(float *x0, const float *patches, const tsf_param
                                 (n < 0 ? 0 : 1 + (size_t)n * s->T + t)) *
                                    D;
                 for (i = 0; i < D; i++)
-                    dst[i] = src[i] + pos[i] +
-                             (n >= 0 && c->attention != TSF_ATTN_SPACE ? tim[i] : 0.0f);
+                    dst[i] = src[i] + (pos ? pos[i] : 0.0f) + (tim ? tim[i] : 0.0f);
             }
         }
 }
 
-/* Divided attention, temporal step: the patch tokens of clip b, rows 1.. of x // (B, 1+N*T, D),
-   are already ordered n-major, t-minor, so the B*N temporal sequences of T tokens are the
-   patch rows without the cls rows. */
-static void tsf__time_groups_forward(float *seqs, const float *x, const tsf__shape *s, int D) {
-    size_t NT = (size_t)s->N * s->T, b;
-    for (b = 0; b < (size_t)s->B; b++)
-        memcpy(seqs + b * NT * D, x + (b * (1 + NT) + 1) * D, NT * D * sizeof(float));
+/* The steps' gathers and residuals (docs/model.md section 4): sequences are gathered from
+   the token rows x // (B, 1+N*T, D) into a step's buffer, clip after clip, and their results
+   added back where the tokens came from. Row of member m of sequence g of clip b: */
+static size_t tsf__token_row(const tsf__shape *s, int k, int b, int g, int m) {
+    return (size_t)b * (1 + (size_t)s->N * s->T) + 1 +
+           (size_t)tsf__seq_token(k, g, m, s->T, s->Hp, s->Wp);
 }
 
-/* The temporal step's residual: U = x + q on the patch rows (q // (B*N*T, D), the temporal
-   branch, in the same order); the cls rows pass unchanged. */
-static void tsf__time_residual_forward(float *u, const float *x, const float *q,
-                                       const tsf__shape *s, int D) {
-    size_t NT = (size_t)s->N * s->T, b;
-    for (b = 0; b < (size_t)s->B; b++) {
-        memcpy(u + b * (1 + NT) * D, x + b * (1 + NT) * D, (size_t)D * sizeof(float));
-        tsf_residual_forward(u + (b * (1 + NT) + 1) * D, x + (b * (1 + NT) + 1) * D, q + b * NT * D,
-                             NT * D);
+/* A side step's sequences // (Rt, D): the patch tokens of x, grouped by k (no cls). */
+static void tsf__side_gather_forward(float *seqs, const float *x, const tsf__shape *s, int k,
+                                     int D) {
+    int b, g, m, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    for (b = 0; b < s->B; b++)
+        for (g = 0; g < G; g++)
+            for (m = 0; m < tsf__seq_len(k, g, s->T, s->Hp, s->Wp); m++, seqs += D)
+                memcpy(seqs, x + tsf__token_row(s, k, b, g, m) * D, (size_t)D * sizeof(float));
+}
+
+/* A side step's residual: U = x + q on the patch rows (q // (Rt, D), the step's branch in
+   its sequences' order); the cls rows pass unchanged. */
+static void tsf__side_residual_forward(float *u, const float *x, const float *q,
+                                       const tsf__shape *s, int k, int D) {
+    int b, g, m, i, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    for (b = 0; b < s->B; b++) {
+        size_t cls = (size_t)b * (1 + (size_t)s->N * s->T) * D;
+        memcpy(u + cls, x + cls, (size_t)D * sizeof(float));
+        for (g = 0; g < G; g++)
+            for (m = 0; m < tsf__seq_len(k, g, s->T, s->Hp, s->Wp); m++, q += D) {
+                size_t r = tsf__token_row(s, k, b, g, m) * D;
+                for (i = 0; i < D; i++) u[r + i] = x[r + i] + q[i];
+            }
     }
 }
 
-/* Divided attention, spatial step: B*T sequences of 1+N tokens, [z0, U(n=0,t), ..., U(N-1,t)]
-   for frame t of clip b, where z0 is the cls token entering the block (u keeps it as is). */
-static void tsf__space_groups_forward(float *seqs, const float *u, const tsf__shape *s, int D) {
-    size_t NT = (size_t)s->N * s->T, b, t, n;
-    for (b = 0; b < (size_t)s->B; b++)
-        for (t = 0; t < (size_t)s->T; t++) {
-            float *dst = seqs + (b * s->T + t) * (1 + s->N) * D;
-            memcpy(dst, u + b * (1 + NT) * D, D * sizeof(float));
-            for (n = 0; n < (size_t)s->N; n++)
-                memcpy(dst + (1 + n) * D, u + (b * (1 + NT) + 1 + n * s->T + t) * D,
-                       D * sizeof(float));
+/* The main step's sequences // (Rs, D): [z0, its members] for every sequence of grouping
+   s->main, z0 the cls row of u (which the side steps left as the block received it). */
+static void tsf__main_gather_forward(float *seqs, const float *u, const tsf__shape *s, int D) {
+    int b, g, m, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    for (b = 0; b < s->B; b++)
+        for (g = 0; g < G; g++) {
+            memcpy(seqs, u + (size_t)b * (1 + (size_t)s->N * s->T) * D, (size_t)D * sizeof(float));
+            for (seqs += D, m = 0; m < tsf__seq_len(k, g, s->T, s->Hp, s->Wp); m++, seqs += D)
+                memcpy(seqs, u + tsf__token_row(s, k, b, g, m) * D, (size_t)D * sizeof(float));
         }
 }
 
-/* The spatial step's residual: V = U + Q for patch tokens (Q // (B*T, 1+N, D) the attention
-   branch, in spatial-sequence order), and V cls = z0 + mean over the T frames of Q's cls rows. */
-static void tsf__space_residual_forward(float *v, const float *u, const float *q, float *clsmean,
-                                        const tsf__shape *s, int D) {
-    size_t NT = (size_t)s->N * s->T, b, t, n, i;
-    tsf_mean_forward(clsmean, q, s->B, s->T, D, (size_t)(1 + s->N) * D);
-    for (b = 0; b < (size_t)s->B; b++) {
-        for (i = 0; i < (size_t)D; i++)
-            v[b * (1 + NT) * D + i] = u[b * (1 + NT) * D + i] + clsmean[b * D + i];
-        for (t = 0; t < (size_t)s->T; t++)
-            for (n = 0; n < (size_t)s->N; n++) {
-                size_t r = (b * (1 + NT) + 1 + n * s->T + t) * D;
-                const float *qr = q + ((b * s->T + t) * (1 + s->N) + 1 + n) * D;
-                for (i = 0; i < (size_t)D; i++) v[r + i] = u[r + i] + qr[i];
+/* The main step's residual: V = U + Q for patch tokens (Q // (Rs, D), the attention branch
+   in sequence order), and V cls = z0 + the mean of the G sequences' cls rows of Q (in
+   clsmean // (B, D) first, as tsf_mean_forward makes it). */
+static void tsf__main_residual_forward(float *v, const float *u, const float *q, float *clsmean,
+                                       const tsf__shape *s, int D) {
+    int b, g, m, i, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    size_t NT = (size_t)s->N * s->T;
+    float inv = 1.0f / (float)G;
+    const float *row;
+    for (b = 0, row = q; b < s->B; b++) { /* the mean first, in sequence order */
+        float *o = clsmean + (size_t)b * D;
+        for (i = 0; i < D; i++) o[i] = 0.0f;
+        for (g = 0; g < G; row += (tsf__seq_len(k, g, s->T, s->Hp, s->Wp) + 1) * (size_t)D, g++)
+            for (i = 0; i < D; i++) o[i] += row[i];
+        for (i = 0; i < D; i++) o[i] *= inv;
+    }
+    for (b = 0; b < s->B; b++) {
+        for (i = 0; i < D; i++)
+            v[b * (1 + NT) * D + i] = u[b * (1 + NT) * D + i] + clsmean[(size_t)b * D + i];
+        for (g = 0; g < G; g++)
+            for (q += D, m = 0; m < tsf__seq_len(k, g, s->T, s->Hp, s->Wp); m++, q += D) {
+                size_t r = tsf__token_row(s, k, b, g, m) * D;
+                for (i = 0; i < D; i++) v[r + i] = u[r + i] + q[i];
             }
+    }
+}
+
+/* The runs of a step's sequences of equal length: from sequence *q, the run's sequences
+   (*count) and rows each (*len); *q moves past it. Returns 0 when none is left. The
+   attention kernel is called once a run: once a step, unless the grid cuts into windows or
+   parity classes of different sizes. */
+static int tsf__next_run(const tsf__shape *s, int k, int main_step, long *q, long *count,
+                         long *len) {
+    long n = tsf__seqs(s, k), G = n / s->B, e = *q + 1;
+    if (*q >= n) return 0;
+    *len = tsf__seq_rows(s, k, (int)(*q % G), main_step);
+    while (e < n && tsf__seq_rows(s, k, (int)(e % G), main_step) == *len) e++;
+    *count = e - *q, *q = e;
+    return 1;
+}
+
+/* The attention of a step over grouping k: out // (rows, D) and lse (NULL: not kept) from
+   qkv // (rows, 3D) of its sequences. */
+static void tsf__step_attention_forward(float *out, float *lse, const float *qkv,
+                                        const tsf__shape *s, int k, int main_step, int D, int NH) {
+    long q = 0, count, len, r = 0;
+    for (; tsf__next_run(s, k, main_step, &q, &count, &len); r += count * len)
+        tsf_attention_fused_forward(out + (size_t)r * D, lse ? lse + (size_t)r * NH : NULL,
+                                    qkv + (size_t)r * 3 * D, (int)count, (int)len, D, NH);
+}
+
+/* Its probabilities, to be looked at: att holds, sequence after sequence, NH (len, len). */
+static void tsf__step_attention_probs(float *att, const float *qkv, const tsf__shape *s, int k,
+                                      int main_step, int D, int NH) {
+    long q = 0, count, len, r = 0;
+    for (; tsf__next_run(s, k, main_step, &q, &count, &len); r += count * len) {
+        tsf__attention_probs(att, qkv + (size_t)r * 3 * D, (int)count, (int)len, D, NH);
+        att += (size_t)count * NH * len * len;
+    }
+}
+
+/* Scale the rows of x, a step's sequences, sequence by sequence (forward and backward). */
+static void tsf__drop_path_seqs(float *x, const float *keep, const tsf__shape *s, int k,
+                                int main_step, int D) {
+    long q, n = tsf__seqs(s, k), G = n / s->B;
+    size_t i, rows;
+    for (q = 0; q < n; q++, x += rows * D) {
+        rows = (size_t)tsf__seq_rows(s, k, (int)(q % G), main_step);
+        if (keep[q] != 1.0f)
+            for (i = 0; i < rows * D; i++) x[i] *= keep[q];
     }
 }
 
@@ -2657,6 +2992,41 @@ static tsf_acts tsf__layer_acts(const tsf_acts *a, const tsf_config *c, const ts
     for (k = TSF__FIRST_LAYER_ACT; k <= TSF__LAST_LAYER_ACT; k++) /* one block's: nothing */
         if (v[k] && nl[k] > 1) v[k] += (size_t)l * (size_t)(s[k] / nl[k]);
     return t;
+}
+
+/* One attention step's weights: its LayerNorm, qkv and output projection, and (side steps)
+   the dense layer that adds its result to the patch rows. */
+typedef struct tsf__step_weights {
+    float *ln_w, *ln_b, *qkv_w, *qkv_b, *proj_w, *proj_b, *fc_w, *fc_b;
+} tsf__step_weights;
+
+/* The weights of the side step over grouping k: the eight consecutive tsf_params fields of
+   the temporal (t_*), local (l_*) or width (w_*) step. */
+static tsf__step_weights tsf__side_weights(const tsf_params *w, int k) {
+    tsf__step_weights sw;
+    float *const *first = k == TSF__G_WINDOW  ? &w->l_ln_w
+                          : k == TSF__G_WIDTH ? &w->w_ln_w
+                                              : &w->t_ln_w;
+    memcpy(&sw, first, sizeof sw);
+    return sw;
+}
+
+/* One side step's activations: the t_* tensors and u hold every side step's, one after the
+   other; these are step j's. */
+typedef struct tsf__side_acts {
+    float *in, *ln, *mean, *rstd, *qkv, *lse, *atty, *proj, *u;
+} tsf__side_acts;
+
+static tsf__side_acts tsf__side_view(const tsf_acts *t, const tsf__shape *s, const tsf_config *c,
+                                     int j) {
+    tsf__side_acts v;
+    size_t rows = (size_t)j * s->Rt, D = (size_t)c->dim;
+    v.in = t->t_in + rows * D, v.ln = t->t_ln + rows * D;
+    v.mean = t->t_mean + rows, v.rstd = t->t_rstd + rows;
+    v.qkv = t->t_qkv + rows * 3 * D, v.lse = t->t_lse ? t->t_lse + rows * c->heads : NULL;
+    v.atty = t->t_atty + rows * D, v.proj = t->t_proj + rows * D;
+    v.u = t->u + (size_t)j * s->R * D;
+    return v;
 }
 
 /* ---- stochastic depth -------------------------------------------------------------------- */
@@ -2694,8 +3064,9 @@ static void tsf__dropout(float *x, size_t n, const tsf_model *m, int l) {
 /* ---- forward ----------------------------------------------------------------------------- */
 /* Block l's forward pass from its input xin // (R, D) to t->out (in inference the same
    buffer: xin is read for the last time before out is written), with its weights w, its
-   activations t and its drop-path scales, already drawn, in t->keep. Dropout (when the pass
-   drew a seed) and the attention probabilities (m->keep_attention) as the model asks. */
+   activations t and its drop-path scales, already drawn, in t->keep (the side steps'
+   sequences', the main attention's, the MLP's). Dropout (when the pass drew a seed) and the
+   attention probabilities (m->keep_attention) as the model asks. */
 static void tsf__block_forward(tsf_model *m, const tsf__shape *sp, const tsf_params *wp,
                                const tsf_acts *tp, const float *xin, int l) {
     const tsf_config *c = &m->cfg;
@@ -2703,50 +3074,51 @@ static void tsf__block_forward(tsf_model *m, const tsf__shape *sp, const tsf_par
     const tsf_acts t = *tp;
     const tsf__shape s = *sp;
     tsf_acts *a = &m->acts;
-    int B = s.B, T = s.T, D = c->dim, HM = tsf__hidden(c), NH = c->heads;
+    int D = c->dim, HM = tsf__hidden(c), NH = c->heads, j;
     size_t R = (size_t)s.R, RA = (size_t)s.RA, Rt = (size_t)s.Rt;
-    float eps = c->ln_eps, *keep_t = t.keep, *keep_a = keep_t + (Rt ? (size_t)B * s.N : 0);
-    float *keep_m = keep_a + s.SA, *tmp = a->scratch;
-    const float *attn_in = xin; /* what the block's main attention reads */
+    float eps = c->ln_eps, *keep = t.keep, *tmp = a->scratch;
+    const float *x = xin; /* the tokens a step reads: xin, then each side step's U */
 
-    if (c->attention == TSF_ATTN_DIVIDED) {
-        /* temporal attention: B*N sequences of T frames; U = x + temporal_fc(branch) */
-        tsf__time_groups_forward(t.t_in, xin, &s, D);
-        tsf_layernorm_forward(t.t_ln, t.t_mean, t.t_rstd, t.t_in, w.t_ln_w, w.t_ln_b, (int)Rt, D,
-                              eps);
-        tsf_linear_forward(t.t_qkv, t.t_ln, w.t_qkv_w, w.t_qkv_b, (int)Rt, D, 3 * D);
-        tsf_attention_fused_forward(t.t_atty, t.t_lse, t.t_qkv, B * s.N, T, D, NH);
-        if (a->t_att) /* kept to be looked at (m->keep_attention) */
-            tsf__attention_probs(a->t_att + (size_t)l * B * s.N * NH * T * T, t.t_qkv, B * s.N, T,
-                                 D, NH);
-        tsf_linear_forward(t.t_proj, t.t_atty, w.t_proj_w, w.t_proj_b, (int)Rt, D, D);
-        tsf__drop_path_apply(t.t_proj, keep_t, (size_t)B * s.N, (size_t)T, D);
-        tsf_linear_forward(tmp, t.t_proj, w.t_fc_w, w.t_fc_b, (int)Rt, D, D);
-        tsf__time_residual_forward(t.u, xin, tmp, &s, D);
-        /* spatial attention runs on B*T sequences of 1+N tokens */
-        tsf__space_groups_forward(t.s_in, t.u, &s, D);
-        attn_in = t.s_in;
+    /* side steps: U = x + fc(proj(MHSA(LN(sequences of x's patch tokens)))) */
+    for (j = 0; j < s.nside; j++) {
+        int k = s.side[j];
+        tsf__step_weights sw = tsf__side_weights(&w, k);
+        tsf__side_acts st = tsf__side_view(&t, &s, c, j);
+        tsf__side_gather_forward(st.in, x, &s, k, D);
+        tsf_layernorm_forward(st.ln, st.mean, st.rstd, st.in, sw.ln_w, sw.ln_b, (int)Rt, D, eps);
+        tsf_linear_forward(st.qkv, st.ln, sw.qkv_w, sw.qkv_b, (int)Rt, D, 3 * D);
+        tsf__step_attention_forward(st.atty, st.lse, st.qkv, &s, k, 0, D, NH);
+        if (a->t_att && j == 0) /* kept to be looked at (m->keep_attention) */
+            tsf__step_attention_probs(a->t_att + (size_t)l * NH * (size_t)tsf__seq_sq(&s, k, 0),
+                                      st.qkv, &s, k, 0, D, NH);
+        tsf_linear_forward(st.proj, st.atty, sw.proj_w, sw.proj_b, (int)Rt, D, D);
+        tsf__drop_path_seqs(st.proj, keep, &s, k, 0, D);
+        tsf_linear_forward(tmp, st.proj, sw.fc_w, sw.fc_b, (int)Rt, D, D);
+        tsf__side_residual_forward(st.u, x, tmp, &s, k, D);
+        keep += tsf__seqs(&s, k), x = st.u;
     }
-    /* attention: res1 = x + proj(MHSA(LN1(x))) */
-    tsf_layernorm_forward(t.ln1, t.ln1_mean, t.ln1_rstd, attn_in, w.ln1_w, w.ln1_b, (int)RA, D,
-                          eps);
+    /* the main attention: res1 = x + proj(MHSA(LN1(x))), over the main step's sequences */
+    if (s.nside) tsf__main_gather_forward(t.s_in, x, &s, D);
+    tsf_layernorm_forward(t.ln1, t.ln1_mean, t.ln1_rstd, s.nside ? t.s_in : x, w.ln1_w, w.ln1_b,
+                          (int)RA, D, eps);
     tsf_linear_forward(t.qkv, t.ln1, w.qkv_w, w.qkv_b, (int)RA, D, 3 * D);
-    tsf_attention_fused_forward(t.atty, t.lse, t.qkv, (int)s.SA, (int)s.SL, D, NH);
+    tsf__step_attention_forward(t.atty, t.lse, t.qkv, &s, s.main, 1, D, NH);
     if (a->att)
-        tsf__attention_probs(a->att + (size_t)l * s.SA * NH * s.SL * s.SL, t.qkv, (int)s.SA,
-                             (int)s.SL, D, NH);
+        tsf__step_attention_probs(a->att + (size_t)l * NH * (size_t)tsf__seq_sq(&s, s.main, 1),
+                                  t.qkv, &s, s.main, 1, D, NH);
     tsf_linear_forward(tmp, t.atty, w.proj_w, w.proj_b, (int)RA, D, D);
-    tsf__drop_path_apply(tmp, keep_a, (size_t)s.SA, (size_t)s.SL, D);
-    if (c->attention == TSF_ATTN_DIVIDED)
-        tsf__space_residual_forward(t.res1, t.u, tmp, tmp + (size_t)s.Rs * D, &s, D);
+    tsf__drop_path_seqs(tmp, keep, &s, s.main, 1, D);
+    if (s.nside)
+        tsf__main_residual_forward(t.res1, x, tmp, tmp + (size_t)s.Rs * D, &s, D);
     else
-        tsf_residual_forward(t.res1, xin, tmp, R * D);
+        tsf_residual_forward(t.res1, x, tmp, R * D);
+    keep += s.SA;
     /* MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))) */
     tsf_layernorm_forward(t.ln2, t.ln2_mean, t.ln2_rstd, t.res1, w.ln2_w, w.ln2_b, (int)R, D, eps);
     tsf_linear_gelu_forward(t.fch_gelu, t.fch, t.ln2, w.fc1_w, w.fc1_b, (int)R, D, HM);
     if (m->dropout_seed) tsf__dropout(t.fch_gelu, R * HM, m, l);
     tsf_linear_forward(tmp, t.fch_gelu, w.fc2_w, w.fc2_b, (int)R, HM, D);
-    tsf__drop_path_apply(tmp, keep_m, (size_t)s.SM, R / (size_t)s.SM, D);
+    tsf__drop_path_apply(tmp, keep, (size_t)s.SM, R / (size_t)s.SM, D);
     tsf_residual_forward(t.out, t.res1, tmp, R * D);
 }
 
@@ -2776,7 +3148,7 @@ static tsf_status tsf__forward(tsf_model *m, const float *x, int B, int T, int H
     for (l = 0; l < c->depth; l++) {
         tsf_params w = tsf__layer_params(p, c, l); /* this block's weights  */
         tsf_acts t = tsf__layer_acts(a, c, &s, l); /* and its activations   */
-        tsf__drop_path_draw(t.keep, (s.Rt ? (size_t)B * s.N : 0) + s.SA + s.SM, m, l, train);
+        tsf__drop_path_draw(t.keep, (size_t)s.SK, m, l, train);
         tsf__block_forward(m, &s, &w, &t, xin, l);
         xin = t.out;
     }
@@ -2874,47 +3246,64 @@ TSFDEF tsf_status tsf_model_loss(tsf_model *m, const float *x, const int *labels
     return sum == sum && sum < (double)INFINITY ? TSF_OK : TSF_ERR_NONFINITE;
 }
 
-/* ---- the grouping ops' backward: each scatters back what its forward gathered ------------- */
-/* The temporal residual's backward: the branch's gradient dq // (B*N*T, D) is dU's patch
-   rows; the skip path's gradient is dU itself, left where it is. */
-static void tsf__time_residual_backward(float *dq, const float *du, const tsf__shape *s, int D) {
-    tsf__time_groups_forward(dq, du, s, D); /* the same gather */
+/* ---- the steps' backward: each scatters back what its forward gathered ---------------------- */
+/* A side step's residual backward: the branch's gradient dq // (Rt, D) is dU's patch rows in
+   the step's order; the skip path's gradient is dU itself, left where it is. */
+static void tsf__side_residual_backward(float *dq, const float *du, const tsf__shape *s, int k,
+                                        int D) {
+    tsf__side_gather_forward(dq, du, s, k, D); /* the same gather */
 }
 
-/* dx patch rows += dseqs (the temporal sequences are the patch rows in order). */
-static void tsf__time_groups_backward(float *dx, const float *dseqs, const tsf__shape *s, int D) {
-    size_t NT = (size_t)s->N * s->T, b;
-    for (b = 0; b < (size_t)s->B; b++)
-        tsf_residual_backward(dx + (b * (1 + NT) + 1) * D, NULL, dseqs + b * NT * D, NT * D);
+/* dx patch rows += dseqs, a side step's sequences' gradient. */
+static void tsf__side_gather_backward(float *dx, const float *dseqs, const tsf__shape *s, int k,
+                                      int D) {
+    int b, g, m, i, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    for (b = 0; b < s->B; b++)
+        for (g = 0; g < G; g++)
+            for (m = 0; m < tsf__seq_len(k, g, s->T, s->Hp, s->Wp); m++, dseqs += D) {
+                float *d = dx + tsf__token_row(s, k, b, g, m) * D;
+                for (i = 0; i < D; i++) d[i] += dseqs[i];
+            }
 }
 
-/* du += the spatial sequences' gradient: token 1+n of frame t to U(n, t), and every frame's
-   copy of z0 to the cls row (z0 feeds all T sequences, so its gradient is their sum). */
-static void tsf__space_groups_backward(float *du, const float *dseqs, const tsf__shape *s, int D) {
-    size_t NT = (size_t)s->N * s->T, b, t, n;
-    for (b = 0; b < (size_t)s->B; b++)
-        for (t = 0; t < (size_t)s->T; t++) {
-            const float *src = dseqs + (b * s->T + t) * (1 + s->N) * D;
-            tsf_residual_backward(du + b * (1 + NT) * D, NULL, src, (size_t)D);
-            for (n = 0; n < (size_t)s->N; n++)
-                tsf_residual_backward(du + (b * (1 + NT) + 1 + n * s->T + t) * D, NULL,
-                                      src + (1 + n) * D, (size_t)D);
+/* The main residual's backward: dq // (Rs, D) = the gradient of the attention branch (patch
+   rows from dv, every cls copy dv_cls / G); the skip path's gradient is dv itself. */
+static void tsf__main_residual_backward(float *dq, const float *dv, const tsf__shape *s, int D) {
+    int b, g, m, i, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    size_t NT = (size_t)s->N * s->T;
+    float inv = 1.0f / (float)G;
+    for (b = 0; b < s->B; b++)
+        for (g = 0; g < G; g++) {
+            for (i = 0; i < D; i++) dq[i] = dv[b * (1 + NT) * D + i] * inv; /* the mean */
+            for (dq += D, m = 0; m < tsf__seq_len(k, g, s->T, s->Hp, s->Wp); m++, dq += D)
+                memcpy(dq, dv + tsf__token_row(s, k, b, g, m) * D, (size_t)D * sizeof(float));
         }
 }
 
-/* The spatial residual's backward: dq // (B*T, 1+N, D) = the gradient of the attention
-   branch (patch rows from dv, cls rows dv_cls / T); the skip path's gradient is dv itself. */
-static void tsf__space_residual_backward(float *dq, const float *dv, const tsf__shape *s, int D) {
-    size_t NT = (size_t)s->N * s->T, b, t, n, i;
-    float inv = 1.0f / (float)s->T;
-    for (b = 0; b < (size_t)s->B; b++)
-        for (t = 0; t < (size_t)s->T; t++) {
-            float *dst = dq + (b * s->T + t) * (1 + s->N) * D;
-            for (i = 0; i < (size_t)D; i++) dst[i] = dv[b * (1 + NT) * D + i] * inv; /* the mean */
-            for (n = 0; n < (size_t)s->N; n++)
-                memcpy(dst + (1 + n) * D, dv + (b * (1 + NT) + 1 + n * s->T + t) * D,
-                       (size_t)D * sizeof(float));
+/* du += the main step's sequences' gradient: each member to its token row, and every copy of
+   z0 to the cls row (z0 feeds all G sequences, so its gradient is their sum). */
+static void tsf__main_gather_backward(float *du, const float *dseqs, const tsf__shape *s, int D) {
+    int b, g, m, i, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    for (b = 0; b < s->B; b++)
+        for (g = 0; g < G; g++) {
+            float *d = du + (size_t)b * (1 + (size_t)s->N * s->T) * D;
+            for (i = 0; i < D; i++) d[i] += dseqs[i];
+            for (dseqs += D, m = 0; m < tsf__seq_len(k, g, s->T, s->Hp, s->Wp); m++, dseqs += D) {
+                d = du + tsf__token_row(s, k, b, g, m) * D;
+                for (i = 0; i < D; i++) d[i] += dseqs[i];
+            }
         }
+}
+
+/* The attention backward of a step, run by run as forward ran it (dqkv written: TSF__SET). */
+static void tsf__step_attention_backward(float *dqkv, const float *dout, const float *qkv,
+                                         const float *out, const float *lse, const tsf__shape *s,
+                                         int k, int main_step, int D, int NH) {
+    long q = 0, count, len, r = 0;
+    for (; tsf__next_run(s, k, main_step, &q, &count, &len); r += count * len)
+        tsf__attention_fused_backward(dqkv + (size_t)r * 3 * D, dout + (size_t)r * D,
+                                      qkv + (size_t)r * 3 * D, out + (size_t)r * D,
+                                      lse + (size_t)r * NH, (int)count, (int)len, D, NH, TSF__SET);
 }
 
 /* Tokens' backward: the gradient of x0 flows to the patch embeddings, and is summed into the
@@ -2928,7 +3317,9 @@ static void tsf__tokens_backward(float *dpatches, tsf_params *g, const float *dx
             for (n = -1; n < s->N; n++) {
                 const float *d;
                 float *pos =
-                    g->pos_embed + (size_t)(n < 0 ? 0 : tsf__pos_row(c, n, s->Hp, s->Wp)) * D;
+                    g->pos_embed
+                        ? g->pos_embed + (size_t)(n < 0 ? 0 : tsf__pos_row(c, n, s->Hp, s->Wp)) * D
+                        : NULL;
                 if (c->attention == TSF_ATTN_SPACE)
                     d = dx0 + (((size_t)b * s->T + t) * (1 + s->N) + 1 + n) * D;
                 else if (n < 0 && t > 0)
@@ -2937,14 +3328,14 @@ static void tsf__tokens_backward(float *dpatches, tsf_params *g, const float *dx
                     d = dx0 + ((size_t)b * (1 + (size_t)s->N * s->T) +
                                (n < 0 ? 0 : 1 + (size_t)n * s->T + t)) *
                                   D;
-                for (i = 0; i < D; i++) pos[i] += d[i];
+                for (i = 0; pos && i < D; i++) pos[i] += d[i];
                 if (n < 0) {
                     for (i = 0; i < D; i++) g->cls_token[i] += d[i];
                 } else {
                     memcpy(dpatches + (((size_t)b * s->T + t) * s->N + n) * D, d,
                            (size_t)D * sizeof(float));
-                    if (c->attention != TSF_ATTN_SPACE)
-                        for (i = 0; i < D; i++) g->time_embed[(size_t)tr * D + i] += d[i];
+                    for (i = 0; g->time_embed && i < D; i++)
+                        g->time_embed[(size_t)tr * D + i] += d[i];
                 }
             }
         }
@@ -2965,11 +3356,14 @@ static void tsf__block_remake(tsf_model *m, const tsf__shape *sp, const tsf_para
     const tsf_config *c = &m->cfg;
     const tsf_params w = *wp;
     const tsf_acts t = *tp;
-    int D = c->dim;
+    int D = c->dim, j;
     size_t R = (size_t)sp->R, RA = (size_t)sp->RA, Rt = (size_t)sp->Rt;
-    if (Rt)
-        tsf_layernorm_forward(t.t_ln, t.t_mean, t.t_rstd, t.t_in, w.t_ln_w, w.t_ln_b, (int)Rt, D,
+    for (j = 0; j < sp->nside; j++) {
+        tsf__step_weights sw = tsf__side_weights(&w, sp->side[j]);
+        tsf__side_acts st = tsf__side_view(&t, sp, c, j);
+        tsf_layernorm_forward(st.ln, st.mean, st.rstd, st.in, sw.ln_w, sw.ln_b, (int)Rt, D,
                               c->ln_eps);
+    }
     tsf_layernorm_forward(t.ln1, t.ln1_mean, t.ln1_rstd, attn_in, w.ln1_w, w.ln1_b, (int)RA, D,
                           c->ln_eps);
     tsf_layernorm_forward(t.ln2, t.ln2_mean, t.ln2_rstd, t.res1, w.ln2_w, w.ln2_b, (int)R, D,
@@ -2990,11 +3384,10 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
     const tsf_acts t = *tp;
     const tsf__shape s = *sp;
     tsf_grad_acts *d = &m->gacts;
-    int B = s.B, T = s.T, D = c->dim, HM = tsf__hidden(c), NH = c->heads;
+    int D = c->dim, HM = tsf__hidden(c), NH = c->heads, j;
     size_t R = (size_t)s.R, RA = (size_t)s.RA, Rt = (size_t)s.Rt;
-    const float *attn_in = c->attention == TSF_ATTN_DIVIDED ? t.s_in : xin;
-    float *keep_t = t.keep, *keep_a = keep_t + (Rt ? (size_t)B * s.N : 0);
-    float *keep_m = keep_a + s.SA;
+    const float *attn_in = s.nside ? t.s_in : xin;
+    float *keep_m = t.keep + s.SK - s.SM, *keep_a = keep_m - s.SA, *keep = keep_a;
     if (!s.recompute) tsf__block_remake(m, &s, &w, &t, attn_in, l);
 
     /* MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))); dres holds d(out) */
@@ -3009,41 +3402,45 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
     tsf__layernorm_backward(d->dres, gw.ln2_w, gw.ln2_b, d->dnorm, t.res1, w.ln2_w, t.ln2_mean,
                             t.ln2_rstd, (int)R, D, TSF__ADD); /* dres = d(res1) */
 
-    /* attention: res1 = x + proj(MHSA(LN1(x))); divided: V from U and the frames' Q */
-    if (c->attention == TSF_ATTN_DIVIDED)
-        tsf__space_residual_backward(d->dbranch, d->dres, &s, D);
+    /* the main attention: res1 = x + proj(MHSA(LN1(x))), over the main step's sequences */
+    if (s.nside)
+        tsf__main_residual_backward(d->dbranch, d->dres, &s, D);
     else
         tsf__copy(d->dbranch, d->dres, R * D);
-    tsf__drop_path_apply(d->dbranch, keep_a, (size_t)s.SA, (size_t)s.SL, D);
+    tsf__drop_path_seqs(d->dbranch, keep_a, &s, s.main, 1, D);
     tsf__linear_backward(d->dattn, gw.proj_w, gw.proj_b, d->dbranch, t.atty, w.proj_w, (int)RA, D,
                          D, TSF__SET);
-    tsf__attention_fused_backward(d->dqkv, d->dattn, t.qkv, t.atty, t.lse, (int)s.SA, (int)s.SL, D,
-                                  NH, TSF__SET);
+    tsf__step_attention_backward(d->dqkv, d->dattn, t.qkv, t.atty, t.lse, &s, s.main, 1, D, NH);
     tsf__linear_backward(d->dnorm, gw.qkv_w, gw.qkv_b, d->dqkv, t.ln1, w.qkv_w, (int)RA, D, 3 * D,
                          TSF__SET);
-    if (c->attention != TSF_ATTN_DIVIDED) {
+    if (!s.nside) {
         tsf__layernorm_backward(d->dres, gw.ln1_w, gw.ln1_b, d->dnorm, attn_in, w.ln1_w, t.ln1_mean,
                                 t.ln1_rstd, (int)RA, D, TSF__ADD); /* dres = d(x) */
         return;
     }
     tsf__layernorm_backward(d->dseq, gw.ln1_w, gw.ln1_b, d->dnorm, attn_in, w.ln1_w, t.ln1_mean,
                             t.ln1_rstd, (int)RA, D, TSF__SET);
-    tsf__space_groups_backward(d->dres, d->dseq, &s, D); /* dres = d(U) */
+    tsf__main_gather_backward(d->dres, d->dseq, &s, D); /* dres = d(the last side step's U) */
 
-    /* temporal: U = x + temporal_fc(proj(MHSA_t(LN_t(time groups of x)))) on patch rows */
-    tsf__time_residual_backward(d->dbranch, d->dres, &s, D);
-    tsf__linear_backward(d->dseq, gw.t_fc_w, gw.t_fc_b, d->dbranch, t.t_proj, w.t_fc_w, (int)Rt, D,
-                         D, TSF__SET);
-    tsf__drop_path_apply(d->dseq, keep_t, (size_t)B * s.N, (size_t)T, D);
-    tsf__linear_backward(d->dattn, gw.t_proj_w, gw.t_proj_b, d->dseq, t.t_atty, w.t_proj_w, (int)Rt,
-                         D, D, TSF__SET);
-    tsf__attention_fused_backward(d->dqkv, d->dattn, t.t_qkv, t.t_atty, t.t_lse, B * s.N, T, D, NH,
-                                  TSF__SET);
-    tsf__linear_backward(d->dnorm, gw.t_qkv_w, gw.t_qkv_b, d->dqkv, t.t_ln, w.t_qkv_w, (int)Rt, D,
-                         3 * D, TSF__SET);
-    tsf__layernorm_backward(d->dseq, gw.t_ln_w, gw.t_ln_b, d->dnorm, t.t_in, w.t_ln_w, t.t_mean,
-                            t.t_rstd, (int)Rt, D, TSF__SET);
-    tsf__time_groups_backward(d->dres, d->dseq, &s, D); /* dres = d(x) */
+    /* side steps, last first: U = x + fc(proj(MHSA(LN(sequences of x's patch tokens)))) */
+    for (j = s.nside - 1; j >= 0; j--) {
+        int k = s.side[j];
+        tsf__step_weights sw = tsf__side_weights(&w, k), sg = tsf__side_weights(&gw, k);
+        tsf__side_acts st = tsf__side_view(&t, &s, c, j);
+        keep -= tsf__seqs(&s, k);
+        tsf__side_residual_backward(d->dbranch, d->dres, &s, k, D);
+        tsf__linear_backward(d->dseq, sg.fc_w, sg.fc_b, d->dbranch, st.proj, sw.fc_w, (int)Rt, D, D,
+                             TSF__SET);
+        tsf__drop_path_seqs(d->dseq, keep, &s, k, 0, D);
+        tsf__linear_backward(d->dattn, sg.proj_w, sg.proj_b, d->dseq, st.atty, sw.proj_w, (int)Rt,
+                             D, D, TSF__SET);
+        tsf__step_attention_backward(d->dqkv, d->dattn, st.qkv, st.atty, st.lse, &s, k, 0, D, NH);
+        tsf__linear_backward(d->dnorm, sg.qkv_w, sg.qkv_b, d->dqkv, st.ln, sw.qkv_w, (int)Rt, D,
+                             3 * D, TSF__SET);
+        tsf__layernorm_backward(d->dseq, sg.ln_w, sg.ln_b, d->dnorm, st.in, sw.ln_w, st.mean,
+                                st.rstd, (int)Rt, D, TSF__SET);
+        tsf__side_gather_backward(d->dres, d->dseq, &s, k, D); /* dres = d(this step's x) */
+    }
 }
 
 /* The backward pass of the last loss, and with o the fused SGD step (tsf_model_backward_sgd):
@@ -3749,7 +4146,6 @@ static tsf_status tsf__config_refuse(const tsf__json *j, int obj, tsf_error *err
     } rules[] = {
         {"hidden_act", "gelu", "the library computes the exact (erf) GELU, \"gelu\""},
         {"model_type", "timesformer", "not a TimeSformer"},
-        {"pos_embed", "space_time", "the library adds position and time embeddings"},
     };
     char val[64], msg[200];
     size_t k;
@@ -3815,6 +4211,13 @@ static tsf_status tsf__config_apply(tsf_config *cfg, const tsf__json *j, int obj
         if (!tsf__json_str(j, t, name, sizeof name) || tsf_attention_parse(name) < 0)
             return tsf__seterr(err, "config: unknown attention_type", "", ""), TSF_ERR_FORMAT;
         cfg->attention = tsf_attention_parse(name);
+    }
+    if ((t = tsf__json_get(j, obj, "pos_embed")) >= 0) { /* absent: space_time */
+        if (!tsf__json_str(j, t, name, sizeof name) || tsf_pos_embed_parse(name) < 0)
+            return tsf__seterr(err, "config: unknown pos_embed (space_time, space or none)", "",
+                               ""),
+                   TSF_ERR_FORMAT;
+        cfg->pos_embed = tsf_pos_embed_parse(name);
     }
     if ((t = tsf__json_get(j, obj, "qkv_bias")) >= 0) {
         int on;
@@ -5352,7 +5755,7 @@ static tsf_status tsf__pt_list(tsf__wlist *l, tsf_error *err) {
 static tsf_status tsf__infer_config(tsf_config *c, const tsf__wlist *l, tsf_error *err) {
     const tsf__wtensor *cls = NULL, *pos = NULL, *tim = NULL, *patch = NULL, *head = NULL,
                        *fc1 = NULL;
-    int e, layer, depth = 0, temporal = 0, qkv_bias = 0;
+    int e, layer, depth = 0, temporal = 0, local = 0, width = 0, qkv_bias = 0;
     long long D, g;
     char hf[96], msg[160];
     for (e = 0; e < l->n; e++) {
@@ -5368,6 +5771,8 @@ static tsf_status tsf__infer_config(tsf_config *c, const tsf__wlist *l, tsf_erro
             layer < 1024) {
             depth = layer + 1 > depth ? layer + 1 : depth;
             temporal |= strstr(hf, ".temporal_") != NULL;
+            local |= strstr(hf, ".local_") != NULL;
+            width |= strstr(hf, ".width_") != NULL;
             qkv_bias |= strstr(hf, "attention.attention.qkv.bias") != NULL;
         }
     }
@@ -5401,7 +5806,14 @@ static tsf_status tsf__infer_config(tsf_config *c, const tsf__wlist *l, tsf_erro
     c->classes = (int)head->shape[0];
     c->mlp_ratio = tsf__mlp_ratio((int)D, (int)fc1->shape[0]);
     c->no_qkv_bias = !qkv_bias;
-    c->attention = temporal ? TSF_ATTN_DIVIDED : tim ? TSF_ATTN_JOINT : TSF_ATTN_SPACE;
+    c->attention = width      ? TSF_ATTN_AXIAL
+                   : local    ? TSF_ATTN_LOCAL_GLOBAL
+                   : temporal ? TSF_ATTN_DIVIDED
+                   : tim      ? TSF_ATTN_JOINT
+                              : TSF_ATTN_SPACE;
+    /* a scheme with a temporal axis and no time embedding: pos_embed space (joint without
+       one reads as space_only, which has none either) */
+    c->pos_embed = (width || local || temporal) && !tim ? TSF_POS_SPACE : TSF_POS_SPACE_TIME;
     return TSF_OK;
 }
 
@@ -6049,12 +6461,14 @@ static tsf_status tsf__save(const tsf_model *m, const char *path, const char *tr
              "\"embed_dim\": %d, \"depth\": %d, \"num_heads\": %d, \"mlp_ratio\": %.9g, "
              "\"num_classes\": %d, \"attention_type\": \"%s\", \"ln_eps\": %.9g, "
              "\"qkv_bias\": %s, \"mean\": [%.9g, %.9g, %.9g], \"std\": [%.9g, %.9g, %.9g], "
-             "\"channel_order\": \"%s\", \"short_side\": %d, \"crop_size\": %d}",
+             "\"channel_order\": \"%s\", \"short_side\": %d, \"crop_size\": %d%s%s%s}",
              c->image_size, c->patch_size, c->channels, c->frames, c->dim, c->depth, c->heads,
              (double)c->mlp_ratio, c->classes, tsf_attention_name(c->attention), (double)c->ln_eps,
              c->no_qkv_bias ? "false" : "true", (double)c->mean[0], (double)c->mean[1],
              (double)c->mean[2], (double)c->std[0], (double)c->std[1], (double)c->std[2],
-             c->bgr ? "BGR" : "RGB", c->short_side, c->crop_size);
+             c->bgr ? "BGR" : "RGB", c->short_side, c->crop_size,
+             c->pos_embed ? ", \"pos_embed\": \"" : "", /* written only when not space_time */
+             c->pos_embed ? tsf_pos_embed_name(c->pos_embed) : "", c->pos_embed ? "\"" : "");
     tsf__puts(&hdr, ",\"__metadata__\":{\"format\":\"pt\",\"config\":");
     tsf__put_json_str(&hdr, tmp);
     if (m->labels) {
