@@ -235,11 +235,12 @@ static void test_torch_config_fields(void) {
         {"{\"model_type\": \"vit\"}", "model_type \"vit\""},
         {"{\"pruned_heads\": {\"0\": [1]}}", "pruned_heads"},
         {"{\"qkv_bias\": null}", "qkv_bias"},
-        {"{\"pos_embed\": \"none\"}", "pos_embed \"none\""},
+        {"{\"pos_embed\": \"sine\"}", "unknown pos_embed"},
     };
     static const char honoured[] = "{\"hidden_act\": \"gelu\", \"qkv_bias\": false, "
                                    "\"num_channels\": 1, \"layer_norm_eps\": 1e-5, "
-                                   "\"hidden_dropout_prob\": 0.1, \"drop_path_rate\": 0.2}";
+                                   "\"hidden_dropout_prob\": 0.1, \"drop_path_rate\": 0.2, "
+                                   "\"pos_embed\": \"space\"}";
     tsf_config c;
     tsf_error err;
     size_t i;
@@ -251,7 +252,8 @@ static void test_torch_config_fields(void) {
     }
     memset(&c, 0, sizeof c);
     CHECK_EQ_INT(tsf_config_from_json(&c, honoured, strlen(honoured), &err), TSF_OK);
-    CHECK(c.no_qkv_bias == 1 && c.channels == 1 && c.ln_eps == 1e-5f);
+    CHECK(c.no_qkv_bias == 1 && c.channels == 1 && c.ln_eps == 1e-5f &&
+          c.pos_embed == TSF_POS_SPACE);
 }
 
 /* preprocessor_config.json: sizes and normalisation read, a rescale factor folded into mean
