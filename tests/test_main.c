@@ -164,6 +164,8 @@ static const tsft_case tests[] = {
     {"hostile.mlp_ratio", test_hostile_mlp_ratio},
     /* PyTorch checkpoints and Hugging Face folders (test_torch.c) */
     {"torch.hf_folder", test_torch_hf_folder},
+    {"torch.param_table", test_torch_param_table},
+    {"torch.scheme_counts", test_torch_scheme_counts},
     {"torch.layouts", test_torch_layouts},
     {"torch.half_types", test_torch_half_types},
     {"torch.sharded", test_torch_sharded},

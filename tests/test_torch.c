@@ -395,3 +395,60 @@ static void test_torch_weights_api(void) {
     CHECK(strstr(err.msg, "nope.bin: cannot open: No such file") != NULL);
     tsf_model_free(&g);
 }
+
+/* The parameter table: row f describes tsf_params field f, both names agree on being per
+   block, names are unique, and each naming scheme maps back through tsf_param_hf_name. */
+static void test_torch_param_table(void) {
+    int f, g, bad = 0;
+    char hf[96], orig[96], back[96];
+    for (f = 0; f < TSF_NUM_PARAMS; f++) {
+        const struct tsf__param_row *r = &tsf__param_table[f];
+        int pb_hf = strstr(r->hf, "%d") != NULL, pb_orig = strstr(r->orig, "%d") != NULL;
+        if (r->field != f || pb_hf != r->per_block || pb_orig != r->per_block) bad++;
+        if ((r->kind == TSF__MATRIX) != (strlen(r->shape) >= 2 && strstr(r->hf, ".weight") != NULL))
+            bad++;
+        for (g = 0; g < f; g++)
+            if (strcmp(r->hf, tsf__param_table[g].hf) == 0 ||
+                strcmp(r->orig, tsf__param_table[g].orig) == 0)
+                bad++;
+        tsf__layer_name(hf, r->hf, 3), tsf__layer_name(orig, r->orig, 3);
+        if (!tsf_param_hf_name(orig, back) || strcmp(back, hf) != 0) bad++;
+        if (!tsf_param_hf_name(hf, back) || strcmp(back, hf) != 0) bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(TSF_NUM_PARAMS, (int)(sizeof(tsf_params) / sizeof(float *)));
+}
+
+/* Parameter counts and FLOPs of every scheme and position embedding at ViT-B/16, 8 x 224^2,
+   as the independent reference counts them (its `count`; K 174 for the counts, 400 for the
+   FLOPs). */
+static void test_torch_scheme_counts(void) {
+    static const struct {
+        int attention, pos_embed;
+        size_t params;
+        double gflops;
+    } want[] = {
+        {TSF_ATTN_DIVIDED, TSF_POS_SPACE_TIME, 121392558, 195.830},
+        {TSF_ATTN_DIVIDED, TSF_POS_SPACE, 121386414, 195.830},
+        {TSF_ATTN_DIVIDED, TSF_POS_NONE, 121235118, 195.830},
+        {TSF_ATTN_SPACE, TSF_POS_SPACE, 85932462, 140.505},
+        {TSF_ATTN_JOINT, TSF_POS_NONE, 85781166, 179.563},
+        {TSF_ATTN_LOCAL_GLOBAL, TSF_POS_SPACE_TIME, 121392558, 206.928},
+        {TSF_ATTN_LOCAL_GLOBAL, TSF_POS_NONE, 121235118, 206.928},
+        {TSF_ATTN_AXIAL, TSF_POS_SPACE_TIME, 156846510, 249.412},
+    };
+    size_t i;
+    for (i = 0; i < sizeof want / sizeof want[0]; i++) {
+        tsf_config c;
+        memset(&c, 0, sizeof c);
+        c.image_size = 224, c.patch_size = 16, c.frames = 8, c.dim = 768, c.depth = 12;
+        c.heads = 12, c.classes = 174, c.attention = want[i].attention;
+        c.pos_embed = want[i].pos_embed;
+        if (!CHECK_EQ_INT(tsf_config_resolve(&c), TSF_OK)) continue;
+        if (!CHECK(tsf_config_num_params(&c) == want[i].params))
+            printf("    %s %s: %zu\n", tsf_attention_name(c.attention),
+                   tsf_pos_embed_name(c.pos_embed), tsf_config_num_params(&c));
+        c.classes = 400;
+        CHECK(fabs(tsf_config_flops(&c, 0, 0, 0) / 1e9 - want[i].gflops) < 0.0005);
+    }
+}
