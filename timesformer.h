@@ -677,14 +677,21 @@ typedef struct tsf_model {
     tsf_grad_acts gacts;    /* views into gact_memory                               */
     float *gact_memory;
     size_t gact_floats;
-    int has_dlogits;           /* tsf_model_loss left dlogits for a backward pass      */
-    int act_recompute;         /* the cfg.recompute the activations are laid out for   */
-    int keep_attention;        /* 1: forward passes keep every block's attention
-                                  probabilities in acts.att and acts.t_att (to look at
-                                  them, as tsf attention does); 0: they are never stored */
-    float drop_path;           /* stochastic depth rate of the last block (0: off);
-                                  block l drops with drop_path * l / (L-1)          */
-    float label_smoothing;     /* cross-entropy label smoothing (0: off)               */
+    int has_dlogits;       /* tsf_model_loss left dlogits for a backward pass      */
+    int act_recompute;     /* the cfg.recompute the activations are laid out for   */
+    int keep_attention;    /* 1: forward passes keep every block's attention
+                              probabilities in acts.att and acts.t_att (to look at
+                              them, as tsf attention does); 0: they are never stored */
+    float drop_path;       /* stochastic depth rate of the last block (0: off);
+                              block l drops with drop_path * l / (L-1)          */
+    float label_smoothing; /* cross-entropy label smoothing (0: off)               */
+    /* Called by tsf_model_backward_sgd with every range of finished gradient before its
+       update (block l's, from the last block; then, block -1, the tensors outside the
+       blocks), so that a data-parallel driver can sum gradients across processes while the
+       backward pass goes on (NULL: none). A status other than TSF_OK stops the pass with
+       it. See tsf_model_grad_buffer. */
+    tsf_status (*grad_hook)(void *ctx, float *grad, size_t n, int block);
+    void *grad_hook_ctx;
     float dropout;             /* dropout on the MLP hidden layer, after GELU (0: off, as
                                   the original); masks are redrawn in backward from
                                   dropout_seed instead of being stored                 */
@@ -790,6 +797,18 @@ TSFDEF tsf_status tsf_sgd_step(tsf_model *m, const tsf_sgd *opt, float lr, int a
    the model is no longer a step's result: load the last checkpoint. */
 TSFDEF tsf_status tsf_model_backward_sgd(tsf_model *m, const tsf_sgd *opt, float lr,
                                          float *grad_norm);
+/* Data-parallel training (several processes, each with a share of every batch; the header
+   knows no transport: MPI or anything else is the driver's). The gradient buffer: every
+   gradient the backward pass accumulates, one contiguous array of *n floats (alignment
+   padding included, always zero), laid out as the parameters; with cfg.fused_sgd one
+   block's and the tensors outside the blocks. Summing it across processes (then dividing by
+   their number) between tsf_model_backward and tsf_sgd_step makes every process take the
+   same step; with tsf_model_backward_sgd, m->grad_hook does it range by range. NULL before
+   tsf_model_train_init. */
+TSFDEF float *tsf_model_grad_buffer(tsf_model *m, size_t *n);
+/* The share of rank (0 <= rank < world) among n items: [*begin, *begin + *count),
+   contiguous, the first n % world ranks one item more. */
+TSFDEF void tsf_shard(long long n, int rank, int world, long long *begin, long long *count);
 /* Step schedule: base * factors[i] for the last i with epoch >= steps[i]. The paper's:
    steps {0, 11, 14}, factors {1, 0.1, 0.01} over 15 epochs. epoch may be fractional. */
 TSFDEF float tsf_lr_steps(float base, float epoch, const float *steps, const float *factors, int n);
@@ -3345,7 +3364,7 @@ static void tsf__tokens_backward(float *dpatches, tsf_params *g, const float *dx
 /* The fused SGD step's pieces (tsf_model_backward_sgd), defined with SGD below. */
 static void tsf__grads_clear(const tsf_model *m, const tsf_params *g, int block);
 static tsf_status tsf__sgd_fused(tsf_model *m, const tsf_sgd *o, float lr, const tsf_params *w,
-                                 const tsf_params *g, int block, double *sumsq);
+                                 const tsf_params *g, int block, int l, double *sumsq);
 
 /* What forward keeps for one block only, made again for block l as forward made it: the
    LayerNorm outputs, which the linear layers after them need for their weight gradients (mean
@@ -3479,7 +3498,7 @@ static tsf_status tsf__backward(tsf_model *m, float *dinput, const tsf_sgd *o, f
            last block's are still there from the forward pass) */
         if (s.recompute && l < c->depth - 1) tsf__block_forward(m, &s, &w, &t, xin, l);
         tsf__block_backward(m, &s, &w, &gw, &t, xin, l);
-        if (o && (st = tsf__sgd_fused(m, o, lr, &w, &gw, 1, sumsq)) != TSF_OK) return st;
+        if (o && (st = tsf__sgd_fused(m, o, lr, &w, &gw, 1, l, sumsq)) != TSF_OK) return st;
     }
 
     /* embeddings, in reverse: tokens, then the patch embedding (and the input, if asked) */
@@ -3487,7 +3506,7 @@ static tsf_status tsf__backward(tsf_model *m, float *dinput, const tsf_sgd *o, f
     tsf_patch_embed_backward(dinput, dinput ? d->dcols : NULL, g->patch_w, g->patch_b, d->dpatches,
                              a->cols, p->patch_w, B, c->channels, m->T, m->H, m->W, c->patch_size,
                              D);
-    return o ? tsf__sgd_fused(m, o, lr, p, g, 0, sumsq) : TSF_OK;
+    return o ? tsf__sgd_fused(m, o, lr, p, g, 0, -1, sumsq) : TSF_OK;
 }
 
 TSFDEF tsf_status tsf_model_backward(tsf_model *m, float *dinput) {
@@ -3581,11 +3600,41 @@ static void tsf__sgd_apply(tsf_model *m, const tsf_sgd *o, float lr, float scale
     }
 }
 
-/* The fused step's update of a group whose gradient is complete: its squared norm joins the
-   running sum in sumsq (in tsf_sgd_step's order), and it is applied unless the sum is no
-   longer finite. */
+/* m->grad_hook on a group whose gradient is complete (block != 0: one block's, number l),
+   one call for every run of its tensors that lie back to back in the gradient buffer (with
+   cfg.fused_sgd a block's tensors are one run). */
+static tsf_status tsf__grad_hook(tsf_model *m, const tsf_params *g, int block, int l) {
+    float *const *gv = (float *const *)g, *start = NULL, *end = NULL;
+    double s[TSF_NUM_PARAMS];
+    tsf_status st;
+    int f;
+    if (!m->grad_hook) return TSF_OK;
+    tsf__param_sizes(&m->cfg, s);
+    for (f = 0; f <= TSF_NUM_PARAMS; f++) {
+        size_t n = f < TSF_NUM_PARAMS ? tsf__group_len(&m->cfg, s, f, block) : 0;
+        if (!n && f < TSF_NUM_PARAMS) continue; /* absent, or not in this group */
+        /* the next tensor continues the run when it starts where the layout's alignment
+           (16 floats, tsf__layout) puts the one after the run's end */
+        size_t aligned = end ? ((size_t)(end - m->grad_memory) + 15) / 16 * 16 : 0;
+        if (n && start && gv[f] == m->grad_memory + aligned) {
+            end = gv[f] + n;
+            continue;
+        }
+        if (start && (st = m->grad_hook(m->grad_hook_ctx, start, (size_t)(end - start),
+                                        block ? l : -1)) != TSF_OK)
+            return st;
+        start = n ? gv[f] : NULL, end = n ? gv[f] + n : NULL;
+    }
+    return TSF_OK;
+}
+
+/* The fused step's update of a group whose gradient is complete: m->grad_hook sees it, its
+   squared norm joins the running sum in sumsq (in tsf_sgd_step's order), and it is applied
+   unless the sum is no longer finite. */
 static tsf_status tsf__sgd_fused(tsf_model *m, const tsf_sgd *o, float lr, const tsf_params *w,
-                                 const tsf_params *g, int block, double *sumsq) {
+                                 const tsf_params *g, int block, int l, double *sumsq) {
+    tsf_status st = tsf__grad_hook(m, g, block, l);
+    if (st != TSF_OK) return st;
     *sumsq += tsf__group_sumsq(m, g, block);
     if (!(*sumsq < 1e300)) return TSF_ERR_NONFINITE;
     tsf__sgd_apply(m, o, lr, 1.0f, w, g, block);
@@ -3634,6 +3683,19 @@ TSFDEF tsf_status tsf_model_backward_sgd(tsf_model *m, const tsf_sgd *o, float l
     if (st == TSF_OK) m->sgd_steps++;
     m->has_dlogits = 0; /* the weights moved: this loss's activations are stale */
     return st;
+}
+
+TSFDEF float *tsf_model_grad_buffer(tsf_model *m, size_t *n) {
+    if (n) *n = m->grad_memory ? m->grad_floats : 0;
+    return m->grad_memory;
+}
+
+TSFDEF void tsf_shard(long long n, int rank, int world, long long *begin, long long *count) {
+    long long base, extra;
+    TSF_ASSERT(world > 0 && rank >= 0 && rank < world && n >= 0);
+    base = n / world, extra = n % world;
+    *begin = rank * base + (rank < extra ? rank : extra);
+    *count = base + (rank < extra);
 }
 
 /* ---- learning-rate schedules ------------------------------------------------------------- */

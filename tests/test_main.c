@@ -69,6 +69,8 @@ static int same_bits(const float *a, const float *b, size_t n) {
 #include "test_hostile.c"
 #include "test_torch.c"
 #include "test_train.c"
+/* after test_train.c: it uses tt_cfg and tt_perturb */
+#include "test_parallel.c"
 
 static const tsft_case tests[] = {
     /* basics */
@@ -165,6 +167,10 @@ static const tsft_case tests[] = {
     /* PyTorch checkpoints and Hugging Face folders (test_torch.c) */
     {"torch.hf_folder", test_torch_hf_folder},
     {"torch.param_table", test_torch_param_table},
+    /* data-parallel training (test_parallel.c) */
+    {"parallel.grad_hook", test_parallel_grad_hook},
+    {"parallel.two_halves", test_parallel_two_halves},
+    {"parallel.shard", test_parallel_shard},
     {"torch.scheme_counts", test_torch_scheme_counts},
     {"torch.layouts", test_torch_layouts},
     {"torch.half_types", test_torch_half_types},
