@@ -738,6 +738,16 @@ TSFDEF tsf_status tsf_model_reserve(tsf_model *m, int B, int T, int H, int W);
 TSFDEF void tsf_model_free(tsf_model *m);
 /* Draw every parameter again, as the original code initialises them, from seed. */
 TSFDEF void tsf_model_init_params(tsf_model *m, unsigned long long seed);
+/* Draw every parameter again for training from scratch, from seed: the original's
+   initialisation, then the blocks' matrices (temporal_fc, local_dense, width_dense
+   included) N(0, 1/D), and the position and time embeddings smooth random waves of RMS 0.5
+   (a plane wave over the patch grid, a wave over the frames, each channel its own).
+   Why: the original's trunc-normal(0.02) is about 0.55/sqrt(D) at ViT-B's D = 768, and the
+   original starts from weights trained on images; at a laptop's D = 64 from scratch it
+   leaves the attention and MLP branches and the embeddings so weak that SGD takes
+   thousands of steps to find position and time, and divided attention stays at chance on
+   tasks that need frame order (docs/model.md section 7). */
+TSFDEF void tsf_model_init_params_scratch(tsf_model *m, unsigned long long seed);
 /* Forward pass. x // (B, C, T, H, W) normalised float input; logits // (B, K) may be NULL
    (they are also in m->acts.logits). Position and time embeddings are resized when the
    clip's patch or frame count differs from the config's. */
@@ -2719,6 +2729,42 @@ TSFDEF void tsf_model_init_params(tsf_model *m, unsigned long long seed) {
                 for (i = 0; i < (size_t)s[f]; i++)
                     w[i] = bound * (2.0f * tsf_rng_uniform(&rng) - 1.0f);
         }
+}
+
+/* lo + (hi - lo) u, u uniform in [0, 1). */
+static float tsf__uniform_in(tsf_rng *r, float lo, float hi) {
+    return lo + (hi - lo) * tsf_rng_uniform(r);
+}
+
+TSFDEF void tsf_model_init_params_scratch(tsf_model *m, unsigned long long seed) {
+    const float pi = 3.14159265f, amp = 0.5f * sqrtf(2.0f); /* a sine of RMS 0.5 */
+    const tsf_config *c = &m->cfg;
+    tsf_params *p = &m->params;
+    float **views = (float **)p, std = 1.0f / sqrtf((float)c->dim);
+    int D = c->dim, G = c->image_size / c->patch_size, f, d, q;
+    double s[TSF_NUM_PARAMS];
+    size_t i;
+    tsf_rng r;
+    tsf_model_init_params(m, seed);
+    tsf_rng_seed(&r, tsf_sample_seed(seed, -1, -1)); /* a stream of its own */
+    tsf__param_sizes(c, s);
+    for (f = 0; f < TSF_NUM_PARAMS; f++) /* the blocks' matrices, in table order */
+        if (views[f] && tsf__param_table[f].per_block && tsf__param_table[f].kind == TSF__MATRIX)
+            for (i = 0; i < (size_t)s[f]; i++) views[f][i] = std * tsf_rng_normal(&r);
+    for (d = 0; p->pos_embed && d < D; d++) { /* a plane wave over the grid a channel */
+        float wx = tsf__uniform_in(&r, -pi, pi) * 2 / (float)G;
+        float wy = tsf__uniform_in(&r, -pi, pi) * 2 / (float)G;
+        float ph = tsf__uniform_in(&r, 0.0f, 2 * pi);
+        for (q = 0; q < G * G; q++)
+            p->pos_embed[(size_t)(1 + q) * D + d] =
+                amp * sinf(wx * (float)(q % G) + wy * (float)(q / G) + ph);
+    }
+    for (d = 0; p->time_embed && d < D; d++) { /* a wave over the frames a channel */
+        float wt = tsf__uniform_in(&r, 0.0f, pi) * 2 / (float)c->frames;
+        float ph = tsf__uniform_in(&r, 0.0f, 2 * pi);
+        for (q = 0; q < c->frames; q++)
+            p->time_embed[(size_t)q * D + d] = amp * sinf(wt * (float)q + ph);
+    }
 }
 
 /* Allocate a model's buffers without giving the parameters values. B = 0: no activations

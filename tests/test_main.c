@@ -71,6 +71,7 @@ static int same_bits(const float *a, const float *b, size_t n) {
 #include "test_train.c"
 /* after test_train.c: it uses tt_cfg and tt_perturb */
 #include "test_parallel.c"
+#include "test_scratch.c"
 
 static const tsft_case tests[] = {
     /* basics */
@@ -171,6 +172,7 @@ static const tsft_case tests[] = {
     {"parallel.grad_hook", test_parallel_grad_hook},
     {"parallel.two_halves", test_parallel_two_halves},
     {"parallel.shard", test_parallel_shard},
+    {"init.scratch", test_scratch_init},
     {"torch.scheme_counts", test_torch_scheme_counts},
     {"torch.layouts", test_torch_layouts},
     {"torch.half_types", test_torch_half_types},
