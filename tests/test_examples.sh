@@ -52,7 +52,9 @@ crashed() { [ "$RC" -ge 124 ] || grep -q -E 'Sanitizer|runtime error:|Assertion'
 mkdir -p "$BUILD" "$W/run"
 for src in examples/*.c; do
     name=$(basename "$src" .c)
-    [ -x "$BUILD/$name" ] && continue
+    # built already, and newer than its source and the header
+    [ -x "$BUILD/$name" ] && [ "$BUILD/$name" -nt "$src" ] && [ "$BUILD/$name" -nt timesformer.h ] &&
+        continue
     echo "building $BUILD/$name"
     # shellcheck disable=SC2086
     if ! "$CC" $CFLAGS -I. "$src" -o "$BUILD/$name" -lm >"$LOG" 2>&1 || [ -s "$LOG" ]; then
@@ -143,12 +145,15 @@ for args in "02_forward_clip no-such.clip|no-such.clip: cannot open" "04_hf_clas
     else pass "error: ${args%|*}" "$T"; fi
 done
 
-# ---- 05_variants: one row per variant; divided has the most parameters, space_only the least --
+# ---- 05_variants: one row per scheme; axial has the most parameters, then divided and
+# sparse_local_global (the same count), joint, space_only the least --------------------------
 run 05_variants
 if [ "$RC" -ne 0 ]; then fail 05_variants "exit status $RC"
-elif ! awk '$1 ~ /^(divided_space_time|joint_space_time|space_only)$/ && NF == 11 {
-                p[$1] = $2; if (!($3 > 0 && $4 > 0 && $5 > 0 && $6 > 0)) bad = 1; n++ }
-            END { exit !(n == 3 && !bad && p["divided_space_time"] > p["joint_space_time"] &&
+elif ! awk '$1 ~ /^(divided_space_time|joint_space_time|space_only|sparse_local_global|axial)$/ &&
+            NF == 11 { p[$1] = $2; if (!($3 > 0 && $4 > 0 && $5 > 0 && $6 > 0)) bad = 1; n++ }
+            END { exit !(n == 5 && !bad && p["axial"] > p["divided_space_time"] &&
+                         p["divided_space_time"] == p["sparse_local_global"] &&
+                         p["divided_space_time"] > p["joint_space_time"] &&
                          p["joint_space_time"] > p["space_only"]) }' "$LOG"; then
     fail 05_variants "want a row of params, GFLOPs, ms, MB, MB and 5 logits for each variant"
 else pass "05_variants" "$T"; fi
