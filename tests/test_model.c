@@ -158,14 +158,35 @@ typedef struct tm_golden {
 } tm_golden;
 
 /* All sets share one tiny config: img 16, patch 4, 3 channels, 3 frames, dim 24, depth 2,
-   3 heads, mlp_ratio 2, 5 classes. The _resized clips have another frame count and
-   non-square frames (position and time tables resized); _samecount has the config's patch
-   count in another shape (the position table is used as is). */
+   3 heads, mlp_ratio 2, 5 classes, with each set's attention scheme and pos_embed. The
+   _resized clips have another frame count and non-square frames (position and time tables
+   resized); _samecount has the config's patch count in another shape (the position table is
+   used as is); _odd a 5 x 3 grid (windows and parity classes of different sizes); _pos_space
+   and _pos_none the position-embedding ablation (no time table; no tables at all). */
 static const tm_golden tm_sets[] = {
-    {"space_base", 2, 3, 16, 16},       {"joint_base", 2, 3, 16, 16},
-    {"divided_base", 2, 3, 16, 16},     {"space_resized", 2, 5, 12, 20},
-    {"joint_resized", 2, 5, 12, 20},    {"divided_resized", 2, 5, 12, 20},
+    {"space_base", 2, 3, 16, 16},
+    {"joint_base", 2, 3, 16, 16},
+    {"divided_base", 2, 3, 16, 16},
+    {"space_resized", 2, 5, 12, 20},
+    {"joint_resized", 2, 5, 12, 20},
+    {"divided_resized", 2, 5, 12, 20},
     {"divided_samecount", 2, 3, 8, 32},
+    {"local_global_base", 2, 3, 16, 16},
+    {"local_global_resized", 2, 5, 12, 20},
+    {"local_global_odd", 2, 3, 20, 12},
+    {"axial_base", 2, 3, 16, 16},
+    {"axial_resized", 2, 5, 12, 20},
+    {"axial_odd", 2, 3, 20, 12},
+    {"space_pos_space", 2, 3, 12, 20},
+    {"space_pos_none", 2, 3, 12, 20},
+    {"joint_pos_space", 2, 3, 12, 20},
+    {"joint_pos_none", 2, 3, 12, 20},
+    {"divided_pos_space", 2, 3, 12, 20},
+    {"divided_pos_none", 2, 3, 12, 20},
+    {"local_global_pos_space", 2, 3, 12, 20},
+    {"local_global_pos_none", 2, 3, 12, 20},
+    {"axial_pos_space", 2, 3, 12, 20},
+    {"axial_pos_none", 2, 3, 12, 20},
 };
 #define TM_K 5 /* classes of the golden config */
 
@@ -195,7 +216,7 @@ static void tm_golden_check(int which) {
     size_t nx = (size_t)g->B * 3 * g->T * g->H * g->W, nl = (size_t)g->B * TM_K, clip = nx / g->B;
     float *x, *want, *got = tsft_alloc(nl), *other, *one = tsft_alloc(TM_K);
     double *wantd;
-    char *meta;
+    char *meta, field[64];
     long long shape[5], num_params = 0;
     tsf_rng r;
     memset(&m, 0, sizeof m), memset(&m2, 0, sizeof m2);
@@ -215,6 +236,14 @@ static void tm_golden_check(int which) {
 
     if (!CHECK(tm_load_golden(&m, g->name, 1))) goto done; /* B = 1: forward must grow it */
     CHECK_EQ_INT(m.cfg.classes, TM_K);
+    /* the scheme and position embeddings of meta.json's config (pos_embed: absent when
+       space_time), read from the weights' metadata */
+    snprintf(field, sizeof field, "\"attention_type\": \"%s\"",
+             tsf_attention_name(m.cfg.attention));
+    if (!CHECK(strstr(meta, field) != NULL)) printf("    %s: not %s\n", g->name, field);
+    snprintf(field, sizeof field, "\"pos_embed\": \"%s\"", tsf_pos_embed_name(m.cfg.pos_embed));
+    CHECK(m.cfg.pos_embed == TSF_POS_SPACE_TIME ? strstr(meta, "\"pos_embed\"") == NULL
+                                                : strstr(meta, field) != NULL);
     CHECK_EQ_INT(tsf_config_num_params(&m.cfg), num_params);
     CHECK_EQ_INT(m.num_params, num_params);
     if (!CHECK_EQ_INT(tsf_model_forward(&m, x, g->B, g->T, g->H, g->W, got), TSF_OK)) goto done;
@@ -243,22 +272,30 @@ static void tm_golden_check(int which) {
     /* a model reserved for 6 clips from the start: same bits */
     if (CHECK(tm_load_golden(&m2, g->name, 6))) {
         tsf__shape s = tsf__shape_of(&m2.cfg, g->B, g->T, g->H, g->W);
-        size_t na = (size_t)s.SA * m2.cfg.heads * s.SL * s.SL;
-        float *att = tsft_alloc(na), *out = tsft_alloc((size_t)s.RA * m2.cfg.dim);
+        int D = m2.cfg.dim, NH = m2.cfg.heads;
+        size_t na = (size_t)NH * (size_t)tsf__seq_sq(&s, s.main, 1);
+        float *att = tsft_alloc(na), *out = tsft_alloc((size_t)s.RA * D);
         CHECK_EQ_INT(tsf_model_forward(&m2, x, g->B, g->T, g->H, g->W, NULL), TSF_OK);
         CHECK(same_bits(m2.acts.logits, got, nl));
         CHECK(m2.acts.att == NULL && m2.acts.lse == NULL && m2.acts.fch == NULL);
         /* keep_attention: every block's probabilities, the same logits; the last block's
-           are those of its qkv (inference keeps one block's, the last one's) */
+           are those of its qkv (inference keeps one block's, the last one's), sequence
+           after sequence of the main step (of different lengths in sparse_local_global) */
         m2.keep_attention = 1;
         CHECK_EQ_INT(tsf_model_forward(&m2, x, g->B, g->T, g->H, g->W, NULL), TSF_OK);
         CHECK(same_bits(m2.acts.logits, got, nl));
         if (CHECK(m2.acts.att != NULL)) {
-            tsf_attention_forward(out, att, m2.acts.qkv, (int)s.SA, (int)s.SL, m2.cfg.dim,
-                                  m2.cfg.heads);
+            long q, nq = tsf__seqs(&s, s.main), len;
+            size_t row = 0, at = 0;
+            for (q = 0; q < nq; q++, row += (size_t)len, at += (size_t)NH * len * len) {
+                len = tsf__seq_rows(&s, s.main, (int)(q % (nq / g->B)), 1);
+                tsf_attention_forward(out, att + at, m2.acts.qkv + row * 3 * D, 1, (int)len, D, NH);
+            }
+            CHECK_EQ_INT(row, s.RA);
+            CHECK_EQ_INT(at, na);
             CHECK(same_bits(m2.acts.att + (size_t)(m2.cfg.depth - 1) * na, att, na));
         }
-        CHECK((m2.acts.t_att != NULL) == (m2.cfg.attention == TSF_ATTN_DIVIDED));
+        CHECK((m2.acts.t_att != NULL) == (s.nside > 0)); /* the first side step's */
         /* set up for training: every block's activations kept, the same logits */
         m2.keep_attention = 0;
         CHECK_EQ_INT(tsf_model_train_init(&m2), TSF_OK);
@@ -282,6 +319,22 @@ static void test_model_golden_space_resized(void) { tm_golden_check(3); }
 static void test_model_golden_joint_resized(void) { tm_golden_check(4); }
 static void test_model_golden_divided_resized(void) { tm_golden_check(5); }
 static void test_model_golden_divided_samecount(void) { tm_golden_check(6); }
+static void test_model_golden_local_global_base(void) { tm_golden_check(7); }
+static void test_model_golden_local_global_resized(void) { tm_golden_check(8); }
+static void test_model_golden_local_global_odd(void) { tm_golden_check(9); }
+static void test_model_golden_axial_base(void) { tm_golden_check(10); }
+static void test_model_golden_axial_resized(void) { tm_golden_check(11); }
+static void test_model_golden_axial_odd(void) { tm_golden_check(12); }
+static void test_model_golden_space_pos_space(void) { tm_golden_check(13); }
+static void test_model_golden_space_pos_none(void) { tm_golden_check(14); }
+static void test_model_golden_joint_pos_space(void) { tm_golden_check(15); }
+static void test_model_golden_joint_pos_none(void) { tm_golden_check(16); }
+static void test_model_golden_divided_pos_space(void) { tm_golden_check(17); }
+static void test_model_golden_divided_pos_none(void) { tm_golden_check(18); }
+static void test_model_golden_local_global_pos_space(void) { tm_golden_check(19); }
+static void test_model_golden_local_global_pos_none(void) { tm_golden_check(20); }
+static void test_model_golden_axial_pos_space(void) { tm_golden_check(21); }
+static void test_model_golden_axial_pos_none(void) { tm_golden_check(22); }
 
 /* ---- 8-bit input ----------------------------------------------------------------------------- */
 

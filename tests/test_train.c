@@ -256,6 +256,22 @@ static void test_train_golden_grads_space_resized(void) { tt_golden_grads(3); }
 static void test_train_golden_grads_joint_resized(void) { tt_golden_grads(4); }
 static void test_train_golden_grads_divided_resized(void) { tt_golden_grads(5); }
 static void test_train_golden_grads_divided_samecount(void) { tt_golden_grads(6); }
+static void test_train_golden_grads_local_global_base(void) { tt_golden_grads(7); }
+static void test_train_golden_grads_local_global_resized(void) { tt_golden_grads(8); }
+static void test_train_golden_grads_local_global_odd(void) { tt_golden_grads(9); }
+static void test_train_golden_grads_axial_base(void) { tt_golden_grads(10); }
+static void test_train_golden_grads_axial_resized(void) { tt_golden_grads(11); }
+static void test_train_golden_grads_axial_odd(void) { tt_golden_grads(12); }
+static void test_train_golden_grads_space_pos_space(void) { tt_golden_grads(13); }
+static void test_train_golden_grads_space_pos_none(void) { tt_golden_grads(14); }
+static void test_train_golden_grads_joint_pos_space(void) { tt_golden_grads(15); }
+static void test_train_golden_grads_joint_pos_none(void) { tt_golden_grads(16); }
+static void test_train_golden_grads_divided_pos_space(void) { tt_golden_grads(17); }
+static void test_train_golden_grads_divided_pos_none(void) { tt_golden_grads(18); }
+static void test_train_golden_grads_local_global_pos_space(void) { tt_golden_grads(19); }
+static void test_train_golden_grads_local_global_pos_none(void) { tt_golden_grads(20); }
+static void test_train_golden_grads_axial_pos_space(void) { tt_golden_grads(21); }
+static void test_train_golden_grads_axial_pos_none(void) { tt_golden_grads(22); }
 
 /* ---- golden sets: SGD steps ------------------------------------------------------------------ */
 
@@ -319,6 +335,8 @@ done:
 static void test_train_golden_sgd_space(void) { tt_golden_sgd(0); }
 static void test_train_golden_sgd_joint(void) { tt_golden_sgd(1); }
 static void test_train_golden_sgd_divided(void) { tt_golden_sgd(2); }
+static void test_train_golden_sgd_local_global(void) { tt_golden_sgd(7); }
+static void test_train_golden_sgd_axial(void) { tt_golden_sgd(10); }
 
 /* ---- finite differences of the whole model --------------------------------------------------- */
 

@@ -4,8 +4,9 @@
 A TimeSformer in PyTorch written for this repository (bench/compare_pytorch.py times the same
 model), run in float64: logits, the mean cross-entropy, every gradient by autograd, the input's
 gradient and full-batch SGD steps, written in the layout the tests and `tsf parity` read
-(tests/golden/README.md). Attention: space_only, joint_space_time, divided_space_time
-(docs/model.md sections 3 and 4).
+(tests/golden/README.md). Attention: space_only, joint_space_time, divided_space_time and the
+paper's sparse_local_global and axial; position embeddings: space_time (the released
+models), space (no time table) or none (--pos-embed; docs/model.md sections 3, 4 and 7).
 
 For maintainers only: the library and its tests never run Python. Needs Debian's python3-torch
 (PyTorch 1.13) and python3-numpy; run from the repository root with /usr/bin/python3.
@@ -23,6 +24,27 @@ THE COMMITTED FOLDERS were made by
   $G --attention joint_space_time   $RESIZED --out tests/golden/joint_resized
   $G --attention divided_space_time $RESIZED --out tests/golden/divided_resized
   $G --attention divided_space_time --seed 3 --input-size 8 32 --out tests/golden/divided_samecount
+
+  # the paper's two other schemes: the config's clip, another size and frame count, and a
+  # 5 x 3 grid whose windows and parity classes differ in size
+  BASE="--seed 4 --activations --sgd-steps 3"
+  RESIZED="--seed 5 --input-size 12 20 --input-frames 5"
+  ODD="--seed 6 --input-size 20 12"
+  $G --attention sparse_local_global $BASE    --out tests/golden/local_global_base
+  $G --attention sparse_local_global $RESIZED --out tests/golden/local_global_resized
+  $G --attention sparse_local_global $ODD     --out tests/golden/local_global_odd
+  $G --attention axial               $BASE    --out tests/golden/axial_base
+  $G --attention axial               $RESIZED --out tests/golden/axial_resized
+  $G --attention axial               $ODD     --out tests/golden/axial_odd
+
+  # the position-embedding ablation, every scheme (12 x 20 clips, 3 frames)
+  for a in space:space_only joint:joint_space_time divided:divided_space_time \
+           local_global:sparse_local_global axial:axial; do
+    $G --attention ${a#*:} --seed 7 --input-size 12 20 --pos-embed space \
+       --out tests/golden/${a%%:*}_pos_space
+    $G --attention ${a#*:} --seed 8 --input-size 12 20 --pos-embed none \
+       --out tests/golden/${a%%:*}_pos_none
+  done
 
   (`--compare tests/golden/NAME` with `--out /tmp/NAME` writes elsewhere and reports, file by
   file, whether the new folder is byte-identical to the committed one.)
@@ -47,7 +69,9 @@ section 7; "golden" makes every tensor non-trivial). In float64 the model runs e
 elementary tensor operations in a fixed order (make_model(..., exact=True)), so the float64
 results, not only their float32 roundings, are reproducible on one BLAS. The SGD steps follow
 torch.optim.SGD's formulas (weight decay on every parameter, momentum buffer = first gradient,
-Nesterov, dampening 0), written out.
+Nesterov, dampening 0), written out. sparse_local_global and axial run as side steps and a
+main step over groupings of the patch tokens (sequences(); docs/model.md section 4), gathered
+by index; divided_space_time keeps its own reshapes.
 """
 import argparse
 import json
@@ -57,7 +81,24 @@ import struct
 import sys
 from collections import OrderedDict
 
-ATTENTIONS = ("space_only", "joint_space_time", "divided_space_time")
+ATTENTIONS = ("space_only", "joint_space_time", "divided_space_time", "sparse_local_global",
+              "axial")
+POS_EMBEDS = ("space_time", "space", "none")  # what the tokens get: position and time tables,
+#                                               the position table only, neither
+
+# The schemes that run a block as steps over groupings of the patch tokens (docs/model.md
+# section 4): side steps (each with its own LayerNorm, attention and dense layer, named by
+# STEP_NAMES) in order, then the main step (the block's own LayerNorm and attention, the cls
+# token in front of every sequence). divided_space_time is written out on its own in
+# make_model (the arithmetic the benchmark times); its entry names its steps, and run through
+# the generic steps it gives the same bits.
+SCHEMES = {
+    "divided_space_time": (("time",), "space"),
+    "sparse_local_global": (("window",), "stride"),
+    "axial": (("time", "width"), "height"),
+}
+# side step's grouping -> (Hugging Face prefix, the model's module prefix)
+STEP_NAMES = {"time": ("temporal", "t"), "window": ("local", "l"), "width": ("width", "w")}
 
 # ------------------------------------------------------------------------------ names
 # Hugging Face names (what the library reads and writes) -> the model's own names.
@@ -73,12 +114,15 @@ HF_TOP = {
     "classifier.bias": "head.bias",
 }
 HF_BLOCK = {
-    "temporal_layernorm": "t_norm", "temporal_attention.attention.qkv": "t_attn.qkv",
-    "temporal_attention.output.dense": "t_attn.proj", "temporal_dense": "t_fc",
     "layernorm_before": "norm1", "attention.attention.qkv": "attn.qkv",
     "attention.output.dense": "attn.proj", "layernorm_after": "norm2",
     "intermediate.dense": "fc1", "output.dense": "fc2",
 }
+for _hf, _own in STEP_NAMES.values():  # temporal_* -> t_*, local_* -> l_*, width_* -> w_*
+    HF_BLOCK.update({_hf + "_layernorm": _own + "_norm",
+                     _hf + "_attention.attention.qkv": _own + "_attn.qkv",
+                     _hf + "_attention.output.dense": _own + "_attn.proj",
+                     _hf + "_dense": _own + "_fc"})
 HF_LAYER = "timesformer.encoder.layer."
 
 
@@ -95,12 +139,16 @@ def hf_to_local(name):
 
 def hf_names(c, variant):
     """The model's parameters by Hugging Face name (docs/model.md section 7) in the order
-    init_weights() draws their random numbers: the embeddings, then layer by layer the
-    temporal step (divided only), the attention step and the MLP, then the final LayerNorm
-    and the classifier."""
+    init_weights() draws their random numbers: the embeddings (the position and time tables
+    as c's pos_embed has them), then layer by layer the side steps (temporal for divided,
+    local for sparse_local_global, temporal then width for axial), the attention step and the
+    MLP, then the final LayerNorm and the classifier."""
     top = "timesformer.embeddings."
-    names = [top + "cls_token", top + "position_embeddings"]
-    if variant != "space_only":
+    pos = c.get("pos_embed", "space_time")
+    names = [top + "cls_token"]
+    if pos != "none":
+        names.append(top + "position_embeddings")
+    if pos == "space_time" and variant != "space_only":
         names.append(top + "time_embeddings")
     names += [top + "patch_embeddings.projection.weight",
               top + "patch_embeddings.projection.bias"]
@@ -113,10 +161,11 @@ def hf_names(c, variant):
 
     for i in range(c["depth"]):
         layer = "%s%d." % (HF_LAYER, i)
-        if variant == "divided_space_time":
-            names += [layer + "temporal_layernorm.weight", layer + "temporal_layernorm.bias"]
-            names += attention(layer + "temporal_attention")
-            names += [layer + "temporal_dense.weight", layer + "temporal_dense.bias"]
+        for kind in SCHEMES.get(variant, ((), None))[0]:
+            step = layer + STEP_NAMES[kind][0]
+            names += [step + "_layernorm.weight", step + "_layernorm.bias"]
+            names += attention(step + "_attention")
+            names += [step + "_dense.weight", step + "_dense.bias"]
         names += [layer + "layernorm_before.weight", layer + "layernorm_before.bias"]
         names += attention(layer + "attention")
         names += [layer + s + "." + k for s in ("layernorm_after", "intermediate.dense",
@@ -134,10 +183,50 @@ def nearest_rows(n_out, n_in):
     return [min(int(np.floor(np.float32(k) * ratio)), n_in - 1) for k in range(n_out)]
 
 
+def sequences(kind, T, Hp, Wp):
+    """The sequences of a step over grouping `kind` of one clip's patch tokens, in the step's
+    order (docs/model.md section 4), each a list of token indices, increasing: the token of
+    frame t, patch row i, column j is (i*Wp + j)*T + t (row 1 + that of the clip).
+
+      time     a sequence a patch (i, j): its T frames
+      space    a sequence a frame t: its Hp*Wp patches
+      width    a sequence a (t, i), t first: the Wp patches of the row
+      height   a sequence a (t, j), t first: the Hp patches of the column
+      window   the grid cut after row ceil(Hp/2) and column ceil(Wp/2): the windows top-left,
+               top-right, bottom-left, bottom-right, each with all T frames
+      stride   the parity classes (t mod 2, i mod 2, j mod 2) = (a, b, c), (a, b, c) in
+               lexicographic order
+
+    Sequences that would be empty (a window or class when T, Hp or Wp is 1) are left out."""
+    def token(t, i, j):
+        return (i * Wp + j) * T + t
+
+    if kind == "time":
+        seqs = [[token(t, i, j) for t in range(T)] for i in range(Hp) for j in range(Wp)]
+    elif kind == "space":
+        seqs = [sorted(token(t, i, j) for i in range(Hp) for j in range(Wp)) for t in range(T)]
+    elif kind == "width":
+        seqs = [[token(t, i, j) for j in range(Wp)] for t in range(T) for i in range(Hp)]
+    elif kind == "height":
+        seqs = [[token(t, i, j) for i in range(Hp)] for t in range(T) for j in range(Wp)]
+    elif kind == "window":
+        h, w = (Hp + 1) // 2, (Wp + 1) // 2
+        halves = ((range(0, h), range(h, Hp)), (range(0, w), range(w, Wp)))
+        seqs = [sorted(token(t, i, j) for i in rows for j in cols for t in range(T))
+                for rows in halves[0] for cols in halves[1]]
+    elif kind == "stride":
+        seqs = [sorted(token(t, i, j) for t in range(a, T, 2) for i in range(b, Hp, 2)
+                       for j in range(c, Wp, 2)) for a in (0, 1) for b in (0, 1) for c in (0, 1)]
+    else:
+        raise ValueError("unknown grouping " + kind)
+    return [q for q in seqs if q]
+
+
 def make_model(torch, c, variant, exact=False):
     """A TimeSformer of config c with attention `variant` (full name). c holds image, patch,
     frames, dim, depth, heads, classes (as bench/compare_pytorch.py's CONFIGS) and optionally
-    mlp_ratio (4), chans (3), eps (1e-6), qkv_bias (True).
+    mlp_ratio (4), chans (3), eps (1e-6), qkv_bias (True), pos_embed ("space_time"; "space":
+    no time table; "none": no position table either, the bare cls token and patch embeddings).
 
     exact=False: PyTorch's own layers (nn.Conv2d, nn.Linear, nn.LayerNorm, F.gelu): what
     compare_pytorch.py times. exact=True: the same parameters, every layer written out as
@@ -154,8 +243,13 @@ def make_model(torch, c, variant, exact=False):
     eps, bias = c.get("eps", 1e-6), c.get("qkv_bias", True)
     scale = (D // NH) ** -0.5
     divided, space = variant == "divided_space_time", variant == "space_only"
+    sides, main = SCHEMES.get(variant, ((), None))
+    pos_embed = c.get("pos_embed", "space_time")
+    has_pos, has_time = pos_embed != "none", pos_embed == "space_time" and not space
     if variant not in ATTENTIONS:
         raise ValueError("unknown attention " + variant)
+    if pos_embed not in POS_EMBEDS:
+        raise ValueError("unknown pos_embed " + pos_embed)
 
     if exact:
         def linear(m, x):
@@ -190,15 +284,55 @@ def make_model(torch, c, variant, exact=False):
     class Block(nn.Module):
         def __init__(self):
             super().__init__()
-            if divided:
-                self.t_norm, self.t_attn, self.t_fc = nn.LayerNorm(D, eps=eps), Attention(), \
-                    nn.Linear(D, D)
+            for kind in sides:  # a side step: its LayerNorm, attention and dense layer
+                own = STEP_NAMES[kind][1]
+                setattr(self, own + "_norm", nn.LayerNorm(D, eps=eps))
+                setattr(self, own + "_attn", Attention())
+                setattr(self, own + "_fc", nn.Linear(D, D))
             self.norm1, self.attn = nn.LayerNorm(D, eps=eps), Attention()
             self.norm2, self.fc1, self.fc2 = nn.LayerNorm(D, eps=eps), nn.Linear(D, HM), \
                 nn.Linear(HM, D)
 
-        def forward(self, x, B, T, N):
-            if divided:  # x (B, 1 + N*T, D), patch (n, t) at 1 + n*T + t
+        def grouped(self, p, kind, shape, ln, attn, z0=None):
+            """attn(LN(s)) for every sequence s of grouping `kind` (sequences()) of the patch
+            tokens p (B, N*T, D), shape = (T, Hp, Wp), with z0 (B, 1, D) in front of each when
+            given (a main step). Returns the patch outputs in token order (B, N*T, D) and,
+            with z0, the mean of the G cls outputs in sequence order (B, 1, D). The grid's
+            lines (time, width, height) run as one batch of B*G sequences; the few windows
+            and parity classes, whose lengths may differ, one at a time (B each)."""
+            seqs = sequences(kind, *shape)
+            B, first = p.shape[0], 0 if z0 is None else 1
+            order = torch.tensor([k for q in seqs for k in q])  # every patch token once
+            g = p[:, order]  # sequence after sequence
+            outs, cls, at = [], [], 0
+            if kind in ("window", "stride"):
+                batches = [(1, len(q)) for q in seqs]
+            else:
+                batches = [(len(seqs), len(seqs[0]))]
+            for n, L in batches:
+                s = g[:, at:at + n * L].reshape(B, n, L, D)
+                if z0 is not None:
+                    s = torch.cat([z0.unsqueeze(1).expand(B, n, 1, D), s], 2)
+                o = attn(norm(ln, s.reshape(B * n, first + L, D))).reshape(B, n, first + L, D)
+                if z0 is not None:
+                    cls.append(o[:, :, 0])
+                outs.append(o[:, :, first:].reshape(B, n * L, D))
+                at += n * L
+            r = torch.cat(outs, 1)[:, order.argsort()]  # back to token order
+            return r, (torch.cat(cls, 1).mean(1, keepdim=True) if z0 is not None else None)
+
+        def forward(self, x, B, T, Hp, Wp):
+            N = Hp * Wp
+            if sides and not divided:  # x (B, 1 + N*T, D) as for divided
+                z0, p = x[:, :1], x[:, 1:]
+                for kind in sides:  # p + fc(MHSA(LN(sequences))), the cls row left alone
+                    own = STEP_NAMES[kind][1]
+                    r, _ = self.grouped(p, kind, (T, Hp, Wp), getattr(self, own + "_norm"),
+                                        getattr(self, own + "_attn"))
+                    p = p + linear(getattr(self, own + "_fc"), r)
+                r, cls = self.grouped(p, main, (T, Hp, Wp), self.norm1, self.attn, z0)
+                x = torch.cat([z0 + cls, p + r], 1)
+            elif divided:  # x (B, 1 + N*T, D), patch (n, t) at 1 + n*T + t
                 cls, p = x[:, :1], x[:, 1:]
                 r = linear(self.t_fc, self.t_attn(norm(self.t_norm, p.reshape(B * N, T, D))))
                 u = p + r.reshape(B, N * T, D)
@@ -217,8 +351,9 @@ def make_model(torch, c, variant, exact=False):
             super().__init__()
             self.patch = nn.Conv2d(C, D, P, P)
             self.cls_token = nn.Parameter(0.02 * torch.randn(1, 1, D))
-            self.pos_embed = nn.Parameter(0.02 * torch.randn(1, 1 + GRID * GRID, D))
-            if not space:
+            if has_pos:
+                self.pos_embed = nn.Parameter(0.02 * torch.randn(1, 1 + GRID * GRID, D))
+            if has_time:
                 self.time_embed = nn.Parameter(torch.zeros(1, T0, D))
             self.blocks = nn.ModuleList([Block() for _ in range(c["depth"])])
             self.norm, self.head = nn.LayerNorm(D, eps=eps), nn.Linear(D, c["classes"])
@@ -238,26 +373,31 @@ def make_model(torch, c, variant, exact=False):
             Hp, Wp = H // P, W // P
             N = Hp * Wp
             e = self.patches(x, B, T, Hp, Wp)
-            pos = self.pos_embed[0]  # (1 + GRID^2, D): row 0 for cls, then the grid row-major
-            if N != GRID * GRID:  # another patch count: the grid resized, nearest (the
-                # same count in another shape uses the table as it is, as the original does)
-                rows = [0] + [1 + i * GRID + j for i in nearest_rows(Hp, GRID)
-                              for j in nearest_rows(Wp, GRID)]
-                pos = pos[torch.tensor(rows)]
-            e = e + pos[1:]
-            c0 = self.cls_token.reshape(1, D) + pos[:1]
+            if has_pos:
+                pos = self.pos_embed[0]  # (1 + GRID^2, D): row 0 for cls, then the grid
+                if N != GRID * GRID:  # another patch count: the grid resized, nearest (the
+                    # same count in another shape uses the table as it is, as the original)
+                    rows = [0] + [1 + i * GRID + j for i in nearest_rows(Hp, GRID)
+                                  for j in nearest_rows(Wp, GRID)]
+                    pos = pos[torch.tensor(rows)]
+                e = e + pos[1:]
+                c0 = self.cls_token.reshape(1, D) + pos[:1]
+            else:  # pos_embed none: the bare cls token and patch embeddings
+                c0 = self.cls_token.reshape(1, D)
             if space:
                 x = torch.cat([c0.expand(B * T, 1, D), e], 1)
             else:
-                te = self.time_embed[0]  # (T0, D)
-                if T != T0:
-                    te = te[torch.tensor(nearest_rows(T, T0))]
-                e = e.reshape(B, T, N, D) + te.reshape(1, T, 1, D)
+                e = e.reshape(B, T, N, D)
+                if has_time:
+                    te = self.time_embed[0]  # (T0, D)
+                    if T != T0:
+                        te = te[torch.tensor(nearest_rows(T, T0))]
+                    e = e + te.reshape(1, T, 1, D)
                 x = torch.cat([c0.expand(B, 1, D), e.transpose(1, 2).reshape(B, N * T, D)], 1)
             if acts is not None:
                 acts["embeddings"] = x
             for i, blk in enumerate(self.blocks):
-                x = blk(x, B, T, N)
+                x = blk(x, B, T, Hp, Wp)
                 if acts is not None:
                     acts["layer.%d" % i] = x
             cls = x[:, 0].reshape(B, T, D).mean(1) if space else x[:, 0]
@@ -288,7 +428,8 @@ def init_weights(torch, c, variant, seed, init="golden"):
       time table, Linear biases           golden: the same;        original: 0 (nothing drawn)
       LayerNorm weights                   golden: 1 + normal(0, 0.1) clamped; original: 1
       LayerNorm biases                    golden: normal(0, 0.02); original: 0
-      temporal_dense (divided)            original: 0 after the draws above
+      temporal_dense, local_dense,        original: 0 after the draws above, every block
+      width_dense
 
     Every draw is float64 (torch.randn / torch.rand with dtype float64); the result is
     rounded to float32 and widened again, so what is stored is what is computed with."""
@@ -318,7 +459,8 @@ def init_weights(torch, c, variant, seed, init="golden"):
             t = normal(shape, 0.02)
         else:  # time table, LayerNorm and Linear biases
             t = normal(shape, 0.02) if golden else zeros(shape)
-        if not golden and ".temporal_dense." in name:
+        if not golden and name.rsplit(".", 2)[-2] in ("temporal_dense", "local_dense",
+                                                      "width_dense"):
             t = zeros(shape)
         out[name] = t.float().double()
     return out
@@ -424,11 +566,13 @@ def make_golden(torch, a):
     torch.set_default_dtype(torch.float64)
     c = dict(image=a.img_size, patch=a.patch_size, chans=a.in_chans, frames=a.frames, dim=a.dim,
              depth=a.depth, heads=a.heads, mlp_ratio=a.mlp_ratio, classes=a.classes,
-             qkv_bias=not a.no_qkv_bias)
+             qkv_bias=not a.no_qkv_bias, pos_embed=a.pos_embed)
     config = OrderedDict(img_size=a.img_size, patch_size=a.patch_size, in_chans=a.in_chans,
                          num_frames=a.frames, embed_dim=a.dim, depth=a.depth, num_heads=a.heads,
                          mlp_ratio=a.mlp_ratio, num_classes=a.classes,
                          attention_type=a.attention, ln_eps=1e-6, qkv_bias=not a.no_qkv_bias)
+    if a.pos_embed != "space_time":  # written only when not the default (absent: space_time)
+        config["pos_embed"] = a.pos_embed
     B, K = a.batch, a.classes
     H, W = a.input_size or (a.img_size, a.img_size)
     T = a.input_frames or a.frames
@@ -493,7 +637,9 @@ def make_golden(torch, a):
                                   dampening=0.0, losses_before_each_step_and_after=losses)
     with open(out("meta.json"), "w") as f:
         json.dump(meta, f, indent=1)
-    print("make_golden: %s: %s, loss %.10f" % (a.out, a.attention, meta["loss"]))
+    print("make_golden: %s: %s%s, loss %.10f" % (
+        a.out, a.attention, "" if a.pos_embed == "space_time" else ", pos_embed " + a.pos_embed,
+        meta["loss"]))
 
 
 def main(argv=None):
@@ -502,6 +648,9 @@ def main(argv=None):
                                  "of this file and tests/golden/README.md.")
     ap.add_argument("--out", required=True, help="the folder to write")
     ap.add_argument("--attention", default="divided_space_time", choices=ATTENTIONS)
+    ap.add_argument("--pos-embed", default="space_time", choices=POS_EMBEDS,
+                    help="position and time tables (space_time), the position table only "
+                    "(space) or neither (none)")
     for flag, default in (("--img-size", 32), ("--patch-size", 8), ("--in-chans", 3),
                           ("--frames", 4), ("--dim", 48), ("--depth", 2), ("--heads", 3),
                           ("--classes", 5)):
