@@ -71,15 +71,15 @@ build:
 build/test_main: tests/*.c tests/*.h timesformer.h | build
 	$(CC) $(CFLAGS) -Werror tests/test_main.c -o $@ $(LDLIBS)
 
-build/bench_matmul: bench/bench_matmul.c timesformer.h | build
+build/bench_matmul: bench/bench_matmul.c bench/bench_common.h timesformer.h | build
 	$(CC) $(CFLAGS) $(BLAS) bench/bench_matmul.c -o $@ $(LDLIBS) $(BLASLIB)
 
-build/bench_model: bench/bench_model.c timesformer.h | build
+build/bench_model: bench/bench_model.c bench/bench_common.h timesformer.h | build
 	$(CC) $(CFLAGS) bench/bench_model.c -o $@ $(LDLIBS)
 
 STB_FLAGS = $(if $(HAVE_STB),-I$(STB_DIR),-DTT_NO_STB)
 
-build/tsf: tools/tsf.c tools/tsf_*.c tools/tsf_tools.h timesformer.h | build
+build/tsf: tools/tsf.c tools/tsf_*.c tools/tsf_tools.h tools/tsf_chart.h timesformer.h | build
 	$(CC) $(CFLAGS) $(STB_FLAGS) tools/tsf.c -o $@ $(LDLIBS)
 
 build/video2clip: tools/video2clip.c tools/tsf_tools.h timesformer.h | build
@@ -95,7 +95,7 @@ $(EXAMPLES): build/%: examples/%.c timesformer.h | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # The demo needs only a C compiler: no stb, no data files (tools/demo.c makes its own videos).
-build/demo: tools/demo.c tools/tsf_tools.h timesformer.h | build
+build/demo: tools/demo.c tools/tsf_tools.h tools/tsf_chart.h timesformer.h | build
 	$(CC) $(CFLAGS) -DTT_NO_STB tools/demo.c -o $@ $(LDLIBS)
 
 # OMP_WAIT_POLICY=passive: OpenMP threads sleep instead of spinning between the many small
@@ -137,7 +137,7 @@ bench-pytorch: build/bench_model
 	  echo "bench-pytorch: skipped: /usr/bin/python3 has no torch" \
 	    "(sudo apt-get install python3-torch python3-numpy)"; fi
 
-FORMAT_FILES = timesformer.h $(wildcard tests/*.c tests/*.h tests/*.cpp tests/fuzz/*.c tests/fuzz/*.h bench/*.c examples/*.c tools/*.c)
+FORMAT_FILES = timesformer.h $(wildcard tests/*.c tests/*.h tests/*.cpp tests/fuzz/*.c tests/fuzz/*.h bench/*.c bench/*.h examples/*.c tools/*.c tools/*.h)
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:

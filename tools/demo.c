@@ -84,6 +84,9 @@
 #endif
 #include "tsf_tools.h" /* first: it sets _XOPEN_SOURCE before any system header */
 
+/* after tsf_tools.h */
+#include "tsf_chart.h" /* the SVG plot */
+
 #include <math.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -505,12 +508,6 @@ static void demo_init(tsf_model *m, unsigned long long seed) {
 }
 
 /* ==== training and evaluation ================================================================ */
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static const char *hms(double s, char *buf) { /* 125.3 -> "2:05" */
     long v = (long)(s + 0.5);
     if (v >= 3600)
@@ -518,24 +515,6 @@ static const char *hms(double s, char *buf) { /* 125.3 -> "2:05" */
     else
         sprintf(buf, "%ld:%02ld", v / 60, v % 60);
     return buf;
-}
-
-static const char *commas(size_t v, char *buf) { /* 1234567 -> "1,234,567" */
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%zu", v), i, o = 0;
-    for (i = 0; i < n; i++) {
-        if (i > 0 && (n - i) % 3 == 0) buf[o++] = ',';
-        buf[o++] = tmp[i];
-    }
-    buf[o] = 0;
-    return buf;
-}
-
-static int argmax(const float *v, int n) {
-    int k, best = 0;
-    for (k = 1; k < n; k++)
-        if (v[k] > v[best]) best = k;
-    return best;
 }
 
 /* One evaluation point of a training run. */
@@ -574,7 +553,7 @@ static tsf_status evaluate(tsf_model *m, const clipset *test, float *x, int *lab
         }
         loss_sum += (double)loss * nb;
         for (b = 0; b < nb; b++) {
-            int k = argmax(m->acts.logits + (size_t)b * NCLASS, NCLASS), y = labels[b];
+            int k = tt_argmax(m->acts.logits + (size_t)b * NCLASS, NCLASS), y = labels[b];
             correct += k == y, pair += k / 2 == y / 2, hit[y] += k == y, count[y]++;
         }
     }
@@ -606,7 +585,7 @@ static int train_variant(const opts *o, int attention, const clipset *train, con
     int steps_per_epoch = train->n / o->batch, step, b, next_eval = 1, ok = 0;
     int width = snprintf(NULL, 0, "%d", o->steps);
     long long epoch = -1, warmup = (long long)((double)o->warmup * o->steps + 0.5);
-    double t0 = now(), t_model = 0, t_eval = 0, last_draw = 0, loss_sum = 0;
+    double t0 = tt_now(), t_model = 0, t_eval = 0, last_draw = 0, loss_sum = 0;
     long hits = 0, seen = 0;
     char eta[32];
     memset(res, 0, sizeof *res);
@@ -639,12 +618,12 @@ static int train_variant(const opts *o, int attention, const clipset *train, con
         }
         clips_input(x, labels, train, perm + (size_t)(step % steps_per_epoch) * o->batch, o->batch,
                     buf, &m.cfg);
-        ts = now();
+        ts = tt_now();
         tsf_model_zero_grad(&m);
         st = tsf_model_loss(&m, x, labels, o->batch, o->frames, o->size, o->size, 1, &loss);
         if (st == TSF_OK) st = tsf_model_backward(&m, NULL);
         if (st == TSF_OK) st = tsf_sgd_step(&m, &sgd, lr, 1, NULL);
-        t_model += now() - ts;
+        t_model += tt_now() - ts;
         if (st != TSF_OK) {
             if (tty) putchar('\n');
             tt_error("%s: step %d: %s%s", name, step + 1, tsf_status_string(st),
@@ -654,21 +633,21 @@ static int train_variant(const opts *o, int attention, const clipset *train, con
         }
         loss_sum += (double)loss, seen += o->batch;
         for (b = 0; b < o->batch; b++)
-            hits += argmax(m.acts.logits + (size_t)b * NCLASS, NCLASS) == labels[b];
+            hits += tt_argmax(m.acts.logits + (size_t)b * NCLASS, NCLASS) == labels[b];
         /* an evaluation point: steps k * steps / evals, k = 1 .. evals */
         if (step + 1 == (int)(((long long)next_eval * o->steps) / o->evals)) {
             point *pt = &res->points[res->npoints++];
-            double te = now(), cls[NCLASS];
+            double te = tt_now(), cls[NCLASS];
             int k, n = (int)(seen / o->batch);
             if ((st = evaluate(&m, test, x, labels, o->batch, pt, cls)) != TSF_OK) {
                 tt_error("%s: evaluation: %s", name, tsf_status_string(st));
                 tsf_model_free(&m);
                 goto done;
             }
-            t_eval += now() - te;
+            t_eval += tt_now() - te;
             pt->step = step + 1, pt->epoch = (double)(step + 1) / steps_per_epoch;
             pt->loss = loss_sum / n, pt->train_acc = (double)hits / seen, pt->lr = (double)lr;
-            pt->seconds = now() - t0;
+            pt->seconds = tt_now() - t0;
             fprintf(csv, "%s,%d,%.3f,%.5f,%.4f,%.5f,%.4f,%.4f,%.4f,%.6f,%.2f\n", name, pt->step,
                     pt->epoch, pt->loss, pt->train_acc, pt->test_loss, pt->test_acc, pt->motion_acc,
                     pt->direction_acc, pt->lr, pt->seconds);
@@ -687,10 +666,10 @@ static int train_variant(const opts *o, int attention, const clipset *train, con
                 res->direction_acc = pt->direction_acc;
                 for (k = 0; k < NCLASS; k++) res->class_acc[k] = cls[k];
             }
-        } else if (tty && (now() - last_draw > 0.25 || step + 1 == o->steps)) {
-            double el_s = now() - t0, per = el_s / (step + 1);
+        } else if (tty && (tt_now() - last_draw > 0.25 || step + 1 == o->steps)) {
+            double el_s = tt_now() - t0, per = el_s / (step + 1);
             int n = (int)(seen / o->batch);
-            last_draw = now();
+            last_draw = tt_now();
             printf("\r  step %d/%d  epoch %.2f  loss %.3f  acc %.1f%%  %.0f clips/s  ETA %s   ",
                    step + 1, o->steps, (double)(step + 1) / steps_per_epoch, n ? loss_sum / n : 0.0,
                    seen ? 100.0 * hits / seen : 0.0,
@@ -699,7 +678,7 @@ static int train_variant(const opts *o, int attention, const clipset *train, con
             fflush(stdout);
         }
     }
-    res->seconds = now() - t0;
+    res->seconds = tt_now() - t0;
     res->ms_step = 1e3 * t_model / o->steps;
     tsf_model_free(&m);
     ok = 1;
@@ -716,85 +695,63 @@ static double point_value(const point *p, int field) {
     return field == 0 ? p->loss : field == 1 ? p->test_loss : p->test_acc;
 }
 
-/* A plot area at (px, py), pw x ph: x = step in [0, steps], y in [y0, y1], log10 when logy. */
-typedef struct panel {
-    double px, py, pw, ph, y0, y1;
-    int steps, logy;
-} panel;
-
-static double panel_x(const panel *p, double step) { return p->px + p->pw * step / p->steps; }
-static double panel_y(const panel *p, double v) {
-    double l0 = p->logy ? log10(p->y0) : p->y0, l1 = p->logy ? log10(p->y1) : p->y1;
-    if (v < p->y0) v = p->y0;
-    if (v > p->y1) v = p->y1;
-    return p->py + p->ph - p->ph * ((p->logy ? log10(v) : v) - l0) / (l1 - l0);
+/* A panel of the plot: x = step in [0, steps]. */
+static tc_panel demo_panel(double left, double y0, double y1, int logy, const opts *o) {
+    tc_panel p;
+    p.left = left, p.top = 70, p.width = 380, p.height = 280;
+    p.x0 = 0, p.x1 = o->steps, p.y0 = y0, p.y1 = y1, p.logy = logy;
+    return p;
 }
 
 /* Title, grid, tick labels and frame of a panel. */
-static void svg_axes(FILE *f, const panel *p, const char *title) {
+static void svg_axes(FILE *f, const tc_panel *p, const char *title) {
+    char num[32];
     int k;
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"14\">%s</text>\n",
-            p->px + p->pw / 2, p->py - 10, title);
+    tc_text(f, p->left + p->width / 2, p->top - 10, "text-anchor=\"middle\" font-size=\"14\"",
+            title);
     for (k = 0; k <= 4; k++) { /* x: steps */
-        double s = (double)p->steps * k / 4, x = panel_x(p, s);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n",
-                x, p->py, x, p->py + p->ph);
-        fprintf(f,
-                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"11\">%.0f</text>\n",
-                x, p->py + p->ph + 15, s);
+        double s = p->x1 * k / 4, x = tc_x(p, s);
+        tc_line(f, x, p->top, x, p->top + p->height, "stroke=\"#e4e4e4\"");
+        snprintf(num, sizeof num, "%.0f", s);
+        tc_text(f, x, p->top + p->height + 15, "text-anchor=\"middle\" font-size=\"11\"", num);
     }
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"12\">step</text>\n",
-            p->px + p->pw / 2, p->py + p->ph + 32);
+    tc_text(f, p->left + p->width / 2, p->top + p->height + 32,
+            "text-anchor=\"middle\" font-size=\"12\"", "step");
     for (k = 0; k <= 5; k++) { /* y: decades on a log scale, else fifths as percentages */
         double v = p->logy ? p->y0 * pow(10.0, k) : p->y0 + (p->y1 - p->y0) * k / 5, y;
         if (p->logy && v > p->y1 * 1.001) break;
-        y = panel_y(p, v);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n",
-                p->px, y, p->px + p->pw, y);
+        y = tc_y(p, v);
+        tc_line(f, p->left, y, p->left + p->width, y, "stroke=\"#e4e4e4\"");
         if (p->logy)
-            fprintf(f,
-                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\">%g</text>\n",
-                    p->px - 5, y + 4, v);
+            snprintf(num, sizeof num, "%g", v);
         else
-            fprintf(
-                f,
-                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\">%.0f%%</text>\n",
-                p->px - 5, y + 4, 100 * v);
+            snprintf(num, sizeof num, "%.0f%%", 100 * v);
+        tc_text(f, p->left - 5, y + 4, "text-anchor=\"end\" font-size=\"11\"", num);
     }
-    fprintf(f,
-            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
-            "stroke=\"#444\"/>\n",
-            p->px, p->py, p->pw, p->ph);
+    tc_frame(f, p, "#444");
 }
 
 /* A horizontal reference line with a label. */
-static void svg_hline(FILE *f, const panel *p, double v, const char *dash, const char *label,
+static void svg_hline(FILE *f, const tc_panel *p, double v, const char *dash, const char *label,
                       double dy) {
-    double y = panel_y(p, v);
-    fprintf(f,
-            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888\" "
-            "stroke-dasharray=\"%s\"/>\n",
-            p->px, y, p->px + p->pw, y, dash);
-    fprintf(f,
-            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" font-size=\"10\" "
-            "fill=\"#666\">%s</text>\n",
-            p->px + p->pw - 4, y + dy, label);
+    double y = tc_y(p, v);
+    char attrs[64];
+    snprintf(attrs, sizeof attrs, "stroke=\"#888\" stroke-dasharray=\"%s\"", dash);
+    tc_line(f, p->left, y, p->left + p->width, y, attrs);
+    tc_text(f, p->left + p->width - 4, y + dy, "text-anchor=\"end\" font-size=\"10\" fill=\"#666\"",
+            label);
 }
 
 /* One variant's curve of one field, with a dot at each evaluation point. */
-static void svg_curve(FILE *f, const panel *p, const result *r, int field, int dashed) {
-    const char *colour = colours[r->attention];
+static void svg_curve(FILE *f, const tc_panel *p, const result *r, int field, int dashed) {
+    double *x = (double *)tt_malloc((size_t)r->npoints * sizeof *x);
+    double *y = (double *)tt_malloc((size_t)r->npoints * sizeof *y);
     int j;
-    fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", colour,
-            dashed ? " stroke-dasharray=\"5,3\"" : "");
     for (j = 0; j < r->npoints; j++)
-        fprintf(f, "%s%.1f,%.1f", j ? " " : "", panel_x(p, r->points[j].step),
-                panel_y(p, point_value(&r->points[j], field)));
-    fprintf(f, "\"/>\n");
-    for (j = 0; j < r->npoints; j++)
-        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%s\" fill=\"%s\"/>\n",
-                panel_x(p, r->points[j].step), panel_y(p, point_value(&r->points[j], field)),
-                dashed ? "1.5" : "2.5", colour);
+        x[j] = r->points[j].step, y[j] = point_value(&r->points[j], field);
+    tc_series(f, p, x, y, r->npoints, colours[r->attention], dashed ? "5,3" : NULL,
+              dashed ? 1.5 : 2.5);
+    free(x), free(y);
 }
 
 /* Training and test loss (log scale) and test accuracy at each evaluation point, one colour
@@ -802,7 +759,7 @@ static void svg_curve(FILE *f, const panel *p, const result *r, int field, int d
 static int write_svg(const char *path, const result *res, int nres, const opts *o) {
     FILE *f = fopen(path, "w");
     double lo = 1e30, hi = 0;
-    panel loss, acc;
+    tc_panel loss, acc;
     int i, j, field, ok;
     if (!f) return 0;
     for (i = 0; i < nres; i++)
@@ -816,9 +773,8 @@ static int write_svg(const char *path, const result *res, int nres, const opts *
     if (lo < 1e-4) lo = 1e-4;
     lo = pow(10.0, floor(log10(lo))), hi = pow(10.0, ceil(log10(hi)));
     if (hi <= lo) hi = lo * 10;
-    loss.px = 70, loss.py = 70, loss.pw = 380, loss.ph = 280, loss.y0 = lo, loss.y1 = hi;
-    loss.steps = o->steps, loss.logy = 1;
-    acc = loss, acc.px = 550, acc.y0 = 0, acc.y1 = 1, acc.logy = 0;
+    loss = demo_panel(70, lo, hi, 1, o);
+    acc = demo_panel(550, 0, 1, 0, o);
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"430\" "
                "viewBox=\"0 0 960 430\" font-family=\"sans-serif\">\n");
     fprintf(f, "<rect width=\"960\" height=\"430\" fill=\"white\"/>\n");
@@ -833,15 +789,14 @@ static int write_svg(const char *path, const result *res, int nres, const opts *
     svg_hline(f, &acc, 1.0 / NCLASS, "2,3", "chance 12.5%", -4);
     for (i = 0; i < nres; i++) {
         double lx = 120 + 260 * i;
+        char attrs[64];
         svg_curve(f, &loss, &res[i], 0, 0);
         svg_curve(f, &loss, &res[i], 1, 1);
         svg_curve(f, &acc, &res[i], 2, 0);
-        fprintf(f,
-                "<line x1=\"%.0f\" y1=\"410\" x2=\"%.0f\" y2=\"410\" stroke=\"%s\" "
-                "stroke-width=\"3\"/>\n",
-                lx, lx + 30, colours[res[i].attention]);
-        fprintf(f, "<text x=\"%.0f\" y=\"414\" font-size=\"13\">%s</text>\n", lx + 38,
-                tsf_attention_name(res[i].attention));
+        snprintf(attrs, sizeof attrs, "stroke=\"%s\" stroke-width=\"3\"",
+                 colours[res[i].attention]);
+        tc_labelled_line(f, lx, 410, lx + 30, 410, attrs, lx + 38, 414, "font-size=\"13\"",
+                         tsf_attention_name(res[i].attention));
     }
     fprintf(f, "</svg>\n");
     ok = !ferror(f);
@@ -923,7 +878,7 @@ int main(int argc, char **argv) {
     printf("machine  %d thread%s, %s matmul kernel\n", threads, threads == 1 ? "" : "s",
            tsf_simd_name());
     {
-        double t0 = now();
+        double t0 = tt_now();
 #pragma omp parallel for schedule(static)
         for (i = 0; i < test.n; i++) {
             float *work = (float *)malloc((size_t)2 * o.size * o.size * 3 * sizeof(float));
@@ -935,17 +890,17 @@ int main(int argc, char **argv) {
             tt_error("cannot write %s: %s", ppm_path, strerror(errno));
             return 1;
         }
-        printf("         test set rendered in %.2f s; one test clip per class: %s\n", now() - t0,
+        printf("         test set rendered in %.2f s; one test clip per class: %s\n", tt_now() - t0,
                ppm_path);
     }
 
-    t_all = now();
+    t_all = tt_now();
     for (i = 0; i < o.nvariants; i++) {
         int a = o.variants[i];
         tsf_config cfg = demo_config(&o, a);
         tsf_config_resolve(&cfg);
         printf("\n[%d/%d] %s: %s parameters, %.3f GFLOPs a clip\n", i + 1, o.nvariants,
-               tsf_attention_name(a), commas(tsf_config_num_params(&cfg), num),
+               tsf_attention_name(a), tt_commas(tsf_config_num_params(&cfg), num),
                1e-9 * tsf_config_flops(&cfg, 0, 0, 0));
         fflush(stdout);
         if (!train_variant(&o, a, &train, &test, csv, &res[nres])) return 1;
@@ -966,7 +921,7 @@ int main(int argc, char **argv) {
     for (i = 0; i < nres; i++)
         printf("%-18s %7.1f%% %6.1f%% %8.1f%% %7.1f %8s %6.3f %5.1f MB %5s\n",
                tsf_attention_name(res[i].attention), 100 * res[i].acc, 100 * res[i].motion_acc,
-               100 * res[i].direction_acc, res[i].ms_step, commas(res[i].params, num),
+               100 * res[i].direction_acc, res[i].ms_step, tt_commas(res[i].params, num),
                res[i].gflops, (double)res[i].mem_bytes / 1e6, hms(res[i].seconds, t1));
     printf("  motion: the right kind of motion (the twin pair); direction: the right one of the\n"
            "  pair, of the clips whose pair was right (only frame order tells it). ms/step:\n"
@@ -1012,7 +967,8 @@ int main(int argc, char **argv) {
                     printf("        (with a budget or model other than the default one)\n");
             }
         }
-    printf("\ntotal %s; wrote %s, %s, %s\n", hms(now() - t_all, t1), csv_path, svg_path, ppm_path);
+    printf("\ntotal %s; wrote %s, %s, %s\n", hms(tt_now() - t_all, t1), csv_path, svg_path,
+           ppm_path);
     free(csv_path), free(svg_path), free(ppm_path), free(test.u8);
     for (i = 0; i < nres; i++) free(res[i].points);
     return 0;

@@ -9,30 +9,35 @@
                                          pytorch_model.bin, sharded or not) or a config.json.
      tsf convert IN OUT [--config C]     any of those to one safetensors file (tsf_export.c)
      tsf export MODEL DIR                a folder Hugging Face's from_pretrained loads
-     tsf parity GOLDEN_DIR --out OUT_DIR run a folder written by tsf_ref.py golden (meta.json,
-                                         weights.safetensors, input.bin, labels.bin) through
-                                         this library: forward, backward and the SGD steps
-                                         meta.json asks for. Writes logits.bin,
-                                         grads.safetensors, input_grad.bin and
-                                         weights_sgd.safetensors to OUT_DIR and compares each
-                                         with the folder's. Exit status 1 beyond tolerance.
+     tsf parity GOLDEN_DIR --out OUT_DIR run a golden folder (meta.json, weights.safetensors,
+                                         input.bin, labels.bin; tests/golden/make_golden.py
+                                         writes them) through this library: forward,
+                                         backward and the SGD steps meta.json asks for.
+                                         Writes logits.bin, grads.safetensors, input_grad.bin
+                                         and weights_sgd.safetensors to OUT_DIR and compares
+                                         each with the folder's. Exit status 1 beyond
+                                         tolerance.
 
    Example:
-     /usr/bin/python3 ../shared/reference/tsf_ref.py golden --out /tmp/g
-     build/tsf parity /tmp/g --out /tmp/g_c
-   prints the max abs/rel error of the logits and "parity: OK". */
+     build/tsf parity tests/golden/divided_base --out /tmp/g_c
+   prints the max abs/rel error of the logits, the gradients and the weights after SGD, and
+   "parity: OK". */
 #include "tsf_tools.h" /* the library, stb (unless TT_NO_STB), and the tools' helpers */
 
-/* Logits of a float32 implementation agree with the float64 reference to about 1e-7 on the
-   tiny golden models and 2e-6 on ViT-B (ARCHITECTURE.md, numerics); 1e-5 flags real bugs. */
+/* tsf parity's tolerances (docs/model.md section 9, Numerics and tolerances). Logits of a
+   float32 implementation agree with the float64 reference to about 1e-7 on the tiny golden
+   models and 2e-6 on ViT-B; 1e-5 flags real bugs. Gradients: 1e-4 of each tensor's max
+   |value|; weights after the SGD steps: 1e-5 absolute. */
 #define PARITY_LOGITS_ATOL 1e-5
+#define PARITY_GRADS_RTOL 1e-4
+#define PARITY_SGD_ATOL 1e-5
 
 static int usage(void) {
     fprintf(stderr,
             "usage:\n"
             "  tsf info MODEL                       (.safetensors, .bin/.pth/.pyth, model folder\n"
             "                                        or config.json)\n"
-            "  tsf parity GOLDEN_DIR --out OUT_DIR  (a folder from tsf_ref.py golden)\n"
+            "  tsf parity GOLDEN_DIR --out OUT_DIR  (a folder from tests/golden/make_golden.py)\n"
             "  tsf train --train MANIFEST ...       (tsf train --help)\n"
             "  tsf eval MODEL MANIFEST ...          (tsf eval --help)\n"
             "  tsf cv --data DIR --out OUT ...      (k-fold cross-validation: tsf cv --help)\n"
@@ -47,18 +52,6 @@ static int usage(void) {
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
-/* 1234567 -> "1,234,567" */
-static const char *commas(unsigned long long v, char *buf) {
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%llu", v), i, o = 0;
-    for (i = 0; i < n; i++) {
-        if (i > 0 && (n - i) % 3 == 0) buf[o++] = ',';
-        buf[o++] = tmp[i];
-    }
-    buf[o] = 0;
-    return buf;
 }
 
 static int cmd_info(const char *path) {
@@ -110,7 +103,7 @@ static int cmd_info(const char *path) {
         printf("%s)", cfg.classes > 5 ? ", ..." : "");
     }
     printf("\n");
-    printf("parameters   %s\n", commas(tsf_config_num_params(&cfg), buf));
+    printf("parameters   %s\n", tt_commas(tsf_config_num_params(&cfg), buf));
     gflops = tsf_config_flops(&cfg, 0, 0, 0) / 1e9;
     printf(gflops >= 1 ? "GFLOPs       %.1f per clip" : "GFLOPs       %.6f per clip", gflops);
     if (3 * gflops >= 10) /* the paper's unit for ViT-B; small models in GFLOPs, never "0.00" */
@@ -135,23 +128,6 @@ static int cmd_info(const char *path) {
     return 0;
 }
 
-/* Read a whole file; NULL with a message on failure. */
-static void *read_file(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    long n;
-    void *p;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return NULL;
-    }
-    p = malloc((size_t)n + 1);
-    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) free(p), p = NULL;
-    fclose(f);
-    if (p) ((char *)p)[n] = 0, *size = (size_t)n;
-    return p;
-}
-
 /* Max |got - ref| over n floats and max |ref|. */
 static void max_errors(const float *got, const float *ref, size_t n, double *err, double *scale) {
     size_t i;
@@ -168,7 +144,7 @@ static void max_errors(const float *got, const float *ref, size_t n, double *err
 static int compare(const char *what, const float *got, size_t n, const char *ref_path, double tol,
                    int rel) {
     size_t size = 0;
-    float *ref = (float *)read_file(ref_path, &size);
+    float *ref = (float *)tt_read_file(ref_path, (size_t)-1, &size);
     double e, scale, bound;
     if (!ref) {
         printf("  %-18s no reference file %s: not compared\n", what, ref_path);
@@ -199,7 +175,7 @@ static int compare_tensors(const char *what, const tsf_model *m, const float *da
     char worst_name[96] = "";
     {
         size_t size = 0;
-        void *file = read_file(ref_path, &size);
+        void *file = tt_read_file(ref_path, (size_t)-1, &size);
         tsf_status st;
         if (!file) {
             printf("  %-18s no reference file %s: not compared\n", what, ref_path);
@@ -246,171 +222,245 @@ static int write_floats(const char *path, const float *x, size_t n) {
     return ok;
 }
 
-/* Parity: Golden-file checks against tsf_ref.py. Tolerances from ARCHITECTURE.md
-   (numerics): logits 1e-5 absolute, gradients 1e-4 of each tensor's max |value|, weights
-   after the SGD steps 1e-5 absolute. */
-#define PARITY_GRADS_RTOL 1e-4
-#define PARITY_SGD_ATOL 1e-5
+/* ---- tsf parity ---------------------------------------------------------------------------- */
 
-static int cmd_parity(const char *dir, const char *out) {
-    char path[4096];
-    size_t size = 0, n, nx;
-    char *meta = NULL;
-    float *x = NULL, *logits = NULL, *dx = NULL, loss;
-    int *labels = NULL;
-    tsf__json j;
+/* What a golden folder's meta.json asks for: the input's shape and, with an "sgd" entry, SGD
+   steps on the whole batch. */
+typedef struct parity_meta {
+    long long shape[5]; /* B, C, T, H, W */
+    long long sgd_steps;
+    double lr, momentum, weight_decay;
+    int nesterov;
+} parity_meta;
+
+/* A parity run: the folder, what it asks for, the model, the input and the verdict so far. */
+typedef struct parity_run {
+    const char *dir, *out;
+    char path[4096]; /* the file at hand */
+    parity_meta meta;
     tsf_model m;
+    float *x; /* the input, nx floats */
+    size_t nx;
+    int *labels;   /* labels.bin as read (NULL: none) */
+    int have_grad; /* labels.bin holds B labels: backward and SGD are checked */
+    int ok;        /* every comparison so far within tolerance */
+} parity_run;
+
+/* DIR/meta.json: input_shape [B, C, T, H, W] (5 sizes, at most 2^30 values) and the optional
+   "sgd" entry (steps, lr, momentum, weight_decay, nesterov). Returns 1, or 0 after an error. */
+static int parity_read_meta(parity_run *p) {
+    parity_meta *pm = &p->meta;
+    size_t size = 0;
     double elems = 1;
-    tsf_error err;
-    tsf_status st;
-    long long shape[5], sgd_steps = 0;
-    double lr = 0, mom = 0, wd = 0;
-    int k, ok = 0, nesterov = 1, sgd, input;
-    memset(&m, 0, sizeof m), memset(&j, 0, sizeof j);
-    snprintf(path, sizeof path, "%s/meta.json", dir);
-    if (!(meta = (char *)read_file(path, &size))) {
-        fprintf(stderr, "tsf parity: cannot read %s\n", path);
+    char *text;
+    const char *root, *input, *sgd, *v;
+    int k, ok = 0;
+    pm->nesterov = 1;
+    snprintf(p->path, sizeof p->path, "%s/meta.json", p->dir);
+    if (!(text = tt_read_file(p->path, (size_t)-1, &size))) {
+        fprintf(stderr, "tsf parity: cannot read %s\n", p->path);
+        return 0;
+    }
+    if (!tt_json_check(text, size)) {
+        fprintf(stderr, "tsf parity: %s is not valid JSON\n", p->path);
         goto done;
     }
-    /* meta.json: input_shape [B, C, T, H, W], and the SGD run if there is one */
-    if (tsf__json_parse(&j, meta, size, NULL) != TSF_OK) {
-        fprintf(stderr, "tsf parity: %s is not valid JSON\n", path);
-        goto done;
-    }
-    input = tsf__json_get(&j, 0, "input_shape");
-    for (k = 0; k < 5; k++) /* exactly 5 sizes, and a clip of at most 2^30 values */
-        if (!tsf__json_int(&j, tsf__json_at(&j, input, k), 1, 1 << 20, &shape[k]) ||
-            j.tok[input].size != 5 || (elems *= (double)shape[k]) > (double)(1 << 30)) {
+    root = tt_json_ws(text);
+    input = tt_json_get(root, "input_shape");
+    for (k = 0; k < 5; k++)
+        if (!tt_json_int(tt_json_at(input, k), 1, 1 << 20, &pm->shape[k]) ||
+            tt_json_count(input) != 5 || (elems *= (double)pm->shape[k]) > (double)(1 << 30)) {
             fprintf(stderr,
                     "tsf parity: %s: no valid input_shape [B, C, T, H, W] (5 sizes, at "
                     "most 2^30 values)\n",
-                    path);
+                    p->path);
             goto done;
         }
-    sgd = tsf__json_get(&j, 0, "sgd");
-    if (sgd >= 0 && !(tsf__json_int(&j, tsf__json_get(&j, sgd, "steps"), 1, 1 << 20, &sgd_steps) &&
-                      tsf__json_num(&j, tsf__json_get(&j, sgd, "lr"), &lr) &&
-                      tsf__json_num(&j, tsf__json_get(&j, sgd, "momentum"), &mom) &&
-                      tsf__json_num(&j, tsf__json_get(&j, sgd, "weight_decay"), &wd))) {
-        fprintf(stderr, "tsf parity: %s: malformed \"sgd\" entry\n", path);
+    sgd = tt_json_get(root, "sgd");
+    if (sgd && !(tt_json_int(tt_json_get(sgd, "steps"), 1, 1 << 20, &pm->sgd_steps) &&
+                 tt_json_num(tt_json_get(sgd, "lr"), &pm->lr) &&
+                 tt_json_num(tt_json_get(sgd, "momentum"), &pm->momentum) &&
+                 tt_json_num(tt_json_get(sgd, "weight_decay"), &pm->weight_decay))) {
+        fprintf(stderr, "tsf parity: %s: malformed \"sgd\" entry\n", p->path);
         goto done;
     }
-    if (sgd >= 0 && (k = tsf__json_get(&j, sgd, "nesterov")) >= 0 &&
-        !tsf__json_bool(&j, k, &nesterov)) {
-        fprintf(stderr, "tsf parity: %s: sgd.nesterov must be true or false\n", path);
+    if (sgd && (v = tt_json_get(sgd, "nesterov")) != NULL && !tt_json_bool(v, &pm->nesterov)) {
+        fprintf(stderr, "tsf parity: %s: sgd.nesterov must be true or false\n", p->path);
         goto done;
     }
-    snprintf(path, sizeof path, "%s/weights.safetensors", dir);
-    if ((st = tsf_model_load(&m, path, (int)shape[0], &err)) != TSF_OK) {
-        fprintf(stderr, "tsf parity: %s (%s)\n", err.msg, tsf_status_string(st));
-        goto done;
-    }
-    if (shape[1] != m.cfg.channels) {
-        fprintf(stderr, "tsf parity: input has %lld channels, the model %d\n", shape[1],
-                m.cfg.channels);
-        goto done;
-    }
-    snprintf(path, sizeof path, "%s/input.bin", dir);
-    nx = (size_t)(shape[0] * shape[1] * shape[2] * shape[3] * shape[4]);
-    if (!(x = (float *)read_file(path, &size)) || size != nx * sizeof(float)) {
-        fprintf(stderr, "tsf parity: %s: missing, or not %zu float32 values [B,C,T,H,W]\n", path,
-                nx);
-        goto done;
-    }
-    if (mkdir(out, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "tsf parity: cannot create %s: %s\n", out, strerror(errno));
-        goto done;
-    }
-    printf("parity: %s, %s, input %lldx%lldx%lldx%lldx%lld, %s matmul\n", dir,
-           tsf_attention_name(m.cfg.attention), shape[0], shape[1], shape[2], shape[3], shape[4],
-           tsf_simd_name());
+    ok = 1;
+done:
+    free(text);
+    return ok;
+}
 
-    ok = 1; /* from here on a comparison may fail without stopping the others */
-    /* 1. forward: logits */
-    n = (size_t)shape[0] * m.cfg.classes;
-    logits = (float *)malloc(sizeof(float) * n);
-    st = tsf_model_forward(&m, x, (int)shape[0], (int)shape[2], (int)shape[3], (int)shape[4],
-                           logits);
+/* The folder's weights and input; OUT made. Returns 1, or 0 after an error. */
+static int parity_load(parity_run *p) {
+    const long long *shape = p->meta.shape;
+    size_t size = 0;
+    tsf_error err;
+    tsf_status st;
+    snprintf(p->path, sizeof p->path, "%s/weights.safetensors", p->dir);
+    if ((st = tsf_model_load(&p->m, p->path, (int)shape[0], &err)) != TSF_OK) {
+        fprintf(stderr, "tsf parity: %s (%s)\n", err.msg, tsf_status_string(st));
+        return 0;
+    }
+    if (shape[1] != p->m.cfg.channels) {
+        fprintf(stderr, "tsf parity: input has %lld channels, the model %d\n", shape[1],
+                p->m.cfg.channels);
+        return 0;
+    }
+    snprintf(p->path, sizeof p->path, "%s/input.bin", p->dir);
+    p->nx = (size_t)(shape[0] * shape[1] * shape[2] * shape[3] * shape[4]);
+    if (!(p->x = (float *)tt_read_file(p->path, (size_t)-1, &size)) ||
+        size != p->nx * sizeof(float)) {
+        fprintf(stderr, "tsf parity: %s: missing, or not %zu float32 values [B,C,T,H,W]\n", p->path,
+                p->nx);
+        return 0;
+    }
+    if (mkdir(p->out, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "tsf parity: cannot create %s: %s\n", p->out, strerror(errno));
+        return 0;
+    }
+    printf("parity: %s, %s, input %lldx%lldx%lldx%lldx%lld, %s matmul\n", p->dir,
+           tsf_attention_name(p->m.cfg.attention), shape[0], shape[1], shape[2], shape[3], shape[4],
+           tsf_simd_name());
+    return 1;
+}
+
+/* 1. forward: the logits. Returns 0 when it cannot run (a failed comparison only clears
+   p->ok). */
+static int parity_forward(parity_run *p) {
+    const long long *shape = p->meta.shape;
+    size_t n = (size_t)shape[0] * p->m.cfg.classes;
+    float *logits = (float *)malloc(sizeof(float) * n);
+    tsf_status st = tsf_model_forward(&p->m, p->x, (int)shape[0], (int)shape[2], (int)shape[3],
+                                      (int)shape[4], logits);
+    int ran = 0;
     if (!logits || st != TSF_OK) {
         fprintf(stderr, "tsf parity: forward failed: %s\n", tsf_status_string(st));
+    } else {
+        snprintf(p->path, sizeof p->path, "%s/logits.bin", p->out);
+        if ((ran = write_floats(p->path, logits, n)) != 0) {
+            snprintf(p->path, sizeof p->path, "%s/logits.bin", p->dir);
+            p->ok &= compare("logits", logits, n, p->path, PARITY_LOGITS_ATOL, 0);
+        }
+    }
+    free(logits);
+    return ran;
+}
+
+/* Model m's gradients saved as a weights file at path: the saver reads m->params. */
+static tsf_status parity_save_grads(tsf_model *m, const char *path, tsf_error *err) {
+    tsf_params params = m->params;
+    float *params_memory = m->param_memory;
+    tsf_status st;
+    m->params = m->grads, m->param_memory = m->grad_memory;
+    st = tsf_model_save(m, path, err);
+    m->params = params, m->param_memory = params_memory;
+    return st;
+}
+
+/* 2. backward, when the folder has labels.bin: every parameter's gradient and the input's,
+   for the mean cross-entropy. Returns 0 when it cannot run. */
+static int parity_backward(parity_run *p) {
+    const long long *shape = p->meta.shape;
+    size_t size = 0;
+    float *dx, loss;
+    tsf_error err;
+    int ran = 0;
+    snprintf(p->path, sizeof p->path, "%s/labels.bin", p->dir);
+    p->labels = (int *)tt_read_file(p->path, (size_t)-1, &size);
+    p->have_grad = p->labels && size == (size_t)shape[0] * sizeof(int);
+    if (!p->have_grad) return 1;
+    dx = (float *)calloc(p->nx, sizeof(float));
+    if (!dx || tsf_model_train_init(&p->m) != TSF_OK ||
+        tsf_model_loss(&p->m, p->x, p->labels, (int)shape[0], (int)shape[2], (int)shape[3],
+                       (int)shape[4], 0, &loss) != TSF_OK ||
+        tsf_model_backward(&p->m, dx) != TSF_OK) {
+        fprintf(stderr, "tsf parity: backward failed\n");
         goto done;
     }
-    snprintf(path, sizeof path, "%s/logits.bin", out);
-    if (!write_floats(path, logits, n)) goto done;
-    snprintf(path, sizeof path, "%s/logits.bin", dir);
-    ok &= compare("logits", logits, n, path, PARITY_LOGITS_ATOL, 0);
+    printf("  %-18s %.9g\n", "loss", (double)loss);
+    snprintf(p->path, sizeof p->path, "%s/grads.safetensors", p->out);
+    if (parity_save_grads(&p->m, p->path, &err) != TSF_OK) {
+        fprintf(stderr, "tsf parity: %s\n", err.msg);
+        goto done;
+    }
+    snprintf(p->path, sizeof p->path, "%s/input_grad.bin", p->out);
+    if (!write_floats(p->path, dx, p->nx)) goto done;
+    snprintf(p->path, sizeof p->path, "%s/grads.safetensors", p->dir);
+    p->ok &= compare_tensors("gradients", &p->m, p->m.grad_memory, p->path, PARITY_GRADS_RTOL, 1);
+    snprintf(p->path, sizeof p->path, "%s/input_grad.bin", p->dir);
+    p->ok &= compare("input gradient", dx, p->nx, p->path, PARITY_GRADS_RTOL, 1);
+    ran = 1;
+done:
+    free(dx);
+    return ran;
+}
 
-    /* 2. backward: every parameter's gradient and the input's, for the mean cross-entropy */
-    snprintf(path, sizeof path, "%s/labels.bin", dir);
-    labels = (int *)read_file(path, &size);
-    if (labels && size == (size_t)shape[0] * sizeof(int)) {
-        tsf_params params = m.params;
-        float *params_memory = m.param_memory;
-        dx = (float *)calloc(nx, sizeof(float));
-        if (!dx || tsf_model_train_init(&m) != TSF_OK ||
-            tsf_model_loss(&m, x, labels, (int)shape[0], (int)shape[2], (int)shape[3],
+/* 3. the SGD steps meta.json asks for, full batch, from the same weights. Returns 0 when they
+   cannot run. */
+static int parity_sgd(parity_run *p) {
+    const parity_meta *pm = &p->meta;
+    const long long *shape = pm->shape;
+    tsf_sgd opt = tsf_sgd_default();
+    tsf_error err;
+    float loss;
+    int k;
+    if (!p->have_grad || pm->sgd_steps <= 0) return 1;
+    opt.momentum = (float)pm->momentum, opt.weight_decay = (float)pm->weight_decay;
+    opt.nesterov = pm->nesterov;
+    for (k = 0; k < pm->sgd_steps; k++) {
+        tsf_model_zero_grad(&p->m);
+        if (tsf_model_loss(&p->m, p->x, p->labels, (int)shape[0], (int)shape[2], (int)shape[3],
                            (int)shape[4], 0, &loss) != TSF_OK ||
-            tsf_model_backward(&m, dx) != TSF_OK) {
-            fprintf(stderr, "tsf parity: backward failed\n");
-            goto done;
-        }
-        printf("  %-18s %.9g\n", "loss", (double)loss);
-        /* write the gradients with the weights' names: the saver reads m.params */
-        m.params = m.grads, m.param_memory = m.grad_memory;
-        snprintf(path, sizeof path, "%s/grads.safetensors", out);
-        st = tsf_model_save(&m, path, &err);
-        m.params = params, m.param_memory = params_memory;
-        if (st != TSF_OK) {
-            fprintf(stderr, "tsf parity: %s\n", err.msg);
-            goto done;
-        }
-        snprintf(path, sizeof path, "%s/input_grad.bin", out);
-        if (!write_floats(path, dx, nx)) goto done;
-        snprintf(path, sizeof path, "%s/grads.safetensors", dir);
-        ok &= compare_tensors("gradients", &m, m.grad_memory, path, PARITY_GRADS_RTOL, 1);
-        snprintf(path, sizeof path, "%s/input_grad.bin", dir);
-        ok &= compare("input gradient", dx, nx, path, PARITY_GRADS_RTOL, 1);
-
-        /* 3. the SGD steps meta.json asks for, full batch, from the same weights */
-        if (sgd_steps > 0) {
-            tsf_sgd opt = tsf_sgd_default();
-            opt.momentum = (float)mom, opt.weight_decay = (float)wd, opt.nesterov = nesterov;
-            for (k = 0; k < sgd_steps; k++) {
-                tsf_model_zero_grad(&m);
-                if (tsf_model_loss(&m, x, labels, (int)shape[0], (int)shape[2], (int)shape[3],
-                                   (int)shape[4], 0, &loss) != TSF_OK ||
-                    tsf_model_backward(&m, NULL) != TSF_OK ||
-                    tsf_sgd_step(&m, &opt, (float)lr, 1, NULL) != TSF_OK) {
-                    fprintf(stderr, "tsf parity: SGD step %d failed\n", k + 1);
-                    goto done;
-                }
-            }
-            snprintf(path, sizeof path, "%s/weights_sgd.safetensors", out);
-            if (tsf_model_save(&m, path, &err) != TSF_OK) {
-                fprintf(stderr, "tsf parity: %s\n", err.msg);
-                goto done;
-            }
-            snprintf(path, sizeof path, "%s/weights_sgd.safetensors", dir);
-            printf("  (%lld SGD steps, lr %g, momentum %g, weight decay %g%s)\n", sgd_steps, lr,
-                   mom, wd, nesterov ? ", Nesterov" : "");
-            ok &=
-                compare_tensors("weights after SGD", &m, m.param_memory, path, PARITY_SGD_ATOL, 0);
+            tsf_model_backward(&p->m, NULL) != TSF_OK ||
+            tsf_sgd_step(&p->m, &opt, (float)pm->lr, 1, NULL) != TSF_OK) {
+            fprintf(stderr, "tsf parity: SGD step %d failed\n", k + 1);
+            return 0;
         }
     }
-    printf("  wrote %s/{logits.bin%s%s}\n", out, labels ? ",grads.safetensors,input_grad.bin" : "",
-           labels && sgd_steps > 0 ? ",weights_sgd.safetensors" : "");
-    printf("parity: %s\n", ok ? "OK" : "FAILED");
-    ok = ok ? 2 : 1; /* 2: finished and within tolerance */
-done:
-    free(j.tok), free(meta);
-    free(x), free(logits), free(dx), free(labels);
-    tsf_model_free(&m);
-    return ok == 2 ? 0 : 1;
+    snprintf(p->path, sizeof p->path, "%s/weights_sgd.safetensors", p->out);
+    if (tsf_model_save(&p->m, p->path, &err) != TSF_OK) {
+        fprintf(stderr, "tsf parity: %s\n", err.msg);
+        return 0;
+    }
+    snprintf(p->path, sizeof p->path, "%s/weights_sgd.safetensors", p->dir);
+    printf("  (%lld SGD steps, lr %g, momentum %g, weight decay %g%s)\n", pm->sgd_steps, pm->lr,
+           pm->momentum, pm->weight_decay, pm->nesterov ? ", Nesterov" : "");
+    p->ok &=
+        compare_tensors("weights after SGD", &p->m, p->m.param_memory, p->path, PARITY_SGD_ATOL, 0);
+    return 1;
+}
+
+/* tsf parity DIR --out OUT (the top comment). Exit status 0 when every comparison is within
+   tolerance, 1 otherwise or after an error. */
+static int cmd_parity(const char *dir, const char *out) {
+    parity_run p;
+    int rc = 1;
+    memset(&p, 0, sizeof p);
+    p.dir = dir, p.out = out, p.ok = 1;
+    if (parity_read_meta(&p) && parity_load(&p) && parity_forward(&p) && parity_backward(&p) &&
+        parity_sgd(&p)) {
+        printf("  wrote %s/{logits.bin%s%s}\n", out,
+               p.labels ? ",grads.safetensors,input_grad.bin" : "",
+               p.labels && p.meta.sgd_steps > 0 ? ",weights_sgd.safetensors" : "");
+        printf("parity: %s\n", p.ok ? "OK" : "FAILED");
+        rc = p.ok ? 0 : 1;
+    }
+    free(p.x), free(p.labels);
+    tsf_model_free(&p.m);
+    return rc;
 }
 
 /* The other commands, one file each, in this translation unit. */
 #include "tsf_classify.c" /* tsf classify, tsf attention */
-#include "tsf_train.c"    /* tsf train, tsf eval */
+
+/* before tsf_train.c: tsf train --init-from reads its source with it */
+#include "tsf_init.c" /* tsf train --init-from */
+
+#include "tsf_train.c" /* tsf train, tsf eval */
 
 /* after tsf_train.c: it writes files with tr_create / tr_commit */
 #include "tsf_export.c" /* tsf convert, tsf export */

@@ -153,20 +153,31 @@ static void cv_stats(const double *v, int n, double *mean, double *sd) {
     *sd = n > 1 ? sqrt(q / (n - 1)) : 0.0;
 }
 
-static int cmd_cv(int argc, char **argv) {
-    tr_opts c, to, eo;
-    tt_list fwd = {NULL, 0, 0}, report = {NULL, 0, 0};
+/* One tsf cv: its options, the folds' scores and the final model's. cmd_cv runs the phases
+   below in turn; each returns TR_GO to go on, or the exit status after its message. */
+typedef struct cv_run {
+    tr_opts c;        /* tsf cv's own options                                         */
+    tr_opts to;       /* the options forwarded to tsf train, parsed                   */
+    tr_opts eo;       /* the evaluations': cv's views, the runs' batch and threads    */
+    tt_list fwd;      /* the words forwarded to every tsf train                       */
+    tt_list report;   /* the lines of cv.txt                                          */
+    int K, quiet;     /* folds;                                                       */
+    double *top1;     /* (K) each fold's scores (percent)                             */
+    double *top5;     /*                                                              */
+    long long *epoch; /* (K) the epoch of each fold's model scored                    */
+    int *clips;       /* (K) the clips of each fold                                   */
+    double m1, s1, m5, s5, mean_epoch; /* means and standard deviations over folds   */
+    long long E;                 /* the epochs of the final model                                */
+    char *test_path, *final_out; /* DIR/test.csv, OUT/final                          */
+    int have_test;               /*                                                              */
+    ev_score test;               /* the final model's score on DIR/test.csv                      */
+} cv_run;
+
+/* cv's own options to v->c; the others, checked by tsf train's table, to v->fwd for every
+   run. */
+static int cv_parse(cv_run *v, int argc, char **argv) {
     const char *pos[1];
-    int i, np = 0, K, k, rc = 1, quiet, have_test = 0;
-    double *top1 = NULL, *top5 = NULL, m1, s1, m5, s5, mean_epoch = 0;
-    long long *epoch = NULL, E = 0;
-    int *clips = NULL;
-    ev_score test;
-    char *test_path = NULL, *final_out = NULL, *p;
-    FILE *f;
-    memset(&c, 0, sizeof c), memset(&to, 0, sizeof to), memset(&test, 0, sizeof test);
-    c.temporal_views = 1, c.spatial_crops = 3;
-    /* cv's own options here; the others, checked by tsf train's table, go to every run */
+    int i, k, np = 0;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         const tr_def *d;
@@ -178,11 +189,11 @@ static int cmd_cv(int argc, char **argv) {
         if (a[0] != '-' || a[1] == 0) {
             tt_error("cv: unexpected argument \"%s\" (options start with --; see tsf cv --help)",
                      a);
-            goto out;
+            return 1;
         }
         if ((d = cv_find(cv_defs, a)) != NULL) {
             words = d->kind != 'b' && !strchr(a, '=') && i + 1 < argc ? 2 : 1;
-            if (!tr_parse(cv_defs, &c, words, argv + i, "cv", pos, 0, &np)) goto usage;
+            if (!tr_parse(cv_defs, &v->c, words, argv + i, "cv", pos, 0, &np)) return 2;
             i += words - 1;
             continue;
         }
@@ -190,150 +201,186 @@ static int cmd_cv(int argc, char **argv) {
             if (cv_find(tr_train_defs, a) &&
                 strcmp(cv_find(tr_train_defs, a)->name, cv_own_train[k]) == 0) {
                 tt_error("cv: %s: tsf cv sets it for each run (tsf cv --help)", cv_own_train[k]);
-                goto usage;
+                return 2;
             }
         d = cv_find(tr_train_defs, a);
-        tt_push(&fwd, a);
-        if (d && d->kind != 'b' && !strchr(a, '=') && i + 1 < argc) tt_push(&fwd, argv[++i]);
+        tt_push(&v->fwd, a);
+        if (d && d->kind != 'b' && !strchr(a, '=') && i + 1 < argc) tt_push(&v->fwd, argv[++i]);
     }
-    if (!tr_parse(tr_train_defs, &to, fwd.n, fwd.v, "cv", pos, 0, &np)) goto usage;
-    if (!c.data || !c.out) {
+    if (!tr_parse(tr_train_defs, &v->to, v->fwd.n, v->fwd.v, "cv", pos, 0, &np)) return 2;
+    if (!v->c.data || !v->c.out) {
         tt_error("cv: give the dataset folder with --data DIR (mkdataset ROOT DIR --folds K) and "
                  "the folder of the runs with --out OUT");
-        goto usage;
+        return 2;
     }
-    if (c.spatial_crops == 2) {
+    if (v->c.spatial_crops == 2) {
         tt_error("cv: --spatial-crops 2: choose 1 (centre) or 3 (start, centre, end)");
-        goto usage;
+        return 2;
     }
-    quiet = to.quiet;
-    tt_quiet = quiet;
-    if ((K = tr_count_folds(c.data)) < 2) {
+    return TR_GO;
+}
+
+/* The folds counted, OUT made, room for the scores, the evaluations' options. */
+static int cv_setup(cv_run *v) {
+    const tr_opts *c = &v->c;
+    int K;
+    v->quiet = v->to.quiet;
+    tt_quiet = v->quiet;
+    if ((K = v->K = tr_count_folds(c->data)) < 2) {
         tt_error("cv: %s: no fold_1.csv and fold_2.csv: make folds with mkdataset ROOT %s "
                  "--folds K",
-                 c.data, c.data);
-        goto out;
+                 c->data, c->data);
+        return 1;
     }
-    if (!tt_mkdirs(c.out)) {
-        tt_error("cv: cannot create %s: %s", c.out, strerror(errno));
-        goto out;
+    if (!tt_mkdirs(c->out)) {
+        tt_error("cv: cannot create %s: %s", c->out, strerror(errno));
+        return 1;
     }
-    top1 = (double *)tt_malloc((size_t)K * sizeof *top1);
-    top5 = (double *)tt_malloc((size_t)K * sizeof *top5);
-    epoch = (long long *)tt_malloc((size_t)K * sizeof *epoch);
-    clips = (int *)tt_malloc((size_t)K * sizeof *clips);
-    eo = c; /* the evaluation: cv's views, the runs' batch and threads */
-    eo.batch = to.batch ? to.batch : 8, eo.threads = to.threads, eo.quiet = to.quiet;
-    eo.progress = to.progress, eo.out = NULL;
+    v->top1 = (double *)tt_malloc((size_t)K * sizeof *v->top1);
+    v->top5 = (double *)tt_malloc((size_t)K * sizeof *v->top5);
+    v->epoch = (long long *)tt_malloc((size_t)K * sizeof *v->epoch);
+    v->clips = (int *)tt_malloc((size_t)K * sizeof *v->clips);
+    v->eo = *c;
+    v->eo.batch = v->to.batch ? v->to.batch : 8, v->eo.threads = v->to.threads;
+    v->eo.quiet = v->to.quiet, v->eo.progress = v->to.progress, v->eo.out = NULL;
+    return TR_GO;
+}
 
-    /* 1, 2: the folds */
-    for (k = 0; k < K; k++) {
-        char num[16], name[32], *run, *manifest;
-        long long last, best;
-        ev_score sc;
-        snprintf(num, sizeof num, "%d", k + 1);
-        snprintf(name, sizeof name, "fold_%d", k + 1);
-        run = tt_join(c.out, name);
-        snprintf(name, sizeof name, "fold_%d.csv", k + 1);
-        manifest = tt_join(c.data, name);
-        rc = cv_train(&fwd, c.data, "--fold", num, 0, run, to.overwrite, quiet);
-        if (rc == 0 && !cv_read_log(run, &last, &best)) {
-            tt_error("cv: %s/log.csv has no epochs (--epochs 0?): nothing to score", run);
-            rc = 1;
-        }
-        if (rc == 0 && (tr_signal || ev_run(&eo, run, manifest, 0, &sc) != 0))
-            rc = tr_signal ? 128 + tr_signal : 1;
-        if (rc == 0) {
-            top1[k] = sc.top1, top5[k] = sc.top5, clips[k] = sc.clips;
-            epoch[k] = c.best ? best : last;
-            mean_epoch += (double)epoch[k] / K;
-            cv_say(&report, quiet,
-                   "cv: fold %d/%d: top-1 %.2f%%  top-5 %.2f%%  (%d clips of %s; "
-                   "%s of epoch %lld)",
-                   k + 1, K, sc.top1, sc.top5, sc.clips, manifest,
-                   c.best ? "model_best.safetensors" : "model.safetensors", epoch[k]);
-        }
-        free(run), free(manifest);
-        if (rc != 0) {
-            if (rc < 128)
-                tt_error("cv: fold %d stopped on the error above; fix it and run the same tsf cv "
-                         "again: the finished folds are kept",
-                         k + 1);
-            goto out;
-        }
+/* Steps 1 and 2 for fold k: its run (OUT/fold_k) trained or resumed, its model scored on it. */
+static int cv_fold(cv_run *v, int k) {
+    const tr_opts *c = &v->c;
+    char num[16], name[32], *run, *manifest;
+    long long last, best;
+    ev_score sc;
+    int rc;
+    snprintf(num, sizeof num, "%d", k + 1);
+    snprintf(name, sizeof name, "fold_%d", k + 1);
+    run = tt_join(c->out, name);
+    snprintf(name, sizeof name, "fold_%d.csv", k + 1);
+    manifest = tt_join(c->data, name);
+    rc = cv_train(&v->fwd, c->data, "--fold", num, 0, run, v->to.overwrite, v->quiet);
+    if (rc == 0 && !cv_read_log(run, &last, &best)) {
+        tt_error("cv: %s/log.csv has no epochs (--epochs 0?): nothing to score", run);
+        rc = 1;
     }
-    /* 3: over the folds */
-    cv_stats(top1, K, &m1, &s1), cv_stats(top5, K, &m5, &s5);
-    cv_say(&report, quiet,
+    if (rc == 0 && (tr_signal || ev_run(&v->eo, run, manifest, 0, &sc) != 0))
+        rc = tr_signal ? 128 + tr_signal : 1;
+    if (rc == 0) {
+        v->top1[k] = sc.top1, v->top5[k] = sc.top5, v->clips[k] = sc.clips;
+        v->epoch[k] = c->best ? best : last;
+        v->mean_epoch += (double)v->epoch[k] / v->K;
+        cv_say(&v->report, v->quiet,
+               "cv: fold %d/%d: top-1 %.2f%%  top-5 %.2f%%  (%d clips of %s; "
+               "%s of epoch %lld)",
+               k + 1, v->K, sc.top1, sc.top5, sc.clips, manifest,
+               c->best ? "model_best.safetensors" : "model.safetensors", v->epoch[k]);
+    }
+    free(run), free(manifest);
+    if (rc != 0 && rc < 128)
+        tt_error("cv: fold %d stopped on the error above; fix it and run the same tsf cv "
+                 "again: the finished folds are kept",
+                 k + 1);
+    return rc == 0 ? TR_GO : rc;
+}
+
+/* Steps 1 to 3: every fold, then the mean and standard deviation over them. */
+static int cv_folds(cv_run *v) {
+    int k, rc;
+    for (k = 0; k < v->K; k++)
+        if ((rc = cv_fold(v, k)) != TR_GO) return rc;
+    cv_stats(v->top1, v->K, &v->m1, &v->s1), cv_stats(v->top5, v->K, &v->m5, &v->s5);
+    cv_say(&v->report, v->quiet,
            "cv: %d folds: top-1 %.2f \xc2\xb1 %.2f%%  top-5 %.2f \xc2\xb1 %.2f%%  (mean \xc2\xb1 "
            "sample standard deviation over the folds)",
-           K, m1, s1, m5, s5);
+           v->K, v->m1, v->s1, v->m5, v->s5);
+    return TR_GO;
+}
 
-    /* 4: the model of all folds, and the test */
-    test_path = tt_join(c.data, "test.csv");
-    have_test = tt_is_file(test_path);
-    if (!c.no_final) {
-        E = (long long)floor(mean_epoch + 0.5);
-        if (E < 1) E = 1;
-        final_out = tt_join(c.out, "final");
-        rc = cv_train(&fwd, c.data, "--all-folds", NULL, E, final_out, to.overwrite, quiet);
-        if (rc == 0 && tr_signal) rc = 128 + tr_signal;
-        if (rc != 0) {
-            if (rc < 128) tt_error("cv: the final run stopped on the error above");
-            goto out;
-        }
-        { /* a final run made by an earlier cv may have gone further (another --best) */
-            long long last, best;
-            if (cv_read_log(final_out, &last, &best) && last != E) {
-                tt_warn("%s has trained %lld epochs, not %lld: its model is epoch %lld's (tsf cv "
-                        "--overwrite trains every run again)",
-                        final_out, last, E, last);
-                E = last;
-            }
-        }
-        if (have_test) {
-            eo.best = 0, eo.out = p = tt_join(c.out, "test");
-            rc = ev_run(&eo, final_out, test_path, 0, &test);
-            free(p);
-            if (rc != 0) goto out;
-            cv_say(&report, quiet,
-                   "cv: test: top-1 %.2f%%  top-5 %.2f%%  (%d clips of %s; %s/model.safetensors, "
-                   "trained on all %d folds for %lld epoch%s)",
-                   test.top1, test.top5, test.clips, test_path, final_out, K, E, E == 1 ? "" : "s");
-        } else {
-            cv_say(&report, quiet,
-                   "cv: no %s: %s/model.safetensors (all %d folds, %lld epoch%s) is not tested",
-                   test_path, final_out, K, E, E == 1 ? "" : "s");
-        }
+/* Step 4: the model of all folds (OUT/final), trained for the mean epoch of the folds'
+   models, and its score on DIR/test.csv when there is one. */
+static int cv_final(cv_run *v) {
+    const tr_opts *c = &v->c;
+    long long last, best;
+    int rc;
+    v->test_path = tt_join(c->data, "test.csv");
+    v->have_test = tt_is_file(v->test_path);
+    if (c->no_final) return TR_GO;
+    v->E = (long long)floor(v->mean_epoch + 0.5);
+    if (v->E < 1) v->E = 1;
+    v->final_out = tt_join(c->out, "final");
+    rc = cv_train(&v->fwd, c->data, "--all-folds", NULL, v->E, v->final_out, v->to.overwrite,
+                  v->quiet);
+    if (rc == 0 && tr_signal) rc = 128 + tr_signal;
+    if (rc != 0) {
+        if (rc < 128) tt_error("cv: the final run stopped on the error above");
+        return rc;
     }
+    /* a final run made by an earlier cv may have gone further (another --best) */
+    if (cv_read_log(v->final_out, &last, &best) && last != v->E) {
+        tt_warn("%s has trained %lld epochs, not %lld: its model is epoch %lld's (tsf cv "
+                "--overwrite trains every run again)",
+                v->final_out, last, v->E, last);
+        v->E = last;
+    }
+    if (!v->have_test) {
+        cv_say(&v->report, v->quiet,
+               "cv: no %s: %s/model.safetensors (all %d folds, %lld epoch%s) is not tested",
+               v->test_path, v->final_out, v->K, v->E, v->E == 1 ? "" : "s");
+        return TR_GO;
+    }
+    v->eo.best = 0, v->eo.out = tt_join(c->out, "test");
+    rc = ev_run(&v->eo, v->final_out, v->test_path, 0, &v->test);
+    free((char *)v->eo.out);
+    if (rc != 0) return rc;
+    cv_say(&v->report, v->quiet,
+           "cv: test: top-1 %.2f%%  top-5 %.2f%%  (%d clips of %s; %s/model.safetensors, "
+           "trained on all %d folds for %lld epoch%s)",
+           v->test.top1, v->test.top5, v->test.clips, v->test_path, v->final_out, v->K, v->E,
+           v->E == 1 ? "" : "s");
+    return TR_GO;
+}
 
-    /* the files: cv.csv, cv.txt */
-    rc = 1;
-    p = tt_join(c.out, "cv.csv");
+/* The files: OUT/cv.csv, then OUT/cv.txt. Returns the exit status. */
+static int cv_write(const cv_run *v) {
+    const char *out = v->c.out;
+    char *p = tt_join(out, "cv.csv");
+    FILE *f;
+    int k, rc = 1;
     if ((f = tr_create(p)) != NULL) {
         fprintf(f, "fold,epoch,clips,top1,top5\n");
-        for (k = 0; k < K; k++)
-            fprintf(f, "%d,%lld,%d,%.4f,%.4f\n", k + 1, epoch[k], clips[k], top1[k], top5[k]);
-        fprintf(f, "mean,,,%.4f,%.4f\nstd,,,%.4f,%.4f\n", m1, m5, s1, s5);
-        if (!c.no_final && have_test)
-            fprintf(f, "test,%lld,%d,%.4f,%.4f\n", E, test.clips, test.top1, test.top5);
+        for (k = 0; k < v->K; k++)
+            fprintf(f, "%d,%lld,%d,%.4f,%.4f\n", k + 1, v->epoch[k], v->clips[k], v->top1[k],
+                    v->top5[k]);
+        fprintf(f, "mean,,,%.4f,%.4f\nstd,,,%.4f,%.4f\n", v->m1, v->m5, v->s1, v->s5);
+        if (!v->c.no_final && v->have_test)
+            fprintf(f, "test,%lld,%d,%.4f,%.4f\n", v->E, v->test.clips, v->test.top1, v->test.top5);
         if (tr_commit(f, p)) rc = 0;
     }
     free(p);
-    p = tt_join(c.out, "cv.txt");
+    p = tt_join(out, "cv.txt");
     if (rc == 0 && (f = tr_create(p)) != NULL) {
-        for (i = 0; i < report.n; i++) fprintf(f, "%s\n", report.v[i]);
+        for (k = 0; k < v->report.n; k++) fprintf(f, "%s\n", v->report.v[k]);
         rc = tr_commit(f, p) ? 0 : 1;
     } else {
         rc = 1;
     }
     free(p);
-    if (rc == 0 && !quiet) printf("cv: wrote %s/cv.txt, %s/cv.csv\n", c.out, c.out);
-    goto out;
-usage:
-    rc = 2;
-out:
-    tt_list_free(&fwd), tt_list_free(&report);
-    free(top1), free(top5), free(epoch), free(clips), free(test_path), free(final_out);
+    if (rc == 0 && !v->quiet) printf("cv: wrote %s/cv.txt, %s/cv.csv\n", out, out);
+    return rc;
+}
+
+static int cmd_cv(int argc, char **argv) {
+    cv_run v;
+    int rc;
+    memset(&v, 0, sizeof v);
+    v.c.temporal_views = 1, v.c.spatial_crops = 3;
+    rc = cv_parse(&v, argc, argv);
+    if (rc == TR_GO) rc = cv_setup(&v);
+    if (rc == TR_GO) rc = cv_folds(&v);
+    if (rc == TR_GO) rc = cv_final(&v);
+    if (rc == TR_GO) rc = cv_write(&v);
+    tt_list_free(&v.fwd), tt_list_free(&v.report);
+    free(v.top1), free(v.top5), free(v.epoch), free(v.clips), free(v.test_path);
+    free(v.final_out);
     return rc;
 }

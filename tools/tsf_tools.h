@@ -1,7 +1,8 @@
 /* tsf_tools.h - what the tools in this folder share: the library, stb, listing folders in
-   natural order, argument parsing, messages, progress, files read by name (regular files
-   only) and written (through NAME.part; never over anything but a regular file), PNGs, and
-   frames -> clip conversion.
+   natural order, argument parsing, messages, progress, the clock, numbers with commas, files
+   read by name (regular files only) or whole and written (through NAME.part; never over
+   anything but a regular file), a small JSON reader, PNGs, and frames -> clip conversion.
+   (The SVG line charts are in tsf_chart.h.)
    Not part of the library; each tool includes it first, in its only translation unit.
 
    Tools are POSIX programs (opendir, mkdir, realpath, isatty). Images come from Debian's
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TIMESFORMER_IMPLEMENTATION
@@ -58,24 +60,27 @@
 static const char *tt_prog = "tool"; /* set by main: the name in every message */
 static int tt_quiet = 0;             /* 1: no progress, no summaries */
 
+/* "prog: kind: ..." on stderr. */
+TT_FN void tt_vmessage(const char *kind, const char *fmt, va_list ap) {
+    fprintf(stderr, "%s: %s: ", tt_prog, kind);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 /* "prog: error: ..." on stderr. */
 TT_FN TT_PRINTF(1, 2) void tt_error(const char *fmt, ...) {
     va_list ap;
-    fprintf(stderr, "%s: error: ", tt_prog);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    tt_vmessage("error", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 /* "prog: warning: ..." on stderr. */
 TT_FN TT_PRINTF(1, 2) void tt_warn(const char *fmt, ...) {
     va_list ap;
-    fprintf(stderr, "%s: warning: ", tt_prog);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    tt_vmessage("warning", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 /* A progress line "prog: what done/total" rewritten in place, on a terminal only. */
@@ -125,6 +130,33 @@ TT_FN char *tt_join(const char *a, const char *b) {
     if (na && a[na - 1] != '/') p[na++] = '/';
     memcpy(p + na, b, nb + 1);
     return p;
+}
+
+/* Seconds on the monotonic clock. */
+TT_FN double tt_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* 1234567 -> "1,234,567" (32 bytes of buf are enough). */
+TT_FN const char *tt_commas(unsigned long long v, char *buf) {
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%llu", v), i, o = 0;
+    for (i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0) buf[o++] = ',';
+        buf[o++] = tmp[i];
+    }
+    buf[o] = 0;
+    return buf;
+}
+
+/* The index of the largest of v[0..n), the first of equals. */
+TT_FN int tt_argmax(const float *v, int n) {
+    int k, best = 0;
+    for (k = 1; k < n; k++)
+        if (v[k] > v[best]) best = k;
+    return best;
 }
 
 /* ---- arguments ---------------------------------------------------------------------------- */
@@ -400,6 +432,26 @@ TT_FN int tt_commit_part(FILE *f, const char *part, const char *path) {
     return 1;
 }
 
+/* The whole of a file, malloc'd, with a NUL after its last byte; its size in *size. NULL when
+   it cannot be opened or read, holds more than max bytes, or memory runs out: the caller says
+   which file. */
+TT_FN char *tt_read_file(const char *path, size_t max, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    long n;
+    char *p;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || (unsigned long)n > max ||
+        fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return NULL;
+    }
+    p = (char *)malloc((size_t)n + 1);
+    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) free(p), p = NULL;
+    fclose(f);
+    if (p) p[n] = 0, *size = (size_t)n;
+    return p;
+}
+
 /* mkdir -p. 0 on error (errno set). */
 TT_FN int tt_mkdirs(const char *path) {
     char *p = tt_strdup(path), *s;
@@ -414,6 +466,150 @@ TT_FN int tt_mkdirs(const char *path) {
     if (ok && !tt_is_dir(p)) ok = 0, errno = ENOTDIR;
     free(p);
     return ok;
+}
+
+/* ---- a small JSON reader ------------------------------------------------------------------ */
+/* For the JSON a tool reads itself (tsf parity's meta.json): tt_json_check checks the whole
+   text against JSON's grammar, then values are read in place. A value is a pointer to its
+   first character in the NUL-terminated text; NULL stands for one that is not there. */
+#define TT_JSON_MAX_DEPTH 64 /* nesting, as the library's reader allows */
+
+TT_FN const char *tt_json_ws(const char *s) {
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+    return s;
+}
+
+/* A number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; its end, or NULL. */
+TT_FN const char *tt_json_number(const char *s) {
+    const char *d;
+    if (*s == '-') s++;
+    if (*s == '0')
+        s++;
+    else if (isdigit((unsigned char)*s))
+        while (isdigit((unsigned char)*s)) s++;
+    else
+        return NULL;
+    if (*s == '.') {
+        for (d = ++s; isdigit((unsigned char)*s); s++) {
+        }
+        if (s == d) return NULL;
+    }
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-') s++;
+        for (d = s; isdigit((unsigned char)*s); s++) {
+        }
+        if (s == d) return NULL;
+    }
+    return s;
+}
+
+/* The end of the value at s (after white space), or NULL where the text breaks the grammar. */
+TT_FN const char *tt_json_skip(const char *s, int depth) {
+    s = tt_json_ws(s);
+    if (depth > TT_JSON_MAX_DEPTH) return NULL;
+    if (*s == '{' || *s == '[') {
+        char close = *s == '{' ? '}' : ']';
+        int object = *s == '{';
+        s = tt_json_ws(s + 1);
+        if (*s == close) return s + 1;
+        for (;;) {
+            if (object) { /* a key, then ':' */
+                s = tt_json_ws(s);
+                if (*s != '"' || !(s = tt_json_skip(s, depth + 1))) return NULL;
+                s = tt_json_ws(s);
+                if (*s++ != ':') return NULL;
+            }
+            if (!(s = tt_json_skip(s, depth + 1))) return NULL;
+            s = tt_json_ws(s);
+            if (*s != ',') return *s == close ? s + 1 : NULL;
+            s++;
+        }
+    }
+    if (*s == '"') {
+        for (s++; *s != '"'; s++) {
+            if ((unsigned char)*s < 0x20) return NULL; /* the text's end, too */
+            if (*s == '\\') {
+                int k;
+                if (!*++s || !strchr("\"\\/bfnrtu", *s)) return NULL;
+                for (k = 1; *s == 'u' && k <= 4; k++)
+                    if (!isxdigit((unsigned char)s[k])) return NULL;
+                if (*s == 'u') s += 4;
+            }
+        }
+        return s + 1;
+    }
+    if (strncmp(s, "true", 4) == 0 || strncmp(s, "null", 4) == 0) return s + 4;
+    if (strncmp(s, "false", 5) == 0) return s + 5;
+    return tt_json_number(s);
+}
+
+/* 1 when text[0..len) is one JSON value (with white space around it). */
+TT_FN int tt_json_check(const char *text, size_t len) {
+    const char *end = len <= (size_t)1 << 30 ? tt_json_skip(text, 0) : NULL;
+    return end && tt_json_ws(end) == text + len;
+}
+
+/* The value of key in the object at obj (the first, if the key repeats), or NULL. */
+TT_FN const char *tt_json_get(const char *obj, const char *key) {
+    size_t n = strlen(key);
+    const char *s;
+    if (!obj || *obj != '{') return NULL;
+    for (s = tt_json_ws(obj + 1); *s == '"'; s = tt_json_ws(s + 1)) {
+        const char *end = tt_json_skip(s, 0), *v = tt_json_ws(tt_json_ws(end) + 1); /* past ':' */
+        if ((size_t)(end - s) == n + 2 && memcmp(s + 1, key, n) == 0) return v;
+        s = tt_json_ws(tt_json_skip(v, 0));
+        if (*s != ',') break;
+    }
+    return NULL;
+}
+
+/* Element k of the array at arr, or NULL. */
+TT_FN const char *tt_json_at(const char *arr, int k) {
+    const char *s;
+    if (!arr || *arr != '[' || k < 0 || *(s = tt_json_ws(arr + 1)) == ']') return NULL;
+    for (; k > 0; k--) {
+        s = tt_json_ws(tt_json_skip(s, 0));
+        if (*s != ',') return NULL;
+        s = tt_json_ws(s + 1);
+    }
+    return s;
+}
+
+/* The number of elements of the array at arr; 0 when it is not an array. */
+TT_FN int tt_json_count(const char *arr) {
+    int n = 0;
+    while (tt_json_at(arr, n)) n++;
+    return n;
+}
+
+/* The number at v (finite or infinite, not NaN): 1, or 0 when v is no number. */
+TT_FN int tt_json_num(const char *v, double *out) {
+    char buf[64], *end;
+    size_t n;
+    if (!v || *v == '"' || *v == '{' || *v == '[') return 0;
+    n = (size_t)(tt_json_skip(v, 0) - v);
+    if (n == 0 || n >= sizeof buf) return 0;
+    memcpy(buf, v, n);
+    buf[n] = 0;
+    *out = strtod(buf, &end);
+    return *end == 0 && *out == *out;
+}
+
+/* A whole number in [lo, hi] at v: 1, or 0 when v is none. */
+TT_FN int tt_json_int(const char *v, long long lo, long long hi, long long *out) {
+    double d;
+    if (!tt_json_num(v, &d) || d < (double)lo || d > (double)hi || d != (double)(long long)d)
+        return 0;
+    *out = (long long)d;
+    return 1;
+}
+
+/* true or false at v: 1, or 0 when v is neither. */
+TT_FN int tt_json_bool(const char *v, int *out) {
+    if (v && strncmp(v, "true", 4) == 0) return *out = 1, 1;
+    if (v && strncmp(v, "false", 5) == 0) return *out = 0, 1;
+    return 0;
 }
 
 /* ---- frames -> clip ------------------------------------------------------------------------- */

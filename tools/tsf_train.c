@@ -1,9 +1,5 @@
-/* tsf_train.c - `tsf train` and `tsf eval`, included by tsf.c.
-
-   tsf.c is the translation unit that holds the library's implementation, so this file may use
-   the library's internals; only the --init-from reader does: the tensor-name table
-   (tsf__to_hf_name), a small file read (tsf__read_text) and the original's nearest rule
-   (tsf__nearest). Its files are read by the library's public tsf_weights_* functions.
+/* tsf_train.c - `tsf train` and `tsf eval`, included by tsf.c after tsf_init.c (tsf train
+   --init-from). It uses the library's public API only.
 
    tsf train MANIFESTS --out DIR   (all options: train_usage() below, or tsf train --help)
      Every epoch: the training clips in a new random order, each sampled and augmented by the
@@ -113,7 +109,9 @@
      model_best.safetensors instead. ev_run does the work; tsf cv calls it for every fold. */
 #include <fcntl.h>
 #include <signal.h>
-#include <time.h>
+
+/* after tsf_tools.h (tsf.c includes it first) */
+#include "tsf_chart.h" /* curves.svg */
 #if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
 #include <omp.h>
 #define TR_OMP 1
@@ -293,7 +291,7 @@ static void train_usage(FILE *f) {
            "\n");
     fprintf(
         f,
-        "recipe (defaults: the paper's, ARCHITECTURE.md 9):\n"
+        "recipe (defaults: the paper's, docs/model.md section 11):\n"
         "  --epochs N             epochs (default 15; 0 writes the initial model)\n"
         "  --lr X                 base learning rate (default 0.005)\n"
         "  --schedule steps       the paper's: lr / 10 at 11/15 and 14/15 of the epochs (default)\n"
@@ -449,12 +447,6 @@ static int tr_parse(const tr_def *defs, tr_opts *o, int n, char **args, const ch
    Small helpers: time, files, text
    ============================================================================================== */
 
-static double tr_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 /* 42s, 3m12s, 2h05m */
 static const char *tr_hms(double s, char *buf, size_t n) {
     long v = s > 0 && s < 1e9 ? (long)(s + 0.5) : 0;
@@ -591,22 +583,7 @@ static int tr_commit_file(FILE *f, const char *path, int durable) {
 
 static int tr_commit(FILE *f, const char *path) { return tr_commit_file(f, path, 0); }
 
-/* Text for SVG and CSV: XML escapes, or CSV quoting. */
-static void tr_xml(FILE *f, const char *s) {
-    for (; *s; s++) {
-        if (*s == '&')
-            fputs("&amp;", f);
-        else if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '"')
-            fputs("&quot;", f);
-        else
-            fputc(*s, f);
-    }
-}
-
+/* Text for CSV: quoted when it holds a comma, a quote or a newline. */
 static void tr_csv(FILE *f, const char *s) {
     if (!strpbrk(s, ",\"\n")) {
         fputs(s, f);
@@ -816,347 +793,6 @@ static int tr_rank(const float *logits, int K, int label) {
     return r;
 }
 
-static int tr_argmax(const float *v, int K) {
-    int k, best = 0;
-    for (k = 1; k < K; k++)
-        if (v[k] > v[best]) best = k;
-    return best;
-}
-
-/* ==============================================================================================
-   --init-from: weights from any weight file (safetensors, or a PyTorch checkpoint)
-
-   A source tensor is matched to the model's by name, after mapping timm and facebookresearch
-   names (blocks.N.attn.qkv.weight, ...) and Hugging Face ViT names (vit.encoder.layer.N.
-   attention.attention.query.weight, ...) to this library's Hugging Face TimeSformer names, and
-   copied when its shape matches. Hugging Face ViT keeps query, key and value apart; they are
-   stacked into qkv. The original's load_pretrained (ARCHITECTURE.md 4.3) is followed for the
-   rest: a pos_embed of another length is resized with 1-D nearest over its flattened patch
-   rows (row 0, the cls row, kept); a time_embed of another length with 1-D nearest; a divided
-   model whose source has no temporal attention gets copies of the spatial attention and
-   norm1 (temporal_fc stays zero, so it starts as a per-frame ViT); an image model's head
-   is dropped, a video model's head is kept when the class counts match.
-   ============================================================================================== */
-
-typedef struct ini_tensor {
-    char name[256];     /* as in the file                                                */
-    char hf[96];        /* the TimeSformer tensor it maps to; "" if none                 */
-    int part;           /* -1: all of it; 0, 1, 2: the q, k or v rows of a qkv tensor     */
-    int ndim;           /*                                                               */
-    long long shape[8]; /*                                                               */
-    int index;          /* its entry in the file (tsf_weights)                           */
-    size_t numel;       /*                                                               */
-    int used;           /* copied into the model                                         */
-} ini_tensor;
-
-typedef struct ini_source {
-    char *file;       /* the weight file                                                */
-    tsf_weights w;    /* its tensors, read by the library                               */
-    ini_tensor *t;    /* the float tensors among them                                   */
-    int n;            /*                                                                */
-    tsf_config cfg;   /* what its config says or its shapes show; 0 / -1: unknown       */
-    int image;        /* 1: an image model (no time embedding, no temporal attention)   */
-    int heads_guess;  /* 1: cfg.heads was guessed as D/64                               */
-    const char *kind; /* "a TimeSformer", "an image ViT", ...                          */
-} ini_source;
-
-static void ini_close(ini_source *s) {
-    tsf_weights_close(&s->w);
-    free(s->t), free(s->file);
-    memset(s, 0, sizeof *s);
-}
-
-/* Map a tensor name of the file to the model's (Hugging Face TimeSformer) name. */
-static int ini_map_name(const char *name, char hf[96], int *part) {
-    static const char *const qkv[3] = {".attention.attention.query.", ".attention.attention.key.",
-                                       ".attention.attention.value."};
-    char buf[320];
-    const char *s = name;
-    int p;
-    *part = -1;
-    if (tsf__to_hf_name(name, hf)) return 1; /* TimeSformer (HF or original) and timm ViT names */
-    for (;;) { /* wrappers: module. (DDP), model., vit. (ViTForImageClassification) */
-        if (strncmp(s, "module.", 7) == 0)
-            s += 7;
-        else if (strncmp(s, "model.", 6) == 0)
-            s += 6;
-        else if (strncmp(s, "vit.", 4) == 0)
-            s += 4;
-        else
-            break;
-    }
-    /* HF ViT's names are HF TimeSformer's under another prefix, but for query/key/value */
-    if (strncmp(s, "embeddings.", 11) != 0 && strncmp(s, "encoder.layer.", 14) != 0 &&
-        strncmp(s, "layernorm.", 10) != 0)
-        return 0;
-    if (strlen(s) > 255) return 0;
-    snprintf(buf, sizeof buf, "timesformer.%s", s);
-    for (p = 0; p < 3; p++) {
-        char *at = strstr(buf, qkv[p]);
-        if (at) {
-            char tail[64];
-            snprintf(tail, sizeof tail, "%s", at + strlen(qkv[p])); /* weight or bias */
-            sprintf(at, ".attention.attention.qkv.%s", tail);
-            *part = p;
-            break;
-        }
-    }
-    return tsf__to_hf_name(buf, hf);
-}
-
-static ini_tensor *ini_find(ini_source *s, const char *hf, int part) {
-    int i;
-    for (i = 0; i < s->n; i++)
-        if (s->t[i].part == part && strcmp(s->t[i].hf, hf) == 0) return &s->t[i];
-    return NULL;
-}
-
-/* Read a tensor's values as floats into dst. */
-static int ini_read(ini_source *s, const ini_tensor *t, float *dst) {
-    tsf_error err;
-    if (tsf_weights_read(&s->w, t->index, dst, &err) == TSF_OK) return 1;
-    tt_error("--init-from %s: %s (a truncated file?)", s->file, err.msg);
-    return 0;
-}
-
-/* The rows of a tensor whose last dimension is D: numel / D. */
-static long long ini_rows(const ini_tensor *t) {
-    long long D = t->ndim ? t->shape[t->ndim - 1] : 1;
-    return D > 0 ? (long long)t->numel / D : 0;
-}
-
-/* Open MODEL (a weight file: safetensors or a torch.save checkpoint; or a folder with
-   model.safetensors or pytorch_model.bin and maybe config.json), list its tensors and work
-   out its config: from its own config or config.json when there is one, else from the
-   shapes. Returns 1, or 0 after printing an error. */
-static int ini_open(ini_source *s, const char *path) {
-    tsf_error err;
-    tsf_status st;
-    int e, ok = 0, has_time = 0, has_temporal = 0, has_qkv_b = 0, has_qkv_w = 0;
-    long long D = 0, C = 0, P = 0, Q = 0, T0 = 0, HM = 0, L = 0;
-    tsf_config *c = &s->cfg;
-    char why[600];
-    memset(s, 0, sizeof *s);
-    /* the config fields this source does not determine stay 0 (attention, bias, bgr: -1) */
-    c->attention = -1, c->no_qkv_bias = -1, c->bgr = -1;
-    if (tt_is_dir(path)) {
-        char *cj = tt_join(path, "config.json"), *cfgtext = NULL;
-        s->file = tt_join(path, "model.safetensors");
-        if (!tt_is_file(s->file)) free(s->file), s->file = tt_join(path, "pytorch_model.bin");
-        if (tt_is_file(cj)) {
-            size_t n;
-            if (tsf__read_text(cj, &cfgtext, &n, NULL, NULL) != TSF_OK ||
-                tsf_config_from_json(c, cfgtext, n, &err) != TSF_OK) {
-                tt_error("--init-from %s: %s is not a usable config: %s", path, cj,
-                         cfgtext ? err.msg : "cannot read it");
-                free(cj), free(cfgtext);
-                return 0;
-            }
-            free(cfgtext);
-        }
-        free(cj);
-    } else {
-        s->file = tt_strdup(path);
-    }
-    if ((st = tsf_weights_open(&s->w, s->file, NULL, &err)) != TSF_OK) {
-        tt_error("--init-from %s: %s (give a .safetensors file, a PyTorch checkpoint or a Hugging "
-                 "Face folder)",
-                 path, tt_why(st, &err, why, sizeof why));
-        goto done;
-    }
-    /* a config in the file (files written by this library and tsf_ref.py) */
-    if (s->w.config && tsf_config_from_json(c, s->w.config, strlen(s->w.config), &err) != TSF_OK) {
-        tt_error("--init-from %s: its __metadata__.config is not a usable config", path);
-        goto done;
-    }
-    s->t = (ini_tensor *)tt_malloc((size_t)s->w.count * sizeof *s->t + 1);
-    for (e = 0; e < s->w.count; e++) {
-        ini_tensor *it = &s->t[s->n];
-        const char *name;
-        int d;
-        memset(it, 0, sizeof *it);
-        if (tsf_weights_info(&s->w, e, &name, &it->ndim, it->shape) != TSF_OK)
-            continue; /* integer buffers and the like: never copied */
-        if (strlen(name) >= sizeof it->name) {
-            tt_error("--init-from %s: a tensor name is too long", path);
-            goto done;
-        }
-        snprintf(it->name, sizeof it->name, "%s", name);
-        it->index = e, it->numel = 1;
-        for (d = 0; d < it->ndim; d++) it->numel *= (size_t)it->shape[d];
-        if (!ini_map_name(name, it->hf, &it->part)) it->hf[0] = 0;
-        s->n++;
-        /* what the shapes say about the architecture */
-        if (!it->hf[0]) continue;
-        if (strstr(it->hf, ".temporal_")) has_temporal = 1;
-        if (strcmp(it->hf, "timesformer.embeddings.cls_token") == 0 && it->ndim)
-            D = it->shape[it->ndim - 1];
-        if (strcmp(it->hf, "timesformer.embeddings.patch_embeddings.projection.weight") == 0 &&
-            it->ndim == 4)
-            D = it->shape[0], C = it->shape[1], P = it->shape[2];
-        if (strcmp(it->hf, "timesformer.embeddings.position_embeddings") == 0) Q = ini_rows(it);
-        if (strcmp(it->hf, "timesformer.embeddings.time_embeddings") == 0)
-            has_time = 1, T0 = ini_rows(it);
-        if (strstr(it->hf, ".intermediate.dense.weight") && it->ndim == 2) HM = it->shape[0];
-        if (strstr(it->hf, ".attention.attention.qkv.weight")) has_qkv_w = 1;
-        if (strstr(it->hf, ".attention.attention.qkv.bias")) has_qkv_b = 1;
-        if (strncmp(it->hf, "timesformer.encoder.layer.", 26) == 0) {
-            long long l = strtoll(it->hf + 26, NULL, 10);
-            if (l + 1 > L) L = l + 1;
-        }
-    }
-    /* fill what the config left open from the shapes */
-    if (!c->dim && D > 0 && D <= 65536) c->dim = (int)D;
-    if (!c->channels && C > 0 && C <= 64) c->channels = (int)C;
-    if (!c->patch_size && P > 0 && P <= 16384) c->patch_size = (int)P;
-    if (!c->depth && L > 0 && L <= 1024) c->depth = (int)L;
-    if (!c->frames && T0 > 0 && T0 <= 4096) c->frames = (int)T0;
-    if (c->mlp_ratio == 0.0f && HM > 0 && c->dim > 0) c->mlp_ratio = (float)HM / (float)c->dim;
-    if (!c->image_size && Q > 1 && c->patch_size > 0) {
-        long long g = (long long)(sqrt((double)(Q - 1)) + 0.5);
-        if (g * g == Q - 1 && g * c->patch_size <= 16384) c->image_size = (int)g * c->patch_size;
-    }
-    if (c->no_qkv_bias < 0 && has_qkv_w) c->no_qkv_bias = !has_qkv_b;
-    if (!c->heads && c->dim > 0 && c->dim % 64 == 0) c->heads = c->dim / 64, s->heads_guess = 1;
-    s->image = c->attention < 0 && !has_time && !has_temporal;
-    if (c->attention < 0 && (has_time || has_temporal))
-        c->attention = has_temporal ? TSF_ATTN_DIVIDED : TSF_ATTN_JOINT;
-    s->kind = !s->image ? "a TimeSformer" : c->dim ? "an image model (ViT)" : "an unknown model";
-    ok = 1;
-done:
-    if (!ok) ini_close(s);
-    return ok;
-}
-
-/* Copy the source's tensors into the freshly initialised model m; prints what was done.
-   Returns 1, or 0 after printing an error (nothing matched, a read failed). */
-static int ini_apply(tsf_model *m, ini_source *s, int new_head, int quiet) {
-    int nt = tsf_model_num_tensors(m), k, copied = 0, resized = 0, from_spatial = 0, unused = 0;
-    unsigned char *loaded = (unsigned char *)tt_malloc((size_t)nt);
-    char name[96], notes[600] = "", skipped[400] = "", unused_names[300] = "";
-    const int D = m->cfg.dim;
-    memset(loaded, 0, (size_t)nt);
-    for (k = 0; k < nt; k++) {
-        int ndim, d, p;
-        long long shape[4];
-        float *data;
-        size_t numel = 1;
-        ini_tensor *t;
-        tsf_model_tensor(m, k, name, &ndim, shape, &data);
-        for (d = 0; d < ndim; d++) numel *= (size_t)shape[d];
-        if (strncmp(name, "classifier.", 11) == 0 && (s->image || new_head)) {
-            if ((t = ini_find(s, name, -1)) != NULL) t->used = 1; /* dropped on purpose */
-            continue;
-        }
-        if ((t = ini_find(s, name, -1)) != NULL) {
-            long long rows = ini_rows(t), want = (long long)(numel / (size_t)D);
-            int is_pos = strcmp(name, "timesformer.embeddings.position_embeddings") == 0;
-            int is_time = strcmp(name, "timesformer.embeddings.time_embeddings") == 0;
-            if (t->numel == numel && t->shape[t->ndim - 1] == shape[ndim - 1]) {
-                if (!ini_read(s, t, data)) goto fail;
-                t->used = loaded[k] = 1, copied++;
-            } else if ((is_pos || is_time) && t->shape[t->ndim - 1] == D && rows >= 1 + is_pos) {
-                /* 1-D nearest over the rows (pos: the patch rows; the cls row stays row 0) */
-                float *tmp = (float *)tt_malloc(t->numel * sizeof(float));
-                long long r, off = is_pos;
-                char note[160];
-                if (!ini_read(s, t, tmp)) {
-                    free(tmp);
-                    goto fail;
-                }
-                if (is_pos) memcpy(data, tmp, (size_t)D * sizeof(float));
-                for (r = 0; r < want - off; r++)
-                    memcpy(data + (size_t)(r + off) * D,
-                           tmp + (size_t)(off + tsf__nearest((int)r, (int)(want - off),
-                                                             (int)(rows - off))) *
-                                     D,
-                           (size_t)D * sizeof(float));
-                free(tmp);
-                snprintf(note, sizeof note, "%s%s resized from %lld to %lld rows",
-                         notes[0] ? "; " : "", is_pos ? "position embedding" : "time embedding",
-                         rows, want);
-                if (strlen(notes) + strlen(note) < sizeof notes) strcat(notes, note);
-                t->used = loaded[k] = 1, copied++, resized++;
-            } else if (strncmp(name, "classifier.", 11) == 0) {
-                t->used = 1; /* a head for another class count: the model keeps its new one */
-            } else if (strlen(skipped) + strlen(name) + 4 < sizeof skipped) {
-                strcat(skipped, skipped[0] ? ", " : ""), strcat(skipped, name);
-            }
-            continue;
-        }
-        /* Hugging Face ViT: q, k and v are three tensors */
-        for (p = 0; p < 3; p++) {
-            t = ini_find(s, name, p);
-            if (!t || t->numel * 3 != numel) break;
-            if (!ini_read(s, t, data + (size_t)p * (numel / 3))) goto fail;
-            t->used = 1;
-        }
-        if (p == 3) loaded[k] = 1, copied++;
-    }
-    /* a divided model from a source without temporal attention: the original's start */
-    if (m->cfg.attention == TSF_ATTN_DIVIDED)
-        for (k = 0; k < nt; k++) {
-            char spatial[128], sname[96];
-            const char *at;
-            int ndim, ndim2, k2;
-            long long shape[4], shape2[4];
-            float *data, *data2;
-            size_t numel = 1;
-            tsf_model_tensor(m, k, name, &ndim, shape, &data);
-            if (loaded[k]) continue;
-            if ((at = strstr(name, ".temporal_layernorm.")) != NULL)
-                snprintf(spatial, sizeof spatial, "%.*s.layernorm_before.%s", (int)(at - name),
-                         name, at + 20);
-            else if ((at = strstr(name, ".temporal_attention.")) != NULL)
-                snprintf(spatial, sizeof spatial, "%.*s.attention.%s", (int)(at - name), name,
-                         at + 20);
-            else
-                continue;
-            for (k2 = 0; k2 < nt; k2++) {
-                tsf_model_tensor(m, k2, sname, &ndim2, shape2, &data2);
-                if (strcmp(sname, spatial) == 0) break;
-            }
-            if (k2 == nt || !loaded[k2]) continue;
-            for (ndim2 = 0; ndim2 < ndim; ndim2++) numel *= (size_t)shape[ndim2];
-            memcpy(data, data2, numel * sizeof(float));
-            from_spatial++;
-        }
-    for (k = 0; k < s->n; k++)
-        if (!s->t[k].used && strncmp(s->t[k].name, "optimizer.", 10) != 0) {
-            if (unused++ < 4 &&
-                strlen(unused_names) + strlen(s->t[k].name) + 4 < sizeof unused_names)
-                strcat(unused_names, unused > 1 ? ", " : ""), strcat(unused_names, s->t[k].name);
-        }
-    if (copied == 0) {
-        tt_error("--init-from %s: no tensor of it fits this model (names or shapes differ; "
-                 "D %d here). Leave out the model flags (--dim, --depth, --patch, ...) so that "
-                 "they come from it, or give a TimeSformer or ViT checkpoint",
-                 s->file, D);
-        goto fail;
-    }
-    if (!quiet) {
-        printf("init-from %s (%s): copied %d of %d tensors", s->file, s->kind, copied, nt);
-        if (notes[0]) printf("; %s", notes);
-        if (from_spatial)
-            printf("; %d temporal attention tensors start as copies of the spatial ones",
-                   from_spatial);
-        printf("\n");
-        if (ini_find(s, "classifier.weight", -1) || s->image || new_head)
-            printf("init-from: %s\n", loaded[nt - 1] ? "head copied (same class count)"
-                                                     : "new head, initialised afresh");
-        if (skipped[0])
-            printf("init-from: kept at their initial values (shapes differ): %s\n", skipped);
-        if (unused)
-            printf("init-from: %d tensors of the file not used: %s%s\n", unused, unused_names,
-                   unused > 4 ? ", ..." : "");
-    }
-    free(loaded);
-    return 1;
-fail:
-    free(loaded);
-    return 0;
-}
-
 /* ==============================================================================================
    tsf train
    ============================================================================================== */
@@ -1196,6 +832,17 @@ typedef struct tr_run {
     long long saved_epoch, saved_step; /* ts.epoch and ts.step of the last checkpoint (-1: none) */
     char *owned[8]; /* paths made here (from --data, the guessed classes.txt)            */
     int nowned;
+    /* this process's part of the run (cmd_train's phases) */
+    tr_opts cur;          /* this command line's options alone                            */
+    tt_list saved;        /* the words of args.txt (--resume): o's strings point into them */
+    const char *pos[1];   /* a word that is no option: the training manifest             */
+    int npos;             /*                                                              */
+    int resumed, restart; /* a checkpoint resumed; a run stopped before its first one     */
+    int batch0, accum0;   /* a resumed run's --batch and --accum before this command     */
+    long long end;        /* the last epoch this process trains (--stop-epoch)            */
+    long long steps_done; /* SGD steps of this process (--stop-after)                     */
+    long long since;      /* epochs since the best one, when last asked (--early-stop)    */
+    double t_run;         /* when training started                                        */
 } tr_run;
 
 /* Keep a malloc'd string until tr_free. */
@@ -1374,106 +1021,73 @@ static void tr_read_log(tr_run *r, long long upto) {
     fclose(f);
 }
 
-/* A step of 1, 2 or 5 times a power of ten giving about 5 ticks up to ymax. */
-static double tr_tick(double ymax) {
-    double raw = ymax / 5, mag = pow(10, floor(log10(raw)));
-    return raw <= mag ? mag : raw <= 2 * mag ? 2 * mag : raw <= 5 * mag ? 5 * mag : 10 * mag;
-}
-
-/* One chart of the SVG: series (x = epoch) in a box at (x0, y0) of w x h. */
+/* One curve of curves.svg: a column of log.csv. */
 typedef struct tr_series {
     const char *name, *color;
-    size_t off; /* offsetof(tr_row, the value) */
-    int dashed;
+    size_t off;       /* offsetof(tr_row, the value) */
+    const char *dash; /* NULL: a solid line */
 } tr_series;
 
-static void tr_chart(FILE *f, const tr_run *r, double x0, double y0, double w, double h,
+/* One panel of curves.svg, at (left, top), w x h: the series s[0..ns) against the epoch, y
+   from 0 to about ymax, a legend, and a mark at the row `best` (-1: none). */
+static void tr_chart(FILE *f, const tr_run *r, double left, double top, double w, double h,
                      const char *title, double ymax, const tr_series *s, int ns, int best) {
-    double xmax = (double)(r->o.epochs > 0 ? r->o.epochs : 1), step, v;
+    double *x = (double *)tt_malloc(((size_t)r->nrows + 1) * sizeof *x), step, v;
+    double *y = (double *)tt_malloc(((size_t)r->nrows + 1) * sizeof *y);
+    char num[32], attrs[96];
     int i, k, legend = 0;
-    if (r->nrows > 0 && (double)r->rows[r->nrows - 1].epoch > xmax)
-        xmax = (double)r->rows[r->nrows - 1].epoch;
+    tc_panel p;
+    p.left = left, p.top = top, p.width = w, p.height = h, p.logy = 0;
+    p.x0 = 0, p.x1 = (double)(r->o.epochs > 0 ? r->o.epochs : 1);
+    if (r->nrows > 0 && (double)r->rows[r->nrows - 1].epoch > p.x1)
+        p.x1 = (double)r->rows[r->nrows - 1].epoch;
     if (!(ymax > 0)) ymax = 1;
-    step = tr_tick(ymax);
-    ymax = ceil(ymax / step - 1e-9) * step;
-#define TR_X(e) (x0 + (e) / xmax * w)
-#define TR_Y(y) (y0 + h - (y) / ymax * h)
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"14\" font-weight=\"bold\">%s</text>\n", x0,
-            y0 - 12, title);
-    fprintf(f,
-            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
-            "stroke=\"#888\"/>\n",
-            x0, y0, w, h);
-    for (v = 0; v <= ymax + 1e-9; v += step) {
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", x0,
-                TR_Y(v), x0 + w, TR_Y(v));
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%g</text>\n",
-                x0 - 5, TR_Y(v) + 4, v);
+    step = tc_tick_step(ymax);
+    p.y0 = 0, p.y1 = ceil(ymax / step - 1e-9) * step;
+    tc_text(f, left, top - 12, "font-size=\"14\" font-weight=\"bold\"", title);
+    tc_frame(f, &p, "#888");
+    for (v = 0; v <= p.y1 + 1e-9; v += step) {
+        snprintf(num, sizeof num, "%g", v);
+        tc_line(f, left, tc_y(&p, v), left + w, tc_y(&p, v), "stroke=\"#ddd\"");
+        tc_text(f, left - 5, tc_y(&p, v) + 4, "font-size=\"11\" text-anchor=\"end\"", num);
     }
-    step = tr_tick(xmax);
+    step = tc_tick_step(p.x1);
     if (step < 1) step = 1;
-    for (v = 0; v <= xmax + 1e-9; v += step)
-        fprintf(f,
-                "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">%g</text>\n",
-                TR_X(v), y0 + h + 15, v);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">epoch</text>\n",
-            x0 + w / 2, y0 + h + 30);
-    if (best >= 0) /* the epoch of model_best.safetensors */
-        fprintf(f,
-                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#2ca02c\" "
-                "stroke-dasharray=\"2,3\"/><text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" "
-                "fill=\"#2ca02c\">best</text>\n",
-                TR_X((double)r->rows[best].epoch), y0, TR_X((double)r->rows[best].epoch), y0 + h,
-                TR_X((double)r->rows[best].epoch) + 3, y0 + h - 4);
+    for (v = 0; v <= p.x1 + 1e-9; v += step) {
+        snprintf(num, sizeof num, "%g", v);
+        tc_text(f, tc_x(&p, v), top + h + 15, "font-size=\"11\" text-anchor=\"middle\"", num);
+    }
+    tc_text(f, left + w / 2, top + h + 30, "font-size=\"11\" text-anchor=\"middle\"", "epoch");
+    if (best >= 0) { /* the epoch of model_best.safetensors */
+        double bx = tc_x(&p, (double)r->rows[best].epoch);
+        tc_labelled_line(f, bx, top, bx, top + h, "stroke=\"#2ca02c\" stroke-dasharray=\"2,3\"",
+                         bx + 3, top + h - 4, "font-size=\"10\" fill=\"#2ca02c\"", "best");
+    }
+    for (i = 0; i < r->nrows; i++) x[i] = (double)r->rows[i].epoch;
     for (k = 0; k < ns; k++) {
-        int n = 0;
-        for (i = 0; i < r->nrows; i++) {
-            double y = *(const double *)(const void *)((const char *)&r->rows[i] + s[k].off);
-            if (y == y) n++;
-        }
-        if (n == 0) continue;
-        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"",
-                s[k].color, s[k].dashed ? " stroke-dasharray=\"6,3\"" : "");
-        for (i = 0; i < r->nrows; i++) {
-            double y = *(const double *)(const void *)((const char *)&r->rows[i] + s[k].off);
-            if (y == y)
-                fprintf(f, "%.1f,%.1f ", TR_X((double)r->rows[i].epoch),
-                        TR_Y(y < 0      ? 0
-                             : y > ymax ? ymax
-                                        : y));
-        }
-        fprintf(f, "\"/>\n");
-        for (i = 0; i < r->nrows; i++) {
-            double y = *(const double *)(const void *)((const char *)&r->rows[i] + s[k].off);
-            if (y == y)
-                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n",
-                        TR_X((double)r->rows[i].epoch),
-                        TR_Y(y < 0      ? 0
-                             : y > ymax ? ymax
-                                        : y),
-                        s[k].color);
-        }
-        fprintf(f,
-                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                "stroke-width=\"2\"%s/><text x=\"%.1f\" y=\"%.1f\" font-size=\"11\">%s</text>\n",
-                x0 + 10, y0 + 14 + 15.0 * legend, x0 + 30, y0 + 14 + 15.0 * legend, s[k].color,
-                s[k].dashed ? " stroke-dasharray=\"6,3\"" : "", x0 + 35, y0 + 18 + 15.0 * legend,
-                s[k].name);
+        for (i = 0; i < r->nrows; i++)
+            y[i] = *(const double *)(const void *)((const char *)&r->rows[i] + s[k].off);
+        if (!tc_series(f, &p, x, y, r->nrows, s[k].color, s[k].dash, 2.5)) continue;
+        snprintf(attrs, sizeof attrs, "stroke=\"%s\" stroke-width=\"2\"%s%s%s", s[k].color,
+                 s[k].dash ? " stroke-dasharray=\"" : "", s[k].dash ? s[k].dash : "",
+                 s[k].dash ? "\"" : "");
+        tc_labelled_line(f, left + 10, top + 14 + 15.0 * legend, left + 30,
+                         top + 14 + 15.0 * legend, attrs, left + 35, top + 18 + 15.0 * legend,
+                         "font-size=\"11\"", s[k].name);
         legend++;
     }
-#undef TR_X
-#undef TR_Y
+    free(x), free(y);
 }
 
 static int tr_write_curves(const tr_run *r) {
     static const tr_series loss[] = {
-        {"train loss", "#1f77b4", offsetof(tr_row, train_loss), 0},
-        {"validation loss", "#d62728", offsetof(tr_row, val_loss), 0},
+        {"train loss", "#1f77b4", offsetof(tr_row, train_loss), NULL},
+        {"validation loss", "#d62728", offsetof(tr_row, val_loss), NULL},
     };
     static const tr_series acc[] = {
-        {"train accuracy", "#1f77b4", offsetof(tr_row, train_acc), 0},
-        {"validation top-1", "#d62728", offsetof(tr_row, val_top1), 0},
-        {"validation top-5", "#d62728", offsetof(tr_row, val_top5), 1},
+        {"train accuracy", "#1f77b4", offsetof(tr_row, train_acc), NULL},
+        {"validation top-1", "#d62728", offsetof(tr_row, val_top1), NULL},
+        {"validation top-5", "#d62728", offsetof(tr_row, val_top5), "6,3"},
     };
     FILE *f = tr_create(r->svg_path);
     double ymax = 0;
@@ -1487,7 +1101,7 @@ static int tr_write_curves(const tr_run *r) {
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"340\" "
             "font-family=\"sans-serif\">\n<rect width=\"900\" height=\"340\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"450\" y=\"20\" font-size=\"13\" text-anchor=\"middle\">");
-    tr_xml(f, r->o.out);
+    tc_xml(f, r->o.out);
     fprintf(f, ": %s, %d classes, %d training clips</text>\n",
             tsf_attention_name(r->m.cfg.attention), r->m.cfg.classes, r->train.count);
     tr_chart(f, r, 60, 60, 360, 230, "loss", ymax * 1.05, loss, 2, best);
@@ -1824,39 +1438,61 @@ static int tr_restore(tr_run *r) {
     return tr_write_outputs(r);
 }
 
+/* ---- the training settings --------------------------------------------------------------- */
+
+/* The training settings live in the options, r->o (the recipe's defaults, args.txt on
+   --resume, the command line; checked once). The library takes the regularisation as fields
+   of the model (which its checkpoint saves) and SGD's as a tsf_sgd: tr_apply_settings gives
+   them both, and tr_loss runs every pass, lifting the label smoothing for validation's. */
+static void tr_apply_settings(tr_run *r) {
+    const tr_opts *o = &r->o;
+    r->m.drop_path = o->drop_path, r->m.dropout = o->dropout;
+    r->m.label_smoothing = o->label_smoothing;
+    r->sgd = tsf_sgd_default();
+    r->sgd.momentum = o->momentum, r->sgd.nesterov = !o->no_nesterov;
+    r->sgd.weight_decay = o->weight_decay;
+    r->sgd.no_decay_embeddings_norms_biases = o->no_decay_emb;
+    r->sgd.clip_norm = o->clip_norm;
+}
+
+/* The forward pass and mean loss of the first B clips of r->x: a training pass (stochastic
+   depth, dropout and label smoothing as the run sets them), or (training 0) a validation
+   pass, whose loss is the plain cross-entropy. Outside a validation pass the model holds the
+   run's label smoothing. */
+static tsf_status tr_loss(tr_run *r, int B, int training, float *loss) {
+    const tsf_config *c = &r->m.cfg;
+    tsf_status st;
+    r->m.label_smoothing = training ? r->o.label_smoothing : 0.0f;
+    st = tsf_model_loss(&r->m, r->x, r->labels, B, c->frames, c->image_size, c->image_size,
+                        training, loss);
+    r->m.label_smoothing = r->o.label_smoothing;
+    return st;
+}
+
 /* Validation on the fixed view: mean cross-entropy (no smoothing), top-1, top-5 (percent).
    Returns 1, 0 after an error, -1 when a signal interrupted it. */
 static int tr_validate(tr_run *r, double *loss, double *top1, double *top5) {
     int n = r->val.count, B = r->o.batch, i, b, K = r->m.cfg.classes;
     double sum = 0;
     long c1 = 0, c5 = 0;
-    float smoothing = r->m.label_smoothing, l;
-    r->m.label_smoothing = 0.0f;
+    float l;
     for (i = 0; i < n; i += B) {
         int nb = n - i < B ? n - i : B;
         tsf_status st;
-        if (tr_signal) {
-            r->m.label_smoothing = smoothing;
-            return -1;
-        }
+        if (tr_signal) return -1;
         for (b = 0; b < nb; b++)
             r->items[b].clip = i + b, r->items[b].view = 0, r->items[b].seed = 0;
         if (!tr_load_batch(r->x, r->labels, &r->val, r->val_path, r->items, nb, &r->vo,
-                           r->m.cfg.channels)) {
-            r->m.label_smoothing = smoothing;
+                           r->m.cfg.channels))
             return 0;
-        }
-        st = tsf_model_loss(&r->m, r->x, r->labels, nb, r->m.cfg.frames, r->m.cfg.image_size,
-                            r->m.cfg.image_size, 0, &l);
+        st = tr_loss(r, nb, 0, &l);
         if (st == TSF_ERR_NONFINITE) { /* no score is computed from NaN: the run stops */
-            r->m.label_smoothing = smoothing;
             tt_error("validation: NaN or infinite loss on clips %d .. %d of %s: the model has "
                      "diverged (lower --lr, or --clip-norm); the last checkpoint is kept",
                      i + 1, i + nb, r->val_path);
             return 0;
         }
         if (st != TSF_OK) {
-            r->m.label_smoothing = smoothing;
             tt_error("validation failed: %s", tsf_status_string(st));
             return 0;
         }
@@ -1869,7 +1505,6 @@ static int tr_validate(tr_run *r, double *loss, double *top1, double *top5) {
             fprintf(stderr, "\r\033[Kepoch %lld: validating %d/%d", r->ts.epoch + 1, i + nb, n);
         tr_point("validation batch", NULL, 0);
     }
-    r->m.label_smoothing = smoothing;
     if (r->live) fputs("\r\033[K", stderr);
     *loss = sum / n, *top1 = 100.0 * (double)c1 / n, *top5 = 100.0 * (double)c5 / n;
     return 1;
@@ -1917,31 +1552,67 @@ static int tr_check_resumed_model(const tr_run *r) {
     return 1;
 }
 
+/* What --init-from's source says of the model's config (heads: --heads when it does not).
+   Returns 1, or 0 after printing what is wrong. */
+static int tr_config_from_source(tsf_config *cfg, const tr_opts *o, const ini_source *src) {
+    const tsf_config *s = &src->cfg;
+    cfg->image_size = s->image_size, cfg->patch_size = s->patch_size;
+    cfg->channels = s->channels, cfg->frames = s->frames, cfg->dim = s->dim;
+    cfg->depth = s->depth, cfg->heads = s->heads, cfg->mlp_ratio = s->mlp_ratio;
+    cfg->ln_eps = s->ln_eps, cfg->no_qkv_bias = s->no_qkv_bias > 0;
+    cfg->attention = s->attention >= 0 ? s->attention : TSF_ATTN_DIVIDED;
+    cfg->bgr = s->bgr > 0;
+    memcpy(cfg->mean, s->mean, sizeof cfg->mean), memcpy(cfg->std, s->std, sizeof cfg->std);
+    if (!cfg->heads && !o->heads) {
+        tt_error("train: --init-from %s does not say how many attention heads it has: give "
+                 "--heads N",
+                 src->file);
+        return 0;
+    }
+    if (src->heads_guess && !o->heads && !o->quiet)
+        printf("init-from: no config in the file; assuming %d heads of 64 (give --heads if "
+               "not)\n",
+               cfg->heads);
+    return 1;
+}
+
+/* The config made whole by the library's defaults, if the flags make a valid model. Returns 1,
+   or 0 after printing what is wrong. */
+static int tr_config_check(tsf_config *cfg) {
+    tsf_config c = *cfg;
+    tsf_config_resolve(&c); /* the defaults, to check the combination */
+    if (c.dim % c.heads != 0) {
+        tt_error("train: --dim %d is not a multiple of --heads %d: choose a width that the "
+                 "heads divide",
+                 c.dim, c.heads);
+        return 0;
+    }
+    if (c.image_size < c.patch_size) {
+        tt_error("train: --size %d is smaller than --patch %d: the frame must hold a patch",
+                 c.image_size, c.patch_size);
+        return 0;
+    }
+    if (c.bgr && c.channels != 3) {
+        tt_error("train: --bgr needs 3 channels");
+        return 0;
+    }
+    if (tsf_config_resolve(cfg) != TSF_OK) {
+        tt_error("train: the model flags make no valid model (see tsf train --help)");
+        return 0;
+    }
+    if (cfg->image_size % cfg->patch_size != 0)
+        tt_warn("--size %d is not a multiple of --patch %d: the last %d pixel rows and columns "
+                "are ignored",
+                cfg->image_size, cfg->patch_size, cfg->image_size % cfg->patch_size);
+    return 1;
+}
+
 /* The model's config for a new run: the library's defaults, then what --init-from's source
    says, then the flags. Returns 1, or 0 after printing what is wrong. */
 static int tr_config(tsf_config *cfg, const tr_opts *o, int classes, const ini_source *src) {
     int v = -1;
     memset(cfg, 0, sizeof *cfg);
-    if (src) {
-        const tsf_config *s = &src->cfg;
-        cfg->image_size = s->image_size, cfg->patch_size = s->patch_size;
-        cfg->channels = s->channels, cfg->frames = s->frames, cfg->dim = s->dim;
-        cfg->depth = s->depth, cfg->heads = s->heads, cfg->mlp_ratio = s->mlp_ratio;
-        cfg->ln_eps = s->ln_eps, cfg->no_qkv_bias = s->no_qkv_bias > 0;
-        cfg->attention = s->attention >= 0 ? s->attention : TSF_ATTN_DIVIDED;
-        cfg->bgr = s->bgr > 0;
-        memcpy(cfg->mean, s->mean, sizeof cfg->mean), memcpy(cfg->std, s->std, sizeof cfg->std);
-        if (!cfg->heads && !o->heads) {
-            tt_error("train: --init-from %s does not say how many attention heads it has: give "
-                     "--heads N",
-                     src->file);
-            return 0;
-        }
-        if (src->heads_guess && !o->heads && !o->quiet)
-            printf("init-from: no config in the file; assuming %d heads of 64 (give --heads if "
-                   "not)\n",
-                   cfg->heads);
-    }
+    if (src && !tr_config_from_source(cfg, o, src)) return 0;
     if (o->variant) {
         if ((v = tr_variant(o->variant)) < 0) {
             tt_error("train: --variant %s: choose divided, joint or space", o->variant);
@@ -1958,34 +1629,7 @@ static int tr_config(tsf_config *cfg, const tr_opts *o, int classes, const ini_s
     if (o->channels) cfg->channels = o->channels;
     if (o->bgr) cfg->bgr = 1;
     cfg->classes = classes;
-    {
-        tsf_config c = *cfg;
-        tsf_config_resolve(&c); /* the defaults, to check the combination */
-        if (c.dim % c.heads != 0) {
-            tt_error("train: --dim %d is not a multiple of --heads %d: choose a width that the "
-                     "heads divide",
-                     c.dim, c.heads);
-            return 0;
-        }
-        if (c.image_size < c.patch_size) {
-            tt_error("train: --size %d is smaller than --patch %d: the frame must hold a patch",
-                     c.image_size, c.patch_size);
-            return 0;
-        }
-        if (c.bgr && c.channels != 3) {
-            tt_error("train: --bgr needs 3 channels");
-            return 0;
-        }
-        if (tsf_config_resolve(cfg) != TSF_OK) {
-            tt_error("train: the model flags make no valid model (see tsf train --help)");
-            return 0;
-        }
-    }
-    if (cfg->image_size % cfg->patch_size != 0)
-        tt_warn("--size %d is not a multiple of --patch %d: the last %d pixel rows and columns "
-                "are ignored",
-                cfg->image_size, cfg->patch_size, cfg->image_size % cfg->patch_size);
-    return 1;
+    return tr_config_check(cfg);
 }
 
 static void tr_free(tr_run *r) {
@@ -1998,6 +1642,7 @@ static void tr_free(tr_run *r) {
     free(r->args_path);
     free(r->state_path), free(r->next_path), free(r->lock_path);
     while (r->nowned > 0) free(r->owned[--r->nowned]);
+    tt_list_free(&r->saved);
 }
 
 /* The live progress line, at most 5 times a second (always with force): epoch, step, running
@@ -2006,7 +1651,7 @@ static void tr_free(tr_run *r) {
 static void tr_show(const tr_run *r, int force, int s, double loss, double acc, long clips,
                     double t0, int steps_done, long long steps_left) {
     static double last = 0;
-    double now = tr_now(), dt = now - t0;
+    double now = tt_now(), dt = now - t0;
     char eta[32];
     if (!r->live || (!force && now - last < 0.2)) return;
     last = now;
@@ -2078,30 +1723,85 @@ static int tr_cmp_fold_clip(const void *a, const void *b) {
     return c ? c : x->file != y->file ? x->file - y->file : x->line - y->line;
 }
 
+/* No clip in two of the F splits m[0..F) (files names[]): 1, or 0 after naming one. */
+static int tr_no_clip_twice(const tsf_manifest *m, char *const *names, int F, const char *dir) {
+    tr_fold_clip *all;
+    int i, j, n = 0, ok = 1;
+    for (j = 0; j < F; j++) n += m[j].count;
+    all = (tr_fold_clip *)tt_malloc((size_t)n * sizeof *all);
+    for (j = 0, n = 0; j < F; j++)
+        for (i = 0; i < m[j].count; i++)
+            all[n].path = m[j].paths[i], all[n].file = j, all[n++].line = m[j].lines[i];
+    qsort(all, (size_t)n, sizeof *all, tr_cmp_fold_clip);
+    for (i = 1; i < n && ok; i++)
+        if (strcmp(all[i].path, all[i - 1].path) == 0) {
+            tt_error("%s is in %s (line %d) and in %s (line %d): a clip must be in one split "
+                     "only, or it is validated or tested on what trained the model; remake the "
+                     "splits with mkdataset ROOT %s --folds K",
+                     all[i].path, names[all[i - 1].file], all[i - 1].line, names[all[i].file],
+                     all[i].line, dir);
+            ok = 0;
+        }
+    free(all);
+    return ok;
+}
+
+/* The clips of folds m[0..K) but fold k (-1: none) as r->train, whose lines are those of the
+   fold files. Returns 1, or 0 after an error. */
+static int tr_join_folds(tr_run *r, const tsf_manifest *m, int K, int k) {
+    size_t len = 0, cap = 1;
+    char *text;
+    tsf_error err;
+    int i, j, n, ok;
+    for (j = 0; j < K; j++)
+        for (i = 0; j != k && i < m[j].count; i++) cap += strlen(m[j].paths[i]) + 16;
+    text = (char *)tt_malloc(cap);
+    for (j = 0; j < K; j++)
+        for (i = 0; j != k && i < m[j].count; i++)
+            len += (size_t)sprintf(text + len, "%s,%d\n", m[j].paths[i], m[j].labels[i]);
+    ok = tsf_manifest_parse(&r->train, text, len, NULL, &r->classes, NULL, &err) == TSF_OK;
+    free(text);
+    if (!ok) {
+        tt_error("train: the training folds: %s", err.msg); /* out of memory, in practice */
+        return 0;
+    }
+    for (j = 0, n = 0; j < K; j++)
+        for (i = 0; j != k && i < m[j].count; i++) r->train.lines[n++] = m[j].lines[i];
+    return 1;
+}
+
+/* The name of the training folds for messages, from fold 1's path: DIR/fold_{1,3,4}.csv
+   (all of K but fold k; -1: none). Malloc'd. */
+static char *tr_folds_name(const char *first, int K, int k) {
+    char *desc = (char *)tt_malloc(strlen(first) + 8 * (size_t)K);
+    size_t len = (size_t)sprintf(desc, "%.*s", (int)(strlen(first) - 5), first); /* DIR/fold_ */
+    int i, j;
+    if (K - (k >= 0) > 1) desc[len++] = '{';
+    for (j = 0, i = 0; j < K; j++)
+        if (j != k) len += (size_t)sprintf(desc + len, "%s%d", i++ ? "," : "", j + 1);
+    sprintf(desc + len, "%s.csv", K - (k >= 0) > 1 ? "}" : "");
+    return desc;
+}
+
 /* --data DIR --fold k or --all-folds (the top comment): the class names; the training clips,
    those of every fold but k in fold order, as one manifest whose lines are those of the fold
    files; fold k for validation. Returns 1, or 0 after an error message. */
 static int tr_load_folds(tr_run *r) {
     tr_opts *o = &r->o;
-    int K = tr_count_folds(o->data), F, j, i, n = 0, ok = 0, k = o->fold - 1, have_test;
+    int K = tr_count_folds(o->data), F, j, ok = 0, k = o->fold - 1, have_test;
     tsf_manifest *m;
-    tr_fold_clip *all = NULL;
-    char **names, *text = NULL, *desc, *test = tt_join(o->data, "test.csv");
-    size_t len = 0, cap = 1;
-    tsf_error err;
-    if (K < 2) {
-        tt_error("train: %s: no fold_1.csv and fold_2.csv: make folds with mkdataset ROOT %s "
-                 "--folds K",
-                 o->data, o->data);
-        free(test);
+    char **names, *test;
+    if (K < 2 || o->fold > K) {
+        if (K < 2)
+            tt_error("train: %s: no fold_1.csv and fold_2.csv: make folds with mkdataset ROOT "
+                     "%s --folds K",
+                     o->data, o->data);
+        else
+            tt_error("train: --fold %d, but %s holds %d folds (fold_1.csv .. fold_%d.csv)", o->fold,
+                     o->data, K, K);
         return 0;
     }
-    if (o->fold > K) {
-        tt_error("train: --fold %d, but %s holds %d folds (fold_1.csv .. fold_%d.csv)", o->fold,
-                 o->data, K, K);
-        free(test);
-        return 0;
-    }
+    test = tt_join(o->data, "test.csv");
     have_test = tt_is_file(test);
     F = K + have_test; /* the test split takes part in the check */
     m = (tsf_manifest *)calloc((size_t)F, sizeof *m);
@@ -2119,46 +1819,10 @@ static int tr_load_folds(tr_run *r) {
     o->classes = tr_keep(r, tt_join(o->data, "classes.txt"));
     r->classes_path = o->classes;
     if (!tr_load_classes(&r->classes, o->classes)) goto done;
-    for (j = 0; j < F; j++) {
+    for (j = 0; j < F; j++)
         if (!tr_load_manifest(&m[j], names[j], &r->classes, j < K ? "fold" : "test")) goto done;
-        n += m[j].count;
-    }
-    /* no clip in two splits */
-    all = (tr_fold_clip *)tt_malloc((size_t)n * sizeof *all);
-    for (j = 0, n = 0; j < F; j++)
-        for (i = 0; i < m[j].count; i++)
-            all[n].path = m[j].paths[i], all[n].file = j, all[n++].line = m[j].lines[i];
-    qsort(all, (size_t)n, sizeof *all, tr_cmp_fold_clip);
-    for (i = 1; i < n; i++)
-        if (strcmp(all[i].path, all[i - 1].path) == 0) {
-            tt_error("%s is in %s (line %d) and in %s (line %d): a clip must be in one split "
-                     "only, or it is validated or tested on what trained the model; remake the "
-                     "splits with mkdataset ROOT %s --folds K",
-                     all[i].path, names[all[i - 1].file], all[i - 1].line, names[all[i].file],
-                     all[i].line, o->data);
-            goto done;
-        }
-    /* the training clips as one manifest */
-    for (j = 0; j < K; j++)
-        for (i = 0; j != k && i < m[j].count; i++) cap += strlen(m[j].paths[i]) + 16;
-    text = (char *)tt_malloc(cap);
-    for (j = 0; j < K; j++)
-        for (i = 0; j != k && i < m[j].count; i++)
-            len += (size_t)sprintf(text + len, "%s,%d\n", m[j].paths[i], m[j].labels[i]);
-    if (tsf_manifest_parse(&r->train, text, len, NULL, &r->classes, NULL, &err) != TSF_OK) {
-        tt_error("train: the training folds: %s", err.msg); /* out of memory, in practice */
-        goto done;
-    }
-    for (j = 0, n = 0; j < K; j++)
-        for (i = 0; j != k && i < m[j].count; i++) r->train.lines[n++] = m[j].lines[i];
-    /* their names for messages: DIR/fold_{1,3,4}.csv */
-    desc = (char *)tt_malloc(strlen(names[0]) + 8 * (size_t)K);
-    len = (size_t)sprintf(desc, "%.*s", (int)(strlen(names[0]) - 5), names[0]); /* DIR/fold_ */
-    if (K - (k >= 0) > 1) desc[len++] = '{';
-    for (j = 0, i = 0; j < K; j++)
-        if (j != k) len += (size_t)sprintf(desc + len, "%s%d", i++ ? "," : "", j + 1);
-    sprintf(desc + len, "%s.csv", K - (k >= 0) > 1 ? "}" : "");
-    o->train = r->train_path = tr_keep(r, desc);
+    if (!tr_no_clip_twice(m, names, F, o->data) || !tr_join_folds(r, m, K, k)) goto done;
+    o->train = r->train_path = tr_keep(r, tr_folds_name(names[0], K, k));
     if (k >= 0) { /* validation: fold k */
         r->val = m[k];
         memset(&m[k], 0, sizeof m[k]);
@@ -2168,29 +1832,41 @@ static int tr_load_folds(tr_run *r) {
     ok = 1;
 done:
     for (j = 0; j < F; j++) tsf_manifest_free(&m[j]), free(names[j]);
-    free(m), free(names), free(all), free(text), free(test);
+    free(m), free(names), free(test);
     return ok;
 }
 
-static int cmd_train(int argc, char **argv) {
-    tr_run run, *r = &run;
-    tr_opts *o = &r->o, cur;
-    const char *pos[1];
-    int npos = 0, rc = 1, i, b, fresh, resumed, restart = 0;
-    tt_list saved = {NULL, 0, 0};
-    tsf_error err;
-    tsf_status st;
-    char why[700];
-    long long steps_this_run = 0, end, since = 0; /* end: the last epoch of this run */
-    int early = 0;                                /* stopped by --early-stop */
-    int batch0 = 0, accum0 = 0; /* a resumed run's --batch and --accum before this command */
-    double t_run;
-    memset(r, 0, sizeof *r), memset(&cur, 0, sizeof cur);
-    r->saved_epoch = r->saved_step = -1, r->lock_fd = -1;
+/* ---- tsf train, phase by phase ---------------------------------------------------------------
+   cmd_train runs the phases below in turn. Each returns TR_GO to go on, or the exit status
+   (after its message); cmd_train then lets the folder go and frees the run, once. */
+#define TR_GO -1
+
+/* The paper's recipe (docs/model.md section 11) and the other defaults of tsf train. */
+static void tr_default_opts(tr_opts *o) {
+    o->epochs = 15, o->lr = 0.005f, o->schedule = "steps", o->batch = 8, o->accum = 1;
+    o->momentum = 0.9f, o->weight_decay = 1e-4f, o->drop_path = 0.1f, o->best_metric = "top1";
+}
+
+/* The run's file names in folder out. */
+static void tr_paths(tr_run *r, const char *out) {
+    r->ckpt = tt_join(out, "checkpoint.safetensors");
+    r->model_path = tt_join(out, "model.safetensors");
+    r->best_path = tt_join(out, "model_best.safetensors");
+    r->log_path = tt_join(out, "log.csv");
+    r->svg_path = tt_join(out, "curves.svg");
+    r->args_path = tt_join(out, "args.txt");
+    r->state_path = tt_join(out, "train_state.txt");
+    r->next_path = tt_join(out, "train_state.next");
+    r->lock_path = tt_join(out, "lock");
+}
+
+/* Phase 1: this command line alone (--help, --out, --resume and what it gives); the run's
+   file names. */
+static int tr_start(tr_run *r, int argc, char **argv) {
     tr_hook_init();
-    /* this command line alone first: --help, --out, --resume, and what it gives */
-    if (!tr_parse(tr_train_defs, &cur, argc - 1, argv + 1, "train", pos, 1, &npos)) return 2;
-    if (cur.help) {
+    if (!tr_parse(tr_train_defs, &r->cur, argc - 1, argv + 1, "train", r->pos, 1, &r->npos))
+        return 2;
+    if (r->cur.help) {
         train_usage(stdout);
         return 0;
     }
@@ -2198,227 +1874,275 @@ static int cmd_train(int argc, char **argv) {
         train_usage(stderr);
         return 2;
     }
-    if (!cur.out) {
+    if (!r->cur.out) {
         tt_error("train: give the run's folder with --out DIR (it receives the checkpoint, the "
                  "model, log.csv and curves.svg)");
         return 2;
     }
-    /* the options: the paper's recipe (ARCHITECTURE.md 9), then (--resume) the run's saved
-       options, then this command line's */
-    o->epochs = 15, o->lr = 0.005f, o->schedule = "steps", o->batch = 8, o->accum = 1;
-    o->momentum = 0.9f, o->weight_decay = 1e-4f, o->drop_path = 0.1f, o->best_metric = "top1";
-    o->out = cur.out, o->quiet = cur.quiet; /* for tr_lock's messages, before the full parse */
-    r->ckpt = tt_join(cur.out, "checkpoint.safetensors");
-    r->model_path = tt_join(cur.out, "model.safetensors");
-    r->best_path = tt_join(cur.out, "model_best.safetensors");
-    r->log_path = tt_join(cur.out, "log.csv");
-    r->svg_path = tt_join(cur.out, "curves.svg");
-    r->args_path = tt_join(cur.out, "args.txt");
-    r->state_path = tt_join(cur.out, "train_state.txt");
-    r->next_path = tt_join(cur.out, "train_state.next");
-    r->lock_path = tt_join(cur.out, "lock");
-    /* a folder that is there already is ours before anything in it is read (a new one is
-       taken once made, below) */
-    if (tt_is_dir(cur.out) && (!tr_lock(r) || !tr_check_files(r))) goto out;
-    if (cur.resume) {
-        if (!tt_is_file(r->ckpt) && !tt_is_file(r->args_path)) {
-            tt_error("train --resume: no %s to resume (start the run without --resume)", r->ckpt);
-            goto out;
-        }
-        if (!tr_read_args(r->args_path, &saved)) goto out;
-        if (!tr_parse(tr_train_defs, o, saved.n, saved.v, "train", pos, 0, &npos)) {
-            tt_error("train --resume: %s is damaged: fix or delete the line", r->args_path);
-            goto out;
-        }
-        batch0 = o->batch, accum0 = o->accum;
-        restart = !tt_is_file(r->ckpt); /* stopped before its first checkpoint */
-        /* what decides which epoch is best, and on which clips, stays (the top comment) */
-        if (!restart && cur.best_metric && strcmp(cur.best_metric, o->best_metric) != 0) {
-            tt_error("train --resume: --best-metric %s, but the run chooses its best model by "
-                     "%s: drop --best-metric, or start a new run with another --out",
-                     cur.best_metric, o->best_metric);
-            rc = 2;
-            goto out;
-        }
-        if (!restart && ((cur.fold && cur.fold != o->fold) || (cur.all_folds && !o->all_folds))) {
-            tt_error("train --resume: the run %s: drop --fold and --all-folds, or start a new "
-                     "run with another --out",
-                     o->all_folds ? "trains on all folds"
-                     : o->fold    ? "validates on another fold"
-                                  : "does not train on folds");
-            rc = 2;
-            goto out;
-        }
+    tr_default_opts(&r->o);
+    r->o.out = r->cur.out, r->o.quiet = r->cur.quiet; /* for tr_lock's messages */
+    tr_paths(r, r->cur.out);
+    return TR_GO;
+}
+
+/* --resume: the options of args.txt, under those of phase 1's recipe. What decides which
+   epoch is best, and on which clips, stays (the top comment). */
+static int tr_read_resumed(tr_run *r) {
+    tr_opts *o = &r->o;
+    const tr_opts *cur = &r->cur;
+    if (!tt_is_file(r->ckpt) && !tt_is_file(r->args_path)) {
+        tt_error("train --resume: no %s to resume (start the run without --resume)", r->ckpt);
+        return 1;
     }
-    npos = 0;
-    tr_parse(tr_train_defs, o, argc - 1, argv + 1, "train", pos, 1, &npos); /* parsed above */
-    if (cur.data) { /* a --data given now replaces the saved files it names */
-        if (!cur.train) o->train = NULL;
-        if (!cur.val) o->val = NULL;
-        if (!cur.classes) o->classes = NULL;
+    if (!tr_read_args(r->args_path, &r->saved)) return 1;
+    if (!tr_parse(tr_train_defs, o, r->saved.n, r->saved.v, "train", r->pos, 0, &r->npos)) {
+        tt_error("train --resume: %s is damaged: fix or delete the line", r->args_path);
+        return 1;
     }
+    r->batch0 = o->batch, r->accum0 = o->accum;
+    r->restart = !tt_is_file(r->ckpt); /* stopped before its first checkpoint */
+    if (!r->restart && cur->best_metric && strcmp(cur->best_metric, o->best_metric) != 0) {
+        tt_error("train --resume: --best-metric %s, but the run chooses its best model by "
+                 "%s: drop --best-metric, or start a new run with another --out",
+                 cur->best_metric, o->best_metric);
+        return 2;
+    }
+    if (!r->restart && ((cur->fold && cur->fold != o->fold) || (cur->all_folds && !o->all_folds))) {
+        tt_error("train --resume: the run %s: drop --fold and --all-folds, or start a new "
+                 "run with another --out",
+                 o->all_folds ? "trains on all folds"
+                 : o->fold    ? "validates on another fold"
+                              : "does not train on folds");
+        return 2;
+    }
+    return TR_GO;
+}
+
+/* The options as a whole: those that exclude each other, the names of choices. */
+static int tr_check_options(tr_run *r) {
+    const tr_opts *o = &r->o;
     if (!o->resume && tt_is_file(r->ckpt) && !o->overwrite) {
         tt_error("train: %s already holds a run (%s): continue it with --resume, start afresh "
                  "with --overwrite, or choose another --out",
                  o->out, r->ckpt);
-        rc = 2;
-        goto out;
+        return 2;
     }
     if (o->variant && tr_variant(o->variant) < 0) {
         tt_error("train: --variant %s: choose divided, joint or space", o->variant);
-        rc = 2;
-        goto out;
+        return 2;
     }
     if (strcmp(o->best_metric, "top1") != 0 && strcmp(o->best_metric, "top5") != 0 &&
         strcmp(o->best_metric, "loss") != 0) {
         tt_error("train: --best-metric %s: choose top1, top5 or loss", o->best_metric);
-        rc = 2;
-        goto out;
+        return 2;
     }
     if ((o->fold || o->all_folds) &&
-        ((o->fold && o->all_folds) || !o->data || o->train || o->val || o->classes || npos)) {
+        ((o->fold && o->all_folds) || !o->data || o->train || o->val || o->classes || r->npos)) {
         tt_error("train: %s takes the class names and the clips from --data DIR (DIR/classes.txt, "
                  "DIR/fold_*.csv, as mkdataset --folds writes them): give --data DIR, without "
                  "--train, --val, --classes%s",
                  o->fold ? "--fold" : "--all-folds", o->fold ? " or --all-folds" : "");
-        rc = 2;
-        goto out;
+        return 2;
     }
     if (o->fused_sgd && (o->accum > 1 || o->clip_norm > 0.0f)) {
         tt_error("train: --fused-sgd applies each block's update before the whole gradient "
                  "exists, so it cannot accumulate (--accum %d) or clip (--clip-norm %g): drop "
                  "one or the other",
                  o->accum, (double)o->clip_norm);
-        rc = 2;
-        goto out;
+        return 2;
     }
     tt_quiet = o->quiet;
     r->live = !o->quiet && (o->progress || isatty(2));
     tr_threads(o->threads);
     if (strcmp(o->schedule, "steps") != 0 && strcmp(o->schedule, "cosine") != 0) {
         tt_error("train: --schedule %s: choose steps or cosine", o->schedule);
-        rc = 2;
-        goto out;
+        return 2;
     }
+    r->end = o->stop_epoch && o->stop_epoch < o->epochs ? o->stop_epoch : o->epochs;
+    return TR_GO;
+}
 
-    /* ---- data ---- */
-    if (o->fold || o->all_folds) {
-        if (!tr_load_folds(r)) goto out;
-        goto data_done;
+/* Phase 2: the options: the recipe, then (--resume) the run's saved ones, then this command
+   line's; checked. A folder that is there already is ours (its lock) before anything in it is
+   read; a new one is taken once made (phase 6). */
+static int tr_options(tr_run *r, int argc, char **argv) {
+    tr_opts *o = &r->o;
+    int rc;
+    if (tt_is_dir(r->cur.out) && (!tr_lock(r) || !tr_check_files(r))) return 1;
+    if (r->cur.resume && (rc = tr_read_resumed(r)) != TR_GO) return rc;
+    r->npos = 0;
+    tr_parse(tr_train_defs, o, argc - 1, argv + 1, "train", r->pos, 1, &r->npos); /* phase 1 */
+    if (r->cur.data) { /* a --data given now replaces the saved files it names */
+        if (!r->cur.train) o->train = NULL;
+        if (!r->cur.val) o->val = NULL;
+        if (!r->cur.classes) o->classes = NULL;
     }
-    if (npos == 1 && !o->train) o->train = pos[0];
-    if (o->data && !o->train && tr_count_folds(o->data) > 0) {
-        char *p = tt_join(o->data, "train.csv");
-        int folds = tt_is_file(p) ? 0 : tr_count_folds(o->data);
+    return tr_check_options(r);
+}
+
+/* The files --data DIR names (train.csv, val.csv when there, classes.txt) where no --train,
+   --val or --classes names others; a folder of folds without train.csv is a usage error. */
+static int tr_data_files(tr_run *r) {
+    tr_opts *o = &r->o;
+    char *p;
+    if (!o->train && tr_count_folds(o->data) > 0) {
+        int folds;
+        p = tt_join(o->data, "train.csv");
+        folds = tt_is_file(p) ? 0 : tr_count_folds(o->data);
         free(p);
         if (folds) {
             tt_error("train: %s holds %d folds (fold_1.csv .. fold_%d.csv) and no train.csv: give "
                      "--fold K (train on the other folds, validate on fold K) or --all-folds, or "
                      "run them all with tsf cv",
                      o->data, folds, folds);
-            rc = 2;
-            goto out;
+            return 2;
         }
     }
-    if (o->data) {
-        char *p = tt_join(o->data, "val.csv");
-        if (!o->train) o->train = tr_keep(r, tt_join(o->data, "train.csv"));
-        if (!o->val && tt_is_file(p))
-            o->val = tr_keep(r, p);
-        else
-            free(p);
-        if (!o->classes) o->classes = tr_keep(r, tt_join(o->data, "classes.txt"));
+    p = tt_join(o->data, "val.csv");
+    if (!o->train) o->train = tr_keep(r, tt_join(o->data, "train.csv"));
+    if (!o->val && tt_is_file(p))
+        o->val = tr_keep(r, p);
+    else
+        free(p);
+    if (!o->classes) o->classes = tr_keep(r, tt_join(o->data, "classes.txt"));
+    return TR_GO;
+}
+
+/* Without --classes: classes.txt beside the training manifest. Returns 1, or 0 after an
+   error. */
+static int tr_classes_beside(tr_run *r) {
+    tr_opts *o = &r->o;
+    const char *slash = strrchr(o->train, '/');
+    char *dir = slash ? tr_fmt("%.*s", (int)(slash - o->train), o->train) : tt_strdup(".");
+    char *guess = tt_join(dir, "classes.txt");
+    free(dir);
+    if (!tt_is_file(guess)) {
+        tt_error("train: no class names: give --classes FILE (one name a line; mkdataset "
+                 "writes classes.txt beside train.csv); looked for %s",
+                 guess);
+        free(guess);
+        return 0;
     }
+    o->classes = tr_keep(r, guess);
+    return 1;
+}
+
+/* The class names and the manifests: --data DIR, --train / --val / --classes, or a manifest
+   given as a word. */
+static int tr_load_manifests(tr_run *r) {
+    tr_opts *o = &r->o;
+    int rc;
+    if (r->npos == 1 && !o->train) o->train = r->pos[0];
+    if (o->data && (rc = tr_data_files(r)) != TR_GO) return rc;
     if (!o->train) {
         tt_error("train: no training data: give --data DIR (from mkdataset) or --train "
                  "MANIFEST");
-        rc = 2;
-        goto out;
+        return 2;
     }
     r->train_path = o->train, r->val_path = o->val;
-    if (!o->classes) { /* classes.txt beside the training manifest */
-        const char *slash = strrchr(o->train, '/');
-        char *dir = slash ? tr_fmt("%.*s", (int)(slash - o->train), o->train) : tt_strdup(".");
-        char *guess = tt_join(dir, "classes.txt");
-        free(dir);
-        if (!tt_is_file(guess)) {
-            tt_error("train: no class names: give --classes FILE (one name a line; mkdataset "
-                     "writes classes.txt beside train.csv); looked for %s",
-                     guess);
-            free(guess);
-            goto out;
-        }
-        o->classes = tr_keep(r, guess);
-    }
+    if (!o->classes && !tr_classes_beside(r)) return 1;
     r->classes_path = o->classes;
-    if (!tr_load_classes(&r->classes, o->classes)) goto out;
-    if (!tr_load_manifest(&r->train, o->train, &r->classes, "training")) goto out;
-    if (o->val && !tr_load_manifest(&r->val, o->val, &r->classes, "validation")) goto out;
-data_done:
+    if (!tr_load_classes(&r->classes, o->classes) ||
+        !tr_load_manifest(&r->train, o->train, &r->classes, "training") ||
+        (o->val && !tr_load_manifest(&r->val, o->val, &r->classes, "validation")))
+        return 1;
+    return TR_GO;
+}
+
+/* Phase 3: the data: the folds of --data DIR (--fold, --all-folds), or manifests. */
+static int tr_open_data(tr_run *r) {
+    const tr_opts *o = &r->o;
+    int rc;
+    if (o->fold || o->all_folds) {
+        if (!tr_load_folds(r)) return 1;
+    } else if ((rc = tr_load_manifests(r)) != TR_GO) {
+        return rc;
+    }
     r->have_val = o->val != NULL;
     if (o->early_stop && !r->have_val && !o->all_folds)
         tt_warn("--early-stop %d: no validation (--val, or --fold), so nothing to stop on",
                 o->early_stop);
+    return TR_GO;
+}
 
-    /* ---- model ---- */
-    resumed = o->resume && !restart;
-    fresh = !resumed;
-    if (resumed) {
-        st = tsf_checkpoint_load(&r->m, &r->ts, r->ckpt, o->batch, &err);
-        if (st != TSF_OK) {
-            tt_error("train --resume: %s: the checkpoint is damaged; start again with "
-                     "--overwrite",
-                     tt_why(st, &err, why, sizeof why));
-            goto out;
-        }
-        if (!tr_check_resumed_model(r)) goto out;
-        r->saved_epoch = r->ts.epoch, r->saved_step = r->ts.step;
-        if (r->ts.epoch_step > 0 && (o->batch != batch0 || o->accum != accum0))
-            tt_warn("the run stopped inside epoch %lld after %lld steps of --batch %d x --accum "
-                    "%d; the epoch goes on after as many steps of %d x %d, so it skips or "
-                    "repeats some clips",
-                    r->ts.epoch + 1, r->ts.epoch_step, batch0, accum0, o->batch, o->accum);
-        if (r->m.cfg.classes != r->classes.count) {
-            tt_error("train --resume: the checkpoint's model has %d classes, %s has %d: resume "
-                     "with the class list it was trained on, or start a new run",
-                     r->m.cfg.classes, o->classes, r->classes.count);
-            goto out;
-        }
-        for (i = 0; i < r->classes.count; i++)
-            if (strcmp(tsf_model_label(&r->m, i), r->classes.names[i]) != 0) {
-                tt_warn("class %d is \"%s\" in the checkpoint but \"%s\" in %s", i,
-                        tsf_model_label(&r->m, i), r->classes.names[i], o->classes);
-                break;
-            }
-    } else {
-        tsf_config cfg;
-        ini_source src;
-        int have_src = 0;
-        memset(&src, 0, sizeof src);
-        if (o->init_from) {
-            if (!ini_open(&src, o->init_from)) goto out;
-            have_src = 1;
-        }
-        if (!tr_config(&cfg, o, r->classes.count, have_src ? &src : NULL)) {
-            if (have_src) ini_close(&src);
-            goto out;
-        }
-        st = tsf_model_init(&r->m, &cfg, o->batch, (unsigned long long)o->seed);
-        if (st == TSF_OK && have_src && !ini_apply(&r->m, &src, o->new_head, o->quiet))
-            st = TSF_ERR_FORMAT; /* ini_apply printed why */
-        else if (st != TSF_OK)
-            tt_error("train: cannot create the model: %s (a smaller --batch, --size or --dim "
-                     "needs less memory)",
-                     tsf_status_string(st));
-        if (have_src) ini_close(&src);
-        if (st != TSF_OK) goto out;
-        if (tsf_model_set_labels(&r->m, (const char *const *)r->classes.names) != TSF_OK) {
-            tt_error("out of memory");
-            goto out;
-        }
-        memset(&r->ts, 0, sizeof r->ts);
-        tsf_rng_seed(&r->ts.data_rng, tsf_sample_seed((unsigned long long)o->seed, -1, -1));
+/* The model and tsf_train_state of the checkpoint (--resume), checked against the options and
+   the class names. Returns 1, or 0 after an error. */
+static int tr_resume_model(tr_run *r) {
+    const tr_opts *o = &r->o;
+    tsf_error err;
+    char why[700];
+    int i;
+    tsf_status st = tsf_checkpoint_load(&r->m, &r->ts, r->ckpt, o->batch, &err);
+    if (st != TSF_OK) {
+        tt_error("train --resume: %s: the checkpoint is damaged; start again with "
+                 "--overwrite",
+                 tt_why(st, &err, why, sizeof why));
+        return 0;
     }
+    if (!tr_check_resumed_model(r)) return 0;
+    r->saved_epoch = r->ts.epoch, r->saved_step = r->ts.step;
+    if (r->ts.epoch_step > 0 && (o->batch != r->batch0 || o->accum != r->accum0))
+        tt_warn("the run stopped inside epoch %lld after %lld steps of --batch %d x --accum "
+                "%d; the epoch goes on after as many steps of %d x %d, so it skips or "
+                "repeats some clips",
+                r->ts.epoch + 1, r->ts.epoch_step, r->batch0, r->accum0, o->batch, o->accum);
+    if (r->m.cfg.classes != r->classes.count) {
+        tt_error("train --resume: the checkpoint's model has %d classes, %s has %d: resume "
+                 "with the class list it was trained on, or start a new run",
+                 r->m.cfg.classes, o->classes, r->classes.count);
+        return 0;
+    }
+    for (i = 0; i < r->classes.count; i++)
+        if (strcmp(tsf_model_label(&r->m, i), r->classes.names[i]) != 0) {
+            tt_warn("class %d is \"%s\" in the checkpoint but \"%s\" in %s", i,
+                    tsf_model_label(&r->m, i), r->classes.names[i], o->classes);
+            break;
+        }
+    return 1;
+}
+
+/* A new model: its config from the flags (and --init-from's source), initialised from --seed,
+   then the source's weights; the class names; a fresh tsf_train_state. Returns 1, or 0 after
+   an error. */
+static int tr_new_model(tr_run *r) {
+    const tr_opts *o = &r->o;
+    tsf_config cfg;
+    ini_source src;
+    tsf_status st;
+    int have_src = 0;
+    memset(&src, 0, sizeof src);
+    if (o->init_from) {
+        if (!ini_open(&src, o->init_from)) return 0;
+        have_src = 1;
+    }
+    if (!tr_config(&cfg, o, r->classes.count, have_src ? &src : NULL)) {
+        if (have_src) ini_close(&src);
+        return 0;
+    }
+    st = tsf_model_init(&r->m, &cfg, o->batch, (unsigned long long)o->seed);
+    if (st == TSF_OK && have_src && !ini_apply(&r->m, &src, o->new_head, o->quiet))
+        st = TSF_ERR_FORMAT; /* ini_apply printed why */
+    else if (st != TSF_OK)
+        tt_error("train: cannot create the model: %s (a smaller --batch, --size or --dim "
+                 "needs less memory)",
+                 tsf_status_string(st));
+    if (have_src) ini_close(&src);
+    if (st != TSF_OK) return 0;
+    if (tsf_model_set_labels(&r->m, (const char *const *)r->classes.names) != TSF_OK) {
+        tt_error("out of memory");
+        return 0;
+    }
+    memset(&r->ts, 0, sizeof r->ts);
+    tsf_rng_seed(&r->ts.data_rng, tsf_sample_seed((unsigned long long)o->seed, -1, -1));
+    return 1;
+}
+
+/* Phase 4: the model, resumed or new, set up for training with the run's settings. */
+static int tr_setup_model(tr_run *r) {
+    const tr_opts *o = &r->o;
+    tsf_status st;
+    r->resumed = o->resume && !r->restart;
+    if (r->resumed ? !tr_resume_model(r) : !tr_new_model(r)) return 1;
     r->m.cfg.recompute = o->recompute; /* the layout only: the same results */
     r->m.cfg.fused_sgd = o->fused_sgd;
     st = tsf_model_train_init(&r->m);
@@ -2428,106 +2152,116 @@ data_done:
     if (st != TSF_OK) {
         tt_error("train: cannot set up training: %s (a smaller --batch needs less memory)",
                  tsf_status_string(st));
-        goto out;
+        return 1;
     }
-    r->m.drop_path = o->drop_path, r->m.dropout = o->dropout;
-    r->m.label_smoothing = o->label_smoothing;
-    r->sgd = tsf_sgd_default();
-    r->sgd.momentum = o->momentum, r->sgd.nesterov = !o->no_nesterov;
-    r->sgd.weight_decay = o->weight_decay,
-    r->sgd.no_decay_embeddings_norms_biases = o->no_decay_emb;
-    r->sgd.clip_norm = o->clip_norm;
+    tr_apply_settings(r);
+    return TR_GO;
+}
 
-    /* ---- the clips, checked before the long work ---- */
-    tr_sample_opts(&r->so, &r->m.cfg, o);
+/* Phase 5: the clips checked before the long work; the batch buffers; the steps an epoch. */
+static int tr_setup_batches(tr_run *r) {
+    const tr_opts *o = &r->o;
+    const tsf_config *c = &r->m.cfg;
+    int new_model = !r->resumed && !o->init_from; /* --channels can still fix a mismatch */
+    tr_sample_opts(&r->so, c, o);
     r->vo = r->so, r->vo.test_clips = 1, r->vo.test_crops = 1;
-    if (!tr_check_clips("checking training clips", o->train, &r->train, &r->m.cfg, &r->so,
-                        fresh && !o->init_from))
-        goto out;
-    if (r->have_val && !tr_check_clips("checking validation clips", o->val, &r->val, &r->m.cfg,
-                                       &r->so, fresh && !o->init_from))
-        goto out;
-    r->per =
-        (size_t)r->m.cfg.channels * r->m.cfg.frames * r->m.cfg.image_size * r->m.cfg.image_size;
+    if (!tr_check_clips("checking training clips", o->train, &r->train, c, &r->so, new_model))
+        return 1;
+    if (r->have_val &&
+        !tr_check_clips("checking validation clips", o->val, &r->val, c, &r->so, new_model))
+        return 1;
+    r->per = (size_t)c->channels * c->frames * c->image_size * c->image_size;
     r->x = (float *)tt_malloc((size_t)o->batch * r->per * sizeof(float));
     r->labels = (int *)tt_malloc((size_t)o->batch * sizeof(int));
     r->items = (tr_item *)tt_malloc((size_t)o->batch * sizeof(tr_item));
     r->perm = (int *)tt_malloc((size_t)r->train.count * sizeof(int));
     r->micro = (r->train.count + o->batch - 1) / o->batch;
     r->spe = (r->micro + o->accum - 1) / o->accum;
-    if (resumed && r->ts.epoch_step > r->spe) { /* a damaged state, other data, other batch */
-        if (o->batch == batch0 && o->accum == accum0) {
+    if (r->resumed && r->ts.epoch_step > r->spe) { /* a damaged state, other data, other batch */
+        if (o->batch == r->batch0 && o->accum == r->accum0) {
             tt_error("train --resume: the checkpoint stopped after step %lld of epoch %lld, but "
                      "an epoch of %s has %d steps of --batch %d x --accum %d: resume with the "
                      "data it was trained on",
                      r->ts.epoch_step, r->ts.epoch + 1,
                      r->train_path ? r->train_path : "the training data", r->spe, o->batch,
                      o->accum);
-            goto out;
+            return 1;
         }
         r->ts.epoch_step = r->spe; /* a larger batch: the epoch is over (warned above) */
     }
+    return TR_GO;
+}
 
-    /* ---- the run's folder ---- */
+/* Phase 6: the run's folder: made and locked, an earlier run's files removed (a fresh run),
+   args.txt written, and (--resume) the files made from the checkpoint written again. */
+static int tr_prepare_folder(tr_run *r) {
+    const tr_opts *o = &r->o;
     if (!tt_mkdirs(o->out)) {
         tt_error("train: cannot create %s: %s", o->out, strerror(errno));
-        goto out;
+        return 1;
     }
     if (r->lock_fd < 0) { /* made just now, or by a run that has started since */
-        if (!tr_lock(r) || !tr_check_files(r)) goto out;
+        if (!tr_lock(r) || !tr_check_files(r)) return 1;
         if (!o->resume && tt_is_file(r->ckpt) && !o->overwrite) {
             tt_error("train: %s already holds a run (%s): continue it with --resume, start "
                      "afresh with --overwrite, or choose another --out",
                      o->out, r->ckpt);
-            rc = 2;
-            goto out;
+            return 2;
         }
     }
-    if (!resumed && !tr_remove_old(r)) goto out;
-    if (!tr_save_args(r)) goto out;
-    if (resumed && !tr_restore(r)) goto out;
-    if (!o->quiet) {
-        char vn[64] = "";
-        printf("train: %s, %d frames of %d x %d, patch %d, D %d, %d blocks, %d heads: %s "
-               "parameters\n",
-               tsf_attention_name(r->m.cfg.attention), r->m.cfg.frames, r->m.cfg.image_size,
-               r->m.cfg.image_size, r->m.cfg.patch_size, r->m.cfg.dim, r->m.cfg.depth,
-               r->m.cfg.heads, commas(r->m.num_params, why));
-        if (r->so.sampling == TSF_SAMPLE_SEGMENT)
-            printf("train: frames: one from each of %d segments of a clip\n", r->so.frames);
-        else
-            printf("train: frames: %d, %d apart%s\n", r->so.frames, r->so.stride,
-                   r->so.target_fps > 0.0f ? " (at --fps)" : "");
-        if (r->have_val) snprintf(vn, sizeof vn, ", validation %d clips", r->val.count);
-        printf("train: %d clips of %d classes%s; %d epoch%s of %d SGD step%s (batch %d x %d), "
-               "%s lr %g\n",
-               r->train.count, r->classes.count, vn, o->epochs, o->epochs == 1 ? "" : "s", r->spe,
-               r->spe == 1 ? "" : "s", o->batch, o->accum, o->schedule, (double)o->lr);
-        if (o->stop_epoch && o->stop_epoch < o->epochs)
-            printf("train: stopping after epoch %d (--stop-epoch), with the schedule of %d\n",
-                   o->stop_epoch, o->epochs);
-        if (resumed)
-            printf("train: resuming %s at epoch %lld, step %lld\n", r->ckpt, r->ts.epoch + 1,
-                   r->ts.epoch_step);
-        if (restart)
-            printf("train: %s has no checkpoint yet (stopped before its first save): starting "
-                   "the run again with the options of %s\n",
-                   o->out, r->args_path);
-    }
-    end = o->stop_epoch && o->stop_epoch < o->epochs ? o->stop_epoch : o->epochs;
-    if (resumed && r->ts.epoch_step == 0 && o->early_stop && r->have_val &&
-        tr_best(r, &since) >= 0 && since >= o->early_stop) {
+    if (!r->resumed && !tr_remove_old(r)) return 1;
+    if (!tr_save_args(r)) return 1;
+    if (r->resumed && !tr_restore(r)) return 1;
+    return TR_GO;
+}
+
+/* The lines that say what this process will do. */
+static void tr_print_plan(const tr_run *r) {
+    const tr_opts *o = &r->o;
+    const tsf_config *c = &r->m.cfg;
+    char vn[64] = "", num[32];
+    printf("train: %s, %d frames of %d x %d, patch %d, D %d, %d blocks, %d heads: %s "
+           "parameters\n",
+           tsf_attention_name(c->attention), c->frames, c->image_size, c->image_size, c->patch_size,
+           c->dim, c->depth, c->heads, tt_commas(r->m.num_params, num));
+    if (r->so.sampling == TSF_SAMPLE_SEGMENT)
+        printf("train: frames: one from each of %d segments of a clip\n", r->so.frames);
+    else
+        printf("train: frames: %d, %d apart%s\n", r->so.frames, r->so.stride,
+               r->so.target_fps > 0.0f ? " (at --fps)" : "");
+    if (r->have_val) snprintf(vn, sizeof vn, ", validation %d clips", r->val.count);
+    printf("train: %d clips of %d classes%s; %d epoch%s of %d SGD step%s (batch %d x %d), "
+           "%s lr %g\n",
+           r->train.count, r->classes.count, vn, o->epochs, o->epochs == 1 ? "" : "s", r->spe,
+           r->spe == 1 ? "" : "s", o->batch, o->accum, o->schedule, (double)o->lr);
+    if (o->stop_epoch && o->stop_epoch < o->epochs)
+        printf("train: stopping after epoch %d (--stop-epoch), with the schedule of %d\n",
+               o->stop_epoch, o->epochs);
+    if (r->resumed)
+        printf("train: resuming %s at epoch %lld, step %lld\n", r->ckpt, r->ts.epoch + 1,
+               r->ts.epoch_step);
+    if (r->restart)
+        printf("train: %s has no checkpoint yet (stopped before its first save): starting "
+               "the run again with the options of %s\n",
+               o->out, r->args_path);
+}
+
+/* Phase 7: the plan printed; a resumed run that has nothing left to do says so (exit 0). */
+static int tr_announce(tr_run *r) {
+    const tr_opts *o = &r->o;
+    if (!o->quiet) tr_print_plan(r);
+    if (r->resumed && r->ts.epoch_step == 0 && o->early_stop && r->have_val &&
+        tr_best(r, &r->since) >= 0 && r->since >= o->early_stop) {
         char m[64];
         const tr_row *bw = &r->rows[tr_best(r, NULL)];
         printf("train: nothing to do: the run stopped early after epoch %lld (%s at epoch %lld, "
                "no better in the %lld epoch%s since; a larger --early-stop goes on)\n",
-               r->ts.epoch, tr_metric_text(r, bw, m, sizeof m), bw->epoch, since,
-               since == 1 ? "" : "s");
-        rc = 0;
-        goto out;
+               r->ts.epoch, tr_metric_text(r, bw, m, sizeof m), bw->epoch, r->since,
+               r->since == 1 ? "" : "s");
+        return 0;
     }
-    if (resumed && r->ts.epoch >= end) {
-        if (end < o->epochs)
+    if (r->resumed && r->ts.epoch >= r->end) {
+        if (r->end < o->epochs)
             printf("train: nothing to do: the run has finished epoch %lld of %d (--stop-epoch %d; "
                    "a larger one goes on)\n",
                    r->ts.epoch, o->epochs, o->stop_epoch);
@@ -2535,145 +2269,181 @@ data_done:
             printf("train: nothing to do: the run has finished %lld epochs (give --epochs N to "
                    "train longer)\n",
                    r->ts.epoch);
-        rc = 0;
-        goto out;
+        return 0;
     }
+    return TR_GO;
+}
 
-    /* ---- training ---- */
-    tr_catch_signals();
-    t_run = tr_now();
-    if (o->epochs == 0 && !tr_save(r)) goto out;
-    while (r->ts.epoch < end) {
-        long long e = r->ts.epoch;
-        tsf_rng rng = r->ts.data_rng; /* the epoch's generator: order, then the epoch seed */
-        unsigned long long eseed;
-        double t_epoch = tr_now(), vloss = (double)NAN, vtop1 = (double)NAN, vtop5 = (double)NAN;
-        float lr = 0.0f;
-        int s, s0 = (int)r->ts.epoch_step, vr = 1, stop = 0;
-        tr_row *w;
-        tsf_shuffle(r->perm, r->train.count, &rng);
-        eseed = (unsigned long long)tsf_rng_u32(&rng) << 32 | tsf_rng_u32(&rng);
-        /* the log's lr is the epoch's last step's: when no step is left (stopped in validation),
-           that of the step before the stop */
-        lr = s0 > 0 ? tr_lr(r, r->ts.step - 1, e, s0 - 1) : tr_lr(r, r->ts.step, e, 0);
-        for (s = s0; s < r->spe && !stop; s++) {
-            int mb, nmb = 0;
-            float gnorm;
-            lr = tr_lr(r, r->ts.step, e, s);
-            tsf_model_zero_grad(&r->m);
-            for (mb = s * o->accum; mb < (s + 1) * o->accum && mb < r->micro; mb++) {
-                int first = mb * o->batch, B = r->train.count - first;
-                float loss;
-                if (B > o->batch) B = o->batch;
-                for (b = 0; b < B; b++) {
-                    r->items[b].clip = r->perm[first + b];
-                    r->items[b].view = TSF_VIEW_TRAIN;
-                    r->items[b].seed = tsf_sample_seed(eseed, e, r->perm[first + b]);
-                }
-                if (!tr_load_batch(r->x, r->labels, &r->train, o->train, r->items, B, &r->so,
-                                   r->m.cfg.channels))
-                    goto out;
-                st = tsf_model_loss(&r->m, r->x, r->labels, B, r->m.cfg.frames, r->m.cfg.image_size,
-                                    r->m.cfg.image_size, 1, &loss);
-                if (st == TSF_OK && o->fused_sgd) /* backward and the SGD step in one */
-                    st = tsf_model_backward_sgd(&r->m, &r->sgd, lr, &gnorm);
-                else if (st == TSF_OK)
-                    st = tsf_model_backward(&r->m, NULL);
-                if (st != TSF_OK) break;
-                for (b = 0; b < B; b++)
-                    r->correct += tr_argmax(r->m.acts.logits + (size_t)b * r->m.cfg.classes,
-                                            r->m.cfg.classes) == r->labels[b];
-                r->loss_sum += (double)loss * B, r->seen += B, nmb++;
-            }
-            if (st == TSF_OK && !o->fused_sgd) st = tsf_sgd_step(&r->m, &r->sgd, lr, nmb, &gnorm);
-            if (st == TSF_ERR_NONFINITE) {
-                char last[600];
-                if (r->saved_epoch >= 0)
-                    snprintf(last, sizeof last,
-                             "%s keeps the last good state (epoch %lld, SGD step %lld): resume "
-                             "it with --resume and new options",
-                             r->ckpt, r->saved_epoch, r->saved_step);
-                else
-                    snprintf(last, sizeof last, "No checkpoint was written yet: start again");
-                tt_progress_end();
-                tt_error("the loss or the gradients became NaN or infinite at epoch %lld, step %d "
-                         "(lr %g): training stopped without saving. %s; lower --lr, add --warmup "
-                         "N or --clip-norm 1",
-                         e + 1, s + 1, (double)lr, last);
-                goto out;
-            }
-            if (st != TSF_OK) {
-                tt_progress_end();
-                tt_error("training step failed: %s", tsf_status_string(st));
-                goto out;
-            }
-            r->ts.step++, r->ts.epoch_step = s + 1, steps_this_run++;
-            tr_point("SGD step", NULL, 0);
-            tr_show(r, s + 1 == r->spe, s + 1, r->loss_sum / (double)r->seen,
-                    100.0 * (double)r->correct / (double)r->seen, r->seen, t_epoch, s + 1 - s0,
-                    (long long)(r->spe - s - 1) + (end - e - 1) * r->spe);
-            if (tr_signal || (o->stop_after && steps_this_run >= o->stop_after)) {
-                if (s + 1 < r->spe) goto stop_now; /* mid-epoch: save and stop here */
-                stop = 1; /* the epoch's last step: finish the epoch first */
-            }
-        }
-        if (r->live && s0 < r->spe) fputs("\r\033[K", stderr); /* the epoch line replaces it */
-        if (r->have_val) {
-            vr = tr_validate(r, &vloss, &vtop1, &vtop5);
-            if (vr == 0) goto out;
-            if (vr < 0) goto stop_now; /* interrupted: epoch_step = spe, validation next time */
-        }
-        r->ts.epoch++, r->ts.epoch_step = 0, r->ts.data_rng = rng;
-        r->rows = (tr_row *)realloc(r->rows, (size_t)(r->nrows + 1) * sizeof *r->rows);
-        if (!r->rows) exit(1);
-        w = &r->rows[r->nrows++];
-        w->epoch = r->ts.epoch, w->step = r->ts.step, w->lr = (double)lr;
-        w->train_loss = r->seen ? r->loss_sum / (double)r->seen : (double)NAN;
-        w->train_acc = r->seen ? 100.0 * (double)r->correct / (double)r->seen : (double)NAN;
-        w->val_loss = vloss, w->val_top1 = vtop1, w->val_top5 = vtop5;
-        r->loss_sum = 0, r->correct = r->seen = 0; /* the next epoch's */
-        if (!tr_save(r)) goto out;
-        if (!o->quiet) {
-            printf("epoch %lld/%d  lr %.3g  train loss %.4f acc %.1f%%", r->ts.epoch, o->epochs,
-                   (double)lr, w->train_loss, w->train_acc);
-            if (r->have_val)
-                printf("  |  val loss %.4f top-1 %.1f%% top-5 %.1f%%%s", vloss, vtop1, vtop5,
-                       tr_at_best(r) ? " (best)" : "");
-            printf("  |  %.1f s\n", tr_now() - t_epoch);
-            fflush(stdout);
-        }
-        if (stop) goto stopped;
-        if (o->early_stop && r->have_val && r->ts.epoch < end && tr_best(r, &since) >= 0 &&
-            since >= o->early_stop) {
-            early = 1;
-            break;
-        }
-    }
-    if (!o->quiet) {
-        char t[32], m[64];
-        int bi = tr_best(r, NULL);
-        if (early)
-            printf("train: early stop after epoch %lld: no better %s in %lld epoch%s\n",
-                   r->ts.epoch,
-                   strcmp(o->best_metric, "loss") == 0   ? "val loss"
-                   : strcmp(o->best_metric, "top5") == 0 ? "val top-5"
-                                                         : "val top-1",
-                   since, since == 1 ? "" : "s");
-        printf("train: done, %lld epoch%s (%s in this process): %s (the model), %s, %s\n",
-               r->ts.epoch, r->ts.epoch == 1 ? "" : "s", tr_hms(tr_now() - t_run, t, sizeof t),
-               r->model_path, r->log_path, r->svg_path);
-        if (bi >= 0)
-            printf("train: the best epoch: %lld (%s): %s\n", r->rows[bi].epoch,
-                   tr_metric_text(r, &r->rows[bi], m, sizeof m), r->best_path);
-        if (r->have_val) printf("train: evaluate with: tsf eval %s %s\n", r->model_path, o->val);
-    }
-    rc = 0;
-    goto out;
-stop_now: /* a checkpoint inside an epoch */
+/* The NaN or infinite loss or gradient of step s of epoch e: the message. */
+static void tr_diverged(const tr_run *r, long long e, int s, float lr) {
+    char last[600];
+    if (r->saved_epoch >= 0)
+        snprintf(last, sizeof last,
+                 "%s keeps the last good state (epoch %lld, SGD step %lld): resume "
+                 "it with --resume and new options",
+                 r->ckpt, r->saved_epoch, r->saved_step);
+    else
+        snprintf(last, sizeof last, "No checkpoint was written yet: start again");
     tt_progress_end();
-    if (!tr_save(r)) goto out;
-stopped:
-    if (!o->quiet || tr_signal) {
+    tt_error("the loss or the gradients became NaN or infinite at epoch %lld, step %d "
+             "(lr %g): training stopped without saving. %s; lower --lr, add --warmup "
+             "N or --clip-norm 1",
+             e + 1, s + 1, (double)lr, last);
+}
+
+/* SGD step s of epoch e (clip order r->perm, epoch seed eseed) at learning rate lr: the
+   forward and backward passes of its micro-batches, each clip sampled from its own seed, the
+   running sums, and the update. Returns 1, or 0 after an error message. */
+static int tr_sgd_step(tr_run *r, long long e, int s, unsigned long long eseed, float lr) {
+    const tr_opts *o = &r->o;
+    int mb, b, nmb = 0, K = r->m.cfg.classes;
+    float gnorm, loss;
+    tsf_status st = TSF_OK;
+    tsf_model_zero_grad(&r->m);
+    for (mb = s * o->accum; mb < (s + 1) * o->accum && mb < r->micro; mb++) {
+        int first = mb * o->batch, B = r->train.count - first;
+        if (B > o->batch) B = o->batch;
+        for (b = 0; b < B; b++) {
+            r->items[b].clip = r->perm[first + b];
+            r->items[b].view = TSF_VIEW_TRAIN;
+            r->items[b].seed = tsf_sample_seed(eseed, e, r->perm[first + b]);
+        }
+        if (!tr_load_batch(r->x, r->labels, &r->train, o->train, r->items, B, &r->so,
+                           r->m.cfg.channels))
+            return 0;
+        st = tr_loss(r, B, 1, &loss);
+        if (st == TSF_OK && o->fused_sgd) /* backward and the SGD step in one */
+            st = tsf_model_backward_sgd(&r->m, &r->sgd, lr, &gnorm);
+        else if (st == TSF_OK)
+            st = tsf_model_backward(&r->m, NULL);
+        if (st != TSF_OK) break;
+        for (b = 0; b < B; b++)
+            r->correct += tt_argmax(r->m.acts.logits + (size_t)b * K, K) == r->labels[b];
+        r->loss_sum += (double)loss * B, r->seen += B, nmb++;
+    }
+    if (st == TSF_OK && !o->fused_sgd) st = tsf_sgd_step(&r->m, &r->sgd, lr, nmb, &gnorm);
+    if (st == TSF_ERR_NONFINITE) {
+        tr_diverged(r, e, s, lr);
+        return 0;
+    }
+    if (st != TSF_OK) {
+        tt_progress_end();
+        tt_error("training step failed: %s", tsf_status_string(st));
+        return 0;
+    }
+    return 1;
+}
+
+/* How an epoch ended (tr_epoch), or the SGD steps of one (tr_epoch_steps). */
+enum {
+    TR_NEXT,        /* go on with the next epoch                                        */
+    TR_LAST,        /* the steps: stop once this epoch is saved (Ctrl-C, --stop-after)  */
+    TR_STOP_INSIDE, /* stop inside the epoch: save a checkpoint of it, then stop        */
+    TR_STOPPED,     /* stopped after the epoch's save                                   */
+    TR_EARLY,       /* --early-stop                                                     */
+    TR_FAILED       /* an error, reported                                               */
+};
+
+/* The SGD steps of epoch e left in it; *lr becomes the learning rate of its last (when none is
+   left, stopped in validation: of the step before the stop). Returns TR_NEXT, TR_LAST,
+   TR_STOP_INSIDE or TR_FAILED. */
+static int tr_epoch_steps(tr_run *r, long long e, unsigned long long eseed, double t_epoch,
+                          float *lr) {
+    const tr_opts *o = &r->o;
+    int s, s0 = (int)r->ts.epoch_step;
+    *lr = s0 > 0 ? tr_lr(r, r->ts.step - 1, e, s0 - 1) : tr_lr(r, r->ts.step, e, 0);
+    for (s = s0; s < r->spe; s++) {
+        *lr = tr_lr(r, r->ts.step, e, s);
+        if (!tr_sgd_step(r, e, s, eseed, *lr)) return TR_FAILED;
+        r->ts.step++, r->ts.epoch_step = s + 1, r->steps_done++;
+        tr_point("SGD step", NULL, 0);
+        tr_show(r, s + 1 == r->spe, s + 1, r->loss_sum / (double)r->seen,
+                100.0 * (double)r->correct / (double)r->seen, r->seen, t_epoch, s + 1 - s0,
+                (long long)(r->spe - s - 1) + (r->end - e - 1) * r->spe);
+        if (tr_signal || (o->stop_after && r->steps_done >= o->stop_after))
+            return s + 1 < r->spe ? TR_STOP_INSIDE : TR_LAST; /* mid-epoch: save here */
+    }
+    return TR_NEXT;
+}
+
+/* The row of log.csv of the epoch just ended (val: loss, top-1, top-5, NaN without
+   validation); the running sums start again. */
+static void tr_add_row(tr_run *r, float lr, const double val[3]) {
+    tr_row *w;
+    r->rows = (tr_row *)realloc(r->rows, (size_t)(r->nrows + 1) * sizeof *r->rows);
+    if (!r->rows) exit(1);
+    w = &r->rows[r->nrows++];
+    w->epoch = r->ts.epoch, w->step = r->ts.step, w->lr = (double)lr;
+    w->train_loss = r->seen ? r->loss_sum / (double)r->seen : (double)NAN;
+    w->train_acc = r->seen ? 100.0 * (double)r->correct / (double)r->seen : (double)NAN;
+    w->val_loss = val[0], w->val_top1 = val[1], w->val_top5 = val[2];
+    r->loss_sum = 0, r->correct = r->seen = 0; /* the next epoch's */
+}
+
+/* The epoch line of the last row. */
+static void tr_print_epoch(const tr_run *r, double t_epoch) {
+    const tr_row *w = &r->rows[r->nrows - 1];
+    printf("epoch %lld/%d  lr %.3g  train loss %.4f acc %.1f%%", r->ts.epoch, r->o.epochs, w->lr,
+           w->train_loss, w->train_acc);
+    if (r->have_val)
+        printf("  |  val loss %.4f top-1 %.1f%% top-5 %.1f%%%s", w->val_loss, w->val_top1,
+               w->val_top5, tr_at_best(r) ? " (best)" : "");
+    printf("  |  %.1f s\n", tt_now() - t_epoch);
+    fflush(stdout);
+}
+
+/* One epoch, or what is left of it: a new order of the clips from the epoch's generator, the
+   SGD steps, validation, the row of log.csv, the save. Returns how it ended. */
+static int tr_epoch(tr_run *r) {
+    tsf_rng rng = r->ts.data_rng; /* the epoch's generator: order, then the epoch seed */
+    unsigned long long eseed;
+    double t_epoch = tt_now(), val[3] = {(double)NAN, (double)NAN, (double)NAN};
+    float lr = 0.0f;
+    int steps_left = r->ts.epoch_step < r->spe, how, vr;
+    tsf_shuffle(r->perm, r->train.count, &rng);
+    eseed = (unsigned long long)tsf_rng_u32(&rng) << 32 | tsf_rng_u32(&rng);
+    how = tr_epoch_steps(r, r->ts.epoch, eseed, t_epoch, &lr);
+    if (how == TR_FAILED || how == TR_STOP_INSIDE) return how;
+    if (r->live && steps_left) fputs("\r\033[K", stderr); /* the epoch line replaces it */
+    if (r->have_val) {
+        vr = tr_validate(r, &val[0], &val[1], &val[2]);
+        if (vr == 0) return TR_FAILED;
+        if (vr < 0) return TR_STOP_INSIDE; /* epoch_step = spe: validation next time */
+    }
+    r->ts.epoch++, r->ts.epoch_step = 0, r->ts.data_rng = rng;
+    tr_add_row(r, lr, val);
+    if (!tr_save(r)) return TR_FAILED;
+    if (!r->o.quiet) tr_print_epoch(r, t_epoch);
+    if (how == TR_LAST) return TR_STOPPED;
+    if (r->o.early_stop && r->have_val && r->ts.epoch < r->end && tr_best(r, &r->since) >= 0 &&
+        r->since >= r->o.early_stop)
+        return TR_EARLY;
+    return TR_NEXT;
+}
+
+/* The last lines of a run that trained to its end (or stopped early). */
+static void tr_print_done(const tr_run *r, int early) {
+    const tr_opts *o = &r->o;
+    char t[32], m[64];
+    int bi = tr_best(r, NULL);
+    if (early)
+        printf("train: early stop after epoch %lld: no better %s in %lld epoch%s\n", r->ts.epoch,
+               strcmp(o->best_metric, "loss") == 0   ? "val loss"
+               : strcmp(o->best_metric, "top5") == 0 ? "val top-5"
+                                                     : "val top-1",
+               r->since, r->since == 1 ? "" : "s");
+    printf("train: done, %lld epoch%s (%s in this process): %s (the model), %s, %s\n", r->ts.epoch,
+           r->ts.epoch == 1 ? "" : "s", tr_hms(tt_now() - r->t_run, t, sizeof t), r->model_path,
+           r->log_path, r->svg_path);
+    if (bi >= 0)
+        printf("train: the best epoch: %lld (%s): %s\n", r->rows[bi].epoch,
+               tr_metric_text(r, &r->rows[bi], m, sizeof m), r->best_path);
+    if (r->have_val) printf("train: evaluate with: tsf eval %s %s\n", r->model_path, o->val);
+}
+
+/* The line of a run stopped by Ctrl-C or --stop-after, its checkpoint saved; the exit status. */
+static int tr_print_stopped(const tr_run *r) {
+    if (!r->o.quiet || tr_signal) {
         char where[96];
         if (r->ts.epoch_step > 0)
             snprintf(where, sizeof where, "in epoch %lld after step %lld of %d", r->ts.epoch + 1,
@@ -2683,13 +2453,44 @@ stopped:
         printf("train: %s: saved %s %s (SGD step %lld); continue with: tsf train --out %s "
                "--resume\n",
                tr_signal ? "interrupted" : "stopped (--stop-after)", r->ckpt, where, r->ts.step,
-               o->out);
+               r->o.out);
     }
-    rc = tr_signal ? 128 + tr_signal : 0;
-out:
+    return tr_signal ? 128 + tr_signal : 0;
+}
+
+/* Phase 8: the epochs, to the end (r->end), an early stop, Ctrl-C or --stop-after; the exit
+   status. */
+static int tr_train(tr_run *r) {
+    int how = TR_NEXT;
+    tr_catch_signals();
+    r->t_run = tt_now();
+    if (r->o.epochs == 0 && !tr_save(r)) return 1;
+    while (how == TR_NEXT && r->ts.epoch < r->end) how = tr_epoch(r);
+    if (how == TR_FAILED) return 1;
+    if (how == TR_STOP_INSIDE) { /* a checkpoint inside an epoch */
+        tt_progress_end();
+        if (!tr_save(r)) return 1;
+    }
+    if (how == TR_STOP_INSIDE || how == TR_STOPPED) return tr_print_stopped(r);
+    if (!r->o.quiet) tr_print_done(r, how == TR_EARLY);
+    return 0;
+}
+
+static int cmd_train(int argc, char **argv) {
+    tr_run run, *r = &run;
+    int rc;
+    memset(r, 0, sizeof *r);
+    r->saved_epoch = r->saved_step = -1, r->lock_fd = -1;
+    rc = tr_start(r, argc, argv);
+    if (rc == TR_GO) rc = tr_options(r, argc, argv);
+    if (rc == TR_GO) rc = tr_open_data(r);
+    if (rc == TR_GO) rc = tr_setup_model(r);
+    if (rc == TR_GO) rc = tr_setup_batches(r);
+    if (rc == TR_GO) rc = tr_prepare_folder(r);
+    if (rc == TR_GO) rc = tr_announce(r);
+    if (rc == TR_GO) rc = tr_train(r);
     fflush(stdout);
     tr_unlock(r);
-    tt_list_free(&saved);
     tr_free(r);
     return rc;
 }
@@ -2756,14 +2557,14 @@ static int ev_write_svg(const char *path, const tsf_model *m, const long *conf, 
             snprintf(idx, sizeof idx, "%d", i);
             fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.0f\" text-anchor=\"end\">",
                     lab - 4, lab + 30 + (i + 0.5) * cell + 4, cell < 30 ? cell * 0.6 : 12);
-            tr_xml(f, name[0] ? name : idx);
+            tc_xml(f, name[0] ? name : idx);
             fprintf(f, "</text>\n");
             fprintf(f,
                     "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.0f\" "
                     "transform=\"rotate(-60 %.1f %.1f)\">",
                     lab + (i + 0.5) * cell, lab + 26, cell < 30 ? cell * 0.6 : 12,
                     lab + (i + 0.5) * cell, lab + 26);
-            tr_xml(f, name[0] ? name : idx);
+            tc_xml(f, name[0] ? name : idx);
             fprintf(f, "</text>\n");
         }
     fprintf(f, "</svg>\n");
@@ -2808,221 +2609,262 @@ typedef struct ev_score {
     int clips;
 } ev_score;
 
-/* Evaluate MODEL (ev_model_path) on the clips of MANIFEST with the views and sampling of o
-   (the sampling, unless given, from the args.txt beside the model): the report on stdout when
-   print, and in o->out's files when o->out is set; the top-1 and top-5 in *score (may be
-   NULL). Returns 0, or 1 after an error message. */
-static int ev_run(const tr_opts *opts, const char *model_arg, const char *manifest, int print,
-                  ev_score *score) {
-    tr_opts o = *opts;
-    const char *pos[1];
-    int rc = 1, K, V, i, b, n, nitems, B, have_classes = 0;
-    tsf_model m;
-    tsf_classes classes;
-    tsf_manifest mf;
-    tsf_sample_opts so;
+/* One evaluation (ev_run): the model, the clips, their views' summed logits and the scores. */
+typedef struct ev_state {
+    tr_opts o;            /* the options; the frame sampling filled in from args.txt   */
+    const char *manifest; /*                                                            */
+    char *model;          /* the model file                                             */
+    char *sampling_from;  /* the args.txt the frame sampling comes from, or NULL        */
+    tsf_model m;          /*                                                            */
+    tsf_classes classes;  /* the names of the manifest's labels                         */
+    int have_classes;     /*                                                            */
+    tsf_manifest mf;      /*                                                            */
+    tsf_sample_opts so;   /* the views                                                  */
+    int K, V, n;          /* classes, views a clip, clips                               */
+    float *scores;        /* (n, K) the logits of a clip's views, summed                */
+    int *pred, *rank;     /* (n) the predicted class; the true one's rank (0: top-1)    */
+    long *count, *hit;    /* (K) clips of each class, and those right                   */
+    long *conf;           /* (K, K) true x predicted counts; NULL for more than 4096    */
+    long c1, c5;          /* clips right in the top 1, in the top 5                     */
+} ev_state;
+
+/* The frame sampling, unless given now: what tsf train used (args.txt beside the model). */
+static void ev_sampling(ev_state *e) {
+    const char *slash = strrchr(e->model, '/'), *pos[1];
+    char *dir, *args;
+    tt_list words = {NULL, 0, 0};
+    tr_opts sv;
+    int np = 0;
+    if (e->o.stride || e->o.segment || tt_is_dir(e->model)) return;
+    dir = slash ? tr_fmt("%.*s", (int)(slash - e->model), e->model) : tt_strdup(".");
+    args = tt_join(dir, "args.txt");
+    memset(&sv, 0, sizeof sv);
+    if (tt_is_file(args) && tr_read_args(args, &words) &&
+        tr_parse(tr_train_defs, &sv, words.n, words.v, "train", pos, 0, &np)) {
+        e->o.stride = sv.stride, e->o.segment = sv.segment;
+        if (e->o.fps == 0.0f) e->o.fps = sv.fps;
+        e->sampling_from = args, args = NULL;
+    }
+    tt_list_free(&words);
+    free(dir), free(args);
+}
+
+/* The model. Returns 1, or 0 after an error. */
+static int ev_load_model(ev_state *e) {
     tsf_error err;
-    tsf_status st;
-    char why[700], *model = ev_model_path(model_arg, o.best);
-    float *x = NULL, *scores = NULL;
-    int *labels = NULL, *pred = NULL, *rank = NULL;
-    long *conf = NULL, *count = NULL, *hit = NULL, c1 = 0, c5 = 0;
-    tr_item *items = NULL;
-    char *sampling_from = NULL;
-    double t0;
-    memset(&m, 0, sizeof m), memset(&classes, 0, sizeof classes), memset(&mf, 0, sizeof mf);
-    if (!model) return 1;
-    ev_print = print;
-    /* frame sampling: unless given now, what tsf train used (args.txt beside MODEL) */
-    if (!o.stride && !o.segment && !tt_is_dir(model)) {
-        const char *slash = strrchr(model, '/');
-        char *dir = slash ? tr_fmt("%.*s", (int)(slash - model), model) : tt_strdup(".");
-        char *args = tt_join(dir, "args.txt");
-        tt_list words = {NULL, 0, 0};
-        tr_opts sv;
-        int np = 0;
-        memset(&sv, 0, sizeof sv);
-        if (tt_is_file(args) && tr_read_args(args, &words) &&
-            tr_parse(tr_train_defs, &sv, words.n, words.v, "train", pos, 0, &np)) {
-            o.stride = sv.stride, o.segment = sv.segment;
-            if (o.fps == 0.0f) o.fps = sv.fps;
-            sampling_from = args, args = NULL;
-        }
-        tt_list_free(&words);
-        free(dir), free(args);
-    }
-
-    /* the model */
-    st = tsf_model_load(&m, model, o.batch, &err);
+    char why[700];
+    tsf_status st = tsf_model_load(&e->m, e->model, e->o.batch, &err);
     if (st != TSF_OK) {
-        tt_error("eval: %s: %s", model, tt_why(st, &err, why, sizeof why));
-        fprintf(stderr, "  (MODEL is a .safetensors file written by tsf train or tsf_ref.py "
-                        "convert, or a Hugging Face folder with config.json and "
-                        "model.safetensors)\n");
-        goto out;
+        tt_error("eval: %s: %s", e->model, tt_why(st, &err, why, sizeof why));
+        fprintf(stderr, "  (MODEL is a .safetensors file written by tsf train or tsf convert, "
+                        "or a Hugging Face folder with config.json and model.safetensors)\n");
+        return 0;
     }
-    K = m.cfg.classes;
-    if (m.cfg.channels > 3) {
-        tt_error("eval: %s takes %d channels; the loader makes clips of 1 to 3", model,
-                 m.cfg.channels);
-        goto out;
+    e->K = e->m.cfg.classes;
+    if (e->m.cfg.channels > 3) {
+        tt_error("eval: %s takes %d channels; the loader makes clips of 1 to 3", e->model,
+                 e->m.cfg.channels);
+        return 0;
     }
+    return 1;
+}
 
-    /* the class names of the manifest's labels: --classes, else the model's */
-    if (o.classes) {
-        if (!tr_load_classes(&classes, o.classes)) goto out;
-        have_classes = 1;
-        if (classes.count != K) {
+/* The names of the manifest's labels: --classes (checked against the model's), else the
+   model's own. Returns 1, or 0 after an error. */
+static int ev_class_names(ev_state *e) {
+    const tsf_model *m = &e->m;
+    tsf_error err;
+    int i, K = e->K;
+    if (e->o.classes) {
+        if (!tr_load_classes(&e->classes, e->o.classes)) return 0;
+        e->have_classes = 1;
+        if (e->classes.count != K) {
             tt_error("eval: %s names %d classes, the model has %d: give the class list the model "
                      "was trained with",
-                     o.classes, classes.count, K);
-            goto out;
+                     e->o.classes, e->classes.count, K);
+            return 0;
         }
-        for (i = 0; i < K && m.labels; i++)
-            if (strcmp(classes.names[i], tsf_model_label(&m, i)) != 0) {
-                tt_warn("class %d is \"%s\" in %s but \"%s\" in the model", i, classes.names[i],
-                        o.classes, tsf_model_label(&m, i));
+        for (i = 0; i < K && m->labels; i++)
+            if (strcmp(e->classes.names[i], tsf_model_label(m, i)) != 0) {
+                tt_warn("class %d is \"%s\" in %s but \"%s\" in the model", i, e->classes.names[i],
+                        e->o.classes, tsf_model_label(m, i));
                 break;
             }
-    } else if (m.labels) {
+    } else if (m->labels) {
         size_t len = 0, off = 0;
         char *text;
-        for (i = 0; i < K; i++) len += strlen(tsf_model_label(&m, i)) + 1;
+        for (i = 0; i < K; i++) len += strlen(tsf_model_label(m, i)) + 1;
         text = (char *)tt_malloc(len + 1);
-        for (i = 0; i < K; i++) off += (size_t)sprintf(text + off, "%s\n", tsf_model_label(&m, i));
-        have_classes = tsf_classes_parse(&classes, text, off, NULL, &err) == TSF_OK;
+        for (i = 0; i < K; i++) off += (size_t)sprintf(text + off, "%s\n", tsf_model_label(m, i));
+        e->have_classes = tsf_classes_parse(&e->classes, text, off, NULL, &err) == TSF_OK;
         free(text);
     }
-    if (!tr_load_manifest(&mf, manifest, have_classes ? &classes : NULL, "the")) goto out;
-    for (i = 0; i < mf.count; i++)
-        if (mf.labels[i] >= K) {
+    return 1;
+}
+
+/* The manifest, its labels within the model's classes. Returns 1, or 0 after an error. */
+static int ev_load_clips(ev_state *e) {
+    int i;
+    if (!ev_class_names(e) ||
+        !tr_load_manifest(&e->mf, e->manifest, e->have_classes ? &e->classes : NULL, "the"))
+        return 0;
+    for (i = 0; i < e->mf.count; i++)
+        if (e->mf.labels[i] >= e->K) {
             tt_error("eval: %s line %d: label %d, but the model has %d classes (0 .. %d): is "
                      "this the model's dataset?",
-                     manifest, mf.lines[i], mf.labels[i], K, K - 1);
-            goto out;
+                     e->manifest, e->mf.lines[i], e->mf.labels[i], e->K, e->K - 1);
+            return 0;
         }
+    return 1;
+}
 
-    /* the views */
-    tr_sample_opts(&so, &m.cfg, &o);
-    V = tsf_sample_num_views(&so);
-    if (!tr_check_clips("checking clips", manifest, &mf, &m.cfg, &so, 0)) goto out;
-    n = mf.count, B = o.batch, nitems = n * V;
-    x = (float *)tt_malloc((size_t)B * m.cfg.channels * so.frames * so.size * so.size *
+/* The scores' room: per clip and per class. Returns 1, or 0 after an error. */
+static int ev_alloc(ev_state *e) {
+    size_t n = (size_t)e->mf.count, K = (size_t)e->K;
+    e->scores = (float *)calloc(n * K, sizeof(float));
+    e->pred = (int *)tt_malloc(n * sizeof(int));
+    e->rank = (int *)tt_malloc(n * sizeof(int));
+    e->count = (long *)calloc(K, sizeof(long));
+    e->hit = (long *)calloc(K, sizeof(long));
+    if (K <= 4096) e->conf = (long *)calloc(K * K, sizeof(long));
+    if (!e->scores || !e->count || !e->hit || (K <= 4096 && !e->conf)) {
+        tt_error("eval: out of memory");
+        return 0;
+    }
+    return 1;
+}
+
+/* The clips' views (checked first), B a forward pass, each view's logits added to its clip's
+   scores. Returns 1, or 0 after an error. */
+static int ev_forward(ev_state *e) {
+    const tsf_sample_opts *so = &e->so;
+    int K = e->K, V, B = e->o.batch, nitems, i, b, ok = 0;
+    int show = !e->o.quiet && (e->o.progress || isatty(2));
+    float *x;
+    int *labels;
+    tr_item *items;
+    double t0;
+    tr_sample_opts(&e->so, &e->m.cfg, &e->o);
+    V = e->V = tsf_sample_num_views(so);
+    if (!tr_check_clips("checking clips", e->manifest, &e->mf, &e->m.cfg, so, 0) || !ev_alloc(e))
+        return 0;
+    e->n = e->mf.count, nitems = e->n * V;
+    x = (float *)tt_malloc((size_t)B * e->m.cfg.channels * so->frames * so->size * so->size *
                            sizeof(float));
     labels = (int *)tt_malloc((size_t)B * sizeof(int));
     items = (tr_item *)tt_malloc((size_t)B * sizeof(tr_item));
-    scores = (float *)calloc((size_t)n * K, sizeof(float));
-    pred = (int *)tt_malloc((size_t)n * sizeof(int));
-    rank = (int *)tt_malloc((size_t)n * sizeof(int));
-    count = (long *)calloc((size_t)K, sizeof(long));
-    hit = (long *)calloc((size_t)K, sizeof(long));
-    if (K <= 4096) conf = (long *)calloc((size_t)K * K, sizeof(long));
-    if (!scores || !count || !hit || (K <= 4096 && !conf)) {
-        tt_error("eval: out of memory");
-        goto out;
-    }
-    t0 = tr_now();
+    t0 = tt_now();
     for (i = 0; i < nitems; i += B) { /* (clip, view) items in order, B a pass */
         int nb = nitems - i < B ? nitems - i : B;
+        tsf_status st;
         for (b = 0; b < nb; b++)
             items[b].clip = (i + b) / V, items[b].view = (i + b) % V, items[b].seed = 0;
-        if (!tr_load_batch(x, labels, &mf, manifest, items, nb, &so, m.cfg.channels)) goto out;
-        st = tsf_model_forward(&m, x, nb, so.frames, so.size, so.size, NULL);
+        if (!tr_load_batch(x, labels, &e->mf, e->manifest, items, nb, so, e->m.cfg.channels))
+            goto done;
+        st = tsf_model_forward(&e->m, x, nb, so->frames, so->size, so->size, NULL);
         if (st == TSF_OK &&
-            tsf_check_finite(m.acts.logits, (size_t)nb * K, NULL) != TSF_OK) { /* no score */
+            tsf_check_finite(e->m.acts.logits, (size_t)nb * K, NULL) != TSF_OK) { /* no score */
             tt_progress_end();
             tt_error("eval: NaN or infinite logits for %s (clip %d of %s): no score is reported",
-                     mf.paths[items[0].clip], items[0].clip + 1, manifest);
-            goto out;
+                     e->mf.paths[items[0].clip], items[0].clip + 1, e->manifest);
+            goto done;
         }
         if (st != TSF_OK) {
             tt_progress_end();
             tt_error("eval: forward pass failed: %s", tsf_status_string(st));
-            goto out;
+            goto done;
         }
         for (b = 0; b < nb; b++) { /* the original sums the views' raw logits */
-            float *sc = scores + (size_t)items[b].clip * K;
-            const float *lg = m.acts.logits + (size_t)b * K;
+            float *sc = e->scores + (size_t)items[b].clip * K;
+            const float *lg = e->m.acts.logits + (size_t)b * K;
             int k;
             for (k = 0; k < K; k++) sc[k] += lg[k];
         }
-        if (!o.quiet && (o.progress || isatty(2))) {
+        if (show) {
             char eta[32];
-            double dt = tr_now() - t0;
+            double dt = tt_now() - t0;
             fprintf(stderr, "\r\033[Keval: %d/%d views  %.1f views/s  ETA %s", i + nb, nitems,
                     (i + nb) / dt, tr_hms(dt / (i + nb) * (nitems - i - nb), eta, sizeof eta));
             fflush(stderr);
         }
     }
-    if (!o.quiet && (o.progress || isatty(2))) fputc('\n', stderr);
+    if (show) fputc('\n', stderr);
+    ok = 1;
+done:
+    free(x), free(labels), free(items);
+    return ok;
+}
 
-    /* the scores */
-    for (i = 0; i < n; i++) {
-        const float *sc = scores + (size_t)i * K;
-        int y = mf.labels[i];
-        pred[i] = tr_argmax(sc, K);
-        rank[i] = tr_rank(sc, K, y);
-        count[y]++, hit[y] += rank[i] == 0;
-        c1 += rank[i] == 0, c5 += rank[i] < 5;
-        if (conf) conf[(size_t)y * K + pred[i]]++;
+/* Each clip's prediction and rank; the counts. */
+static void ev_tally(ev_state *e) {
+    int i, K = e->K;
+    for (i = 0; i < e->n; i++) {
+        const float *sc = e->scores + (size_t)i * K;
+        int y = e->mf.labels[i];
+        e->pred[i] = tt_argmax(sc, K);
+        e->rank[i] = tr_rank(sc, K, y);
+        e->count[y]++, e->hit[y] += e->rank[i] == 0;
+        e->c1 += e->rank[i] == 0, e->c5 += e->rank[i] < 5;
+        if (e->conf) e->conf[(size_t)y * K + e->pred[i]]++;
     }
-    if (o.out) {
-        char *p;
-        if (!tt_mkdirs(o.out)) {
-            tt_error("eval: cannot create %s: %s", o.out, strerror(errno));
-            goto out;
-        }
-        p = tt_join(o.out, "eval.txt");
-        ev_file = tr_create(p);
-        free(p);
-        if (!ev_file) goto out;
-    }
-    ev_printf("model    %s: %s, %d classes, %d frames of %d x %d\n", model,
-              tsf_attention_name(m.cfg.attention), K, m.cfg.frames, m.cfg.image_size,
-              m.cfg.image_size);
+}
+
+/* The report's head: model, data, sampling, top-1, top-5. */
+static void ev_report_totals(const ev_state *e) {
+    const tsf_config *c = &e->m.cfg;
+    const tsf_sample_opts *so = &e->so;
+    const char *from = e->sampling_from;
+    ev_printf("model    %s: %s, %d classes, %d frames of %d x %d\n", e->model,
+              tsf_attention_name(c->attention), e->K, c->frames, c->image_size, c->image_size);
     ev_printf("data     %s: %d clips; %d view%s a clip (%d temporal x %d spatial), logits "
               "summed\n",
-              manifest, n, V, V == 1 ? "" : "s",
-              so.sampling == TSF_SAMPLE_SEGMENT ? 1 : so.test_clips, so.test_crops);
-    if (so.sampling == TSF_SAMPLE_SEGMENT)
-        ev_printf("sampling segment%s%s\n", sampling_from ? ", from " : "",
-                  sampling_from ? sampling_from : "");
+              e->manifest, e->n, e->V, e->V == 1 ? "" : "s",
+              so->sampling == TSF_SAMPLE_SEGMENT ? 1 : so->test_clips, so->test_crops);
+    if (so->sampling == TSF_SAMPLE_SEGMENT)
+        ev_printf("sampling segment%s%s\n", from ? ", from " : "", from ? from : "");
     else
-        ev_printf("sampling dense, %d frames %d apart%s%s%s\n", so.frames, so.stride,
-                  so.target_fps > 0.0f ? " at --fps" : "", sampling_from ? ", from " : "",
-                  sampling_from ? sampling_from : "");
-    ev_printf("top-1    %.2f%%  (%ld of %d)\n", 100.0 * (double)c1 / n, c1, n);
-    ev_printf("top-5    %.2f%%  (%ld of %d)\n", 100.0 * (double)c5 / n, c5, n);
-    {
-        double mean = 0;
-        int present = 0, width = 5;
-        for (i = 0; i < K; i++)
-            if (count[i]) mean += (double)hit[i] / (double)count[i], present++;
-        ev_printf("mean class accuracy %.2f%% (over the %d classes present)\n\n",
-                  present ? 100.0 * mean / present : 0.0, present);
-        for (i = 0; i < K; i++) {
-            int w = (int)strlen(tsf_model_label(&m, i));
-            if (w > width) width = w;
-        }
-        if (width > 40) width = 40;
-        ev_printf("per class:\n%6s  %-*s %7s  %7s\n", "k", width, "class", "clips", "top-1");
-        for (i = 0; i < K; i++)
-            if (count[i])
-                ev_printf("%6d  %-*.*s %7ld  %6.1f%%\n", i, width, width, tsf_model_label(&m, i),
-                          count[i], 100.0 * (double)hit[i] / (double)count[i]);
-            else
-                ev_printf("%6d  %-*.*s %7d  %7s\n", i, width, width, tsf_model_label(&m, i), 0,
-                          "-");
+        ev_printf("sampling dense, %d frames %d apart%s%s%s\n", so->frames, so->stride,
+                  so->target_fps > 0.0f ? " at --fps" : "", from ? ", from " : "",
+                  from ? from : "");
+    ev_printf("top-1    %.2f%%  (%ld of %d)\n", 100.0 * (double)e->c1 / e->n, e->c1, e->n);
+    ev_printf("top-5    %.2f%%  (%ld of %d)\n", 100.0 * (double)e->c5 / e->n, e->c5, e->n);
+}
+
+/* The report's table of the classes: clips and top-1 of each. */
+static void ev_report_classes(const ev_state *e) {
+    const tsf_model *m = &e->m;
+    double mean = 0;
+    int i, present = 0, width = 5;
+    for (i = 0; i < e->K; i++)
+        if (e->count[i]) mean += (double)e->hit[i] / (double)e->count[i], present++;
+    ev_printf("mean class accuracy %.2f%% (over the %d classes present)\n\n",
+              present ? 100.0 * mean / present : 0.0, present);
+    for (i = 0; i < e->K; i++) {
+        int w = (int)strlen(tsf_model_label(m, i));
+        if (w > width) width = w;
     }
+    if (width > 40) width = 40;
+    ev_printf("per class:\n%6s  %-*s %7s  %7s\n", "k", width, "class", "clips", "top-1");
+    for (i = 0; i < e->K; i++)
+        if (e->count[i])
+            ev_printf("%6d  %-*.*s %7ld  %6.1f%%\n", i, width, width, tsf_model_label(m, i),
+                      e->count[i], 100.0 * (double)e->hit[i] / (double)e->count[i]);
+        else
+            ev_printf("%6d  %-*.*s %7d  %7s\n", i, width, width, tsf_model_label(m, i), 0, "-");
+}
+
+/* The report's confusion matrix: whole up to 20 classes, else its most frequent confusions. */
+static void ev_report_confusion(ev_state *e) {
+    long *conf = e->conf;
+    int i, j, K = e->K;
     if (conf && K <= 20) {
-        int j;
         ev_printf("\nconfusion matrix (rows: true class, columns: predicted class):\n      ");
         for (j = 0; j < K; j++) ev_printf(" %5d", j);
         ev_printf("\n");
         for (i = 0; i < K; i++) {
             ev_printf("%6d", i);
             for (j = 0; j < K; j++) ev_printf(" %5ld", conf[(size_t)i * K + j]);
-            ev_printf("  %s\n", tsf_model_label(&m, i));
+            ev_printf("  %s\n", tsf_model_label(&e->m, i));
         }
     } else if (conf) { /* too wide for text: the most frequent confusions */
         int shown = 0;
@@ -3034,78 +2876,126 @@ static int ev_run(const tr_opts *opts, const char *model_arg, const char *manife
             for (q = 0; q < (size_t)K * K; q++)
                 if (q / K != q % K && conf[q] > conf[best]) best = q;
             if (best / K == best % K || conf[best] == 0) break;
-            ev_printf("  %6ld  %s -> %s\n", conf[best], tsf_model_label(&m, (int)(best / K)),
-                      tsf_model_label(&m, (int)(best % K)));
+            ev_printf("  %6ld  %s -> %s\n", conf[best], tsf_model_label(&e->m, (int)(best / K)),
+                      tsf_model_label(&e->m, (int)(best % K)));
             conf[best] = -conf[best]; /* shown; undone below */
             shown++;
         }
         for (i = 0; i < K * K; i++)
             if (conf[i] < 0) conf[i] = -conf[i];
     }
-    if (o.out) {
-        char *p = tt_join(o.out, "eval.txt");
-        FILE *f;
-        int ok = tr_commit(ev_file, p), j;
-        ev_file = NULL;
-        free(p);
-        if (!ok) goto out;
-        p = tt_join(o.out, "predictions.csv");
-        if (!(f = tr_create(p))) {
-            free(p);
-            goto out;
-        }
-        fprintf(f, "path,label,predicted,correct,label_rank\n");
-        for (i = 0; i < n; i++) { /* class names, or indices for a model without names */
-            char a[16], c[16];
-            snprintf(a, sizeof a, "%d", mf.labels[i]), snprintf(c, sizeof c, "%d", pred[i]);
-            tr_csv(f, mf.paths[i]);
-            fputc(',', f);
-            tr_csv(f, tsf_model_label(&m, mf.labels[i])[0] ? tsf_model_label(&m, mf.labels[i]) : a);
-            fputc(',', f);
-            tr_csv(f, tsf_model_label(&m, pred[i])[0] ? tsf_model_label(&m, pred[i]) : c);
-            fprintf(f, ",%d,%d\n", rank[i] == 0, rank[i] + 1);
-        }
-        ok = tr_commit(f, p);
-        free(p);
-        if (!ok) goto out;
-        if (conf) {
-            p = tt_join(o.out, "confusion.csv");
-            if (!(f = tr_create(p))) {
-                free(p);
-                goto out;
-            }
-            fprintf(f, "true\\predicted");
-            for (j = 0; j < K; j++) fputc(',', f), tr_csv(f, tsf_model_label(&m, j));
-            fputc('\n', f);
-            for (i = 0; i < K; i++) {
-                tr_csv(f, tsf_model_label(&m, i));
-                for (j = 0; j < K; j++) fprintf(f, ",%ld", conf[(size_t)i * K + j]);
-                fputc('\n', f);
-            }
-            ok = tr_commit(f, p);
-            free(p);
-            if (!ok) goto out;
-            p = tt_join(o.out, "confusion.svg");
-            ok = ev_write_svg(p, &m, conf, count, K);
-            free(p);
-            if (!ok) goto out;
-        }
-        if (print)
-            printf("wrote %s/eval.txt, predictions.csv%s\n", o.out,
-                   conf ? ", confusion.csv, confusion.svg" : "");
+}
+
+/* OUT/predictions.csv: a clip a row, with class names (indices for a model without names). */
+static int ev_write_predictions(const ev_state *e, const char *path) {
+    FILE *f = tr_create(path);
+    int i;
+    if (!f) return 0;
+    fprintf(f, "path,label,predicted,correct,label_rank\n");
+    for (i = 0; i < e->n; i++) {
+        const char *label = tsf_model_label(&e->m, e->mf.labels[i]);
+        const char *pred = tsf_model_label(&e->m, e->pred[i]);
+        char a[16], c[16];
+        snprintf(a, sizeof a, "%d", e->mf.labels[i]), snprintf(c, sizeof c, "%d", e->pred[i]);
+        tr_csv(f, e->mf.paths[i]);
+        fputc(',', f);
+        tr_csv(f, label[0] ? label : a);
+        fputc(',', f);
+        tr_csv(f, pred[0] ? pred : c);
+        fprintf(f, ",%d,%d\n", e->rank[i] == 0, e->rank[i] + 1);
     }
-    if (score) score->top1 = 100.0 * (double)c1 / n, score->top5 = 100.0 * (double)c5 / n;
-    if (score) score->clips = n;
-    rc = 0;
-out:
+    return tr_commit(f, path);
+}
+
+/* OUT/confusion.csv: the matrix with the class names. */
+static int ev_write_confusion(const ev_state *e, const char *path) {
+    FILE *f = tr_create(path);
+    int i, j, K = e->K;
+    if (!f) return 0;
+    fprintf(f, "true\\predicted");
+    for (j = 0; j < K; j++) fputc(',', f), tr_csv(f, tsf_model_label(&e->m, j));
+    fputc('\n', f);
+    for (i = 0; i < K; i++) {
+        tr_csv(f, tsf_model_label(&e->m, i));
+        for (j = 0; j < K; j++) fprintf(f, ",%ld", e->conf[(size_t)i * K + j]);
+        fputc('\n', f);
+    }
+    return tr_commit(f, path);
+}
+
+/* With --out DIR: the folder, and DIR/eval.txt begun (ev_printf writes it too). Returns 1, or
+   0 after an error. */
+static int ev_open_text(const ev_state *e) {
+    char *p;
+    if (!e->o.out) return 1;
+    if (!tt_mkdirs(e->o.out)) {
+        tt_error("eval: cannot create %s: %s", e->o.out, strerror(errno));
+        return 0;
+    }
+    p = tt_join(e->o.out, "eval.txt");
+    ev_file = tr_create(p);
+    free(p);
+    return ev_file != NULL;
+}
+
+/* With --out DIR: eval.txt finished, predictions.csv, confusion.csv and confusion.svg.
+   Returns 1, or 0 after an error. */
+static int ev_write_files(const ev_state *e, int print) {
+    char *txt, *pred, *ccsv, *csvg;
+    int ok;
+    if (!e->o.out) return 1;
+    txt = tt_join(e->o.out, "eval.txt"), pred = tt_join(e->o.out, "predictions.csv");
+    ccsv = tt_join(e->o.out, "confusion.csv"), csvg = tt_join(e->o.out, "confusion.svg");
+    ok = tr_commit(ev_file, txt);
+    ev_file = NULL;
+    ok = ok && ev_write_predictions(e, pred);
+    if (e->conf)
+        ok =
+            ok && ev_write_confusion(e, ccsv) && ev_write_svg(csvg, &e->m, e->conf, e->count, e->K);
+    if (ok && print)
+        printf("wrote %s/eval.txt, predictions.csv%s\n", e->o.out,
+               e->conf ? ", confusion.csv, confusion.svg" : "");
+    free(txt), free(pred), free(ccsv), free(csvg);
+    return ok;
+}
+
+static void ev_free(ev_state *e) {
     if (ev_file) fclose(ev_file), ev_file = NULL;
-    free(x), free(labels), free(items), free(scores), free(pred), free(rank);
-    free(conf), free(count), free(hit), free(sampling_from), free(model);
-    tsf_manifest_free(&mf);
-    tsf_classes_free(&classes);
-    tsf_model_free(&m);
+    free(e->scores), free(e->pred), free(e->rank);
+    free(e->conf), free(e->count), free(e->hit), free(e->sampling_from), free(e->model);
+    tsf_manifest_free(&e->mf);
+    tsf_classes_free(&e->classes);
+    tsf_model_free(&e->m);
+}
+
+/* Evaluate MODEL (ev_model_path) on the clips of MANIFEST with the views and sampling of o
+   (the sampling, unless given, from the args.txt beside the model): the report on stdout when
+   print, and in o->out's files when o->out is set; the top-1 and top-5 in *score (may be
+   NULL). Returns 0, or 1 after an error message. */
+static int ev_run(const tr_opts *opts, const char *model_arg, const char *manifest, int print,
+                  ev_score *score) {
+    ev_state e;
+    int ok;
+    memset(&e, 0, sizeof e);
+    e.o = *opts, e.manifest = manifest;
+    if (!(e.model = ev_model_path(model_arg, e.o.best))) return 1;
+    ev_print = print;
+    ev_sampling(&e);
+    ok = ev_load_model(&e) && ev_load_clips(&e) && ev_forward(&e);
+    if (ok) ev_tally(&e);
+    ok = ok && ev_open_text(&e);
+    if (ok) {
+        ev_report_totals(&e);
+        ev_report_classes(&e);
+        ev_report_confusion(&e);
+        ok = ev_write_files(&e, print);
+    }
+    if (ok && score)
+        score->top1 = 100.0 * (double)e.c1 / e.n, score->top5 = 100.0 * (double)e.c5 / e.n;
+    if (ok && score) score->clips = e.n;
+    ev_free(&e);
     ev_print = 1;
-    return rc;
+    return ok ? 0 : 1;
 }
 
 static int cmd_eval(int argc, char **argv) {
