@@ -22,7 +22,8 @@ HOW TO READ THIS FILE
       difference between space_only, joint and divided attention.
    3. "forward" (tsf__block_forward, tsf__forward); then TRAINING: "backward", the same
       steps from the bottom up (tsf__block_backward), "SGD", "learning-rate schedules".
-   4. I/O (JSON, tensor names, safetensors, torch.save) and CLIPS AND DATASETS.
+   4. MODEL MEMORY (the size of every buffer, their layout, a model made and freed), I/O
+      (JSON, tensor names, safetensors, torch.save) and CLIPS AND DATASETS.
    5. MATMUL (packing, SIMD micro-kernels, threading) and NUMERIC MACHINERY (exp, erf):
       what every kernel calls, last.
 
@@ -2519,347 +2520,17 @@ static double tsf__seq_sq(const tsf__shape *s, int k, int main_step) {
 
 #define TSF__NUM_ACTS ((int)(sizeof(tsf_acts) / sizeof(float *)))
 
-/* Elements of every tensor of tsf_acts, in struct order (in double, as above), and in nl
-   how many blocks' worth each holds (per-block tensors are stacked in that many copies):
-     inference             one block's of everything, reused by every block;
-     training              every block's of what backward reads (L), one of what it does not
-                           (u) or recomputes cheaply: the LayerNorm outputs (from their
-                           inputs) and fch_gelu (from fch);
-     training, recompute   every block's input (out), one block's of the rest: backward runs
-                           each block's forward again from its input.
-   keep holds every block's drop-path scales, always. What only backward reads (lse, fch) is
-   left out of inference. */
-static void tsf__act_sizes(const tsf_config *c, const tsf__shape *s, double a[], int nl[]) {
-    double D = c->dim, HM = tsf__hidden(c), NH = c->heads, K = c->classes;
-    double B = s->B, T = s->T, N = s->N, R = (double)s->R, Rt = (double)s->Rt;
-    double Rs = (double)s->Rs, RA = (double)s->RA, NS = s->nside;
-    double CPP = (double)c->channels * c->patch_size * c->patch_size;
-    double train = s->train, katt = s->keep_att ? c->depth : 0;
-    int L = c->depth, LK = s->train && !s->recompute ? L : 1, LO = s->train ? L : 1, k = 0;
-#define TSF__ACT(blocks, size) (nl[k] = (blocks), a[k++] = (blocks) * (size))
-    TSF__ACT(1, B * c->channels * T * s->H * s->W);          /* input */
-    TSF__ACT(1, B * T * N * CPP);                            /* cols */
-    TSF__ACT(1, B * T * N * D);                              /* patches */
-    TSF__ACT(1, R * D);                                      /* x0 */
-    TSF__ACT(LK, NS * Rt * D), TSF__ACT(1, NS * Rt * D);     /* t_in, t_ln */
-    TSF__ACT(LK, NS * Rt), TSF__ACT(LK, NS * Rt);            /* t_mean, t_rstd */
-    TSF__ACT(LK, NS * Rt * 3 * D);                           /* t_qkv */
-    TSF__ACT(LK, train * NS * Rt * NH);                      /* t_lse */
-    TSF__ACT(LK, NS * Rt * D), TSF__ACT(LK, NS * Rt * D);    /* t_atty, t_proj */
-    TSF__ACT(1, NS * R * D);                                 /* u */
-    TSF__ACT(LK, Rs * D);                                    /* s_in */
-    TSF__ACT(1, RA * D), TSF__ACT(LK, RA), TSF__ACT(LK, RA); /* ln1, ln1_mean, ln1_rstd */
-    TSF__ACT(LK, RA * 3 * D);                                /* qkv */
-    TSF__ACT(LK, train * RA * NH);                           /* lse */
-    TSF__ACT(LK, RA * D);                                    /* atty */
-    TSF__ACT(LK, R * D);                                     /* res1 */
-    TSF__ACT(1, R * D), TSF__ACT(LK, R), TSF__ACT(LK, R);    /* ln2, ln2_mean, ln2_rstd */
-    TSF__ACT(LK, train * R * HM), TSF__ACT(1, R * HM);       /* fch, fch_gelu */
-    TSF__ACT(LO, R * D);                                     /* out */
-    TSF__ACT(L, (double)s->SK);                              /* keep */
-    TSF__ACT(1, katt * NH * tsf__seq_sq(s, s->main, 1));     /* att */
-    TSF__ACT(1, NS > 0 ? katt * NH * tsf__seq_sq(s, s->side[0], 0) : 0); /* t_att */
-    TSF__ACT(1, B * D);                                                  /* pooled */
-    TSF__ACT(1, B * D), TSF__ACT(1, B), TSF__ACT(1, B);     /* lnf, lnf_mean, lnf_rstd */
-    TSF__ACT(1, B * K), TSF__ACT(1, B * K), TSF__ACT(1, B); /* logits, probs, losses */
-    TSF__ACT(1, ((R > Rs ? R : Rs) + B) * D);               /* scratch */
-#undef TSF__ACT
-    TSF_ASSERT(k == TSF__NUM_ACTS);
-}
-
 /* tsf_acts fields t_in .. keep are per block, stacked with a leading LS. */
 #define TSF__FIRST_LAYER_ACT 4
 #define TSF__LAST_LAYER_ACT 27
 
 #define TSF__NUM_GACTS ((int)(sizeof(tsf_grad_acts) / sizeof(float *)))
 
-/* Elements of every tensor of tsf_grad_acts, in struct order. */
-static void tsf__gact_sizes(const tsf_config *c, const tsf__shape *s, double g[]) {
-    double D = c->dim, HM = tsf__hidden(c), K = c->classes;
-    double B = s->B, T = s->T, N = s->N, R = (double)s->R, Rt = (double)s->Rt;
-    double RM = R > (double)s->Rs ? R : (double)s->Rs, RT = (double)s->RA > Rt ? (double)s->RA : Rt;
-    double CPP = (double)c->channels * c->patch_size * c->patch_size;
-    int k = 0;
-    g[k++] = R * D;                                   /* dres */
-    g[k++] = RM * D;                                  /* dbranch */
-    g[k++] = RT * D, g[k++] = RT * D;                 /* dnorm, dattn */
-    g[k++] = RT * 3 * D;                              /* dqkv */
-    g[k++] = RT * D;                                  /* dseq */
-    g[k++] = R * HM;                                  /* dhidden */
-    g[k++] = B * T * N * D, g[k++] = B * T * N * CPP; /* dpatches, dcols */
-    g[k++] = B * K, g[k++] = B * D, g[k++] = B * D;   /* dlogits, dlnf, dpooled */
-    TSF_ASSERT(k == TSF__NUM_GACTS);
-}
-
-/* Lay tensors of the given sizes out in one buffer, each offset a multiple of 16 floats
-   (64 bytes). Returns the floats needed; with base != NULL also sets the views (NULL for
-   empty tensors). */
-static double tsf__layout(float **views, const double *sizes, int n, float *base) {
-    double off = 0;
-    int i;
-    for (i = 0; i < n; i++) {
-        if (base) views[i] = sizes[i] > 0 ? base + (size_t)off : NULL;
-        off += floor((sizes[i] + 15) / 16) * 16;
-    }
-    return off;
-}
-
-TSFDEF size_t tsf_config_num_params(const tsf_config *c) {
-    double s[TSF_NUM_PARAMS], n = 0;
-    int i;
-    tsf__param_sizes(c, s);
-    for (i = 0; i < TSF_NUM_PARAMS; i++) n += s[i];
-    return n > TSF__MAX_FLOATS ? (size_t)-1 : (size_t)n;
-}
-
-TSFDEF double tsf_config_flops(const tsf_config *c, int T, int H, int W) {
-    tsf__shape s =
-        tsf__shape_of(c, 1, T ? T : c->frames, H ? H : c->image_size, W ? W : c->image_size);
-    double D = c->dim, HM = tsf__hidden(c), N = s.N, Tn = s.T, f = 0;
-    double tokens = c->attention == TSF_ATTN_SPACE ? Tn * (N + 1) : N * Tn + 1;
-    /* attention step over S sequences of length l: qkv + projection, and q.k^T + att.v */
-#define TSF__ATTN_FLOPS(S, l) (4.0 * (S) * (l)*D * D + 2.0 * (S) * (l) * (l)*D)
-    int k;
-    if (c->attention == TSF_ATTN_SPACE)
-        f = TSF__ATTN_FLOPS(Tn, N + 1);
-    else if (c->attention == TSF_ATTN_JOINT)
-        f = TSF__ATTN_FLOPS(1, N * Tn + 1);
-    else { /* side steps (their dense layer too), then the main step with its cls copies */
-        for (k = 0; k < s.nside; k++)
-            f += 4.0 * N * Tn * D * D + 2.0 * tsf__seq_sq(&s, s.side[k], 0) * D + N * Tn * D * D;
-        f += 4.0 * (double)s.Rs * D * D + 2.0 * tsf__seq_sq(&s, s.main, 1) * D;
-    }
-#undef TSF__ATTN_FLOPS
-    f += 2.0 * tokens * D * HM; /* MLP */
-    f *= c->depth;
-    f += Tn * N * D * c->channels * c->patch_size * c->patch_size; /* patch embedding */
-    return f + D * c->classes;                                     /* classifier */
-}
-
-/* Check the shape of a pass; then *s is its shape (the training layout: tsf__shape_of). */
-static tsf_status tsf__pass_shape(const tsf_config *c, int B, int T, int H, int W, tsf__shape *s) {
-    if (B < 1 || T < 1 || H < c->patch_size || W < c->patch_size || B > TSF__MAX_DIM ||
-        T > TSF__MAX_DIM || H > TSF__MAX_DIM || W > TSF__MAX_DIM)
-        return TSF_ERR_ARG;
-    *s = tsf__shape_of(c, B, T, H, W);
-    return TSF_OK;
-}
-
-/* Floats of the activations of a pass of shape s. */
-static tsf_status tsf__act_floats(const tsf_config *c, const tsf__shape *s, double *n) {
-    double a[64];
-    int nl[64];
-    tsf__act_sizes(c, s, a, nl);
-    *n = tsf__layout(NULL, a, TSF__NUM_ACTS, NULL);
-    return *n > TSF__MAX_FLOATS ? TSF_ERR_OVERFLOW : TSF_OK;
-}
-
-TSFDEF tsf_status tsf_model_bytes(const tsf_config *cfg, int B, int T, int H, int W,
-                                  size_t *param_bytes, size_t *act_bytes) {
-    tsf_config c = *cfg;
-    double s[TSF_NUM_PARAMS], n;
-    tsf__shape sh;
-    tsf_status st = tsf_config_resolve(&c);
-    if (st != TSF_OK) return st;
-    tsf__param_sizes(&c, s);
-    if (param_bytes)
-        *param_bytes = (size_t)tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL) * sizeof(float);
-    T = T ? T : c.frames, H = H ? H : c.image_size, W = W ? W : c.image_size;
-    if ((st = tsf__pass_shape(&c, B, T, H, W, &sh)) != TSF_OK) return st;
-    sh.train = 0; /* inference: one block's activations */
-    st = tsf__act_floats(&c, &sh, &n);
-    if (st == TSF_OK && act_bytes) *act_bytes = (size_t)n * sizeof(float);
-    return st;
-}
-
-TSFDEF tsf_status tsf_model_train_bytes(const tsf_config *cfg, int B, int T, int H, int W,
-                                        size_t *bytes) {
-    tsf_config c = *cfg;
-    double s[TSF_NUM_PARAMS], g[32], n, act_train, act_infer;
-    tsf__shape sh;
-    tsf_status st = tsf_config_resolve(&c);
-    if (st != TSF_OK) return st;
-    T = T ? T : c.frames, H = H ? H : c.image_size, W = W ? W : c.image_size;
-    if ((st = tsf__pass_shape(&c, B, T, H, W, &sh)) != TSF_OK) return st;
-    sh.recompute = c.recompute != 0;
-    if ((st = tsf__act_floats(&c, &sh, &act_train)) != TSF_OK) return st;
-    sh.train = 0;
-    if ((st = tsf__act_floats(&c, &sh, &act_infer)) != TSF_OK) return st;
-    tsf__gact_sizes(&c, &sh, g);
-    /* gradients, momentum, activation gradients, and every block's activations instead of
-       one block's */
-    n = tsf__layout(NULL, g, TSF__NUM_GACTS, NULL);
-    tsf__param_sizes(&c, s);
-    n += tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL);
-    tsf__grad_sizes(&c, c.fused_sgd != 0, s);
-    n += tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL);
-    n += act_train - act_infer;
-    if (n > TSF__MAX_FLOATS) return TSF_ERR_OVERFLOW;
-    if (bytes) *bytes = (size_t)n * sizeof(float);
-    return TSF_OK;
-}
-
-/* Truncated normal, std 0.02, cut at +-2 absolute, as the original's trunc_normal_. */
-static float tsf__trunc_normal(tsf_rng *rng, float std) {
-    float v = std * tsf_rng_normal(rng);
-    return v < -2.0f ? -2.0f : v > 2.0f ? 2.0f : v;
-}
-
-TSFDEF void tsf_model_init_params(tsf_model *m, unsigned long long seed) {
-    const tsf_config *c = &m->cfg;
-    double s[TSF_NUM_PARAMS];
-    float **views = (float **)&m->params;
-    float bound = 1.0f / sqrtf((float)(c->channels * c->patch_size * c->patch_size));
-    size_t i;
-    int f, pass;
-    tsf_rng rng;
-    tsf_rng_seed(&rng, seed);
-    tsf__param_sizes(c, s);
-    memset(m->param_memory, 0, m->param_floats * sizeof(float)); /* TSF__ZEROS */
-    for (pass = 0; pass < 2; pass++) /* the trunc-normal tensors draw first, then fan_in */
-        for (f = 0; f < TSF_NUM_PARAMS; f++) {
-            int init = tsf__param_table[f].init;
-            float *w = views[f];
-            if (!w) continue;
-            if (pass == 0 && init == TSF__ONES)
-                for (i = 0; i < (size_t)s[f]; i++) w[i] = 1.0f;
-            if (pass == 0 && init == TSF__TRUNC)
-                for (i = 0; i < (size_t)s[f]; i++) w[i] = tsf__trunc_normal(&rng, 0.02f);
-            if (pass == 1 && init == TSF__FAN_IN)
-                for (i = 0; i < (size_t)s[f]; i++)
-                    w[i] = bound * (2.0f * tsf_rng_uniform(&rng) - 1.0f);
-        }
-}
-
-/* lo + (hi - lo) u, u uniform in [0, 1). */
-static float tsf__uniform_in(tsf_rng *r, float lo, float hi) {
-    return lo + (hi - lo) * tsf_rng_uniform(r);
-}
-
-TSFDEF void tsf_model_init_params_scratch(tsf_model *m, unsigned long long seed) {
-    const float pi = 3.14159265f, amp = 0.5f * sqrtf(2.0f); /* a sine of RMS 0.5 */
-    const tsf_config *c = &m->cfg;
-    tsf_params *p = &m->params;
-    float **views = (float **)p, std = 1.0f / sqrtf((float)c->dim);
-    int D = c->dim, G = c->image_size / c->patch_size, f, d, q;
-    double s[TSF_NUM_PARAMS];
-    size_t i;
-    tsf_rng r;
-    tsf_model_init_params(m, seed);
-    tsf_rng_seed(&r, tsf_sample_seed(seed, -1, -1)); /* a stream of its own */
-    tsf__param_sizes(c, s);
-    for (f = 0; f < TSF_NUM_PARAMS; f++) /* the blocks' matrices, in table order */
-        if (views[f] && tsf__param_table[f].per_block && tsf__param_table[f].kind == TSF__MATRIX)
-            for (i = 0; i < (size_t)s[f]; i++) views[f][i] = std * tsf_rng_normal(&r);
-    for (d = 0; p->pos_embed && d < D; d++) { /* a plane wave over the grid a channel */
-        float wx = tsf__uniform_in(&r, -pi, pi) * 2 / (float)G;
-        float wy = tsf__uniform_in(&r, -pi, pi) * 2 / (float)G;
-        float ph = tsf__uniform_in(&r, 0.0f, 2 * pi);
-        for (q = 0; q < G * G; q++)
-            p->pos_embed[(size_t)(1 + q) * D + d] =
-                amp * sinf(wx * (float)(q % G) + wy * (float)(q / G) + ph);
-    }
-    for (d = 0; p->time_embed && d < D; d++) { /* a wave over the frames a channel */
-        float wt = tsf__uniform_in(&r, 0.0f, pi) * 2 / (float)c->frames;
-        float ph = tsf__uniform_in(&r, 0.0f, 2 * pi);
-        for (q = 0; q < c->frames; q++)
-            p->time_embed[(size_t)q * D + d] = amp * sinf(wt * (float)q + ph);
-    }
-}
-
-/* Allocate a model's buffers without giving the parameters values. B = 0: no activations
-   yet (the first forward pass reserves them). */
-static tsf_status tsf__model_create(tsf_model *m, const tsf_config *cfg, int B) {
-    double s[TSF_NUM_PARAMS];
-    tsf_status st;
-    int k;
-    if (!m || !cfg || B < 0) return TSF_ERR_ARG;
-    memset(m, 0, sizeof *m);
-    m->cfg = *cfg;
-    st = tsf_config_resolve(&m->cfg);
-    if (st != TSF_OK) return st;
-    tsf__param_sizes(&m->cfg, s);
-    m->param_floats = (size_t)tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL);
-    for (k = 0; k < TSF_NUM_PARAMS; k++) m->num_params += (size_t)s[k];
-    m->param_memory = (float *)TSF_MALLOC(m->param_floats * sizeof(float), m->cfg.alloc_ctx);
-    if (!m->param_memory) return TSF_ERR_ALLOC;
-    memset(m->param_memory, 0, m->param_floats * sizeof(float)); /* padding included */
-    m->owns_memory = 1;
-    tsf_rng_seed(&m->rng, 0);
-    tsf__layout((float **)&m->params, s, TSF_NUM_PARAMS, m->param_memory);
-    st = B > 0 ? tsf_model_reserve(m, B, m->cfg.frames, m->cfg.image_size, m->cfg.image_size)
-               : TSF_OK;
-    if (st != TSF_OK) tsf_model_free(m);
-    return st;
-}
-
-TSFDEF tsf_status tsf_model_init(tsf_model *m, const tsf_config *cfg, int B,
-                                 unsigned long long seed) {
-    tsf_status st = tsf__model_create(m, cfg, B);
-    if (st == TSF_OK) tsf_model_init_params(m, seed);
-    if (st == TSF_OK) tsf_rng_seed(&m->rng, seed + 1); /* drop-path draws: the same seed */
-    return st;
-}
-
-/* Grow *mem to hold n floats (the contents are not kept). */
-static tsf_status tsf__grow(float **mem, size_t *cap, double n, void *ctx) {
-    float *p;
-    if (n <= (double)*cap) return TSF_OK;
-    if (!(p = (float *)TSF_MALLOC((size_t)n * sizeof(float), ctx))) return TSF_ERR_ALLOC;
-    if (*mem) TSF_FREE(*mem, ctx);
-    *mem = p, *cap = (size_t)n;
-    return TSF_OK;
-}
-
-/* The shape of a pass of model m: once training is set up its activations are kept for
-   backward, otherwise one block's are reused. */
-static tsf_status tsf__model_shape(const tsf_model *m, int B, int T, int H, int W, tsf__shape *s) {
-    tsf_status st = tsf__pass_shape(&m->cfg, B, T, H, W, s);
-    s->train = m->grad_memory != NULL;
-    s->recompute = s->train && m->cfg.recompute;
-    s->keep_att = m->keep_attention != 0;
-    return st;
-}
-
-TSFDEF tsf_status tsf_model_reserve(tsf_model *m, int B, int T, int H, int W) {
-    double a[64], g[32], n;
-    int nl[64];
-    tsf__shape s;
-    tsf_status st = tsf__model_shape(m, B, T, H, W, &s);
-    if (st != TSF_OK || (st = tsf__act_floats(&m->cfg, &s, &n)) != TSF_OK) return st;
-    /* a new shape or layout ends the last loss's backward now: should growing fail
-       half-way, the views below no longer match it */
-    if (m->B != B || m->T != T || m->H != H || m->W != W || m->act_recompute != s.recompute)
-        m->has_dlogits = 0;
-    m->act_recompute = s.recompute;
-    if ((st = tsf__grow(&m->act_memory, &m->act_floats, n, m->cfg.alloc_ctx)) != TSF_OK) return st;
-    tsf__act_sizes(&m->cfg, &s, a, nl);
-    tsf__layout((float **)&m->acts, a, TSF__NUM_ACTS, m->act_memory);
-    if (m->grad_memory) { /* training: the activation gradients follow the same shape */
-        tsf__gact_sizes(&m->cfg, &s, g);
-        n = tsf__layout(NULL, g, TSF__NUM_GACTS, NULL);
-        if (n > TSF__MAX_FLOATS) return TSF_ERR_OVERFLOW;
-        st = tsf__grow(&m->gact_memory, &m->gact_floats, n, m->cfg.alloc_ctx);
-        if (st != TSF_OK) return st;
-        tsf__layout((float **)&m->gacts, g, TSF__NUM_GACTS, m->gact_memory);
-    }
-    m->B = B, m->T = T, m->H = H, m->W = W;
-    return TSF_OK;
-}
-
-TSFDEF void tsf_model_free(tsf_model *m) {
-    if (!m) return;
-    if (m->owns_memory) {
-        if (m->param_memory) TSF_FREE(m->param_memory, m->cfg.alloc_ctx);
-        if (m->act_memory) TSF_FREE(m->act_memory, m->cfg.alloc_ctx);
-    }
-    if (m->labels) TSF_FREE(m->labels, m->cfg.alloc_ctx);
-    if (m->label_at) TSF_FREE(m->label_at, m->cfg.alloc_ctx);
-    if (m->grad_memory) TSF_FREE(m->grad_memory, m->cfg.alloc_ctx);
-    if (m->momentum_memory) TSF_FREE(m->momentum_memory, m->cfg.alloc_ctx);
-    if (m->gact_memory) TSF_FREE(m->gact_memory, m->cfg.alloc_ctx);
-    memset(m, 0, sizeof *m);
-}
+/* The model's memory (sizes, layout, creation) is plumbing: it follows the training
+   section, under MODEL MEMORY. What the model code needs of it: */
+static void tsf__act_sizes(const tsf_config *c, const tsf__shape *s, double a[], int nl[]);
+static tsf_status tsf__model_shape(const tsf_model *m, int B, int T, int H, int W, tsf__shape *s);
+static double tsf__layout(float **views, const double *sizes, int n, float *base);
 
 /* ---- token grouping ---------------------------------------------------------------------- */
 /* Nearest-neighbour resize index, as PyTorch's F.interpolate(mode='nearest') computes it in
@@ -3759,6 +3430,346 @@ TSFDEF float tsf_lr_cosine(float base, long long step, long long warmup, long lo
     if (total <= warmup || step >= total) return step >= total ? 0.0f : base;
     return base * 0.5f *
            (1.0f + cosf(3.14159265358979f * (float)(step - warmup) / (float)(total - warmup)));
+}
+
+/* ==========================================================================================
+   MODEL MEMORY: how big every buffer is, one layout for each, a model made, grown and freed
+   ========================================================================================== */
+
+/* Elements of every tensor of tsf_acts, in struct order (in double, as above), and in nl
+   how many blocks' worth each holds (per-block tensors are stacked in that many copies):
+     inference             one block's of everything, reused by every block;
+     training              every block's of what backward reads (L), one of what it does not
+                           (u) or recomputes cheaply: the LayerNorm outputs (from their
+                           inputs) and fch_gelu (from fch);
+     training, recompute   every block's input (out), one block's of the rest: backward runs
+                           each block's forward again from its input.
+   keep holds every block's drop-path scales, always. What only backward reads (lse, fch) is
+   left out of inference. */
+static void tsf__act_sizes(const tsf_config *c, const tsf__shape *s, double a[], int nl[]) {
+    double D = c->dim, HM = tsf__hidden(c), NH = c->heads, K = c->classes;
+    double B = s->B, T = s->T, N = s->N, R = (double)s->R, Rt = (double)s->Rt;
+    double Rs = (double)s->Rs, RA = (double)s->RA, NS = s->nside;
+    double CPP = (double)c->channels * c->patch_size * c->patch_size;
+    double train = s->train, katt = s->keep_att ? c->depth : 0;
+    int L = c->depth, LK = s->train && !s->recompute ? L : 1, LO = s->train ? L : 1, k = 0;
+#define TSF__ACT(blocks, size) (nl[k] = (blocks), a[k++] = (blocks) * (size))
+    TSF__ACT(1, B * c->channels * T * s->H * s->W);          /* input */
+    TSF__ACT(1, B * T * N * CPP);                            /* cols */
+    TSF__ACT(1, B * T * N * D);                              /* patches */
+    TSF__ACT(1, R * D);                                      /* x0 */
+    TSF__ACT(LK, NS * Rt * D), TSF__ACT(1, NS * Rt * D);     /* t_in, t_ln */
+    TSF__ACT(LK, NS * Rt), TSF__ACT(LK, NS * Rt);            /* t_mean, t_rstd */
+    TSF__ACT(LK, NS * Rt * 3 * D);                           /* t_qkv */
+    TSF__ACT(LK, train * NS * Rt * NH);                      /* t_lse */
+    TSF__ACT(LK, NS * Rt * D), TSF__ACT(LK, NS * Rt * D);    /* t_atty, t_proj */
+    TSF__ACT(1, NS * R * D);                                 /* u */
+    TSF__ACT(LK, Rs * D);                                    /* s_in */
+    TSF__ACT(1, RA * D), TSF__ACT(LK, RA), TSF__ACT(LK, RA); /* ln1, ln1_mean, ln1_rstd */
+    TSF__ACT(LK, RA * 3 * D);                                /* qkv */
+    TSF__ACT(LK, train * RA * NH);                           /* lse */
+    TSF__ACT(LK, RA * D);                                    /* atty */
+    TSF__ACT(LK, R * D);                                     /* res1 */
+    TSF__ACT(1, R * D), TSF__ACT(LK, R), TSF__ACT(LK, R);    /* ln2, ln2_mean, ln2_rstd */
+    TSF__ACT(LK, train * R * HM), TSF__ACT(1, R * HM);       /* fch, fch_gelu */
+    TSF__ACT(LO, R * D);                                     /* out */
+    TSF__ACT(L, (double)s->SK);                              /* keep */
+    TSF__ACT(1, katt * NH * tsf__seq_sq(s, s->main, 1));     /* att */
+    TSF__ACT(1, NS > 0 ? katt * NH * tsf__seq_sq(s, s->side[0], 0) : 0); /* t_att */
+    TSF__ACT(1, B * D);                                                  /* pooled */
+    TSF__ACT(1, B * D), TSF__ACT(1, B), TSF__ACT(1, B);     /* lnf, lnf_mean, lnf_rstd */
+    TSF__ACT(1, B * K), TSF__ACT(1, B * K), TSF__ACT(1, B); /* logits, probs, losses */
+    TSF__ACT(1, ((R > Rs ? R : Rs) + B) * D);               /* scratch */
+#undef TSF__ACT
+    TSF_ASSERT(k == TSF__NUM_ACTS);
+}
+
+/* Elements of every tensor of tsf_grad_acts, in struct order. */
+static void tsf__gact_sizes(const tsf_config *c, const tsf__shape *s, double g[]) {
+    double D = c->dim, HM = tsf__hidden(c), K = c->classes;
+    double B = s->B, T = s->T, N = s->N, R = (double)s->R, Rt = (double)s->Rt;
+    double RM = R > (double)s->Rs ? R : (double)s->Rs, RT = (double)s->RA > Rt ? (double)s->RA : Rt;
+    double CPP = (double)c->channels * c->patch_size * c->patch_size;
+    int k = 0;
+    g[k++] = R * D;                                   /* dres */
+    g[k++] = RM * D;                                  /* dbranch */
+    g[k++] = RT * D, g[k++] = RT * D;                 /* dnorm, dattn */
+    g[k++] = RT * 3 * D;                              /* dqkv */
+    g[k++] = RT * D;                                  /* dseq */
+    g[k++] = R * HM;                                  /* dhidden */
+    g[k++] = B * T * N * D, g[k++] = B * T * N * CPP; /* dpatches, dcols */
+    g[k++] = B * K, g[k++] = B * D, g[k++] = B * D;   /* dlogits, dlnf, dpooled */
+    TSF_ASSERT(k == TSF__NUM_GACTS);
+}
+
+/* Lay tensors of the given sizes out in one buffer, each offset a multiple of 16 floats
+   (64 bytes). Returns the floats needed; with base != NULL also sets the views (NULL for
+   empty tensors). */
+static double tsf__layout(float **views, const double *sizes, int n, float *base) {
+    double off = 0;
+    int i;
+    for (i = 0; i < n; i++) {
+        if (base) views[i] = sizes[i] > 0 ? base + (size_t)off : NULL;
+        off += floor((sizes[i] + 15) / 16) * 16;
+    }
+    return off;
+}
+
+TSFDEF size_t tsf_config_num_params(const tsf_config *c) {
+    double s[TSF_NUM_PARAMS], n = 0;
+    int i;
+    tsf__param_sizes(c, s);
+    for (i = 0; i < TSF_NUM_PARAMS; i++) n += s[i];
+    return n > TSF__MAX_FLOATS ? (size_t)-1 : (size_t)n;
+}
+
+TSFDEF double tsf_config_flops(const tsf_config *c, int T, int H, int W) {
+    tsf__shape s =
+        tsf__shape_of(c, 1, T ? T : c->frames, H ? H : c->image_size, W ? W : c->image_size);
+    double D = c->dim, HM = tsf__hidden(c), N = s.N, Tn = s.T, f = 0;
+    double tokens = c->attention == TSF_ATTN_SPACE ? Tn * (N + 1) : N * Tn + 1;
+    int k;
+    /* attention step over S sequences of length l: qkv + projection, and q.k^T + att.v */
+#define TSF__ATTN_FLOPS(S, l) (4.0 * (S) * (l)*D * D + 2.0 * (S) * (l) * (l)*D)
+    if (c->attention == TSF_ATTN_SPACE)
+        f = TSF__ATTN_FLOPS(Tn, N + 1);
+    else if (c->attention == TSF_ATTN_JOINT)
+        f = TSF__ATTN_FLOPS(1, N * Tn + 1);
+    else { /* side steps (their dense layer too), then the main step with its cls copies */
+        for (k = 0; k < s.nside; k++)
+            f += 4.0 * N * Tn * D * D + 2.0 * tsf__seq_sq(&s, s.side[k], 0) * D + N * Tn * D * D;
+        f += 4.0 * (double)s.Rs * D * D + 2.0 * tsf__seq_sq(&s, s.main, 1) * D;
+    }
+#undef TSF__ATTN_FLOPS
+    f += 2.0 * tokens * D * HM; /* MLP */
+    f *= c->depth;
+    f += Tn * N * D * c->channels * c->patch_size * c->patch_size; /* patch embedding */
+    return f + D * c->classes;                                     /* classifier */
+}
+
+/* Check the shape of a pass; then *s is its shape (the training layout: tsf__shape_of). */
+static tsf_status tsf__pass_shape(const tsf_config *c, int B, int T, int H, int W, tsf__shape *s) {
+    if (B < 1 || T < 1 || H < c->patch_size || W < c->patch_size || B > TSF__MAX_DIM ||
+        T > TSF__MAX_DIM || H > TSF__MAX_DIM || W > TSF__MAX_DIM)
+        return TSF_ERR_ARG;
+    *s = tsf__shape_of(c, B, T, H, W);
+    return TSF_OK;
+}
+
+/* Floats of the activations of a pass of shape s. */
+static tsf_status tsf__act_floats(const tsf_config *c, const tsf__shape *s, double *n) {
+    double a[64];
+    int nl[64];
+    tsf__act_sizes(c, s, a, nl);
+    *n = tsf__layout(NULL, a, TSF__NUM_ACTS, NULL);
+    return *n > TSF__MAX_FLOATS ? TSF_ERR_OVERFLOW : TSF_OK;
+}
+
+TSFDEF tsf_status tsf_model_bytes(const tsf_config *cfg, int B, int T, int H, int W,
+                                  size_t *param_bytes, size_t *act_bytes) {
+    tsf_config c = *cfg;
+    double s[TSF_NUM_PARAMS], n;
+    tsf__shape sh;
+    tsf_status st = tsf_config_resolve(&c);
+    if (st != TSF_OK) return st;
+    tsf__param_sizes(&c, s);
+    if (param_bytes)
+        *param_bytes = (size_t)tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL) * sizeof(float);
+    T = T ? T : c.frames, H = H ? H : c.image_size, W = W ? W : c.image_size;
+    if ((st = tsf__pass_shape(&c, B, T, H, W, &sh)) != TSF_OK) return st;
+    sh.train = 0; /* inference: one block's activations */
+    st = tsf__act_floats(&c, &sh, &n);
+    if (st == TSF_OK && act_bytes) *act_bytes = (size_t)n * sizeof(float);
+    return st;
+}
+
+TSFDEF tsf_status tsf_model_train_bytes(const tsf_config *cfg, int B, int T, int H, int W,
+                                        size_t *bytes) {
+    tsf_config c = *cfg;
+    double s[TSF_NUM_PARAMS], g[32], n, act_train, act_infer;
+    tsf__shape sh;
+    tsf_status st = tsf_config_resolve(&c);
+    if (st != TSF_OK) return st;
+    T = T ? T : c.frames, H = H ? H : c.image_size, W = W ? W : c.image_size;
+    if ((st = tsf__pass_shape(&c, B, T, H, W, &sh)) != TSF_OK) return st;
+    sh.recompute = c.recompute != 0;
+    if ((st = tsf__act_floats(&c, &sh, &act_train)) != TSF_OK) return st;
+    sh.train = 0;
+    if ((st = tsf__act_floats(&c, &sh, &act_infer)) != TSF_OK) return st;
+    tsf__gact_sizes(&c, &sh, g);
+    /* gradients, momentum, activation gradients, and every block's activations instead of
+       one block's */
+    n = tsf__layout(NULL, g, TSF__NUM_GACTS, NULL);
+    tsf__param_sizes(&c, s);
+    n += tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL);
+    tsf__grad_sizes(&c, c.fused_sgd != 0, s);
+    n += tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL);
+    n += act_train - act_infer;
+    if (n > TSF__MAX_FLOATS) return TSF_ERR_OVERFLOW;
+    if (bytes) *bytes = (size_t)n * sizeof(float);
+    return TSF_OK;
+}
+
+/* Truncated normal, std 0.02, cut at +-2 absolute, as the original's trunc_normal_. */
+static float tsf__trunc_normal(tsf_rng *rng, float std) {
+    float v = std * tsf_rng_normal(rng);
+    return v < -2.0f ? -2.0f : v > 2.0f ? 2.0f : v;
+}
+
+TSFDEF void tsf_model_init_params(tsf_model *m, unsigned long long seed) {
+    const tsf_config *c = &m->cfg;
+    double s[TSF_NUM_PARAMS];
+    float **views = (float **)&m->params;
+    float bound = 1.0f / sqrtf((float)(c->channels * c->patch_size * c->patch_size));
+    size_t i;
+    int f, pass;
+    tsf_rng rng;
+    tsf_rng_seed(&rng, seed);
+    tsf__param_sizes(c, s);
+    memset(m->param_memory, 0, m->param_floats * sizeof(float)); /* TSF__ZEROS */
+    for (pass = 0; pass < 2; pass++) /* the trunc-normal tensors draw first, then fan_in */
+        for (f = 0; f < TSF_NUM_PARAMS; f++) {
+            int init = tsf__param_table[f].init;
+            float *w = views[f];
+            if (!w) continue;
+            if (pass == 0 && init == TSF__ONES)
+                for (i = 0; i < (size_t)s[f]; i++) w[i] = 1.0f;
+            if (pass == 0 && init == TSF__TRUNC)
+                for (i = 0; i < (size_t)s[f]; i++) w[i] = tsf__trunc_normal(&rng, 0.02f);
+            if (pass == 1 && init == TSF__FAN_IN)
+                for (i = 0; i < (size_t)s[f]; i++)
+                    w[i] = bound * (2.0f * tsf_rng_uniform(&rng) - 1.0f);
+        }
+}
+
+/* lo + (hi - lo) u, u uniform in [0, 1). */
+static float tsf__uniform_in(tsf_rng *r, float lo, float hi) {
+    return lo + (hi - lo) * tsf_rng_uniform(r);
+}
+
+TSFDEF void tsf_model_init_params_scratch(tsf_model *m, unsigned long long seed) {
+    const float pi = 3.14159265f, amp = 0.5f * sqrtf(2.0f); /* a sine of RMS 0.5 */
+    const tsf_config *c = &m->cfg;
+    tsf_params *p = &m->params;
+    float **views = (float **)p, std = 1.0f / sqrtf((float)c->dim);
+    int D = c->dim, G = c->image_size / c->patch_size, f, d, q;
+    double s[TSF_NUM_PARAMS];
+    size_t i;
+    tsf_rng r;
+    tsf_model_init_params(m, seed);
+    tsf_rng_seed(&r, tsf_sample_seed(seed, -1, -1)); /* a stream of its own */
+    tsf__param_sizes(c, s);
+    for (f = 0; f < TSF_NUM_PARAMS; f++) /* the blocks' matrices, in table order */
+        if (views[f] && tsf__param_table[f].per_block && tsf__param_table[f].kind == TSF__MATRIX)
+            for (i = 0; i < (size_t)s[f]; i++) views[f][i] = std * tsf_rng_normal(&r);
+    for (d = 0; p->pos_embed && d < D; d++) { /* a plane wave over the grid a channel */
+        float wx = tsf__uniform_in(&r, -pi, pi) * 2 / (float)G;
+        float wy = tsf__uniform_in(&r, -pi, pi) * 2 / (float)G;
+        float ph = tsf__uniform_in(&r, 0.0f, 2 * pi);
+        for (q = 0; q < G * G; q++)
+            p->pos_embed[(size_t)(1 + q) * D + d] =
+                amp * sinf(wx * (float)(q % G) + wy * (float)(q / G) + ph);
+    }
+    for (d = 0; p->time_embed && d < D; d++) { /* a wave over the frames a channel */
+        float wt = tsf__uniform_in(&r, 0.0f, pi) * 2 / (float)c->frames;
+        float ph = tsf__uniform_in(&r, 0.0f, 2 * pi);
+        for (q = 0; q < c->frames; q++)
+            p->time_embed[(size_t)q * D + d] = amp * sinf(wt * (float)q + ph);
+    }
+}
+
+/* Allocate a model's buffers without giving the parameters values. B = 0: no activations
+   yet (the first forward pass reserves them). */
+static tsf_status tsf__model_create(tsf_model *m, const tsf_config *cfg, int B) {
+    double s[TSF_NUM_PARAMS];
+    tsf_status st;
+    int k;
+    if (!m || !cfg || B < 0) return TSF_ERR_ARG;
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    st = tsf_config_resolve(&m->cfg);
+    if (st != TSF_OK) return st;
+    tsf__param_sizes(&m->cfg, s);
+    m->param_floats = (size_t)tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL);
+    for (k = 0; k < TSF_NUM_PARAMS; k++) m->num_params += (size_t)s[k];
+    m->param_memory = (float *)TSF_MALLOC(m->param_floats * sizeof(float), m->cfg.alloc_ctx);
+    if (!m->param_memory) return TSF_ERR_ALLOC;
+    memset(m->param_memory, 0, m->param_floats * sizeof(float)); /* padding included */
+    m->owns_memory = 1;
+    tsf_rng_seed(&m->rng, 0);
+    tsf__layout((float **)&m->params, s, TSF_NUM_PARAMS, m->param_memory);
+    st = B > 0 ? tsf_model_reserve(m, B, m->cfg.frames, m->cfg.image_size, m->cfg.image_size)
+               : TSF_OK;
+    if (st != TSF_OK) tsf_model_free(m);
+    return st;
+}
+
+TSFDEF tsf_status tsf_model_init(tsf_model *m, const tsf_config *cfg, int B,
+                                 unsigned long long seed) {
+    tsf_status st = tsf__model_create(m, cfg, B);
+    if (st == TSF_OK) tsf_model_init_params(m, seed);
+    if (st == TSF_OK) tsf_rng_seed(&m->rng, seed + 1); /* drop-path draws: the same seed */
+    return st;
+}
+
+/* Grow *mem to hold n floats (the contents are not kept). */
+static tsf_status tsf__grow(float **mem, size_t *cap, double n, void *ctx) {
+    float *p;
+    if (n <= (double)*cap) return TSF_OK;
+    if (!(p = (float *)TSF_MALLOC((size_t)n * sizeof(float), ctx))) return TSF_ERR_ALLOC;
+    if (*mem) TSF_FREE(*mem, ctx);
+    *mem = p, *cap = (size_t)n;
+    return TSF_OK;
+}
+
+/* The shape of a pass of model m: once training is set up its activations are kept for
+   backward, otherwise one block's are reused. */
+static tsf_status tsf__model_shape(const tsf_model *m, int B, int T, int H, int W, tsf__shape *s) {
+    tsf_status st = tsf__pass_shape(&m->cfg, B, T, H, W, s);
+    s->train = m->grad_memory != NULL;
+    s->recompute = s->train && m->cfg.recompute;
+    s->keep_att = m->keep_attention != 0;
+    return st;
+}
+
+TSFDEF tsf_status tsf_model_reserve(tsf_model *m, int B, int T, int H, int W) {
+    double a[64], g[32], n;
+    int nl[64];
+    tsf__shape s;
+    tsf_status st = tsf__model_shape(m, B, T, H, W, &s);
+    if (st != TSF_OK || (st = tsf__act_floats(&m->cfg, &s, &n)) != TSF_OK) return st;
+    /* a new shape or layout ends the last loss's backward now: should growing fail
+       half-way, the views below no longer match it */
+    if (m->B != B || m->T != T || m->H != H || m->W != W || m->act_recompute != s.recompute)
+        m->has_dlogits = 0;
+    m->act_recompute = s.recompute;
+    if ((st = tsf__grow(&m->act_memory, &m->act_floats, n, m->cfg.alloc_ctx)) != TSF_OK) return st;
+    tsf__act_sizes(&m->cfg, &s, a, nl);
+    tsf__layout((float **)&m->acts, a, TSF__NUM_ACTS, m->act_memory);
+    if (m->grad_memory) { /* training: the activation gradients follow the same shape */
+        tsf__gact_sizes(&m->cfg, &s, g);
+        n = tsf__layout(NULL, g, TSF__NUM_GACTS, NULL);
+        if (n > TSF__MAX_FLOATS) return TSF_ERR_OVERFLOW;
+        st = tsf__grow(&m->gact_memory, &m->gact_floats, n, m->cfg.alloc_ctx);
+        if (st != TSF_OK) return st;
+        tsf__layout((float **)&m->gacts, g, TSF__NUM_GACTS, m->gact_memory);
+    }
+    m->B = B, m->T = T, m->H = H, m->W = W;
+    return TSF_OK;
+}
+
+TSFDEF void tsf_model_free(tsf_model *m) {
+    if (!m) return;
+    if (m->owns_memory) {
+        if (m->param_memory) TSF_FREE(m->param_memory, m->cfg.alloc_ctx);
+        if (m->act_memory) TSF_FREE(m->act_memory, m->cfg.alloc_ctx);
+    }
+    if (m->labels) TSF_FREE(m->labels, m->cfg.alloc_ctx);
+    if (m->label_at) TSF_FREE(m->label_at, m->cfg.alloc_ctx);
+    if (m->grad_memory) TSF_FREE(m->grad_memory, m->cfg.alloc_ctx);
+    if (m->momentum_memory) TSF_FREE(m->momentum_memory, m->cfg.alloc_ctx);
+    if (m->gact_memory) TSF_FREE(m->gact_memory, m->cfg.alloc_ctx);
+    memset(m, 0, sizeof *m);
 }
 
 /* ==========================================================================================
