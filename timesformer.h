@@ -621,8 +621,11 @@ typedef struct tsf_acts {
     float *out;                       /* (LS, R, D) block outputs                                */
     float *keep;                      /* (L, B*N + SA + SM) drop-path scales, see below          */
     float *att;                       /* (L, SA, NH, SL, SL) every block's attention
-                                         probabilities, only with m->keep_attention            */
-    float *t_att;                     /* (L, B*N, NH, T, T) the same, temporal (divided)         */
+                                         probabilities, only with m->keep_attention (when a
+                                         step's sequences differ in length: per sequence in
+                                         order, NH (len, len) each)                          */
+    float *t_att;                     /* the same for the first side step: (L, B*N, NH, T, T)
+                                         divided's and axial's temporal step                  */
     float *pooled;                    /* (B, D) cls vector (space_only: mean over frames)        */
     float *lnf, *lnf_mean, *lnf_rstd; /* (B, D), (B) x2                                      */
     float *logits;                    /* (B, K)                                                  */
