@@ -14,6 +14,10 @@
 #   make bench-scaling  time and memory against frames (4..96), table + build/bench_scaling.svg
 #   make bench-pytorch  the same against PyTorch 1.13 at each of its thread settings, in the
 #                   same run (needs /usr/bin/python3 with torch; skipped otherwise)
+#   make bench-ort  inference against ONNX Runtime, interleaved, logits checked first (needs
+#                   node and onnxruntime-node in build/ort: mkdir -p build/ort && cd build/ort
+#                   && ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node; and torch to
+#                   export the models once; skipped otherwise)
 #   make fuzz       libFuzzer on the file readers (safetensors, torch.save, config.json, clips,
 #                   manifests), FUZZ_SECONDS (60) each; prints executions and coverage
 #                   (needs clang and libclang-rt-dev). Findings go to build/fuzz/crashes/.
@@ -56,7 +60,7 @@ EXAMPLES = $(patsubst examples/%.c,build/%,$(wildcard examples/*.c))
 BINS = build/tsf build/video2clip build/demo build/test_main build/test_clip build/bench_matmul \
        $(EXAMPLES) $(if $(HAVE_STB),$(STB_TOOLS),)
 
-.PHONY: all test check fuzz soak bench bench-model bench-scaling bench-pytorch demo format format-check \
+.PHONY: all test check fuzz soak bench bench-model bench-scaling bench-pytorch bench-ort demo format format-check \
         clean stb-note
 BINS += build/bench_model
 all: $(BINS) stb-note
@@ -136,6 +140,13 @@ bench-pytorch: build/bench_model
 	  /usr/bin/python3 bench/compare_pytorch.py $(BENCH_ARGS); else \
 	  echo "bench-pytorch: skipped: /usr/bin/python3 has no torch" \
 	    "(sudo apt-get install python3-torch python3-numpy)"; fi
+
+build/ort_check: bench/ort_check.c bench/bench_common.h timesformer.h | build
+	$(CC) $(CFLAGS) bench/ort_check.c -o $@ $(LDLIBS)
+
+bench-ort: build/ort_check
+	@if [ -x /usr/bin/python3 ]; then /usr/bin/python3 bench/compare_ort.py $(BENCH_ARGS); else \
+	  echo "bench-ort: skipped: no /usr/bin/python3"; fi
 
 FORMAT_FILES = timesformer.h $(wildcard tests/*.c tests/*.h tests/*.cpp tests/fuzz/*.c tests/fuzz/*.h bench/*.c bench/*.h examples/*.c tools/*.c tools/*.h)
 format:
