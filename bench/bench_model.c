@@ -1,10 +1,11 @@
 /* bench/bench_model.c - the whole model: inference and training-step time, GFLOP/s, % of
-   peak and peak memory, for the three attention variants; time and memory against frames
+   peak and peak memory, for the attention schemes; time and memory against frames
 
    WHAT IT DOES
 
-   Times TimeSformer as the library runs it, for each attention variant (divided_space_time,
-   joint_space_time, space_only) and each configuration:
+   Times TimeSformer as the library runs it, for each attention variant (by default the
+   released three: divided_space_time, joint_space_time, space_only; --variants all adds the
+   paper's sparse_local_global and axial) and each configuration:
        small   112^2, patch 16, 8 frames, D 192, depth 4, 3 heads, 10 classes, batch 4
        vitb    ViT-B/16: 224^2, patch 16, 8 frames, D 768, depth 12, 12 heads, 400 classes,
                batch 1 (the paper's model)
@@ -48,12 +49,16 @@
    reported (the JSON also has the fastest, "ms_min"). Repetitions per configuration:
    tiny 7, small 7, vitb 3 (--quick: 3, 3, 1). Clock: clock_gettime(CLOCK_MONOTONIC).
 
-   SCALING (--scaling): the small configuration at T = 4, 8, 16, 32, 64 frames (and 96 for
-   divided, the paper's TimeSformer-L length), the model built for T frames (cfg.frames = T),
-   inference and training at 2 threads (--threads): time and peak RSS against T, as JSON lines,
-   a table (with the growth factor per doubling of T) and an SVG plot (--svg PATH, default
-   build/bench_scaling.svg; with several --threads, the last). --configs picks another
-   configuration. Joint attention's cost grows with (N T)^2, divided's with N T (N + T).
+   SCALING (--scaling): the small configuration at T = 4, 8, 16, 32, 64 frames (and 96, the
+   paper's TimeSformer-L length, for divided and axial), the model built for T frames
+   (cfg.frames = T), inference and training at 2 threads (--threads), all five schemes unless
+   --variants: time and peak RSS against T, as JSON lines, a table (with the growth factor per
+   doubling of T) and an SVG plot (--svg PATH, default build/bench_scaling.svg; with several
+   --threads, the last). --configs picks another configuration. At N patches a frame, joint
+   attention's cost grows with (N T)^2, divided's with N T (N + T), axial's with N T (T + Hp +
+   Wp), all of them linear in T while T is small against N; sparse_local_global's attention
+   is (N T)^2 (1/4 + 1/8), 3/8 of joint's, so it grows like divided while the linear layers
+   dominate and faster than linearly once its attention does (docs/model.md sections 4, 8).
 
    BUILD AND RUN (from the repository root)
 
@@ -62,6 +67,7 @@
    or by hand:
        gcc -O2 -march=native -fopenmp -I. bench/bench_model.c -o build/bench_model -lm
        ./build/bench_model                       # small and vitb, 3 variants, 1 and 2 threads
+       ./build/bench_model --quick --variants all  # the five schemes on the small config
        ./build/bench_model --quick               # small only, fewer repetitions
        ./build/bench_model --configs vitb --variants divided --threads 2 --modes train
        ./build/bench_model --scaling --svg build/bench_scaling.svg
@@ -76,7 +82,8 @@
 
    OPTIONS
        --configs LIST     tiny,small,vitb (default small,vitb; --quick: small)
-       --variants LIST    divided,joint,space (default all three; full names work too)
+       --variants LIST    divided,joint,space,local_global,axial (full names work too), or
+                          all (the five); default divided,joint,space (--scaling: all)
        --threads LIST     thread counts, default 1,2 (--scaling: 2)
        --modes LIST       infer,train,lean (default all three; --scaling: infer,train)
        --quick            fewer repetitions (and only the small config unless --configs)
@@ -136,14 +143,17 @@ static const bench_cfg *find_cfg(const char *name) {
     return NULL;
 }
 
+/* The short names of the attention schemes, by id (the full ones: tsf_attention_name). */
+static const char *const g_short[TSF_NUM_ATTENTION] = {"divided", "joint", "space", "local_global",
+                                                       "axial"};
 static int parse_variant(const char *s) {
-    if (!strcmp(s, "divided")) return TSF_ATTN_DIVIDED;
-    if (!strcmp(s, "joint")) return TSF_ATTN_JOINT;
-    if (!strcmp(s, "space")) return TSF_ATTN_SPACE;
+    int v;
+    for (v = 0; v < TSF_NUM_ATTENTION; v++)
+        if (!strcmp(s, g_short[v])) return v;
     return tsf_attention_parse(s);
 }
 static const char *short_variant(int v) {
-    return v == TSF_ATTN_DIVIDED ? "divided" : v == TSF_ATTN_JOINT ? "joint" : "space";
+    return v >= 0 && v < TSF_NUM_ATTENTION ? g_short[v] : "?";
 }
 /* Modes: 0 infer, 1 train, 2 lean (a training step with cfg.recompute and cfg.fused_sgd). */
 static const char *mode_name(int m) { return m == 2 ? "lean" : m == 1 ? "train" : "infer"; }
@@ -494,8 +504,10 @@ static int split_words(char *buf, char **words, int max) {
 }
 
 /* ---- SVG of the scaling run ----------------------------------------------------------------- */
-static const char *variant_colour(int v) {
-    return v == TSF_ATTN_DIVIDED ? "#1f77b4" : v == TSF_ATTN_JOINT ? "#d62728" : "#2ca02c";
+static const char *variant_colour(int v) { /* the demo's colours */
+    static const char *const c[TSF_NUM_ATTENTION] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
+                                                     "#ff7f0e"};
+    return v >= 0 && v < TSF_NUM_ATTENTION ? c[v] : "#000000";
 }
 
 /* Two log-log panels, time and peak RSS against T; solid: training step, dashed: inference. */
@@ -527,7 +539,7 @@ static int write_svg(const char *path, const bench_cfg *c, const meas *ms, int n
             "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
             "<text x=\"%.0f\" y=\"22\" font-size=\"15\">TimeSformer, %s config (%d&#xB2;, "
             "patch %d, D %d, depth %d, batch %d), %d thread%s: cost against frames T</text>\n",
-            ML + 2 * PW + GAP + 20, MT + PH + MB + 40, ML, c->name, c->image, c->patch, c->dim,
+            ML + 2 * PW + GAP + 20, MT + PH + MB + 60, ML, c->name, c->image, c->patch, c->dim,
             c->depth, c->batch, threads, threads == 1 ? "" : "s");
     for (panel = 0; panel < 2; panel++) {
         double x0 = ML + panel * (PW + GAP), y0 = MT, ly0 = log10(ymin[panel]),
@@ -564,7 +576,7 @@ static int write_svg(const char *path, const bench_cfg *c, const meas *ms, int n
                 "%.1f %.1f)\">%s (log scale)</text>\n",
                 x0 + PW / 2, y0 + PH + 36, x0 - 50, y0 + PH / 2, x0 - 50, y0 + PH / 2,
                 panel == 0 ? "milliseconds per call (a batch)" : "peak RSS, MB");
-        for (v = 0; v < 3; v++)
+        for (v = 0; v < TSF_NUM_ATTENTION; v++)
             for (mode = 0; mode < 2; mode++) {
                 int first = 1;
                 for (i = 0; i < n; i++) {
@@ -616,17 +628,20 @@ static int write_svg(const char *path, const bench_cfg *c, const meas *ms, int n
             }
         }
     }
-    { /* legend */
+    { /* legend: the schemes measured, then what the dashes mean on a line of its own */
         double lx = ML, ly = MT + PH + 58;
-        for (v = 0; v < 3; v++) {
+        for (v = 0; v < TSF_NUM_ATTENTION; v++) {
+            for (i = 0; i < n && ms[i].variant != v; i++) {
+            }
+            if (i == n) continue;
             fprintf(f,
                     "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
                     "stroke-width=\"3\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
                     lx, ly, lx + 24, ly, variant_colour(v), lx + 30, ly + 4, tsf_attention_name(v));
-            lx += 190;
+            lx += 180;
         }
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">solid: training step, dashed: inference</text>\n",
-                lx, ly + 4);
+                ML, ly + 24);
     }
     fprintf(f, "</svg>\n");
     if (fclose(f) != 0) return fprintf(stderr, "bench_model: cannot write %s\n", path), 1;
@@ -664,7 +679,8 @@ static int plot_file(const char *path, const char *svg, int only_threads) {
 /* ---- main ----------------------------------------------------------------------------------- */
 static void usage(FILE *f) {
     fprintf(f, "usage: bench_model [--quick] [--configs tiny,small,vitb] [--variants divided,joint,"
-               "space]\n"
+               "space,\n"
+               "                   local_global,axial | all]\n"
                "                   [--threads 1,2] [--modes infer,train] [--reps N] [--warmup N]\n"
                "                   [--min-ms X] [--peak GFLOPS]\n"
                "       bench_model --scaling [--frames 4,8,16,32,64] [--threads 2] [--svg PATH]\n"
@@ -690,7 +706,8 @@ static double print_header(const char *what, double peak) {
 
 int main(int argc, char **argv) {
     int threads[16] = {1, 2}, nthreads = 2, frames[16] = {4, 8, 16, 32, 64}, nframes = 5;
-    int variants[3] = {TSF_ATTN_DIVIDED, TSF_ATTN_JOINT, TSF_ATTN_SPACE}, nvariants = 3;
+    int variants[TSF_NUM_ATTENTION] = {TSF_ATTN_DIVIDED, TSF_ATTN_JOINT, TSF_ATTN_SPACE};
+    int nvariants = 3, variants_given = 0;
     int modes[3] = {0, 1, 2}, nmodes = 3, modes_given = 0, quick = 0, one = 0, scaling = 0,
         reps = 0, warmup = 1;
     int threads_given = 0, frames_given = 0, a, i, j, v, t, md, nm = 0, fail = 0;
@@ -727,14 +744,26 @@ int main(int argc, char **argv) {
         } else if (!strcmp(o, "--variants") && val) {
             char buf[256], *w[8];
             int n, k;
-            snprintf(buf, sizeof buf, "%s", val), a++;
+            snprintf(buf, sizeof buf, "%s", val), a++, variants_given = 1;
             n = split_words(buf, w, 8);
-            for (k = 0, nvariants = 0; k < n && nvariants < 3; k++) {
-                int pv = parse_variant(w[k]);
+            for (k = 0, nvariants = 0; k < n; k++) {
+                int pv = parse_variant(w[k]), d;
+                if (!strcmp(w[k], "all")) {
+                    for (nvariants = 0; nvariants < TSF_NUM_ATTENTION; nvariants++)
+                        variants[nvariants] = nvariants;
+                    continue;
+                }
                 if (pv < 0) {
-                    fprintf(stderr, "bench_model: unknown variant '%s'\n", w[k]);
+                    fprintf(stderr,
+                            "bench_model: unknown variant '%s' (divided, joint, space, "
+                            "local_global, axial, all)\n",
+                            w[k]);
                     return 2;
                 }
+                for (d = 0; d < nvariants && variants[d] != pv; d++) {
+                }
+                if (d < nvariants) continue; /* listed twice: once */
+                if (nvariants >= TSF_NUM_ATTENTION) break;
                 variants[nvariants++] = pv;
             }
         } else if (!strcmp(o, "--variant") && val) {
@@ -823,10 +852,13 @@ int main(int argc, char **argv) {
             tokens_per_frame = (small->image / small->patch) * (small->image / small->patch);
         if (!threads_given) threads[0] = 2, nthreads = 1;
         if (!modes_given) nmodes = 2; /* infer, train */
+        if (!variants_given)          /* all five */
+            for (nvariants = 0; nvariants < TSF_NUM_ATTENTION; nvariants++)
+                variants[nvariants] = nvariants;
 #if !BENCH_OPENMP
         threads[0] = 1, nthreads = 1;
 #endif
-        if (!frames_given) frames[nframes++] = 96; /* divided only, below */
+        if (!frames_given) frames[nframes++] = 96; /* divided and axial only, below */
         nmax = nvariants * nframes * nmodes * nthreads;
         res = (meas *)calloc((size_t)nmax, sizeof(meas));
         if (!res) return 1;
@@ -836,7 +868,8 @@ int main(int argc, char **argv) {
         for (t = 0; t < nthreads; t++)
             for (v = 0; v < nvariants; v++)
                 for (i = 0; i < nframes; i++) {
-                    if (!frames_given && frames[i] == 96 && variants[v] != TSF_ATTN_DIVIDED)
+                    if (!frames_given && frames[i] == 96 && variants[v] != TSF_ATTN_DIVIDED &&
+                        variants[v] != TSF_ATTN_AXIAL)
                         continue;
                     for (md = 0; md < nmodes; md++) {
                         meas *q = &res[n];
@@ -849,7 +882,7 @@ int main(int argc, char **argv) {
                         n++;
                     }
                 }
-        printf("\n%-18s %3s %4s %6s %10s %10s %8s %8s %9s %9s %7s %7s\n", "variant", "thr", "T",
+        printf("\n%-19s %3s %4s %6s %10s %10s %8s %8s %9s %9s %7s %7s\n", "variant", "thr", "T",
                "tokens", "infer ms", "train ms", "x infer", "x train", "infer MB", "train MB",
                "GF/s i", "GF/s t");
         for (t = 0; t < nthreads; t++)
@@ -867,7 +900,7 @@ int main(int argc, char **argv) {
                                 qi = &res[k];
                         }
                     if (!qi && !qt) continue;
-                    printf("%-18s %3d %4d %6d ", tsf_attention_name(variants[v]), threads[t],
+                    printf("%-19s %3d %4d %6d ", tsf_attention_name(variants[v]), threads[t],
                            frames[i], 1 + tokens_per_frame * frames[i]);
                     print_cell(qi != NULL, qi ? qi->ms : 0, 10, 1, " ");
                     print_cell(qt != NULL, qt ? qt->ms : 0, 10, 1, " ");
@@ -942,7 +975,7 @@ int main(int argc, char **argv) {
                     nm++;
                 }
 
-    printf("\n%-6s %-18s %-5s %3s %2s %10s %10s %8s %6s %5s %8s %8s %6s %5s\n", "config", "variant",
+    printf("\n%-6s %-19s %-5s %3s %2s %10s %10s %8s %6s %5s %8s %8s %6s %5s\n", "config", "variant",
            "mode", "thr", "B", "ms", "ms/clip", "GFLOP/s", "%peak", "%fma", "RSS MB", "lib MB",
            "x1thr", "load");
     for (i = 0; i < nm; i++) {
@@ -952,7 +985,7 @@ int main(int argc, char **argv) {
             if (res[j].cfg == q->cfg && res[j].variant == q->variant && res[j].train == q->train &&
                 res[j].threads == 1)
                 one_ms = res[j].ms;
-        printf("%-6s %-18s %-5s %3d %2d %10.1f %10.1f %8.1f %6.1f ", q->cfg->name,
+        printf("%-6s %-19s %-5s %3d %2d %10.1f %10.1f %8.1f %6.1f ", q->cfg->name,
                tsf_attention_name(q->variant), mode_name(q->train), q->threads, q->B, q->ms,
                q->ms_clip, q->gflops, q->peak_pct);
         print_cell(probe > 0, probe > 0 ? 100.0 * q->gflops / (probe * q->threads) : 0, 5, 1, " ");

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of bench/bench_model.c on the tiny config (a few seconds): the driver runs a
 # process per measurement, checks 1 and 2 threads give bit-identical results, prints a JSON
-# line per measurement and a table; --one, --scaling (JSON, table, SVG), --export, bad options.
+# line per measurement and a table; the five schemes (--variants all, --scaling's default);
+# --one, --scaling (JSON, table, SVG), --export, bad options.
 # Usage: bash tests/test_bench.sh [BENCH_MODEL_BINARY]   Last line: "N passed, N failed".
 set -u
 BIN=${1:-build/bench_model}
@@ -58,6 +59,30 @@ else
     fail "bench_model --scaling"
 fi
 
+# the five schemes: --variants all (short names too), and --scaling runs all five by default
+if "$BIN" --configs tiny --quick --min-ms 1 --threads 1 --modes infer --variants all >"$OUT/all" 2>"$OUT/err" &&
+    [ "$(grep -c '^{"bench":"model"' "$OUT/all")" -eq 5 ] &&
+    grep -q '^tiny  *sparse_local_global  *infer ' "$OUT/all" && grep -q '^tiny  *axial  *infer ' "$OUT/all"; then
+    pass "bench_model --variants all: the five schemes"
+else
+    fail "bench_model --variants all: $(grep -c '^{' "$OUT/all" 2>/dev/null) JSON lines"
+fi
+if "$BIN" --configs tiny --quick --min-ms 1 --threads 1 --modes train --variants local_global,axial >"$OUT/two" 2>"$OUT/err" &&
+    [ "$(grep -c '^{"bench":"model"' "$OUT/two")" -eq 2 ] &&
+    grep -q '"variant":"sparse_local_global","mode":"train"' "$OUT/two" && grep -q '"variant":"axial","mode":"train"' "$OUT/two"; then
+    pass "bench_model --variants local_global,axial: their training steps"
+else
+    fail "bench_model --variants local_global,axial"
+fi
+if "$BIN" --scaling --configs tiny --frames 2,4 --modes infer --threads 1 --reps 1 --min-ms 1 \
+    --svg "$OUT/s5.svg" >"$OUT/scal5" 2>"$OUT/err" && [ "$(grep -c '^{' "$OUT/scal5")" -eq 10 ] &&
+    [ "$(grep -c '<polyline' "$OUT/s5.svg")" -eq 10 ] && grep -q '>sparse_local_global</text>' "$OUT/s5.svg" &&
+    grep -q '^axial  *1  *4 ' "$OUT/scal5"; then
+    pass "bench_model --scaling: the five schemes by default (10 measurements, 10 curves: time and memory)"
+else
+    fail "bench_model --scaling, five schemes: $(grep -c '^{' "$OUT/scal5" 2>/dev/null) JSON lines"
+fi
+
 if "$BIN" --plot "$OUT/scal" --svg "$OUT/p.svg" >/dev/null 2>"$OUT/err" &&
     [ "$(grep -c '<polyline' "$OUT/p.svg")" -eq 4 ]; then
     pass "bench_model --plot: the SVG again from the saved output"
@@ -78,10 +103,12 @@ fi
 rc=$?
 "$BIN" --configs huge >/dev/null 2>&1
 rc2=$?
-if [ "$rc" -eq 2 ] && [ "$rc2" -eq 2 ]; then
-    pass "bench_model: unknown options and configs exit with status 2"
+"$BIN" --variants divided,sparse >/dev/null 2>&1
+rc3=$?
+if [ "$rc" -eq 2 ] && [ "$rc2" -eq 2 ] && [ "$rc3" -eq 2 ]; then
+    pass "bench_model: unknown options, configs and variants exit with status 2"
 else
-    fail "bench_model: bad options exit with $rc and $rc2 (expected 2)"
+    fail "bench_model: bad options exit with $rc, $rc2 and $rc3 (expected 2)"
 fi
 
 echo "$PASSED passed, $FAILED failed"

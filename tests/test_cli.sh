@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end tests of build/tsf: `tsf info` counts for the paper's models, `tsf parity` on
-# every golden folder, and its failure on a corrupted one. Usage: tests/test_cli.sh TSF_BINARY
+# End-to-end tests of build/tsf: `tsf info` counts for the paper's models (all five schemes,
+# the pos_embed ablation), `tsf export`'s refusal of what Hugging Face cannot run, `tsf parity`
+# on every golden folder, and its failure on a corrupted one. Usage: tests/test_cli.sh TSF_BINARY
 # Prints [PASS]/[FAIL] lines and "N passed, N failed"; exit status 1 on any failure.
 set -u
 TSF=${1:-build/tsf}
@@ -26,6 +27,27 @@ for row in "space_only 85,932,462 140.5" "joint_space_time 85,938,606 179.6" "di
     fi
 done
 
+# the paper's two unreleased schemes and the pos_embed ablation (docs/model.md sections 7 and 8):
+# counts from the reference's `count` (ViT-B/16, 8 x 224^2; 206.928 and 249.412 GFLOPs a view)
+vitb_pos() { # attention classes pos_embed
+    vitb "$1" "$2" | sed "s/}\$/, \"pos_embed\": \"$3\"}/"
+}
+for row in "sparse_local_global 174 space_time 121,392,558 206.9" "axial 174 space_time 156,846,510 249.4" \
+    "sparse_local_global 400 space_time 121,566,352 206.9" "axial 400 space_time 157,020,304 249.4" \
+    "divided_space_time 174 space 121,386,414 195.8" "divided_space_time 174 none 121,235,118 195.8" \
+    "sparse_local_global 174 space 121,386,414 206.9" "axial 174 none 156,689,070 249.4" \
+    "space_only 174 none 85,781,166 140.5" "joint_space_time 174 space 85,932,462 179.6"; do
+    set -- $row
+    vitb_pos "$1" "$2" "$3" >"$TMP/$1_$2_$3.json"
+    out=$("$TSF" info "$TMP/$1_$2_$3.json" 2>&1)
+    if echo "$out" | grep -q "^attention    $1\$" && echo "$out" | grep -q "^pos_embed    $3 (" &&
+        echo "$out" | grep -q "^parameters   $4\$" && echo "$out" | grep -q "^GFLOPs       $5 per clip"; then
+        pass "info: ViT-B/16 $1, pos_embed $3, $2 classes: $4 parameters, $5 GFLOPs"
+    else
+        fail "info: ViT-B/16 $1, pos_embed $3, $2 classes: want $4 parameters and $5 GFLOPs, got: $(echo "$out" | grep -E 'attention|pos_embed|parameters|GFLOPs' | tr '\n' ' ')"
+    fi
+done
+
 # info's training memory: every block's activations > recompute > recompute + fused SGD
 out=$("$TSF" info "$TMP/divided_space_time.json" 2>&1 | tr '\n' ' ')
 mem=$(echo "$out" | sed -E 's/.*training, batch 1: ([0-9.]+) MB.*recomputed\): ([0-9.]+) MB.*no whole gradient kept\): ([0-9.]+) MB.*/\1 \2 \3/')
@@ -46,6 +68,21 @@ if "$TSF" info "$TMP/missing.safetensors" >/dev/null 2>&1; then
 else
     pass "info: a missing file fails"
 fi
+
+# export: Hugging Face's TimeSformer has neither the two unreleased schemes nor the pos_embed
+# ablation; such a model is refused by name and nothing is written
+for row in "local_global_base sparse_local_global" "axial_base axial" "divided_pos_space pos_embed space" "joint_pos_none pos_embed none"; do
+    set -- $row
+    rm -rf "$TMP/hf_$1"
+    "$TSF" export "tests/golden/$1/weights.safetensors" "$TMP/hf_$1" >"$TMP/export.log" 2>&1
+    rc=$?
+    if [ $rc -eq 1 ] && grep -q "export: .*$1/weights.safetensors has ${3:+$2 }${3:-attention_type $2}, and Hugging Face" "$TMP/export.log" &&
+        [ ! -e "$TMP/hf_$1" ]; then
+        pass "export: $1 refused by name ($2${3:+ $3}), nothing written"
+    else
+        fail "export: $1: exit $rc, folder $(ls -d "$TMP/hf_$1" 2>/dev/null || echo absent): $(head -c 400 "$TMP/export.log")"
+    fi
+done
 
 # parity on every golden folder
 for d in tests/golden/*/; do

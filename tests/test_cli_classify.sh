@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # test_cli_classify.sh - end-to-end tests of `tsf classify` and `tsf attention`.
 #
-# A small C program compiled against timesformer.h writes tiny models of the three attention
-# variants (tsf_model_init + tsf_model_set_labels + tsf_model_save), clips (tsf_clip_save),
+# A small C program compiled against timesformer.h writes tiny models of the five attention
+# schemes (tsf_model_init + tsf_model_set_labels + tsf_model_save), clips (tsf_clip_save),
 # raw RGB24 streams, PNG frames (when stb is installed) and the probabilities that the loader
 # (tsf_clip_sample, test view) and the forward pass give for them. The tests check that
 # classify reproduces those on a clip, on a folder of frames and on raw stdin, with sliding
 # windows on a long clip; the JSON output; the attention PNG (signature and size) for every
-# variant, with and without --rollout (whose weights must sum to 1); and every error path
-# with its message. A build without stb (-DTT_NO_STB) must print how to install libstb-dev.
+# variant, with and without --rollout (whose weights must sum to 1); for sparse_local_global
+# and axial on an odd grid, the maps against the groupings (uniform attention: known values;
+# any attention: every sequence's weights sum to 1) and axial's --rollout refused by name;
+# and every error path with its message. A build without stb (-DTT_NO_STB) must print how to install libstb-dev.
 # Hostile input (issue 15), through a -O0 build under ASan and UBSan made here when the
 # compiler can: class names and paths outside ASCII in the PNG's captions (the same PNG as
 # with '?' for each character) and in the JSON (valid UTF-8); finite weights whose logits
@@ -92,8 +94,9 @@ HAVE_STB=0
 
 # ---- the generator ----------------------------------------------------------------------------
 cat >"$TMP/gen.c" <<'EOF'
-/* gen OUT: tiny TimeSformer models (the three variants) and clips for test_cli_classify.sh,
-   and the probabilities the loader + forward pass give for them (the expected output). */
+/* gen OUT: tiny TimeSformer models (the five attention schemes) and clips for
+   test_cli_classify.sh, and the probabilities the loader + forward pass give for them (the
+   expected output). */
 #define TIMESFORMER_IMPLEMENTATION
 #include "timesformer.h"
 #include <math.h>
@@ -167,8 +170,9 @@ static void expect(const char *model, const char *what, const double *p, int K) 
 }
 
 int main(int argc, char **argv) {
-    static const char *const names[] = {"divided", "joint", "space"};
-    static const int attn[] = {TSF_ATTN_DIVIDED, TSF_ATTN_JOINT, TSF_ATTN_SPACE};
+    static const char *const names[] = {"divided", "joint", "space", "local_global", "axial"};
+    static const int attn[] = {TSF_ATTN_DIVIDED, TSF_ATTN_JOINT, TSF_ATTN_SPACE,
+                               TSF_ATTN_LOCAL_GLOBAL, TSF_ATTN_AXIAL};
     static const char *const labels[] = {"walk", "run", "jump \"high\"", "swim", "fly"};
     unsigned char *shortc = malloc((size_t)NS * H * W * 3), *longc = malloc((size_t)NL * H * W * 3);
     unsigned char *gray = malloc((size_t)NS * H * W);
@@ -208,7 +212,7 @@ int main(int argc, char **argv) {
             return fprintf(stderr, "gen: cannot write %s\n", path), 1;
     }
 #endif
-    for (v = 0; v < 3; v++) {
+    for (v = 0; v < 5; v++) {
         tsf_model m;
         tsf_config cfg;
         tsf_error err;
@@ -240,6 +244,38 @@ int main(int argc, char **argv) {
         predict(&m, longc, NL - 12, 12, 3, pw), n++;
         for (k = 0; k < 5; k++) mean[k] = (mean[k] + pw[k]) / n;
         expect(names[v], "long", mean, 5);
+        tsf_model_free(&m);
+    }
+    /* sparse_local_global and axial on an odd grid (24 x 24 with patch 8: 3 x 3 patches, 3
+       frames), where windows and parity classes differ in length: with peaky weights
+       (odd_*), and with every query, key and value zero (uni_*: every attention uniform, so
+       each map is known from the groupings alone) */
+    for (v = 0; v < 4; v++) {
+        tsf_model m;
+        tsf_config cfg;
+        tsf_error err;
+        char file[64];
+        size_t j;
+        int L = 2, D = 24, uni = v >= 2;
+        float *qkv[8];
+        memset(&cfg, 0, sizeof cfg);
+        cfg.image_size = 24, cfg.patch_size = 8, cfg.frames = 3, cfg.dim = D, cfg.depth = L;
+        cfg.heads = 2, cfg.mlp_ratio = 2.0f, cfg.classes = 5;
+        cfg.attention = v % 2 ? TSF_ATTN_AXIAL : TSF_ATTN_LOCAL_GLOBAL;
+        if (tsf_model_init(&m, &cfg, 1, 21 + v) != TSF_OK) return fprintf(stderr, "gen: init\n"), 1;
+        qkv[0] = m.params.qkv_w, qkv[1] = m.params.t_qkv_w, qkv[2] = m.params.l_qkv_w;
+        qkv[3] = m.params.w_qkv_w, qkv[4] = m.params.qkv_b, qkv[5] = m.params.t_qkv_b;
+        qkv[6] = m.params.l_qkv_b, qkv[7] = m.params.w_qkv_b;
+        if (uni) {
+            for (k = 0; k < 8; k++)
+                if (qkv[k]) memset(qkv[k], 0, sizeof(float) * (size_t)L * 3 * D * (k < 4 ? D : 1));
+        } else {
+            for (j = 0; j < m.param_floats; j++) m.param_memory[j] *= 5.0f;
+        }
+        snprintf(file, sizeof file, "%s_%s.safetensors", uni ? "uni" : "odd",
+                 v % 2 ? "axial" : "local_global");
+        if (tsf_model_save(&m, at(file), &err) != TSF_OK)
+            return fprintf(stderr, "gen: %s\n", err.msg), 1;
         tsf_model_free(&m);
     }
     { /* issue 15: class names outside ASCII, and logits that overflow from finite weights */
@@ -278,7 +314,7 @@ GEN_FLAGS=""
 [ "$HAVE_STB" = 1 ] && GEN_FLAGS="-DHAVE_STB -I$STB_DIR"
 if $CC -std=c99 -O2 -I"$ROOT" $GEN_FLAGS "$TMP/gen.c" -o "$TMP/gen" -lm >"$LOG" 2>&1 &&
     "$TMP/gen" "$W" >"$W/expect" 2>"$LOG"; then
-    pass "generator: tiny models (divided, joint, space_only), clips, raw streams"
+    pass "generator: tiny models (the five schemes; odd grids), clips, raw streams"
 else
     fail "generator" "$(head -c 1000 "$LOG")"
     echo "$PASSED passed, $FAILED failed"
@@ -299,7 +335,7 @@ LONG="$S3 --stride 10"    # long.clip (60 frames): windows at 0 10 20 30 40, and
 RAW="- --width 40 --height 36"
 
 # ---- classify: the loader's numbers from every kind of input ------------------------------------
-for v in divided joint space; do
+for v in divided joint space local_global axial; do
     json "classify $v: clip = loader + forward" "$v short" "\$TSF classify $v.safetensors short.clip $S3 --json"
     json "classify $v: raw stdin = clip" "$v short" "\$TSF classify $v.safetensors $RAW $S3 --json <short.rgb"
     json "classify $v: long clip, mean of 6 windows" "$v long" "\$TSF classify $v.safetensors long.clip $LONG --json"
@@ -339,7 +375,7 @@ out "classify --help" "--frames-stride K" "\$TSF classify --help"
 # ---- attention ----------------------------------------------------------------------------------
 # rollout: the cls row of a product of row-stochastic matrices sums to 1 (space_only: the
 # mean over the frames' cls tokens)
-for v in divided joint space; do
+for v in divided joint space local_global odd_local_global; do
     if (cd "$W" && "$TSF" attention $v.safetensors short.clip $S3 --rollout --json) >"$LOG" 2>&1 &&
         ! crashed && grep -q -E '"total": (1\.000000|0\.999999)' "$LOG"; then
         pass "attention $v --rollout --json: weights sum to 1"
@@ -352,8 +388,9 @@ out "attention --json: a 4 x 4 patch grid" '"grid": [4, 4]' "\$TSF attention joi
 ok "attention: raw stdin with --start = the clip's window" "[ \"\$(\$TSF attention joint.safetensors $RAW $S3 --start 20 --json <long.rgb | grep -v -E '\"(input|frames)\"')\" = \"\$(\$TSF attention joint.safetensors long.clip $S3 --start 20 --json | grep -v -E '\"(input|frames)\"')\" ]"
 out "attention: --start picks the window" '"sampled_frames": [20, 23, 27, 31]' "\$TSF attention joint.safetensors long.clip $S3 --start 20 --json"
 if [ "$TSF_STB" = 1 ]; then
-    for v in divided joint space; do
+    for v in divided joint space local_global axial odd_local_global odd_axial; do
         for r in "" "--rollout"; do
+            case $v$r in *axial--rollout) continue ;; esac # refused, below
             name="attention $v ${r:+$r }PNG"
             if (cd "$W" && "$TSF" attention $v.safetensors short.clip $S3 $r --out att_$v$r.png) >"$LOG" 2>&1 && ! crashed; then
                 png "$name" "att_$v$r.png"
@@ -372,6 +409,109 @@ else
     skip "attention PNGs" "this tsf was built without stb"
 fi
 out "attention --help" "--rollout" "\$TSF attention --help"
+
+# sparse_local_global and axial. amap MODE FILE: checks attention --json's numbers with awk,
+# from the groupings of docs/model.md section 4 (3 x 3 patches, 3 frames; T, Hp, Wp below):
+#   uni_lg     every attention uniform: patch (t, i, j) gets 1 / (1 + the size of its parity
+#              class (t, i, j mod 2)), and so does that class's cls copy (cls_self, in class
+#              order (a, b, c) lexicographic)
+#   uni_lg_r1  the same model's rollout through block 1: the global step gives the cls
+#              1/2 + sum over classes of 1 / (2 G (1 + size)), each token 1 / (2 G (1 + its
+#              class's size)); the local step then gives a token half its own and half its
+#              window's mean (windows: rows below ceil(Hp/2), columns below ceil(Wp/2))
+#   uni_axial  every map 1 / (1 + Hp), each of the T * Wp cls copies the same, the T x T
+#              temporal panel and the frame weights 1 / T
+#   sum_lg     any weights: in each parity class the cls row's weights on its tokens and on
+#              its cls copy sum to 1
+#   sum_axial  any weights: the same in each frame's patch column
+amap() {
+    awk -v mode="$1" -v T=3 -v Hp=3 -v Wp=3 '
+    function cnt(X, p) { return int((X - p + 1) / 2) }
+    function near(a, b) { d = a - b; return d < 1e-5 && d > -1e-5 }
+    function bad(what) { if (!err) err = what }
+    function nums(line, arr,    n) { sub(/^[^[]*/, "", line); gsub(/[][,]/, " ", line); return split(line, arr, " ") }
+    BEGIN { nt = np = 0 }
+    /"maps": \[/ { inm = 1; next }
+    /"temporal": \[/ { intp = 1; next }
+    (inm || intp) && /^  \]/ { inm = intp = 0; next }
+    inm { n = nums($0, f); for (k = 1; k <= n; k++) M[nt, k - 1] = f[k]; nt++; next }
+    intp { n = nums($0, f); for (k = 1; k <= n; k++) P[np, k - 1] = f[k]; np++; next }
+    /"cls_self":/ { ns = nums($0, S) }
+    /"frame_weights":/ { nf = nums($0, F) }
+    END {
+        N = Hp * Wp; nb = Hp < 2 ? Hp : 2; nc = Wp < 2 ? Wp : 2; nt2 = T < 2 ? T : 2; G = nt2 * nb * nc
+        if (nt != T) bad("maps has " nt " rows")
+        for (a = 0; a < nt2; a++) for (b = 0; b < nb; b++) for (c = 0; c < nc; c++)
+            L[(a * nb + b) * nc + c] = cnt(T, a) * cnt(Hp, b) * cnt(Wp, c)
+        for (t = 0; t < T; t++) for (i = 0; i < Hp; i++) for (j = 0; j < Wp; j++) {
+            g = ((t % 2) * nb + i % 2) * nc + j % 2
+            w = (i >= int((Hp + 1) / 2)) * nc + (j >= int((Wp + 1) / 2))
+            cls[t, i, j] = g; win[t, i, j] = w; wsize[w]++; sum[g] += M[t, i * Wp + j]
+            col[t * Wp + j] += M[t, i * Wp + j]
+        }
+        if (mode == "uni_lg" || mode == "sum_lg") {
+            if (ns != G) bad("cls_self has " ns " values, want " G)
+            for (g = 0; g < G; g++) {
+                if (mode == "uni_lg" && !near(S[g + 1], 1 / (1 + L[g]))) bad("cls_self[" g "] = " S[g + 1])
+                if (mode == "sum_lg" && !near(sum[g] + S[g + 1], 1)) bad("class " g " sums to " sum[g] + S[g + 1])
+            }
+            if (mode == "uni_lg")
+                for (t = 0; t < T; t++) for (i = 0; i < Hp; i++) for (j = 0; j < Wp; j++)
+                    if (!near(M[t, i * Wp + j], 1 / (1 + L[cls[t, i, j]]))) bad("map t" t " (" i "," j ") = " M[t, i * Wp + j])
+        } else if (mode == "uni_lg_r1") {
+            u0 = 0.5
+            for (g = 0; g < G; g++) u0 += 0.5 / (G * (1 + L[g]))
+            if (ns != 1 || !near(S[1], u0)) bad("cls_self " S[1] ", want " u0)
+            for (t = 0; t < T; t++) for (i = 0; i < Hp; i++) for (j = 0; j < Wp; j++) {
+                u[t, i, j] = 0.5 / (G * (1 + L[cls[t, i, j]])); wsum[win[t, i, j]] += u[t, i, j]
+            }
+            for (t = 0; t < T; t++) for (i = 0; i < Hp; i++) for (j = 0; j < Wp; j++) {
+                want = 0.5 * u[t, i, j] + 0.5 * wsum[win[t, i, j]] / wsize[win[t, i, j]]
+                if (!near(M[t, i * Wp + j], want)) bad("map t" t " (" i "," j ") = " M[t, i * Wp + j] ", want " want)
+            }
+        } else if (mode == "uni_axial" || mode == "sum_axial") {
+            if (ns != T * Wp) bad("cls_self has " ns " values, want " T * Wp)
+            for (s = 0; s < T * Wp; s++) {
+                if (mode == "uni_axial" && !near(S[s + 1], 1 / (1 + Hp))) bad("cls_self[" s "] = " S[s + 1])
+                if (mode == "sum_axial" && !near(col[s] + S[s + 1], 1)) bad("column " s " sums to " col[s] + S[s + 1])
+            }
+            if (np != T) bad("temporal has " np " rows")
+            for (t = 0; t < T; t++) {
+                if (mode == "uni_axial" && !near(F[t + 1], 1 / T)) bad("frame weight " t " = " F[t + 1])
+                for (k = 0; k < T; k++) if (mode == "uni_axial" && !near(P[t, k], 1 / T)) bad("temporal " t "," k " = " P[t, k])
+                for (k = 0; k < N && mode == "uni_axial"; k++) if (!near(M[t, k], 1 / (1 + Hp))) bad("map t" t " patch " k " = " M[t, k])
+            }
+        } else bad("unknown mode " mode)
+        if (err) { print err; exit 1 }
+    }' "$2"
+}
+# acheck NAME MODE 'command': attention --json, then amap MODE on its output
+acheck() {
+    local why
+    if (cd "$W" && eval "$3") >"$TMP/attn.json" 2>"$LOG" && ! crashed && why=$(amap "$2" "$TMP/attn.json"); then pass "$1"
+    else fail "$1" "${why:-command failed: $3: $(head -c 400 "$LOG")}"; fi
+}
+acheck "attention sparse_local_global, uniform attention: each patch 1 / (1 + its parity class's size)" uni_lg \
+    "\$TSF attention uni_local_global.safetensors short.clip $S3 --json"
+acheck "attention sparse_local_global --rollout through block 1, uniform attention: the global, then the local step" uni_lg_r1 \
+    "\$TSF attention uni_local_global.safetensors short.clip $S3 --json --rollout --block 1"
+acheck "attention axial, uniform attention: 1 / (1 + Hp) on each column's patches, 1 / T between frames" uni_axial \
+    "\$TSF attention uni_axial.safetensors short.clip $S3 --json"
+for b in 1 2; do
+    acheck "attention sparse_local_global, block $b: each parity class's weights sum to 1 (unequal classes)" sum_lg \
+        "\$TSF attention odd_local_global.safetensors short.clip $S3 --json --block $b"
+    acheck "attention axial, block $b: each patch column's weights sum to 1" sum_axial \
+        "\$TSF attention odd_axial.safetensors short.clip $S3 --json --block $b"
+done
+if [ "$TSF_STB" = 1 ]; then
+    out "attention: axial shows the temporal panel" "temporal attention, block 2 (rows: query frame" "\$TSF attention axial.safetensors short.clip $S3 --out axt.png"
+    out "attention: sparse_local_global says what it shows" "the cls token's global attention in each parity class" "\$TSF attention local_global.safetensors short.clip $S3 --out lgt.png"
+else
+    skip "attention: the text beside a PNG" "this tsf was built without stb"
+fi
+err "attention axial --rollout is refused by name" "is an axial model, and a rollout needs the attention of each of a block's three steps" \
+    "\$TSF attention axial.safetensors short.clip $S3 --rollout --json"
+ok "attention axial --rollout: no PNG written" "! \$TSF attention axial.safetensors short.clip $S3 --rollout --out axr.png 2>/dev/null && test ! -e axr.png"
 
 # ---- errors: each says what is wrong and what to do ---------------------------------------------
 printf 'not a video' >"$W/movie.mp4"

@@ -8,7 +8,9 @@
 # (new head, resized embeddings) and from timm and Hugging Face ViT checkpoints (values
 # checked); tsf eval's text and files; the best model (issue 18: model_best.safetensors is
 # the best epoch's model byte for byte, log.csv's best column, --early-stop, --stop-epoch,
-# tsf eval --best); every option in --help; the error messages. Training on folds and tsf cv:
+# tsf eval --best); sparse_local_global and axial (short and full names) with --pos-embed
+# (counts, args.txt, a bit-identical --resume, eval); every option in --help; the error
+# messages. Training on folds and tsf cv:
 # tests/test_cli_cv.sh.
 # Usage: bash tests/test_cli_train.sh [TSF_BINARY]   (default build/tsf; CC is honoured)
 # Prints [PASS]/[FAIL] lines and "N passed, N failed"; exit status 1 on any failure.
@@ -416,6 +418,41 @@ cp -r a nan && cp a/checkpoint.safetensors nan.ckpt
 expect_error "NaN: training stops with a message" 1 "NaN or infinite.*keeps the last good state" \
     "$TSF" train --out nan --resume --epochs 4 --lr 1e30
 check "NaN: the checkpoint is untouched" cmp -s nan.ckpt nan/checkpoint.safetensors
+
+# ---- the paper's two other schemes, the pos_embed ablation -----------------------------------
+# the paper's two other schemes (short and full names) and the pos_embed ablation: the run
+# trains, its model is what was asked (parameter counts from the reference's `count` for this
+# config), args.txt keeps --pos-embed, and tsf eval reads the model
+for row in "local_global - sparse_local_global space_time 43,139" "axial none axial none 53,155" \
+    "sparse_local_global space sparse_local_global space 43,011" "divided space divided_space_time space 43,011"; do
+    set -- $row
+    pe=""
+    [ "$2" != - ] && pe="--pos-embed $2"
+    # shellcheck disable=SC2086
+    if "$TSF" train --data data --out s$1$2 $M --variant $1 $pe --epochs 2 >s$1$2.log 2>&1 &&
+        [ "$(cut -d, -f1,2 s$1$2/log.csv | tr '\n' ' ')" = "epoch,step 1,3 2,6 " ] &&
+        out=$("$TSF" info s$1$2/model.safetensors 2>&1) && echo "$out" | grep -q "^attention    $3\$" &&
+        echo "$out" | grep -q "^pos_embed    $4 (" && echo "$out" | grep -q "^parameters   $5\$" &&
+        "$TSF" eval s$1$2/model.safetensors data/val.csv 2>&1 | grep -q -E '^top-1 +[0-9.]+%'; then
+        pass "train: --variant $1${pe:+ $pe}: 2 epochs; the model: $3, pos_embed $4, $5 parameters; eval reads it"
+    else
+        fail "train: --variant $1 $pe: $(cat s$1$2.log) $(grep -E 'attention|pos_embed|parameters' <<<"${out:-}" | tr '\n' ' ')"
+    fi
+done
+check "train: args.txt keeps --pos-embed" grep -q -x -- "--pos-embed none" saxialnone/args.txt
+check "train: args.txt keeps --variant" grep -q -x -- "--variant axial" saxialnone/args.txt
+# stopped inside epoch 1 and resumed from args.txt (--variant, --pos-embed): the same files
+"$TSF" train --data data --out saxial2 $M --variant axial --pos-embed none --epochs 2 --stop-after 2 >saxial2.log 2>&1 &&
+    "$TSF" train --out saxial2 --resume -q >>saxial2.log 2>&1
+check_same "resume: axial, pos_embed none, stopped inside epoch 1: every file of the run is the same" saxialnone saxial2
+expect_error "error: --resume with another --pos-embed" 1 "--pos-embed space, but the checkpoint's model has none.*drop --pos-embed" \
+    "$TSF" train --out saxialnone --resume --pos-embed space
+expect_error "error: --resume with another --variant" 1 "--variant local_global, but the checkpoint's model is axial" \
+    "$TSF" train --out saxialnone --resume --variant local_global
+expect_error "error: an unknown --variant" 2 "--variant sparse: choose divided, joint, space, local_global or axial" \
+    "$TSF" train --data data --out x $M --variant sparse
+expect_error "error: an unknown --pos-embed" 2 "--pos-embed time: choose space_time, space or none" \
+    "$TSF" train --data data --out x $M --pos-embed time
 
 # ---- the best model, early stop ---------------------------------------------------------------
 # On this data the validation loss improves from epoch 1 to 2 and worsens at 3: the best model

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # test_demo.sh - the demo program (tools/demo.c, what `make demo` runs) in its --quick mode:
 # builds build/demo when it is missing or older than its sources (warning-free, -Werror),
-# runs it, and checks the exit status, the results table with all three variants, the CSV log
-# (header, rows for each variant), the SVG plot (<svg ... </svg>), the clip picture, that
-# results do not depend on the thread count or the run, and the option errors.
+# runs it, and checks the exit status, the results table with the default three variants, the
+# CSV log (header, rows for each variant), the SVG plot (<svg ... </svg>), the clip picture,
+# that results do not depend on the thread count or the run, --variants all (the five schemes:
+# both tables, the CSV, the SVG) and the new schemes' names, and the option errors.
 # Prints [PASS] name / [FAIL] name: reason; the last line is "N passed, N failed"; the exit
 # status is non-zero on any failure. Takes about 10 s on 2 cores.
 #
@@ -116,6 +117,31 @@ if [ "$(grep -c "^divided_space_time" "$OUT/t1/log.csv")" -eq 4 ] &&
     pass "--variants divided trains only that variant"
 else fail "--variants divided" "other variants ran"; fi
 
+# ---- the five schemes: --variants all (a few steps; the table, the per-class table, the CSV, the SVG)
+"$BIN" --quick --variants all --steps 8 --evals 2 --train-clips 64 --test-clips 16 --out "$OUT/all" >"$OUT/all.log" 2>&1
+rc=$?
+if [ $rc -eq 0 ]; then pass "demo --variants all exits 0"; else
+    fail "demo --variants all" "exit status $rc: $(tail -c 600 "$OUT/all.log")"
+fi
+missing=""
+for v in divided_space_time joint_space_time space_only sparse_local_global axial; do
+    grep -q -E "^$v +[0-9.]+% +[0-9.]+% +[0-9.]+% +[0-9.]+ +[0-9,]+ +[0-9.]+ +[0-9.]+ MB +[0-9:]+$" "$OUT/all.log" || missing="$missing $v"
+    [ "$(grep -c "^$v,[0-9]" "$OUT/all/log.csv" 2>/dev/null)" -eq 2 ] || missing="$missing $v(csv)"
+done
+for v in divided joint space local_global axial; do
+    grep -q -E "^$v +[0-9.]+( +[0-9.]+){7}$" "$OUT/all.log" || missing="$missing $v(per-class)"
+done
+if [ -z "$missing" ]; then pass "--variants all: five table rows, five per-class rows, 2 CSV rows each"
+else fail "--variants all" "missing:$missing"; fi
+if [ "$(grep -c "<polyline" "$OUT/all/curves.svg")" -eq 15 ] && grep -q '>axial</text>' "$OUT/all/curves.svg"; then
+    pass "--variants all: SVG with 3 curves for each of 5 variants, and their legend"
+else fail "--variants all: SVG" "$(grep -c '<polyline' "$OUT/all/curves.svg") polylines"; fi
+"$BIN" --quick --variants local_global,axial --steps 4 --evals 1 --train-clips 64 --test-clips 16 --out "$OUT/la" >"$OUT/la.log" 2>&1
+if [ "$(grep -c -v '^variant,' "$OUT/la/log.csv")" -eq 2 ] && grep -q '^sparse_local_global,4,' "$OUT/la/log.csv" &&
+    grep -q '^axial,4,' "$OUT/la/log.csv" && ! grep -q '^divided' "$OUT/la/log.csv"; then
+    pass "--variants local_global,axial trains those two only"
+else fail "--variants local_global,axial" "$(cat "$OUT/la/log.csv" 2>/dev/null | head -5)"; fi
+
 # ---- options and errors ---------------------------------------------------------------------------
 "$BIN" --help >"$OUT/help.log" 2>&1
 rc=$?
@@ -138,6 +164,8 @@ err() {
 err "unknown option" "unknown option --bogus" --bogus
 err "unknown variant" 'unknown variant "spacetime"' --variants divided,spacetime
 err "variant twice" "divided is listed twice" --variants divided,divided
+err "variant twice, short and full name" "sparse_local_global is listed twice" --variants local_global,sparse_local_global
+err "unknown variant: the names listed" "(use divided, joint, space, local_global, axial, or all)" --variants lg
 err "bad --steps" "--steps needs an integer" --steps 0
 err "size not a multiple of patch" "--size 30 is not a multiple of --patch 8" --size 30
 err "dim not a multiple of heads" "--dim 64 is not a multiple of --heads 5" --heads 5

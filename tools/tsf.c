@@ -89,6 +89,10 @@ static int cmd_info(const char *path) {
     P = cfg.image_size / cfg.patch_size;
     printf("model        %s\n", path);
     printf("attention    %s\n", tsf_attention_name(cfg.attention));
+    printf("pos_embed    %s (%s)\n", tsf_pos_embed_name(cfg.pos_embed),
+           cfg.pos_embed == TSF_POS_SPACE  ? "a position embedding, no time embedding"
+           : cfg.pos_embed == TSF_POS_NONE ? "neither position nor time embedding"
+                                           : "position and time embeddings");
     printf(
         "input        %d frames of %d x %d, %d channels; patch %d (%d x %d = %d patches a frame)\n",
         cfg.frames, cfg.image_size, cfg.image_size, cfg.channels, cfg.patch_size, P, P, P * P);

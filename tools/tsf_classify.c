@@ -45,6 +45,17 @@
                  frame and the T x T panel show the block's TEMPORAL attention: rows are query
                  frames, columns key frames, averaged over the N patch positions and the
                  heads; the bar is the attention frame t receives (the panel's column mean).
+     sparse_local_global  block B's GLOBAL (main) step: each parity class's sequence (a cls
+                 copy and the class's tokens of the whole clip, docs/model.md section 4), the
+                 cls row over the class's tokens; each token is drawn where it lies. The bar
+                 is each frame's share.
+     axial       block B's HEIGHT (main) step: each sequence is one patch column of one frame
+                 with a cls copy in front, the cls row over the column's patches. The bar and
+                 the T x T panel show the block's TEMPORAL (time) step, as for divided.
+   Without --rollout the cls rows of a main step sum to 1 each (with the cls copy's own
+   weight): the maps of divided add up to T per clip, sparse_local_global's to the number of
+   parity classes G, axial's to T * Wp. The token groupings come from docs/model.md section
+   4 (cl_groups_make), the probabilities from the library's layout of a step's sequences.
    With --rollout (Abnar & Zuidema 2020) each attention step becomes 0.5 * A + 0.5 * I (A
    averaged over heads; the identity stands for the residual connection) and the steps are
    multiplied from block 1 to block B. Only the cls row of the product is needed, so it is
@@ -58,6 +69,11 @@
                  the cls token's new value is the mean over the frames of its T spatial rows.
                  Both steps get 0.5 * A + 0.5 * I. The maps then show how the final cls token
                  draws on every (patch, frame) input token; the bar is each frame's total.
+     sparse_local_global  the same over its two steps: the global step mixes each parity
+                 class with a cls copy (the cls token's new value is the mean over the G
+                 classes of its cls rows), the local step the tokens of each window.
+     axial       refused: the library keeps the probabilities of the time and height steps
+                 (acts.t_att, acts.att) but not those of the width step.
    The rolled-out weights of the cls row sum to 1 (with the cls token's own share), which
    --json reports as "total". Heatmap colours run from the smallest to the largest value
    over the whole clip (--per-frame: over each frame).
@@ -68,10 +84,12 @@
    fps is known), "top": [{"class", "label" (null without names), "prob"}]}], "video": {"start",
    "end", "top"}} - one window when the video fits in one. attention --json: "window",
    "sampled_frames", "block", "blocks", "rollout", "grid" [Hp, Wp], "top", "maps" (T rows of
-   Hp*Wp patch weights, row-major), "cls_self" (the cls token's own weight: per frame, or one
-   value for joint and divided rollout), "frame_weights" (null for space_only), "temporal"
-   (T x T, divided; else null), "total", "png", "png_size". For raw input "frames" counts the
-   frames read (attention stops reading after its window).
+   Hp*Wp patch weights, row-major), "cls_self" (the cls token's own weight in each sequence of
+   the block's main step: a frame for space_only and divided, a parity class for
+   sparse_local_global in class order, a frame's patch column for axial, frame by frame; one
+   value for joint and for every rollout but space_only's), "frame_weights" (null for
+   space_only), "temporal" (T x T, divided and axial; else null), "total", "png", "png_size". For
+   raw input "frames" counts the frames read (attention stops reading after its window).
 
    FILES. MODEL, a clip and the frames of a folder are read only when they are regular files
    (a FIFO would wait for a writer, a device never end): streams come on stdin (INPUT -). The
@@ -145,11 +163,12 @@ static void cl_usage(FILE *f) {
            "  --json        machine-readable output on stdout\n"
            "attention:\n"
            "  --out PNG     the picture (needs libstb-dev): the frames, the cls token's attention\n"
-           "                over each as a heatmap, per-frame weights, and for divided attention\n"
-           "                the temporal attention as a T x T panel (rows: query frame);\n"
-           "                written as PNG.part, then renamed: a symbolic link, a FIFO or a\n"
-           "                device at PNG is refused, not replaced\n"
+           "                over each as a heatmap, per-frame weights, and for divided and axial\n"
+           "                attention the temporal attention as a T x T panel (rows: query\n"
+           "                frame); written as PNG.part, then renamed: a symbolic link, a\n"
+           "                FIFO or a device at PNG is refused, not replaced\n"
            "  --rollout     attention rollout (Abnar & Zuidema 2020) through blocks 1 .. B\n"
+           "                (every scheme but axial, whose width step's attention is not kept)\n"
            "  --block B     the block to show, 1 .. L (default L, the last)\n"
            "  --start F     the one window shown starts at frame F (default 0)\n"
            "  --per-frame   each heatmap spans its own frame's min .. max (default: the clip's)\n"
@@ -963,10 +982,10 @@ done:
 typedef struct cl_maps {
     int T, N, Hp, Wp, block; /* block: 0-based                                         */
     float *maps;             /* (T, N) the cls token's weights on the patches of frame t  */
-    float *self;             /* (T) the cls token's weight on itself (per sequence), or   */
-    int nself;               /*   one value (nself 1: joint, divided rollout)             */
+    float *self;             /* (nself) the cls token's weight on itself in each sequence  */
+    int nself;               /*   of the block's main step, or one value (rollouts, joint) */
     float *fw;               /* (T) per-frame weights, or NULL (space_only)               */
-    float *tmat;             /* (T, T) divided: temporal attention, else NULL             */
+    float *tmat;             /* (T, T) divided, axial: temporal attention, else NULL      */
     double total;            /* sum of maps and self (1 for rollouts)                     */
 } cl_maps;
 
@@ -986,11 +1005,150 @@ static void cl_roll_step(double *out, const double *v, const float *A, int NH, i
 
 static void cl_maps_free(cl_maps *a) { free(a->maps), free(a->self), free(a->fw), free(a->tmat); }
 
+/* ---- sparse_local_global and axial: the steps' token groupings ----------------------------
+   The groupings of docs/model.md section 4 that these two schemes' steps use, as far as the
+   pictures need them: the sequence of a step that patch token (t, i, j) belongs to, and
+   where each sequence's probabilities lie. A sequence's members are in increasing token
+   order q = n*T + t (n = i*Wp + j), so a token's place in its sequence follows from the
+   grouping alone. The forward pass keeps (m->keep_attention), block after block, the main
+   step's probabilities in acts.att and the first side step's in acts.t_att: sequence after
+   sequence, NH (len, len) blocks, a main step's sequences with the cls copy in front. */
+enum { CL_G_TIME, CL_G_WINDOW, CL_G_STRIDE, CL_G_HEIGHT };
+
+typedef struct cl_groups {
+    int G;       /* sequences a clip                                                  */
+    int *start;  /* (G + 1) sequence g's members are tok[start[g] .. start[g + 1])     */
+    int *tok;    /* (N*T) token indices q = n*T + t, sequence after sequence            */
+    size_t *off; /* (G + 1) sequence g's probabilities: off[g] floats into its block's  */
+} cl_groups;
+
+/* The sequence of grouping k that token (t, i, j) is in: TIME its patch; WINDOW its quarter
+   of the grid (top rows up to ceil(Hp/2), left columns up to ceil(Wp/2): top-left,
+   top-right, bottom-left, bottom-right); STRIDE its parity class (t, i, j mod 2, in
+   lexicographic order); HEIGHT its frame's patch column. A grid or clip of size 1 along an
+   axis has no second half or second parity there. */
+static int cl_group_of(int k, int t, int i, int j, int Hp, int Wp) {
+    int nb = Hp < 2 ? Hp : 2, nc = Wp < 2 ? Wp : 2;
+    return k == CL_G_TIME     ? i * Wp + j
+           : k == CL_G_WINDOW ? (i >= (Hp + 1) / 2) * nc + (j >= (Wp + 1) / 2)
+           : k == CL_G_STRIDE ? ((t % 2) * nb + i % 2) * nc + j % 2
+                              : t * Wp + j; /* HEIGHT */
+}
+
+static int cl_group_count(int k, int T, int Hp, int Wp) {
+    int nt = T < 2 ? T : 2, nb = Hp < 2 ? Hp : 2, nc = Wp < 2 ? Wp : 2;
+    return k == CL_G_TIME     ? Hp * Wp
+           : k == CL_G_WINDOW ? nb * nc
+           : k == CL_G_STRIDE ? nt * nb * nc
+                              : T * Wp; /* HEIGHT */
+}
+
+/* Grouping k of a clip; cls 1 for a main step (a cls copy in front of every sequence). */
+static void cl_groups_make(cl_groups *g, int k, int cls, int T, int Hp, int Wp, int NH) {
+    int N = Hp * Wp, q, s, *seq = (int *)tt_malloc((size_t)N * T * sizeof(int)), *fill;
+    g->G = cl_group_count(k, T, Hp, Wp);
+    g->start = (int *)tt_malloc((size_t)(g->G + 1) * sizeof(int));
+    fill = (int *)tt_malloc((size_t)(g->G + 1) * sizeof(int));
+    g->tok = (int *)tt_malloc((size_t)N * T * sizeof(int));
+    g->off = (size_t *)tt_malloc((size_t)(g->G + 1) * sizeof(size_t));
+    memset(g->start, 0, (size_t)(g->G + 1) * sizeof(int));
+    for (q = 0; q < N * T; q++) {
+        int n = q / T, t = q % T;
+        seq[q] = cl_group_of(k, t, n / Wp, n % Wp, Hp, Wp);
+        g->start[seq[q] + 1]++;
+    }
+    for (s = 0; s < g->G; s++) g->start[s + 1] += g->start[s];
+    memcpy(fill, g->start, (size_t)(g->G + 1) * sizeof(int));
+    for (q = 0; q < N * T; q++) g->tok[fill[seq[q]]++] = q; /* increasing q in each */
+    g->off[0] = 0;
+    for (s = 0; s < g->G; s++) {
+        size_t len = (size_t)(g->start[s + 1] - g->start[s] + cls);
+        g->off[s + 1] = g->off[s] + (size_t)NH * len * len;
+    }
+    free(seq), free(fill);
+}
+
+static void cl_groups_free(cl_groups *g) { free(g->start), free(g->tok), free(g->off); }
+
+/* The maps of sparse_local_global and axial (cl_attention_maps). Without rollout, the cls
+   row of each sequence of block's main step over that sequence's patches (a parity class of
+   the clip; a patch column of a frame). The rollout pushes the cls row vector back through
+   the main step (as divided's spatial step: the cls token's new value is the mean over the
+   G sequences of its G cls rows) and the local step (the tokens of each window mix; the cls
+   token passes) of every block; it needs every step's probabilities, which the library keeps
+   for sparse_local_global's two steps but not for axial's width step (cmd_attention refuses
+   that rollout). */
+static void cl_attention_maps_grouped(cl_maps *a, const tsf_model *m, int block, int rollout) {
+    const tsf_config *c = &m->cfg;
+    int T = a->T, N = a->N, Hp = a->Hp, Wp = a->Wp, NH = c->heads, s, k, h, l, q;
+    int axial = c->attention == TSF_ATTN_AXIAL;
+    cl_groups mg, sg;
+    cl_groups_make(&mg, axial ? CL_G_HEIGHT : CL_G_STRIDE, 1, T, Hp, Wp, NH);
+    cl_groups_make(&sg, axial ? CL_G_TIME : CL_G_WINDOW, 0, T, Hp, Wp, NH);
+    a->self = (float *)tt_malloc((size_t)(mg.G > T ? mg.G : T) * sizeof(float));
+    if (!rollout) {
+        const float *A = m->acts.att + (size_t)block * mg.off[mg.G];
+        a->nself = mg.G;
+        for (s = 0; s < mg.G; s++) {
+            const float *seq = A + mg.off[s];
+            size_t L1 = (size_t)(mg.start[s + 1] - mg.start[s] + 1);
+            double self = 0;
+            for (h = 0; h < NH; h++) self += (double)seq[(size_t)h * L1 * L1];
+            a->self[s] = (float)(self / NH);
+            for (k = mg.start[s]; k < mg.start[s + 1]; k++) {
+                size_t col = (size_t)(1 + k - mg.start[s]);
+                double w = 0;
+                q = mg.tok[k];
+                for (h = 0; h < NH; h++) w += (double)seq[(size_t)h * L1 * L1 + col];
+                a->maps[(size_t)(q % T) * N + q / T] = (float)(w / NH);
+            }
+        }
+    } else { /* sparse_local_global: v over cls + the N*T tokens (index 1 + q) */
+        size_t R = 1 + (size_t)N * T;
+        double *v = (double *)tt_malloc(R * sizeof(double));
+        double *u = (double *)tt_malloc(R * sizeof(double));
+        double *sv = (double *)tt_malloc(R * sizeof(double));
+        double *su = (double *)tt_malloc(R * sizeof(double));
+        memset(v, 0, R * sizeof(double));
+        v[0] = 1.0;
+        a->nself = 1;
+        for (l = block; l >= 0; l--) {
+            const float *A = m->acts.att + (size_t)l * mg.off[mg.G];
+            const float *LA = m->acts.t_att + (size_t)l * sg.off[sg.G];
+            /* the main step (last in the block): sequence s is a cls copy and its members */
+            u[0] = 0.5 * v[0];
+            for (q = 1; q < (int)R; q++) u[q] = 0.0;
+            for (s = 0; s < mg.G; s++) {
+                int len = mg.start[s + 1] - mg.start[s];
+                sv[0] = v[0] / mg.G; /* the cls row's weight in sequence s */
+                for (k = 0; k < len; k++) sv[1 + k] = v[1 + mg.tok[mg.start[s] + k]];
+                cl_roll_step(su, sv, A + mg.off[s], NH, 1 + len);
+                u[0] += su[0] - 0.5 * sv[0]; /* the identity's share is 0.5 * v[0] above */
+                for (k = 0; k < len; k++) u[1 + mg.tok[mg.start[s] + k]] += su[1 + k];
+            }
+            /* the local step (first in the block): each window's tokens; the cls passes */
+            v[0] = u[0];
+            for (s = 0; s < sg.G; s++) {
+                int len = sg.start[s + 1] - sg.start[s];
+                for (k = 0; k < len; k++) sv[k] = u[1 + sg.tok[sg.start[s] + k]];
+                cl_roll_step(su, sv, LA + sg.off[s], NH, len);
+                for (k = 0; k < len; k++) v[1 + sg.tok[sg.start[s] + k]] = su[k];
+            }
+        }
+        a->self[0] = (float)v[0];
+        for (q = 0; q < N * T; q++) a->maps[(size_t)(q % T) * N + q / T] = (float)v[1 + q];
+        free(v), free(u), free(sv), free(su);
+    }
+    cl_groups_free(&mg), cl_groups_free(&sg);
+}
+
 /* The maps of block `block` (rollout: blocks 0 .. block) after a forward pass of one clip. */
 static void cl_attention_maps(cl_maps *a, const tsf_model *m, int block, int rollout) {
     const tsf_config *c = &m->cfg;
     int T = m->T, P = c->patch_size, Hp = m->H / P, Wp = m->W / P, N = Hp * Wp, NH = c->heads;
     int divided = c->attention == TSF_ATTN_DIVIDED, joint = c->attention == TSF_ATTN_JOINT;
+    int grouped = c->attention == TSF_ATTN_LOCAL_GLOBAL || c->attention == TSF_ATTN_AXIAL;
+    int temporal = divided || c->attention == TSF_ATTN_AXIAL; /* a time step first */
     int t, n, h, l, i;
     /* the main attention: SA sequences of SL tokens; divided/space: frame t is sequence t */
     long SA = joint ? 1 : T, SL = joint ? 1 + (long)N * T : 1 + N;
@@ -998,9 +1156,9 @@ static void cl_attention_maps(cl_maps *a, const tsf_model *m, int block, int rol
     memset(a, 0, sizeof *a);
     a->T = T, a->N = N, a->Hp = Hp, a->Wp = Wp, a->block = block;
     a->maps = (float *)tt_malloc((size_t)T * N * sizeof(float));
-    a->self = (float *)tt_malloc((size_t)T * sizeof(float));
+    if (!grouped) a->self = (float *)tt_malloc((size_t)T * sizeof(float));
     if (c->attention != TSF_ATTN_SPACE) a->fw = (float *)tt_malloc((size_t)T * sizeof(float));
-    if (divided) { /* block's temporal attention, averaged over patch positions and heads */
+    if (temporal) { /* block's temporal attention, averaged over patch positions and heads */
         const float *ta = m->acts.t_att + (size_t)block * tatt_layer;
         a->tmat = (float *)tt_malloc((size_t)T * T * sizeof(float));
         for (i = 0; i < T * T; i++) {
@@ -1009,7 +1167,9 @@ static void cl_attention_maps(cl_maps *a, const tsf_model *m, int block, int rol
             a->tmat[i] = (float)(s / ((double)N * NH));
         }
     }
-    if (!rollout) {
+    if (grouped) {
+        cl_attention_maps_grouped(a, m, block, rollout);
+    } else if (!rollout) {
         const float *A = m->acts.att + (size_t)block * att_layer;
         a->nself = joint ? 1 : T;
         for (t = 0; t < T; t++) {
@@ -1091,7 +1251,7 @@ static void cl_attention_maps(cl_maps *a, const tsf_model *m, int block, int rol
     if (a->fw) {
         for (t = 0; t < T; t++) {
             double s = 0;
-            if (divided && !rollout)
+            if (a->tmat && !rollout)
                 for (i = 0; i < T; i++) s += (double)a->tmat[(size_t)i * T + t] / T;
             else
                 for (n = 0; n < N; n++) s += (double)a->maps[(size_t)t * N + n];
@@ -1108,6 +1268,22 @@ static void cl_json_floats(const float *v, int n) {
     putchar('[');
     for (i = 0; i < n; i++) printf("%s%.6g", i ? ", " : "", (double)v[i]);
     putchar(']');
+}
+
+/* What the maps of a non-rollout picture show, by scheme. */
+static const char *cl_maps_what(int attention) {
+    switch (attention) {
+    case TSF_ATTN_DIVIDED:
+        return "the cls token's spatial attention in each frame (heads averaged)";
+    case TSF_ATTN_JOINT:
+        return "the cls token's attention over all frames' patches (heads averaged)";
+    case TSF_ATTN_LOCAL_GLOBAL:
+        return "the cls token's global attention in each parity class (heads averaged)";
+    case TSF_ATTN_AXIAL:
+        return "the cls token's attention along each frame's patch columns (heads averaged)";
+    default:
+        return "each frame's cls token over its patches (heads averaged)";
+    }
 }
 
 /* ---- the picture -------------------------------------------------------------------------- */
@@ -1234,7 +1410,11 @@ static int cl_render(const char *path, const cl_opts *o, const tsf_model *m, con
              a->block + 1, m->cfg.depth,
              o->rollout ? "attention rollout of the cls token (heads averaged)"
              : divided  ? "cls token's spatial attention per frame (heads averaged)"
-                        : "cls token's attention (heads averaged)");
+             : m->cfg.attention == TSF_ATTN_LOCAL_GLOBAL
+                 ? "cls token's global attention per parity class (heads averaged)"
+             : m->cfg.attention == TSF_ATTN_AXIAL
+                 ? "cls token's attention along patch columns (heads averaged)"
+                 : "cls token's attention (heads averaged)");
     cl_text(&im, gap, gap, W - 2 * gap, buf, fg);
     snprintf(buf, sizeof buf, "prediction: %s %.3f    frames %ld-%ld of %s",
              cl_label(m, best, lab, sizeof lab), probs[best], start + r->idx[0],
@@ -1376,6 +1556,13 @@ static int cmd_attention(int argc, char **argv) {
                  o.block, m.cfg.depth, cl_plural(m.cfg.depth), m.cfg.depth);
         goto done;
     }
+    if (o.rollout && m.cfg.attention == TSF_ATTN_AXIAL) {
+        tt_error("--rollout: %s is an axial model, and a rollout needs the attention of each of "
+                 "a block's three steps (time, width, height), but the library keeps those of "
+                 "the time and height steps only: draw one block without --rollout",
+                 o.model);
+        goto done;
+    }
     block = o.block ? o.block - 1 : m.cfg.depth - 1;
     divided = m.cfg.attention == TSF_ATTN_DIVIDED;
     m.keep_attention = 1; /* the forward pass keeps every block's probabilities */
@@ -1458,18 +1645,17 @@ static int cmd_attention(int argc, char **argv) {
         printf("\ntop %d of %d classes:\n", top, run.K);
         cl_print_top(&m, probs, run.K, top);
         printf("attention block %d of %d, %s\n", block + 1, m.cfg.depth,
-               o.rollout
-                   ? (divided ? "rollout through the temporal and spatial steps of blocks 1 .. B"
-                              : "rollout through blocks 1 .. B")
-               : divided ? "the cls token's spatial attention in each frame (heads averaged)"
-               : m.cfg.attention == TSF_ATTN_JOINT
-                   ? "the cls token's attention over all frames' patches (heads averaged)"
-                   : "each frame's cls token over its patches (heads averaged)");
+               o.rollout ? (divided ? "rollout through the temporal and spatial steps of blocks "
+                                      "1 .. B"
+                            : m.cfg.attention == TSF_ATTN_LOCAL_GLOBAL
+                                ? "rollout through the local and global steps of blocks 1 .. B"
+                                : "rollout through blocks 1 .. B")
+                         : cl_maps_what(m.cfg.attention));
         if (a.fw) {
             printf("frame weights ");
             for (t = 0; t < a.T; t++) printf(" %.3f", (double)a.fw[t]);
-            printf("  (%s)\n", divided && !o.rollout ? "temporal attention each frame receives"
-                                                     : "each frame's share");
+            printf("  (%s)\n", a.tmat && !o.rollout ? "temporal attention each frame receives"
+                                                    : "each frame's share");
         }
         if (a.tmat) {
             printf("temporal attention, block %d (rows: query frame, columns: key frame; mean over "

@@ -16,7 +16,9 @@
        model with no missing or unexpected keys. A model that reads BGR is exported reading
        RGB: the patch embedding's input channels and the mean/std are reversed, which
        computes the same logits. Hugging Face computes space_only differently (it does not
-       average the frames' cls tokens), so such an export gets a warning. */
+       average the frames' cls tokens), so such an export gets a warning. Hugging Face has
+       neither sparse_local_global nor axial, nor a pos_embed other than space_time (its
+       TimesformerConfig has no such key): such a model is refused by name, nothing written. */
 
 /* s as a JSON string literal. */
 static void ex_json_str(FILE *f, const char *s) {
@@ -176,6 +178,25 @@ static int cmd_export(int argc, char **argv) {
     if (m.cfg.channels > 3) {
         tt_error("export: a model of %d channels: Hugging Face's image processor has 3",
                  m.cfg.channels);
+        tsf_model_free(&m);
+        return 1;
+    }
+    if (m.cfg.attention != TSF_ATTN_DIVIDED && m.cfg.attention != TSF_ATTN_JOINT &&
+        m.cfg.attention != TSF_ATTN_SPACE) {
+        tt_error("export: %s has attention_type %s, and Hugging Face's TimeSformer has only the "
+                 "released schemes (divided_space_time, joint_space_time and space_only): "
+                 "nothing there could run it. It runs in this library only (tsf convert writes "
+                 "one .safetensors file of it)",
+                 argv[1], tsf_attention_name(m.cfg.attention));
+        tsf_model_free(&m);
+        return 1;
+    }
+    if (m.cfg.pos_embed != TSF_POS_SPACE_TIME) {
+        tt_error("export: %s has pos_embed %s, and Hugging Face's TimeSformer always adds "
+                 "position and time embeddings (TimesformerConfig has no pos_embed): it would "
+                 "compute something else. It runs in this library only (tsf convert writes one "
+                 ".safetensors file of it)",
+                 argv[1], tsf_pos_embed_name(m.cfg.pos_embed));
         tsf_model_free(&m);
         return 1;
     }

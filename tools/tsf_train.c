@@ -128,7 +128,7 @@ typedef struct tr_opts {
     int segment, stride, no_flip, inv_uniform;
     float fps;
     /* model (0 or NULL: not given) */
-    const char *variant;
+    const char *variant, *pos_embed;
     int frames, size, patch, dim, depth, heads, channels, bgr;
     const char *init_from;
     int new_head;
@@ -172,6 +172,7 @@ static const tr_def tr_train_defs[] = {
     {"--no-flip", 'b', TR_OFF(no_flip), 0, 0, 1},
     {"--inv-uniform", 'b', TR_OFF(inv_uniform), 0, 0, 1},
     {"--variant", 's', TR_OFF(variant), 0, 0, 1},
+    {"--pos-embed", 's', TR_OFF(pos_embed), 0, 0, 1},
     {"--frames", 'i', TR_OFF(frames), 1, 4096, 1},
     {"--size", 'i', TR_OFF(size), 1, 16384, 1},
     {"--patch", 'i', TR_OFF(patch), 1, 16384, 1},
@@ -270,7 +271,9 @@ static void train_usage(FILE *f) {
             "\n");
     fprintf(
         f, "model (a new run; --resume keeps the checkpoint's):\n"
-           "  --variant V            divided (default), joint or space attention\n"
+           "  --variant V            divided (default), joint, space, local_global or axial\n"
+           "                         attention (or the full names: divided_space_time, ...)\n"
+           "  --pos-embed E          space_time (default), space (no time embedding) or none\n"
            "  --frames T             frames a clip (default 8)\n"
            "  --size S               frame side in pixels (default 112)\n"
            "  --patch P              patch side (default 16)\n"
@@ -1510,13 +1513,15 @@ static int tr_validate(tr_run *r, double *loss, double *top1, double *top5) {
     return 1;
 }
 
-/* --variant: the short names or the original's. -1 if unknown. */
+/* --variant: the short names or the full ones (config.json's). -1 if unknown. */
 static int tr_variant(const char *v) {
-    return strcmp(v, "divided") == 0 ? TSF_ATTN_DIVIDED
-           : strcmp(v, "joint") == 0 ? TSF_ATTN_JOINT
-           : strcmp(v, "space") == 0 ? TSF_ATTN_SPACE
-                                     : tsf_attention_parse(v);
+    return strcmp(v, "divided") == 0        ? TSF_ATTN_DIVIDED
+           : strcmp(v, "joint") == 0        ? TSF_ATTN_JOINT
+           : strcmp(v, "space") == 0        ? TSF_ATTN_SPACE
+           : strcmp(v, "local_global") == 0 ? TSF_ATTN_LOCAL_GLOBAL
+                                            : tsf_attention_parse(v);
 }
+#define TR_VARIANTS "divided, joint, space, local_global or axial"
 
 /* The model flags given for a resumed run must agree with the checkpoint. */
 static int tr_check_resumed_model(const tr_run *r) {
@@ -1549,6 +1554,12 @@ static int tr_check_resumed_model(const tr_run *r) {
                  o->variant, tsf_attention_name(c->attention));
         return 0;
     }
+    if (o->pos_embed && tsf_pos_embed_parse(o->pos_embed) != c->pos_embed) {
+        tt_error("train --resume: --pos-embed %s, but the checkpoint's model has %s: drop "
+                 "--pos-embed, or start a new run with another --out",
+                 o->pos_embed, tsf_pos_embed_name(c->pos_embed));
+        return 0;
+    }
     return 1;
 }
 
@@ -1561,6 +1572,7 @@ static int tr_config_from_source(tsf_config *cfg, const tr_opts *o, const ini_so
     cfg->depth = s->depth, cfg->heads = s->heads, cfg->mlp_ratio = s->mlp_ratio;
     cfg->ln_eps = s->ln_eps, cfg->no_qkv_bias = s->no_qkv_bias > 0;
     cfg->attention = s->attention >= 0 ? s->attention : TSF_ATTN_DIVIDED;
+    cfg->pos_embed = s->pos_embed;
     cfg->bgr = s->bgr > 0;
     memcpy(cfg->mean, s->mean, sizeof cfg->mean), memcpy(cfg->std, s->std, sizeof cfg->std);
     if (!cfg->heads && !o->heads) {
@@ -1615,11 +1627,12 @@ static int tr_config(tsf_config *cfg, const tr_opts *o, int classes, const ini_s
     if (src && !tr_config_from_source(cfg, o, src)) return 0;
     if (o->variant) {
         if ((v = tr_variant(o->variant)) < 0) {
-            tt_error("train: --variant %s: choose divided, joint or space", o->variant);
+            tt_error("train: --variant %s: choose " TR_VARIANTS, o->variant);
             return 0;
         }
         cfg->attention = v;
     }
+    if (o->pos_embed) cfg->pos_embed = tsf_pos_embed_parse(o->pos_embed);
     if (o->frames) cfg->frames = o->frames;
     if (o->size) cfg->image_size = o->size;
     if (o->patch) cfg->patch_size = o->patch;
@@ -1928,7 +1941,11 @@ static int tr_check_options(tr_run *r) {
         return 2;
     }
     if (o->variant && tr_variant(o->variant) < 0) {
-        tt_error("train: --variant %s: choose divided, joint or space", o->variant);
+        tt_error("train: --variant %s: choose " TR_VARIANTS, o->variant);
+        return 2;
+    }
+    if (o->pos_embed && tsf_pos_embed_parse(o->pos_embed) < 0) {
+        tt_error("train: --pos-embed %s: choose space_time, space or none", o->pos_embed);
         return 2;
     }
     if (strcmp(o->best_metric, "top1") != 0 && strcmp(o->best_metric, "top5") != 0 &&
