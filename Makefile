@@ -25,8 +25,13 @@
 #   NATIVE=1 (default) adds -march=native: the widest SIMD path the CPU has (AVX-512 on
 #            Zen 4). NATIVE=0 gives a binary for any x86-64 (the portable C kernels).
 #   OMP=1    (default) adds -fopenmp when the compiler supports it; OMP=0 builds serial.
+#   MPI=1    also builds build/tsf-mpi: the tsf program with MPI (mpicc; Debian: openmpi-bin
+#            libopenmpi-dev), for data-parallel tsf train and tsf eval over several processes
+#            and machines (mpirun -np N build/tsf-mpi train ...). build/tsf never needs MPI.
 
 CC      ?= cc
+MPICC   ?= mpicc
+MPI     ?= 0
 CXX     ?= c++
 NATIVE  ?= 1
 OMP     ?= 1
@@ -59,6 +64,7 @@ BINS = build/tsf build/video2clip build/demo build/test_main build/test_clip bui
 .PHONY: all test check fuzz soak bench bench-model bench-scaling bench-pytorch demo format format-check \
         clean stb-note
 BINS += build/bench_model
+BINS += $(if $(filter 1,$(MPI)),build/tsf-mpi,)
 all: $(BINS) stb-note
 
 stb-note:
@@ -79,8 +85,12 @@ build/bench_model: bench/bench_model.c bench/bench_common.h timesformer.h | buil
 
 STB_FLAGS = $(if $(HAVE_STB),-I$(STB_DIR),-DTT_NO_STB)
 
-build/tsf: tools/tsf.c tools/tsf_*.c tools/tsf_tools.h tools/tsf_chart.h timesformer.h | build
+build/tsf: tools/tsf.c tools/tsf_*.c tools/tsf_tools.h tools/tsf_chart.h tools/tsf_mpi.h timesformer.h | build
 	$(CC) $(CFLAGS) $(STB_FLAGS) tools/tsf.c -o $@ $(LDLIBS)
+
+# MPI lives in tools/tsf_mpi.h, compiled only here (-DTSF_MPI); the library never sees it.
+build/tsf-mpi: tools/tsf.c tools/tsf_*.c tools/tsf_tools.h tools/tsf_chart.h tools/tsf_mpi.h timesformer.h | build
+	$(MPICC) $(CFLAGS) $(STB_FLAGS) -DTSF_MPI tools/tsf.c -o $@ $(LDLIBS)
 
 build/video2clip: tools/video2clip.c tools/tsf_tools.h timesformer.h | build
 	$(CC) $(CFLAGS) tools/video2clip.c -o $@ $(LDLIBS)
