@@ -14,6 +14,8 @@
 #   make bench-scaling  time and memory against frames (4..96), table + build/bench_scaling.svg
 #   make bench-pytorch  the same against PyTorch 1.13 at each of its thread settings, in the
 #                   same run (needs /usr/bin/python3 with torch; skipped otherwise)
+#   make bench-mpi  data-parallel training step: 2 ranks x 1 thread (build/tsf-mpi) against
+#                   1 process x 2 threads, small and ViT-B (needs mpicc and mpirun; minutes)
 #   make fuzz       libFuzzer on the file readers (safetensors, torch.save, config.json, clips,
 #                   manifests), FUZZ_SECONDS (60) each; prints executions and coverage
 #                   (needs clang and libclang-rt-dev). Findings go to build/fuzz/crashes/.
@@ -61,7 +63,7 @@ EXAMPLES = $(patsubst examples/%.c,build/%,$(wildcard examples/*.c))
 BINS = build/tsf build/video2clip build/demo build/test_main build/test_clip build/bench_matmul \
        $(EXAMPLES) $(if $(HAVE_STB),$(STB_TOOLS),)
 
-.PHONY: all test check fuzz soak bench bench-model bench-scaling bench-pytorch demo format format-check \
+.PHONY: all test check fuzz soak bench bench-model bench-scaling bench-pytorch bench-mpi demo format format-check \
         clean stb-note
 BINS += build/bench_model
 BINS += $(if $(filter 1,$(MPI)),build/tsf-mpi,)
@@ -140,6 +142,10 @@ bench-model: build/bench_model
 
 bench-scaling: build/bench_model
 	./build/bench_model --scaling --svg build/bench_scaling.svg $(BENCH_ARGS)
+
+# BENCH_ARGS passes options through, e.g. make bench-mpi BENCH_ARGS="--configs small".
+bench-mpi:
+	bash bench/bench_mpi.sh $(BENCH_ARGS)
 
 bench-pytorch: build/bench_model
 	@if /usr/bin/python3 -c 'import torch' 2>/dev/null; then \

@@ -11,6 +11,7 @@
 #     the run without them;
 #   - --resume from 2 ranks to 1 and from 1 to 2 (the rest of the run within rounding), and
 #     from 2 to 2 after a stop inside an epoch asked by one rank's SIGTERM (bit-identical);
+#     SIGUSR1 to mpirun stops every rank with a checkpoint;
 #   - a failing rank stops every rank: a clip that does not load on rank 1 (the message
 #     names rank 1 and the clip; the last checkpoint stays and the run resumes to the bytes
 #     of a run never stopped), rank 1 killed (mpirun names it; the same);
@@ -249,6 +250,26 @@ else
 fi
 mpi 2 train --out sig --resume >sig2.log 2>&1 || fail "resume after SIGTERM: $(cat sig2.log)"
 same_files "--resume on 2 ranks after the stop: the bytes of a run never stopped" two sig
+
+# SIGUSR1 to mpirun (the way to stop a run with a checkpoint; Ctrl-C gives the ranks 1 s): it
+# reaches every rank, they finish the step, rank 0 saves, all stop; the run resumes
+mpirun --allow-run-as-root --oversubscribe -np 2 "$TSFM" train $M --epochs 100 --out usr1 >usr1.log 2>&1 &
+P=$!
+(sleep 100 && kill -9 $P) 2>/dev/null &
+W=$!
+for i in $(seq 1 400); do [ -f usr1/checkpoint.safetensors ] && break; sleep 0.05; done
+kill -USR1 $P
+wait $P
+rc=$?
+kill $W 2>/dev/null
+step=$(sed -n 's/^checkpoint \([0-9]*\) .*/\1/p' usr1/train_state.txt)
+if [ "$rc" -ne 0 ] && grep -q "interrupted: saved .*(SGD step $step)" usr1.log && [ "$step" -lt 500 ] &&
+    mpi 2 train --out usr1 --resume --stop-after 1 >usr1b.log 2>&1 &&
+    grep -q "^checkpoint $((step + 1)) " usr1/train_state.txt; then
+    pass "SIGUSR1 to mpirun: every rank stops after SGD step $step of 500, rank 0 saves (status $rc); the run resumes"
+else
+    fail "SIGUSR1 to mpirun: status $rc, step $step: $(cat usr1.log usr1b.log 2>/dev/null | head -20)"
+fi
 
 # ---- a failing rank stops every rank -------------------------------------------------------------
 # rank 1 checks (and validates) clips 3 and 4 of val.csv: va3.0.clip, cut short after epoch 1

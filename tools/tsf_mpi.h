@@ -55,9 +55,19 @@
 
 static int dp_rank = 0, dp_world = 1; /* this process's rank, the number of ranks */
 
-/* Time spent in dp_sum, and floats summed (TSF_MPI_STATS). */
-static double dp_sum_seconds = 0.0, dp_sum_floats = 0.0;
+/* Time spent in dp_sum, and floats summed; each SGD step's time and the sums' part of it
+   (TSF_MPI_STATS). */
+static double dp_sum_seconds = 0.0, dp_sum_floats = 0.0, dp_wait_seconds = 0.0;
 static long long dp_sum_calls = 0;
+#define DP_STEPS 4096
+static double dp_step_ms[DP_STEPS], dp_step_sum_ms[DP_STEPS], dp_step_wait_ms[DP_STEPS];
+static double dp_step_cpu_ms[DP_STEPS], dp_sum_mark = 0.0, dp_wait_mark = 0.0, dp_cpu_mark = 0.0;
+static int dp_steps = 0, dp_stats = -1; /* TSF_MPI_STATS set (-1: not looked at yet) */
+
+TT_FN int dp_stats_on(void) {
+    if (dp_stats < 0) dp_stats = getenv("TSF_MPI_STATS") && *getenv("TSF_MPI_STATS");
+    return dp_stats;
+}
 
 /* A rank's share [*lo, *lo + *count) of n items. */
 TT_FN void dp_shard(long long n, long long *lo, long long *count) {
@@ -83,20 +93,72 @@ TT_FN void dp_test_hash(const tsf_model *m, long long step) {
     fprintf(stderr, "tsf: rank %d: step %lld: weights %016llx\n", dp_rank, step, h);
 }
 
-/* TSF_MPI_STATS: what the sums cost (rank 0, at the end of tsf train). */
+/* This process's CPU time (all its threads), in seconds. */
+TT_FN double dp_cpu_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* An SGD step took `seconds` (the sums since the last call were part of it; the CPU time is
+   counted from the last call, so at an epoch's end it includes validation and saves). */
+TT_FN void dp_step_done(double seconds) {
+    double cpu = dp_cpu_seconds();
+    if (dp_steps < DP_STEPS) {
+        dp_step_cpu_ms[dp_steps] = 1e3 * (cpu - dp_cpu_mark);
+        dp_step_ms[dp_steps] = 1e3 * seconds;
+        dp_step_wait_ms[dp_steps] = 1e3 * (dp_wait_seconds - dp_wait_mark);
+        dp_step_sum_ms[dp_steps++] = 1e3 * (dp_sum_seconds - dp_sum_mark);
+    }
+    dp_sum_mark = dp_sum_seconds, dp_wait_mark = dp_wait_seconds, dp_cpu_mark = cpu;
+}
+
+static int dp_cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The median of v[0..n), sorted in place (0 when n is 0). */
+TT_FN double dp_median(double *v, int n) {
+    if (n <= 0) return 0.0;
+    qsort(v, (size_t)n, sizeof *v, dp_cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* TSF_MPI_STATS: what the steps and the sums cost (rank 0, at the end of tsf train): one line
+   of JSON; medians over the steps after the first (which also touches fresh memory), and the
+   fastest step; "cpu_ms" is this process's CPU time a step (all its threads; rank 0's), which
+   other work on a shared machine changes less than the wall-clock time. With TSF_MPI_STATS every
+   sum begins with a barrier, timed apart ("wait_ms": ranks waiting for each other, as one was
+   slower or descheduled), so that "sum_ms" is the sums' own time (moving and adding the floats). */
 TT_FN void dp_print_stats(long long steps) {
-    const char *on = getenv("TSF_MPI_STATS");
-    if (!on || !*on || dp_rank != 0 || steps <= 0) return;
+    int k = dp_steps > 1 ? 1 : 0;
+    double fastest = 0.0;
+    if (!dp_stats_on() || dp_rank != 0 || steps <= 0) return;
+    for (fastest = dp_step_ms[k]; k < dp_steps; k++)
+        fastest = dp_step_ms[k] < fastest ? dp_step_ms[k] : fastest;
+    k = dp_steps > 1 ? 1 : 0;
     fprintf(stderr,
             "tsf: sums: %d ranks, %lld SGD steps, %.0f floats (%.1f MB) summed a step in %.1f "
             "calls, %.2f ms a step\n",
             dp_world, steps, dp_sum_floats / (double)steps, 4e-6 * dp_sum_floats / (double)steps,
             (double)dp_sum_calls / (double)steps, 1e3 * dp_sum_seconds / (double)steps);
+    fprintf(stderr,
+            "tsf: stats {\"ranks\": %d, \"steps\": %lld, \"step_ms\": %.2f, \"step_ms_min\": %.2f, "
+            "\"cpu_ms\": %.2f, \"sum_ms\": %.2f, \"wait_ms\": %.2f, \"first_step_ms\": %.2f, "
+            "\"floats_summed\": %.0f, \"sum_calls\": %.1f}\n",
+            dp_world, steps, dp_median(dp_step_ms + k, dp_steps - k), fastest,
+            dp_median(dp_step_cpu_ms + k, dp_steps - k),
+            dp_median(dp_step_sum_ms + k, dp_steps - k),
+            dp_median(dp_step_wait_ms + k, dp_steps - k), dp_steps ? dp_step_ms[0] : 0.0,
+            dp_sum_floats / (double)steps, (double)dp_sum_calls / (double)steps);
 }
 
 #ifdef TSF_MPI
 
+#ifndef DP_ROUND
 #define DP_ROUND (1 << 22) /* floats summed a round: 16 MB of scratch */
+#endif
 #define DP_MSG 2048        /* a rank's kept messages, bytes                */
 #define DP_VALS 4          /* values summed by dp_agree                     */
 
@@ -259,6 +321,11 @@ TT_FN void dp_sum(float *buf, size_t n) {
     size_t off;
     double t0;
     if (dp_world == 1 || n == 0) return;
+    if (dp_stats_on()) { /* TSF_MPI_STATS: the waiting apart (dp_print_stats) */
+        t0 = MPI_Wtime();
+        MPI_Barrier(MPI_COMM_WORLD);
+        dp_wait_seconds += MPI_Wtime() - t0;
+    }
     t0 = MPI_Wtime();
     if (!dp_scratch) dp_scratch = (float *)tt_malloc((size_t)DP_ROUND * sizeof(float));
     cnt = (int *)tt_malloc(4 * (size_t)dp_world * sizeof(int));

@@ -330,7 +330,10 @@ static void train_usage(FILE *f) {
         "  --overwrite            start afresh in a RUN that holds a run\n"
         "  --stop-after N         stop after N SGD steps of this process (checkpoint saved,\n"
         "                         exit 0), as if interrupted; --resume continues\n"
-        "  --threads N            OpenMP threads (default: all; results do not depend on it)\n"
+        "  --threads N            OpenMP threads (default: all; results do not depend on it);\n"
+        "                         several processes, on one machine or many: mpirun -np N\n"
+        "                         build/tsf-mpi train ... (make MPI=1), each with its share of\n"
+        "                         every batch (README: Several machines)\n"
         "  --recompute            keep only each block's input and recompute the rest in the\n"
         "                         backward pass: much less memory, about a third more time,\n"
         "                         the same results\n"
@@ -2439,8 +2442,10 @@ static int tr_epoch_steps(tr_run *r, long long e, unsigned long long eseed, doub
     int s, s0 = (int)r->ts.epoch_step;
     *lr = s0 > 0 ? tr_lr(r, r->ts.step - 1, e, s0 - 1) : tr_lr(r, r->ts.step, e, 0);
     for (s = s0; s < r->spe; s++) {
+        double t_step = tt_now();
         *lr = tr_lr(r, r->ts.step, e, s);
         if (!tr_sgd_step(r, e, s, eseed, *lr)) return TR_FAILED;
+        dp_step_done(tt_now() - t_step); /* TSF_MPI_STATS */
         r->ts.step++, r->ts.epoch_step = s + 1, r->steps_done++;
         tr_point("SGD step", NULL, 0);
         dp_test_hash(&r->m, r->ts.step);
