@@ -1,6 +1,8 @@
 /* tsf.c - the timesformer.h command-line program.
 
    Build:  make            (gives build/tsf)
+           make MPI=1      (also build/tsf-mpi: train and eval over several processes with
+                           MPI, tools/tsf_mpi.h; README "Several machines")
    Usage:
      tsf info MODEL                      what a model is: config, parameters, GFLOPs per clip,
                                          memory, preprocessing. MODEL is a .safetensors file,

@@ -44,7 +44,8 @@
    Test and benchmark hooks (environment): TSF_TEST_HASH=1 makes every rank print a hash of
    its weights and SGD momentum after every SGD step ("tsf: rank R: step S: weights HASH", on
    stderr); TSF_MPI_STATS=1 makes rank 0 print, at the end of tsf train, the floats summed a
-   step and the time spent in the sums. */
+   step and, as one line of JSON, the time of a step, its CPU time and the time of its sums
+   (dp_print_stats; bench/bench_mpi.sh reads it). */
 #ifndef TSF_MPI_H
 #define TSF_MPI_H
 
@@ -159,8 +160,8 @@ TT_FN void dp_print_stats(long long steps) {
 #ifndef DP_ROUND
 #define DP_ROUND (1 << 22) /* floats summed a round: 16 MB of scratch */
 #endif
-#define DP_MSG 2048        /* a rank's kept messages, bytes                */
-#define DP_VALS 4          /* values summed by dp_agree                     */
+#define DP_MSG 2048 /* bytes of a rank's kept messages */
+#define DP_VALS 4   /* values summed by dp_agree */
 
 static char dp_msg[DP_MSG]; /* errors since the last agreement ("text\n" each) */
 static size_t dp_msg_len = 0;
