@@ -18,6 +18,8 @@
 #                   node and onnxruntime-node in build/ort: mkdir -p build/ort && cd build/ort
 #                   && ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node; and torch to
 #                   export the models once; skipped otherwise)
+#   make bench-mpi  data-parallel training step: 2 ranks x 1 thread (build/tsf-mpi) against
+#                   1 process x 2 threads, small and ViT-B (needs mpicc and mpirun; minutes)
 #   make fuzz       libFuzzer on the file readers (safetensors, torch.save, config.json, clips,
 #                   manifests), FUZZ_SECONDS (60) each; prints executions and coverage
 #                   (needs clang and libclang-rt-dev). Findings go to build/fuzz/crashes/.
@@ -29,8 +31,13 @@
 #   NATIVE=1 (default) adds -march=native: the widest SIMD path the CPU has (AVX-512 on
 #            Zen 4). NATIVE=0 gives a binary for any x86-64 (the portable C kernels).
 #   OMP=1    (default) adds -fopenmp when the compiler supports it; OMP=0 builds serial.
+#   MPI=1    also builds build/tsf-mpi: the tsf program with MPI (mpicc; Debian: openmpi-bin
+#            libopenmpi-dev), for data-parallel tsf train and tsf eval over several processes
+#            and machines (mpirun -np N build/tsf-mpi train ...). build/tsf never needs MPI.
 
 CC      ?= cc
+MPICC   ?= mpicc
+MPI     ?= 0
 CXX     ?= c++
 NATIVE  ?= 1
 OMP     ?= 1
@@ -60,9 +67,11 @@ EXAMPLES = $(patsubst examples/%.c,build/%,$(wildcard examples/*.c))
 BINS = build/tsf build/video2clip build/demo build/test_main build/test_clip build/bench_matmul \
        $(EXAMPLES) $(if $(HAVE_STB),$(STB_TOOLS),)
 
-.PHONY: all test check fuzz soak bench bench-model bench-scaling bench-pytorch bench-ort demo format format-check \
+.PHONY: all test check fuzz soak bench bench-model bench-scaling bench-pytorch bench-ort bench-mpi demo \
+        format format-check \
         clean stb-note
 BINS += build/bench_model
+BINS += $(if $(filter 1,$(MPI)),build/tsf-mpi,)
 all: $(BINS) stb-note
 
 stb-note:
@@ -83,8 +92,12 @@ build/bench_model: bench/bench_model.c bench/bench_common.h timesformer.h | buil
 
 STB_FLAGS = $(if $(HAVE_STB),-I$(STB_DIR),-DTT_NO_STB)
 
-build/tsf: tools/tsf.c tools/tsf_*.c tools/tsf_tools.h tools/tsf_chart.h timesformer.h | build
+build/tsf: tools/tsf.c tools/tsf_*.c tools/tsf_tools.h tools/tsf_chart.h tools/tsf_mpi.h timesformer.h | build
 	$(CC) $(CFLAGS) $(STB_FLAGS) tools/tsf.c -o $@ $(LDLIBS)
+
+# MPI lives in tools/tsf_mpi.h, compiled only here (-DTSF_MPI); the library never sees it.
+build/tsf-mpi: tools/tsf.c tools/tsf_*.c tools/tsf_tools.h tools/tsf_chart.h tools/tsf_mpi.h timesformer.h | build
+	$(MPICC) $(CFLAGS) $(STB_FLAGS) -DTSF_MPI tools/tsf.c -o $@ $(LDLIBS)
 
 build/video2clip: tools/video2clip.c tools/tsf_tools.h timesformer.h | build
 	$(CC) $(CFLAGS) tools/video2clip.c -o $@ $(LDLIBS)
@@ -134,6 +147,10 @@ bench-model: build/bench_model
 
 bench-scaling: build/bench_model
 	./build/bench_model --scaling --svg build/bench_scaling.svg $(BENCH_ARGS)
+
+# BENCH_ARGS passes options through, e.g. make bench-mpi BENCH_ARGS="--configs small".
+bench-mpi:
+	bash bench/bench_mpi.sh $(BENCH_ARGS)
 
 bench-pytorch: build/bench_model
 	@if /usr/bin/python3 -c 'import torch' 2>/dev/null; then \

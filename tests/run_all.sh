@@ -107,6 +107,17 @@ suite static "$CC $WARN -O2 tests/test_static.c -o $OUT/static -lm" "$OUT/static
 suite bench "$CC $WARN -O2 -march=native -fopenmp -I. bench/bench_model.c -o $OUT/bench_model -lm" \
     "OMP_WAIT_POLICY=passive bash tests/test_bench.sh $OUT/bench_model"
 
+# Data-parallel tsf train and tsf eval over MPI (issue 20: build/tsf-mpi, tools/tsf_mpi.h) against
+# tsf (the cli suite's build when it is newer than every source); needs Open MPI's mpicc and
+# mpirun (the test uses its options and OMPI_COMM_WORLD_RANK)
+fresh() { [ -x "$1" ] && [ -z "$(find timesformer.h tools -newer "$1" 2>/dev/null)" ]; }
+if have mpicc && have mpirun && mpirun --version 2>/dev/null | grep -q "Open MPI"; then
+    suite mpi "{ fresh $OUT/tsf || $CC $WARN -O2 -march=native $STB tools/tsf.c -o $OUT/tsf -lm; } && mpicc $WARN -O2 -march=native $STB -DTSF_MPI tools/tsf.c -o $OUT/tsf-mpi -lm" \
+        "CC=$CC bash tests/test_mpi.sh $OUT/tsf $OUT/tsf-mpi"
+else
+    case mpi in *"$ONLY"*) echo "note: suite mpi skipped: no Open MPI mpicc and mpirun (apt-get install openmpi-bin libopenmpi-dev)" ;; esac
+fi
+
 # Reliability (tests/test_fail.c, test_fail_cli.sh, test_threads.c, test_soak.c, fuzz/): every
 # allocation failing in turn, writes cut short, NaN; tsf train on a full disk; two models on
 # two threads (also under ThreadSanitizer); a short soak with a resume; the fuzzers' seeds and

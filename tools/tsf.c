@@ -1,6 +1,8 @@
 /* tsf.c - the timesformer.h command-line program.
 
    Build:  make            (gives build/tsf)
+           make MPI=1      (also build/tsf-mpi: train and eval over several processes with
+                           MPI, tools/tsf_mpi.h; README "Several machines")
    Usage:
      tsf info MODEL                      what a model is: config, parameters, GFLOPs per clip,
                                          memory, preprocessing. MODEL is a .safetensors file,
@@ -472,8 +474,7 @@ static int cmd_parity(const char *dir, const char *out) {
 /* after tsf_train.c: it runs cmd_train and ev_run */
 #include "tsf_cv.c" /* tsf cv */
 
-int main(int argc, char **argv) {
-    tt_prog = "tsf";
+static int tsf_main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "info") == 0) return cmd_info(argv[2]);
     if (argc == 5 && strcmp(argv[1], "parity") == 0 && strcmp(argv[3], "--out") == 0)
         return cmd_parity(argv[2], argv[4]);
@@ -485,4 +486,14 @@ int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "convert") == 0) return cmd_convert(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "export") == 0) return cmd_export(argc - 1, argv + 1);
     return usage();
+}
+
+/* build/tsf-mpi: MPI around the command (tools/tsf_mpi.h); build/tsf: the command alone. */
+int main(int argc, char **argv) {
+    int rc;
+    tt_prog = "tsf";
+    dp_init(&argc, &argv);
+    rc = dp_command_ok(argc, argv) ? tsf_main(argc, argv) : 2;
+    dp_finish();
+    return rc;
 }

@@ -60,8 +60,19 @@
 static const char *tt_prog = "tool"; /* set by main: the name in every message */
 static int tt_quiet = 0;             /* 1: no progress, no summaries */
 
+/* When set, errors and warnings go to it (kind "error" or "warning", the text without the
+   "prog: kind: " prefix) instead of stderr: tsf-mpi's ranks hand them to rank 0, which prints
+   them once (tools/tsf_mpi.h). */
+static void (*tt_message_hook)(const char *kind, const char *text) = NULL;
+
 /* "prog: kind: ..." on stderr. */
 TT_FN void tt_vmessage(const char *kind, const char *fmt, va_list ap) {
+    if (tt_message_hook) {
+        char text[1024];
+        vsnprintf(text, sizeof text, fmt, ap);
+        tt_message_hook(kind, text);
+        return;
+    }
     fprintf(stderr, "%s: %s: ", tt_prog, kind);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);

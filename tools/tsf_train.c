@@ -112,6 +112,7 @@
 
 /* after tsf_tools.h (tsf.c includes it first) */
 #include "tsf_chart.h" /* curves.svg */
+#include "tsf_mpi.h"   /* several processes (build/tsf-mpi); one in build/tsf */
 #if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
 #include <omp.h>
 #define TR_OMP 1
@@ -332,7 +333,10 @@ static void train_usage(FILE *f) {
         "  --overwrite            start afresh in a RUN that holds a run\n"
         "  --stop-after N         stop after N SGD steps of this process (checkpoint saved,\n"
         "                         exit 0), as if interrupted; --resume continues\n"
-        "  --threads N            OpenMP threads (default: all; results do not depend on it)\n"
+        "  --threads N            OpenMP threads (default: all; results do not depend on it);\n"
+        "                         several processes, on one machine or many: mpirun -np N\n"
+        "                         build/tsf-mpi train ... (make MPI=1), each with its share of\n"
+        "                         every batch (README: Several machines)\n"
         "  --recompute            keep only each block's input and recompute the rest in the\n"
         "                         backward pass: much less memory, about a third more time,\n"
         "                         the same results\n"
@@ -657,12 +661,14 @@ static int tr_load_manifest(tsf_manifest *m, const char *path, const tsf_classes
    error. */
 static int tr_check_clips(const char *what, const char *mpath, const tsf_manifest *mf,
                           const tsf_config *cfg, const tsf_sample_opts *so, int new_model) {
-    int i, short_clips = 0, shortest = 0;
-    double span = (double)so->stride * so->frames;
+    int i, short_clips = 0, shortest = 0, ok = 1;
+    double span = (double)so->stride * so->frames, n_short;
+    long long lo, cnt; /* this rank's clips (tsf-mpi; all of them in one process) */
     tsf_clip_header h;
     tsf_error err;
     char why[700];
-    for (i = 0; i < mf->count; i++) {
+    dp_shard(mf->count, &lo, &cnt);
+    for (i = (int)lo; i < lo + cnt; i++) {
         tsf_status st = tsf_clip_read_header(&h, mf->paths[i], &err);
         if (st != TSF_OK) {
             tt_progress_end();
@@ -670,7 +676,8 @@ static int tr_check_clips(const char *what, const char *mpath, const tsf_manifes
                      tt_why(st, &err, why, sizeof why),
                      st == TSF_ERR_IO ? "fix the path in the manifest or restore the file"
                                       : "remake the clip (video2clip, frames2clip)");
-            return 0;
+            ok = 0;
+            break;
         }
         if (h.C != cfg->channels || h.C > 3) {
             char hint[160];
@@ -692,7 +699,8 @@ static int tr_check_clips(const char *what, const char *mpath, const tsf_manifes
             tt_error("%s (line %d of %s): the clip has %d channel%s, the model takes %d: %s",
                      mf->paths[i], mf->lines[i], mpath, h.C, h.C == 1 ? "" : "s", cfg->channels,
                      hint);
-            return 0;
+            ok = 0;
+            break;
         }
         if (so->sampling == TSF_SAMPLE_DENSE) {
             double need = so->target_fps > 0.0f && h.fps > 0.0f
@@ -705,6 +713,10 @@ static int tr_check_clips(const char *what, const char *mpath, const tsf_manifes
         }
         if ((i & 255) == 255) tt_progress(what, i + 1, mf->count);
     }
+    n_short = short_clips; /* the ranks' counts summed, their shortest clip */
+    shortest = -dp_max_int(short_clips > 0 ? -shortest : -TSF_CLIP_MAX_FRAMES - 1);
+    if (!dp_agree(ok, &n_short, 1)) return 0;
+    short_clips = (int)n_short;
     if (mf->count > 255) tt_progress(what, mf->count, mf->count);
     if (short_clips > 0) {
         int k = shortest / so->frames;
@@ -817,6 +829,7 @@ typedef struct tr_run {
     tsf_sample_opts so; /* training samples                                                  */
     tsf_sample_opts vo; /* validation: one fixed view                                        */
     tsf_sgd sgd;        /*                                                                   */
+    int lb;             /* clips a pass on this rank: --batch, or tsf-mpi's share of it      */
     int micro;          /* micro-batches an epoch: ceil(clips / batch)                       */
     int spe;            /* SGD steps an epoch: ceil(micro / accum)                           */
     size_t per;         /* floats of one sample, C*T*S*S                                     */
@@ -868,6 +881,17 @@ static void tr_catch_signals(void) {
     sa.sa_flags = SA_RESETHAND;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+#ifdef TSF_MPI
+    sigaction(SIGUSR1, &sa, NULL); /* mpirun passes it to every rank (tools/tsf_mpi.h) */
+#endif
+}
+
+/* The signal that asks the run to stop after this SGD step, or 0: with several ranks, that of
+   any rank, the same on all (so that all stop at the same step). */
+static int tr_stop_signal(void) {
+    int sig = dp_max_int(tr_signal);
+    if (sig) tr_signal = sig;
+    return sig;
 }
 
 /* args.txt: one option a line, "--name value" or "--flag". Paths are made absolute so a
@@ -1403,7 +1427,7 @@ static int tr_write_outputs(tr_run *r) {
 
 /* Save the run, in the order of the top comment: train_state.next, the checkpoint (the
    commit), train_state.next renamed to train_state.txt, then the files made from them. */
-static int tr_save(tr_run *r) {
+static int tr_save_files(tr_run *r) {
     if (!tr_write_state(r, r->next_path)) return 0;
     if (!tr_lib_save(r, r->ckpt, 1)) {
         remove(r->next_path); /* the previous checkpoint and train_state.txt stay */
@@ -1411,6 +1435,13 @@ static int tr_save(tr_run *r) {
     }
     r->saved_epoch = r->ts.epoch, r->saved_step = r->ts.step;
     return tr_rename_state(r) && tr_write_outputs(r);
+}
+
+/* Save the run: rank 0 writes (tsf-mpi), and every rank learns whether it could. */
+static int tr_save(tr_run *r) {
+    int ok = dp_agree(dp_rank == 0 ? tr_save_files(r) : 1, NULL, 0);
+    if (ok) r->saved_epoch = r->ts.epoch, r->saved_step = r->ts.step;
+    return ok;
 }
 
 /* --resume, with the checkpoint loaded: its state file (train_state.txt, or train_state.next
@@ -1464,40 +1495,69 @@ static void tr_apply_settings(tr_run *r) {
    run's label smoothing. */
 static tsf_status tr_loss(tr_run *r, int B, int training, float *loss) {
     const tsf_config *c = &r->m.cfg;
+    tsf_rng shared = r->m.rng;
     tsf_status st;
+    if (training && dp_world > 1) { /* tsf-mpi: each rank its own stream for this pass,
+                                       made from the shared generator, which moves on the
+                                       same on every rank (and is what checkpoints keep) */
+        unsigned long long k = (unsigned long long)tsf_rng_u32(&shared) << 32;
+        k |= tsf_rng_u32(&shared);
+        tsf_rng_seed(&r->m.rng, tsf_sample_seed(k, -2, dp_rank));
+    }
     r->m.label_smoothing = training ? r->o.label_smoothing : 0.0f;
     st = tsf_model_loss(&r->m, r->x, r->labels, B, c->frames, c->image_size, c->image_size,
                         training, loss);
     r->m.label_smoothing = r->o.label_smoothing;
+    if (training && dp_world > 1) r->m.rng = shared;
     return st;
+}
+
+/* tsf-mpi: this rank holds n of the B clips of a micro-batch (n = 0: one stand-in clip that
+   adds nothing). d loss / d logits becomes that of the mean over all B, the sum of its n
+   losses / B, so that the ranks' gradients add up to the micro-batch's. */
+static void tr_share_of_mean(tr_run *r, int n, int B) {
+    int K = r->m.cfg.classes;
+    memset(r->m.gacts.dlogits, 0, (size_t)(n > 0 ? n : 1) * K * sizeof(float));
+    if (n > 0)
+        tsf_crossentropy_backward(r->m.gacts.dlogits, r->m.acts.probs, r->labels, n, K,
+                                  r->o.label_smoothing, 1.0f / (float)B);
 }
 
 /* Validation on the fixed view: mean cross-entropy (no smoothing), top-1, top-5 (percent).
    Returns 1, 0 after an error, -1 when a signal interrupted it. */
 static int tr_validate(tr_run *r, double *loss, double *top1, double *top5) {
-    int n = r->val.count, B = r->o.batch, i, b, K = r->m.cfg.classes;
-    double sum = 0;
+    int n = r->val.count, B = r->lb, i, b, K = r->m.cfg.classes, ok = 1, stopped = 0;
+    double sum = 0, all[4];
     long c1 = 0, c5 = 0;
+    long long lo, cnt; /* this rank's clips (tsf-mpi; all of them in one process) */
     float l;
-    for (i = 0; i < n; i += B) {
-        int nb = n - i < B ? n - i : B;
+    dp_shard(n, &lo, &cnt);
+    for (i = (int)lo; i < lo + cnt; i += B) {
+        int nb = lo + cnt - i < B ? (int)(lo + cnt - i) : B;
         tsf_status st;
-        if (tr_signal) return -1;
+        if (tr_signal) {
+            stopped = 1;
+            break;
+        }
         for (b = 0; b < nb; b++)
             r->items[b].clip = i + b, r->items[b].view = 0, r->items[b].seed = 0;
         if (!tr_load_batch(r->x, r->labels, &r->val, r->val_path, r->items, nb, &r->vo,
-                           r->m.cfg.channels))
-            return 0;
+                           r->m.cfg.channels)) {
+            ok = 0;
+            break;
+        }
         st = tr_loss(r, nb, 0, &l);
         if (st == TSF_ERR_NONFINITE) { /* no score is computed from NaN: the run stops */
             tt_error("validation: NaN or infinite loss on clips %d .. %d of %s: the model has "
                      "diverged (lower --lr, or --clip-norm); the last checkpoint is kept",
                      i + 1, i + nb, r->val_path);
-            return 0;
+            ok = 0;
+            break;
         }
         if (st != TSF_OK) {
             tt_error("validation failed: %s", tsf_status_string(st));
-            return 0;
+            ok = 0;
+            break;
         }
         for (b = 0; b < nb; b++) {
             int rank = tr_rank(r->m.acts.logits + (size_t)b * K, K, r->labels[b]);
@@ -1505,11 +1565,18 @@ static int tr_validate(tr_run *r, double *loss, double *top1, double *top5) {
             c1 += rank == 0, c5 += rank < 5;
         }
         if (r->live)
-            fprintf(stderr, "\r\033[Kepoch %lld: validating %d/%d", r->ts.epoch + 1, i + nb, n);
+            fprintf(stderr, "\r\033[Kepoch %lld: validating %lld/%lld", r->ts.epoch + 1,
+                    i - lo + nb, cnt);
         tr_point("validation batch", NULL, 0);
     }
+    all[0] = sum, all[1] = (double)c1, all[2] = (double)c5, all[3] = stopped;
+    if (!dp_agree(ok, all, 4)) return 0; /* the ranks' sums, in rank order */
+    if (all[3] > 0) { /* a signal stopped a rank: every rank takes it (tr_print_stopped) */
+        tr_stop_signal();
+        return -1;
+    }
     if (r->live) fputs("\r\033[K", stderr);
-    *loss = sum / n, *top1 = 100.0 * (double)c1 / n, *top5 = 100.0 * (double)c5 / n;
+    *loss = all[0] / n, *top1 = 100.0 * all[1] / n, *top5 = 100.0 * all[2] / n;
     return 1;
 }
 
@@ -1968,8 +2035,9 @@ static int tr_check_options(tr_run *r) {
                  o->accum, (double)o->clip_norm);
         return 2;
     }
-    tt_quiet = o->quiet;
-    r->live = !o->quiet && (o->progress || isatty(2));
+    tt_quiet = o->quiet || dp_rank > 0;
+    r->live = !o->quiet && (o->progress || isatty(2)) && dp_rank == 0;
+    r->lb = (o->batch + dp_world - 1) / dp_world; /* the largest share of a batch */
     tr_threads(o->threads);
     if (strcmp(o->schedule, "steps") != 0 && strcmp(o->schedule, "cosine") != 0) {
         tt_error("train: --schedule %s: choose steps or cosine", o->schedule);
@@ -1985,7 +2053,7 @@ static int tr_check_options(tr_run *r) {
 static int tr_options(tr_run *r, int argc, char **argv) {
     tr_opts *o = &r->o;
     int rc;
-    if (tt_is_dir(r->cur.out) && (!tr_lock(r) || !tr_check_files(r))) return 1;
+    if (dp_rank == 0 && tt_is_dir(r->cur.out) && (!tr_lock(r) || !tr_check_files(r))) return 1;
     if (r->cur.resume && (rc = tr_read_resumed(r)) != TR_GO) return rc;
     r->npos = 0;
     tr_parse(tr_train_defs, o, argc - 1, argv + 1, "train", r->pos, 1, &r->npos); /* phase 1 */
@@ -2089,7 +2157,7 @@ static int tr_resume_model(tr_run *r) {
     tsf_error err;
     char why[700];
     int i;
-    tsf_status st = tsf_checkpoint_load(&r->m, &r->ts, r->ckpt, o->batch, &err);
+    tsf_status st = tsf_checkpoint_load(&r->m, &r->ts, r->ckpt, r->lb, &err);
     if (st != TSF_OK) {
         tt_error("train --resume: %s: the checkpoint is damaged; start again with "
                  "--overwrite",
@@ -2136,7 +2204,7 @@ static int tr_new_model(tr_run *r) {
         if (have_src) ini_close(&src);
         return 0;
     }
-    st = tsf_model_init(&r->m, &cfg, o->batch, (unsigned long long)o->seed);
+    st = tsf_model_init(&r->m, &cfg, r->lb, (unsigned long long)o->seed);
     if (st == TSF_OK && have_src && !ini_apply(&r->m, &src, o->new_head, o->quiet))
         st = TSF_ERR_FORMAT; /* ini_apply printed why */
     else if (st != TSF_OK)
@@ -2164,7 +2232,7 @@ static int tr_setup_model(tr_run *r) {
     r->m.cfg.fused_sgd = o->fused_sgd;
     st = tsf_model_train_init(&r->m);
     if (st == TSF_OK)
-        st = tsf_model_reserve(&r->m, o->batch, r->m.cfg.frames, r->m.cfg.image_size,
+        st = tsf_model_reserve(&r->m, r->lb, r->m.cfg.frames, r->m.cfg.image_size,
                                r->m.cfg.image_size);
     if (st != TSF_OK) {
         tt_error("train: cannot set up training: %s (a smaller --batch needs less memory)",
@@ -2172,6 +2240,7 @@ static int tr_setup_model(tr_run *r) {
         return 1;
     }
     tr_apply_settings(r);
+    if (dp_world > 1) r->m.grad_hook = dp_grad_hook; /* --fused-sgd: sums block by block */
     return TR_GO;
 }
 
@@ -2188,9 +2257,9 @@ static int tr_setup_batches(tr_run *r) {
         !tr_check_clips("checking validation clips", o->val, &r->val, c, &r->so, new_model))
         return 1;
     r->per = (size_t)c->channels * c->frames * c->image_size * c->image_size;
-    r->x = (float *)tt_malloc((size_t)o->batch * r->per * sizeof(float));
-    r->labels = (int *)tt_malloc((size_t)o->batch * sizeof(int));
-    r->items = (tr_item *)tt_malloc((size_t)o->batch * sizeof(tr_item));
+    r->x = (float *)tt_malloc((size_t)r->lb * r->per * sizeof(float));
+    r->labels = (int *)tt_malloc((size_t)r->lb * sizeof(int));
+    r->items = (tr_item *)tt_malloc((size_t)r->lb * sizeof(tr_item));
     r->perm = (int *)tt_malloc((size_t)r->train.count * sizeof(int));
     r->micro = (r->train.count + o->batch - 1) / o->batch;
     r->spe = (r->micro + o->accum - 1) / o->accum;
@@ -2213,6 +2282,7 @@ static int tr_setup_batches(tr_run *r) {
    args.txt written, and (--resume) the files made from the checkpoint written again. */
 static int tr_prepare_folder(tr_run *r) {
     const tr_opts *o = &r->o;
+    if (dp_rank > 0) return TR_GO; /* tsf-mpi: rank 0 writes the run's files */
     if (!tt_mkdirs(o->out)) {
         tt_error("train: cannot create %s: %s", o->out, strerror(errno));
         return 1;
@@ -2251,6 +2321,10 @@ static void tr_print_plan(const tr_run *r) {
            "%s lr %g\n",
            r->train.count, r->classes.count, vn, o->epochs, o->epochs == 1 ? "" : "s", r->spe,
            r->spe == 1 ? "" : "s", o->batch, o->accum, o->schedule, (double)o->lr);
+    if (dp_world > 1)
+        printf("train: %d ranks (MPI): each loads and passes %d or %d clips of every batch of "
+               "%d; rank 0 writes the files\n",
+               dp_world, o->batch / dp_world, r->lb, o->batch);
     if (o->stop_epoch && o->stop_epoch < o->epochs)
         printf("train: stopping after epoch %d (--stop-epoch), with the schedule of %d\n",
                o->stop_epoch, o->epochs);
@@ -2314,41 +2388,56 @@ static void tr_diverged(const tr_run *r, long long e, int s, float lr) {
 static int tr_sgd_step(tr_run *r, long long e, int s, unsigned long long eseed, float lr) {
     const tr_opts *o = &r->o;
     int mb, b, nmb = 0, K = r->m.cfg.classes;
-    float gnorm, loss;
+    float gnorm, loss = 0.0f;
     tsf_status st = TSF_OK;
     tsf_model_zero_grad(&r->m);
     for (mb = s * o->accum; mb < (s + 1) * o->accum && mb < r->micro; mb++) {
-        int first = mb * o->batch, B = r->train.count - first;
+        int first = mb * o->batch, B = r->train.count - first, n, ok, hits = 0;
+        long long lo, cnt;
+        double sums[3]; /* the micro-batch's summed loss, clips right, clips */
         if (B > o->batch) B = o->batch;
-        for (b = 0; b < B; b++) {
+        dp_shard(B, &lo, &cnt); /* this rank's clips of it (tsf-mpi; all in one process) */
+        first += (int)lo, n = (int)cnt;
+        for (b = 0; b < n; b++) {
             r->items[b].clip = r->perm[first + b];
             r->items[b].view = TSF_VIEW_TRAIN;
             r->items[b].seed = tsf_sample_seed(eseed, e, r->perm[first + b]);
         }
-        if (!tr_load_batch(r->x, r->labels, &r->train, o->train, r->items, B, &r->so,
-                           r->m.cfg.channels))
-            return 0;
-        st = tr_loss(r, B, 1, &loss);
-        if (st == TSF_OK && o->fused_sgd) /* backward and the SGD step in one */
+        if (n == 0) /* more ranks than clips: a stand-in clip (tr_share_of_mean) */
+            memset(r->x, 0, r->per * sizeof(float)), r->labels[0] = 0;
+        ok = n == 0 || tr_load_batch(r->x, r->labels, &r->train, o->train, r->items, n, &r->so,
+                                     r->m.cfg.channels);
+        if (ok) st = tr_loss(r, n > 0 ? n : 1, 1, &loss);
+        if (ok && st == TSF_ERR_NONFINITE) tr_diverged(r, e, s, lr);
+        if (ok && st != TSF_OK && st != TSF_ERR_NONFINITE) {
+            tt_progress_end();
+            tt_error("training step failed: %s", tsf_status_string(st));
+        }
+        for (b = 0; ok && st == TSF_OK && b < n; b++)
+            hits += tt_argmax(r->m.acts.logits + (size_t)b * K, K) == r->labels[b];
+        sums[0] = (double)loss * n, sums[1] = hits, sums[2] = n;
+        if (!dp_agree(ok && st == TSF_OK, sums, 3)) return 0; /* every rank goes on, or none */
+        if (dp_world > 1) tr_share_of_mean(r, n, B);
+        if (o->fused_sgd) /* backward and the SGD step in one (tsf-mpi: dp_grad_hook sums) */
             st = tsf_model_backward_sgd(&r->m, &r->sgd, lr, &gnorm);
-        else if (st == TSF_OK)
+        else
             st = tsf_model_backward(&r->m, NULL);
         if (st != TSF_OK) break;
-        for (b = 0; b < B; b++)
-            r->correct += tt_argmax(r->m.acts.logits + (size_t)b * K, K) == r->labels[b];
-        r->loss_sum += (double)loss * B, r->seen += B, nmb++;
+        r->correct += (long)sums[1];
+        r->loss_sum += sums[0], r->seen += (long)sums[2], nmb++;
     }
-    if (st == TSF_OK && !o->fused_sgd) st = tsf_sgd_step(&r->m, &r->sgd, lr, nmb, &gnorm);
-    if (st == TSF_ERR_NONFINITE) {
-        tr_diverged(r, e, s, lr);
-        return 0;
+    if (st == TSF_OK && !o->fused_sgd) {
+        size_t n;
+        float *g = tsf_model_grad_buffer(&r->m, &n);
+        dp_sum(g, n); /* tsf-mpi: the ranks' gradients summed, the same bits on every rank */
+        st = tsf_sgd_step(&r->m, &r->sgd, lr, nmb, &gnorm);
     }
-    if (st != TSF_OK) {
+    if (st == TSF_ERR_NONFINITE) tr_diverged(r, e, s, lr);
+    if (st != TSF_OK && st != TSF_ERR_NONFINITE) {
         tt_progress_end();
         tt_error("training step failed: %s", tsf_status_string(st));
-        return 0;
     }
-    return 1;
+    return dp_agree(st == TSF_OK, NULL, 0); /* the same outcome on every rank */
 }
 
 /* How an epoch ended (tr_epoch), or the SGD steps of one (tr_epoch_steps). */
@@ -2370,14 +2459,17 @@ static int tr_epoch_steps(tr_run *r, long long e, unsigned long long eseed, doub
     int s, s0 = (int)r->ts.epoch_step;
     *lr = s0 > 0 ? tr_lr(r, r->ts.step - 1, e, s0 - 1) : tr_lr(r, r->ts.step, e, 0);
     for (s = s0; s < r->spe; s++) {
+        double t_step = tt_now();
         *lr = tr_lr(r, r->ts.step, e, s);
         if (!tr_sgd_step(r, e, s, eseed, *lr)) return TR_FAILED;
+        dp_step_done(tt_now() - t_step); /* TSF_MPI_STATS */
         r->ts.step++, r->ts.epoch_step = s + 1, r->steps_done++;
         tr_point("SGD step", NULL, 0);
+        dp_test_hash(&r->m, r->ts.step);
         tr_show(r, s + 1 == r->spe, s + 1, r->loss_sum / (double)r->seen,
                 100.0 * (double)r->correct / (double)r->seen, r->seen, t_epoch, s + 1 - s0,
                 (long long)(r->spe - s - 1) + (r->end - e - 1) * r->spe);
-        if (tr_signal || (o->stop_after && r->steps_done >= o->stop_after))
+        if (tr_stop_signal() || (o->stop_after && r->steps_done >= o->stop_after))
             return s + 1 < r->spe ? TR_STOP_INSIDE : TR_LAST; /* mid-epoch: save here */
     }
     return TR_NEXT;
@@ -2483,6 +2575,7 @@ static int tr_train(tr_run *r) {
     r->t_run = tt_now();
     if (r->o.epochs == 0 && !tr_save(r)) return 1;
     while (how == TR_NEXT && r->ts.epoch < r->end) how = tr_epoch(r);
+    dp_print_stats(r->steps_done);
     if (how == TR_FAILED) return 1;
     if (how == TR_STOP_INSIDE) { /* a checkpoint inside an epoch */
         tt_progress_end();
@@ -2493,18 +2586,45 @@ static int tr_train(tr_run *r) {
     return 0;
 }
 
+/* tsf-mpi: rank 0's state, after phase 6, on every rank: the model, SGD momentum and step,
+   the generators, and the rows of log.csv and the running sums that rank 0 alone read back
+   from the run's folder; so every rank starts bit-identical and decides as rank 0 does. */
+static void tr_share(tr_run *r) {
+    size_t bytes = r->m.param_floats * sizeof(float);
+    if (dp_world == 1) return;
+    dp_bcast(r->m.param_memory, bytes);
+    dp_bcast(r->m.momentum_memory, bytes);
+    dp_bcast(&r->m.sgd_steps, sizeof r->m.sgd_steps);
+    dp_bcast(&r->m.rng, sizeof r->m.rng);
+    dp_bcast(&r->ts, sizeof r->ts);
+    dp_bcast(&r->nrows, sizeof r->nrows);
+    if (dp_rank > 0) {
+        free(r->rows);
+        r->rows = (tr_row *)tt_malloc((size_t)r->nrows * sizeof *r->rows);
+    }
+    dp_bcast(r->rows, (size_t)r->nrows * sizeof *r->rows);
+    dp_bcast(&r->loss_sum, sizeof r->loss_sum);
+    dp_bcast(&r->correct, sizeof r->correct);
+    dp_bcast(&r->seen, sizeof r->seen);
+}
+
+/* A phase's outcome on every rank (tsf-mpi): go on when all go on, else the first failing
+   rank's, after rank 0 printed the others' errors. */
+static int tr_all(int rc) { return dp_agree_rc(rc, TR_GO); }
+
 static int cmd_train(int argc, char **argv) {
     tr_run run, *r = &run;
     int rc;
     memset(r, 0, sizeof *r);
     r->saved_epoch = r->saved_step = -1, r->lock_fd = -1;
-    rc = tr_start(r, argc, argv);
-    if (rc == TR_GO) rc = tr_options(r, argc, argv);
-    if (rc == TR_GO) rc = tr_open_data(r);
-    if (rc == TR_GO) rc = tr_setup_model(r);
-    if (rc == TR_GO) rc = tr_setup_batches(r);
-    if (rc == TR_GO) rc = tr_prepare_folder(r);
-    if (rc == TR_GO) rc = tr_announce(r);
+    rc = tr_all(tr_start(r, argc, argv));
+    if (rc == TR_GO) rc = tr_all(tr_options(r, argc, argv));
+    if (rc == TR_GO) rc = tr_all(tr_open_data(r));
+    if (rc == TR_GO) rc = tr_all(tr_setup_model(r));
+    if (rc == TR_GO) rc = tr_all(tr_setup_batches(r));
+    if (rc == TR_GO) rc = tr_all(tr_prepare_folder(r));
+    if (rc == TR_GO) tr_share(r);
+    if (rc == TR_GO) rc = tr_all(tr_announce(r));
     if (rc == TR_GO) rc = tr_train(r);
     fflush(stdout);
     tr_unlock(r);
@@ -2755,23 +2875,27 @@ static int ev_alloc(ev_state *e) {
    scores. Returns 1, or 0 after an error. */
 static int ev_forward(ev_state *e) {
     const tsf_sample_opts *so = &e->so;
-    int K = e->K, V, B = e->o.batch, nitems, i, b, ok = 0;
-    int show = !e->o.quiet && (e->o.progress || isatty(2));
+    int K = e->K, V, B = e->o.batch, nitems, i, b, ok = 0, i0;
+    int show = !e->o.quiet && (e->o.progress || isatty(2)) && dp_rank == 0;
+    long long lo, cnt; /* this rank's clips (tsf-mpi; all of them in one process) */
     float *x;
     int *labels;
     tr_item *items;
     double t0;
     tr_sample_opts(&e->so, &e->m.cfg, &e->o);
     V = e->V = tsf_sample_num_views(so);
-    if (!tr_check_clips("checking clips", e->manifest, &e->mf, &e->m.cfg, so, 0) || !ev_alloc(e))
+    if (!tr_check_clips("checking clips", e->manifest, &e->mf, &e->m.cfg, so, 0) ||
+        !dp_agree(ev_alloc(e), NULL, 0))
         return 0;
-    e->n = e->mf.count, nitems = e->n * V;
+    e->n = e->mf.count;
+    dp_shard(e->n, &lo, &cnt);
+    i0 = (int)lo * V, nitems = (int)(lo + cnt) * V;
     x = (float *)tt_malloc((size_t)B * e->m.cfg.channels * so->frames * so->size * so->size *
                            sizeof(float));
     labels = (int *)tt_malloc((size_t)B * sizeof(int));
     items = (tr_item *)tt_malloc((size_t)B * sizeof(tr_item));
     t0 = tt_now();
-    for (i = 0; i < nitems; i += B) { /* (clip, view) items in order, B a pass */
+    for (i = i0; i < nitems; i += B) { /* (clip, view) items in order, B a pass */
         int nb = nitems - i < B ? nitems - i : B;
         tsf_status st;
         for (b = 0; b < nb; b++)
@@ -2800,8 +2924,9 @@ static int ev_forward(ev_state *e) {
         if (show) {
             char eta[32];
             double dt = tt_now() - t0;
-            fprintf(stderr, "\r\033[Keval: %d/%d views  %.1f views/s  ETA %s", i + nb, nitems,
-                    (i + nb) / dt, tr_hms(dt / (i + nb) * (nitems - i - nb), eta, sizeof eta));
+            fprintf(stderr, "\r\033[Keval: %d/%d views  %.1f views/s  ETA %s", i - i0 + nb,
+                    nitems - i0, (i - i0 + nb) / dt,
+                    tr_hms(dt / (i - i0 + nb) * (nitems - i - nb), eta, sizeof eta));
             fflush(stderr);
         }
     }
@@ -2809,7 +2934,9 @@ static int ev_forward(ev_state *e) {
     ok = 1;
 done:
     free(x), free(labels), free(items);
-    return ok;
+    if (!dp_agree(ok, NULL, 0)) return 0;
+    dp_gather_rows(e->scores, e->n, (size_t)K); /* tsf-mpi: every clip's scores on rank 0 */
+    return 1;
 }
 
 /* Each clip's prediction and rank; the counts. */
@@ -2998,10 +3125,10 @@ static int ev_run(const tr_opts *opts, const char *model_arg, const char *manife
     if (!(e.model = ev_model_path(model_arg, e.o.best))) return 1;
     ev_print = print;
     ev_sampling(&e);
-    ok = ev_load_model(&e) && ev_load_clips(&e) && ev_forward(&e);
-    if (ok) ev_tally(&e);
-    ok = ok && ev_open_text(&e);
-    if (ok) {
+    ok = dp_agree(ev_load_model(&e) && ev_load_clips(&e), NULL, 0) && ev_forward(&e);
+    if (ok && dp_rank == 0) ev_tally(&e); /* tsf-mpi: rank 0 reports */
+    ok = ok && (dp_rank > 0 || ev_open_text(&e));
+    if (ok && dp_rank == 0) {
         ev_report_totals(&e);
         ev_report_classes(&e);
         ev_report_confusion(&e);
