@@ -452,6 +452,14 @@ check_same() {
 check "resume: stopped after epoch 1, resumed: the same model.safetensors bytes" cmp -s a/model.safetensors b/model.safetensors
 check "resume: ... and the same checkpoint (momentum, step, generators)" cmp -s a/checkpoint.safetensors b/checkpoint.safetensors
 check "resume: log.csv continues (2 rows)" test "$(grep -c '^[0-9]' b/log.csv)" -eq 2
+# a resumed run keeps the --epochs its schedule is laid over: another is refused, the same is not
+expect_error "resume: another --epochs is refused (the schedule would move)" 2 \
+    "--epochs 4, but the run is laid out over 2 epochs: its learning-rate schedule \(steps\) spans them.*--init-from b/model.safetensors" \
+    "$TSF" train --out b --resume --epochs 4
+check "resume: the same --epochs is fine" "$TSF" train --out b --resume --epochs 2 -q
+check "resume: a finished run says how to train longer" \
+    grep -q "nothing to do: the run has finished 2 epochs (to train longer, start a new run from its model: tsf train --init-from b/model.safetensors" \
+    <("$TSF" train --out b --resume 2>&1)
 check_same "resume: ... and every file of the run is the same" a b
 "$TSF" train --data data --out c $M --epochs 2 --stop-after 2 >c.log 2>&1 &&
     "$TSF" train --out c --resume -q >>c.log 2>&1
@@ -489,10 +497,39 @@ else
 fi
 
 # a NaN loss stops training and leaves the last good checkpoint alone
-cp -r a nan && cp a/checkpoint.safetensors nan.ckpt
+"$TSF" train --data data --out nan $M --epochs 4 --stop-after 6 >nan.log 2>&1 && cp nan/checkpoint.safetensors nan.ckpt
 expect_error "NaN: training stops with a message" 1 "NaN or infinite.*keeps the last good state" \
-    "$TSF" train --out nan --resume --epochs 4 --lr 1e30
+    "$TSF" train --out nan --resume --lr 1e30
 check "NaN: the checkpoint is untouched" cmp -s nan.ckpt nan/checkpoint.safetensors
+
+# ---- OpenMP's waiting policy: passive unless the environment sets one (tt_omp_passive) --------
+# policy ENV...: OMP_WAIT_POLICY in the environment of a tsf train started with env ENV... (tsf
+# runs itself again at once with OMP_WAIT_POLICY=passive when none is set)
+policy() {
+    local pid seen="" i
+    env "$@" "$TSF" train --data data --out wp $M --epochs 1000 --overwrite >/dev/null 2>&1 &
+    pid=$!
+    for i in $(seq 100); do
+        seen=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep '^OMP_WAIT_POLICY=')
+        [ -n "$seen" ] && break
+        sleep 0.02
+    done
+    kill -INT "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    echo "$seen"
+}
+if ! grep -q GOMP_ "$TSF" || [ ! -r /proc/self/environ ]; then
+    echo "[SKIP] OpenMP's waiting policy (no OpenMP in $TSF, or no /proc)"
+else
+    p1=$(policy -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT)
+    p2=$(policy OMP_WAIT_POLICY=active)
+    p3=$(policy -u OMP_WAIT_POLICY GOMP_SPINCOUNT=1000)
+    if [ "$p1" = OMP_WAIT_POLICY=passive ] && [ "$p2" = OMP_WAIT_POLICY=active ] && [ -z "$p3" ]; then
+        pass "OMP_WAIT_POLICY: passive when unset; the user's OMP_WAIT_POLICY or GOMP_SPINCOUNT when set"
+    else
+        fail "OMP_WAIT_POLICY: unset gave \"$p1\", active gave \"$p2\", GOMP_SPINCOUNT gave \"$p3\""
+    fi
+fi
 
 # ---- the initial weights (--init) -------------------------------------------------------------
 "$TSF" train --data data --out i0 $M0 --epochs 0 >i0.log 2>&1
@@ -528,13 +565,13 @@ flipcase() {
         fail "flip: $name: want /$pattern/ in: $out"
     fi
 }
-"$TSF" train --data data --out f0 $M0 --epochs 0 >f0.log 2>&1
+"$TSF" train --data data --out f0 $M0 --epochs 1 --stop-after 1 >f0.log 2>&1
 check "flip: classes right and left: a warning names them" \
     grep -q 'warning: classes "right" and "left" are mirror images: a left-right flip turns a clip of one into one of the other, so this run does not flip' f0.log
 check "flip: the first lines say which augmentation the run uses" \
     grep -q "^train: augmentation: short side 37 to 46, a random 32 x 32 crop, no flip (class names name directions; --flip flips)$" f0.log
 check "flip: args.txt keeps the decision (--no-flip)" grep -q "^--no-flip$" f0/args.txt
-"$TSF" train --out f0 --resume --epochs 1 >f0r.log 2>&1
+"$TSF" train --out f0 --resume >f0r.log 2>&1
 check "flip: a resumed run keeps it, without the warning" \
     test -z "$(grep warning f0r.log)" -a -n "$(grep 'no flip (--no-flip)$' f0r.log)"
 flipcase "--flip flips anyway" 'right\nleft\ndown\n' "^train: augmentation: .*crop, a random left-right flip$" --flip
@@ -665,6 +702,26 @@ else
     fail "eval: multi-view: $out"
 fi
 check "eval: nothing written without --out" test ! -e eval.txt
+
+# ---- tsf classify and tsf attention take the run's frame sampling from args.txt, as tsf eval --
+# a was trained on 4 frames 2 apart: of the 8 frames of a clip, frames 0 2 4 7 (stride 32 would
+# repeat frame 7)
+if out=$("$TSF" classify a/model.safetensors data/va0_0.clip 2>&1) &&
+    echo "$out" | grep -q "one every 2 (a window of 8 frames)" && echo "$out" | grep -q "(the frame sampling of a/args.txt)" &&
+    ! echo "$out" | grep -q warning; then
+    pass "classify: the run's stride from a/args.txt"
+else
+    fail "classify: the run's stride: $out"
+fi
+check "classify: a run folder as MODEL (its model.safetensors, its sampling)" \
+    test "$("$TSF" classify a data/va0_0.clip 2>&1 | sed 's|a/model|MODEL|')" = "$("$TSF" classify a/model.safetensors data/va0_0.clip 2>&1 | sed 's|a/model|MODEL|')"
+check "attention: the run's stride (frames 0 2 4 7)" \
+    grep -q '"sampled_frames": \[0, 2, 4, 7\]' <("$TSF" attention a/model.safetensors data/va0_0.clip --json 2>&1)
+check "attention: --frames-stride given wins over args.txt" \
+    grep -q '"sampled_frames": \[0, 1, 2, 3\]' <("$TSF" attention a/model.safetensors data/va0_0.clip --json --frames-stride 1 2>&1)
+mkdir -p lone && cp a/model.safetensors lone/
+check "classify: a model without args.txt: stride 32, and the warning that frames repeat" \
+    grep -q "fewer than the 128 that 4 frames at --frames-stride 32 span" <("$TSF" classify lone/model.safetensors data/va0_0.clip 2>&1)
 
 # ---- --init-from ------------------------------------------------------------------------------
 mkdir -p data2 && cp data/tr0_*.clip data/tr2_*.clip data2/ && printf 'right\ndown\n' >data2/classes.txt

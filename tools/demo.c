@@ -79,7 +79,8 @@
    the same recipe) reached 96.5% in 2:02 at 37.9 ms a step, and 96.3% with --seed 2.
    Times vary with the machine and with whatever else runs on it. The accuracies do not:
    they depend only on the seed and the options. With other processes busy on the same cores,
-   OpenMP's busy-waiting can slow every step several-fold; OMP_WAIT_POLICY=passive helps. */
+   OpenMP's busy-waiting can slow every step several-fold, so the demo sets OMP_WAIT_POLICY=passive
+   itself unless the environment sets it (tt_omp_passive in tsf_tools.h). */
 #ifndef TT_NO_STB
 #define TT_NO_STB /* no images: the demo needs only a C compiler */
 #endif
@@ -786,6 +787,7 @@ int main(int argc, char **argv) {
     FILE *csv;
     int i, k, r, nres = 0, threads = 1, default_budget;
     double t_all;
+    tt_omp_passive(argv); /* OMP_WAIT_POLICY=passive unless set (tsf_tools.h) */
     tt_prog = "demo";
     tty = isatty(fileno(stdout));
     if ((r = parse_args(argc, argv, &o)) <= 0) return r == 0 ? 0 : 2;

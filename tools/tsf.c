@@ -455,12 +455,13 @@ static int cmd_parity(const char *dir, const char *out) {
 }
 
 /* The other commands, one file each, in this translation unit. */
-#include "tsf_classify.c" /* tsf classify, tsf attention */
-
 /* before tsf_train.c: tsf train --init-from reads its source with it */
 #include "tsf_init.c" /* tsf train --init-from */
 
 #include "tsf_train.c" /* tsf train, tsf eval */
+
+/* after tsf_train.c: it reads a run's args.txt as tsf eval does */
+#include "tsf_classify.c" /* tsf classify, tsf attention */
 
 /* after tsf_train.c: it writes files with tr_create / tr_commit */
 #include "tsf_export.c" /* tsf convert, tsf export */
@@ -469,6 +470,7 @@ static int cmd_parity(const char *dir, const char *out) {
 #include "tsf_cv.c" /* tsf cv */
 
 int main(int argc, char **argv) {
+    tt_omp_passive(argv); /* OMP_WAIT_POLICY=passive unless set (tsf_tools.h) */
     tt_prog = "tsf";
     if (argc == 3 && strcmp(argv[1], "info") == 0) return cmd_info(argv[2]);
     if (argc == 5 && strcmp(argv[1], "parity") == 0 && strcmp(argv[3], "--out") == 0)

@@ -237,7 +237,7 @@ static void train_usage(FILE *f) {
             "--folds)\n"
             "       tsf train --train TRAIN.csv [--val VAL.csv] [--classes CLASSES.txt] --out RUN "
             "[options]\n"
-            "       tsf train --out RUN --resume [options to change, e.g. --epochs 30]\n"
+            "       tsf train --out RUN --resume [options to change, e.g. --stop-epoch 10]\n"
             "\n"
             "Trains a TimeSformer on clip files listed in manifests (tools/README.md: video2clip,\n"
             "frames2clip and mkdataset make them). After every epoch: validation (loss, top-1,\n"
@@ -340,9 +340,11 @@ static void train_usage(FILE *f) {
         "run:\n"
         "  --out RUN              the run's folder (created; required)\n"
         "  --resume               continue RUN/checkpoint.safetensors with RUN/args.txt's\n"
-        "                         options; options given now override them (a new --epochs\n"
-        "                         also moves the steps schedule's drops); a run stopped before\n"
-        "                         its first checkpoint starts again\n"
+        "                         options, exactly as if it had never stopped; options given\n"
+        "                         now override them from the resumed step on, but --epochs,\n"
+        "                         over which the schedule is laid, stays (--stop-epoch stops\n"
+        "                         sooner; --init-from RUN/model.safetensors trains on in a new\n"
+        "                         run); a run stopped before its first checkpoint starts again\n"
         "  --overwrite            start afresh in a RUN that holds a run\n"
         "  --stop-after N         stop after N SGD steps of this process (checkpoint saved,\n"
         "                         exit 0), as if interrupted; --resume continues\n"
@@ -2013,6 +2015,16 @@ static int tr_read_resumed(tr_run *r) {
                  cur->best_metric, o->best_metric);
         return 2;
     }
+    if (!r->restart && cur->epochs && cur->epochs != o->epochs) {
+        tt_error("train --resume: --epochs %d, but the run is laid out over %d epochs: its "
+                 "learning-rate schedule (%s) spans them, and a resumed run keeps it, so that it "
+                 "goes on as if it had never stopped (another --epochs would move the curve "
+                 "under it). Drop --epochs; to stop sooner, give --stop-epoch E; to train "
+                 "longer, start a new run from this one's model: tsf train --init-from %s "
+                 "--epochs N --out NEW ...",
+                 cur->epochs, o->epochs, o->schedule, r->model_path);
+        return 2;
+    }
     if (!r->restart && ((cur->fold && cur->fold != o->fold) || (cur->all_folds && !o->all_folds))) {
         tt_error("train --resume: the run %s: drop --fold and --all-folds, or start a new "
                  "run with another --out",
@@ -2403,9 +2415,9 @@ static int tr_announce(tr_run *r) {
                    "a larger one goes on)\n",
                    r->ts.epoch, o->epochs, o->stop_epoch);
         else
-            printf("train: nothing to do: the run has finished %lld epochs (give --epochs N to "
-                   "train longer)\n",
-                   r->ts.epoch);
+            printf("train: nothing to do: the run has finished %lld epochs (to train longer, start "
+                   "a new run from its model: tsf train --init-from %s --out NEW ...)\n",
+                   r->ts.epoch, r->model_path);
         return 0;
     }
     return TR_GO;
