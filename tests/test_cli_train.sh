@@ -381,6 +381,13 @@ check "train: log.csv counts SGD steps (12 clips, batch 4: 3 an epoch)" \
 check "train: curves.svg is an SVG with curves" \
     grep -q '<polyline' a/curves.svg
 xml "train: curves.svg is well-formed XML" a/curves.svg
+# the legends lie under the plots (inside, they hid the top-5 line that runs along the top)
+bottom=$(grep -o '<rect x="[0-9.]*" y="[0-9.]*" width="[0-9.]*" height="[0-9.]*" fill="none"' a/curves.svg |
+    awk -F'"' '{ b = $4 + $8; if (b > m) m = b } END { print m + 0 }')
+legend_y=$(grep -o '<text x="[0-9.]*" y="[0-9.]*" font-size="11">\(train loss\|validation loss\|train accuracy\|validation top-1\|validation top-5\)<' a/curves.svg |
+    awk -F'"' '{ print $4 }' | sort -n | tr '\n' ' ')
+check "train: curves.svg's 5 legend entries lie under the plots (below y $bottom: $legend_y)" \
+    awk -v b="$bottom" -v ys="$legend_y" 'BEGIN { n = split(ys, y, " "); for (i = 1; i <= n; i++) if (y[i] + 0 <= b) exit 1; exit !(n == 5 && b > 0) }' 
 if out=$("$TSF" info a/model.safetensors 2>&1) && echo "$out" | grep -q "classes      3 (right, left, down)"; then
     pass "train: model.safetensors loads, with the class names"
 else
@@ -509,9 +516,11 @@ policy() {
     local pid seen="" i
     env "$@" "$TSF" train --data data --out wp $M --epochs 1000 --overwrite >/dev/null 2>&1 &
     pid=$!
-    for i in $(seq 100); do
-        seen=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep '^OMP_WAIT_POLICY=')
-        [ -n "$seen" ] && break
+    for i in $(seq 100); do # what the program itself sees (not the shell before its exec)
+        if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(readlink -f "$TSF")" ]; then
+            seen=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep '^OMP_WAIT_POLICY=')
+            [ -n "$seen" ] && break
+        fi
         sleep 0.02
     done
     kill -INT "$pid" 2>/dev/null
@@ -695,6 +704,13 @@ check "eval: the 1 x 3 views of the paper by default" grep -q "3 views a clip (1
 for f in confusion.csv confusion.svg predictions.csv; do check "eval: wrote ev/$f" test -s ev/$f; done
 check "eval: predictions.csv has a row per clip" test "$(wc -l <ev/predictions.csv)" -eq 7
 xml "eval: confusion.svg is well-formed XML" ev/confusion.svg
+# the title lines fit the picture (3 classes: a narrow matrix), at 0.6 font sizes a character
+width=$(sed -n 's/^<svg [^>]* width="\([0-9.]*\)".*/\1/p' ev/confusion.svg)
+check "eval: confusion.svg's title is not clipped (width $width)" \
+    awk -v w="$width" -F'[<>"]' '/text-anchor="middle">/ && !/rotate/ {
+        for (i = 1; i < NF; i++) if ($i == " font-size=") fs = $(i + 1)
+        n++; if (length($(NF - 2)) * 0.6 * fs > w) bad++ }
+        END { exit !(w > 0 && n >= 2 && !bad) }' ev/confusion.svg
 if out=$("$TSF" eval a/model.safetensors data/val.csv --temporal-views 2 --spatial-crops 3 2>&1) &&
     echo "$out" | grep -q "6 views a clip (2 temporal x 3 spatial)"; then
     pass "eval: --temporal-views 2 --spatial-crops 3"

@@ -66,9 +66,11 @@ policy() {
     local pid seen="" i
     env "$@" "$BIN" --quick --variants divided --out "$OUT/policy" >/dev/null 2>&1 &
     pid=$!
-    for i in $(seq 100); do
-        seen=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep '^OMP_WAIT_POLICY=')
-        [ -n "$seen" ] && break
+    for i in $(seq 100); do # what the program itself sees (not the shell before its exec)
+        if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(readlink -f "$BIN")" ]; then
+            seen=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep '^OMP_WAIT_POLICY=')
+            [ -n "$seen" ] && break
+        fi
         sleep 0.02
     done
     kill "$pid" 2>/dev/null

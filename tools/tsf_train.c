@@ -1137,13 +1137,16 @@ typedef struct tr_series {
 } tr_series;
 
 /* One panel of curves.svg, at (left, top), w x h: the series s[0..ns) against the epoch, y
-   from 0 to about ymax, a legend, and a mark at the row `best` (-1: none). */
+   from 0 to about ymax, a legend in a row under the epoch axis (inside the panel it would
+   hide the curves that run along its top, as top-5 does), and a mark at the row `best` (-1:
+   none). */
 static void tr_chart(FILE *f, const tr_run *r, double left, double top, double w, double h,
                      const char *title, double ymax, const tr_series *s, int ns, int best) {
     double *x = (double *)tt_malloc(((size_t)r->nrows + 1) * sizeof *x), step, v;
     double *y = (double *)tt_malloc(((size_t)r->nrows + 1) * sizeof *y);
     char num[32], attrs[96];
-    int i, k, legend = 0;
+    double lx = left; /* where the next legend entry goes */
+    int i, k;
     tc_panel p;
     p.left = left, p.top = top, p.width = w, p.height = h, p.logy = 0;
     p.x0 = 0, p.x1 = (double)(r->o.epochs > 0 ? r->o.epochs : 1);
@@ -1179,10 +1182,9 @@ static void tr_chart(FILE *f, const tr_run *r, double left, double top, double w
         snprintf(attrs, sizeof attrs, "stroke=\"%s\" stroke-width=\"2\"%s%s%s", s[k].color,
                  s[k].dash ? " stroke-dasharray=\"" : "", s[k].dash ? s[k].dash : "",
                  s[k].dash ? "\"" : "");
-        tc_labelled_line(f, left + 10, top + 14 + 15.0 * legend, left + 30,
-                         top + 14 + 15.0 * legend, attrs, left + 35, top + 18 + 15.0 * legend,
+        tc_labelled_line(f, lx, top + h + 48, lx + 20, top + h + 48, attrs, lx + 25, top + h + 52,
                          "font-size=\"11\"", s[k].name);
-        legend++;
+        lx += 25 + 6.5 * (double)strlen(s[k].name) + 15; /* about 6.5 pixels a character */
     }
     free(x), free(y);
 }
@@ -1206,8 +1208,8 @@ static int tr_write_curves(const tr_run *r) {
         if (r->rows[i].val_loss > ymax) ymax = r->rows[i].val_loss;
     }
     fprintf(f,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"340\" "
-            "font-family=\"sans-serif\">\n<rect width=\"900\" height=\"340\" fill=\"white\"/>\n");
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"360\" "
+            "font-family=\"sans-serif\">\n<rect width=\"900\" height=\"360\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"450\" y=\"20\" font-size=\"13\" text-anchor=\"middle\">");
     tc_xml(f, r->o.out);
     fprintf(f, ": %s, %d classes, %d training clips</text>\n",
@@ -2666,23 +2668,27 @@ static TT_PRINTF(1, 2) void ev_printf(const char *fmt, ...) {
 }
 
 /* The confusion matrix as an SVG heat map: rows true classes, columns predictions, colour =
-   share of the row. */
+   share of the row. The title, in two lines, sets the least width (at about 0.6 font sizes a
+   character), so a matrix of few classes does not clip it. */
 static int ev_write_svg(const char *path, const tsf_model *m, const long *conf, const long *count,
                         int K) {
     FILE *f = tr_create(path);
     double cell = K <= 10 ? 40 : K <= 50 ? 600.0 / K : 4, lab = K <= 50 ? 140 : 20;
-    double side = cell * K;
+    double side = cell * K, width = lab + side + 20;
     int i, j;
     if (!f) return 0;
+    if (width < 440) width = 440; /* the second line: 63 characters of 11 pixels */
     fprintf(
         f,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
         "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-        lab + side + 20, lab + side + 50);
+        width, lab + side + 50);
     fprintf(f,
-            "<text x=\"%.1f\" y=\"18\" font-size=\"13\" text-anchor=\"middle\">confusion matrix: "
-            "rows true class, columns prediction (share of the row)</text>\n",
-            (lab + side + 20) / 2);
+            "<text x=\"%.1f\" y=\"16\" font-size=\"13\" font-weight=\"bold\" "
+            "text-anchor=\"middle\">confusion matrix</text>\n"
+            "<text x=\"%.1f\" y=\"31\" font-size=\"11\" text-anchor=\"middle\">rows: true "
+            "class, columns: prediction; colour: share of the row</text>\n",
+            width / 2, width / 2);
     for (i = 0; i < K; i++)
         for (j = 0; j < K; j++) {
             long v = conf[(size_t)i * K + j];
