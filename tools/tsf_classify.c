@@ -1412,7 +1412,7 @@ static int cl_render(const char *path, const cl_opts *o, const tsf_model *m, con
             snprintf(legend[0], 256, "colour 0 .. each frame's largest weight, weights %s", range);
         else
             snprintf(legend[0], 256, "colour 0 .. %s, weights %s", cl_range_hi(range), range);
-        snprintf(buf, sizeof buf, "maps: %s", legend[0]);
+        snprintf(buf, sizeof buf, "maps: %.240s", legend[0]);
         cl_text(&im, gap, yl + 12, W - 2 * gap, buf, dim);
     }
     ok = tt_write_png(path, W, H, 3, im.p); /* through path.part; prints its errors */

@@ -163,8 +163,8 @@ TT_FN int tt_argmax(const float *v, int n) {
 /* Threads of an OpenMP team that wait for the next parallel loop spin on a core before they
    sleep (libgomp: for about 300,000 turns). A training step of a small model runs hundreds of
    short loops, so while another program keeps a core busy, a spinning thread takes the time
-   slice the working one needs, and a step can take many times longer (tools/README.md has
-   the numbers). OMP_WAIT_POLICY=passive makes waiting threads sleep at once. The OpenMP
+   slice the working one needs, and a step can take many times longer (README.md has the
+   numbers). OMP_WAIT_POLICY=passive makes waiting threads sleep at once. The OpenMP
    runtime reads it once, when the program is loaded, before main: so, first thing in main,
    when neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set, this sets OMP_WAIT_POLICY=passive
    and runs the program again (execv of /proc/self/exe, else argv[0]: the same process id,
