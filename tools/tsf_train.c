@@ -24,8 +24,12 @@
      No file holds a wall-clock time (the epoch lines on stdout do), so two runs with the same
      options write the same bytes, whether or not they were stopped and resumed.
      --resume takes the model and tsf_train_state from the checkpoint and the options from
-     args.txt, then from its own command line (so --epochs 30 extends a run); model flags that
-     disagree with the checkpoint are an error. A run stopped before its first checkpoint
+     args.txt, then from its own command line (--lr, --stop-epoch, ... from there on); model
+     flags that disagree with the checkpoint are an error, and so is another --epochs (the
+     learning-rate schedule is laid over them: a new one would move it under the run, raising
+     the rate mid-run; --init-from RUN/model.safetensors trains on in a new run). The initial
+     weights (--init) and a flip turned off by the class names are kept in args.txt. A run
+     stopped before its first checkpoint
      (args.txt, no checkpoint) starts again from the beginning. Ctrl-C (or --stop-after N)
      finishes the SGD step, saves a checkpoint and stops; inside validation it stops at once
      and the resumed run validates again. A NaN or infinite loss or gradient stops training
