@@ -278,6 +278,19 @@ int main(int argc, char **argv) {
             return fprintf(stderr, "gen: %s\n", err.msg), 1;
         tsf_model_free(&m);
     }
+    { /* issue 17: a divided model whose temporal attention is nearly uniform (the original
+         initialisation's small weights): the picture must show its true, narrow range */
+        tsf_model m;
+        tsf_config cfg;
+        tsf_error err;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.image_size = 32, cfg.patch_size = 8, cfg.frames = 4, cfg.dim = 24, cfg.depth = 2;
+        cfg.heads = 2, cfg.mlp_ratio = 2.0f, cfg.classes = 5, cfg.attention = TSF_ATTN_DIVIDED;
+        if (tsf_model_init(&m, &cfg, 1, 13) != TSF_OK) return fprintf(stderr, "gen: init\n"), 1;
+        if (tsf_model_save(&m, at("flat.safetensors"), &err) != TSF_OK)
+            return fprintf(stderr, "gen: %s\n", err.msg), 1;
+        tsf_model_free(&m);
+    }
     { /* issue 15: class names outside ASCII, and logits that overflow from finite weights */
         static const char *const utf8[] = {"caf\xc3\xa9", "na\xc3\xafve", "\xe6\x97\xa5\xe6\x9c\xac",
                                            "tab\there", "\xc3\xbc" "ber"};
@@ -404,6 +417,24 @@ if [ "$TSF_STB" = 1 ]; then
         png "attention: raw stdin" raw.png
     else fail "attention: raw stdin" "$(head -c 600 "$LOG" | tr '\n' ' ')"; fi
     out "attention: the picture's size in --json" '"png_size": [' "\$TSF attention space.safetensors short.clip $S3 --out j.png --json"
+    # issue 17: the picture shows the true range. A nearly uniform model: the legends give the
+    # smallest and largest weights of the maps and of the temporal panel (colour on a fixed
+    # 0 .. 1 scale) to the digits that tell them apart, within a tenth of their difference of
+    # the --json numbers (not "min 0.250, max 0.250")
+    if (cd "$W" && "$TSF" attention flat.safetensors short.clip $S3 --out flat.png >flat.txt &&
+        "$TSF" attention flat.safetensors short.clip $S3 --json >flat.json) >"$LOG" 2>&1 && ! crashed; then
+        for part in maps temporal; do
+            want=$(awk -v k="\"$part\": \\[$" '$0 ~ k { on = 1; next } on && /^  \]/ { on = 0 }
+                on { gsub(/[][,]/, " "); for (i = 1; i <= NF; i++) { v = $i + 0; if (!n || v < lo) lo = v; if (!n || v > hi) hi = v; n++ } }
+                END { print lo, hi }' "$W/flat.json")
+            label=$([ $part = maps ] && echo "maps: colour 0 .. [0-9.]*, weights" || echo "temporal panel: colour 0 .. 1 (a fixed scale), values")
+            got=$(sed -n "s/^  $label \([0-9.]*\) \.\. \([0-9.]*\)$/\1 \2/p" "$W/flat.txt")
+            if [ -n "$got" ] && awk -v w="$want" -v g="$got" 'BEGIN { split(w, a, " "); split(g, b, " "); d = (a[2] - a[1]) / 10
+                exit !(a[1] < a[2] && b[1] < b[2] && b[1] - a[1] <= d && a[1] - b[1] <= d && b[2] - a[2] <= d && a[2] - b[2] <= d) }'; then
+                pass "attention: a nearly uniform $part: the legend says $got (the weights: $want)"
+            else fail "attention: the legend of a nearly uniform $part" "want about $want, got '$got': $(cat "$W/flat.txt")"; fi
+        done
+    else fail "attention: a nearly uniform model" "$(head -c 600 "$LOG" | tr '\n' ' ')"; fi
     err "attention: an unwritable PNG" "a.png.part: cannot write" "\$TSF attention joint.safetensors short.clip $S3 --out $TMP/no/such/dir/a.png"
 else
     skip "attention PNGs" "this tsf was built without stb"

@@ -55,6 +55,39 @@ else
     pass "build: $BIN is up to date"
 fi
 
+# ---- make demo builds the demo and nothing else -------------------------------------------------
+builds=$(make -n -B demo 2>/dev/null | grep -o -- ' -o build/[^ ]*' | tr -d ' ' | tr '\n' ' ')
+if [ "$builds" = "-obuild/demo " ]; then pass "make demo compiles only build/demo"
+else fail "make demo" "want one compile, of build/demo; make -n -B demo compiles: $builds"; fi
+
+# ---- OpenMP's waiting policy: passive unless the environment sets one (tt_omp_passive) --------
+# policy ENV...: OMP_WAIT_POLICY in the environment of a demo started with env ENV... (the
+# demo runs itself again at once with OMP_WAIT_POLICY=passive when none is set)
+policy() {
+    local pid seen="" i
+    env "$@" "$BIN" --quick --variants divided --out "$OUT/policy" >/dev/null 2>&1 &
+    pid=$!
+    for i in $(seq 100); do # what the program itself sees (not the shell before its exec)
+        if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(readlink -f "$BIN")" ]; then
+            seen=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep '^OMP_WAIT_POLICY=')
+            [ -n "$seen" ] && break
+        fi
+        sleep 0.02
+    done
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    echo "$seen"
+}
+if ! grep -q GOMP_ "$BIN" || [ ! -r /proc/self/environ ]; then
+    echo "[SKIP] OpenMP's waiting policy (no OpenMP in $BIN, or no /proc)"
+else
+    p1=$(policy -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT)
+    p2=$(policy OMP_WAIT_POLICY=active)
+    if [ "$p1" = OMP_WAIT_POLICY=passive ] && [ "$p2" = OMP_WAIT_POLICY=active ]; then
+        pass "OMP_WAIT_POLICY: passive when unset, the user's when set"
+    else fail "OMP_WAIT_POLICY" "unset gave \"$p1\", active gave \"$p2\""; fi
+fi
+
 # ---- the quick run ------------------------------------------------------------------------------
 LOG=$OUT/quick.log
 "$BIN" --quick --out "$OUT/quick" >"$LOG" 2>&1

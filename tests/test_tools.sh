@@ -81,7 +81,8 @@ if [ "$HAVE_STB" = 1 ]; then
     for t in frames2clip clip2png mkdataset; do build "$t" "tools/$t.c" || true; done
     # the helper: deterministic test images. gen FORMAT OUT W H C SEED writes an image whose
     # pixel (x, y, c) is a function of (x, y, c, seed); FORMAT "rgb" writes, as an RGB PNG, what
-    # stb_image makes of that image when asked for 3 channels (gray copied, alpha dropped).
+    # stb_image makes of that image when asked for 3 channels (gray copied, alpha dropped);
+    # FORMAT "x3" the PNG three times as large, each pixel a 3 x 3 block.
     cat >"$OUT/gen.c" <<'EOF'
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>
@@ -92,11 +93,13 @@ static unsigned char px(int x, int y, int c, int s) { return (unsigned char)(x *
 int main(int argc, char **argv) {
     const char *fmt = argv[1], *out = argv[2];
     int w = atoi(argv[3]), h = atoi(argv[4]), c = atoi(argv[5]), s = atoi(argv[6]), x, y, k, ok = 0;
-    int oc = strcmp(fmt, "rgb") == 0 ? 3 : c;
-    unsigned char *p = malloc((size_t)w * h * oc);
+    int oc = strcmp(fmt, "rgb") == 0 ? 3 : c, z = strcmp(fmt, "x3") == 0 ? 3 : 1;
+    unsigned char *p;
+    w *= z, h *= z;
+    p = malloc((size_t)w * h * oc);
     for (y = 0; y < h; y++) for (x = 0; x < w; x++) for (k = 0; k < oc; k++)
-        p[((size_t)y * w + x) * oc + k] = px(x, y, oc == c ? k : (c <= 2 ? 0 : k), s);
-    if (!strcmp(fmt, "png") || !strcmp(fmt, "rgb")) ok = stbi_write_png(out, w, h, oc, p, w * oc);
+        p[((size_t)y * w + x) * oc + k] = px(x / z, y / z, oc == c ? k : (c <= 2 ? 0 : k), s);
+    if (!strcmp(fmt, "png") || !strcmp(fmt, "rgb") || z == 3) ok = stbi_write_png(out, w, h, oc, p, w * oc);
     else if (!strcmp(fmt, "bmp")) ok = stbi_write_bmp(out, w, h, c, p);
     else if (!strcmp(fmt, "tga")) ok = stbi_write_tga(out, w, h, c, p);
     else if (!strcmp(fmt, "jpg")) ok = stbi_write_jpg(out, w, h, c, p, 95);
@@ -197,6 +200,10 @@ if [ "$HAVE_STB" = 1 ]; then
     out "clip2png sheet: --every" "sh3.png: 4 of 12 frames in a 2 x 2 grid" 'clip2png a.clip -o sh3.png --every 3'
     ok "a sheet frame at full size is the frame itself" \
         'clip2png -q one.clip -o onesheet.png --gap 0 && cmp onesheet.png f3.png'
+    ok "--thumb enlarges a small clip: each pixel a 3 x 3 block (32 x 24 -> 96 x 72)" \
+        'clip2png -q one.clip -o bigsheet.png --gap 0 --thumb 96 && gen x3 f3x3.png 32 24 3 3 && cmp bigsheet.png f3x3.png'
+    out "clip2png sheet: --thumb larger than the frames" "sh4.png: 5 of 12 frames in a 3 x 2 grid, 192 x 96 pixels" \
+        'clip2png a.clip -o sh4.png --max 5 --thumb 64 --gap 0'
     err "clip2png: truncated clip" "trunc.clip: malformed file (truncated: the header describes $((64 + 12 * FB)) bytes)" \
         "head -c 1000 a.clip > trunc.clip && clip2png trunc.clip --info"
     err "clip2png: not a clip" "notclip.clip: malformed file (not a clip file (no TSF_CLIP magic))" \

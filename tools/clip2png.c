@@ -2,10 +2,11 @@
    header.
 
    The sheet lays the chosen frames out left to right, top to bottom, on a dark grey
-   background, each optionally shrunk (stb_image_resize) so its longer side is --thumb
-   pixels. --split writes every frame as its own PNG with its pixels unchanged, so
-   frames2clip on those PNGs gives back the same clip, byte for byte. Frames are read one at
-   a time (tsf_clip_open), so a long clip needs memory for the sheet only.
+   background, each optionally scaled so its longer side is --thumb pixels: shrunk with
+   stb_image_resize, or enlarged with each pixel drawn as a block (nearest neighbour), so a
+   small clip, as a model sees it, shows its pixels sharp. --split writes every frame as its own PNG
+   with its pixels unchanged, so frames2clip on those PNGs gives back the same clip, byte for byte.
+   Frames are read one at a time (tsf_clip_open), so a long clip needs memory for the sheet only.
 
    Build (from the repository root; needs Debian's libstb-dev):
        cc -std=c99 -O2 -Wall -Wextra -Wpedantic -Wshadow -Wdouble-promotion -Wstrict-prototypes \
@@ -18,7 +19,8 @@
        --every K   frames 0, K, 2K, ... (default 1)
        --max N     at most N frames, spread uniformly over those (default 64; 0: no limit)
        --cols C    frames per row (default: about square)
-       --thumb S   shrink each frame so its longer side is S pixels (default: full size)
+       --thumb S   scale each frame so its longer side is S pixels: smaller (resampled) or
+                   larger (each pixel a block) (default: full size)
        --gap G     pixels between frames (default 2)
        -q          no progress and no summary
 
@@ -135,7 +137,7 @@ int main(int argc, char **argv) {
         if (cols > n) cols = n;
         rows = (n + cols - 1) / cols;
         tw = clip.h.W, th = clip.h.H;
-        if (thumb && (tw > thumb || th > thumb)) { /* the longer side becomes thumb */
+        if (thumb && (tw > th ? tw : th) != thumb) { /* the longer side becomes thumb */
             if (tw >= th)
                 th = (int)(((long long)th * thumb + tw / 2) / tw), tw = thumb;
             else
@@ -164,7 +166,15 @@ int main(int argc, char **argv) {
                 ok = 0;
                 break;
             }
-            if (tw != clip.h.W || th != clip.h.H) {
+            if (tw > clip.h.W || th > clip.h.H) { /* enlarged: each pixel a block */
+                int sy, sx;
+                for (i = 0; i < th; i++)
+                    for (sy = (int)((long long)i * clip.h.H / th), sx = 0; sx < tw; sx++)
+                        memcpy(small + ((size_t)i * tw + sx) * C,
+                               frame + ((size_t)sy * clip.h.W + (long long)sx * clip.h.W / tw) * C,
+                               (size_t)C);
+                src = small;
+            } else if (tw != clip.h.W || th != clip.h.H) {
                 stbir_resize_uint8(frame, clip.h.W, clip.h.H, 0, small, tw, th, 0, C);
                 src = small;
             }

@@ -21,9 +21,10 @@
    156,488 parameters, trained from scratch for 3000 steps of 16 clips with SGD (momentum 0.9,
    Nesterov, weight decay 1e-4, gradient norm clipped at 1), lr 0.025 with 150 warm-up steps and
    cosine decay (tsf_lr_cosine). The weights are drawn at a scale for a narrow model trained
-   from scratch (demo_init below), not the original's trunc-normal(0.02) for ViT-B. Then
-   joint_space_time and space_only train on the same budget, data and order (with --variants
-   all, also sparse_local_global and axial, whose extra steps' weights get the same scale).
+   from scratch (tsf_model_init_params_scratch, whose comment in timesformer.h says why), not
+   the original's trunc-normal(0.02) for ViT-B. Then joint_space_time and space_only train on
+   the same budget, data and order (with --variants all, also sparse_local_global and axial,
+   whose extra steps' weights get the same scale).
 
    Output on stdout: a progress line per variant (redrawn in place with \r on a terminal:
    step, epoch, loss, accuracy, clips/s, ETA) and a line at each of 12 test evaluations; then a
@@ -90,7 +91,8 @@
    the same recipe) reached 96.5% in 2:02 at 37.9 ms a step, and 96.3% with --seed 2.
    Times vary with the machine and with whatever else runs on it. The accuracies do not:
    they depend only on the seed and the options. With other processes busy on the same cores,
-   OpenMP's busy-waiting can slow every step several-fold; OMP_WAIT_POLICY=passive helps. */
+   OpenMP's busy-waiting can slow every step several-fold, so the demo sets OMP_WAIT_POLICY=passive
+   itself unless the environment sets it (tt_omp_passive in tsf_tools.h). */
 #ifndef TT_NO_STB
 #define TT_NO_STB /* no images: the demo needs only a C compiler */
 #endif
@@ -497,48 +499,6 @@ static tsf_config demo_config(const opts *o, int attention) {
     return c;
 }
 
-/* The weights for training from scratch at this size. The original's trunc-normal(0.02) is
-   about 0.55/sqrt(D) at its D = 768, where it starts from image-trained weights; at D = 64 from
-   scratch it leaves the attention and MLP branches so weak that SGD needs thousands of steps to
-   get going. So the Linear layers get N(0, 1/D) (std 1/sqrt(D)), the temporal_fc included, and
-   the position and time embeddings smooth random waves of RMS 0.5 instead of 0.02 and 0, so
-   that position and time are visible from the first step. */
-static void demo_init(tsf_model *m, unsigned long long seed) {
-    tsf_params *p = &m->params;
-    const tsf_config *c = &m->cfg;
-    int L = c->depth, D = c->dim, HM = (int)((float)D * c->mlp_ratio),
-        G = c->image_size / c->patch_size;
-    float *w[13], std = 1.0f / sqrtf((float)D), amp = 0.5f * sqrtf(2.0f);
-    size_t n[13], i;
-    int k, d, q;
-    tsf_rng r;
-    tsf_rng_seed(&r, tsf_sample_seed(seed, -1, -1));
-    /* the side steps' (absent ones are NULL and draw nothing), then the block's own */
-    w[0] = p->t_qkv_w, w[1] = p->t_proj_w, w[2] = p->t_fc_w, w[3] = p->qkv_w, w[4] = p->proj_w;
-    w[5] = p->fc1_w, w[6] = p->fc2_w;
-    n[0] = (size_t)L * 3 * D * D, n[1] = n[2] = (size_t)L * D * D, n[3] = n[0], n[4] = n[1];
-    n[5] = n[6] = (size_t)L * HM * D;
-    w[7] = p->l_qkv_w, w[8] = p->l_proj_w, w[9] = p->l_fc_w;    /* sparse_local_global's local */
-    w[10] = p->w_qkv_w, w[11] = p->w_proj_w, w[12] = p->w_fc_w; /* axial's width step */
-    n[7] = n[10] = n[0], n[8] = n[9] = n[11] = n[12] = n[1];
-    for (k = 0; k < 13; k++)
-        for (i = 0; w[k] && i < n[k]; i++) w[k][i] = std * tsf_rng_normal(&r);
-    for (d = 0; d < D; d++) { /* position: a plane wave over the patch grid per channel */
-        float wx = urand(&r, -PI_F, PI_F) * 2 / (float)G,
-              wy = urand(&r, -PI_F, PI_F) * 2 / (float)G;
-        float ph = urand(&r, 0.0f, 2 * PI_F);
-        for (q = 0; q < G * G; q++)
-            p->pos_embed[(size_t)(1 + q) * D + d] =
-                amp * sinf(wx * (float)(q % G) + wy * (float)(q / G) + ph);
-    }
-    if (p->time_embed)
-        for (d = 0; d < D; d++) { /* time: a wave over the frames per channel */
-            float wt = urand(&r, 0.0f, PI_F) * 2 / (float)c->frames, ph = urand(&r, 0.0f, 2 * PI_F);
-            for (q = 0; q < c->frames; q++)
-                p->time_embed[(size_t)q * D + d] = amp * sinf(wt * (float)q + ph);
-        }
-}
-
 /* ==== training and evaluation ================================================================ */
 static const char *hms(double s, char *buf) { /* 125.3 -> "2:05" */
     long v = (long)(s + 0.5);
@@ -627,7 +587,7 @@ static int train_variant(const opts *o, int attention, const clipset *train, con
         tt_error("%s: cannot create the model: %s", name, tsf_status_string(st));
         goto done;
     }
-    demo_init(&m, o->seed);
+    tsf_model_init_params_scratch(&m, o->seed); /* the library's weights for from scratch */
     if ((st = tsf_model_train_init(&m)) != TSF_OK) {
         tt_error("%s: cannot set up training: %s", name, tsf_status_string(st));
         tsf_model_free(&m);
@@ -856,6 +816,7 @@ int main(int argc, char **argv) {
     FILE *csv;
     int i, k, r, nres = 0, threads = 1, default_budget;
     double t_all;
+    tt_omp_passive(argv); /* OMP_WAIT_POLICY=passive unless set (tsf_tools.h) */
     tt_prog = "demo";
     tty = isatty(fileno(stdout));
     if ((r = parse_args(argc, argv, &o)) <= 0) return r == 0 ? 0 : 2;

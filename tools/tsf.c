@@ -461,12 +461,13 @@ static int cmd_parity(const char *dir, const char *out) {
 }
 
 /* The other commands, one file each, in this translation unit. */
-#include "tsf_classify.c" /* tsf classify, tsf attention */
-
 /* before tsf_train.c: tsf train --init-from reads its source with it */
 #include "tsf_init.c" /* tsf train --init-from */
 
 #include "tsf_train.c" /* tsf train, tsf eval */
+
+/* after tsf_train.c: it reads a run's args.txt as tsf eval does */
+#include "tsf_classify.c" /* tsf classify, tsf attention */
 
 /* after tsf_train.c: it writes files with tr_create / tr_commit */
 #include "tsf_export.c" /* tsf convert, tsf export */
@@ -491,6 +492,7 @@ static int tsf_main(int argc, char **argv) {
 /* build/tsf-mpi: MPI around the command (tools/tsf_mpi.h); build/tsf: the command alone. */
 int main(int argc, char **argv) {
     int rc;
+    tt_omp_passive(argv); /* OMP_WAIT_POLICY=passive unless set (tsf_tools.h) */
     tt_prog = "tsf";
     dp_init(&argc, &argv);
     rc = dp_command_ok(argc, argv) ? tsf_main(argc, argv) : 2;

@@ -1,4 +1,4 @@
-/* tsf_classify.c - `tsf classify` and `tsf attention`, included by tsf.c after tsf_tools.h.
+/* tsf_classify.c - `tsf classify` and `tsf attention`, included by tsf.c after tsf_train.c.
 
    tsf classify MODEL INPUT     the top-5 classes of a video with their probabilities; a long
                                 video gets one prediction per window and one for the whole.
@@ -19,9 +19,12 @@
    does not grow with the video's length (except with --segment and no --window: then the
    window is the whole stream, and every frame is kept).
    The model file records its preprocessing but not the temporal sampling it was trained
-   with, so --frames-stride (default 32, the loader's and the Kinetics models') or --segment
-   must match the training run; a video shorter than the span gets a warning naming the
-   stride that would cover it.
+   with. tsf train keeps that in the run's args.txt (--stride, --segment, --fps), so when
+   MODEL is a run's model (RUN/model.safetensors, any file beside an args.txt, or the folder
+   RUN itself) and neither --frames-stride nor --segment is given, the sampling comes from
+   there, as tsf eval takes it; otherwise --frames-stride (default 32, the loader's and the
+   Kinetics models') or --segment must match the training run. A video shorter than the span
+   gets a warning naming the stride that would cover it.
 
    WINDOWS. A window is `--window` frames (default T * --frames-stride, the span of one dense
    sample; with --segment, the whole video). A video of at most one window gets one
@@ -129,8 +132,9 @@ static void cl_usage(FILE *f) {
            "       tsf attention MODEL INPUT --out ATTN.png [--rollout] [--block B] [--start F]\n"
            "                     [--per-frame] [--tile PX] [--json] [sampling options]\n"
            "\n"
-           "MODEL  a .safetensors file (tsf train, tsf_model_save) or a Hugging Face model folder\n"
-           "       (config.json + model.safetensors)\n"
+           "MODEL  a .safetensors file (tsf train, tsf_model_save), a Hugging Face model folder\n"
+           "       (config.json + model.safetensors) or the folder of a tsf train run (its\n"
+           "       model.safetensors)\n"
            "INPUT  a clip file (video2clip, frames2clip), a folder of frames (images in natural\n"
            "       name order; needs libstb-dev), or - for raw RGB24 frames on stdin:\n"
            "         ffmpeg -v error -i video.mp4 -f rawvideo -pix_fmt rgb24 - |\n"
@@ -142,10 +146,11 @@ static void cl_usage(FILE *f) {
            "model's image size unless its preprocessor_config.json says otherwise).\n"
            "\n"
            "sampling options:\n"
-           "  --frames-stride K  dense sampling, one frame every K (default 32, the loader's\n"
-           "                     default and the Kinetics models'); a window is T*K frames.\n"
-           "                     The model file does not record it: give the stride the\n"
-           "                     model was trained with\n"
+           "  --frames-stride K  dense sampling, one frame every K; a window is T*K frames.\n"
+           "                     Default: a tsf train run's sampling (--stride, --segment,\n"
+           "                     --fps of the args.txt beside MODEL), else 32 (the loader's\n"
+           "                     default and the Kinetics models'). Other models' files do\n"
+           "                     not record it: give the stride the model was trained with\n"
            "  --segment          segment sampling (SSv2 models): T frames spread evenly over\n"
            "                     the window, which is then the whole video unless --window\n"
            "  --window F         frames per window (default T*K; --segment: the whole video)\n"
@@ -180,15 +185,18 @@ static void cl_usage(FILE *f) {
 /* ---- options ------------------------------------------------------------------------------ */
 typedef struct cl_opts {
     const char *model, *input;
-    int width, height; /* raw input's frame size                                 */
-    float fps;         /* 0: the clip's own, or unknown                          */
-    int frames_stride; /* dense sampling stride                                  */
-    int segment;       /* 1: segment sampling                                    */
-    int window;        /* frames per window; 0: default                          */
-    int stride;        /* window step; 0: the window                             */
-    int top;           /* classes shown                                          */
-    int json;          /* JSON on stdout                                         */
-    const char *out;   /* attention: the PNG                                     */
+    int width, height;   /* raw input's frame size                                 */
+    float fps;           /* 0: the clip's own, or unknown                          */
+    int frames_stride;   /* dense sampling stride (0 until resolved: cl_from_run)  */
+    float target_fps;    /* dense: the stride counts frames at this rate (a run's --fps) */
+    char *model_file;    /* malloc'd: a run folder's model file                    */
+    char *sampling_from; /* malloc'd: the args.txt the sampling came from, or NULL */
+    int segment;         /* 1: segment sampling                                    */
+    int window;          /* frames per window; 0: default                          */
+    int stride;          /* window step; 0: the window                             */
+    int top;             /* classes shown                                          */
+    int json;            /* JSON on stdout                                         */
+    const char *out;     /* attention: the PNG                                     */
     int rollout, block, per_frame, tile;
     long start;
 } cl_opts;
@@ -198,7 +206,7 @@ typedef struct cl_opts {
 static int cl_parse(int argc, char **argv, int attention, cl_opts *o) {
     int i, pos = 0, v;
     memset(o, 0, sizeof *o);
-    o->frames_stride = 32, o->top = 5;
+    o->top = 5;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -277,6 +285,32 @@ static int cl_parse(int argc, char **argv, int attention, cl_opts *o) {
         return 2;
     }
     return 0;
+}
+
+/* MODEL as a tsf train run (the top comment): a run folder names its model.safetensors, and
+   without --frames-stride and --segment the frame sampling comes from the run's args.txt, as
+   tsf eval takes it (--stride, --segment, --fps); else the stride is 32. */
+static void cl_from_run(cl_opts *o) {
+    const char *slash, *pos[1];
+    char *dir, *args;
+    tt_list words = {NULL, 0, 0};
+    tr_opts sv;
+    int np = 0;
+    o->model = o->model_file = ev_model_path(o->model, 0); /* cannot fail without --best */
+    slash = strrchr(o->model, '/');
+    if (!o->frames_stride && !o->segment && !tt_is_dir(o->model)) {
+        dir = slash ? tr_fmt("%.*s", (int)(slash - o->model), o->model) : tt_strdup(".");
+        args = tt_join(dir, "args.txt");
+        memset(&sv, 0, sizeof sv);
+        if (tt_is_file(args) && tr_read_args(args, &words) &&
+            tr_parse(tr_train_defs, &sv, words.n, words.v, "train", pos, 0, &np)) {
+            o->frames_stride = sv.stride, o->segment = sv.segment, o->target_fps = sv.fps;
+            o->sampling_from = args, args = NULL;
+        }
+        tt_list_free(&words);
+        free(dir), free(args);
+    }
+    if (!o->frames_stride) o->frames_stride = 32;
 }
 
 /* ---- the model ---------------------------------------------------------------------------- */
@@ -622,6 +656,7 @@ static int cl_run_init(cl_run *r, tsf_model *m, const cl_opts *o) {
     r->so.frames = r->T, r->so.size = r->S, r->so.short_side = m->cfg.short_side;
     r->so.sampling = o->segment ? TSF_SAMPLE_SEGMENT : TSF_SAMPLE_DENSE;
     r->so.stride = o->frames_stride, r->so.test_clips = 1, r->so.test_crops = 1;
+    r->so.target_fps = o->target_fps;
     for (c = 0; c < 3; c++) r->so.mean[c] = m->cfg.mean[c], r->so.std[c] = m->cfg.std[c];
     r->so.bgr = m->cfg.bgr;
     if ((st = tsf_sample_opts_resolve(&r->so)) != TSF_OK) {
@@ -830,10 +865,15 @@ static double cl_sec(const cl_src *s, long f) {
     return s->fps > 0.0f ? (double)f / (double)s->fps : -1.0;
 }
 
-/* The window length: --window, or T * frames-stride, or (segment) 0 = the whole video. */
+/* The window length: --window, or T * frames-stride (counted at the run's --fps when the
+   input's rate is known: the loader's span), or (segment) 0 = the whole video. */
 static long cl_window_len(const cl_opts *o, const cl_run *r) {
     if (o->window) return o->window;
-    return o->segment ? 0 : (long)r->T * o->frames_stride;
+    if (o->segment) return 0;
+    if (o->target_fps > 0.0f && r->src->fps > 0.0f)
+        return (long)ceil((double)r->T * o->frames_stride / (double)o->target_fps *
+                          (double)r->src->fps);
+    return (long)r->T * o->frames_stride;
 }
 
 static void cl_describe(const cl_opts *o, const tsf_model *m, const cl_src *s, long win) {
@@ -849,9 +889,11 @@ static void cl_describe(const cl_opts *o, const tsf_model *m, const cl_src *s, l
                m->cfg.frames, m->cfg.frames, win ? "the window" : "the video", m->cfg.short_side,
                m->cfg.crop_size);
     else
-        printf("sampling  %d frames, one every %d (a window of %ld frames); short side %d, "
+        printf("sampling  %d frames, one every %d%s (a window of %ld frames); short side %d, "
                "centre crop %d\n",
-               m->cfg.frames, o->frames_stride, win, m->cfg.short_side, m->cfg.crop_size);
+               m->cfg.frames, o->frames_stride, o->target_fps > 0.0f ? " at the run's --fps" : "",
+               win, m->cfg.short_side, m->cfg.crop_size);
+    if (o->sampling_from) printf("          (the frame sampling of %s)\n", o->sampling_from);
 }
 
 static int cmd_classify(int argc, char **argv) {
@@ -865,10 +907,11 @@ static int cmd_classify(int argc, char **argv) {
     double *video = NULL;
     tt_prog = "tsf classify";
     if ((rc = cl_parse(argc, argv, 0, &o)) != 0) return rc < 0 ? 0 : rc;
+    cl_from_run(&o);
     memset(&m, 0, sizeof m);
     memset(&src, 0, sizeof src);
     memset(&run, 0, sizeof run);
-    if (!cl_load_model(&m, o.model)) return 1;
+    if (!cl_load_model(&m, o.model)) goto done;
     if (!cl_run_init(&run, &m, &o)) goto done;
     if (!cl_src_open(&src, &o, &m, &run.so)) goto done;
     run.src = &src;
@@ -975,6 +1018,7 @@ done:
     cl_src_close(&src);
     cl_run_free(&run);
     tsf_model_free(&m);
+    free(o.model_file), free(o.sampling_from);
     return ok ? 0 : 1;
 }
 
@@ -1313,10 +1357,20 @@ static void cl_colour(float v, unsigned char rgb[3]) {
         rgb[c] = (unsigned char)(stop[i][c] + (stop[i + 1][c] - stop[i][c]) * f + 0.5f);
 }
 
-/* A range too narrow to colour: rounding noise, not attention (e.g. a uniform T x T). */
-static int cl_flat(float lo, float hi) {
-    float m = fabsf(lo) > fabsf(hi) ? fabsf(lo) : fabsf(hi);
-    return !(hi - lo > 1e-4f * m);
+/* "lo .. hi" with the significant digits (3 to 7) that show their difference to two digits:
+   0.12493 .. 0.12507, not 0.125 .. 0.125. */
+static void cl_range(char *buf, size_t n, double lo, double hi) {
+    double big = fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi);
+    int d = 3;
+    if (hi > lo && big > 0.0) d = (int)floor(log10(big)) - (int)floor(log10((hi - lo) / 10.0)) + 1;
+    d = d < 3 ? 3 : d > 7 ? 7 : d;
+    snprintf(buf, n, "%#.*g .. %#.*g", d, lo, d, hi);
+}
+
+/* The end of that range, as cl_range prints it. */
+static const char *cl_range_hi(const char *range) {
+    const char *p = strstr(range, " .. ");
+    return p ? p + 4 : range;
 }
 
 #define CL_LINE 12 /* text line height (stb_easy_font) */
@@ -1371,9 +1425,16 @@ static int cl_text(cl_img *im, int x, int y, int max_w, const char *s, const uns
 #ifndef TT_NO_STB
 /* The PNG: a title, then rows of frames (the frame as the model saw it, the heatmap over it,
    the frame's weight as a bar), the temporal panel for divided attention, a colour legend.
-   *pw, *ph get its size. Returns 1 once written. */
+   Colours show the true size of the weights: a heatmap runs from weight 0 to the largest
+   weight of the clip (--per-frame: of its frame), so a uniform map is one colour and a map
+   half as strong is half as far up the scale; the temporal panel, a probability in every
+   cell, runs on a fixed scale from 0 to 1 and prints each cell's percentage when the cells
+   are large enough. The legends give the scale and the real smallest and largest values.
+   *pw, *ph get its size; legend[0] and legend[1] what the legends of the maps and of the
+   temporal panel say ("" without one). Returns 1 once written. */
 static int cl_render(const char *path, const cl_opts *o, const tsf_model *m, const cl_run *r,
-                     const cl_maps *a, long start, const double *probs, int *pw, int *ph) {
+                     const cl_maps *a, long start, const double *probs, int *pw, int *ph,
+                     char legend[2][256]) {
     static const unsigned char bg[3] = {28, 28, 30}, fg[3] = {235, 235, 235},
                                dim[3] = {150, 150, 155}, track[3] = {70, 70, 74};
     int T = a->T, S = r->S, C = r->C, LH = 0, gap = 6, tile, cols, rows, bar_h, cell_h, grid_w;
@@ -1381,7 +1442,7 @@ static int cl_render(const char *path, const cl_opts *o, const tsf_model *m, con
     int divided = m->cfg.attention == TSF_ATTN_DIVIDED, best = 0;
     size_t plane = (size_t)S * S;
     float lo = 0, hi = 0, fwmax = 0;
-    char buf[256], lab[32];
+    char buf[256], lab[32], range[80];
     cl_img im;
 #ifdef CL_HAVE_FONT
     LH = CL_LINE;
@@ -1392,10 +1453,12 @@ static int cl_render(const char *path, const cl_opts *o, const tsf_model *m, con
     cell_h = LH + tile + 2 + tile + (bar_h ? 3 + bar_h : 0);
     grid_w = cols * tile + (cols - 1) * gap;
     title_h = LH ? 2 * LH + 4 : 0;
+    legend[0][0] = legend[1][0] = 0;
     if (a->tmat) {
         cs = 2 * tile / T;
         cs = cs < 6 ? 6 : cs > 32 ? 32 : cs;
-        side = cs * T, panel_h = LH + side + gap, panel_w = side + (LH ? 8 + 260 : 0);
+        side = cs * T, panel_h = LH + (side > 9 * LH ? side : 9 * LH) + gap;
+        panel_w = side + (LH ? 8 + 300 : 0);
     }
     leg_w = grid_w < 256 ? grid_w : 256, leg_h = 10 + LH + 2;
     W = 2 * gap + (grid_w > panel_w ? grid_w : panel_w);
@@ -1420,7 +1483,7 @@ static int cl_render(const char *path, const cl_opts *o, const tsf_model *m, con
              cl_label(m, best, lab, sizeof lab), probs[best], start + r->idx[0],
              start + r->idx[T - 1], r->src->name);
     cl_text(&im, gap, gap + LH + 2, W - 2 * gap, buf, dim);
-    /* colour range: the clip's (or each frame's) min .. max */
+    /* the weights' range: the clip's (or each frame's) min .. max; colour from 0 to the max */
     for (i = 0; i < T * a->N; i++) {
         if (i == 0 || a->maps[i] < lo) lo = a->maps[i];
         if (i == 0 || a->maps[i] > hi) hi = a->maps[i];
@@ -1430,12 +1493,10 @@ static int cl_render(const char *path, const cl_opts *o, const tsf_model *m, con
     for (t = 0; t < T; t++) {
         int x0 = gap + (t % cols) * (tile + gap), y0 = gap + title_h + (t / cols) * (cell_h + gap);
         const float *map = a->maps + (size_t)t * a->N;
-        float flo = lo, fhi = hi;
+        float fhi = hi;
         if (o->per_frame)
-            for (flo = fhi = map[0], i = 1; i < a->N; i++) {
-                if (map[i] < flo) flo = map[i];
+            for (fhi = map[0], i = 1; i < a->N; i++)
                 if (map[i] > fhi) fhi = map[i];
-            }
         snprintf(buf, sizeof buf, tile >= 110 ? "t%d  frame %ld" : "t%d #%ld", t,
                  start + r->idx[t]);
         cl_text(&im, x0, y0 + 1, tile, buf, dim);
@@ -1461,7 +1522,7 @@ static int cl_render(const char *path, const cl_opts *o, const tsf_model *m, con
                 y1g = y0g + 1 < a->Hp ? y0g + 1 : y0g, x1g = x0g + 1 < a->Wp ? x0g + 1 : x0g;
                 v = (1 - fy) * ((1 - fx) * map[y0g * a->Wp + x0g] + fx * map[y0g * a->Wp + x1g]) +
                     fy * ((1 - fx) * map[y1g * a->Wp + x0g] + fx * map[y1g * a->Wp + x1g]);
-                cl_colour(cl_flat(flo, fhi) ? 0.5f : (v - flo) / (fhi - flo), heat);
+                cl_colour(fhi > 0.0f ? v / fhi : 0.0f, heat);
                 memcpy(im.p + ((size_t)(y0 + LH + i) * W + x0 + j) * 3, px, 3);
                 for (c = 0; c < 3; c++)
                     px[c] = (unsigned char)(0.45f * (float)px[c] + 0.55f * (float)heat[c] + 0.5f);
@@ -1485,19 +1546,39 @@ static int cl_render(const char *path, const cl_opts *o, const tsf_model *m, con
                  a->block + 1);
         cl_text(&im, xp, yp, W - 2 * gap, buf, fg);
         for (i = 0; i < T; i++)
-            for (j = 0; j < T; j++) {
+            for (j = 0; j < T; j++) { /* a fixed scale: every row is a distribution */
+                static const unsigned char black[3] = {0, 0, 0}, white[3] = {255, 255, 255};
                 unsigned char heat[3];
-                cl_colour(cl_flat(tlo, thi) ? 0.5f : (a->tmat[i * T + j] - tlo) / (thi - tlo),
-                          heat);
-                cl_fill(&im, xp + j * cs, yp + LH + i * cs, cs - (cs > 8), cs - (cs > 8), heat);
+                float v = a->tmat[i * T + j];
+                int x = xp + j * cs, y = yp + LH + i * cs, bright;
+                cl_colour(v, heat);
+                cl_fill(&im, x, y, cs - (cs > 8), cs - (cs > 8), heat);
+                bright = 299 * heat[0] + 587 * heat[1] + 114 * heat[2] > 128000;
+                snprintf(lab, sizeof lab, "%.0f", 100.0 * (double)v);
+                if (LH && cs >= 22)
+                    cl_text(&im, x + 3, y + (cs - LH) / 2 + 2, cs - 4, lab, bright ? black : white);
             }
-        cl_text(&im, xp + side + 8, yp + LH, 260, "row t: query frame t", dim);
-        cl_text(&im, xp + side + 8, yp + 2 * LH, 260, "column t': key frame t'", dim);
-        snprintf(buf, sizeof buf, "min %.3f, max %.3f", (double)tlo, (double)thi);
-        cl_text(&im, xp + side + 8, yp + 3 * LH, 260, buf, dim);
-        cl_text(&im, xp + side + 8, yp + 4 * LH, 260, "bars under the frames:", dim);
-        cl_text(&im, xp + side + 8, yp + 5 * LH, 260,
-                o->rollout ? "rollout weight of each frame" : "attention each frame receives", dim);
+        cl_range(range, sizeof range, (double)tlo, (double)thi);
+        snprintf(legend[1], 256, "colour 0 .. 1 (a fixed scale), values %s", range);
+        cl_text(&im, xp + side + 8, yp + LH, 300, "row t: query frame t", dim);
+        cl_text(&im, xp + side + 8, yp + 2 * LH, 300, "column t': key frame t'", dim);
+        cl_text(&im, xp + side + 8, yp + 3 * LH, 300, "colour 0 .. 1 (fixed)", dim);
+        snprintf(buf, sizeof buf, "values %s", range);
+        cl_text(&im, xp + side + 8, yp + 4 * LH, 300, buf, dim);
+        if (cs >= 22) cl_text(&im, xp + side + 8, yp + 5 * LH, 300, "numbers: percent", dim);
+        cl_text(&im, xp + side + 8, yp + 6 * LH, 300,
+                o->rollout ? "bars: rollout weight of each frame"
+                           : "bars: attention each frame receives",
+                dim);
+        if (LH) { /* the panel's own colour bar, 0 .. 1 */
+            unsigned char heat[3];
+            for (j = 0; j < 120; j++) {
+                cl_colour((float)j / 119.0f, heat);
+                cl_fill(&im, xp + side + 8 + 12 + j, yp + 7 * LH + 3, 1, 8, heat);
+            }
+            cl_text(&im, xp + side + 8, yp + 7 * LH + 1, 10, "0", dim);
+            cl_text(&im, xp + side + 8 + 136, yp + 7 * LH + 1, 10, "1", dim);
+        }
     }
     { /* the colour legend */
         int yl = H - gap - leg_h;
@@ -1506,10 +1587,12 @@ static int cl_render(const char *path, const cl_opts *o, const tsf_model *m, con
             cl_colour((float)j / (float)(leg_w > 1 ? leg_w - 1 : 1), heat);
             cl_fill(&im, gap + j, yl, 1, 10, heat);
         }
+        cl_range(range, sizeof range, (double)lo, (double)hi);
         if (o->per_frame)
-            snprintf(buf, sizeof buf, "colour: each frame's min .. max");
+            snprintf(legend[0], 256, "colour 0 .. each frame's largest weight, weights %s", range);
         else
-            snprintf(buf, sizeof buf, "colour: %.4f .. %.4f", (double)lo, (double)hi);
+            snprintf(legend[0], 256, "colour 0 .. %s, weights %s", cl_range_hi(range), range);
+        snprintf(buf, sizeof buf, "maps: %.240s", legend[0]);
         cl_text(&im, gap, yl + 12, W - 2 * gap, buf, dim);
     }
     ok = tt_write_png(path, W, H, 3, im.p); /* through path.part; prints its errors */
@@ -1528,6 +1611,7 @@ static int cmd_attention(int argc, char **argv) {
     long win, len, n;
     int rc, ok = 0, block, t, i, top, pw = 0, ph = 0, divided;
     double *probs = NULL;
+    char legend[2][256] = {"", ""};
     tt_prog = "tsf attention";
     memset(&a, 0, sizeof a);
     if ((rc = cl_parse(argc, argv, 1, &o)) != 0) return rc < 0 ? 0 : rc;
@@ -1546,10 +1630,11 @@ static int cmd_attention(int argc, char **argv) {
 #endif
     /* a symbolic link, a FIFO or a device at --out is refused before any work */
     if (o.out && !tt_check_output(o.out)) return 1;
+    cl_from_run(&o);
     memset(&m, 0, sizeof m);
     memset(&src, 0, sizeof src);
     memset(&run, 0, sizeof run);
-    if (!cl_load_model(&m, o.model)) return 1;
+    if (!cl_load_model(&m, o.model)) goto done;
     if (o.block > m.cfg.depth) {
         tt_error("--block %d, but the model has %d block%s: give 1 .. %d (the default is the "
                  "last)",
@@ -1590,7 +1675,7 @@ static int cmd_attention(int argc, char **argv) {
     cl_warn_repeats(&run, len);
     cl_attention_maps(&a, &m, block, o.rollout);
 #ifndef TT_NO_STB
-    if (o.out && !cl_render(o.out, &o, &m, &run, &a, o.start, probs, &pw, &ph)) goto done;
+    if (o.out && !cl_render(o.out, &o, &m, &run, &a, o.start, probs, &pw, &ph, legend)) goto done;
 #endif
     if (o.json) {
         printf("{\n  \"model\": ");
@@ -1670,6 +1755,8 @@ static int cmd_attention(int argc, char **argv) {
         if (o.out)
             printf("wrote %s: %d x %d pixels, %d frame%s of %d x %d patches\n", o.out, pw, ph, a.T,
                    cl_plural(a.T), a.Hp, a.Wp);
+        if (legend[0][0]) printf("  maps: %s\n", legend[0]);
+        if (legend[1][0]) printf("  temporal panel: %s\n", legend[1]);
     }
     ok = 1;
 done:
@@ -1678,5 +1765,6 @@ done:
     cl_src_close(&src);
     cl_run_free(&run);
     tsf_model_free(&m);
+    free(o.model_file), free(o.sampling_from);
     return ok ? 0 : 1;
 }

@@ -170,6 +170,29 @@ TT_FN int tt_argmax(const float *v, int n) {
     return best;
 }
 
+/* ---- OpenMP's waiting policy ------------------------------------------------------------- */
+/* Threads of an OpenMP team that wait for the next parallel loop spin on a core before they
+   sleep (libgomp: for about 300,000 turns). A training step of a small model runs hundreds of
+   short loops, so while another program keeps a core busy, a spinning thread takes the time
+   slice the working one needs, and a step can take many times longer (README.md has the
+   numbers). OMP_WAIT_POLICY=passive makes waiting threads sleep at once. The OpenMP
+   runtime reads it once, when the program is loaded, before main: so, first thing in main,
+   when neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set, this sets OMP_WAIT_POLICY=passive
+   and runs the program again (execv of /proc/self/exe, else argv[0]: the same process id,
+   arguments and open files, nothing read yet). Whatever the user sets is kept, so
+   OMP_WAIT_POLICY=active brings the spinning back. Without OpenMP, or when the exec fails,
+   it returns and the program runs as it is. */
+TT_FN void tt_omp_passive(char **argv) {
+#if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || !argv || !argv[0]) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    if (strchr(argv[0], '/')) execv(argv[0], argv);
+#else
+    (void)argv;
+#endif
+}
+
 /* ---- arguments ---------------------------------------------------------------------------- */
 /* Parse an integer in [lo, hi]; prints an error naming the option when it is not one. */
 TT_FN int tt_int(const char *opt, const char *s, long lo, long hi, int *out) {

@@ -24,8 +24,12 @@
      No file holds a wall-clock time (the epoch lines on stdout do), so two runs with the same
      options write the same bytes, whether or not they were stopped and resumed.
      --resume takes the model and tsf_train_state from the checkpoint and the options from
-     args.txt, then from its own command line (so --epochs 30 extends a run); model flags that
-     disagree with the checkpoint are an error. A run stopped before its first checkpoint
+     args.txt, then from its own command line (--lr, --stop-epoch, ... from there on); model
+     flags that disagree with the checkpoint are an error, and so is another --epochs (the
+     learning-rate schedule is laid over them: a new one would move it under the run, raising
+     the rate mid-run; --init-from RUN/model.safetensors trains on in a new run). The initial
+     weights (--init) and a flip turned off by the class names are kept in args.txt. A run
+     stopped before its first checkpoint
      (args.txt, no checkpoint) starts again from the beginning. Ctrl-C (or --stop-after N)
      finishes the SGD step, saves a checkpoint and stops; inside validation it stops at once
      and the resumed run validates again. A NaN or infinite loss or gradient stops training
@@ -126,12 +130,12 @@ typedef struct tr_opts {
     /* data */
     const char *data, *train, *val, *classes;
     int fold, all_folds; /* --data DIR's folds: validate on fold k, or train on all       */
-    int segment, stride, no_flip, inv_uniform;
+    int segment, stride, no_flip, flip, inv_uniform;
     float fps;
     /* model (0 or NULL: not given) */
     const char *variant, *pos_embed;
     int frames, size, patch, dim, depth, heads, channels, bgr;
-    const char *init_from;
+    const char *init_from, *init; /* --init: scratch or original (NULL: not given)   */
     int new_head;
     /* recipe */
     int epochs, warmup, batch, accum, no_nesterov, no_decay_emb, seed;
@@ -171,6 +175,7 @@ static const tr_def tr_train_defs[] = {
     {"--stride", 'i', TR_OFF(stride), 1, TSF_CLIP_MAX_FRAMES, 1},
     {"--fps", 'f', TR_OFF(fps), 0, (double)TSF_CLIP_MAX_FPS, 1},
     {"--no-flip", 'b', TR_OFF(no_flip), 0, 0, 1},
+    {"--flip", 'b', TR_OFF(flip), 0, 0, 1},
     {"--inv-uniform", 'b', TR_OFF(inv_uniform), 0, 0, 1},
     {"--variant", 's', TR_OFF(variant), 0, 0, 1},
     {"--pos-embed", 's', TR_OFF(pos_embed), 0, 0, 1},
@@ -183,6 +188,7 @@ static const tr_def tr_train_defs[] = {
     {"--channels", 'i', TR_OFF(channels), 1, 3, 1},
     {"--bgr", 'b', TR_OFF(bgr), 0, 0, 1},
     {"--init-from", 'p', TR_OFF(init_from), 0, 0, 1},
+    {"--init", 's', TR_OFF(init), 0, 0, 1},
     {"--new-head", 'b', TR_OFF(new_head), 0, 0, 1},
     {"--epochs", 'i', TR_OFF(epochs), 0, 1000000, 1},
     {"--lr", 'f', TR_OFF(lr), 0, 1e30, 1},
@@ -237,7 +243,7 @@ static void train_usage(FILE *f) {
             "--folds)\n"
             "       tsf train --train TRAIN.csv [--val VAL.csv] [--classes CLASSES.txt] --out RUN "
             "[options]\n"
-            "       tsf train --out RUN --resume [options to change, e.g. --epochs 30]\n"
+            "       tsf train --out RUN --resume [options to change, e.g. --stop-epoch 10]\n"
             "\n"
             "Trains a TimeSformer on clip files listed in manifests (tools/README.md: video2clip,\n"
             "frames2clip and mkdataset make them). After every epoch: validation (loss, top-1,\n"
@@ -265,10 +271,16 @@ static void train_usage(FILE *f) {
             "  --segment              segment sampling instead (SSv2): one frame from each of T\n"
             "                         equal parts of the clip\n"
             "  --no-flip              no random left-right flip (SSv2, direction classes)\n"
+            "  --flip                 flip even when class names name directions (below)\n"
             "  --inv-uniform          scale jitter uniform in 1/side (SSv2)\n"
             "  Training clips get the paper's augmentation: short side jittered in\n"
-            "  [S*256/224, S*320/224], a random S x S crop, a flip; validation one fixed view\n"
-            "  (the first window, short side S, centre crop).\n"
+            "  [S*256/224, S*320/224], a random S x S crop, a random left-right flip; validation\n"
+            "  one fixed view (the first window, short side S, centre crop). A flip turns a\n"
+            "  clip of \"pan left\" into one of \"pan right\": when a class name holds a word\n"
+            "  that a mirror reverses (left, right, leftward(s), rightward(s), clockwise,\n"
+            "  counterclockwise, anticlockwise, cw, ccw), a new run turns the flip off with a\n"
+            "  warning (up, down, in, out survive a left-right flip). The first lines of the\n"
+            "  run say which augmentation it uses.\n"
             "\n");
     fprintf(
         f, "model (a new run; --resume keeps the checkpoint's):\n"
@@ -292,6 +304,15 @@ static void train_usage(FILE *f) {
            "                         one and its head is dropped. Model flags not given come from\n"
            "                         MODEL's config (or shapes).\n"
            "  --new-head             re-initialise the head even when the class counts match\n"
+           "  --init scratch         the weights of a new model (default without --init-from):\n"
+           "                         Linear layers N(0, 1/D), position and time embeddings\n"
+           "                         smooth random waves; made for small models trained from\n"
+           "                         scratch (tsf_model_init_params_scratch in timesformer.h)\n"
+           "  --init original        the original code's (trunc-normal 0.02, zero time\n"
+           "                         embedding and temporal fc; the default with --init-from,\n"
+           "                         for the tensors it does not copy): for ViT-B-sized models\n"
+           "                         that start from trained weights; a small model trained\n"
+           "                         from scratch with it can stay at chance\n"
            "\n");
     fprintf(
         f,
@@ -327,9 +348,11 @@ static void train_usage(FILE *f) {
         "run:\n"
         "  --out RUN              the run's folder (created; required)\n"
         "  --resume               continue RUN/checkpoint.safetensors with RUN/args.txt's\n"
-        "                         options; options given now override them (a new --epochs\n"
-        "                         also moves the steps schedule's drops); a run stopped before\n"
-        "                         its first checkpoint starts again\n"
+        "                         options, exactly as if it had never stopped; options given\n"
+        "                         now override them from the resumed step on, but --epochs,\n"
+        "                         over which the schedule is laid, stays (--stop-epoch stops\n"
+        "                         sooner; --init-from RUN/model.safetensors trains on in a new\n"
+        "                         run); a run stopped before its first checkpoint starts again\n"
         "  --overwrite            start afresh in a RUN that holds a run\n"
         "  --stop-after N         stop after N SGD steps of this process (checkpoint saved,\n"
         "                         exit 0), as if interrupted; --resume continues\n"
@@ -747,6 +770,94 @@ static void tr_sample_opts(tsf_sample_opts *so, const tsf_config *cfg, const tr_
     tsf_sample_opts_resolve(so); /* cannot fail: every field comes from checked values */
 }
 
+/* ---- flipping and class names that name a direction ------------------------------------ */
+
+/* The pairs of words that a left-right flip turns into each other. */
+static const char *const tr_mirror_pairs[][2] = {
+    {"left", "right"},
+    {"leftward", "rightward"},
+    {"leftwards", "rightwards"},
+    {"clockwise", "counterclockwise"},
+    {"cw", "ccw"},
+};
+
+/* The mirror image of word w, or NULL when a flip leaves it alone. */
+static const char *tr_mirror_word(const char *w) {
+    size_t i;
+    for (i = 0; i < sizeof tr_mirror_pairs / sizeof tr_mirror_pairs[0]; i++) {
+        if (strcmp(w, tr_mirror_pairs[i][0]) == 0) return tr_mirror_pairs[i][1];
+        if (strcmp(w, tr_mirror_pairs[i][1]) == 0) return tr_mirror_pairs[i][0];
+    }
+    return NULL;
+}
+
+/* The words of a class name into out, lower case, one space apart: split at anything but a
+   letter or digit and where a lower-case letter meets an upper-case one (PanLeft: pan left);
+   "anticlockwise", "counter clockwise" and "anti-clockwise" become "counterclockwise". With
+   mirror, each word that a flip reverses becomes its mirror image. Returns how many words a
+   flip reverses. */
+static int tr_words(const char *name, char *out, size_t n, int mirror) {
+    const unsigned char *p = (const unsigned char *)name;
+    size_t len = 0, prev = 0; /* prev: where the last word starts in out */
+    int found = 0;
+    out[0] = 0;
+    while (*p) {
+        char w[64];
+        const char *m;
+        size_t k = 0;
+        while (*p && !isalnum(*p)) p++;
+        if (!*p) break;
+        do {
+            if (k + 1 < sizeof w) w[k++] = (char)tolower(*p);
+            p++;
+        } while (*p && isalnum(*p) && !(islower(p[-1]) && isupper(*p)));
+        w[k] = 0;
+        if (strcmp(w, "anticlockwise") == 0) strcpy(w, "counterclockwise");
+        if (strcmp(w, "clockwise") == 0 && len > 0 &&
+            (strcmp(out + prev, "counter") == 0 || strcmp(out + prev, "anti") == 0)) {
+            strcpy(w, "counterclockwise"); /* replaces the word before it */
+            len = prev > 0 ? prev - 1 : 0, out[len] = 0;
+        }
+        m = tr_mirror_word(w);
+        found += m != NULL;
+        prev = len + (len > 0);
+        len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s", len > 0 ? " " : "",
+                                mirror && m ? m : w);
+        if (len >= n) break; /* a name too long to compare whole: its start */
+    }
+    return found;
+}
+
+/* A new run's flip, unless --flip or --no-flip decides: off, with a warning, when a class name
+   holds a word that a left-right flip reverses (a flipped clip of "pan left" pans right, and
+   would train the model to call it "pan left"). The warning names a pair of classes when the
+   mirror image of one name is another. Returns 1 when it turned the flip off. */
+static int tr_choose_flip(tsf_classes *c, int *no_flip, int flip) {
+    char a[512], b[512];
+    int i, j, first = -1;
+    if (flip || *no_flip) return 0;
+    for (i = 0; i < c->count; i++) {
+        if (!tr_words(c->names[i], a, sizeof a, 1)) continue;
+        if (first < 0) first = i;
+        for (j = 0; j < c->count; j++) {
+            if (j == i) continue;
+            tr_words(c->names[j], b, sizeof b, 0);
+            if (strcmp(a, b) != 0) continue;
+            tt_warn("classes \"%s\" and \"%s\" are mirror images: a left-right flip turns a "
+                    "clip of one into one of the other, so this run does not flip its training "
+                    "clips (--flip flips anyway; --no-flip says so and silences this)",
+                    c->names[i], c->names[j]);
+            return *no_flip = 1;
+        }
+    }
+    if (first < 0) return 0;
+    tt_warn("class \"%s\" names a direction that a left-right flip reverses, so this run does "
+            "not flip its training clips (--flip flips anyway; --no-flip says so and silences "
+            "this)",
+            c->names[first]);
+    return *no_flip = 1;
+}
+
 /* One item of a batch: clip `clip` of the manifest, as view `view` (TSF_VIEW_TRAIN: a random
    sample from its own generator seeded with `seed`). */
 typedef struct tr_item {
@@ -854,6 +965,7 @@ typedef struct tr_run {
     const char *pos[1];   /* a word that is no option: the training manifest             */
     int npos;             /*                                                              */
     int resumed, restart; /* a checkpoint resumed; a run stopped before its first one     */
+    int auto_no_flip;     /* the class names turned the flip off (tr_choose_flip)         */
     int batch0, accum0;   /* a resumed run's --batch and --accum before this command     */
     long long end;        /* the last epoch this process trains (--stop-epoch)            */
     long long steps_done; /* SGD steps of this process (--stop-after)                     */
@@ -1056,13 +1168,16 @@ typedef struct tr_series {
 } tr_series;
 
 /* One panel of curves.svg, at (left, top), w x h: the series s[0..ns) against the epoch, y
-   from 0 to about ymax, a legend, and a mark at the row `best` (-1: none). */
+   from 0 to about ymax, a legend in a row under the epoch axis (inside the panel it would
+   hide the curves that run along its top, as top-5 does), and a mark at the row `best` (-1:
+   none). */
 static void tr_chart(FILE *f, const tr_run *r, double left, double top, double w, double h,
                      const char *title, double ymax, const tr_series *s, int ns, int best) {
     double *x = (double *)tt_malloc(((size_t)r->nrows + 1) * sizeof *x), step, v;
     double *y = (double *)tt_malloc(((size_t)r->nrows + 1) * sizeof *y);
     char num[32], attrs[96];
-    int i, k, legend = 0;
+    double lx = left; /* where the next legend entry goes */
+    int i, k;
     tc_panel p;
     p.left = left, p.top = top, p.width = w, p.height = h, p.logy = 0;
     p.x0 = 0, p.x1 = (double)(r->o.epochs > 0 ? r->o.epochs : 1);
@@ -1098,10 +1213,9 @@ static void tr_chart(FILE *f, const tr_run *r, double left, double top, double w
         snprintf(attrs, sizeof attrs, "stroke=\"%s\" stroke-width=\"2\"%s%s%s", s[k].color,
                  s[k].dash ? " stroke-dasharray=\"" : "", s[k].dash ? s[k].dash : "",
                  s[k].dash ? "\"" : "");
-        tc_labelled_line(f, left + 10, top + 14 + 15.0 * legend, left + 30,
-                         top + 14 + 15.0 * legend, attrs, left + 35, top + 18 + 15.0 * legend,
+        tc_labelled_line(f, lx, top + h + 48, lx + 20, top + h + 48, attrs, lx + 25, top + h + 52,
                          "font-size=\"11\"", s[k].name);
-        legend++;
+        lx += 25 + 6.5 * (double)strlen(s[k].name) + 15; /* about 6.5 pixels a character */
     }
     free(x), free(y);
 }
@@ -1125,8 +1239,8 @@ static int tr_write_curves(const tr_run *r) {
         if (r->rows[i].val_loss > ymax) ymax = r->rows[i].val_loss;
     }
     fprintf(f,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"340\" "
-            "font-family=\"sans-serif\">\n<rect width=\"900\" height=\"340\" fill=\"white\"/>\n");
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"360\" "
+            "font-family=\"sans-serif\">\n<rect width=\"900\" height=\"360\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"450\" y=\"20\" font-size=\"13\" text-anchor=\"middle\">");
     tc_xml(f, r->o.out);
     fprintf(f, ": %s, %d classes, %d training clips</text>\n",
@@ -1987,6 +2101,16 @@ static int tr_read_resumed(tr_run *r) {
                  cur->best_metric, o->best_metric);
         return 2;
     }
+    if (!r->restart && cur->epochs && cur->epochs != o->epochs) {
+        tt_error("train --resume: --epochs %d, but the run is laid out over %d epochs: its "
+                 "learning-rate schedule (%s) spans them, and a resumed run keeps it, so that it "
+                 "goes on as if it had never stopped (another --epochs would move the curve "
+                 "under it). Drop --epochs; to stop sooner, give --stop-epoch E; to train "
+                 "longer, start a new run from this one's model: tsf train --init-from %s "
+                 "--epochs N --out NEW ...",
+                 cur->epochs, o->epochs, o->schedule, r->model_path);
+        return 2;
+    }
     if (!r->restart && ((cur->fold && cur->fold != o->fold) || (cur->all_folds && !o->all_folds))) {
         tt_error("train --resume: the run %s: drop --fold and --all-folds, or start a new "
                  "run with another --out",
@@ -2028,6 +2152,11 @@ static int tr_check_options(tr_run *r) {
                  o->fold ? "--fold" : "--all-folds", o->fold ? " or --all-folds" : "");
         return 2;
     }
+    if (o->flip && o->no_flip) {
+        tt_error("train: --flip and --no-flip: choose one%s",
+                 r->cur.flip != r->cur.no_flip ? " (the other comes from the run's args.txt)" : "");
+        return 2;
+    }
     if (o->fused_sgd && (o->accum > 1 || o->clip_norm > 0.0f)) {
         tt_error("train: --fused-sgd applies each block's update before the whole gradient "
                  "exists, so it cannot accumulate (--accum %d) or clip (--clip-norm %g): drop "
@@ -2041,6 +2170,13 @@ static int tr_check_options(tr_run *r) {
     tr_threads(o->threads);
     if (strcmp(o->schedule, "steps") != 0 && strcmp(o->schedule, "cosine") != 0) {
         tt_error("train: --schedule %s: choose steps or cosine", o->schedule);
+        return 2;
+    }
+    if (!r->o.init) r->o.init = o->init_from ? "original" : "scratch"; /* kept in args.txt */
+    if (strcmp(o->init, "scratch") != 0 && strcmp(o->init, "original") != 0) {
+        tt_error("train: --init %s: choose scratch (small models from scratch) or original (the "
+                 "original code's, for fine-tuning)",
+                 o->init);
         return 2;
     }
     r->end = o->stop_epoch && o->stop_epoch < o->epochs ? o->stop_epoch : o->epochs;
@@ -2205,6 +2341,8 @@ static int tr_new_model(tr_run *r) {
         return 0;
     }
     st = tsf_model_init(&r->m, &cfg, r->lb, (unsigned long long)o->seed);
+    if (st == TSF_OK && strcmp(o->init, "scratch") == 0)
+        tsf_model_init_params_scratch(&r->m, (unsigned long long)o->seed);
     if (st == TSF_OK && have_src && !ini_apply(&r->m, &src, o->new_head, o->quiet))
         st = TSF_ERR_FORMAT; /* ini_apply printed why */
     else if (st != TSF_OK)
@@ -2249,6 +2387,8 @@ static int tr_setup_batches(tr_run *r) {
     const tr_opts *o = &r->o;
     const tsf_config *c = &r->m.cfg;
     int new_model = !r->resumed && !o->init_from; /* --channels can still fix a mismatch */
+    if (!r->resumed) /* a resumed run keeps its own: args.txt says --no-flip when this did */
+        r->auto_no_flip = tr_choose_flip(&r->classes, &r->o.no_flip, o->flip);
     tr_sample_opts(&r->so, c, o);
     r->vo = r->so, r->vo.test_clips = 1, r->vo.test_crops = 1;
     if (!tr_check_clips("checking training clips", o->train, &r->train, c, &r->so, new_model))
@@ -2316,6 +2456,12 @@ static void tr_print_plan(const tr_run *r) {
     else
         printf("train: frames: %d, %d apart%s\n", r->so.frames, r->so.stride,
                r->so.target_fps > 0.0f ? " (at --fps)" : "");
+    printf("train: augmentation: short side %d to %d%s, a random %d x %d crop, %s\n",
+           r->so.scale_min, r->so.scale_max, r->so.inv_uniform ? " (uniform in 1/side)" : "",
+           r->so.size, r->so.size,
+           !r->so.no_flip    ? "a random left-right flip"
+           : r->auto_no_flip ? "no flip (class names name directions; --flip flips)"
+                             : "no flip (--no-flip)");
     if (r->have_val) snprintf(vn, sizeof vn, ", validation %d clips", r->val.count);
     printf("train: %d clips of %d classes%s; %d epoch%s of %d SGD step%s (batch %d x %d), "
            "%s lr %g\n",
@@ -2328,6 +2474,15 @@ static void tr_print_plan(const tr_run *r) {
     if (o->stop_epoch && o->stop_epoch < o->epochs)
         printf("train: stopping after epoch %d (--stop-epoch), with the schedule of %d\n",
                o->stop_epoch, o->epochs);
+    if (!r->resumed)
+        printf("train: initial weights: %s\n",
+               o->init_from && strcmp(o->init, "original") == 0
+                   ? "--init-from's, the rest as the original code draws them (--init original)"
+               : o->init_from ? "--init-from's, the rest --init scratch"
+               : strcmp(o->init, "scratch") == 0
+                   ? "--init scratch (for small models from scratch; --init original: the "
+                     "original code's)"
+                   : "--init original (the original code's, for fine-tuning)");
     if (r->resumed)
         printf("train: resuming %s at epoch %lld, step %lld\n", r->ckpt, r->ts.epoch + 1,
                r->ts.epoch_step);
@@ -2357,9 +2512,9 @@ static int tr_announce(tr_run *r) {
                    "a larger one goes on)\n",
                    r->ts.epoch, o->epochs, o->stop_epoch);
         else
-            printf("train: nothing to do: the run has finished %lld epochs (give --epochs N to "
-                   "train longer)\n",
-                   r->ts.epoch);
+            printf("train: nothing to do: the run has finished %lld epochs (to train longer, start "
+                   "a new run from its model: tsf train --init-from %s --out NEW ...)\n",
+                   r->ts.epoch, r->model_path);
         return 0;
     }
     return TR_GO;
@@ -2654,23 +2809,27 @@ static TT_PRINTF(1, 2) void ev_printf(const char *fmt, ...) {
 }
 
 /* The confusion matrix as an SVG heat map: rows true classes, columns predictions, colour =
-   share of the row. */
+   share of the row. The title, in two lines, sets the least width (at about 0.6 font sizes a
+   character), so a matrix of few classes does not clip it. */
 static int ev_write_svg(const char *path, const tsf_model *m, const long *conf, const long *count,
                         int K) {
     FILE *f = tr_create(path);
     double cell = K <= 10 ? 40 : K <= 50 ? 600.0 / K : 4, lab = K <= 50 ? 140 : 20;
-    double side = cell * K;
+    double side = cell * K, width = lab + side + 20;
     int i, j;
     if (!f) return 0;
+    if (width < 440) width = 440; /* the second line: 63 characters of 11 pixels */
     fprintf(
         f,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
         "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-        lab + side + 20, lab + side + 50);
+        width, lab + side + 50);
     fprintf(f,
-            "<text x=\"%.1f\" y=\"18\" font-size=\"13\" text-anchor=\"middle\">confusion matrix: "
-            "rows true class, columns prediction (share of the row)</text>\n",
-            (lab + side + 20) / 2);
+            "<text x=\"%.1f\" y=\"16\" font-size=\"13\" font-weight=\"bold\" "
+            "text-anchor=\"middle\">confusion matrix</text>\n"
+            "<text x=\"%.1f\" y=\"31\" font-size=\"11\" text-anchor=\"middle\">rows: true "
+            "class, columns: prediction; colour: share of the row</text>\n",
+            width / 2, width / 2);
     for (i = 0; i < K; i++)
         for (j = 0; j < K; j++) {
             long v = conf[(size_t)i * K + j];
