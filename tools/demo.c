@@ -78,15 +78,15 @@
        target: divided_space_time reached 96.7% test accuracy in 2:18 (goal: at least 95%
        within 3:00): MET
        total 8:22
-   --variants all trains the same three to the same numbers, then (one run, the cores busy
-   with other jobs at a load of 4 to 7, so the times say little):
-       sparse_local_global    90.0%   93.2%     96.6%    68.1  156,488  0.021  38.1 MB  3:42
-       axial                  97.9%   98.8%     99.0%   141.3  198,344  0.026  48.0 MB  7:36
+   --variants all trains the same three to the same numbers, then (one run of
+   --variants local_global,axial, the cores busy with other jobs, so the times say little):
+       sparse_local_global    89.5%   96.1%     93.1%    57.7  156,488  0.021  38.1 MB  3:07
+       axial                  97.3%   98.8%     98.4%    75.3  198,344  0.026  48.0 MB  4:03
    and per class
-       local_global     92.2     98.4     95.3     96.9     67.2     78.1     96.9     95.3
-       axial            98.4    100.0     98.4    100.0     90.6     95.3    100.0    100.0
-   (the whole run: 21:59). Every scheme that attends across frames tells a clip from its
-   reverse (direction 96.6% to 99.0%); space_only cannot.
+       local_global     93.8    100.0     96.9     96.9     67.2     65.6     96.9     98.4
+       axial            96.9    100.0     98.4    100.0     92.2     90.6    100.0    100.0
+   Every scheme that attends across frames tells a clip from its reverse (direction 93.1% to
+   98.4%); space_only cannot.
    With nothing else running, an earlier build of the library (before the fused attention;
    the same recipe) reached 96.5% in 2:02 at 37.9 ms a step, and 96.3% with --seed 2.
    Times vary with the machine and with whatever else runs on it. The accuracies do not:
