@@ -2476,10 +2476,10 @@ typedef struct tsf__shape {
 
 static tsf__shape tsf__shape_of(const tsf_config *c, int B, int T, int H, int W) {
     tsf__shape s;
+    int k;
     s.B = B, s.T = T, s.H = H, s.W = W;
     s.Hp = H / c->patch_size, s.Wp = W / c->patch_size, s.N = s.Hp * s.Wp;
     s.Rt = s.Rs = 0;
-    s.nside = 0;
     s.train = 1, s.recompute = 0, s.keep_att = 0; /* training; see tsf__model_shape */
     s.SM = c->attention == TSF_ATTN_SPACE ? (long)B * T : B;
     if (c->attention == TSF_ATTN_SPACE) {
@@ -2488,16 +2488,15 @@ static tsf__shape tsf__shape_of(const tsf_config *c, int B, int T, int H, int W)
         s.R = (long)B * (1 + (long)s.N * T), s.RA = s.R, s.SA = B, s.SL = 1 + (long)s.N * T;
     }
     s.nside = tsf__scheme(c->attention, s.side, &s.main);
-    s.SK = s.SA + s.SM;
     if (s.nside) {
-        int G = tsf__seq_count(s.main, T, s.Hp, s.Wp), g, k;
+        int G = tsf__seq_count(s.main, T, s.Hp, s.Wp), g;
         s.Rt = (long)B * s.N * T, s.Rs = (long)B * ((long)s.N * T + G), s.RA = s.Rs;
         s.SA = (long)B * G, s.SL = 1 + tsf__seq_len(s.main, 0, T, s.Hp, s.Wp);
         for (g = 1; g < G; g++)
             if (1 + tsf__seq_len(s.main, g, T, s.Hp, s.Wp) != s.SL) s.SL = 0;
-        s.SK = s.SA + s.SM;
-        for (k = 0; k < s.nside; k++) s.SK += (long)B * tsf__seq_count(s.side[k], T, s.Hp, s.Wp);
     }
+    s.SK = s.SA + s.SM; /* drop-path scales: the main step's, the MLP's, each side step's */
+    for (k = 0; k < s.nside; k++) s.SK += (long)B * tsf__seq_count(s.side[k], T, s.Hp, s.Wp);
     return s;
 }
 
@@ -2596,10 +2595,10 @@ static size_t tsf__token_row(const tsf__shape *s, int k, int b, int g, int m) {
 /* A side step's sequences // (Rt, D): the patch tokens of x, grouped by k (no cls). */
 static void tsf__side_gather_forward(float *seqs, const float *x, const tsf__shape *s, int k,
                                      int D) {
-    int b, g, m, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    int b, g, m, len, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
     for (b = 0; b < s->B; b++)
         for (g = 0; g < G; g++)
-            for (m = 0; m < tsf__seq_len(k, g, s->T, s->Hp, s->Wp); m++, seqs += D)
+            for (len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len; m++, seqs += D)
                 memcpy(seqs, x + tsf__token_row(s, k, b, g, m) * D, (size_t)D * sizeof(float));
 }
 
@@ -2607,12 +2606,12 @@ static void tsf__side_gather_forward(float *seqs, const float *x, const tsf__sha
    its sequences' order); the cls rows pass unchanged. */
 static void tsf__side_residual_forward(float *u, const float *x, const float *q,
                                        const tsf__shape *s, int k, int D) {
-    int b, g, m, i, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    int b, g, m, len, i, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
     for (b = 0; b < s->B; b++) {
         size_t cls = (size_t)b * (1 + (size_t)s->N * s->T) * D;
         memcpy(u + cls, x + cls, (size_t)D * sizeof(float));
         for (g = 0; g < G; g++)
-            for (m = 0; m < tsf__seq_len(k, g, s->T, s->Hp, s->Wp); m++, q += D) {
+            for (len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len; m++, q += D) {
                 size_t r = tsf__token_row(s, k, b, g, m) * D;
                 for (i = 0; i < D; i++) u[r + i] = x[r + i] + q[i];
             }
@@ -2622,11 +2621,12 @@ static void tsf__side_residual_forward(float *u, const float *x, const float *q,
 /* The main step's sequences // (Rs, D): [z0, its members] for every sequence of grouping
    s->main, z0 the cls row of u (which the side steps left as the block received it). */
 static void tsf__main_gather_forward(float *seqs, const float *u, const tsf__shape *s, int D) {
-    int b, g, m, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    int b, g, m, len, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
     for (b = 0; b < s->B; b++)
         for (g = 0; g < G; g++) {
             memcpy(seqs, u + (size_t)b * (1 + (size_t)s->N * s->T) * D, (size_t)D * sizeof(float));
-            for (seqs += D, m = 0; m < tsf__seq_len(k, g, s->T, s->Hp, s->Wp); m++, seqs += D)
+            for (seqs += D, len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len;
+                 m++, seqs += D)
                 memcpy(seqs, u + tsf__token_row(s, k, b, g, m) * D, (size_t)D * sizeof(float));
         }
 }
@@ -2636,7 +2636,7 @@ static void tsf__main_gather_forward(float *seqs, const float *u, const tsf__sha
    clsmean // (B, D) first, as tsf_mean_forward makes it). */
 static void tsf__main_residual_forward(float *v, const float *u, const float *q, float *clsmean,
                                        const tsf__shape *s, int D) {
-    int b, g, m, i, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    int b, g, m, len, i, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
     size_t NT = (size_t)s->N * s->T;
     float inv = 1.0f / (float)G;
     const float *row;
@@ -2651,7 +2651,8 @@ static void tsf__main_residual_forward(float *v, const float *u, const float *q,
         for (i = 0; i < D; i++)
             v[b * (1 + NT) * D + i] = u[b * (1 + NT) * D + i] + clsmean[(size_t)b * D + i];
         for (g = 0; g < G; g++)
-            for (q += D, m = 0; m < tsf__seq_len(k, g, s->T, s->Hp, s->Wp); m++, q += D) {
+            for (q += D, len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len;
+                 m++, q += D) {
                 size_t r = tsf__token_row(s, k, b, g, m) * D;
                 for (i = 0; i < D; i++) v[r + i] = u[r + i] + q[i];
             }
@@ -2996,10 +2997,10 @@ static void tsf__side_residual_backward(float *dq, const float *du, const tsf__s
 /* dx patch rows += dseqs, a side step's sequences' gradient. */
 static void tsf__side_gather_backward(float *dx, const float *dseqs, const tsf__shape *s, int k,
                                       int D) {
-    int b, g, m, i, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    int b, g, m, len, i, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
     for (b = 0; b < s->B; b++)
         for (g = 0; g < G; g++)
-            for (m = 0; m < tsf__seq_len(k, g, s->T, s->Hp, s->Wp); m++, dseqs += D) {
+            for (len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len; m++, dseqs += D) {
                 float *d = dx + tsf__token_row(s, k, b, g, m) * D;
                 for (i = 0; i < D; i++) d[i] += dseqs[i];
             }
@@ -3008,13 +3009,14 @@ static void tsf__side_gather_backward(float *dx, const float *dseqs, const tsf__
 /* The main residual's backward: dq // (Rs, D) = the gradient of the attention branch (patch
    rows from dv, every cls copy dv_cls / G); the skip path's gradient is dv itself. */
 static void tsf__main_residual_backward(float *dq, const float *dv, const tsf__shape *s, int D) {
-    int b, g, m, i, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    int b, g, m, len, i, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
     size_t NT = (size_t)s->N * s->T;
     float inv = 1.0f / (float)G;
     for (b = 0; b < s->B; b++)
         for (g = 0; g < G; g++) {
             for (i = 0; i < D; i++) dq[i] = dv[b * (1 + NT) * D + i] * inv; /* the mean */
-            for (dq += D, m = 0; m < tsf__seq_len(k, g, s->T, s->Hp, s->Wp); m++, dq += D)
+            for (dq += D, len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len;
+                 m++, dq += D)
                 memcpy(dq, dv + tsf__token_row(s, k, b, g, m) * D, (size_t)D * sizeof(float));
         }
 }
@@ -3022,12 +3024,13 @@ static void tsf__main_residual_backward(float *dq, const float *dv, const tsf__s
 /* du += the main step's sequences' gradient: each member to its token row, and every copy of
    z0 to the cls row (z0 feeds all G sequences, so its gradient is their sum). */
 static void tsf__main_gather_backward(float *du, const float *dseqs, const tsf__shape *s, int D) {
-    int b, g, m, i, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    int b, g, m, len, i, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
     for (b = 0; b < s->B; b++)
         for (g = 0; g < G; g++) {
             float *d = du + (size_t)b * (1 + (size_t)s->N * s->T) * D;
             for (i = 0; i < D; i++) d[i] += dseqs[i];
-            for (dseqs += D, m = 0; m < tsf__seq_len(k, g, s->T, s->Hp, s->Wp); m++, dseqs += D) {
+            for (dseqs += D, len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len;
+                 m++, dseqs += D) {
                 d = du + tsf__token_row(s, k, b, g, m) * D;
                 for (i = 0; i < D; i++) d[i] += dseqs[i];
             }
