@@ -1798,12 +1798,176 @@ static float tsf__exp_shifted(float *x, int n, float scale, float m) {
     return total;
 }
 
+/* Short sequences (SL <= TSF__ATT_SHORT: a TimeSformer's time step, small models' frames)
+   take a direct path: one sequence and head at a time in local arrays, with TSF__LANES
+   queries side by side in the vector lanes, so that the products of a few rows (8 x 8 x 64,
+   say) run as plain vector loops instead of packed tiles. Padded lanes (queries SL..SP-1)
+   hold zeros and are never stored. */
+#define TSF__ATT_SHORT 32     /* longest sequence of the direct path (a multiple of the lanes) */
+#define TSF__ATT_SHORT_HS 128 /* widest head of the direct path */
+
+/* dst // (HS, SP) = the transpose of src // (SL, HS) (row stride ld), zero past row SL. */
+static void tsf__gather_t(float *dst, const float *src, size_t ld, int SL, int HS, int SP) {
+    int i, d;
+    for (d = 0; d < HS; d++) {
+        for (i = 0; i < SL; i++) dst[d * SP + i] = src[(size_t)i * ld + d];
+        for (; i < SP; i++) dst[d * SP + i] = 0.0f;
+    }
+}
+
+/* dst // (SL rows of SP) = the transpose of src // (SL, SP) restricted to SL x SL, zero
+   past column SL: lanes over keys instead of queries. */
+static void tsf__transpose_short(float *dst, const float *src, int SL, int SP) {
+    int i, j;
+    for (i = 0; i < SL; i++) {
+        for (j = 0; j < SL; j++) dst[i * SP + j] = src[j * SP + i];
+        for (; j < SP; j++) dst[i * SP + j] = 0.0f;
+    }
+}
+
+/* c // (n, SP) = a // (n, HS) (row stride lda) . bt // (HS, SP): row r of c is the sum over
+   d of a[r][d] times row d of bt, lanes side by side; four rows at a time (four independent
+   sums, each row of bt loaded once for them). */
+static void tsf__short_rows(float *c, const float *a, size_t lda, const float *bt, int n, int HS,
+                            int SP) {
+    int r0, c0, d, k, u;
+    for (r0 = 0; r0 < n; r0 += 4)
+        for (c0 = 0; c0 < SP; c0 += TSF__LANES) {
+            float a0[TSF__LANES] = {0}, a1[TSF__LANES] = {0}, a2[TSF__LANES] = {0};
+            float a3[TSF__LANES] = {0}, x[4];
+            int nr = tsf__min(4, n - r0);
+            for (d = 0; d < HS; d++) {
+                const float *b = bt + (size_t)d * SP + c0;
+                for (k = 0; k < 4; k++) x[k] = k < nr ? a[(size_t)(r0 + k) * lda + d] : 0.0f;
+                for (u = 0; u < TSF__LANES; u++) {
+                    a0[u] += x[0] * b[u], a1[u] += x[1] * b[u];
+                    a2[u] += x[2] * b[u], a3[u] += x[3] * b[u];
+                }
+            }
+            for (k = 0; k < nr; k++)
+                memcpy(c + (size_t)(r0 + k) * SP + c0,
+                       k == 0   ? a0
+                       : k == 1 ? a1
+                       : k == 2 ? a2
+                                : a3,
+                       sizeof a0);
+        }
+}
+
+/* y // (SL, HS) (row stride ldy) (+)= w^T . x: w // (n, SP) holds lanes over y's rows, x //
+   (n, HS) (row stride ldx); y[i][d] = sum over r of w[r][i] x[r][d], times mul[i] if mul is
+   not NULL; four columns d at a time. add: += (else =). */
+static void tsf__short_cols(float *y, size_t ldy, const float *w, const float *x, size_t ldx,
+                            const float *mul, int n, int SL, int HS, int SP, int add) {
+    int d0, c0, r, k, u;
+    for (d0 = 0; d0 < HS; d0 += 4)
+        for (c0 = 0; c0 < SP; c0 += TSF__LANES) {
+            float a0[TSF__LANES] = {0}, a1[TSF__LANES] = {0}, a2[TSF__LANES] = {0};
+            float a3[TSF__LANES] = {0}, xv[4];
+            int nd = tsf__min(4, HS - d0), nu = tsf__min(TSF__LANES, SL - c0);
+            for (r = 0; r < n; r++) {
+                const float *wr = w + (size_t)r * SP + c0;
+                for (k = 0; k < 4; k++) xv[k] = k < nd ? x[(size_t)r * ldx + d0 + k] : 0.0f;
+                for (u = 0; u < TSF__LANES; u++) {
+                    a0[u] += wr[u] * xv[0], a1[u] += wr[u] * xv[1];
+                    a2[u] += wr[u] * xv[2], a3[u] += wr[u] * xv[3];
+                }
+            }
+            for (u = 0; u < nu; u++) {
+                float *o = y + (size_t)(c0 + u) * ldy + d0, f = mul ? mul[c0 + u] : 1.0f, v[4];
+                v[0] = a0[u], v[1] = a1[u], v[2] = a2[u], v[3] = a3[u];
+                for (k = 0; k < nd; k++) {
+                    if (mul) v[k] *= f;
+                    o[k] = add ? o[k] + v[k] : v[k];
+                }
+            }
+        }
+}
+
+/* One sequence and head of the fused forward, SL <= TSF__ATT_SHORT: q, k, v // (SL, HS) with
+   row stride 3D, o // (SL, HS) with row stride D, lse // (SL) or NULL. */
+static void tsf__attention_short_forward(float *o, float *lse, const float *q, const float *k,
+                                         const float *v, int SL, int D, int HS, float scale) {
+    float qt[TSF__ATT_SHORT_HS * TSF__ATT_SHORT], p[TSF__ATT_SHORT * TSF__ATT_SHORT];
+    float inv[TSF__ATT_SHORT];
+    int SP = (SL + TSF__LANES - 1) / TSF__LANES * TSF__LANES, c0, j, u;
+    tsf__gather_t(qt, q, 3 * (size_t)D, SL, HS, SP);
+    tsf__short_rows(p, k, 3 * (size_t)D, qt, SL, HS, SP); /* p[j][i] = k_j . q_i */
+    for (c0 = 0; c0 < SP; c0 += TSF__LANES) {
+        float m[TSF__LANES], s[TSF__LANES] = {0};
+        for (u = 0; u < TSF__LANES; u++) m[u] = -INFINITY;
+        for (j = 0; j < SL; j++) /* the max over keys of each query's scaled scores */
+            for (u = 0; u < TSF__LANES; u++) {
+                float x = p[j * SP + c0 + u] * scale;
+                m[u] = x > m[u] ? x : m[u];
+            }
+        for (j = 0; j < SL; j++) /* p = exp(score - max), summed over keys */
+            for (u = 0; u < TSF__LANES; u++) {
+                float *x = p + j * SP + c0 + u;
+                *x = tsf__expf(*x * scale - m[u]);
+                s[u] += *x;
+            }
+        for (u = 0; u < TSF__LANES; u++) inv[c0 + u] = 1.0f / s[u];
+        for (u = 0; lse && u < tsf__min(TSF__LANES, SL - c0); u++) lse[c0 + u] = m[u] + logf(s[u]);
+    }
+    /* o = (p^T . v) / sum */
+    tsf__short_cols(o, (size_t)D, p, v, 3 * (size_t)D, inv, SL, SL, HS, SP, 0);
+}
+
+/* One sequence and head of the fused backward, SL <= TSF__ATT_SHORT: with ld3 = 3D the row
+   stride of q, k, v and their gradients dq, dk, dv, and D that of o and dy (dout). */
+static void tsf__attention_short_backward(float *dq, float *dk, float *dv, const float *q,
+                                          const float *k, const float *v, const float *o,
+                                          const float *dy, const float *lse, int SL, int D, int HS,
+                                          float scale, int add) {
+    float qt[TSF__ATT_SHORT_HS * TSF__ATT_SHORT], dyt[TSF__ATT_SHORT_HS * TSF__ATT_SHORT];
+    float p[TSF__ATT_SHORT * TSF__ATT_SHORT], ds[TSF__ATT_SHORT * TSF__ATT_SHORT];
+    float t[TSF__ATT_SHORT * TSF__ATT_SHORT], ls[TSF__ATT_SHORT] = {0}, di[TSF__ATT_SHORT] = {0};
+    size_t ld3 = 3 * (size_t)D;
+    int SP = (SL + TSF__LANES - 1) / TSF__LANES * TSF__LANES, i, j, d, u;
+    for (i = 0; i < SL; i++) { /* di = <dout, out> per query = <dp, p> of the softmax */
+        float acc = 0.0f;
+        for (d = 0; d < HS; d++) acc += dy[(size_t)i * D + d] * o[(size_t)i * D + d];
+        di[i] = acc, ls[i] = lse[i];
+    }
+    tsf__gather_t(qt, q, ld3, SL, HS, SP);
+    tsf__gather_t(dyt, dy, (size_t)D, SL, HS, SP);
+    tsf__short_rows(p, k, ld3, qt, SL, HS, SP);   /* p[j][i] = k_j . q_i */
+    tsf__short_rows(ds, v, ld3, dyt, SL, HS, SP); /* ds[j][i] = v_j . dout_i = dp */
+    for (j = 0; j < SL; j++) /* p = exp(score - lse): the forward's; ds = scale p (dp - di) */
+        for (i = 0; i < SP; i += TSF__LANES)
+            for (u = 0; u < TSF__LANES; u++) {
+                float *x = p + j * SP + i + u, *y = ds + j * SP + i + u;
+                *x = tsf__expf(*x * scale - ls[i + u]);
+                *y = scale * *x * (*y - di[i + u]);
+            }
+    /* dq = ds^T . k */
+    tsf__short_cols(dq, ld3, ds, k, ld3, NULL, SL, SL, HS, SP, add);
+    /* dv = p . dout and dk = ds . q: the same products with lanes over keys */
+    tsf__transpose_short(t, p, SL, SP);
+    tsf__short_cols(dv, ld3, t, dy, (size_t)D, NULL, SL, SL, HS, SP, add);
+    tsf__transpose_short(t, ds, SL, SP);
+    tsf__short_cols(dk, ld3, t, q, ld3, NULL, SL, SL, HS, SP, add);
+}
+
 TSFDEF void tsf_attention_fused_forward(float *out, float *lse, const float *qkv, int S, int SL,
                                         int D, int NH) {
     int HS = D / NH, nqb = (SL + TSF__ATT_BQ - 1) / TSF__ATT_BQ, D3 = 3 * D;
     float scale = 1.0f / sqrtf((float)HS);
     long it, items = (long)S * NH * nqb;
     TSF_ASSERT(NH > 0 && D % NH == 0);
+    if (SL <= TSF__ATT_SHORT && HS <= TSF__ATT_SHORT_HS) { /* items: (sequence, head) */
+        TSF__OMP_FOR((double)S * SL * SL * D > TSF__PAR_MM_WORK && S * NH > 1)
+        for (it = 0; it < (long)S * NH; it++) {
+            long s = it / NH;
+            int g = (int)(it % NH);
+            const float *q = qkv + (size_t)s * SL * D3 + (size_t)g * HS;
+            tsf__attention_short_forward(out + (size_t)s * SL * D + (size_t)g * HS,
+                                         lse ? lse + (size_t)it * SL : NULL, q, q + D, q + 2 * D,
+                                         SL, D, HS, scale);
+        }
+        return;
+    }
     /* one item: sequence s, head g, query rows q0 .. q0+bq-1; items write disjoint rows */
     TSF__OMP_FOR((double)S * SL * SL * D > TSF__PAR_MM_WORK && items > 1)
     for (it = 0; it < items; it++) {
@@ -1848,6 +2012,17 @@ static void tsf__attention_fused_backward(float *dqkv, const float *dout, const 
     float scale = 1.0f / sqrtf((float)HS);
     long it, items = (long)S * NH;
     TSF_ASSERT(NH > 0 && D % NH == 0);
+    if (SL <= TSF__ATT_SHORT && HS <= TSF__ATT_SHORT_HS) {
+        TSF__OMP_FOR((double)S * SL * SL * D > TSF__PAR_MM_WORK && items > 1)
+        for (it = 0; it < items; it++) {
+            size_t qo = (size_t)(it / NH) * SL * D3 + (size_t)(it % NH) * HS;
+            size_t oo = (size_t)(it / NH) * SL * D + (size_t)(it % NH) * HS;
+            tsf__attention_short_backward(dqkv + qo, dqkv + qo + D, dqkv + qo + 2 * D, qkv + qo,
+                                          qkv + qo + D, qkv + qo + 2 * D, out + oo, dout + oo,
+                                          lse + (size_t)it * SL, SL, D, HS, scale, add);
+        }
+        return;
+    }
     /* one item: sequence s, head g (its dk and dv sum over all query rows); items write
        disjoint columns of dqkv */
     TSF__OMP_FOR((double)S * SL * SL * D > TSF__PAR_MM_WORK && items > 1)
