@@ -6,7 +6,8 @@
 #                   under qemu when available). Last line: "N passed, N failed".
 #   make demo       TimeSformer learns motion from synthetic videos: divided vs joint vs
 #                   space-only attention, trained from scratch (minutes on 2 cores; needs only cc)
-#   make bench      matmul benchmark (GFLOP/s, % of peak, OpenBLAS ratio when installed)
+#   make bench      matmul benchmark for every SIMD path the CPU runs (GFLOP/s, % of peak,
+#                   ratio to OpenBLAS's kernels of the same ISA when installed), a summary
 #   make bench-model    the whole model: inference, training step and lean training step
 #                   (recompute + fused SGD), GFLOP/s, % of peak, peak memory, 3 variants x
 #                   small/ViT-B x 1/2 threads (some minutes; BENCH_ARGS=--quick for the
@@ -137,8 +138,11 @@ build/test_soak: tests/test_soak.c tests/tsf_test.h timesformer.h | build
 soak: build/test_soak
 	./build/test_soak --steps $(SOAK_STEPS)
 
-bench: build/bench_matmul
-	./build/bench_matmul
+# One table per SIMD path the CPU can run (AVX-512, AVX2, NEON, portable), each against
+# OpenBLAS's kernels for the same ISA (OPENBLAS_CORETYPE), then a summary; BENCH_ARGS passes
+# bench_matmul options, e.g. make bench BENCH_ARGS="--quick" or "--isa avx2 --threads 1".
+bench:
+	bash bench/bench_isa.sh $(BENCH_ARGS)
 	@echo "the whole model: make bench-model, make bench-scaling, make bench-pytorch (bench/)"
 
 # BENCH_ARGS passes options through, e.g. make bench-model BENCH_ARGS="--configs vitb".

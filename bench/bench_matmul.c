@@ -682,6 +682,35 @@ int main(int argc, char **argv) {
             printf("geometric mean ratio tsf/OpenBLAS at %d thread%s: %.3f (%d shapes)\n",
                    threads[t], threads[t] == 1 ? "" : "s", exp(log_ratio[t] / n_ratio[t]),
                    n_ratio[t]);
+    for (t = 0; t < nthreads; t++) { /* the yardsticks: the weakest shape, ViT-B's layers */
+        const result *worst = NULL, *big = NULL;
+        for (k = 0; k < nres; k++) {
+            const result *q = &res[k];
+            if (q->threads != threads[t]) continue;
+            if (q->ob_ms > 0.0 && (!worst || q->ob_ms / q->ms < worst->ob_ms / worst->ms))
+                worst = q;
+            if (!strncmp(q->s->name, "vitb_", 5) && (!big || q->gflops < big->gflops)) big = q;
+        }
+        printf("at %d thread%s:", threads[t], threads[t] == 1 ? "" : "s");
+        if (worst) printf(" weakest ratio %.2f (%s);", worst->ob_ms / worst->ms, worst->s->name);
+        if (big && probe > 0.0)
+            printf(" slowest ViT-B layer %.1f GFLOP/s = %.0f%% of the fma probe (%s)", big->gflops,
+                   100.0 * big->gflops / (probe * threads[t]), big->s->name);
+        printf("\n");
+        {
+            char gm[32] = "null", mr[32] = "null", bg[32] = "null", bp[32] = "null";
+            if (n_ratio[t]) snprintf(gm, sizeof gm, "%.3f", exp(log_ratio[t] / n_ratio[t]));
+            if (worst) snprintf(mr, sizeof mr, "%.3f", worst->ob_ms / worst->ms);
+            if (big) snprintf(bg, sizeof bg, "%.2f", big->gflops);
+            if (big && probe > 0.0)
+                snprintf(bp, sizeof bp, "%.1f", 100.0 * big->gflops / (probe * threads[t]));
+            printf("{\"bench\":\"matmul_summary\",\"threads\":%d,\"simd\":\"%s\","
+                   "\"geomean_ratio\":%s,\"min_ratio\":%s,\"min_ratio_shape\":\"%s\","
+                   "\"vitb_min_gflops\":%s,\"fma_probe_gflops\":%.2f,"
+                   "\"vitb_min_probe_pct\":%s}\n",
+                   threads[t], tsf_simd_name(), gm, mr, worst ? worst->s->name : "", bg, probe, bp);
+        }
+    }
     printf("%% of peak = GFLOP/s / (%.1f * threads); simd %s\n", peak, tsf_simd_name());
     free(res);
     return 0;

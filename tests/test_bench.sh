@@ -111,5 +111,23 @@ else
     fail "bench_model: bad options exit with $rc, $rc2 and $rc3 (expected 2)"
 fi
 
+# make bench's driver: one path (the portable kernels, which build anywhere), one shape; its
+# table and the summary row with the shape's GFLOP/s (no OpenBLAS on the portable path).
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if bash "$ROOT/bench/bench_isa.sh" --isa portable --quick --filter small393_proj_fwd \
+    --threads 1 >"$OUT/isa" 2>"$OUT/err" &&
+    grep -q '"bench":"matmul","shape":"small393_proj_fwd"' "$OUT/isa" &&
+    grep -q '"bench":"matmul_summary","threads":1,"simd":"portable"' "$OUT/isa" &&
+    grep -Eq '^portable +1 +null +null' "$OUT/isa"; then
+    pass "bench_isa.sh: the portable path's JSON lines, table and summary row"
+else
+    fail "bench_isa.sh --isa portable: no table or summary row"
+    sed 's/^/    /' "$OUT/isa" | tail -8
+fi
+"$ROOT/bench/bench_isa.sh" --isa sse9 >/dev/null 2>&1
+rc=$?
+if [ "$rc" -eq 2 ]; then pass "bench_isa.sh: an unknown ISA exits with status 2"; else
+    fail "bench_isa.sh --isa sse9 exits with $rc (expected 2)"; fi
+
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]
