@@ -8214,6 +8214,9 @@ static void tsf__copy_row(float *dst, const float *src, int n) {
     case 8:
         memcpy(dst, src, 8 * sizeof(float));
         break;
+    case 6: /* the AVX2 kernel's MR: the weight gradient's rows of A */
+        memcpy(dst, src, 6 * sizeof(float));
+        break;
     default:
         memcpy(dst, src, (size_t)n * sizeof(float));
     }
