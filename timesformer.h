@@ -118,7 +118,8 @@ THREADING
                       has the rows), dealt out to whichever thread is free;
      fused attention  one (sequence, head, block of 96 query rows) in forward, one
                       (sequence, head) in backward: batch x heads x sequences, so the many
-                      small products of an attention keep every core busy;
+                      small products of an attention keep every core busy (sequences of at
+                      most 32 tokens: one (sequence, head) each way);
      row kernels      rows (layernorm, linear_gelu), column blocks of 16 for sums over rows
                       (bias and layernorm gradients), blocks of 4096 values (elementwise).
    Kernels too small to pay for waking a thread run on one. With several threads on cores
@@ -454,7 +455,10 @@ TSFDEF void tsf_attention_backward(float *dqkv, float *datt, const float *dout, 
 /* The same attention, fused: no (SL, SL) probability matrix is ever stored. Each (sequence,
    head, block of query rows) streams over blocks of keys with an online softmax: a running
    max and sum per query row, the output rows rescaled whenever the max grows (the
-   FlashAttention scheme). out as tsf_attention_forward's, equal to rounding.
+   FlashAttention scheme). Sequences of at most 32 tokens with heads of at most 128 values
+   (TimeSformer's time steps, small models' frames) take a direct path instead: the whole
+   (SL, SL) tile of one (sequence, head) in local arrays, queries side by side in the
+   vector lanes, no packing. out as tsf_attention_forward's, equal to rounding.
    lse // (S, NH, SL) may be NULL (inference); otherwise it saves each query row's
    log-sum-exp of its scaled scores, from which the backward recomputes the probabilities. */
 TSFDEF void tsf_attention_fused_forward(float *out, float *lse, const float *qkv, int S, int SL,
