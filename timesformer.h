@@ -8408,6 +8408,16 @@ static void tsf__matmul_serial(tsf__pack *pk, float *C, int ldc, const float *A,
    relative on its negative tail). They rely on IEEE arithmetic: no -ffast-math.
    ========================================================================================== */
 
+/* a * b + c in one rounding where the target has a fused multiply-add (compilers then emit
+   the instruction inline and vectorise it: half the operations of a polynomial), and as two
+   operations elsewhere, where fmaf would be a slow library call. The portable build
+   (TSF_NO_SIMD) keeps two operations. */
+#if !defined(TSF_NO_SIMD) && (defined(__FMA__) || defined(__ARM_FEATURE_FMA))
+#define TSF__MADD(a, b, c) fmaf(a, b, c)
+#else
+#define TSF__MADD(a, b, c) ((a) * (b) + (c))
+#endif
+
 /* exp(x): 0 below -87.3, inf above 88.7, NaN for NaN. x = k ln2 + r with |r| <= ln2/2,
    exp(r) by its Taylor series to r^6, 2^k written into the exponent bits. */
 static inline float tsf__expf(float x) {
@@ -8417,10 +8427,14 @@ static inline float tsf__expf(float x) {
     t.i = t.i > 0x42FE0000 ? 0x42FE0000 : t.i;   /* as ints, floats above 127 (and NaN) */
     t.u = t.u > 0xC2FC0000u ? 0xC2FC0000u : t.u; /* as unsigned, floats below -126       */
     k = (t.f + 12582912.0f) - 12582912.0f;       /* rounded to an integer (1.5 * 2^23)   */
-    r = x - k * 0.693145751953125f - k * 1.428606765330187e-06f; /* ln 2 in two parts */
-    p = (1.0f / 720.0f) * r + 1.0f / 120.0f;                     /* Horner */
-    p = (p * r + 1.0f / 24.0f) * r + 1.0f / 6.0f;
-    p = ((p * r + 0.5f) * r + 1.0f) * r + 1.0f;
+    r = TSF__MADD(-k, 0.693145751953125f, x);    /* x - k ln 2, ln 2 in two parts */
+    r = TSF__MADD(-k, 1.428606765330187e-06f, r);
+    p = TSF__MADD(1.0f / 720.0f, r, 1.0f / 120.0f); /* Horner */
+    p = TSF__MADD(p, r, 1.0f / 24.0f);
+    p = TSF__MADD(p, r, 1.0f / 6.0f);
+    p = TSF__MADD(p, r, 0.5f);
+    p = TSF__MADD(p, r, 1.0f);
+    p = TSF__MADD(p, r, 1.0f);
     two.i = ((int32_t)k + 127) << 23; /* 2^k */
     y.f = p * two.f;
     y.i &= -(int32_t) !(x < -87.0f); /* 0 where 2^k would leave the normal range */
@@ -8431,17 +8445,17 @@ static inline float tsf__expf(float x) {
    below 1.2e-7 for every z >= 0): erfc(|z|) itself for x < 0, so GELU's negative tail keeps
    its relative accuracy, and 2 - erfc(z) otherwise. */
 static inline float tsf__one_plus_erf(float x) {
-    float z = fabsf(x) * TSF__SQRT1_2, t = 1.0f / (1.0f + 0.5f * z), e;
-    e = t *
-        tsf__expf(-z * z - 1.26551223f +
-                  t * (1.00002368f +
-                       t * (0.37409196f +
-                            t * (0.09678418f +
-                                 t * (-0.18628806f +
-                                      t * (0.27886807f +
-                                           t * (-1.13520398f +
-                                                t * (1.48851587f +
-                                                     t * (-0.82215223f + t * 0.17087277f)))))))));
+    float z = fabsf(x) * TSF__SQRT1_2, t = 1.0f / (1.0f + 0.5f * z), e, p;
+    p = TSF__MADD(t, 0.17087277f, -0.82215223f); /* Horner, from the highest power of t */
+    p = TSF__MADD(p, t, 1.48851587f);
+    p = TSF__MADD(p, t, -1.13520398f);
+    p = TSF__MADD(p, t, 0.27886807f);
+    p = TSF__MADD(p, t, -0.18628806f);
+    p = TSF__MADD(p, t, 0.09678418f);
+    p = TSF__MADD(p, t, 0.37409196f);
+    p = TSF__MADD(p, t, 1.00002368f);
+    p = TSF__MADD(p, t, -1.26551223f);
+    e = t * tsf__expf(TSF__MADD(-z, z, p));
     return tsf__select(x < 0.0f, e, 2.0f - e);
 }
 
