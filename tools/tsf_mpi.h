@@ -85,7 +85,7 @@ static double dp_step_ms[DP_STEPS], dp_step_sum_ms[DP_STEPS], dp_step_wait_ms[DP
 static double dp_step_blocked_ms[DP_STEPS], dp_blocked_mark = 0.0;
 static double dp_step_cpu_ms[DP_STEPS], dp_sum_mark = 0.0, dp_wait_mark = 0.0, dp_cpu_mark = 0.0;
 static int dp_steps = 0, dp_stats = -1; /* TSF_MPI_STATS set (-1: not looked at yet) */
-static int dp_overlap = 0;              /* 1: the sums of --fused-sgd run in a thread (dp_attach) */
+static int dp_overlapped = 0;           /* 1: the sums of --fused-sgd ran in a thread (dp_attach) */
 
 TT_FN int dp_stats_on(void) {
     if (dp_stats < 0) dp_stats = getenv("TSF_MPI_STATS") && *getenv("TSF_MPI_STATS");
@@ -171,17 +171,18 @@ TT_FN void dp_print_stats(long long steps) {
             "calls, %.2f ms a step\n",
             dp_world, steps, dp_sum_floats / (double)steps, 4e-6 * dp_sum_floats / (double)steps,
             (double)dp_sum_calls / (double)steps, 1e3 * dp_sum_seconds / (double)steps);
-    fprintf(
-        stderr,
-        "tsf: stats {\"ranks\": %d, \"steps\": %lld, \"step_ms\": %.2f, \"step_ms_min\": %.2f, "
-        "\"cpu_ms\": %.2f, \"sum_ms\": %.2f, \"wait_ms\": %.2f, \"blocked_ms\": %.2f, "
-        "\"overlap\": %d, \"first_step_ms\": %.2f, \"floats_summed\": %.0f, "
-        "\"sum_calls\": %.1f}\n",
-        dp_world, steps, dp_median(dp_step_ms + k, dp_steps - k), fastest,
-        dp_median(dp_step_cpu_ms + k, dp_steps - k), dp_median(dp_step_sum_ms + k, dp_steps - k),
-        dp_median(dp_step_wait_ms + k, dp_steps - k),
-        dp_median(dp_step_blocked_ms + k, dp_steps - k), dp_overlap, dp_steps ? dp_step_ms[0] : 0.0,
-        dp_sum_floats / (double)steps, (double)dp_sum_calls / (double)steps);
+    fprintf(stderr,
+            "tsf: stats {\"ranks\": %d, \"steps\": %lld, \"step_ms\": %.2f, \"step_ms_min\": %.2f, "
+            "\"cpu_ms\": %.2f, \"sum_ms\": %.2f, \"wait_ms\": %.2f, \"blocked_ms\": %.2f, "
+            "\"overlap\": %d, \"first_step_ms\": %.2f, \"floats_summed\": %.0f, "
+            "\"sum_calls\": %.1f}\n",
+            dp_world, steps, dp_median(dp_step_ms + k, dp_steps - k), fastest,
+            dp_median(dp_step_cpu_ms + k, dp_steps - k),
+            dp_median(dp_step_sum_ms + k, dp_steps - k),
+            dp_median(dp_step_wait_ms + k, dp_steps - k),
+            dp_median(dp_step_blocked_ms + k, dp_steps - k), dp_overlapped,
+            dp_steps ? dp_step_ms[0] : 0.0, dp_sum_floats / (double)steps,
+            (double)dp_sum_calls / (double)steps);
 }
 
 #ifdef TSF_MPI
@@ -193,6 +194,7 @@ TT_FN void dp_print_stats(long long steps) {
 #define DP_VALS 4   /* values summed by dp_agree */
 
 static char dp_msg[DP_MSG]; /* errors since the last agreement ("text\n" each) */
+static int dp_overlap = 0;  /* 1: the sums of --fused-sgd may run in a thread (dp_attach) */
 static size_t dp_msg_len = 0;
 static float *dp_scratch = NULL;
 
@@ -351,15 +353,27 @@ TT_FN void dp_bcast(void *p, size_t n) {
     }
 }
 
-/* The sum of buf // (n) over the ranks, in place, in the fixed order of the top comment; omp:
-   the additions on the OpenMP threads (0 in the sums' thread: the same bits either way). */
-static void dp_sum_run(float *buf, size_t n, int omp) {
+/* The sum of buf // (n) over the ranks, in place, in the fixed order of the top comment.
+   thread: called by the sums' thread: the additions without OpenMP (the same bits), and the
+   ranks meet first at a barrier polled every 50 us, asleep in between (Open MPI's blocking
+   calls spin: waiting for a rank still in its backward pass would take a core from the
+   training threads; once all have come, the blocking calls move the data at full speed). */
+static void dp_sum_run(float *buf, size_t n, int thread) {
     int *cnt, *dsp, *rcnt, *rdsp, k;
     size_t off;
     double t0;
-    (void)omp; /* (unused without OpenMP) */
     if (dp_world == 1 || n == 0) return;
-    if (dp_stats_on()) { /* TSF_MPI_STATS: the waiting apart (dp_print_stats) */
+    if (thread) { /* the waiting apart, always */
+        MPI_Request req;
+        int done = 0;
+        struct timespec nap = {0, 50000};
+        t0 = MPI_Wtime();
+        MPI_Ibarrier(MPI_COMM_WORLD, &req);
+        for (MPI_Test(&req, &done, MPI_STATUS_IGNORE); !done;
+             MPI_Test(&req, &done, MPI_STATUS_IGNORE))
+            nanosleep(&nap, NULL);
+        dp_wait_seconds += MPI_Wtime() - t0;
+    } else if (dp_stats_on()) { /* TSF_MPI_STATS: the waiting apart (dp_print_stats) */
         t0 = MPI_Wtime();
         MPI_Barrier(MPI_COMM_WORLD);
         dp_wait_seconds += MPI_Wtime() - t0;
@@ -379,7 +393,7 @@ static void dp_sum_run(float *buf, size_t n, int omp) {
         }
         MPI_Alltoallv(seg, cnt, dsp, MPI_FLOAT, dp_scratch, rcnt, rdsp, MPI_FLOAT, MPI_COMM_WORLD);
 #if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
-#pragma omp parallel for if (omp && mc > 65536)
+#pragma omp parallel for if (!thread && mc > 65536)
 #endif
         for (i = 0; i < mc; i++) { /* rank order, each element on its own */
             float acc = dp_scratch[i];
@@ -397,7 +411,7 @@ static void dp_sum_run(float *buf, size_t n, int omp) {
 /* The sum over the ranks, from the training thread (it waits for it). */
 TT_FN void dp_sum(float *buf, size_t n) {
     double t0 = tt_now();
-    dp_sum_run(buf, n, 1);
+    dp_sum_run(buf, n, 0);
     if (dp_world > 1 && n > 0) dp_blocked_seconds += tt_now() - t0;
 }
 
@@ -437,7 +451,7 @@ static void *dp_thread_main(void *arg) {
         if (dp_q.summed == dp_q.queued) break; /* stopping, nothing left */
         buf = dp_q.buf[dp_q.summed % DP_JOBS], n = dp_q.n[dp_q.summed % DP_JOBS];
         pthread_mutex_unlock(&dp_q_lock);
-        dp_sum_run(buf, n, 0);
+        dp_sum_run(buf, n, 1);
         pthread_mutex_lock(&dp_q_lock);
         dp_q.summed++;
         pthread_cond_broadcast(&dp_q_done);
@@ -465,7 +479,7 @@ TT_FN tsf_status dp_grad_start(void *ctx, float *grad, size_t n, int block) {
             tt_error("cannot start the thread of the sums: %s", strerror(errno));
             return TSF_ERR_ALLOC;
         }
-        dp_q.running = 1;
+        dp_q.running = 1, dp_overlapped = 1;
     }
     pthread_mutex_lock(&dp_q_lock);
     while (dp_q.queued - dp_q.summed >= DP_JOBS) pthread_cond_wait(&dp_q_done, &dp_q_lock);
