@@ -9,7 +9,7 @@
 #   - the same 2-rank run twice writes the same bytes (every file);
 #   - --recompute --fused-sgd (the per-block sums in the backward pass, in a thread while the
 #     next block's backward runs) writes the bytes of the run without them, on 2 and 3 ranks,
-#     with the overlap and without it (TSF_MPI_OVERLAP=0);
+#     with the overlap and without it (TSF_MPI_OVERLAP=0), and so does --fused-sgd alone;
 #   - --resume from 2 ranks to 1 and from 1 to 2 (the rest of the run within rounding), and
 #     from 2 to 2 after a stop inside an epoch asked by one rank's SIGTERM (bit-identical);
 #     SIGUSR1 to mpirun stops every rank with a checkpoint;
@@ -217,6 +217,9 @@ TSF_MPI_OVERLAP=0 TSF_MPI_STATS=1 mpi 2 train $M $E --out lean0 --recompute --fu
     fail "2 ranks, lean, TSF_MPI_OVERLAP=0: $(cat lean0.log lean0.err)"
 same_files "2 ranks, lean with TSF_MPI_OVERLAP=0 (summed at once): the bytes of the run without" two lean0
 check "2 ranks, lean with TSF_MPI_OVERLAP=0: no overlap reported" grep -q '"overlap": 0,' lean0.err
+# --fused-sgd alone (every block's activations kept, no recompute): overlapped, the same bytes
+mpi 2 train $M $E --out fused --fused-sgd >fused.log 2>&1 || fail "2 ranks, --fused-sgd: $(cat fused.log)"
+same_files "2 ranks, --fused-sgd alone (overlapped): the bytes of the run without" two fused
 # 3 ranks, lean and overlapped, against the same 3 ranks in the ordinary layout
 mpi 3 train $M $E --out three_o >three_o.log 2>&1 || fail "3 ranks: $(cat three_o.log)"
 mpi 3 train $M $E --out three_l --recompute --fused-sgd >three_l.log 2>&1 || fail "3 ranks, lean: $(cat three_l.log)"
