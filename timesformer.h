@@ -681,6 +681,8 @@ typedef struct tsf_model {
     size_t grad_floats;     /* floats in grad_memory                                */
     int grad_fused;         /* grad_memory holds one block's gradients (cfg.fused_sgd
                                at tsf_model_train_init), else every parameter's      */
+    float *grad_spare;      /* with grad_fused and grad_wait: a second block's
+                               gradients (blocks alternate; NULL until needed)      */
     long long sgd_steps;    /* SGD steps taken (the first one seeds the momentum)   */
     tsf_grad_acts gacts;    /* views into gact_memory                               */
     float *gact_memory;
@@ -700,6 +702,21 @@ typedef struct tsf_model {
        it. See tsf_model_grad_buffer. */
     tsf_status (*grad_hook)(void *ctx, float *grad, size_t n, int block);
     void *grad_hook_ctx;
+    /* Overlap (NULL: none; used only with grad_hook). When set, grad_hook only STARTS the
+       work on a group's ranges (a block's, or block -1's) and may return at once; the pass
+       goes on, and grad_wait(grad_hook_ctx, block) is called when that group's update is
+       due: block l's after block l-1's backward, block 0's after the embeddings' backward
+       (and after block -1's grad_hook), block -1's last. It returns once the ranges hold
+       what the update must use; until then the library does not touch them. So the sum of
+       block l's gradient can run while block l-1's backward does. The updates, their order
+       and the norm are those without grad_wait, to the bit. Every group that was given to
+       grad_hook gets its grad_wait, even when the pass stops (a failing hook, a NaN): a
+       driver never leaves work under way; a status other than TSF_OK stops the pass. With
+       cfg.fused_sgd, block l-1's gradient needs room while block l's is being summed: the
+       first tsf_model_backward_sgd with grad_wait set allocates one more block's gradients
+       (grad_spare; blocks alternate between the two), which tsf_model_train_bytes does not
+       count (ViT-B divided: 40 MB); its ranges lie outside tsf_model_grad_buffer's. */
+    tsf_status (*grad_wait)(void *ctx, int block);
     float dropout;             /* dropout on the MLP hidden layer, after GELU (0: off, as
                                   the original); masks are redrawn in backward from
                                   dropout_seed instead of being stored                 */
@@ -821,8 +838,8 @@ TSFDEF tsf_status tsf_model_backward_sgd(tsf_model *m, const tsf_sgd *opt, float
    padding included, always zero), laid out as the parameters; with cfg.fused_sgd one
    block's and the tensors outside the blocks. Summing it across processes (then dividing by
    their number) between tsf_model_backward and tsf_sgd_step makes every process take the
-   same step; with tsf_model_backward_sgd, m->grad_hook does it range by range. NULL before
-   tsf_model_train_init. */
+   same step; with tsf_model_backward_sgd, m->grad_hook does it range by range (and with
+   m->grad_wait, while the backward pass goes on). NULL before tsf_model_train_init. */
 TSFDEF float *tsf_model_grad_buffer(tsf_model *m, size_t *n);
 /* The share of rank (0 <= rank < world) among n items: [*begin, *begin + *count),
    contiguous, the first n % world ranks one item more. */
@@ -3267,6 +3284,12 @@ static void tsf__tokens_backward(float *dpatches, tsf_params *g, const float *dx
 static void tsf__grads_clear(const tsf_model *m, const tsf_params *g, int block);
 static tsf_status tsf__sgd_fused(tsf_model *m, const tsf_sgd *o, float lr, const tsf_params *w,
                                  const tsf_params *g, int block, int l, double *sumsq);
+static tsf_status tsf__grad_hook(tsf_model *m, const float *base, const tsf_params *g, int block,
+                                 int l);
+static tsf_status tsf__grad_finish(tsf_model *m, const tsf_sgd *o, float lr, const tsf_params *w,
+                                   const tsf_params *g, int block, int l, double *sumsq,
+                                   tsf_status st);
+static tsf_params tsf__grad_slot(const tsf_model *m, const tsf_params *g, int slot);
 
 /* What forward keeps for one block only, made again for block l as forward made it: the
    LayerNorm outputs, which the linear layers after them need for their weight gradients (mean
@@ -3366,7 +3389,10 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
 
 /* The backward pass of the last loss, and with o the fused SGD step (tsf_model_backward_sgd):
    each block's update applied as soon as its gradient is complete, the other tensors' at the
-   end, *sumsq collecting the squared gradient norm in tsf_sgd_step's order. */
+   end, *sumsq collecting the squared gradient norm in tsf_sgd_step's order. With overlap
+   (m->grad_wait) block l's update waits until block l-1's backward has run (its sum under way
+   meanwhile), in the fused layout in the other of two gradient slots (tsf__grad_slot); block
+   0's until the embeddings' backward has run. The same updates in the same order. */
 static tsf_status tsf__backward(tsf_model *m, float *dinput, const tsf_sgd *o, float lr,
                                 double *sumsq) {
     const tsf_config *c = &m->cfg;
@@ -3375,8 +3401,10 @@ static tsf_status tsf__backward(tsf_model *m, float *dinput, const tsf_sgd *o, f
     tsf_acts *a = &m->acts;
     tsf_grad_acts *d = &m->gacts;
     int B = m->B, D = c->dim, K = c->classes, l;
-    tsf_status st;
+    tsf_status st = TSF_OK;
     tsf__shape s;
+    int overlap = o && m->grad_hook && m->grad_wait; /* (the caller made grad_spare) */
+    tsf_params wq = *p, gq = *g;                     /* overlap: block l+1, being summed */
     if (!m->grad_memory || !m->has_dlogits || (m->cfg.recompute != 0) != m->act_recompute)
         return TSF_ERR_ARG;                       /* tsf_model_loss first, with this layout */
     tsf__model_shape(m, B, m->T, m->H, m->W, &s); /* the training layout */
@@ -3395,12 +3423,20 @@ static tsf_status tsf__backward(tsf_model *m, float *dinput, const tsf_sgd *o, f
                    gw = tsf__layer_params(g, c, m->grad_fused ? 0 : l);
         tsf_acts t = tsf__layer_acts(a, c, &s, l);
         const float *xin = l > 0 ? tsf__layer_acts(a, c, &s, l - 1).out : a->x0;
+        int slot = overlap && m->grad_fused ? (c->depth - 1 - l) % 2 : 0;
+        if (slot) gw = tsf__grad_slot(m, &gw, 1);
         if (m->grad_fused) tsf__grads_clear(m, &gw, 1);
         /* recompute: the block's activations, from its input, as forward made them (the
            last block's are still there from the forward pass) */
         if (s.recompute && l < c->depth - 1) tsf__block_forward(m, &s, &w, &t, xin, l);
         tsf__block_backward(m, &s, &w, &gw, &t, xin, l);
-        if (o && (st = tsf__sgd_fused(m, o, lr, &w, &gw, 1, l, sumsq)) != TSF_OK) return st;
+        if (overlap) { /* block l's sum begins; block l+1's (begun before this backward) ends */
+            st = tsf__grad_hook(m, slot ? m->grad_spare : m->grad_memory, &gw, 1, l);
+            if (l < c->depth - 1) st = tsf__grad_finish(m, o, lr, &wq, &gq, 1, l + 1, sumsq, st);
+            if (st != TSF_OK) return tsf__grad_finish(m, o, lr, &w, &gw, 1, l, sumsq, st);
+            wq = w, gq = gw;
+        } else if (o && (st = tsf__sgd_fused(m, o, lr, &w, &gw, 1, l, sumsq)) != TSF_OK)
+            return st;
     }
 
     /* embeddings, in reverse: tokens, then the patch embedding (and the input, if asked) */
@@ -3408,6 +3444,11 @@ static tsf_status tsf__backward(tsf_model *m, float *dinput, const tsf_sgd *o, f
     tsf_patch_embed_backward(dinput, dinput ? d->dcols : NULL, g->patch_w, g->patch_b, d->dpatches,
                              a->cols, p->patch_w, B, c->channels, m->T, m->H, m->W, c->patch_size,
                              D);
+    if (overlap) { /* block -1's sum begins, block 0's ends, then block -1's */
+        st = tsf__grad_hook(m, m->grad_memory, g, 0, -1);
+        st = tsf__grad_finish(m, o, lr, &wq, &gq, 1, 0, sumsq, st);
+        return tsf__grad_finish(m, o, lr, p, g, 0, -1, sumsq, st);
+    }
     return o ? tsf__sgd_fused(m, o, lr, p, g, 0, -1, sumsq) : TSF_OK;
 }
 
@@ -3504,8 +3545,10 @@ static void tsf__sgd_apply(tsf_model *m, const tsf_sgd *o, float lr, float scale
 
 /* m->grad_hook on a group whose gradient is complete (block != 0: one block's, number l),
    one call for every run of its tensors that lie back to back in the gradient buffer (with
-   cfg.fused_sgd a block's tensors are one run). */
-static tsf_status tsf__grad_hook(tsf_model *m, const tsf_params *g, int block, int l) {
+   cfg.fused_sgd a block's tensors are one run); base: that buffer (m->grad_memory, or
+   m->grad_spare for the second slot, tsf__grad_slot). */
+static tsf_status tsf__grad_hook(tsf_model *m, const float *base, const tsf_params *g, int block,
+                                 int l) {
     float *const *gv = (float *const *)g, *start = NULL, *end = NULL;
     double s[TSF_NUM_PARAMS];
     tsf_status st;
@@ -3517,8 +3560,8 @@ static tsf_status tsf__grad_hook(tsf_model *m, const tsf_params *g, int block, i
         if (!n && f < TSF_NUM_PARAMS) continue; /* absent, or not in this group */
         /* the next tensor continues the run when it starts where the layout's alignment
            (16 floats, tsf__layout) puts the one after the run's end */
-        size_t aligned = end ? ((size_t)(end - m->grad_memory) + 15) / 16 * 16 : 0;
-        if (n && start && gv[f] == m->grad_memory + aligned) {
+        size_t aligned = end ? ((size_t)(end - base) + 15) / 16 * 16 : 0;
+        if (n && start && gv[f] == base + aligned) {
             end = gv[f] + n;
             continue;
         }
@@ -3530,17 +3573,69 @@ static tsf_status tsf__grad_hook(tsf_model *m, const tsf_params *g, int block, i
     return TSF_OK;
 }
 
-/* The fused step's update of a group whose gradient is complete: m->grad_hook sees it, its
-   squared norm joins the running sum in sumsq (in tsf_sgd_step's order), and it is applied
-   unless the sum is no longer finite. */
-static tsf_status tsf__sgd_fused(tsf_model *m, const tsf_sgd *o, float lr, const tsf_params *w,
-                                 const tsf_params *g, int block, int l, double *sumsq) {
-    tsf_status st = tsf__grad_hook(m, g, block, l);
-    if (st != TSF_OK) return st;
+/* The fused step's update of a group whose gradient is final: its squared norm joins the
+   running sum in sumsq (in tsf_sgd_step's order), and it is applied unless the sum is no
+   longer finite. */
+static tsf_status tsf__sgd_group(tsf_model *m, const tsf_sgd *o, float lr, const tsf_params *w,
+                                 const tsf_params *g, int block, double *sumsq) {
     *sumsq += tsf__group_sumsq(m, g, block);
     if (!(*sumsq < 1e300)) return TSF_ERR_NONFINITE;
     tsf__sgd_apply(m, o, lr, 1.0f, w, g, block);
     return TSF_OK;
+}
+
+/* The fused step's update of a group whose gradient is complete: m->grad_hook sees it, then
+   tsf__sgd_group. */
+static tsf_status tsf__sgd_fused(tsf_model *m, const tsf_sgd *o, float lr, const tsf_params *w,
+                                 const tsf_params *g, int block, int l, double *sumsq) {
+    tsf_status st = tsf__grad_hook(m, m->grad_memory, g, block, l);
+    return st != TSF_OK ? st : tsf__sgd_group(m, o, lr, w, g, block, sumsq);
+}
+
+/* With overlap: m->grad_wait for a group given to m->grad_hook, then its update, unless the
+   pass is stopping already (st, returned: the wait only) or the wait fails. */
+static tsf_status tsf__grad_finish(tsf_model *m, const tsf_sgd *o, float lr, const tsf_params *w,
+                                   const tsf_params *g, int block, int l, double *sumsq,
+                                   tsf_status st) {
+    tsf_status sw = m->grad_wait(m->grad_hook_ctx, block ? l : -1);
+    if (st != TSF_OK) return st;
+    return sw != TSF_OK ? sw : tsf__sgd_group(m, o, lr, w, g, block, sumsq);
+}
+
+/* The fused layout's block tensors in m->grad_memory: the first one's offset and the floats
+   up to the last one's end (the length of m->grad_spare). */
+static size_t tsf__grad_block_span(const tsf_model *m, size_t *first) {
+    float *const *gv = (float *const *)&m->grads;
+    double s[TSF_NUM_PARAMS];
+    size_t lo = m->grad_floats, hi = 0;
+    int f;
+    tsf__param_sizes(&m->cfg, s);
+    for (f = 0; f < TSF_NUM_PARAMS; f++) {
+        size_t n = tsf__group_len(&m->cfg, s, f, 1), at;
+        if (!n || !gv[f]) continue;
+        at = (size_t)(gv[f] - m->grad_memory);
+        lo = at < lo ? at : lo, hi = at + n > hi ? at + n : hi;
+    }
+    if (first) *first = lo;
+    return hi > lo ? hi - lo : 0;
+}
+
+/* A block's gradient views g (in m->grad_memory, fused layout) moved to slot 1, m->grad_spare,
+   at the same offsets from the first block tensor (a multiple of 16 floats, so the runs are
+   those of slot 0). */
+static tsf_params tsf__grad_slot(const tsf_model *m, const tsf_params *g, int slot) {
+    tsf_params v = *g;
+    float **gv = (float **)&v;
+    double s[TSF_NUM_PARAMS];
+    size_t first;
+    int f;
+    if (!slot) return v;
+    tsf__grad_block_span(m, &first);
+    tsf__param_sizes(&m->cfg, s);
+    for (f = 0; f < TSF_NUM_PARAMS; f++)
+        if (gv[f] && tsf__group_len(&m->cfg, s, f, 1))
+            gv[f] = m->grad_spare + ((size_t)(gv[f] - m->grad_memory) - first);
+    return v;
 }
 
 TSFDEF tsf_status tsf_sgd_step(tsf_model *m, const tsf_sgd *o, float lr, int accum,
@@ -3579,6 +3674,13 @@ TSFDEF tsf_status tsf_model_backward_sgd(tsf_model *m, const tsf_sgd *o, float l
     double sumsq = 0;
     tsf_status st;
     if (!m->grad_memory || !m->has_dlogits || !o || o->clip_norm > 0.0f) return TSF_ERR_ARG;
+    if (m->grad_wait && m->grad_hook && m->grad_fused && !m->grad_spare) {
+        /* overlap: room for a second block's gradient (tsf__grad_slot) */
+        size_t n = tsf__grad_block_span(m, NULL);
+        m->grad_spare = (float *)TSF_MALLOC(n * sizeof(float), m->cfg.alloc_ctx);
+        if (!m->grad_spare) return TSF_ERR_ALLOC;
+        memset(m->grad_spare, 0, n * sizeof(float)); /* (the padding stays zero) */
+    }
     tsf_model_zero_grad(m); /* (only now: a refused call keeps the gradients it found) */
     st = tsf__backward(m, NULL, o, lr, &sumsq);
     if (grad_norm) *grad_norm = (float)sqrt(sumsq);
@@ -3952,6 +4054,7 @@ TSFDEF void tsf_model_free(tsf_model *m) {
     if (m->labels) TSF_FREE(m->labels, m->cfg.alloc_ctx);
     if (m->label_at) TSF_FREE(m->label_at, m->cfg.alloc_ctx);
     if (m->grad_memory) TSF_FREE(m->grad_memory, m->cfg.alloc_ctx);
+    if (m->grad_spare) TSF_FREE(m->grad_spare, m->cfg.alloc_ctx);
     if (m->momentum_memory) TSF_FREE(m->momentum_memory, m->cfg.alloc_ctx);
     if (m->gact_memory) TSF_FREE(m->gact_memory, m->cfg.alloc_ctx);
     memset(m, 0, sizeof *m);

@@ -7,8 +7,9 @@
 #     weights and momentum hash the same after every step; 3 ranks, a batch that does not
 #     split evenly, --accum 2 and a micro-batch with fewer clips than ranks, too;
 #   - the same 2-rank run twice writes the same bytes (every file);
-#   - --recompute --fused-sgd (the per-block sums in the backward pass) writes the bytes of
-#     the run without them;
+#   - --recompute --fused-sgd (the per-block sums in the backward pass, in a thread while the
+#     next block's backward runs) writes the bytes of the run without them, on 2 and 3 ranks,
+#     with the overlap and without it (TSF_MPI_OVERLAP=0), and so does --fused-sgd alone;
 #   - --resume from 2 ranks to 1 and from 1 to 2 (the rest of the run within rounding), and
 #     from 2 to 2 after a stop inside an epoch asked by one rank's SIGTERM (bit-identical);
 #     SIGUSR1 to mpirun stops every rank with a checkpoint;
@@ -194,13 +195,35 @@ check "2 ranks: TSF_MPI_STATS reports the sums" grep -q 'tsf: sums: 2 ranks, 20 
 mpi 2 train $M $E --out two_b >two_b.log 2>&1 || fail "2 ranks again: $(cat two_b.log)"
 same_files "2 ranks, the same run twice: the same bytes (every file)" two two_b
 
-# the lean mode: recompute + fused SGD, the sums block by block in the backward pass
-TSF_MPI_STATS=1 mpi 2 train $M $E --out lean --recompute --fused-sgd >lean.log 2>lean.err ||
+# the lean mode: recompute + fused SGD, the sums block by block in the backward pass, in the
+# sums' thread while the next block's backward runs (overlap: m->grad_wait)
+TSF_TEST_HASH=1 TSF_MPI_STATS=1 mpi 2 train $M $E --out lean --recompute --fused-sgd >lean.log 2>lean.err ||
     fail "2 ranks, lean: $(cat lean.log lean.err)"
-same_files "2 ranks, --recompute --fused-sgd (per-block sums): the bytes of the run without" two lean
+same_files "2 ranks, --recompute --fused-sgd (per-block sums, overlapped): the bytes of the run without" two lean
 calls=$(sed -n 's/.* summed a step in \([0-9.]*\) calls.*/\1/p' lean.err)
 check "2 ranks, --fused-sgd sums block by block ($calls sums a step: 2 blocks and the rest)" \
     awk -v c="$calls" 'BEGIN { exit !(c >= 3) }'
+check "2 ranks, --fused-sgd: the sums overlap the backward pass (TSF_MPI_STATS: \"overlap\": 1)" \
+    grep -q '"overlap": 1,' lean.err
+hd=$(grep 'rank [01]: step' lean.err | awk '{ print $4, $6 }' | sort -u | awk '{ n[$1]++ } END { for (s in n) if (n[s] != 1) bad++; print bad + 0 }')
+if [ "$(grep -c 'rank 1: step' lean.err)" = 20 ] && [ "$hd" = 0 ] &&
+    cmp -s <(grep 'rank 0: step' two.err) <(grep 'rank 0: step' lean.err); then
+    pass "2 ranks, lean and overlapped: every rank's weights and momentum hash the same after each of the 20 steps, the hashes of the ordinary run"
+else
+    fail "2 ranks, lean: $hd steps where the ranks differ, or hashes other than the ordinary run's"
+fi
+# without the overlap (TSF_MPI_OVERLAP=0: each block summed at once): the same bytes
+TSF_MPI_OVERLAP=0 TSF_MPI_STATS=1 mpi 2 train $M $E --out lean0 --recompute --fused-sgd >lean0.log 2>lean0.err ||
+    fail "2 ranks, lean, TSF_MPI_OVERLAP=0: $(cat lean0.log lean0.err)"
+same_files "2 ranks, lean with TSF_MPI_OVERLAP=0 (summed at once): the bytes of the run without" two lean0
+check "2 ranks, lean with TSF_MPI_OVERLAP=0: no overlap reported" grep -q '"overlap": 0,' lean0.err
+# --fused-sgd alone (every block's activations kept, no recompute): overlapped, the same bytes
+mpi 2 train $M $E --out fused --fused-sgd >fused.log 2>&1 || fail "2 ranks, --fused-sgd: $(cat fused.log)"
+same_files "2 ranks, --fused-sgd alone (overlapped): the bytes of the run without" two fused
+# 3 ranks, lean and overlapped, against the same 3 ranks in the ordinary layout
+mpi 3 train $M $E --out three_o >three_o.log 2>&1 || fail "3 ranks: $(cat three_o.log)"
+mpi 3 train $M $E --out three_l --recompute --fused-sgd >three_l.log 2>&1 || fail "3 ranks, lean: $(cat three_l.log)"
+same_files "3 ranks, lean and overlapped: the bytes of the ordinary 3-rank run" three_o three_l
 
 # 3 ranks: a batch of 6 (2 each), --accum 2, the epoch's last micro-batch of 2 clips on 3 ranks
 M3="--data ds --frames 4 --size 16 --patch 8 --dim 16 --depth 2 --heads 2 --stride 1 --batch 6 --accum 2 --lr 0.05 --drop-path 0 --threads 1 -q --epochs 2"

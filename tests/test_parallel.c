@@ -3,6 +3,8 @@
    test_main.c after test_train.c (it uses tt_cfg and tt_perturb). No transport here: two
    models in one process stand for two processes, and the hook does what a reduction would. */
 
+static void test_parallel_overlap(void);
+
 /* Ranges a hook saw: where, how long, which block, in call order. */
 typedef struct tp_log {
     float *base;
@@ -99,6 +101,7 @@ static void test_parallel_grad_hook(void) {
             CHECK_EQ_INT(tsf_model_backward_sgd(&a, &o, 0.01f, NULL), TSF_ERR_IO);
             tsf_model_free(&a), tsf_model_free(&b);
         }
+    test_parallel_overlap(); /* the hook with grad_wait (below) */
 }
 
 /* Two processes with half a batch each, their gradient buffers averaged, take the step one
@@ -167,4 +170,220 @@ static void test_parallel_shard(void) {
             if (next != n || hi - lo > 1) bad++;
         }
     CHECK_EQ_INT(bad, 0);
+}
+
+/* ---- overlap: m->grad_wait ----------------------------------------------------------------- */
+/* A fake driver that overlaps: its hook copies a range away, scribbles NaN over it (the sum
+   "under way": the library must not read it) and logs; its wait writes the range back,
+   doubled (the "sum" arrives), after checking that the range still holds the NaN (nothing
+   wrote it meanwhile: the next block's gradient went to the other slot), that the block's
+   weights are still those before the step (its update comes after the wait) and that the
+   group was begun, and the next one too (the next block's backward ran before). */
+#define TP_RANGES 512
+typedef struct tp_ovl {
+    tsf_model *m;
+    const float *before; /* the weights before the step */
+    int n, waits, bad, order_bad, touched, early, fail_hook_at, fail_wait_block, nan_block;
+    float *ptr[TP_RANGES], *copy[TP_RANGES];
+    size_t len[TP_RANGES];
+    int block[TP_RANGES], waited[TP_RANGES];
+    char events[2 * TP_RANGES][16]; /* "H 2", "W 2": hook, wait of a block, in order */
+    int nev;
+} tp_ovl;
+
+/* The block a tensor belongs to (-1: outside the blocks). */
+static int tp_tensor_block(const char *name) {
+    int l;
+    return sscanf(name, "timesformer.encoder.layer.%d.", &l) == 1 ? l : -1;
+}
+
+/* 1 when group `block`'s weights are those of `before`. */
+static int tp_weights_same(const tsf_model *m, const float *before, int block) {
+    int nt = tsf_model_num_tensors(m), i, k, ndim;
+    for (i = 0; i < nt; i++) {
+        char name[96];
+        long long shape[4];
+        size_t n = 1;
+        float *data;
+        tsf_model_tensor(m, i, name, &ndim, shape, &data);
+        if (tp_tensor_block(name) != block) continue;
+        for (k = 0; k < ndim; k++) n *= (size_t)shape[k];
+        if (memcmp(data, before + (data - m->param_memory), n * sizeof(float)) != 0) return 0;
+    }
+    return 1;
+}
+
+static void tp_event(tp_ovl *v, char kind, int block) {
+    if (v->nev < 2 * TP_RANGES) snprintf(v->events[v->nev++], 16, "%c %d", kind, block);
+}
+
+static tsf_status tp_ovl_hook(void *ctx, float *grad, size_t n, int block) {
+    tp_ovl *v = (tp_ovl *)ctx;
+    size_t i;
+    if (v->n >= TP_RANGES) return v->bad++, TSF_ERR_ARG;
+    if (!tp_weights_same(v->m, v->before, block)) v->early++;
+    v->ptr[v->n] = grad, v->len[v->n] = n, v->block[v->n] = block, v->waited[v->n] = 0;
+    v->copy[v->n] = (float *)malloc(n * sizeof(float));
+    memcpy(v->copy[v->n], grad, n * sizeof(float));
+    for (i = 0; i < n; i++) grad[i] = NAN;
+    if (v->n == 0 || v->block[v->n - 1] != block) tp_event(v, 'H', block); /* a new group */
+    v->n++;
+    return v->n - 1 == v->fail_hook_at ? TSF_ERR_IO : TSF_OK;
+}
+
+static tsf_status tp_ovl_wait(void *ctx, int block) {
+    tp_ovl *v = (tp_ovl *)ctx;
+    int k, found = 0;
+    size_t i;
+    char next[16];
+    tp_event(v, 'W', block);
+    /* the next group has begun: block - 1's, or for block 0 the tensors outside (-1) */
+    snprintf(next, sizeof next, "H %d", block > 0 ? block - 1 : -1);
+    for (k = 0; k < v->nev && block >= 0; k++) found |= strcmp(v->events[k], next) == 0;
+    if (block >= 0 && !found && block != v->fail_wait_block) v->order_bad++;
+    if (!tp_weights_same(v->m, v->before, block)) v->early++;
+    for (k = 0, found = 0; k < v->n; k++) {
+        if (v->block[k] != block || v->waited[k]) continue;
+        for (i = 0; i < v->len[k]; i++)
+            if (v->ptr[k][i] == v->ptr[k][i]) v->touched++; /* not NaN: written meanwhile */
+        for (i = 0; i < v->len[k]; i++)
+            v->ptr[k][i] = block == v->nan_block ? NAN : 2.0f * v->copy[k][i];
+        free(v->copy[k]), v->copy[k] = NULL, v->waited[k] = 1, found = 1;
+    }
+    v->waits++;
+    if (!found) v->bad++; /* a wait for a group never begun */
+    return block == v->fail_wait_block ? TSF_ERR_IO : TSF_OK;
+}
+
+static void tp_ovl_reset(tp_ovl *v, tsf_model *m, const float *before) {
+    int k;
+    for (k = 0; k < v->n; k++) free(v->copy[k]);
+    memset(v, 0, sizeof *v);
+    v->m = m, v->before = before, v->fail_hook_at = -1, v->fail_wait_block = -2;
+    v->nan_block = -2;
+}
+
+/* Groups begun and never waited for, after a pass. */
+static int tp_ovl_unwaited(const tp_ovl *v) {
+    int k, n = 0;
+    for (k = 0; k < v->n; k++) n += !v->waited[k];
+    return n;
+}
+
+/* With grad_wait, in every layout (ordinary, fused, fused + recompute): hooks and waits come
+   in the overlapped order (block l's wait after block l-1's hook, block 0's after block
+   -1's), the library leaves a range alone between its hook and its wait, and updates a group
+   only after its wait; two steps (momentum, weight decay, Nesterov) end with the weights,
+   momentum and norm of the same driver without overlap, bit for bit. Then: a failing hook, a
+   failing wait and a NaN sum stop the pass with every begun group waited for. */
+static void test_parallel_overlap(void) {
+    int scheme, layout, step, k, l;
+    for (scheme = 0; scheme < TSF_NUM_ATTENTION; scheme++)
+        for (layout = 0; layout < 3; layout++) {
+            tsf_config c = tt_cfg(scheme, 8, 4, 2, 12, 3, 2, 3);
+            tsf_model a, b;
+            tp_log lg;
+            tp_ovl v;
+            tsf_sgd o = tsf_sgd_default();
+            static float x[2 * 3 * 2 * 8 * 8];
+            int labels[2] = {0, 2}, L = 3;
+            char expect[2 * TP_RANGES][16];
+            int nexp = 0, ok;
+            float loss, na, nb, *before;
+            c.fused_sgd = layout > 0, c.recompute = layout == 2;
+            tp_input(x, sizeof x / sizeof *x, 6);
+            if (!CHECK_EQ_INT(tsf_model_init(&a, &c, 2, 3), TSF_OK)) return;
+            tt_perturb(&a, 13, 0.05f);
+            CHECK_EQ_INT(tsf_model_init(&b, &c, 2, 3), TSF_OK);
+            memcpy(b.param_memory, a.param_memory, a.param_floats * sizeof(float));
+            CHECK_EQ_INT(tsf_model_train_init(&a), TSF_OK);
+            CHECK_EQ_INT(tsf_model_train_init(&b), TSF_OK);
+            before = (float *)malloc(a.param_floats * sizeof(float));
+            memset(&lg, 0, sizeof lg);
+            memset(&v, 0, sizeof v);
+            lg.base = b.grad_memory, lg.total = b.grad_floats, lg.scale = 2.0f, lg.fail_at = -1;
+            b.grad_hook = tp_hook, b.grad_hook_ctx = &lg;
+            a.grad_hook = tp_ovl_hook, a.grad_wait = tp_ovl_wait, a.grad_hook_ctx = &v;
+            /* the order: H 2, H 1, W 2, H 0, W 1, H -1, W 0, W -1 */
+            snprintf(expect[nexp++], 16, "H %d", L - 1);
+            for (l = L - 2; l >= -1; l--) {
+                snprintf(expect[nexp++], 16, "H %d", l);
+                snprintf(expect[nexp++], 16, "W %d", l + 1);
+            }
+            snprintf(expect[nexp++], 16, "W -1");
+            for (step = 0; step < 2; step++) {
+                tp_ovl_reset(&v, &a, before);
+                lg.n = 0;
+                CHECK_EQ_INT(tsf_model_loss(&a, x, labels, 2, 2, 8, 8, 1, &loss), TSF_OK);
+                CHECK_EQ_INT(tsf_model_loss(&b, x, labels, 2, 2, 8, 8, 1, &loss), TSF_OK);
+                memcpy(before, a.param_memory, a.param_floats * sizeof(float));
+                CHECK_EQ_INT(tsf_model_backward_sgd(&a, &o, 0.05f, &na), TSF_OK);
+                CHECK_EQ_INT(tsf_model_backward_sgd(&b, &o, 0.05f, &nb), TSF_OK);
+                ok = v.nev == nexp;
+                for (k = 0; ok && k < nexp; k++) ok = strcmp(v.events[k], expect[k]) == 0;
+                if (!CHECK(ok)) {
+                    printf("    %s layout %d:", tsf_attention_name(scheme), layout);
+                    for (k = 0; k < v.nev; k++) printf(" [%s]", v.events[k]);
+                    printf("\n");
+                }
+                CHECK_EQ_INT(v.bad, 0);
+                CHECK_EQ_INT(v.order_bad, 0);
+                CHECK_EQ_INT(v.touched, 0); /* no range written between its hook and wait */
+                CHECK_EQ_INT(v.early, 0);   /* no group updated before its wait */
+                CHECK_EQ_INT(tp_ovl_unwaited(&v), 0);
+                CHECK_EQ_INT(v.waits, L + 1);
+                CHECK(memcmp(&na, &nb, sizeof na) == 0);
+                CHECK(memcmp(a.param_memory, b.param_memory, a.param_floats * sizeof(float)) == 0);
+                CHECK(memcmp(a.momentum_memory, b.momentum_memory,
+                             a.param_floats * sizeof(float)) == 0);
+                for (l = -1, ok = 1; l < L; l++) ok &= !tp_weights_same(&a, before, l);
+                CHECK(ok); /* every group was updated */
+            }
+            /* fused: the blocks alternate between the two slots; the driver without
+               grad_wait never gets the second */
+            if (layout > 0) {
+                int first = 0;
+                while (first < v.n && v.block[first] != L - 1) first++;
+                CHECK(a.grad_spare != NULL && b.grad_spare == NULL);
+                for (k = 0, ok = 1; k < v.n; k++)
+                    if (v.block[k] >= 0)
+                        ok &=
+                            (v.ptr[k] >= a.grad_spare && v.ptr[k] < a.grad_spare + a.grad_floats) ==
+                            ((L - 1 - v.block[k]) % 2);
+                CHECK(ok);
+            }
+            /* a failing hook (its second range: block 2's in the ordinary layout, block 1's
+               in the fused one) stops the pass before any update; every begun group is
+               waited for */
+            tp_ovl_reset(&v, &a, before);
+            v.fail_hook_at = 1;
+            CHECK_EQ_INT(tsf_model_loss(&a, x, labels, 2, 2, 8, 8, 1, &loss), TSF_OK);
+            memcpy(before, a.param_memory, a.param_floats * sizeof(float));
+            CHECK_EQ_INT(tsf_model_backward_sgd(&a, &o, 0.05f, NULL), TSF_ERR_IO);
+            CHECK_EQ_INT(tp_ovl_unwaited(&v), 0);
+            CHECK(memcmp(before, a.param_memory, a.param_floats * sizeof(float)) == 0);
+            /* a failing wait (block 2's): nothing updated, block 1 (begun) waited for */
+            tp_ovl_reset(&v, &a, before);
+            v.fail_wait_block = L - 1;
+            CHECK_EQ_INT(tsf_model_loss(&a, x, labels, 2, 2, 8, 8, 1, &loss), TSF_OK);
+            memcpy(before, a.param_memory, a.param_floats * sizeof(float));
+            CHECK_EQ_INT(tsf_model_backward_sgd(&a, &o, 0.05f, NULL), TSF_ERR_IO);
+            CHECK_EQ_INT(tp_ovl_unwaited(&v), 0);
+            CHECK_EQ_INT(v.waits, 2);
+            CHECK(memcmp(before, a.param_memory, a.param_floats * sizeof(float)) == 0);
+            /* a NaN sum for block 1: block 2 updated, blocks 1 and 0 and the rest not, block
+               0 (begun) waited for */
+            tp_ovl_reset(&v, &a, before);
+            v.nan_block = 1;
+            CHECK_EQ_INT(tsf_model_loss(&a, x, labels, 2, 2, 8, 8, 1, &loss), TSF_OK);
+            memcpy(before, a.param_memory, a.param_floats * sizeof(float));
+            CHECK_EQ_INT(tsf_model_backward_sgd(&a, &o, 0.05f, NULL), TSF_ERR_NONFINITE);
+            CHECK_EQ_INT(tp_ovl_unwaited(&v), 0);
+            CHECK_EQ_INT(v.waits, 3);
+            CHECK(!tp_weights_same(&a, before, 2) && tp_weights_same(&a, before, 1) &&
+                  tp_weights_same(&a, before, 0) && tp_weights_same(&a, before, -1));
+            tp_ovl_reset(&v, &a, before);
+            free(before);
+            tsf_model_free(&a), tsf_model_free(&b);
+        }
 }

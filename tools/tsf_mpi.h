@@ -26,6 +26,22 @@
    whole buffer and adding them in order would promise the same but move N - 1 buffers into
    every rank.
 
+   Overlap (dp_attach; --fused-sgd). tsf_model_backward_sgd hands each block's finished
+   gradient to m->grad_hook before its update; with m->grad_wait set as well (timesformer.h)
+   the hook only starts the sum and the library goes on with the next block's backward,
+   calling grad_wait before the update. Here the hook queues the range for a communication
+   thread, which runs dp_sum on it (the same rounds, the same order of additions, so the same
+   bits) while the main thread computes; grad_wait blocks until the thread has finished that
+   block. Nonblocking collectives (MPI_Ialltoallv, ...) started in the hook would not do: Open
+   MPI moves their data only inside MPI calls, and none is made during a block's backward; the
+   thread makes those calls. MPI runs at MPI_THREAD_SERIALIZED: while the thread works, the
+   main thread makes no MPI call (every sum of a step is waited for before tsf_model_
+   backward_sgd returns, before any other communication). The sum of block l then hides
+   behind block l-1's backward, block 0's behind the embeddings' backward (short), and the
+   rest's (embeddings, head) behind nothing. TSF_MPI_OVERLAP=0 turns it off (the hook sums at
+   once, as without grad_wait; the same bytes either way); so does an MPI without
+   MPI_THREAD_SERIALIZED.
+
    Agreement (dp_agree). Whatever can fail on one rank alone (a clip that does not load, a
    file a machine cannot see, memory, a NaN loss on its share) is followed by a small
    all-gather of every rank's outcome, so that all ranks go on or all stop together, at the
@@ -44,26 +60,32 @@
    Test and benchmark hooks (environment): TSF_TEST_HASH=1 makes every rank print a hash of
    its weights and SGD momentum after every SGD step ("tsf: rank R: step S: weights HASH", on
    stderr); TSF_MPI_STATS=1 makes rank 0 print, at the end of tsf train, the floats summed a
-   step and, as one line of JSON, the time of a step, its CPU time and the time of its sums
-   (dp_print_stats; bench/bench_mpi.sh reads it). */
+   step and, as one line of JSON, the time of a step, its CPU time, the time of its sums and
+   how long the training thread was blocked by them (dp_print_stats; bench/bench_mpi.sh
+   reads it). */
 #ifndef TSF_MPI_H
 #define TSF_MPI_H
 
 #ifdef TSF_MPI
 /* mpi.h after the system headers (tsf_tools.h) */
 #include <mpi.h>
+#include <pthread.h>
 #endif
 
 static int dp_rank = 0, dp_world = 1; /* this process's rank, the number of ranks */
 
-/* Time spent in dp_sum, and floats summed; each SGD step's time and the sums' part of it
-   (TSF_MPI_STATS). */
+/* Time spent in dp_sum, and floats summed; the time the training thread was blocked by sums
+   (all of dp_sum when it runs there; with overlap, its time in dp_grad_wait); each SGD step's
+   time and those parts of it (TSF_MPI_STATS). */
 static double dp_sum_seconds = 0.0, dp_sum_floats = 0.0, dp_wait_seconds = 0.0;
+static double dp_blocked_seconds = 0.0;
 static long long dp_sum_calls = 0;
 #define DP_STEPS 4096
 static double dp_step_ms[DP_STEPS], dp_step_sum_ms[DP_STEPS], dp_step_wait_ms[DP_STEPS];
+static double dp_step_blocked_ms[DP_STEPS], dp_blocked_mark = 0.0;
 static double dp_step_cpu_ms[DP_STEPS], dp_sum_mark = 0.0, dp_wait_mark = 0.0, dp_cpu_mark = 0.0;
 static int dp_steps = 0, dp_stats = -1; /* TSF_MPI_STATS set (-1: not looked at yet) */
+static int dp_overlapped = 0;           /* 1: the sums of --fused-sgd ran in a thread (dp_attach) */
 
 TT_FN int dp_stats_on(void) {
     if (dp_stats < 0) dp_stats = getenv("TSF_MPI_STATS") && *getenv("TSF_MPI_STATS");
@@ -109,9 +131,11 @@ TT_FN void dp_step_done(double seconds) {
         dp_step_cpu_ms[dp_steps] = 1e3 * (cpu - dp_cpu_mark);
         dp_step_ms[dp_steps] = 1e3 * seconds;
         dp_step_wait_ms[dp_steps] = 1e3 * (dp_wait_seconds - dp_wait_mark);
+        dp_step_blocked_ms[dp_steps] = 1e3 * (dp_blocked_seconds - dp_blocked_mark);
         dp_step_sum_ms[dp_steps++] = 1e3 * (dp_sum_seconds - dp_sum_mark);
     }
     dp_sum_mark = dp_sum_seconds, dp_wait_mark = dp_wait_seconds, dp_cpu_mark = cpu;
+    dp_blocked_mark = dp_blocked_seconds;
 }
 
 static int dp_cmp_double(const void *a, const void *b) {
@@ -131,7 +155,10 @@ TT_FN double dp_median(double *v, int n) {
    fastest step; "cpu_ms" is this process's CPU time a step (all its threads; rank 0's), which
    other work on a shared machine changes less than the wall-clock time. With TSF_MPI_STATS every
    sum begins with a barrier, timed apart ("wait_ms": ranks waiting for each other, as one was
-   slower or descheduled), so that "sum_ms" is the sums' own time (moving and adding the floats). */
+   slower or descheduled), so that "sum_ms" is the sums' own time (moving and adding the floats).
+   "blocked_ms": the time the training thread could not compute because of the sums (both
+   parts; with overlap only its waits in dp_grad_wait: the rest was hidden); "overlap": 1 when
+   the sums ran in the thread. */
 TT_FN void dp_print_stats(long long steps) {
     int k = dp_steps > 1 ? 1 : 0;
     double fastest = 0.0;
@@ -146,13 +173,16 @@ TT_FN void dp_print_stats(long long steps) {
             (double)dp_sum_calls / (double)steps, 1e3 * dp_sum_seconds / (double)steps);
     fprintf(stderr,
             "tsf: stats {\"ranks\": %d, \"steps\": %lld, \"step_ms\": %.2f, \"step_ms_min\": %.2f, "
-            "\"cpu_ms\": %.2f, \"sum_ms\": %.2f, \"wait_ms\": %.2f, \"first_step_ms\": %.2f, "
-            "\"floats_summed\": %.0f, \"sum_calls\": %.1f}\n",
+            "\"cpu_ms\": %.2f, \"sum_ms\": %.2f, \"wait_ms\": %.2f, \"blocked_ms\": %.2f, "
+            "\"overlap\": %d, \"first_step_ms\": %.2f, \"floats_summed\": %.0f, "
+            "\"sum_calls\": %.1f}\n",
             dp_world, steps, dp_median(dp_step_ms + k, dp_steps - k), fastest,
             dp_median(dp_step_cpu_ms + k, dp_steps - k),
             dp_median(dp_step_sum_ms + k, dp_steps - k),
-            dp_median(dp_step_wait_ms + k, dp_steps - k), dp_steps ? dp_step_ms[0] : 0.0,
-            dp_sum_floats / (double)steps, (double)dp_sum_calls / (double)steps);
+            dp_median(dp_step_wait_ms + k, dp_steps - k),
+            dp_median(dp_step_blocked_ms + k, dp_steps - k), dp_overlapped,
+            dp_steps ? dp_step_ms[0] : 0.0, dp_sum_floats / (double)steps,
+            (double)dp_sum_calls / (double)steps);
 }
 
 #ifdef TSF_MPI
@@ -164,6 +194,7 @@ TT_FN void dp_print_stats(long long steps) {
 #define DP_VALS 4   /* values summed by dp_agree */
 
 static char dp_msg[DP_MSG]; /* errors since the last agreement ("text\n" each) */
+static int dp_overlap = 0;  /* 1: the sums of --fused-sgd may run in a thread (dp_attach) */
 static size_t dp_msg_len = 0;
 static float *dp_scratch = NULL;
 
@@ -253,9 +284,12 @@ static double dp_exchange(double code, double *vals, int n) {
 /* MPI, once, before anything else; the ranks after 0 print nothing on stdout. Returns 1. */
 TT_FN int dp_init(int *argc, char ***argv) {
     int provided;
-    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided); /* MPI from the main thread */
+    const char *ov = getenv("TSF_MPI_OVERLAP");
+    /* MPI from one thread at a time: the main one, or the sums' (dp_attach) */
+    MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &dp_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &dp_world);
+    dp_overlap = provided >= MPI_THREAD_SERIALIZED && !(ov && strcmp(ov, "0") == 0);
     if (dp_world > 1) {
         tt_message_hook = dp_on_message;
         atexit(dp_at_exit);
@@ -264,8 +298,11 @@ TT_FN int dp_init(int *argc, char ***argv) {
     return 1;
 }
 
+static void dp_thread_stop(void);
+
 TT_FN void dp_finish(void) {
     fflush(stdout);
+    dp_thread_stop();
     free(dp_scratch), dp_scratch = NULL;
     MPI_Finalize();
 }
@@ -316,13 +353,27 @@ TT_FN void dp_bcast(void *p, size_t n) {
     }
 }
 
-/* The sum of buf // (n) over the ranks, in place, in the fixed order of the top comment. */
-TT_FN void dp_sum(float *buf, size_t n) {
+/* The sum of buf // (n) over the ranks, in place, in the fixed order of the top comment.
+   thread: called by the sums' thread: the additions without OpenMP (the same bits), and the
+   ranks meet first at a barrier polled every 50 us, asleep in between (Open MPI's blocking
+   calls spin: waiting for a rank still in its backward pass would take a core from the
+   training threads; once all have come, the blocking calls move the data at full speed). */
+static void dp_sum_run(float *buf, size_t n, int thread) {
     int *cnt, *dsp, *rcnt, *rdsp, k;
     size_t off;
     double t0;
     if (dp_world == 1 || n == 0) return;
-    if (dp_stats_on()) { /* TSF_MPI_STATS: the waiting apart (dp_print_stats) */
+    if (thread) { /* the waiting apart, always */
+        MPI_Request req;
+        int done = 0;
+        struct timespec nap = {0, 50000};
+        t0 = MPI_Wtime();
+        MPI_Ibarrier(MPI_COMM_WORLD, &req);
+        for (MPI_Test(&req, &done, MPI_STATUS_IGNORE); !done;
+             MPI_Test(&req, &done, MPI_STATUS_IGNORE))
+            nanosleep(&nap, NULL);
+        dp_wait_seconds += MPI_Wtime() - t0;
+    } else if (dp_stats_on()) { /* TSF_MPI_STATS: the waiting apart (dp_print_stats) */
         t0 = MPI_Wtime();
         MPI_Barrier(MPI_COMM_WORLD);
         dp_wait_seconds += MPI_Wtime() - t0;
@@ -342,7 +393,7 @@ TT_FN void dp_sum(float *buf, size_t n) {
         }
         MPI_Alltoallv(seg, cnt, dsp, MPI_FLOAT, dp_scratch, rcnt, rdsp, MPI_FLOAT, MPI_COMM_WORLD);
 #if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
-#pragma omp parallel for if (mc > 65536)
+#pragma omp parallel for if (!thread && mc > 65536)
 #endif
         for (i = 0; i < mc; i++) { /* rank order, each element on its own */
             float acc = dp_scratch[i];
@@ -357,12 +408,124 @@ TT_FN void dp_sum(float *buf, size_t n) {
     dp_sum_seconds += MPI_Wtime() - t0, dp_sum_floats += (double)n, dp_sum_calls++;
 }
 
+/* The sum over the ranks, from the training thread (it waits for it). */
+TT_FN void dp_sum(float *buf, size_t n) {
+    double t0 = tt_now();
+    dp_sum_run(buf, n, 0);
+    if (dp_world > 1 && n > 0) dp_blocked_seconds += tt_now() - t0;
+}
+
 /* m->grad_hook of tsf_model_backward_sgd: each finished range of gradient summed over the
    ranks before the library applies its update. */
 TT_FN tsf_status dp_grad_hook(void *ctx, float *grad, size_t n, int block) {
     (void)ctx, (void)block;
     dp_sum(grad, n);
     return TSF_OK;
+}
+
+/* ---- overlap: the sums' thread ---- */
+#define DP_JOBS 256  /* ranges queued at most (a fused step has 2 or 3 under way) */
+#define DP_GROUPS 16 /* groups (blocks) begun and not yet waited for, at most */
+static struct {
+    pthread_t thread;
+    int running, stop;
+    float *buf[DP_JOBS];
+    size_t n[DP_JOBS];
+    long long queued, summed;       /* ranges queued, summed (in queue order) */
+    int gblock[DP_GROUPS], ngroups; /* groups begun, oldest first: their blocks, */
+    long long gend[DP_GROUPS];      /* and how many ranges are queued up to their last */
+} dp_q;                             /* (zero: nothing queued, no thread) */
+static pthread_mutex_t dp_q_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t dp_q_work = PTHREAD_COND_INITIALIZER; /* a range queued */
+static pthread_cond_t dp_q_done = PTHREAD_COND_INITIALIZER; /* a range summed */
+
+/* The sums' thread: the queued ranges, in order, each as dp_sum would (no OpenMP: it must not
+   take the training thread's cores). */
+static void *dp_thread_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&dp_q_lock);
+    for (;;) {
+        float *buf;
+        size_t n;
+        while (!dp_q.stop && dp_q.summed == dp_q.queued) pthread_cond_wait(&dp_q_work, &dp_q_lock);
+        if (dp_q.summed == dp_q.queued) break; /* stopping, nothing left */
+        buf = dp_q.buf[dp_q.summed % DP_JOBS], n = dp_q.n[dp_q.summed % DP_JOBS];
+        pthread_mutex_unlock(&dp_q_lock);
+        dp_sum_run(buf, n, 1);
+        pthread_mutex_lock(&dp_q_lock);
+        dp_q.summed++;
+        pthread_cond_broadcast(&dp_q_done);
+    }
+    pthread_mutex_unlock(&dp_q_lock);
+    return NULL;
+}
+
+static void dp_thread_stop(void) {
+    if (!dp_q.running) return;
+    pthread_mutex_lock(&dp_q_lock);
+    dp_q.stop = 1;
+    pthread_cond_signal(&dp_q_work);
+    pthread_mutex_unlock(&dp_q_lock);
+    pthread_join(dp_q.thread, NULL);
+    dp_q.running = 0, dp_q.stop = 0;
+}
+
+/* m->grad_hook with overlap: the range queued for the sums' thread (started when first
+   needed); a range of a block other than the last one begun starts a new group. */
+TT_FN tsf_status dp_grad_start(void *ctx, float *grad, size_t n, int block) {
+    (void)ctx;
+    if (!dp_q.running) {
+        if (pthread_create(&dp_q.thread, NULL, dp_thread_main, NULL) != 0) {
+            tt_error("cannot start the thread of the sums: %s", strerror(errno));
+            return TSF_ERR_ALLOC;
+        }
+        dp_q.running = 1, dp_overlapped = 1;
+    }
+    pthread_mutex_lock(&dp_q_lock);
+    while (dp_q.queued - dp_q.summed >= DP_JOBS) pthread_cond_wait(&dp_q_done, &dp_q_lock);
+    if (!dp_q.ngroups || dp_q.gblock[dp_q.ngroups - 1] != block) {
+        if (dp_q.ngroups == DP_GROUPS) { /* (cannot happen: the library waits as it goes) */
+            pthread_mutex_unlock(&dp_q_lock);
+            return TSF_ERR_ARG;
+        }
+        dp_q.gblock[dp_q.ngroups++] = block;
+    }
+    dp_q.buf[dp_q.queued % DP_JOBS] = grad, dp_q.n[dp_q.queued % DP_JOBS] = n;
+    dp_q.gend[dp_q.ngroups - 1] = ++dp_q.queued;
+    pthread_cond_signal(&dp_q_work);
+    pthread_mutex_unlock(&dp_q_lock);
+    return TSF_OK;
+}
+
+/* m->grad_wait: back once the sums' thread has summed every range of the oldest group (the
+   library waits for groups in the order it began them: block). */
+TT_FN tsf_status dp_grad_wait(void *ctx, int block) {
+    double t0 = tt_now();
+    long long end;
+    int k;
+    (void)ctx;
+    pthread_mutex_lock(&dp_q_lock);
+    for (k = 0; k < dp_q.ngroups && dp_q.gblock[k] != block; k++) {
+    }
+    end = k < dp_q.ngroups ? dp_q.gend[k] : dp_q.queued; /* (not found: everything) */
+    while (dp_q.summed < end) pthread_cond_wait(&dp_q_done, &dp_q_lock);
+    if (k < dp_q.ngroups) {
+        memmove(dp_q.gblock + k, dp_q.gblock + k + 1, (size_t)(dp_q.ngroups - k - 1) * sizeof(int));
+        memmove(dp_q.gend + k, dp_q.gend + k + 1,
+                (size_t)(dp_q.ngroups - k - 1) * sizeof(long long));
+        dp_q.ngroups--;
+    }
+    pthread_mutex_unlock(&dp_q_lock);
+    dp_blocked_seconds += tt_now() - t0;
+    return TSF_OK;
+}
+
+/* The model's hooks for tsf_model_backward_sgd on several ranks: with overlap the sums run in
+   their thread (dp_grad_start, dp_grad_wait), else each range is summed at once. */
+TT_FN void dp_attach(tsf_model *m) {
+    if (dp_world == 1) return;
+    m->grad_hook = dp_overlap ? dp_grad_start : dp_grad_hook;
+    m->grad_wait = dp_overlap ? dp_grad_wait : NULL;
 }
 
 /* Rows [lo, lo + count) of rows // (n, width) are this rank's (dp_shard(n)): rank 0 gets them
@@ -414,6 +577,7 @@ TT_FN tsf_status dp_grad_hook(void *ctx, float *grad, size_t n, int block) {
     (void)ctx, (void)grad, (void)n, (void)block;
     return TSF_OK;
 }
+TT_FN void dp_attach(tsf_model *m) { (void)m; }
 TT_FN void dp_gather_rows(float *rows, long long n, size_t width) {
     (void)rows, (void)n, (void)width;
 }

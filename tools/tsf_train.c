@@ -2378,7 +2378,7 @@ static int tr_setup_model(tr_run *r) {
         return 1;
     }
     tr_apply_settings(r);
-    if (dp_world > 1) r->m.grad_hook = dp_grad_hook; /* --fused-sgd: sums block by block */
+    dp_attach(&r->m); /* tsf-mpi, --fused-sgd: sums block by block, overlapping the backward */
     return TR_GO;
 }
 
