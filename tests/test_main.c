@@ -186,6 +186,7 @@ static const tsft_case tests[] = {
     {"torch.param_table", test_torch_param_table},
     /* data-parallel training (test_parallel.c) */
     {"parallel.grad_hook", test_parallel_grad_hook},
+    {"parallel.overlap", test_parallel_overlap},
     {"parallel.two_halves", test_parallel_two_halves},
     {"parallel.shard", test_parallel_shard},
     {"init.scratch", test_scratch_init},

@@ -3,8 +3,6 @@
    test_main.c after test_train.c (it uses tt_cfg and tt_perturb). No transport here: two
    models in one process stand for two processes, and the hook does what a reduction would. */
 
-static void test_parallel_overlap(void);
-
 /* Ranges a hook saw: where, how long, which block, in call order. */
 typedef struct tp_log {
     float *base;
@@ -101,7 +99,6 @@ static void test_parallel_grad_hook(void) {
             CHECK_EQ_INT(tsf_model_backward_sgd(&a, &o, 0.01f, NULL), TSF_ERR_IO);
             tsf_model_free(&a), tsf_model_free(&b);
         }
-    test_parallel_overlap(); /* the hook with grad_wait (below) */
 }
 
 /* Two processes with half a batch each, their gradient buffers averaged, take the step one
