@@ -8307,7 +8307,7 @@ static void tsf__pack_transpose(float *dst, int ld, const float *src, size_t lds
 
 /* dst // (n) = src: a row of a panel. The sizes of the micro-kernels' panels are copies of
    constant size, which compilers make into a few vector moves instead of a call. */
-static void tsf__copy_row(float *dst, const float *src, int n) {
+static inline void tsf__copy_row(float *dst, const float *src, int n) {
     switch (n) {
     case 32:
         memcpy(dst, src, 32 * sizeof(float));
