@@ -1276,9 +1276,15 @@ TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *
 #define TSF__PRAGMA(x) _Pragma(#x)
 #define TSF__OMP_FOR(cond) TSF__PRAGMA(omp parallel for schedule(static) if (cond))
 #define TSF__OMP_FOR_DYNAMIC(cond) TSF__PRAGMA(omp parallel for schedule(dynamic) if (cond))
+/* A parallel region whose threads keep state across the iterations of a loop inside it
+   (TSF__OMP_PARALLEL then, before that loop, TSF__OMP_LOOP_DYNAMIC). */
+#define TSF__OMP_PARALLEL(cond) TSF__PRAGMA(omp parallel if (cond))
+#define TSF__OMP_LOOP_DYNAMIC TSF__PRAGMA(omp for schedule(dynamic))
 #else
 #define TSF__OMP_FOR(cond)
 #define TSF__OMP_FOR_DYNAMIC(cond)
+#define TSF__OMP_PARALLEL(cond)
+#define TSF__OMP_LOOP_DYNAMIC
 #endif
 
 /* Elements an elementwise kernel needs before a second thread is worth waking. */
@@ -1403,9 +1409,13 @@ static inline float tsf__select(int c, float a, float b) {
 /* The panels must hold any kernel's padding: MR and NR are at most 32. */
 #define TSF__PACK_B_FLOATS (TSF_MM_KC * (TSF_MM_NC + 32))
 #define TSF__PACK_A_FLOATS (TSF_MM_KC * 32)
-/* Packing space for one thread, on its stack. */
+/* Packing space for one thread, on its stack. b_from says what b holds (B's address, the
+   block's first column and depth, its width and depth), so that the tasks of one product
+   that a thread runs one after another pack the same block of B once; NULL: nothing yet. */
 typedef struct tsf__pack {
     float b[TSF__PACK_B_FLOATS], a[TSF__PACK_A_FLOATS], edge[32 * 32];
+    const float *b_from;
+    int b_j0, b_p0, b_nc, b_kc;
 } tsf__pack;
 static void tsf__matmul_serial(tsf__pack *pk, float *C, int ldc, const float *A, int lda,
                                int trans_a, const float *B, int ldb, int trans_b, int M, int N,
@@ -8384,7 +8394,11 @@ static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, t
     for (p0 = 0; p0 < d->K; p0 += TSF_MM_KC) {
         int kc = tsf__min(TSF_MM_KC, d->K - p0);
         int acc = d->accumulate || p0 > 0;
-        if (!direct) tsf__pack_b(bpack, d, B, j0, p0, kc, ncp, nr);
+        if (!direct && !(pk->b_from == B && pk->b_j0 == j0 && pk->b_p0 == p0 && pk->b_nc == ncp &&
+                         pk->b_kc == kc)) { /* not packed already */
+            tsf__pack_b(bpack, d, B, j0, p0, kc, ncp, nr);
+            pk->b_from = B, pk->b_j0 = j0, pk->b_p0 = p0, pk->b_nc = ncp, pk->b_kc = kc;
+        }
         for (ir = 0; ir < mc; ir += mr) {
             int rows = tsf__min(mr, mc - ir);
             tsf__pack_a(apack, d, A, i0 + ir, p0, kc, mr);
@@ -8437,23 +8451,28 @@ static void tsf__matmul_with(const tsf_matmul_desc *desc, const tsf__ukernel *uk
     mc = ((d.M + mt - 1) / mt + uk->mr - 1) / uk->mr * uk->mr;
     mt = (d.M + mc - 1) / mc;
     tasks = items * mt * nt;
-    /* Tasks are dealt out in at most 64 contiguous chunks, so a thread sets up its packing
-       space once per chunk, not once per small product; chunks go to whichever thread is
-       free (a core shared with another program does less). */
+    /* Tasks (rows fastest, then column blocks, then items) are dealt out in at most 64
+       contiguous chunks to whichever thread is free (a core shared with another program does
+       less). A thread's packing space lives for the whole product, so where a block of B is
+       all of K (K <= TSF_MM_KC: the small model's layers) the thread packs it once for all
+       its tasks of that column block, not once a task. */
     chunks = tasks < 64 ? tasks : 64;
-    TSF__OMP_FOR_DYNAMIC((double)count * group * d.M * d.N * (d.K + 1) > TSF__PAR_MM_WORK &&
-                         chunks > 1)
-    for (c = 0; c < chunks; c++) {
-        tsf__pack pk;
-        long t;
-        for (t = c * tasks / chunks; t < (c + 1) * tasks / chunks; t++) {
-            long item = t / ((long)mt * nt), s = item / group, g = item % group;
-            int tile = (int)(t % ((long)mt * nt)), i0 = tile / nt * mc, j0 = tile % nt * nc;
-            const float *A = d.A + (size_t)s * d.stride_a + (size_t)g * d.group_stride_a;
-            const float *B = d.B + (size_t)s * d.stride_b + (size_t)g * d.group_stride_b;
-            float *C = d.C + (size_t)s * d.stride_c + (size_t)g * d.group_stride_c;
-            tsf__matmul_task(&d, uk, &pk, A, B, C, i0, tsf__min(mc, d.M - i0), j0,
-                             tsf__min(nc, d.N - j0));
+    TSF__OMP_PARALLEL((double)count * group * d.M * d.N * (d.K + 1) > TSF__PAR_MM_WORK &&
+                      chunks > 1) {
+        tsf__pack pk; /* a thread's: the block of B it packed stays for its next task */
+        pk.b_from = NULL;
+        TSF__OMP_LOOP_DYNAMIC
+        for (c = 0; c < chunks; c++) {
+            long t;
+            for (t = c * tasks / chunks; t < (c + 1) * tasks / chunks; t++) {
+                long item = t / ((long)mt * nt), s = item / group, g = item % group;
+                int tile = (int)(t % ((long)mt * nt)), i0 = tile % mt * mc, j0 = tile / mt * nc;
+                const float *A = d.A + (size_t)s * d.stride_a + (size_t)g * d.group_stride_a;
+                const float *B = d.B + (size_t)s * d.stride_b + (size_t)g * d.group_stride_b;
+                float *C = d.C + (size_t)s * d.stride_c + (size_t)g * d.group_stride_c;
+                tsf__matmul_task(&d, uk, &pk, A, B, C, i0, tsf__min(mc, d.M - i0), j0,
+                                 tsf__min(nc, d.N - j0));
+            }
         }
     }
 }
@@ -8496,6 +8515,7 @@ static void tsf__matmul_serial(tsf__pack *pk, float *C, int ldc, const float *A,
     d.A = A, d.lda = lda, d.trans_a = trans_a;
     d.B = B, d.ldb = ldb, d.trans_b = trans_b;
     d.C = C, d.ldc = ldc, d.accumulate = accumulate;
+    pk->b_from = NULL; /* another product: what pk->b holds is not this B's */
     for (j0 = 0; j0 < N; j0 += TSF_MM_NC)
         tsf__matmul_task(&d, &tsf__ukernel_default, pk, A, B, C, 0, M, j0,
                          tsf__min(TSF_MM_NC, N - j0));
