@@ -1488,19 +1488,26 @@ TSFDEF void tsf_layernorm_forward(float *out, float *mean, float *rstd, const fl
         const float *x = inp + (size_t)m * D;
         float *o = out + (size_t)m * D, v[TSF__LANES], wv[TSF__LANES], bv[TSF__LANES];
         float s[TSF__LANES] = {0}, q[TSF__LANES] = {0}, mu, rs;
-        int j, u, w;
-        for (j = 0; j < D; j += TSF__LANES) { /* the mean */
+        int j, u, w, full = D / TSF__LANES * TSF__LANES;
+        for (j = 0; j < full; j += TSF__LANES) /* the mean: whole chunks read in place */
+            for (u = 0; u < TSF__LANES; u++) s[u] += x[j + u];
+        for (; j < D; j += TSF__LANES) {
             tsf__chunk_load(v, x + j, tsf__min(TSF__LANES, D - j));
             for (u = 0; u < TSF__LANES; u++) s[u] += v[u];
         }
         mu = tsf__lanes_sum(s) / (float)D;
-        for (j = 0; j < D; j += TSF__LANES) { /* the biased variance, as PyTorch */
+        for (j = 0; j < full; j += TSF__LANES) /* the biased variance, as PyTorch */
+            for (u = 0; u < TSF__LANES; u++) q[u] += (x[j + u] - mu) * (x[j + u] - mu);
+        for (; j < D; j += TSF__LANES) {
             tsf__chunk_load(v, x + j, w = tsf__min(TSF__LANES, D - j));
             for (u = w; u < TSF__LANES; u++) v[u] = mu; /* past the row: no contribution */
             for (u = 0; u < TSF__LANES; u++) q[u] += (v[u] - mu) * (v[u] - mu);
         }
         rs = 1.0f / sqrtf(tsf__lanes_sum(q) / (float)D + eps);
-        for (j = 0; j < D; j += TSF__LANES) { /* out = (x - mean) * rstd * weight + bias */
+        for (j = 0; j < full; j += TSF__LANES) /* out = (x - mean) * rstd * weight + bias */
+            for (u = 0; u < TSF__LANES; u++)
+                o[j + u] = (x[j + u] - mu) * rs * weight[j + u] + bias[j + u];
+        for (; j < D; j += TSF__LANES) {
             w = tsf__min(TSF__LANES, D - j);
             tsf__chunk_load(v, x + j, w);
             tsf__chunk_load(wv, weight + j, w);
