@@ -1377,6 +1377,13 @@ static void tsf__chunk_load(float *v, const float *x, int w) {
         memcpy(v, x, (size_t)w * sizeof(float));
     }
 }
+/* A chunk to read: x itself when it is whole (read in place, no copy), else the w floats
+   copied into v with zeros after them. */
+static const float *tsf__chunk(float *v, const float *x, int w) {
+    if (w == TSF__LANES) return x;
+    tsf__chunk_load(v, x, w);
+    return v;
+}
 static void tsf__chunk_store(float *x, const float *v, int w) {
     if (w == TSF__LANES)
         memcpy(x, v, TSF__LANES * sizeof(float));
@@ -1448,8 +1455,8 @@ static void tsf__colsum_add(float *out, const float *x, int M, int N) {
         int j0 = (int)jb * TSF__LANES, w = tsf__min(TSF__LANES, N - j0), j, m;
         float acc[TSF__LANES] = {0}, row[TSF__LANES];
         for (m = 0; m < M; m++) {
-            tsf__chunk_load(row, x + (size_t)m * N + j0, w);
-            for (j = 0; j < TSF__LANES; j++) acc[j] += row[j];
+            const float *r = tsf__chunk(row, x + (size_t)m * N + j0, w);
+            for (j = 0; j < TSF__LANES; j++) acc[j] += r[j];
         }
         for (j = 0; j < w; j++) out[j0 + j] += acc[j];
     }
@@ -1535,29 +1542,29 @@ static void tsf__layernorm_backward(float *dinp, float *dweight, float *dbias, c
             float s[TSF__LANES] = {0}, sx[TSF__LANES] = {0};
             int j, u, w;
             for (j = 0; j < D; j += TSF__LANES) { /* past the row dout is 0: nothing added */
+                const float *xc, *dc, *wc;
                 w = tsf__min(TSF__LANES, D - j);
-                tsf__chunk_load(xv, x + j, w);
-                tsf__chunk_load(dv, dy + j, w);
-                tsf__chunk_load(wv, weight + j, w);
+                xc = tsf__chunk(xv, x + j, w), dc = tsf__chunk(dv, dy + j, w);
+                wc = tsf__chunk(wv, weight + j, w);
                 for (u = 0; u < TSF__LANES; u++) {
-                    g[u] = dv[u] * wv[u];
+                    g[u] = dc[u] * wc[u];
                     s[u] += g[u];
-                    sx[u] += g[u] * (xv[u] - mu) * rs;
+                    sx[u] += g[u] * (xc[u] - mu) * rs;
                 }
             }
             gmean = tsf__lanes_sum(s) / (float)D;
             gxmean = tsf__lanes_sum(sx) / (float)D;
             for (j = 0; j < D; j += TSF__LANES) {
+                const float *xc, *dc, *wc;
                 w = tsf__min(TSF__LANES, D - j);
-                tsf__chunk_load(xv, x + j, w);
-                tsf__chunk_load(dv, dy + j, w);
-                tsf__chunk_load(wv, weight + j, w);
+                xc = tsf__chunk(xv, x + j, w), dc = tsf__chunk(dv, dy + j, w);
+                wc = tsf__chunk(wv, weight + j, w);
                 if (add)
                     tsf__chunk_load(g, dx + j, w);
                 else
                     memset(g, 0, sizeof g);
                 for (u = 0; u < TSF__LANES; u++)
-                    g[u] += rs * (dv[u] * wv[u] - gmean - (xv[u] - mu) * rs * gxmean);
+                    g[u] += rs * (dc[u] * wc[u] - gmean - (xc[u] - mu) * rs * gxmean);
                 tsf__chunk_store(dx + j, g, w);
             }
         }
@@ -1571,11 +1578,11 @@ static void tsf__layernorm_backward(float *dinp, float *dweight, float *dbias, c
         float dw[TSF__LANES] = {0}, db[TSF__LANES] = {0}, xv[TSF__LANES], dv[TSF__LANES];
         for (mm = 0; mm < M; mm++) {
             float mu = mean[mm], rs = rstd[mm];
-            tsf__chunk_load(xv, inp + (size_t)mm * D + i0, w);
-            tsf__chunk_load(dv, dout + (size_t)mm * D + i0, w);
+            const float *xc = tsf__chunk(xv, inp + (size_t)mm * D + i0, w);
+            const float *dc = tsf__chunk(dv, dout + (size_t)mm * D + i0, w);
             for (u = 0; u < TSF__LANES; u++) {
-                dw[u] += dv[u] * (xv[u] - mu) * rs;
-                db[u] += dv[u];
+                dw[u] += dc[u] * (xc[u] - mu) * rs;
+                db[u] += dc[u];
             }
         }
         for (u = 0; u < w; u++) {
