@@ -1605,40 +1605,56 @@ static inline float tsf__gelu_grad(float x) {
     return 0.5f * tsf__one_plus_erf(x) + x * TSF__INV_SQRT_2PI * tsf__expf(-0.5f * x * x);
 }
 
+/* GELU's kernels take four chunks of TSF__LANES values a loop and write each step for all
+   four: erf's polynomial and exp are one long chain of dependent operations, and four
+   independent chains keep the vector units busy where one would wait on each result (twice
+   as fast with 8-float AVX2 vectors; the same with AVX-512's 16). */
+#define TSF__GELU_W (4 * TSF__LANES)
+
 /* out // (n) = GELU(inp + bias) (bias // (n) may be NULL); pre, if not NULL, gets inp + bias.
-   TSF__LANES at a time through local arrays: nothing aliased, so compilers vectorise it.
-   out and pre may alias inp. */
+   Through local arrays: nothing aliased, so compilers vectorise it. out and pre may alias
+   inp. */
 static void tsf__gelu_n(float *out, float *pre, const float *inp, const float *bias, int n) {
-    float v[TSF__LANES], bb[TSF__LANES], g[TSF__LANES];
+    float v[TSF__GELU_W] = {0}, bb[TSF__GELU_W] = {0}, g[TSF__GELU_W];
     int j, u, w;
-    for (j = 0; j < n; j += TSF__LANES) {
-        w = tsf__min(TSF__LANES, n - j);
-        tsf__chunk_load(v, inp + j, w);
+    for (j = 0; j < n; j += TSF__GELU_W) {
+        w = tsf__min(TSF__GELU_W, n - j);
+        memcpy(v, inp + j, (size_t)w * sizeof(float));
         if (bias) {
-            tsf__chunk_load(bb, bias + j, w);
-            for (u = 0; u < TSF__LANES; u++) v[u] += bb[u];
+            memcpy(bb, bias + j, (size_t)w * sizeof(float));
+            for (u = 0; u < TSF__GELU_W; u++) v[u] += bb[u];
         }
-        for (u = 0; u < TSF__LANES; u++) g[u] = tsf__gelu(v[u]);
-        if (pre) tsf__chunk_store(pre + j, v, w);
-        tsf__chunk_store(out + j, g, w);
+        for (u = 0; u < TSF__LANES; u++) { /* four chains */
+            g[u] = tsf__gelu(v[u]);
+            g[u + TSF__LANES] = tsf__gelu(v[u + TSF__LANES]);
+            g[u + 2 * TSF__LANES] = tsf__gelu(v[u + 2 * TSF__LANES]);
+            g[u + 3 * TSF__LANES] = tsf__gelu(v[u + 3 * TSF__LANES]);
+        }
+        if (pre) memcpy(pre + j, v, (size_t)w * sizeof(float));
+        memcpy(out + j, g, (size_t)w * sizeof(float));
     }
 }
 
 /* dinp // (n) (+)= dout * GELU'(inp): accumulate, or overwrite (dinp may then alias dout). */
 static void tsf__gelu_grad_n(float *dinp, const float *dout, const float *inp, int n,
                              int accumulate) {
-    float v[TSF__LANES], dy[TSF__LANES], g[TSF__LANES];
+    float v[TSF__GELU_W] = {0}, dy[TSF__GELU_W] = {0}, g[TSF__GELU_W];
     int j, u, w;
-    for (j = 0; j < n; j += TSF__LANES) {
-        w = tsf__min(TSF__LANES, n - j);
-        tsf__chunk_load(v, inp + j, w);
-        tsf__chunk_load(dy, dout + j, w);
-        for (u = 0; u < TSF__LANES; u++) g[u] = tsf__gelu_grad(v[u]) * dy[u];
-        if (accumulate) {
-            tsf__chunk_load(v, dinp + j, w);
-            for (u = 0; u < TSF__LANES; u++) g[u] = v[u] + g[u];
+    for (j = 0; j < n; j += TSF__GELU_W) {
+        w = tsf__min(TSF__GELU_W, n - j);
+        memcpy(v, inp + j, (size_t)w * sizeof(float));
+        memcpy(dy, dout + j, (size_t)w * sizeof(float));
+        for (u = 0; u < TSF__LANES; u++) { /* four chains */
+            g[u] = tsf__gelu_grad(v[u]) * dy[u];
+            g[u + TSF__LANES] = tsf__gelu_grad(v[u + TSF__LANES]) * dy[u + TSF__LANES];
+            g[u + 2 * TSF__LANES] = tsf__gelu_grad(v[u + 2 * TSF__LANES]) * dy[u + 2 * TSF__LANES];
+            g[u + 3 * TSF__LANES] = tsf__gelu_grad(v[u + 3 * TSF__LANES]) * dy[u + 3 * TSF__LANES];
         }
-        tsf__chunk_store(dinp + j, g, w);
+        if (accumulate) {
+            memcpy(v, dinp + j, (size_t)w * sizeof(float));
+            for (u = 0; u < TSF__GELU_W; u++) g[u] = v[u] + g[u];
+        }
+        memcpy(dinp + j, g, (size_t)w * sizeof(float));
     }
 }
 
