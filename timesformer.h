@@ -455,12 +455,12 @@ TSFDEF void tsf_attention_backward(float *dqkv, float *datt, const float *dout, 
 /* The same attention, fused: no (SL, SL) probability matrix is ever stored. Each (sequence,
    head, block of query rows) streams over blocks of keys with an online softmax: a running
    max and sum per query row, the output rows rescaled whenever the max grows (the
-   FlashAttention scheme). Sequences of at most 32 tokens with heads of at most 128 values
-   (TimeSformer's time steps, small models' frames) take a direct path instead: the whole
-   (SL, SL) tile of one (sequence, head) in local arrays, queries side by side in the
-   vector lanes, no packing. out as tsf_attention_forward's, equal to rounding.
-   lse // (S, NH, SL) may be NULL (inference); otherwise it saves each query row's
-   log-sum-exp of its scaled scores, from which the backward recomputes the probabilities. */
+   FlashAttention scheme). Sequences of at most 32 tokens with heads of at most 128 values,
+   a multiple of 4 (TimeSformer's time steps, small models' frames) take a direct path instead: the
+   whole (SL, SL) tile of one (sequence, head) in local arrays, queries side by side in the vector
+   lanes, no packing. out as tsf_attention_forward's, equal to rounding. lse // (S, NH, SL) may be
+   NULL (inference); otherwise it saves each query row's log-sum-exp of its scaled scores, from
+   which the backward recomputes the probabilities. */
 TSFDEF void tsf_attention_fused_forward(float *out, float *lse, const float *qkv, int S, int SL,
                                         int D, int NH);
 /* dqkv // (S, SL, 3D) += ...: the probabilities recomputed block by block from qkv and lse;
@@ -1865,7 +1865,7 @@ static float tsf__exp_shifted(float *x, int n, float scale, float m) {
    say) run as plain vector loops instead of packed tiles. Padded lanes (queries SL..SP-1)
    hold zeros and are never stored. */
 #define TSF__ATT_SHORT 32     /* longest sequence of the direct path (a multiple of the lanes) */
-#define TSF__ATT_SHORT_HS 128 /* widest head of the direct path */
+#define TSF__ATT_SHORT_HS 128 /* widest head of the direct path (a multiple of 4) */
 
 /* dst // (HS, SP) = the transpose of src // (SL, HS) (row stride ld), zero past row SL. */
 static void tsf__gather_t(float *dst, const float *src, size_t ld, int SL, int HS, int SP) {
@@ -1892,17 +1892,19 @@ static void tsf__transpose_short(float *dst, const float *src, int SL, int SP) {
 static void tsf__short_rows(float *c, const float *a, size_t lda, const float *bt, int n, int HS,
                             int SP) {
     int r0, c0, d, k, u;
-    for (r0 = 0; r0 < n; r0 += 4)
+    for (r0 = 0; r0 < n; r0 += 4) {
+        const float *ar[4]; /* the four rows (past n: the last again, not stored) */
+        int nr = tsf__min(4, n - r0);
+        for (k = 0; k < 4; k++) ar[k] = a + (size_t)(r0 + tsf__min(k, nr - 1)) * lda;
         for (c0 = 0; c0 < SP; c0 += TSF__LANES) {
             float a0[TSF__LANES] = {0}, a1[TSF__LANES] = {0}, a2[TSF__LANES] = {0};
-            float a3[TSF__LANES] = {0}, x[4];
-            int nr = tsf__min(4, n - r0);
+            float a3[TSF__LANES] = {0};
             for (d = 0; d < HS; d++) {
                 const float *b = bt + (size_t)d * SP + c0;
-                for (k = 0; k < 4; k++) x[k] = k < nr ? a[(size_t)(r0 + k) * lda + d] : 0.0f;
+                float x0 = ar[0][d], x1 = ar[1][d], x2 = ar[2][d], x3 = ar[3][d];
                 for (u = 0; u < TSF__LANES; u++) {
-                    a0[u] += x[0] * b[u], a1[u] += x[1] * b[u];
-                    a2[u] += x[2] * b[u], a3[u] += x[3] * b[u];
+                    a0[u] += x0 * b[u], a1[u] += x1 * b[u];
+                    a2[u] += x2 * b[u], a3[u] += x3 * b[u];
                 }
             }
             for (k = 0; k < nr; k++)
@@ -1913,34 +1915,37 @@ static void tsf__short_rows(float *c, const float *a, size_t lda, const float *b
                                 : a3,
                        sizeof a0);
         }
+    }
 }
 
 /* y // (SL, HS) (row stride ldy) (+)= w^T . x: w // (n, SP) holds lanes over y's rows, x //
    (n, HS) (row stride ldx); y[i][d] = sum over r of w[r][i] x[r][d], times mul[i] if mul is
-   not NULL; four columns d at a time. add: += (else =). */
+   not NULL; four columns d at a time (HS is a multiple of 4). add: += (else =). */
 static void tsf__short_cols(float *y, size_t ldy, const float *w, const float *x, size_t ldx,
                             const float *mul, int n, int SL, int HS, int SP, int add) {
-    int d0, c0, r, k, u;
+    int d0, c0, r, u;
     for (d0 = 0; d0 < HS; d0 += 4)
         for (c0 = 0; c0 < SP; c0 += TSF__LANES) {
             float a0[TSF__LANES] = {0}, a1[TSF__LANES] = {0}, a2[TSF__LANES] = {0};
-            float a3[TSF__LANES] = {0}, xv[4];
-            int nd = tsf__min(4, HS - d0), nu = tsf__min(TSF__LANES, SL - c0);
+            float a3[TSF__LANES] = {0}, f[TSF__LANES];
+            int nu = tsf__min(TSF__LANES, SL - c0);
             for (r = 0; r < n; r++) {
-                const float *wr = w + (size_t)r * SP + c0;
-                for (k = 0; k < 4; k++) xv[k] = k < nd ? x[(size_t)r * ldx + d0 + k] : 0.0f;
+                const float *wr = w + (size_t)r * SP + c0, *xr = x + (size_t)r * ldx + d0;
+                float x0 = xr[0], x1 = xr[1], x2 = xr[2], x3 = xr[3];
                 for (u = 0; u < TSF__LANES; u++) {
-                    a0[u] += wr[u] * xv[0], a1[u] += wr[u] * xv[1];
-                    a2[u] += wr[u] * xv[2], a3[u] += wr[u] * xv[3];
+                    a0[u] += wr[u] * x0, a1[u] += wr[u] * x1;
+                    a2[u] += wr[u] * x2, a3[u] += wr[u] * x3;
                 }
             }
+            for (u = 0; u < TSF__LANES; u++) f[u] = mul ? mul[c0 + u] : 1.0f;
+            for (u = 0; u < TSF__LANES; u++) /* (multiplying by 1 changes nothing) */
+                a0[u] *= f[u], a1[u] *= f[u], a2[u] *= f[u], a3[u] *= f[u];
             for (u = 0; u < nu; u++) {
-                float *o = y + (size_t)(c0 + u) * ldy + d0, f = mul ? mul[c0 + u] : 1.0f, v[4];
-                v[0] = a0[u], v[1] = a1[u], v[2] = a2[u], v[3] = a3[u];
-                for (k = 0; k < nd; k++) {
-                    if (mul) v[k] *= f;
-                    o[k] = add ? o[k] + v[k] : v[k];
-                }
+                float *o = y + (size_t)(c0 + u) * ldy + d0;
+                if (add)
+                    o[0] += a0[u], o[1] += a1[u], o[2] += a2[u], o[3] += a3[u];
+                else
+                    o[0] = a0[u], o[1] = a1[u], o[2] = a2[u], o[3] = a3[u];
             }
         }
 }
@@ -2017,7 +2022,7 @@ TSFDEF void tsf_attention_fused_forward(float *out, float *lse, const float *qkv
     float scale = 1.0f / sqrtf((float)HS);
     long it, items = (long)S * NH * nqb;
     TSF_ASSERT(NH > 0 && D % NH == 0);
-    if (SL <= TSF__ATT_SHORT && HS <= TSF__ATT_SHORT_HS) { /* items: (sequence, head) */
+    if (SL <= TSF__ATT_SHORT && HS <= TSF__ATT_SHORT_HS && HS % 4 == 0) { /* (sequence, head) */
         TSF__OMP_FOR((double)S * SL * SL * D > TSF__PAR_MM_WORK && S * NH > 1)
         for (it = 0; it < (long)S * NH; it++) {
             long s = it / NH;
@@ -2073,7 +2078,7 @@ static void tsf__attention_fused_backward(float *dqkv, const float *dout, const 
     float scale = 1.0f / sqrtf((float)HS);
     long it, items = (long)S * NH;
     TSF_ASSERT(NH > 0 && D % NH == 0);
-    if (SL <= TSF__ATT_SHORT && HS <= TSF__ATT_SHORT_HS) {
+    if (SL <= TSF__ATT_SHORT && HS <= TSF__ATT_SHORT_HS && HS % 4 == 0) {
         TSF__OMP_FOR((double)S * SL * SL * D > TSF__PAR_MM_WORK && items > 1)
         for (it = 0; it < items; it++) {
             size_t qo = (size_t)(it / NH) * SL * D3 + (size_t)(it % NH) * HS;

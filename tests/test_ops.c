@@ -602,16 +602,17 @@ static void test_attention(void) {
 }
 
 /* The fused kernels against the double reference and against tsf_attention_forward/backward:
-   short sequences (the direct path: SL <= 32 and heads of at most 128; SL 32 its longest,
-   SL 33 and a head of 136 the tiled path), sequences of several query and key tiles (SL 300
-   = 4 x 96 query rows, 2 x 256 keys), and large scores whose running max changes from one
-   key tile to the next (the online rescaling). lse against the reference's log-sum-exp. */
+   short sequences (the direct path: SL <= 32 and heads of at most 128, a multiple of 4; SL
+   32 its longest, SL 33, a head of 136 and one of 6 the tiled path), sequences of several query and
+   key tiles (SL 300 = 4 x 96 query rows, 2 x 256 keys), and large scores whose running max changes
+   from one key tile to the next (the online rescaling). lse against the reference's log-sum-exp. */
 static void test_attention_fused(void) {
     static const int shapes[][5] = {/* S, SL, D, NH, scale of q and k x 10 */
                                     {2, 7, 12, 3, 10},  {3, 1, 8, 2, 10},    {1, 5, 4, 1, 10},
                                     {2, 17, 32, 2, 10}, {1, 300, 16, 2, 10}, {2, 97, 6, 3, 10},
                                     {1, 520, 8, 1, 30}, {1, 9, 40, 5, 10},   {2, 32, 16, 2, 30},
-                                    {1, 33, 16, 2, 30}, {1, 9, 272, 2, 10},  {1, 8, 256, 2, 10}};
+                                    {1, 33, 16, 2, 30}, {1, 9, 272, 2, 10},  {1, 8, 256, 2, 10},
+                                    {2, 9, 12, 2, 10}};
     tsf_rng r;
     int s;
     tsf_rng_seed(&r, 503);
