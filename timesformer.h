@@ -549,6 +549,12 @@ typedef struct tsf_config {
     int recompute;         /* training keeps each block's input only, and backward runs the
                               block's forward again from it: one block's activations instead
                               of L blocks', for one more forward pass of compute [0]       */
+    int keep_acts;         /* training keeps every block's LayerNorm and GELU outputs too,
+                              which backward otherwise makes again from what it keeps: one
+                              LayerNorm pass a norm and one GELU pass a block fewer each
+                              step, for (NS + 2) D + HM more floats a token a block (NS:
+                              the scheme's side steps). The same results. Small models
+                              trained from scratch gain most. Ignored with recompute [0]   */
     int fused_sgd;         /* training never holds the whole gradient: tsf_model_backward_sgd
                               applies each block's SGD update as soon as its gradient is
                               complete, so gradients take one block's room, not L blocks' [0] */
@@ -599,8 +605,9 @@ typedef struct tsf_params {
    block's reused by every block, and the residual stream is updated in place (out is each
    block's input and output); once training is set up, LS = L for what backward reads (U, the
    LayerNorm outputs t_ln, ln1, ln2 and fch_gelu stay one block's: backward remakes them,
-   tsf__block_remake), and with cfg.recompute LS = L for out alone (each block's
-   input), 1 for the rest (tsf__act_sizes). NULL: not needed by this kind of pass. */
+   tsf__block_remake; with cfg.keep_acts they too have LS = L and are not remade), and with
+   cfg.recompute LS = L for out alone (each block's input), 1 for the rest (tsf__act_sizes). NULL:
+   not needed by this kind of pass. */
 typedef struct tsf_acts {
     float *input;                     /* (B, C, T, H, W), the normalised clip (u8 entry point)  */
     float *cols;                      /* (B*T*N, C*P*P) gathered patches                         */
@@ -689,6 +696,7 @@ typedef struct tsf_model {
     size_t gact_floats;
     int has_dlogits;       /* tsf_model_loss left dlogits for a backward pass      */
     int act_recompute;     /* the cfg.recompute the activations are laid out for   */
+    int act_keep;          /* ... and cfg.keep_acts (0 with recompute)              */
     int keep_attention;    /* 1: forward passes keep every block's attention
                               probabilities in acts.att and acts.t_att (to look at
                               them, as tsf attention does); 0: they are never stored */
@@ -2712,6 +2720,7 @@ typedef struct tsf__shape {
     long SK;                  /* a block's drop-path scales: side steps' sequences, SA, SM */
     int train;                /* the activations backward needs are kept           */
     int recompute;            /* ... only each block's input (train: m->recompute)  */
+    int keep;                 /* ... and every block's norms and GELU (keep_acts)   */
     int keep_att;             /* every block's attention probabilities are kept      */
 } tsf__shape;
 
@@ -2721,7 +2730,7 @@ static tsf__shape tsf__shape_of(const tsf_config *c, int B, int T, int H, int W)
     s.B = B, s.T = T, s.H = H, s.W = W;
     s.Hp = H / c->patch_size, s.Wp = W / c->patch_size, s.N = s.Hp * s.Wp;
     s.Rt = s.Rs = 0;
-    s.train = 1, s.recompute = 0, s.keep_att = 0; /* training; see tsf__model_shape */
+    s.train = 1, s.recompute = s.keep = s.keep_att = 0; /* training; tsf__model_shape */
     s.SM = c->attention == TSF_ATTN_SPACE ? (long)B * T : B;
     if (c->attention == TSF_ATTN_SPACE) {
         s.R = (long)B * T * (1 + s.N), s.RA = s.R, s.SA = (long)B * T, s.SL = 1 + s.N;
@@ -3377,7 +3386,7 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
     size_t R = (size_t)s.R, RA = (size_t)s.RA, Rt = (size_t)s.Rt;
     const float *attn_in = s.nside ? t.s_in : xin;
     float *keep_m = t.keep + s.SK - s.SM, *keep_a = keep_m - s.SA, *keep = keep_a;
-    if (!s.recompute) tsf__block_remake(m, &s, &w, &t, attn_in, l);
+    if (!s.recompute && !s.keep) tsf__block_remake(m, &s, &w, &t, attn_in, l);
 
     /* MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))); dres holds d(out) */
     tsf__copy(d->dbranch, d->dres, R * D); /* the residual: d(branch) = d(out) */
@@ -3450,7 +3459,8 @@ static tsf_status tsf__backward(tsf_model *m, float *dinput, const tsf_sgd *o, f
     tsf__shape s;
     int overlap = o && m->grad_hook && m->grad_wait; /* (the caller made grad_spare) */
     tsf_params wq = *p, gq = *g;                     /* overlap: block l+1, being summed */
-    if (!m->grad_memory || !m->has_dlogits || (m->cfg.recompute != 0) != m->act_recompute)
+    if (!m->grad_memory || !m->has_dlogits || (m->cfg.recompute != 0) != m->act_recompute ||
+        (!m->cfg.recompute && m->cfg.keep_acts) != m->act_keep)
         return TSF_ERR_ARG;                       /* tsf_model_loss first, with this layout */
     tsf__model_shape(m, B, m->T, m->H, m->W, &s); /* the training layout */
 
@@ -3773,7 +3783,7 @@ TSFDEF float tsf_lr_cosine(float base, long long step, long long warmup, long lo
      inference             one block's of everything, reused by every block;
      training              every block's of what backward reads (L), one of what it does not
                            (u) or recomputes cheaply: the LayerNorm outputs (from their
-                           inputs) and fch_gelu (from fch);
+                           inputs) and fch_gelu (from fch), unless cfg.keep_acts (L);
      training, recompute   every block's input (out), one block's of the rest: backward runs
                            each block's forward again from its input.
    keep holds every block's drop-path scales, always. What only backward reads (lse, fch) is
@@ -3785,28 +3795,29 @@ static void tsf__act_sizes(const tsf_config *c, const tsf__shape *s, double a[],
     double CPP = (double)c->channels * c->patch_size * c->patch_size;
     double train = s->train, katt = s->keep_att ? c->depth : 0;
     int L = c->depth, LK = s->train && !s->recompute ? L : 1, LO = s->train ? L : 1, k = 0;
+    int LN = s->train && s->keep ? L : 1; /* the norms' and GELU's outputs */
 #define TSF__ACT(blocks, size) (nl[k] = (blocks), a[k++] = (blocks) * (size))
-    TSF__ACT(1, B * c->channels * T * s->H * s->W);          /* input */
-    TSF__ACT(1, B * T * N * CPP);                            /* cols */
-    TSF__ACT(1, B * T * N * D);                              /* patches */
-    TSF__ACT(1, R * D);                                      /* x0 */
-    TSF__ACT(LK, NS * Rt * D), TSF__ACT(1, NS * Rt * D);     /* t_in, t_ln */
-    TSF__ACT(LK, NS * Rt), TSF__ACT(LK, NS * Rt);            /* t_mean, t_rstd */
-    TSF__ACT(LK, NS * Rt * 3 * D);                           /* t_qkv */
-    TSF__ACT(LK, train * NS * Rt * NH);                      /* t_lse */
-    TSF__ACT(LK, NS * Rt * D), TSF__ACT(LK, NS * Rt * D);    /* t_atty, t_proj */
-    TSF__ACT(1, NS * R * D);                                 /* u */
-    TSF__ACT(LK, Rs * D);                                    /* s_in */
-    TSF__ACT(1, RA * D), TSF__ACT(LK, RA), TSF__ACT(LK, RA); /* ln1, ln1_mean, ln1_rstd */
-    TSF__ACT(LK, RA * 3 * D);                                /* qkv */
-    TSF__ACT(LK, train * RA * NH);                           /* lse */
-    TSF__ACT(LK, RA * D);                                    /* atty */
-    TSF__ACT(LK, R * D);                                     /* res1 */
-    TSF__ACT(1, R * D), TSF__ACT(LK, R), TSF__ACT(LK, R);    /* ln2, ln2_mean, ln2_rstd */
-    TSF__ACT(LK, train * R * HM), TSF__ACT(1, R * HM);       /* fch, fch_gelu */
-    TSF__ACT(LO, R * D);                                     /* out */
-    TSF__ACT(L, (double)s->SK);                              /* keep */
-    TSF__ACT(1, katt * NH * tsf__seq_sq(s, s->main, 1));     /* att */
+    TSF__ACT(1, B * c->channels * T * s->H * s->W);           /* input */
+    TSF__ACT(1, B * T * N * CPP);                             /* cols */
+    TSF__ACT(1, B * T * N * D);                               /* patches */
+    TSF__ACT(1, R * D);                                       /* x0 */
+    TSF__ACT(LK, NS * Rt * D), TSF__ACT(LN, NS * Rt * D);     /* t_in, t_ln */
+    TSF__ACT(LK, NS * Rt), TSF__ACT(LK, NS * Rt);             /* t_mean, t_rstd */
+    TSF__ACT(LK, NS * Rt * 3 * D);                            /* t_qkv */
+    TSF__ACT(LK, train * NS * Rt * NH);                       /* t_lse */
+    TSF__ACT(LK, NS * Rt * D), TSF__ACT(LK, NS * Rt * D);     /* t_atty, t_proj */
+    TSF__ACT(1, NS * R * D);                                  /* u */
+    TSF__ACT(LK, Rs * D);                                     /* s_in */
+    TSF__ACT(LN, RA * D), TSF__ACT(LK, RA), TSF__ACT(LK, RA); /* ln1, ln1_mean, ln1_rstd */
+    TSF__ACT(LK, RA * 3 * D);                                 /* qkv */
+    TSF__ACT(LK, train * RA * NH);                            /* lse */
+    TSF__ACT(LK, RA * D);                                     /* atty */
+    TSF__ACT(LK, R * D);                                      /* res1 */
+    TSF__ACT(LN, R * D), TSF__ACT(LK, R), TSF__ACT(LK, R);    /* ln2, ln2_mean, ln2_rstd */
+    TSF__ACT(LK, train * R * HM), TSF__ACT(LN, R * HM);       /* fch, fch_gelu */
+    TSF__ACT(LO, R * D);                                      /* out */
+    TSF__ACT(L, (double)s->SK);                               /* keep */
+    TSF__ACT(1, katt * NH * tsf__seq_sq(s, s->main, 1));      /* att */
     TSF__ACT(1, NS > 0 ? katt * NH * tsf__seq_sq(s, s->side[0], 0) : 0); /* t_att */
     TSF__ACT(1, B * D);                                                  /* pooled */
     TSF__ACT(1, B * D), TSF__ACT(1, B), TSF__ACT(1, B);     /* lnf, lnf_mean, lnf_rstd */
@@ -3925,6 +3936,7 @@ TSFDEF tsf_status tsf_model_train_bytes(const tsf_config *cfg, int B, int T, int
     T = T ? T : c.frames, H = H ? H : c.image_size, W = W ? W : c.image_size;
     if ((st = tsf__pass_shape(&c, B, T, H, W, &sh)) != TSF_OK) return st;
     sh.recompute = c.recompute != 0;
+    sh.keep = !c.recompute && c.keep_acts;
     if ((st = tsf__act_floats(&c, &sh, &act_train)) != TSF_OK) return st;
     sh.train = 0;
     if ((st = tsf__act_floats(&c, &sh, &act_infer)) != TSF_OK) return st;
@@ -4060,6 +4072,7 @@ static tsf_status tsf__model_shape(const tsf_model *m, int B, int T, int H, int 
     tsf_status st = tsf__pass_shape(&m->cfg, B, T, H, W, s);
     s->train = m->grad_memory != NULL;
     s->recompute = s->train && m->cfg.recompute;
+    s->keep = s->train && !s->recompute && m->cfg.keep_acts;
     s->keep_att = m->keep_attention != 0;
     return st;
 }
@@ -4072,9 +4085,10 @@ TSFDEF tsf_status tsf_model_reserve(tsf_model *m, int B, int T, int H, int W) {
     if (st != TSF_OK || (st = tsf__act_floats(&m->cfg, &s, &n)) != TSF_OK) return st;
     /* a new shape or layout ends the last loss's backward now: should growing fail
        half-way, the views below no longer match it */
-    if (m->B != B || m->T != T || m->H != H || m->W != W || m->act_recompute != s.recompute)
+    if (m->B != B || m->T != T || m->H != H || m->W != W || m->act_recompute != s.recompute ||
+        m->act_keep != s.keep)
         m->has_dlogits = 0;
-    m->act_recompute = s.recompute;
+    m->act_recompute = s.recompute, m->act_keep = s.keep;
     if ((st = tsf__grow(&m->act_memory, &m->act_floats, n, m->cfg.alloc_ctx)) != TSF_OK) return st;
     tsf__act_sizes(&m->cfg, &s, a, nl);
     tsf__layout((float **)&m->acts, a, TSF__NUM_ACTS, m->act_memory);

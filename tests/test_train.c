@@ -984,50 +984,55 @@ static void test_train_accum_equivalence(void) {
     }
 }
 
-/* cfg.recompute: backward runs each block's forward again from its input, so every gradient
-   (and the input's) is the same bits as with every block's activations kept, also with drop
-   path and dropout; the activations take less memory; changing recompute between the loss
-   and the backward pass is refused. For every variant, 3 blocks. */
+/* cfg.recompute: backward runs each block's forward again from its input, and cfg.keep_acts:
+   it remakes nothing (every block's norms and GELU outputs kept); either way every gradient
+   (and the input's) is the same bits as the default's, also with drop path and dropout;
+   recompute's activations take less memory, keep_acts' more; changing either between the
+   loss and the backward pass is refused. For all five schemes, 3 blocks. */
 static void test_train_recompute(void) {
-    int a;
-    for (a = 0; a < 3; a++) {
+    int a, k;
+    for (a = 0; a < TSF_NUM_ATTENTION; a++) {
         tsf_config cfg = tt_cfg(a, 8, 4, 2, 12, 3, 2, 3);
-        tsf_model keep, rec;
+        tsf_model m[3]; /* the default, recompute, keep_acts */
         tsf_rng r;
         int B = 2, T = 3, H = 8, W = 12, *labels = tt_labels(B), step;
         size_t nx = (size_t)B * 3 * T * H * W;
-        float *x = tsft_alloc(nx), *dx1 = tsft_alloc(nx), *dx2 = tsft_alloc(nx), l1, l2;
-        memset(&keep, 0, sizeof keep), memset(&rec, 0, sizeof rec);
+        float *x = tsft_alloc(nx), *dx[3], l[3];
+        memset(m, 0, sizeof m);
         tsf_rng_seed(&r, 63);
-        if (!CHECK_EQ_INT(tsf_model_init(&keep, &cfg, B, 9), TSF_OK) ||
-            !CHECK_EQ_INT(tsf_model_init(&rec, &cfg, B, 9), TSF_OK))
-            goto next;
-        rec.cfg.recompute = 1;
-        if (!CHECK_EQ_INT(tsf_model_train_init(&keep), TSF_OK) ||
-            !CHECK_EQ_INT(tsf_model_train_init(&rec), TSF_OK))
-            goto next;
-        tt_perturb(&keep, 64, 0.1f), tt_perturb(&rec, 64, 0.1f);
-        keep.drop_path = rec.drop_path = 0.3f, keep.dropout = rec.dropout = 0.2f;
+        for (k = 0; k < 3; k++) {
+            dx[k] = tsft_alloc(nx);
+            if (!CHECK_EQ_INT(tsf_model_init(&m[k], &cfg, B, 9), TSF_OK)) goto next;
+        }
+        m[1].cfg.recompute = 1, m[2].cfg.keep_acts = 1;
+        for (k = 0; k < 3; k++) {
+            if (!CHECK_EQ_INT(tsf_model_train_init(&m[k]), TSF_OK)) goto next;
+            tt_perturb(&m[k], 64, 0.1f);
+            m[k].drop_path = 0.3f, m[k].dropout = 0.2f;
+        }
         for (step = 0; step < 2; step++) {
             tt_batch(&r, x, nx, labels, B, cfg.classes);
-            memset(dx1, 0, nx * sizeof(float)), memset(dx2, 0, nx * sizeof(float));
-            tsf_model_zero_grad(&keep), tsf_model_zero_grad(&rec);
-            CHECK_EQ_INT(tsf_model_loss(&keep, x, labels, B, T, H, W, 1, &l1), TSF_OK);
-            CHECK_EQ_INT(tsf_model_loss(&rec, x, labels, B, T, H, W, 1, &l2), TSF_OK);
-            CHECK(l1 == l2);
-            CHECK_EQ_INT(tsf_model_backward(&keep, dx1), TSF_OK);
-            CHECK_EQ_INT(tsf_model_backward(&rec, dx2), TSF_OK);
-            CHECK(same_bits(keep.grad_memory, rec.grad_memory, keep.param_floats));
-            CHECK(same_bits(dx1, dx2, nx));
+            for (k = 0; k < 3; k++) {
+                memset(dx[k], 0, nx * sizeof(float));
+                tsf_model_zero_grad(&m[k]);
+                CHECK_EQ_INT(tsf_model_loss(&m[k], x, labels, B, T, H, W, 1, &l[k]), TSF_OK);
+                CHECK_EQ_INT(tsf_model_backward(&m[k], dx[k]), TSF_OK);
+            }
+            CHECK(l[0] == l[1] && l[0] == l[2]);
+            for (k = 1; k < 3; k++) {
+                CHECK(same_bits(m[0].grad_memory, m[k].grad_memory, m[0].param_floats));
+                CHECK(same_bits(dx[0], dx[k], nx));
+            }
         }
-        CHECK(rec.act_floats < keep.act_floats);
+        CHECK(m[1].act_floats < m[0].act_floats && m[2].act_floats > m[0].act_floats);
         /* the layout changed after the loss: no backward */
-        CHECK_EQ_INT(tsf_model_loss(&rec, x, labels, B, T, H, W, 1, &l2), TSF_OK);
-        rec.cfg.recompute = 0;
-        CHECK_EQ_INT(tsf_model_backward(&rec, NULL), TSF_ERR_ARG);
+        for (k = 1; k < 3; k++) {
+            CHECK_EQ_INT(tsf_model_loss(&m[k], x, labels, B, T, H, W, 1, &l[k]), TSF_OK);
+            m[k].cfg.recompute = m[k].cfg.keep_acts = 0;
+            CHECK_EQ_INT(tsf_model_backward(&m[k], NULL), TSF_ERR_ARG);
+        }
     next:
-        tsf_model_free(&keep);
-        tsf_model_free(&rec);
+        for (k = 0; k < 3; k++) tsf_model_free(&m[k]);
     }
 }
 

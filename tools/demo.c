@@ -588,6 +588,7 @@ static int train_variant(const opts *o, int attention, const clipset *train, con
         goto done;
     }
     tsf_model_init_params_scratch(&m, o->seed); /* the library's weights for from scratch */
+    m.cfg.keep_acts = 1; /* a small model: keep the norms' and GELU's outputs, remake none */
     if ((st = tsf_model_train_init(&m)) != TSF_OK) {
         tt_error("%s: cannot set up training: %s", name, tsf_status_string(st));
         tsf_model_free(&m);
