@@ -370,14 +370,16 @@ TSFDEF float tsf_rng_normal(tsf_rng *rng);
    operand is read as stored: op(A) = A^T means A is stored K x M.
    ------------------------------------------------------------------------------------------ */
 typedef struct tsf_matmul_desc {
-    int M, N, K;      /* C is M x N; the inner dimension is K                          */
-    const float *A;   /* op(A) is M x K: A stored M x K, or K x M when trans_a         */
-    int lda, trans_a; /*   row stride of A as stored (0: its natural width)            */
-    const float *B;   /* op(B) is K x N: B stored K x N, or N x K when trans_b         */
-    int ldb, trans_b; /*   row stride of B as stored (0: its natural width)            */
-    float *C;         /* C is M x N                                                    */
-    int ldc;          /*   row stride of C (0: N)                                      */
-    int accumulate;   /* 0: C = op(A).op(B); 1: C += op(A).op(B)                       */
+    int M, N, K;       /* C is M x N; the inner dimension is K                          */
+    const float *A;    /* op(A) is M x K: A stored M x K, or K x M when trans_a         */
+    int lda, trans_a;  /*   row stride of A as stored (0: its natural width)            */
+    const float *B;    /* op(B) is K x N: B stored K x N, or N x K when trans_b         */
+    int ldb, trans_b;  /*   row stride of B as stored (0: its natural width)            */
+    float *C;          /* C is M x N                                                    */
+    int ldc;           /*   row stride of C (0: N)                                      */
+    int accumulate;    /* 0: C = op(A).op(B); 1: C += op(A).op(B)                       */
+    const float *bias; /* NULL, or N values then added to every row of C (a linear layer's
+                          bias, added tile by tile while the tile is in cache)          */
     /* Batched form, for attention: count * group products. Item (s, g) uses
        X + s*stride_X + g*group_stride_X for X in A, B, C. 0 counts mean 1. */
     int count, group;
@@ -1442,16 +1444,12 @@ static inline float tsf__one_plus_erf(float x);
 /* ---- linear ------------------------------------------------------------------------------ */
 TSFDEF void tsf_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                                int M, int IN, int OUT) {
-    long m;
-    /* out // (M, OUT) = inp // (M, IN) . weight // (OUT, IN) ^T */
-    tsf_matmul_nt(out, inp, weight, M, OUT, IN, 0);
-    if (!bias) return;
-    TSF__OMP_FOR((double)M * OUT > TSF__PAR_WORK)
-    for (m = 0; m < M; m++) {
-        float *o = out + (size_t)m * OUT;
-        int j;
-        for (j = 0; j < OUT; j++) o[j] += bias[j];
-    }
+    tsf_matmul_desc d;
+    /* out // (M, OUT) = inp // (M, IN) . weight // (OUT, IN) ^T, then + bias // (OUT) */
+    memset(&d, 0, sizeof d);
+    d.M = M, d.N = OUT, d.K = IN;
+    d.A = inp, d.B = weight, d.trans_b = 1, d.C = out, d.bias = bias;
+    tsf_matmul(&d);
 }
 
 /* Column sums of x // (M, N) added to out // (N). Parallel over column blocks; each column
@@ -8423,6 +8421,20 @@ static void tsf__pack_b(float *dst, const tsf_matmul_desc *d, const float *B, in
 }
 
 /* One task: rows i0..i0+mc-1 and columns j0..j0+nc-1 of C, over all of K. */
+/* c // (rows, cols) (row stride ldc) += bias // (cols) on every row, TSF__LANES columns at
+   a time through a local copy of the bias (so that nothing aliases c). */
+static void tsf__add_bias(float *c, int ldc, const float *bias, int rows, int cols) {
+    float b[TSF__LANES];
+    int i, j, u;
+    for (j = 0; j + TSF__LANES <= cols; j += TSF__LANES) {
+        memcpy(b, bias + j, sizeof b);
+        for (i = 0; i < rows; i++)
+            for (u = 0; u < TSF__LANES; u++) c[(size_t)i * ldc + j + u] += b[u];
+    }
+    for (; j < cols; j++)
+        for (i = 0; i < rows; i++) c[(size_t)i * ldc + j] += bias[j];
+}
+
 static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, tsf__pack *pk,
                              const float *A, const float *B, float *C, int i0, int mc, int j0,
                              int nc) {
@@ -8433,11 +8445,13 @@ static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, t
     if (d->K == 0) { /* empty sum: C = 0, or C unchanged */
         for (i = 0; i < mc && !d->accumulate; i++)
             memset(C + (size_t)(i0 + i) * d->ldc + j0, 0, (size_t)nc * sizeof(float));
+        if (d->bias) tsf__add_bias(C + (size_t)i0 * d->ldc + j0, d->ldc, d->bias + j0, mc, nc);
         return;
     }
     if (uk->dot && d->trans_b && !d->trans_a && d->N <= 16) {
         uk->dot(mc, nc, d->K, A + (size_t)i0 * d->lda, (size_t)d->lda, B + (size_t)j0 * d->ldb,
                 (size_t)d->ldb, C + (size_t)i0 * d->ldc + j0, (size_t)d->ldc, d->accumulate);
+        if (d->bias) tsf__add_bias(C + (size_t)i0 * d->ldc + j0, d->ldc, d->bias + j0, mc, nc);
         return;
     }
     for (p0 = 0; p0 < d->K; p0 += TSF_MM_KC) {
@@ -8468,6 +8482,8 @@ static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, t
                     for (i = 0; i < rows; i++)
                         for (j = 0; j < cols; j++) c[i * d->ldc + j] = edge[i * nr + j];
                 }
+                if (d->bias && p0 + kc == d->K) /* the tile is done: its bias, while hot */
+                    tsf__add_bias(c, d->ldc, d->bias + j0 + jr, rows, cols);
             }
         }
     }
