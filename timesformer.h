@@ -1866,10 +1866,13 @@ static float tsf__exp_shifted(float *x, int n, float scale, float m) {
 }
 
 /* Short sequences (SL <= TSF__ATT_SHORT: a TimeSformer's time step, small models' frames)
-   take a direct path: one sequence and head at a time in local arrays, with TSF__LANES
+   take a direct path: one sequence and head at a time in local arrays, with TSF__ATT_W
    queries side by side in the vector lanes, so that the products of a few rows (8 x 8 x 64,
    say) run as plain vector loops instead of packed tiles. Padded lanes (queries SL..SP-1)
    hold zeros and are never stored. */
+#define TSF__ATT_W                                                                                 \
+    8                         /* queries (or keys) side by side: 8 wastes little on the short      \
+                                 sequences (8 frames; 17 tokens: 24 lanes, not 32) */
 #define TSF__ATT_SHORT 32     /* longest sequence of the direct path (a multiple of the lanes) */
 #define TSF__ATT_SHORT_HS 128 /* widest head of the direct path (a multiple of 4) */
 
@@ -1902,13 +1905,13 @@ static void tsf__short_rows(float *c, const float *a, size_t lda, const float *b
         const float *ar[4]; /* the four rows (past n: the last again, not stored) */
         int nr = tsf__min(4, n - r0);
         for (k = 0; k < 4; k++) ar[k] = a + (size_t)(r0 + tsf__min(k, nr - 1)) * lda;
-        for (c0 = 0; c0 < SP; c0 += TSF__LANES) {
-            float a0[TSF__LANES] = {0}, a1[TSF__LANES] = {0}, a2[TSF__LANES] = {0};
-            float a3[TSF__LANES] = {0};
+        for (c0 = 0; c0 < SP; c0 += TSF__ATT_W) {
+            float a0[TSF__ATT_W] = {0}, a1[TSF__ATT_W] = {0}, a2[TSF__ATT_W] = {0};
+            float a3[TSF__ATT_W] = {0};
             for (d = 0; d < HS; d++) {
                 const float *b = bt + (size_t)d * SP + c0;
                 float x0 = ar[0][d], x1 = ar[1][d], x2 = ar[2][d], x3 = ar[3][d];
-                for (u = 0; u < TSF__LANES; u++) {
+                for (u = 0; u < TSF__ATT_W; u++) {
                     a0[u] += x0 * b[u], a1[u] += x1 * b[u];
                     a2[u] += x2 * b[u], a3[u] += x3 * b[u];
                 }
@@ -1931,20 +1934,20 @@ static void tsf__short_cols(float *y, size_t ldy, const float *w, const float *x
                             const float *mul, int n, int SL, int HS, int SP, int add) {
     int d0, c0, r, u;
     for (d0 = 0; d0 < HS; d0 += 4)
-        for (c0 = 0; c0 < SP; c0 += TSF__LANES) {
-            float a0[TSF__LANES] = {0}, a1[TSF__LANES] = {0}, a2[TSF__LANES] = {0};
-            float a3[TSF__LANES] = {0}, f[TSF__LANES];
-            int nu = tsf__min(TSF__LANES, SL - c0);
+        for (c0 = 0; c0 < SP; c0 += TSF__ATT_W) {
+            float a0[TSF__ATT_W] = {0}, a1[TSF__ATT_W] = {0}, a2[TSF__ATT_W] = {0};
+            float a3[TSF__ATT_W] = {0}, f[TSF__ATT_W];
+            int nu = tsf__min(TSF__ATT_W, SL - c0);
             for (r = 0; r < n; r++) {
                 const float *wr = w + (size_t)r * SP + c0, *xr = x + (size_t)r * ldx + d0;
                 float x0 = xr[0], x1 = xr[1], x2 = xr[2], x3 = xr[3];
-                for (u = 0; u < TSF__LANES; u++) {
+                for (u = 0; u < TSF__ATT_W; u++) {
                     a0[u] += wr[u] * x0, a1[u] += wr[u] * x1;
                     a2[u] += wr[u] * x2, a3[u] += wr[u] * x3;
                 }
             }
-            for (u = 0; u < TSF__LANES; u++) f[u] = mul ? mul[c0 + u] : 1.0f;
-            for (u = 0; u < TSF__LANES; u++) /* (multiplying by 1 changes nothing) */
+            for (u = 0; u < TSF__ATT_W; u++) f[u] = mul ? mul[c0 + u] : 1.0f;
+            for (u = 0; u < TSF__ATT_W; u++) /* (multiplying by 1 changes nothing) */
                 a0[u] *= f[u], a1[u] *= f[u], a2[u] *= f[u], a3[u] *= f[u];
             for (u = 0; u < nu; u++) {
                 float *o = y + (size_t)(c0 + u) * ldy + d0;
@@ -1962,25 +1965,25 @@ static void tsf__attention_short_forward(float *o, float *lse, const float *q, c
                                          const float *v, int SL, int D, int HS, float scale) {
     float qt[TSF__ATT_SHORT_HS * TSF__ATT_SHORT], p[TSF__ATT_SHORT * TSF__ATT_SHORT];
     float inv[TSF__ATT_SHORT];
-    int SP = (SL + TSF__LANES - 1) / TSF__LANES * TSF__LANES, c0, j, u;
+    int SP = (SL + TSF__ATT_W - 1) / TSF__ATT_W * TSF__ATT_W, c0, j, u;
     tsf__gather_t(qt, q, 3 * (size_t)D, SL, HS, SP);
     tsf__short_rows(p, k, 3 * (size_t)D, qt, SL, HS, SP); /* p[j][i] = k_j . q_i */
-    for (c0 = 0; c0 < SP; c0 += TSF__LANES) {
-        float m[TSF__LANES], s[TSF__LANES] = {0};
-        for (u = 0; u < TSF__LANES; u++) m[u] = -INFINITY;
+    for (c0 = 0; c0 < SP; c0 += TSF__ATT_W) {
+        float m[TSF__ATT_W], s[TSF__ATT_W] = {0};
+        for (u = 0; u < TSF__ATT_W; u++) m[u] = -INFINITY;
         for (j = 0; j < SL; j++) /* the max over keys of each query's scaled scores */
-            for (u = 0; u < TSF__LANES; u++) {
+            for (u = 0; u < TSF__ATT_W; u++) {
                 float x = p[j * SP + c0 + u] * scale;
                 m[u] = x > m[u] ? x : m[u];
             }
         for (j = 0; j < SL; j++) /* p = exp(score - max), summed over keys */
-            for (u = 0; u < TSF__LANES; u++) {
+            for (u = 0; u < TSF__ATT_W; u++) {
                 float *x = p + j * SP + c0 + u;
                 *x = tsf__expf(*x * scale - m[u]);
                 s[u] += *x;
             }
-        for (u = 0; u < TSF__LANES; u++) inv[c0 + u] = 1.0f / s[u];
-        for (u = 0; lse && u < tsf__min(TSF__LANES, SL - c0); u++) lse[c0 + u] = m[u] + logf(s[u]);
+        for (u = 0; u < TSF__ATT_W; u++) inv[c0 + u] = 1.0f / s[u];
+        for (u = 0; lse && u < tsf__min(TSF__ATT_W, SL - c0); u++) lse[c0 + u] = m[u] + logf(s[u]);
     }
     /* o = (p^T . v) / sum */
     tsf__short_cols(o, (size_t)D, p, v, 3 * (size_t)D, inv, SL, SL, HS, SP, 0);
@@ -1996,7 +1999,7 @@ static void tsf__attention_short_backward(float *dq, float *dk, float *dv, const
     float p[TSF__ATT_SHORT * TSF__ATT_SHORT], ds[TSF__ATT_SHORT * TSF__ATT_SHORT];
     float t[TSF__ATT_SHORT * TSF__ATT_SHORT], ls[TSF__ATT_SHORT] = {0}, di[TSF__ATT_SHORT] = {0};
     size_t ld3 = 3 * (size_t)D;
-    int SP = (SL + TSF__LANES - 1) / TSF__LANES * TSF__LANES, i, j, d, u;
+    int SP = (SL + TSF__ATT_W - 1) / TSF__ATT_W * TSF__ATT_W, i, j, d, u;
     for (i = 0; i < SL; i++) { /* di = <dout, out> per query = <dp, p> of the softmax */
         float acc = 0.0f;
         for (d = 0; d < HS; d++) acc += dy[(size_t)i * D + d] * o[(size_t)i * D + d];
@@ -2007,8 +2010,8 @@ static void tsf__attention_short_backward(float *dq, float *dk, float *dv, const
     tsf__short_rows(p, k, ld3, qt, SL, HS, SP);   /* p[j][i] = k_j . q_i */
     tsf__short_rows(ds, v, ld3, dyt, SL, HS, SP); /* ds[j][i] = v_j . dout_i = dp */
     for (j = 0; j < SL; j++) /* p = exp(score - lse): the forward's; ds = scale p (dp - di) */
-        for (i = 0; i < SP; i += TSF__LANES)
-            for (u = 0; u < TSF__LANES; u++) {
+        for (i = 0; i < SP; i += TSF__ATT_W)
+            for (u = 0; u < TSF__ATT_W; u++) {
                 float *x = p + j * SP + i + u, *y = ds + j * SP + i + u;
                 *x = tsf__expf(*x * scale - ls[i + u]);
                 *y = scale * *x * (*y - di[i + u]);
