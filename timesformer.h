@@ -1851,11 +1851,26 @@ static float tsf__scaled_max(const float *x, int n, float scale, float m) {
     return m;
 }
 
-/* x // (n) = exp(x * scale - m), in place; returns the sum (in TSF__LANES partial sums). */
+/* x // (n) = exp(x * scale - m), in place; returns the sum (in TSF__LANES partial sums).
+   Four chunks a loop where the row has them, each step written for all four: exp is a chain
+   of dependent operations, and four independent ones keep the vector units busy (as
+   GELU's kernels do). */
 static float tsf__exp_shifted(float *x, int n, float scale, float m) {
-    float sum[TSF__LANES] = {0}, total = 0.0f;
+    float sum[TSF__LANES] = {0}, total = 0.0f, e[4 * TSF__LANES];
     int j, u;
-    for (j = 0; j + TSF__LANES <= n; j += TSF__LANES)
+    for (j = 0; j + 4 * TSF__LANES <= n; j += 4 * TSF__LANES) {
+        for (u = 0; u < TSF__LANES; u++) {
+            e[u] = tsf__expf(x[j + u] * scale - m);
+            e[u + TSF__LANES] = tsf__expf(x[j + u + TSF__LANES] * scale - m);
+            e[u + 2 * TSF__LANES] = tsf__expf(x[j + u + 2 * TSF__LANES] * scale - m);
+            e[u + 3 * TSF__LANES] = tsf__expf(x[j + u + 3 * TSF__LANES] * scale - m);
+        }
+        for (u = 0; u < TSF__LANES; u++) /* the sums in chunk order, as below */
+            sum[u] += e[u], sum[u] += e[u + TSF__LANES], sum[u] += e[u + 2 * TSF__LANES],
+                sum[u] += e[u + 3 * TSF__LANES];
+        memcpy(x + j, e, sizeof e);
+    }
+    for (; j + TSF__LANES <= n; j += TSF__LANES)
         for (u = 0; u < TSF__LANES; u++) {
             x[j + u] = tsf__expf(x[j + u] * scale - m);
             sum[u] += x[j + u];
