@@ -1285,14 +1285,12 @@ TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *
 #if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
 #define TSF__PRAGMA(x) _Pragma(#x)
 #define TSF__OMP_FOR(cond) TSF__PRAGMA(omp parallel for schedule(static) if (cond))
-#define TSF__OMP_FOR_DYNAMIC(cond) TSF__PRAGMA(omp parallel for schedule(dynamic) if (cond))
 /* A parallel region whose threads keep state across the iterations of a loop inside it
    (TSF__OMP_PARALLEL then, before that loop, TSF__OMP_LOOP_DYNAMIC). */
 #define TSF__OMP_PARALLEL(cond) TSF__PRAGMA(omp parallel if (cond))
 #define TSF__OMP_LOOP_DYNAMIC TSF__PRAGMA(omp for schedule(dynamic))
 #else
 #define TSF__OMP_FOR(cond)
-#define TSF__OMP_FOR_DYNAMIC(cond)
 #define TSF__OMP_PARALLEL(cond)
 #define TSF__OMP_LOOP_DYNAMIC
 #endif
@@ -1885,9 +1883,9 @@ static float tsf__exp_shifted(float *x, int n, float scale, float m) {
    queries side by side in the vector lanes, so that the products of a few rows (8 x 8 x 64,
    say) run as plain vector loops instead of packed tiles. Padded lanes (queries SL..SP-1)
    hold zeros and are never stored. */
-#define TSF__ATT_W                                                                                 \
-    8                         /* queries (or keys) side by side: 8 wastes little on the short      \
-                                 sequences (8 frames; 17 tokens: 24 lanes, not 32) */
+/* Queries (or keys) side by side: 8 waste little on short sequences (8 frames fill them; 17
+   tokens take 24 lanes, not 32). */
+#define TSF__ATT_W 8
 #define TSF__ATT_SHORT 32     /* longest sequence of the direct path (a multiple of the lanes) */
 #define TSF__ATT_SHORT_HS 128 /* widest head of the direct path (a multiple of 4) */
 
