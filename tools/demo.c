@@ -64,33 +64,35 @@
    Exit status: 0 when the run completed (whether or not the target was met: the last line
    says), 1 on an error (out of memory, an unwritable DIR, divergence), 2 on bad options.
 
-   Expected output (AMD EPYC Zen 4, 2 cores, avx512, gcc 12 -O2 -march=native -fopenmp), the
-   end of a run of `make demo` while other jobs used the cores part of the time (load 2-3):
+   Expected output (AMD EPYC Zen 4 class, 2 cores, avx512, gcc 12 -O2 -march=native -fopenmp),
+   the end of a run of `make demo` with nothing else running:
        variant             test acc  motion direction ms/step   params GFLOPs   memory  time
-       divided_space_time     96.7%   98.4%     98.2%    42.2  156,488  0.021  41.8 MB  2:18
-       joint_space_time       82.4%   84.8%     97.2%    61.9  114,632  0.019  31.7 MB  3:21
-       space_only             21.1%   44.7%     47.2%    49.4  114,120  0.016  33.0 MB  2:42
+       divided_space_time     97.1%   98.8%     98.2%    31.7  156,488  0.021  41.8 MB  1:43
+       joint_space_time       84.6%   86.3%     98.0%    26.4  114,632  0.019  31.7 MB  1:26
+       space_only             21.1%   44.9%     47.0%    19.9  114,120  0.016  33.0 MB  1:06
        per-class test accuracy (%)
                        right     left     down       up       cw      ccw approach   recede
-       divided          98.4    100.0     96.9     98.4     90.6     90.6    100.0     98.4
-       joint            87.5     87.5     90.6     89.1     48.4     67.2     95.3     93.8
-       space            10.9     12.5     26.6      7.8     23.4     26.6     37.5     23.4
-       target: divided_space_time reached 96.7% test accuracy in 2:18 (goal: at least 95%
+       divided          96.9    100.0    100.0    100.0     87.5     93.8     98.4    100.0
+       joint            85.9     89.1     90.6     92.2     54.7     71.9     96.9     95.3
+       space            10.9     12.5     25.0      9.4     23.4     26.6     37.5     23.4
+       target: divided_space_time reached 97.1% test accuracy in 1:43 (goal: at least 95%
        within 3:00): MET
-       total 8:22
+       total 4:15
+   (Built for AVX2, whose sums round differently: 97.3%, 83.6%, 21.1%, total 4:39.)
    --variants all trains the same three to the same numbers, then (one run of
-   --variants local_global,axial, the cores busy with other jobs, so the times say little):
-       sparse_local_global    89.5%   96.1%     93.1%    57.7  156,488  0.021  38.1 MB  3:07
-       axial                  97.3%   98.8%     98.4%    75.3  198,344  0.026  48.0 MB  4:03
+   --variants local_global,axial, the same build and machine):
+       sparse_local_global    90.4%   96.3%     93.9%    30.6  156,488  0.021  41.8 MB  1:39
+       axial                  97.5%   98.6%     98.8%    42.5  198,344  0.026  52.4 MB  2:16
    and per class
-       local_global     93.8    100.0     96.9     96.9     67.2     65.6     96.9     98.4
-       axial            96.9    100.0     98.4    100.0     92.2     90.6    100.0    100.0
-   Every scheme that attends across frames tells a clip from its reverse (direction 93.1% to
-   98.4%); space_only cannot.
+       local_global     95.3    100.0     96.9     96.9     68.8     71.9     95.3     98.4
+       axial            98.4    100.0    100.0    100.0     90.6     92.2     98.4    100.0
+   Every scheme that attends across frames tells a clip from its reverse (direction 93.9% to
+   98.8%); space_only cannot.
    With nothing else running, an earlier build of the library (before the fused attention;
    the same recipe) reached 96.5% in 2:02 at 37.9 ms a step, and 96.3% with --seed 2.
    Times vary with the machine and with whatever else runs on it. The accuracies do not:
-   they depend only on the seed and the options. With other processes busy on the same cores,
+   they depend only on the seed, the options and the build's SIMD path (whose sums round
+   differently), never on the thread count. With other processes busy on the same cores,
    OpenMP's busy-waiting can slow every step several-fold, so the demo sets OMP_WAIT_POLICY=passive
    itself unless the environment sets it (tt_omp_passive in tsf_tools.h). */
 #ifndef TT_NO_STB
