@@ -225,7 +225,8 @@ MEMORY LAYOUT
    as the parameters, every block's activations that backward reads (the attention keeps
    only each row's log-sum-exp, and backward recomputes the probabilities tile by tile; the
    MLP keeps its pre-GELU values and backward recomputes GELU; the LayerNorm outputs are kept
-   for one block and made again from their inputs), and one block's activation
+   for one block and made again from their inputs; cfg.keep_acts keeps both for every block
+   instead, a little faster for small models), and one block's activation
    gradients; tsf_model_train_bytes() gives what that adds. With cfg.recompute training
    keeps only each block's input, and backward runs the block's forward again before its
    backward (one more forward pass of compute, less one block's; the same gradients to the
