@@ -8215,30 +8215,43 @@ static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, con
 #endif
 #define TSF__DOT tsf__dot_avx512
 #elif defined(TSF__AVX2)
-/* 6 x 16: 12 ymm accumulators; per k, two ymm of B and one broadcast of A per row. */
+/* 6 x 16: 12 ymm accumulators; per k, two ymm of B and one broadcast of A per row. A
+   partial tile (the packed panels are zero past the edge) stores its rows and columns
+   through masks, so it needs no scratch tile. */
 #define TSF__MR 6
 #define TSF__NR 16
-#define TSF__PARTIAL 0
+#define TSF__PARTIAL 1
 #define TSF__DIRECT_B 0
 #define TSF__Y_ROWS(X)                                                                             \
     X(0, c00, c01) X(1, c10, c11) X(2, c20, c21) X(3, c30, c31) X(4, c40, c41) X(5, c50, c51)
 static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb, float *c,
                               size_t ldc, int accumulate, int rows, int cols) {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, ar, b0, b1;
-    int p;
-    (void)rows, (void)cols; /* always a full tile: the driver handles partial ones */
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), lane);
+    int p, full = rows == TSF__MR && cols == TSF__NR;
 #define TSF__Y_ZERO(r, x0, x1) x0 = x1 = _mm256_setzero_ps();
 #define TSF__Y_FMA(r, x0, x1)                                                                      \
     ar = _mm256_broadcast_ss(a + (r));                                                             \
     x0 = _mm256_fmadd_ps(ar, b0, x0);                                                              \
     x1 = _mm256_fmadd_ps(ar, b1, x1);
 #define TSF__Y_STORE(r, x0, x1)                                                                    \
-    if (accumulate) {                                                                              \
-        x0 = _mm256_add_ps(x0, _mm256_loadu_ps(c + (r)*ldc));                                      \
-        x1 = _mm256_add_ps(x1, _mm256_loadu_ps(c + (r)*ldc + 8));                                  \
-    }                                                                                              \
-    _mm256_storeu_ps(c + (r)*ldc, x0);                                                             \
-    _mm256_storeu_ps(c + (r)*ldc + 8, x1);
+    if (full) {                                                                                    \
+        if (accumulate) {                                                                          \
+            x0 = _mm256_add_ps(x0, _mm256_loadu_ps(c + (r)*ldc));                                  \
+            x1 = _mm256_add_ps(x1, _mm256_loadu_ps(c + (r)*ldc + 8));                              \
+        }                                                                                          \
+        _mm256_storeu_ps(c + (r)*ldc, x0);                                                         \
+        _mm256_storeu_ps(c + (r)*ldc + 8, x1);                                                     \
+    } else if (r < rows) { /* masked lanes are neither read nor written */                         \
+        if (accumulate) {                                                                          \
+            x0 = _mm256_add_ps(x0, _mm256_maskload_ps(c + (r)*ldc, m0));                           \
+            x1 = _mm256_add_ps(x1, _mm256_maskload_ps(c + (r)*ldc + 8, m1));                       \
+        }                                                                                          \
+        _mm256_maskstore_ps(c + (r)*ldc, m0, x0);                                                  \
+        _mm256_maskstore_ps(c + (r)*ldc + 8, m1, x1);                                              \
+    }
     TSF__Y_ROWS(TSF__Y_ZERO)
     for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {
         b0 = _mm256_loadu_ps(b);
