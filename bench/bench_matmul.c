@@ -78,7 +78,10 @@
        {"bench":"matmul","shape":"vitb_qkv_fwd","op":"nt","M":1569,"N":2304,"K":768,
         "count":1,"threads":1,"simd":"avx512","ms":..,"gflops":..,"peak_pct":..,
         "openblas_gflops":..,"ratio":..,...}        one JSON object per line per measurement
-       then an aligned table of all measurements and the geometric mean of the ratios.
+       then an aligned table of all measurements and the geometric mean of the ratios, and
+       per thread count a line and a {"bench":"matmul_summary",...} object: the geometric
+       mean, the weakest shape's ratio, and the slowest ViT-B layer's GFLOP/s and share of
+       the FMA probe (bench/bench_isa.sh, make bench, gathers them over the SIMD paths).
    JSON lines start with '{' (grep '^{' to keep only them); the openblas fields are null
    when OpenBLAS is not compiled in. Messages about checks go to stderr.
 */
