@@ -8450,7 +8450,6 @@ static void tsf__pack_b(float *dst, const tsf_matmul_desc *d, const float *B, in
     }
 }
 
-/* One task: rows i0..i0+mc-1 and columns j0..j0+nc-1 of C, over all of K. */
 /* c // (rows, cols) (row stride ldc) += bias // (cols) on every row, TSF__LANES columns at
    a time through a local copy of the bias (so that nothing aliases c). */
 static void tsf__add_bias(float *c, int ldc, const float *bias, int rows, int cols) {
@@ -8465,6 +8464,7 @@ static void tsf__add_bias(float *c, int ldc, const float *bias, int rows, int co
         for (i = 0; i < rows; i++) c[(size_t)i * ldc + j] += bias[j];
 }
 
+/* One task: rows i0..i0+mc-1 and columns j0..j0+nc-1 of C, over all of K. */
 static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, tsf__pack *pk,
                              const float *A, const float *B, float *C, int i0, int mc, int j0,
                              int nc) {
