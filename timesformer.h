@@ -1879,16 +1879,26 @@ static float tsf__exp_shifted(float *x, int n, float scale, float m) {
     return total;
 }
 
-/* Short sequences (SL <= TSF__ATT_SHORT: a TimeSformer's time step, small models' frames)
-   take a direct path: one sequence and head at a time in local arrays, with TSF__ATT_W
-   queries side by side in the vector lanes, so that the products of a few rows (8 x 8 x 64,
-   say) run as plain vector loops instead of packed tiles. Padded lanes (queries SL..SP-1)
-   hold zeros and are never stored. */
+/* The direct path, for short sequences (SL <= TSF__ATT_SHORT: a TimeSformer's time step,
+   small models' frames) and for longer ones with narrow heads (SL <= TSF__ATT_LONG, HS <=
+   TSF__ATT_NARROW: a small model's joint attention, whose packed tiles, a few values deep,
+   would be mostly edge): one sequence and head at a time in local arrays, blocks of up to
+   TSF__ATT_SHORT queries against every key, with TSF__ATT_W queries side by side in the
+   vector lanes, so that the products of a few rows (8 x 8 x 64, say) run as plain vector
+   loops instead of packed tiles. Padded lanes (queries past the block) hold zeros and are
+   never stored. */
 /* Queries (or keys) side by side: 8 waste little on short sequences (8 frames fill them; 17
    tokens take 24 lanes, not 32). */
 #define TSF__ATT_W 8
-#define TSF__ATT_SHORT 32     /* longest sequence of the direct path (a multiple of the lanes) */
+#define TSF__ATT_SHORT 32 /* longest short sequence; queries a block (a multiple of the lanes) */
 #define TSF__ATT_SHORT_HS 128 /* widest head of the direct path (a multiple of 4) */
+#define TSF__ATT_LONG 256     /* longest sequence of the direct path with narrow heads ... */
+#define TSF__ATT_NARROW 16    /* ... of at most this many values */
+
+static int tsf__att_direct(int SL, int HS) { /* 1: the direct path serves (SL, HS) */
+    return HS % 4 == 0 && ((SL <= TSF__ATT_SHORT && HS <= TSF__ATT_SHORT_HS) ||
+                           (SL <= TSF__ATT_LONG && HS <= TSF__ATT_NARROW));
+}
 
 /* dst // (HS, SP) = the transpose of src // (SL, HS) (row stride ld), zero past row SL. */
 static void tsf__gather_t(float *dst, const float *src, size_t ld, int SL, int HS, int SP) {
@@ -1899,13 +1909,13 @@ static void tsf__gather_t(float *dst, const float *src, size_t ld, int SL, int H
     }
 }
 
-/* dst // (SL rows of SP) = the transpose of src // (SL, SP) restricted to SL x SL, zero
-   past column SL: lanes over keys instead of queries. */
-static void tsf__transpose_short(float *dst, const float *src, int SL, int SP) {
+/* dst // (nq rows of SLP) = the transpose of src // (SL rows of SP) restricted to SL x nq,
+   zero past column SL: lanes over keys instead of queries. */
+static void tsf__transpose_short(float *dst, const float *src, int nq, int SL, int SP, int SLP) {
     int i, j;
-    for (i = 0; i < SL; i++) {
-        for (j = 0; j < SL; j++) dst[i * SP + j] = src[j * SP + i];
-        for (; j < SP; j++) dst[i * SP + j] = 0.0f;
+    for (i = 0; i < nq; i++) {
+        for (j = 0; j < SL; j++) dst[i * SLP + j] = src[j * SP + i];
+        for (; j < SLP; j++) dst[i * SLP + j] = 0.0f;
     }
 }
 
@@ -1943,10 +1953,37 @@ static void tsf__short_rows(float *c, const float *a, size_t lda, const float *b
 
 /* y // (SL, HS) (row stride ldy) (+)= w^T . x: w // (n, SP) holds lanes over y's rows, x //
    (n, HS) (row stride ldx); y[i][d] = sum over r of w[r][i] x[r][d], times mul[i] if mul is
-   not NULL; four columns d at a time (HS is a multiple of 4). add: += (else =). */
+   not NULL. add: += (else =). When HS is a multiple of the lanes, four rows of y at a time
+   with lanes over its columns (whole vectors stored); else four columns d at a time with
+   lanes over its rows (HS is a multiple of 4). Both sum over r in order: the same bits. */
 static void tsf__short_cols(float *y, size_t ldy, const float *w, const float *x, size_t ldx,
                             const float *mul, int n, int SL, int HS, int SP, int add) {
     int d0, c0, r, u;
+    if (HS % TSF__ATT_W == 0) {
+        for (c0 = 0; c0 < SL; c0 += 4) /* rows c0 .. c0+3 of y (SP >= c0 + 4: a padded lane) */
+            for (d0 = 0; d0 < HS; d0 += TSF__ATT_W) {
+                float a0[TSF__ATT_W] = {0}, a1[TSF__ATT_W] = {0}, a2[TSF__ATT_W] = {0};
+                float a3[TSF__ATT_W] = {0};
+                int k, nr = tsf__min(4, SL - c0);
+                for (r = 0; r < n; r++) {
+                    const float *wr = w + (size_t)r * SP + c0, *xr = x + (size_t)r * ldx + d0;
+                    float w0 = wr[0], w1 = wr[1], w2 = wr[2], w3 = wr[3];
+                    for (u = 0; u < TSF__ATT_W; u++) {
+                        a0[u] += w0 * xr[u], a1[u] += w1 * xr[u];
+                        a2[u] += w2 * xr[u], a3[u] += w3 * xr[u];
+                    }
+                }
+                for (k = 0; k < nr; k++) {
+                    float *o = y + (size_t)(c0 + k) * ldy + d0, f = mul ? mul[c0 + k] : 1.0f;
+                    const float *a = k == 0 ? a0 : k == 1 ? a1 : k == 2 ? a2 : a3;
+                    if (add)
+                        for (u = 0; u < TSF__ATT_W; u++) o[u] += a[u] * f;
+                    else
+                        for (u = 0; u < TSF__ATT_W; u++) o[u] = a[u] * f;
+                }
+            }
+        return;
+    }
     for (d0 = 0; d0 < HS; d0 += 4)
         for (c0 = 0; c0 < SP; c0 += TSF__ATT_W) {
             float a0[TSF__ATT_W] = {0}, a1[TSF__ATT_W] = {0}, a2[TSF__ATT_W] = {0};
@@ -1973,70 +2010,83 @@ static void tsf__short_cols(float *y, size_t ldy, const float *w, const float *x
         }
 }
 
-/* One sequence and head of the fused forward, SL <= TSF__ATT_SHORT: q, k, v // (SL, HS) with
-   row stride 3D, o // (SL, HS) with row stride D, lse // (SL) or NULL. */
+/* One sequence and head of the fused forward, tsf__att_direct(SL, HS): q, k, v // (SL, HS)
+   with row stride 3D, o // (SL, HS) with row stride D, lse // (SL) or NULL. */
 static void tsf__attention_short_forward(float *o, float *lse, const float *q, const float *k,
                                          const float *v, int SL, int D, int HS, float scale) {
-    float qt[TSF__ATT_SHORT_HS * TSF__ATT_SHORT], p[TSF__ATT_SHORT * TSF__ATT_SHORT];
+    float qt[TSF__ATT_SHORT_HS * TSF__ATT_SHORT], p[TSF__ATT_LONG * TSF__ATT_SHORT];
     float inv[TSF__ATT_SHORT];
-    int SP = (SL + TSF__ATT_W - 1) / TSF__ATT_W * TSF__ATT_W, c0, j, u;
-    tsf__gather_t(qt, q, 3 * (size_t)D, SL, HS, SP);
-    tsf__short_rows(p, k, 3 * (size_t)D, qt, SL, HS, SP); /* p[j][i] = k_j . q_i */
-    for (c0 = 0; c0 < SP; c0 += TSF__ATT_W) {
-        float m[TSF__ATT_W], s[TSF__ATT_W] = {0};
-        for (u = 0; u < TSF__ATT_W; u++) m[u] = -INFINITY;
-        for (j = 0; j < SL; j++) /* the max over keys of each query's scaled scores */
-            for (u = 0; u < TSF__ATT_W; u++) {
-                float x = p[j * SP + c0 + u] * scale;
-                m[u] = x > m[u] ? x : m[u];
-            }
-        for (j = 0; j < SL; j++) /* p = exp(score - max), summed over keys */
-            for (u = 0; u < TSF__ATT_W; u++) {
-                float *x = p + j * SP + c0 + u;
-                *x = tsf__expf(*x * scale - m[u]);
-                s[u] += *x;
-            }
-        for (u = 0; u < TSF__ATT_W; u++) inv[c0 + u] = 1.0f / s[u];
-        for (u = 0; lse && u < tsf__min(TSF__ATT_W, SL - c0); u++) lse[c0 + u] = m[u] + logf(s[u]);
+    size_t ld3 = 3 * (size_t)D;
+    int q0, c0, j, u;
+    for (q0 = 0; q0 < SL; q0 += TSF__ATT_SHORT) { /* queries q0 .. q0+nq-1 against every key */
+        int nq = tsf__min(TSF__ATT_SHORT, SL - q0);
+        int SP = (nq + TSF__ATT_W - 1) / TSF__ATT_W * TSF__ATT_W;
+        tsf__gather_t(qt, q + (size_t)q0 * ld3, ld3, nq, HS, SP);
+        tsf__short_rows(p, k, ld3, qt, SL, HS, SP); /* p[j][i] = k_j . q_i // (SL, SP) */
+        for (c0 = 0; c0 < SP; c0 += TSF__ATT_W) {
+            float m[TSF__ATT_W], s[TSF__ATT_W] = {0};
+            for (u = 0; u < TSF__ATT_W; u++) m[u] = -INFINITY;
+            for (j = 0; j < SL; j++) /* the max over keys of each query's scaled scores */
+                for (u = 0; u < TSF__ATT_W; u++) {
+                    float x = p[j * SP + c0 + u] * scale;
+                    m[u] = x > m[u] ? x : m[u];
+                }
+            for (j = 0; j < SL; j++) /* p = exp(score - max), summed over keys */
+                for (u = 0; u < TSF__ATT_W; u++) {
+                    float *x = p + j * SP + c0 + u;
+                    *x = tsf__expf(*x * scale - m[u]);
+                    s[u] += *x;
+                }
+            for (u = 0; u < TSF__ATT_W; u++) inv[c0 + u] = 1.0f / s[u];
+            for (u = 0; lse && u < tsf__min(TSF__ATT_W, nq - c0); u++)
+                lse[q0 + c0 + u] = m[u] + logf(s[u]);
+        }
+        /* o = (p^T . v) / sum */
+        tsf__short_cols(o + (size_t)q0 * D, (size_t)D, p, v, ld3, inv, SL, nq, HS, SP, 0);
     }
-    /* o = (p^T . v) / sum */
-    tsf__short_cols(o, (size_t)D, p, v, 3 * (size_t)D, inv, SL, SL, HS, SP, 0);
 }
 
-/* One sequence and head of the fused backward, SL <= TSF__ATT_SHORT: with ld3 = 3D the row
-   stride of q, k, v and their gradients dq, dk, dv, and D that of o and dy (dout). */
+/* One sequence and head of the fused backward, tsf__att_direct(SL, HS): with ld3 = 3D the
+   row stride of q, k, v and their gradients dq, dk, dv, and D that of o and dy (dout). dk
+   and dv sum over the blocks of queries, in order. */
 static void tsf__attention_short_backward(float *dq, float *dk, float *dv, const float *q,
                                           const float *k, const float *v, const float *o,
                                           const float *dy, const float *lse, int SL, int D, int HS,
                                           float scale, int add) {
     float qt[TSF__ATT_SHORT_HS * TSF__ATT_SHORT], dyt[TSF__ATT_SHORT_HS * TSF__ATT_SHORT];
-    float p[TSF__ATT_SHORT * TSF__ATT_SHORT], ds[TSF__ATT_SHORT * TSF__ATT_SHORT];
-    float t[TSF__ATT_SHORT * TSF__ATT_SHORT], ls[TSF__ATT_SHORT] = {0}, di[TSF__ATT_SHORT] = {0};
+    float p[TSF__ATT_LONG * TSF__ATT_SHORT], ds[TSF__ATT_LONG * TSF__ATT_SHORT];
+    float t[TSF__ATT_SHORT * TSF__ATT_LONG], ls[TSF__ATT_SHORT], di[TSF__ATT_SHORT];
     size_t ld3 = 3 * (size_t)D;
-    int SP = (SL + TSF__ATT_W - 1) / TSF__ATT_W * TSF__ATT_W, i, j, d, u;
-    for (i = 0; i < SL; i++) { /* di = <dout, out> per query = <dp, p> of the softmax */
-        float acc = 0.0f;
-        for (d = 0; d < HS; d++) acc += dy[(size_t)i * D + d] * o[(size_t)i * D + d];
-        di[i] = acc, ls[i] = lse[i];
+    int SLP = (SL + TSF__ATT_W - 1) / TSF__ATT_W * TSF__ATT_W, q0, i, j, d, u;
+    for (q0 = 0; q0 < SL; q0 += TSF__ATT_SHORT) { /* queries q0 .. q0+nq-1 against every key */
+        int nq = tsf__min(TSF__ATT_SHORT, SL - q0);
+        int SP = (nq + TSF__ATT_W - 1) / TSF__ATT_W * TSF__ATT_W;
+        const float *qb = q + (size_t)q0 * ld3, *dyb = dy + (size_t)q0 * D;
+        for (i = 0; i < SP; i++) { /* di = <dout, out> per query = <dp, p> of the softmax */
+            float acc = 0.0f;
+            for (d = 0; i < nq && d < HS; d++)
+                acc += dyb[(size_t)i * D + d] * o[(size_t)(q0 + i) * D + d];
+            di[i] = acc, ls[i] = i < nq ? lse[q0 + i] : 0.0f; /* padded lanes: zeros */
+        }
+        tsf__gather_t(qt, qb, ld3, nq, HS, SP);
+        tsf__gather_t(dyt, dyb, (size_t)D, nq, HS, SP);
+        tsf__short_rows(p, k, ld3, qt, SL, HS, SP);   /* p[j][i] = k_j . q_i */
+        tsf__short_rows(ds, v, ld3, dyt, SL, HS, SP); /* ds[j][i] = v_j . dout_i = dp */
+        for (j = 0; j < SL; j++) /* p = exp(score - lse): the forward's; ds = scale p (dp - di) */
+            for (i = 0; i < SP; i += TSF__ATT_W)
+                for (u = 0; u < TSF__ATT_W; u++) {
+                    float *x = p + j * SP + i + u, *y = ds + j * SP + i + u;
+                    *x = tsf__expf(*x * scale - ls[i + u]);
+                    *y = scale * *x * (*y - di[i + u]);
+                }
+        /* dq = ds^T . k */
+        tsf__short_cols(dq + (size_t)q0 * ld3, ld3, ds, k, ld3, NULL, SL, nq, HS, SP, add);
+        /* dv (+)= p . dout and dk (+)= ds . q: the same products with lanes over keys */
+        tsf__transpose_short(t, p, nq, SL, SP, SLP);
+        tsf__short_cols(dv, ld3, t, dyb, (size_t)D, NULL, nq, SL, HS, SLP, add || q0 > 0);
+        tsf__transpose_short(t, ds, nq, SL, SP, SLP);
+        tsf__short_cols(dk, ld3, t, qb, ld3, NULL, nq, SL, HS, SLP, add || q0 > 0);
     }
-    tsf__gather_t(qt, q, ld3, SL, HS, SP);
-    tsf__gather_t(dyt, dy, (size_t)D, SL, HS, SP);
-    tsf__short_rows(p, k, ld3, qt, SL, HS, SP);   /* p[j][i] = k_j . q_i */
-    tsf__short_rows(ds, v, ld3, dyt, SL, HS, SP); /* ds[j][i] = v_j . dout_i = dp */
-    for (j = 0; j < SL; j++) /* p = exp(score - lse): the forward's; ds = scale p (dp - di) */
-        for (i = 0; i < SP; i += TSF__ATT_W)
-            for (u = 0; u < TSF__ATT_W; u++) {
-                float *x = p + j * SP + i + u, *y = ds + j * SP + i + u;
-                *x = tsf__expf(*x * scale - ls[i + u]);
-                *y = scale * *x * (*y - di[i + u]);
-            }
-    /* dq = ds^T . k */
-    tsf__short_cols(dq, ld3, ds, k, ld3, NULL, SL, SL, HS, SP, add);
-    /* dv = p . dout and dk = ds . q: the same products with lanes over keys */
-    tsf__transpose_short(t, p, SL, SP);
-    tsf__short_cols(dv, ld3, t, dy, (size_t)D, NULL, SL, SL, HS, SP, add);
-    tsf__transpose_short(t, ds, SL, SP);
-    tsf__short_cols(dk, ld3, t, q, ld3, NULL, SL, SL, HS, SP, add);
 }
 
 TSFDEF void tsf_attention_fused_forward(float *out, float *lse, const float *qkv, int S, int SL,
@@ -2045,7 +2095,7 @@ TSFDEF void tsf_attention_fused_forward(float *out, float *lse, const float *qkv
     float scale = 1.0f / sqrtf((float)HS);
     long it, items = (long)S * NH * nqb;
     TSF_ASSERT(NH > 0 && D % NH == 0);
-    if (SL <= TSF__ATT_SHORT && HS <= TSF__ATT_SHORT_HS && HS % 4 == 0) { /* (sequence, head) */
+    if (tsf__att_direct(SL, HS)) { /* one item: (sequence, head) */
         TSF__OMP_FOR((double)S * SL * SL * D > TSF__PAR_MM_WORK && S * NH > 1)
         for (it = 0; it < (long)S * NH; it++) {
             long s = it / NH;
@@ -2101,7 +2151,7 @@ static void tsf__attention_fused_backward(float *dqkv, const float *dout, const 
     float scale = 1.0f / sqrtf((float)HS);
     long it, items = (long)S * NH;
     TSF_ASSERT(NH > 0 && D % NH == 0);
-    if (SL <= TSF__ATT_SHORT && HS <= TSF__ATT_SHORT_HS && HS % 4 == 0) {
+    if (tsf__att_direct(SL, HS)) {
         TSF__OMP_FOR((double)S * SL * SL * D > TSF__PAR_MM_WORK && items > 1)
         for (it = 0; it < items; it++) {
             size_t qo = (size_t)(it / NH) * SL * D3 + (size_t)(it % NH) * HS;

@@ -112,6 +112,7 @@
 
 #define TARGET_ACC 0.95     /* the divided model's goal on the test set ...            */
 #define TARGET_SECONDS 180. /* ... within this wall time, with the default budget      */
+#define MAX_SHARDS 64       /* --shards: at most this many models train side by side     */
 #define PI_F 3.14159265f
 
 /* ==== the synthetic dataset ==================================================================
@@ -336,7 +337,7 @@ static int write_sheet(const char *path, const clipset *s, int z) {
 /* ==== options ================================================================================ */
 typedef struct opts {
     int steps, batch, frames, size, patch, dim, depth, heads, train_clips, test_clips, evals;
-    int threads, quick, variants[TSF_NUM_ATTENTION], nvariants;
+    int shards, threads, quick, variants[TSF_NUM_ATTENTION], nvariants;
     float lr, warmup, wd;
     unsigned long long seed;
     const char *out;
@@ -360,6 +361,7 @@ static void usage(FILE *f) {
                "  --warmup F       warm-up share (0.05)     --wd F          weight decay (1e-4)\n"
                "  --train-clips N  training set (8192)      --test-clips N  test set (512)\n"
                "  --evals N        test evaluations during training (12)\n"
+               "  --shards N       the batch's shards, one model each, run side by side (4)\n"
                "  --frames N (8)  --size N (32)  --patch N (8)  --dim N (64)  --depth N (2)\n"
                "  --heads N (8)    the model's shape\n"
                "  -h, --help       this help\n");
@@ -416,7 +418,7 @@ static int parse_args(int argc, char **argv, opts *o) {
     memset(o, 0, sizeof *o);
     o->batch = 16, o->frames = 8, o->size = 32, o->patch = 8, o->dim = 64, o->depth = 2;
     o->heads = 8, o->train_clips = 8192, o->lr = 0.025f, o->warmup = 0.05f, o->wd = 1e-4f;
-    o->out = "build/demo_out";
+    o->shards = 4, o->out = "build/demo_out";
     o->variants[0] = TSF_ATTN_DIVIDED, o->variants[1] = TSF_ATTN_JOINT;
     o->variants[2] = TSF_ATTN_SPACE, o->nvariants = 3;
     for (i = 1; i < argc; i++) {
@@ -439,6 +441,8 @@ static int parse_args(int argc, char **argv, opts *o) {
             ok = tt_int(a, v, 1, 1024, &o->threads);
         else if (!strcmp(a, "--batch"))
             ok = tt_int(a, v, 1, 1024, &o->batch);
+        else if (!strcmp(a, "--shards"))
+            ok = tt_int(a, v, 1, MAX_SHARDS, &o->shards);
         else if (!strcmp(a, "--lr"))
             ok = tt_float(a, v, 1e-6, 10, &o->lr);
         else if (!strcmp(a, "--warmup"))
@@ -485,6 +489,10 @@ static int parse_args(int argc, char **argv, opts *o) {
         tt_error("--dim %d is not a multiple of --heads %d", o->dim, o->heads);
         return -1;
     }
+    if (o->batch % o->shards) {
+        tt_error("--batch %d is not a multiple of --shards %d", o->batch, o->shards);
+        return -1;
+    }
     if (o->train_clips < o->batch) {
         tt_error("--train-clips %d is less than one batch (--batch %d)", o->train_clips, o->batch);
         return -1;
@@ -526,57 +534,101 @@ typedef struct result {
     size_t params, mem_bytes;
 } result;
 
-/* Test accuracy (all 8 classes), motion accuracy (the right twin pair: right/left, down/up,
-   turning, approach/recede, which needs no frame order) and direction accuracy (the right
-   class among the clips whose pair was right: only frame order tells it). */
-static tsf_status evaluate(tsf_model *m, const clipset *test, float *x, int *labels, int B,
-                           point *pt, double *class_acc) {
-    int i, b, correct = 0, pair = 0, hit[NCLASS] = {0}, count[NCLASS] = {0}, *idx;
-    double loss_sum = 0;
-    idx = (int *)tt_malloc((size_t)B * sizeof *idx);
-    for (i = 0; i < test->n; i += B) {
-        int nb = test->n - i < B ? test->n - i : B;
-        float loss;
-        tsf_status st;
-        for (b = 0; b < nb; b++) idx[b] = i + b;
-        clips_input(x, labels, test, idx, nb, NULL, &m->cfg);
-        st = tsf_model_loss(m, x, labels, nb, test->T, test->S, test->S, 0, &loss);
-        if (st != TSF_OK) {
-            free(idx);
-            return st;
-        }
-        loss_sum += (double)loss * nb;
-        for (b = 0; b < nb; b++) {
-            int k = tt_argmax(m->acts.logits + (size_t)b * NCLASS, NCLASS), y = labels[b];
-            correct += k == y, pair += k / 2 == y / 2, hit[y] += k == y, count[y]++;
-        }
-    }
-    free(idx);
-    pt->test_loss = loss_sum / test->n;
-    pt->test_acc = (double)correct / test->n;
-    pt->motion_acc = (double)pair / test->n;
-    pt->direction_acc = pair ? (double)correct / pair : 0.0;
-    if (class_acc)
-        for (i = 0; i < NCLASS; i++) class_acc[i] = count[i] ? (double)hit[i] / count[i] : 0.0;
+/* The batch is split into o->shards equal shards, each run forward and backward by a model of
+   its own (its activations and gradients; a copy of shard 0's weights), side by side on the
+   threads: one parallel region a step instead of one per layer and op, which small models
+   need to keep two or more cores busy (their matmuls are too small to split well). Shard 0's
+   model holds the weights SGD updates; the shards' gradients are summed into its gradients in
+   shard order and divided by the shard count (tsf_sgd_step's accum), which gives the batch's
+   mean gradient. The shard count, not the thread count, fixes every sum's order, so a run
+   gives the same numbers with any thread count. */
+typedef struct shards {
+    int n, nb;          /* shard count; clips a shard (batch / n)                           */
+    tsf_model *m;       /* n models; m[0] holds the weights                                */
+    tsf_status *st;     /* n statuses of the last pass                                     */
+    float *loss;        /* n mean losses of the last pass                                  */
+    float *x;           /* n * nb clips of input                                           */
+    int *labels, *idx;  /* n * nb labels; n * nb clip indices                              */
+    unsigned char *buf; /* n * nb rendered clips                                           */
+} shards;
+
+/* The other shards' models take shard 0's weights (called inside the shards' loop). */
+static void shard_sync(shards *s, int k) {
+    if (k) memcpy(s->m[k].param_memory, s->m[0].param_memory, s->m[0].param_floats * sizeof(float));
+}
+
+/* The first failed shard's status, or TSF_OK. */
+static tsf_status shards_status(const shards *s) {
+    int k;
+    for (k = 0; k < s->n; k++)
+        if (s->st[k] != TSF_OK) return s->st[k];
     return TSF_OK;
 }
 
+/* Test accuracy (all 8 classes), motion accuracy (the right twin pair: right/left, down/up,
+   turning, approach/recede, which needs no frame order) and direction accuracy (the right
+   class among the clips whose pair was right: only frame order tells it). Chunks of nb clips
+   go to the shards in turn; the sums are taken in chunk order afterwards. */
+static tsf_status evaluate(shards *s, const clipset *test, point *pt, double *class_acc) {
+    int i, k, chunks = (test->n + s->nb - 1) / s->nb, correct = 0, pair = 0;
+    int hit[NCLASS] = {0}, count[NCLASS] = {0};
+    int *pred = (int *)tt_malloc((size_t)test->n * sizeof *pred);
+    double *closs = (double *)tt_malloc((size_t)chunks * sizeof *closs), loss_sum = 0;
+    tsf_status st;
+#pragma omp parallel for schedule(static) if (s->n > 1)
+    for (k = 0; k < s->n; k++) {
+        float *x = s->x + (size_t)k * s->nb * 3 * test->T * test->S * test->S;
+        int *labels = s->labels + (size_t)k * s->nb, *idx = s->idx + (size_t)k * s->nb, c, b;
+        shard_sync(s, k);
+        s->st[k] = TSF_OK;
+        for (c = k; c < chunks && s->st[k] == TSF_OK; c += s->n) {
+            int first = c * s->nb, nb = test->n - first < s->nb ? test->n - first : s->nb;
+            float loss;
+            for (b = 0; b < nb; b++) idx[b] = first + b;
+            clips_input(x, labels, test, idx, nb, NULL, &s->m[k].cfg);
+            s->st[k] = tsf_model_loss(&s->m[k], x, labels, nb, test->T, test->S, test->S, 0, &loss);
+            closs[c] = (double)loss * nb;
+            for (b = 0; b < nb; b++)
+                pred[first + b] = tt_argmax(s->m[k].acts.logits + (size_t)b * NCLASS, NCLASS);
+        }
+    }
+    if ((st = shards_status(s)) == TSF_OK) {
+        for (i = 0; i < chunks; i++) loss_sum += closs[i];
+        for (i = 0; i < test->n; i++) {
+            int p = pred[i], y = clip_label(i);
+            correct += p == y, pair += p / 2 == y / 2, hit[y] += p == y, count[y]++;
+        }
+        pt->test_loss = loss_sum / test->n;
+        pt->test_acc = (double)correct / test->n;
+        pt->motion_acc = (double)pair / test->n;
+        pt->direction_acc = pair ? (double)correct / pair : 0.0;
+        if (class_acc)
+            for (i = 0; i < NCLASS; i++) class_acc[i] = count[i] ? (double)hit[i] / count[i] : 0.0;
+    }
+    free(pred), free(closs);
+    return st;
+}
+
 static int tty; /* stdout is a terminal: progress lines are redrawn in place with \r */
+
+static void shards_free(shards *s) {
+    int k;
+    if (s->m)
+        for (k = 0; k < s->n; k++) tsf_model_free(&s->m[k]);
+    free(s->m), free(s->st), free(s->loss), free(s->x), free(s->labels), free(s->idx), free(s->buf);
+}
 
 /* Train one variant on the shared data; fills *res and appends to the CSV. 0 on error. */
 static int train_variant(const opts *o, int attention, const clipset *train, const clipset *test,
                          FILE *csv, result *res) {
     tsf_config cfg = demo_config(o, attention);
-    tsf_model m;
-    tsf_status st;
+    shards sh;
+    tsf_status st = TSF_OK;
     tsf_sgd sgd = tsf_sgd_default();
     const char *name = tsf_attention_name(attention);
     size_t clip_floats = 3 * (size_t)o->frames * o->size * o->size, pb = 0, ab = 0, tb = 0;
-    float *x = (float *)tt_malloc((size_t)o->batch * clip_floats * sizeof *x);
-    unsigned char *buf = (unsigned char *)tt_malloc((size_t)o->batch * clip_bytes(train));
-    int *labels = (int *)tt_malloc((size_t)o->batch * sizeof *labels);
     int *perm = (int *)tt_malloc((size_t)train->n * sizeof *perm);
-    int steps_per_epoch = train->n / o->batch, step, b, next_eval = 1, ok = 0;
+    int steps_per_epoch = train->n / o->batch, step, b, k, next_eval = 1, ok = 0;
     int width = snprintf(NULL, 0, "%d", o->steps);
     long long epoch = -1, warmup = (long long)((double)o->warmup * o->steps + 0.5);
     double t0 = tt_now(), t_model = 0, t_eval = 0, last_draw = 0, loss_sum = 0;
@@ -585,25 +637,34 @@ static int train_variant(const opts *o, int attention, const clipset *train, con
     memset(res, 0, sizeof *res);
     res->attention = attention;
     res->points = (point *)tt_malloc((size_t)o->evals * sizeof *res->points);
-    if ((st = tsf_model_init(&m, &cfg, o->batch, o->seed)) != TSF_OK) {
-        tt_error("%s: cannot create the model: %s", name, tsf_status_string(st));
+    sh.n = o->shards, sh.nb = o->batch / o->shards;
+    sh.m = (tsf_model *)tt_malloc((size_t)sh.n * sizeof *sh.m);
+    memset(sh.m, 0, (size_t)sh.n * sizeof *sh.m);
+    sh.st = (tsf_status *)tt_malloc((size_t)sh.n * sizeof *sh.st);
+    sh.loss = (float *)tt_malloc((size_t)sh.n * sizeof *sh.loss);
+    sh.x = (float *)tt_malloc((size_t)o->batch * clip_floats * sizeof *sh.x);
+    sh.labels = (int *)tt_malloc((size_t)o->batch * sizeof *sh.labels);
+    sh.idx = (int *)tt_malloc((size_t)o->batch * sizeof *sh.idx);
+    sh.buf = (unsigned char *)tt_malloc((size_t)o->batch * clip_bytes(train));
+    for (k = 0; k < sh.n && st == TSF_OK; k++) {
+        if ((st = tsf_model_init(&sh.m[k], &cfg, sh.nb, o->seed)) != TSF_OK) break;
+        sh.m[k].cfg.keep_acts = 1; /* a small model: keep the norms' and GELU's outputs */
+        if (k == 0) tsf_model_init_params_scratch(&sh.m[0], o->seed); /* from scratch */
+        st = tsf_model_train_init(&sh.m[k]);
+    }
+    if (st != TSF_OK) {
+        tt_error("%s: cannot create the models: %s", name, tsf_status_string(st));
         goto done;
     }
-    tsf_model_init_params_scratch(&m, o->seed); /* the library's weights for from scratch */
-    m.cfg.keep_acts = 1; /* a small model: keep the norms' and GELU's outputs, remake none */
-    if ((st = tsf_model_train_init(&m)) != TSF_OK) {
-        tt_error("%s: cannot set up training: %s", name, tsf_status_string(st));
-        tsf_model_free(&m);
-        goto done;
-    }
-    res->params = tsf_config_num_params(&m.cfg);
-    res->gflops = 1e-9 * tsf_config_flops(&m.cfg, 0, 0, 0); /* the paper's: multiply-adds */
-    tsf_model_bytes(&m.cfg, o->batch, 0, 0, 0, &pb, &ab);
-    tsf_model_train_bytes(&m.cfg, o->batch, 0, 0, 0, &tb);
-    res->mem_bytes = pb + ab + tb;
+    res->params = tsf_config_num_params(&sh.m[0].cfg);
+    res->gflops = 1e-9 * tsf_config_flops(&sh.m[0].cfg, 0, 0, 0); /* the paper's: multiply-adds */
+    tsf_model_bytes(&sh.m[0].cfg, sh.nb, 0, 0, 0, &pb, &ab);
+    tsf_model_train_bytes(&sh.m[0].cfg, sh.nb, 0, 0, 0, &tb);
+    res->mem_bytes = (size_t)sh.n * (pb + ab + tb);
     sgd.weight_decay = o->wd, sgd.clip_norm = 1.0f;
     for (step = 0; step < o->steps; step++) {
-        float loss, lr = tsf_lr_cosine(o->lr, step, warmup, o->steps);
+        float loss = 0, lr = tsf_lr_cosine(o->lr, step, warmup, o->steps);
+        const int *order;
         double ts;
         if (step / steps_per_epoch != epoch) { /* a new epoch: a new order of the clips */
             tsf_rng er;
@@ -611,32 +672,54 @@ static int train_variant(const opts *o, int attention, const clipset *train, con
             tsf_rng_seed(&er, tsf_sample_seed(o->seed, epoch, -2));
             tsf_shuffle(perm, train->n, &er);
         }
-        clips_input(x, labels, train, perm + (size_t)(step % steps_per_epoch) * o->batch, o->batch,
-                    buf, &m.cfg);
+        order = perm + (size_t)(step % steps_per_epoch) * o->batch;
         ts = tt_now();
-        tsf_model_zero_grad(&m);
-        st = tsf_model_loss(&m, x, labels, o->batch, o->frames, o->size, o->size, 1, &loss);
-        if (st == TSF_OK) st = tsf_model_backward(&m, NULL);
-        if (st == TSF_OK) st = tsf_sgd_step(&m, &sgd, lr, 1, NULL);
+#pragma omp parallel for schedule(static) if (sh.n > 1)
+        for (k = 0; k < sh.n; k++) { /* each shard: its clips, forward and backward */
+            size_t first = (size_t)k * sh.nb;
+            float *x = sh.x + first * clip_floats;
+            shard_sync(&sh, k);
+            clips_input(x, sh.labels + first, train, order + first, sh.nb,
+                        sh.buf + first * clip_bytes(train), &sh.m[k].cfg);
+            tsf_model_zero_grad(&sh.m[k]);
+            sh.st[k] = tsf_model_loss(&sh.m[k], x, sh.labels + first, sh.nb, o->frames, o->size,
+                                      o->size, 1, &sh.loss[k]);
+            if (sh.st[k] == TSF_OK) sh.st[k] = tsf_model_backward(&sh.m[k], NULL);
+        }
+        if ((st = shards_status(&sh)) == TSF_OK && sh.n > 1) { /* shard 0 += the others, in order */
+            size_t n, i;
+            float *g0 = tsf_model_grad_buffer(&sh.m[0], &n);
+            long long j, chunks = (long long)((n + 4095) / 4096);
+#pragma omp parallel for schedule(static) private(i, k)
+            for (j = 0; j < chunks; j++) {
+                size_t end = (size_t)j * 4096 + 4096 < n ? (size_t)j * 4096 + 4096 : n;
+                for (k = 1; k < sh.n; k++) {
+                    const float *g = tsf_model_grad_buffer(&sh.m[k], NULL);
+                    for (i = (size_t)j * 4096; i < end; i++) g0[i] += g[i];
+                }
+            }
+        }
+        if (st == TSF_OK) st = tsf_sgd_step(&sh.m[0], &sgd, lr, sh.n, NULL);
         t_model += tt_now() - ts;
         if (st != TSF_OK) {
             if (tty) putchar('\n');
             tt_error("%s: step %d: %s%s", name, step + 1, tsf_status_string(st),
                      st == TSF_ERR_NONFINITE ? ": training diverged; try a lower --lr" : "");
-            tsf_model_free(&m);
             goto done;
         }
-        loss_sum += (double)loss, seen += o->batch;
-        for (b = 0; b < o->batch; b++)
-            hits += tt_argmax(m.acts.logits + (size_t)b * NCLASS, NCLASS) == labels[b];
+        for (k = 0; k < sh.n; k++) loss += sh.loss[k];
+        loss_sum += (double)(loss / sh.n), seen += o->batch;
+        for (k = 0; k < sh.n; k++)
+            for (b = 0; b < sh.nb; b++)
+                hits += tt_argmax(sh.m[k].acts.logits + (size_t)b * NCLASS, NCLASS) ==
+                        sh.labels[k * sh.nb + b];
         /* an evaluation point: steps k * steps / evals, k = 1 .. evals */
         if (step + 1 == (int)(((long long)next_eval * o->steps) / o->evals)) {
             point *pt = &res->points[res->npoints++];
             double te = tt_now(), cls[NCLASS];
-            int k, n = (int)(seen / o->batch);
-            if ((st = evaluate(&m, test, x, labels, o->batch, pt, cls)) != TSF_OK) {
+            int n = (int)(seen / o->batch);
+            if ((st = evaluate(&sh, test, pt, cls)) != TSF_OK) {
                 tt_error("%s: evaluation: %s", name, tsf_status_string(st));
-                tsf_model_free(&m);
                 goto done;
             }
             t_eval += tt_now() - te;
@@ -675,10 +758,9 @@ static int train_variant(const opts *o, int attention, const clipset *train, con
     }
     res->seconds = tt_now() - t0;
     res->ms_step = 1e3 * t_model / o->steps;
-    tsf_model_free(&m);
     ok = 1;
 done:
-    free(x), free(buf), free(labels), free(perm);
+    shards_free(&sh), free(perm);
     return ok;
 }
 
