@@ -1919,6 +1919,27 @@ static void tsf__transpose_short(float *dst, const float *src, int nq, int SL, i
     }
 }
 
+/* o // (TSF__ATT_W) (+)= a times f. add: += (else =). */
+static inline void tsf__short_row_out(float *o, const float *a, float f, int add) {
+    int u;
+    if (add)
+        for (u = 0; u < TSF__ATT_W; u++) o[u] += a[u] * f;
+    else
+        for (u = 0; u < TSF__ATT_W; u++) o[u] = a[u] * f;
+}
+
+/* Rows 0 .. nr-1 (nr <= 4) of y // (4, TSF__ATT_W) (row stride ld) (+)= a0 .. a3, times
+   mul[k] if mul is not NULL (else 1: that changes nothing). Written out row by row, so that
+   the four sums stay in registers. */
+static inline void tsf__short_out(float *y, size_t ld, const float *a0, const float *a1,
+                                  const float *a2, const float *a3, const float *mul, int nr,
+                                  int add) {
+    tsf__short_row_out(y, a0, mul ? mul[0] : 1.0f, add);
+    if (nr > 1) tsf__short_row_out(y + ld, a1, mul ? mul[1] : 1.0f, add);
+    if (nr > 2) tsf__short_row_out(y + 2 * ld, a2, mul ? mul[2] : 1.0f, add);
+    if (nr > 3) tsf__short_row_out(y + 3 * ld, a3, mul ? mul[3] : 1.0f, add);
+}
+
 /* c // (n, SP) = a // (n, HS) (row stride lda) . bt // (HS, SP): row r of c is the sum over
    d of a[r][d] times row d of bt, lanes side by side; four rows at a time (four independent
    sums, each row of bt loaded once for them). */
@@ -1940,13 +1961,7 @@ static void tsf__short_rows(float *c, const float *a, size_t lda, const float *b
                     a2[u] += x2 * b[u], a3[u] += x3 * b[u];
                 }
             }
-            for (k = 0; k < nr; k++)
-                memcpy(c + (size_t)(r0 + k) * SP + c0,
-                       k == 0   ? a0
-                       : k == 1 ? a1
-                       : k == 2 ? a2
-                                : a3,
-                       sizeof a0);
+            tsf__short_out(c + (size_t)r0 * SP + c0, SP, a0, a1, a2, a3, NULL, nr, 0);
         }
     }
 }
@@ -1964,7 +1979,7 @@ static void tsf__short_cols(float *y, size_t ldy, const float *w, const float *x
             for (d0 = 0; d0 < HS; d0 += TSF__ATT_W) {
                 float a0[TSF__ATT_W] = {0}, a1[TSF__ATT_W] = {0}, a2[TSF__ATT_W] = {0};
                 float a3[TSF__ATT_W] = {0};
-                int k, nr = tsf__min(4, SL - c0);
+                int nr = tsf__min(4, SL - c0);
                 for (r = 0; r < n; r++) {
                     const float *wr = w + (size_t)r * SP + c0, *xr = x + (size_t)r * ldx + d0;
                     float w0 = wr[0], w1 = wr[1], w2 = wr[2], w3 = wr[3];
@@ -1973,14 +1988,8 @@ static void tsf__short_cols(float *y, size_t ldy, const float *w, const float *x
                         a2[u] += w2 * xr[u], a3[u] += w3 * xr[u];
                     }
                 }
-                for (k = 0; k < nr; k++) {
-                    float *o = y + (size_t)(c0 + k) * ldy + d0, f = mul ? mul[c0 + k] : 1.0f;
-                    const float *a = k == 0 ? a0 : k == 1 ? a1 : k == 2 ? a2 : a3;
-                    if (add)
-                        for (u = 0; u < TSF__ATT_W; u++) o[u] += a[u] * f;
-                    else
-                        for (u = 0; u < TSF__ATT_W; u++) o[u] = a[u] * f;
-                }
+                tsf__short_out(y + (size_t)c0 * ldy + d0, ldy, a0, a1, a2, a3,
+                               mul ? mul + c0 : NULL, nr, add);
             }
         return;
     }
