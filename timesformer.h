@@ -1950,6 +1950,24 @@ static void tsf__short_rows(float *c, const float *a, size_t lda, const float *b
         const float *ar[4]; /* the four rows (past n: the last again, not stored) */
         int nr = tsf__min(4, n - r0);
         for (k = 0; k < 4; k++) ar[k] = a + (size_t)(r0 + tsf__min(k, nr - 1)) * lda;
+#if defined(TSF__AVX512) || defined(TSF__AVX2)
+        for (c0 = 0; c0 < SP; c0 += TSF__ATT_W) { /* the same in named registers, with FMA */
+            __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, bv;
+            float *o = c + (size_t)r0 * SP + c0;
+            for (d = 0; d < HS; d++) {
+                bv = _mm256_loadu_ps(bt + (size_t)d * SP + c0);
+                s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[0] + d), bv, s0);
+                s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[1] + d), bv, s1);
+                s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[2] + d), bv, s2);
+                s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[3] + d), bv, s3);
+            }
+            _mm256_storeu_ps(o, s0);
+            if (nr > 1) _mm256_storeu_ps(o + SP, s1);
+            if (nr > 2) _mm256_storeu_ps(o + 2 * SP, s2);
+            if (nr > 3) _mm256_storeu_ps(o + 3 * SP, s3);
+        }
+        (void)u;
+#else
         for (c0 = 0; c0 < SP; c0 += TSF__ATT_W) {
             float a0[TSF__ATT_W] = {0}, a1[TSF__ATT_W] = {0}, a2[TSF__ATT_W] = {0};
             float a3[TSF__ATT_W] = {0};
@@ -1963,6 +1981,7 @@ static void tsf__short_rows(float *c, const float *a, size_t lda, const float *b
             }
             tsf__short_out(c + (size_t)r0 * SP + c0, SP, a0, a1, a2, a3, NULL, nr, 0);
         }
+#endif
     }
 }
 
@@ -1974,6 +1993,31 @@ static void tsf__short_rows(float *c, const float *a, size_t lda, const float *b
 static void tsf__short_cols(float *y, size_t ldy, const float *w, const float *x, size_t ldx,
                             const float *mul, int n, int SL, int HS, int SP, int add) {
     int d0, c0, r, u;
+#if defined(TSF__AVX512) || defined(TSF__AVX2)
+    if (HS % TSF__ATT_W == 0) { /* the same in named registers, with FMA */
+        for (c0 = 0; c0 < SL; c0 += 4)
+            for (d0 = 0; d0 < HS; d0 += TSF__ATT_W) {
+                __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, xv, f;
+                int k, nr = tsf__min(4, SL - c0);
+                for (r = 0; r < n; r++) {
+                    const float *wr = w + (size_t)r * SP + c0;
+                    xv = _mm256_loadu_ps(x + (size_t)r * ldx + d0);
+                    s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(wr), xv, s0);
+                    s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(wr + 1), xv, s1);
+                    s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(wr + 2), xv, s2);
+                    s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(wr + 3), xv, s3);
+                }
+                for (k = 0; k < nr; k++) {
+                    float *o = y + (size_t)(c0 + k) * ldy + d0;
+                    xv = k == 0 ? s0 : k == 1 ? s1 : k == 2 ? s2 : s3;
+                    if (mul) f = _mm256_set1_ps(mul[c0 + k]), xv = _mm256_mul_ps(xv, f);
+                    if (add) xv = _mm256_add_ps(xv, _mm256_loadu_ps(o));
+                    _mm256_storeu_ps(o, xv);
+                }
+            }
+        return;
+    }
+#endif
     if (HS % TSF__ATT_W == 0) {
         for (c0 = 0; c0 < SL; c0 += 4) /* rows c0 .. c0+3 of y (SP >= c0 + 4: a padded lane) */
             for (d0 = 0; d0 < HS; d0 += TSF__ATT_W) {
