@@ -8139,12 +8139,18 @@ typedef void (*tsf__ukernel_fn)(int kc, const float *a, const float *b, size_t l
        C // (M, N), row stride ldc  (+)=  A // (M, K), stride lda  .  B // (N, K), stride ldb ^T */
 typedef void (*tsf__dot_fn)(int M, int N, int K, const float *A, size_t lda, const float *B,
                             size_t ldb, float *C, size_t ldc, int accumulate);
+/* The same with A read in place, not packed: the tile's element (r, p) of op(A) at
+   a[r * ars + p * aks] (rows past `rows` are not read). */
+typedef void (*tsf__ukernel_a_fn)(int kc, const float *a, size_t ars, size_t aks, const float *b,
+                                  size_t ldb, float *c, size_t ldc, int accumulate, int rows,
+                                  int cols);
 typedef struct tsf__ukernel {
     tsf__ukernel_fn fn;
     int mr, nr;
-    int partial;     /* writes partial tiles itself (else the driver uses a scratch tile) */
-    int direct_b;    /* can read an unpacked op(B) in place (masked loads) */
-    tsf__dot_fn dot; /* NULL: use fn for every shape */
+    int partial;            /* writes partial tiles itself (else the driver uses a scratch tile) */
+    int direct_b;           /* can read an unpacked op(B) in place (masked loads) */
+    tsf__dot_fn dot;        /* NULL: use fn for every shape */
+    tsf__ukernel_a_fn fn_a; /* NULL: A is always packed */
 } tsf__ukernel;
 
 /* The portable kernel: 4 x 16. The j loop is written for compilers to vectorise: with
@@ -8327,16 +8333,26 @@ static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, con
 #define TSF__DIRECT_B 0
 #define TSF__Y_ROWS(X)                                                                             \
     X(0, c00, c01) X(1, c10, c11) X(2, c20, c21) X(3, c30, c31) X(4, c40, c41) X(5, c50, c51)
-static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb, float *c,
-                              size_t ldc, int accumulate, int rows, int cols) {
+/* A is read through six row pointers, so that the same loop serves a packed panel (ars 1, aks
+   MR) and op(A) in place (tsf__ukernel_simd_a). */
+static void tsf__ukernel_simd_a(int kc, const float *a, size_t ars, size_t aks, const float *b,
+                                size_t ldb, float *c, size_t ldc, int accumulate, int rows,
+                                int cols) {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, ar, b0, b1;
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);
     const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), lane);
+    /* rows past the edge read the last row again (not stored) */
+    const float *a0 = a, *a1 = a + (size_t)tsf__min(1, rows - 1) * ars;
+    const float *a2 = a + (size_t)tsf__min(2, rows - 1) * ars;
+    const float *a3 = a + (size_t)tsf__min(3, rows - 1) * ars;
+    const float *a4 = a + (size_t)tsf__min(4, rows - 1) * ars;
+    const float *a5 = a + (size_t)tsf__min(5, rows - 1) * ars;
+    size_t q = 0; /* p * aks */
     int p, full = rows == TSF__MR && cols == TSF__NR;
 #define TSF__Y_ZERO(r, x0, x1) x0 = x1 = _mm256_setzero_ps();
 #define TSF__Y_FMA(r, x0, x1)                                                                      \
-    ar = _mm256_broadcast_ss(a + (r));                                                             \
+    ar = _mm256_broadcast_ss(a##r + q);                                                            \
     x0 = _mm256_fmadd_ps(ar, b0, x0);                                                              \
     x1 = _mm256_fmadd_ps(ar, b1, x1);
 #define TSF__Y_STORE(r, x0, x1)                                                                    \
@@ -8356,7 +8372,7 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
         _mm256_maskstore_ps(c + (r)*ldc + 8, m1, x1);                                              \
     }
     TSF__Y_ROWS(TSF__Y_ZERO)
-    for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {
+    for (p = 0; p < kc; p++, q += aks, b += ldb) {
         b0 = _mm256_loadu_ps(b);
         b1 = _mm256_loadu_ps(b + 8);
         TSF__Y_ROWS(TSF__Y_FMA)
@@ -8366,6 +8382,11 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
 #undef TSF__Y_FMA
 #undef TSF__Y_STORE
 }
+static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb, float *c,
+                              size_t ldc, int accumulate, int rows, int cols) {
+    tsf__ukernel_simd_a(kc, a, 1, TSF__MR, b, ldb, c, ldc, accumulate, rows, cols);
+}
+#define TSF__KERNEL_A tsf__ukernel_simd_a
 #elif defined(TSF__NEON)
 /* 8 x 12: 24 q-register accumulators; per k, three vectors of B and two of A, whose lanes
    feed vfmaq_laneq_f32. */
@@ -8405,14 +8426,17 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
 #ifndef TSF__DOT
 #define TSF__DOT NULL
 #endif
-static const tsf__ukernel tsf__ukernel_default = {tsf__ukernel_simd, TSF__MR,       TSF__NR,
-                                                  TSF__PARTIAL,      TSF__DIRECT_B, TSF__DOT};
+#ifndef TSF__KERNEL_A
+#define TSF__KERNEL_A NULL
+#endif
+static const tsf__ukernel tsf__ukernel_default = {
+    tsf__ukernel_simd, TSF__MR, TSF__NR, TSF__PARTIAL, TSF__DIRECT_B, TSF__DOT, TSF__KERNEL_A};
 #else
 static const tsf__ukernel tsf__ukernel_default = {
-    tsf__ukernel_portable, TSF__P_MR, TSF__P_NR, 1, 0, NULL};
+    tsf__ukernel_portable, TSF__P_MR, TSF__P_NR, 1, 0, NULL, NULL};
 #endif
 static const tsf__ukernel tsf__ukernel_scalar = {
-    tsf__ukernel_portable, TSF__P_MR, TSF__P_NR, 1, 0, NULL};
+    tsf__ukernel_portable, TSF__P_MR, TSF__P_NR, 1, 0, NULL, NULL};
 
 /* A product is cut into at least this many tasks when it has the rows for them, that is
    when each gets TSF__MM_MIN_ROWS rows (fewer would spend more time packing B). */
@@ -8422,6 +8446,11 @@ static const tsf__ukernel tsf__ukernel_scalar = {
    of C (packing would not pay for itself: the small products of attention), or when a
    task's block of it is contiguous already (rows no longer than the block is wide). */
 #define TSF__DIRECT_B_MAX_M 64
+/* A is read in place, unpacked, by kernels that can (fn_a), when it is not transposed (its
+   rows run along K) and C has at most this many columns: a packed panel of A would serve
+   only a few tiles (a small model's products). A transposed A stays packed: read in place,
+   each step of K would fetch another row for six values. */
+#define TSF__DIRECT_A_MAX_N 256
 
 #if defined(TSF__AVX512) || defined(TSF__AVX2)
 /* dst[q*ld + r] = src[r*lds + q] for r, q < 8: an 8 x 8 block transposed in registers (pairs
@@ -8575,6 +8604,7 @@ static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, t
     int mr = uk->mr, nr = uk->nr, p0, ir, jr, i, j;
     int ncp = (nc + nr - 1) / nr * nr; /* nc rounded up to whole panels */
     int direct = uk->direct_b && !d->trans_b && (d->M <= TSF__DIRECT_B_MAX_M || d->ldb <= nc);
+    int direct_a = uk->fn_a && !d->trans_a && d->N <= TSF__DIRECT_A_MAX_N;
     if (d->K == 0) { /* empty sum: C = 0, or C unchanged */
         for (i = 0; i < mc && !d->accumulate; i++)
             memset(C + (size_t)(i0 + i) * d->ldc + j0, 0, (size_t)nc * sizeof(float));
@@ -8597,14 +8627,20 @@ static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, t
         }
         for (ir = 0; ir < mc; ir += mr) {
             int rows = tsf__min(mr, mc - ir);
-            tsf__pack_a(apack, d, A, i0 + ir, p0, kc, mr);
+            /* op(A)'s rows i0+ir.. at depth p0: in place, or packed */
+            const float *a = d->trans_a ? A + (size_t)p0 * d->lda + i0 + ir
+                                        : A + (size_t)(i0 + ir) * d->lda + p0;
+            size_t ars = d->trans_a ? 1 : (size_t)d->lda, aks = d->trans_a ? (size_t)d->lda : 1;
+            if (!direct_a) tsf__pack_a(apack, d, A, i0 + ir, p0, kc, mr);
             for (jr = 0; jr < nc; jr += nr) {
                 int cols = tsf__min(nr, nc - jr);
                 float *c = C + (size_t)(i0 + ir) * d->ldc + j0 + jr;
                 const float *b =
                     direct ? B + (size_t)p0 * d->ldb + j0 + jr : bpack + (size_t)jr * kc;
                 size_t ldb = direct ? (size_t)d->ldb : (size_t)nr;
-                if (uk->partial || (rows == mr && cols == nr)) {
+                if (direct_a) {
+                    uk->fn_a(kc, a, ars, aks, b, ldb, c, (size_t)d->ldc, acc, rows, cols);
+                } else if (uk->partial || (rows == mr && cols == nr)) {
                     uk->fn(kc, apack, b, ldb, c, (size_t)d->ldc, acc, rows, cols);
                 } else { /* a partial tile goes through a full-size scratch tile */
                     for (i = 0; i < mr; i++)

@@ -70,6 +70,9 @@ suite asan "$CC $WARN -O1 -g -march=native -fsanitize=address,undefined -fno-san
     "ASAN_OPTIONS=detect_leaks=1 $OUT/asan"
 if [ -n "$HASAVX2" ]; then
     suite avx2 "$CC $WARN -O2 -g -mavx2 -mfma $T -o $OUT/avx2 -lm" "$OUT/avx2"
+    # the AVX2 kernels read edges in place (masks, clamped rows): under the sanitizers too
+    suite asan-avx2 "$CC $WARN -O1 -g -mavx2 -mfma -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $T -o $OUT/asan-avx2 -lm" \
+        "ASAN_OPTIONS=detect_leaks=1 $OUT/asan-avx2"
 fi
 if have clang; then
     suite clang "clang $WARN -O2 -g -march=native $T -o $OUT/clang -lm" "$OUT/clang"
