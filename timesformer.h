@@ -631,7 +631,8 @@ typedef struct tsf_acts {
     float *res1;                      /* (LS, R, D) tokens after the attention residual          */
     float *ln2, *ln2_mean, *ln2_rstd; /* (LS, R, D), (LS, R) x2                              */
     float *fch, *fch_gelu;            /* (LS, R, HM) MLP hidden layer before (training) and
-                                         after GELU                                             */
+                                         after GELU; with cfg.keep_acts fch holds GELU' at
+                                         it instead, all that backward needs of it       */
     float *out;                       /* (LS, R, D) block outputs                                */
     float *keep;                      /* (L, B*N + SA + SM) drop-path scales, see below          */
     float *att;                       /* (L, SA, NH, SL, SL) every block's attention
@@ -1606,9 +1607,10 @@ TSFDEF void tsf_layernorm_backward(float *dinp, float *dweight, float *dbias, co
 /* ---- gelu -------------------------------------------------------------------------------- */
 static inline float tsf__gelu(float x) { return 0.5f * x * tsf__one_plus_erf(x); }
 /* d/dx 0.5 x (1 + erf(x/sqrt2)) = 0.5 (1 + erf(x/sqrt2)) + x * pdf(x) */
-static inline float tsf__gelu_grad(float x) {
-    return 0.5f * tsf__one_plus_erf(x) + x * TSF__INV_SQRT_2PI * tsf__expf(-0.5f * x * x);
+static inline float tsf__gelu_grad_from(float x, float one_plus_erf) { /* given 1 + erf */
+    return 0.5f * one_plus_erf + x * TSF__INV_SQRT_2PI * tsf__expf(-0.5f * x * x);
 }
+static inline float tsf__gelu_grad(float x) { return tsf__gelu_grad_from(x, tsf__one_plus_erf(x)); }
 
 /* GELU's kernels take four chunks of TSF__LANES values a loop and write each step for all
    four: erf's polynomial and exp are one long chain of dependent operations, and four
@@ -1616,11 +1618,14 @@ static inline float tsf__gelu_grad(float x) {
    as fast with 8-float AVX2 vectors; the same with AVX-512's 16). */
 #define TSF__GELU_W (4 * TSF__LANES)
 
-/* out // (n) = GELU(inp + bias) (bias // (n) may be NULL); pre, if not NULL, gets inp + bias.
-   Through local arrays: nothing aliased, so compilers vectorise it. out and pre may alias
-   inp. */
-static void tsf__gelu_n(float *out, float *pre, const float *inp, const float *bias, int n) {
-    float v[TSF__GELU_W] = {0}, bb[TSF__GELU_W] = {0}, g[TSF__GELU_W];
+/* out // (n) = GELU(inp + bias) (bias // (n) may be NULL); pre, if not NULL, gets inp + bias,
+   or with deriv GELU'(inp + bias): all that backward needs, which then costs a product instead
+   of erf and two exps (one of them shared here with GELU). The same operations as
+   tsf__gelu and tsf__gelu_grad, so the same bits. Through local arrays: nothing aliased, so
+   compilers vectorise it. out and pre may alias inp. */
+static void tsf__gelu_n(float *out, float *pre, const float *inp, const float *bias, int n,
+                        int deriv) {
+    float v[TSF__GELU_W] = {0}, bb[TSF__GELU_W] = {0}, g[TSF__GELU_W], e[TSF__GELU_W];
     int j, u, w;
     for (j = 0; j < n; j += TSF__GELU_W) {
         w = tsf__min(TSF__GELU_W, n - j);
@@ -1628,6 +1633,26 @@ static void tsf__gelu_n(float *out, float *pre, const float *inp, const float *b
         if (bias) {
             memcpy(bb, bias + j, (size_t)w * sizeof(float));
             for (u = 0; u < TSF__GELU_W; u++) v[u] += bb[u];
+        }
+        if (deriv) {
+            for (u = 0; u < TSF__LANES; u++) { /* four chains: 1 + erf */
+                e[u] = tsf__one_plus_erf(v[u]);
+                e[u + TSF__LANES] = tsf__one_plus_erf(v[u + TSF__LANES]);
+                e[u + 2 * TSF__LANES] = tsf__one_plus_erf(v[u + 2 * TSF__LANES]);
+                e[u + 3 * TSF__LANES] = tsf__one_plus_erf(v[u + 3 * TSF__LANES]);
+            }
+            for (u = 0; u < TSF__GELU_W; u++) g[u] = 0.5f * v[u] * e[u]; /* tsf__gelu */
+            for (u = 0; u < TSF__LANES; u++) { /* four chains: tsf__gelu_grad */
+                e[u] = tsf__gelu_grad_from(v[u], e[u]);
+                e[u + TSF__LANES] = tsf__gelu_grad_from(v[u + TSF__LANES], e[u + TSF__LANES]);
+                e[u + 2 * TSF__LANES] =
+                    tsf__gelu_grad_from(v[u + 2 * TSF__LANES], e[u + 2 * TSF__LANES]);
+                e[u + 3 * TSF__LANES] =
+                    tsf__gelu_grad_from(v[u + 3 * TSF__LANES], e[u + 3 * TSF__LANES]);
+            }
+            memcpy(pre + j, e, (size_t)w * sizeof(float));
+            memcpy(out + j, g, (size_t)w * sizeof(float));
+            continue;
         }
         for (u = 0; u < TSF__LANES; u++) { /* four chains */
             g[u] = tsf__gelu(v[u]);
@@ -1672,7 +1697,7 @@ TSFDEF void tsf_gelu_forward(float *out, const float *inp, size_t n) {
     for (b = 0; b < (long)((n + TSF__EW_BLOCK - 1) / TSF__EW_BLOCK); b++) {
         size_t i = (size_t)b * TSF__EW_BLOCK;
         tsf__gelu_n(out + i, NULL, inp + i, NULL,
-                    (int)(n - i < TSF__EW_BLOCK ? n - i : TSF__EW_BLOCK));
+                    (int)(n - i < TSF__EW_BLOCK ? n - i : TSF__EW_BLOCK), 0);
     }
 }
 
@@ -1687,8 +1712,9 @@ TSFDEF void tsf_gelu_backward(float *dinp, const float *dout, const float *inp, 
 }
 
 /* ---- linear + GELU ----------------------------------------------------------------------- */
-TSFDEF void tsf_linear_gelu_forward(float *out, float *pre, const float *inp, const float *weight,
-                                    const float *bias, int M, int IN, int OUT) {
+/* pre gets fc's output, or with deriv (and pre) GELU' at it (see tsf__gelu_n). */
+static void tsf__linear_gelu_forward(float *out, float *pre, const float *inp, const float *weight,
+                                     const float *bias, int M, int IN, int OUT, int deriv) {
     float *y = pre ? pre : out; /* the product lands in pre, or in out (inference) */
     long m;
     /* y // (M, OUT) = inp // (M, IN) . weight // (OUT, IN) ^T */
@@ -1697,25 +1723,36 @@ TSFDEF void tsf_linear_gelu_forward(float *out, float *pre, const float *inp, co
     TSF__OMP_FOR((double)M * OUT > TSF__PAR_WORK / 8)
     for (m = 0; m < M; m++)
         tsf__gelu_n(out + (size_t)m * OUT, pre ? y + (size_t)m * OUT : NULL, y + (size_t)m * OUT,
-                    bias, OUT);
+                    bias, OUT, deriv && pre);
+}
+TSFDEF void tsf_linear_gelu_forward(float *out, float *pre, const float *inp, const float *weight,
+                                    const float *bias, int M, int IN, int OUT) {
+    tsf__linear_gelu_forward(out, pre, inp, weight, bias, M, IN, OUT, 0);
 }
 
+/* deriv: pre holds GELU' at fc's output already (tsf__linear_gelu_forward's deriv). */
 static void tsf__linear_gelu_backward(float *dinp, float *dweight, float *dbias, float *dpre,
                                       const float *dout, const float *pre, const float *inp,
-                                      const float *weight, int M, int IN, int OUT, int add) {
+                                      const float *weight, int M, int IN, int OUT, int add,
+                                      int deriv) {
     long m;
     /* dpre = dout * GELU'(pre), then the linear layer's backward from dpre */
     TSF__OMP_FOR((double)M * OUT > TSF__PAR_WORK / 8)
-    for (m = 0; m < M; m++)
-        tsf__gelu_grad_n(dpre + (size_t)m * OUT, dout + (size_t)m * OUT, pre + (size_t)m * OUT, OUT,
-                         0);
+    for (m = 0; m < M; m++) {
+        size_t o = (size_t)m * OUT;
+        int j;
+        if (deriv) /* the product tsf__gelu_grad_n takes, in the same order */
+            for (j = 0; j < OUT; j++) dpre[o + j] = pre[o + j] * dout[o + j];
+        else
+            tsf__gelu_grad_n(dpre + o, dout + o, pre + o, OUT, 0);
+    }
     tsf__linear_backward(dinp, dweight, dbias, dpre, inp, weight, M, IN, OUT, add);
 }
 TSFDEF void tsf_linear_gelu_backward(float *dinp, float *dweight, float *dbias, float *dpre,
                                      const float *dout, const float *pre, const float *inp,
                                      const float *weight, int M, int IN, int OUT) {
     tsf__linear_gelu_backward(dinp, dweight, dbias, dpre, dout, pre, inp, weight, M, IN, OUT,
-                              TSF__ADD);
+                              TSF__ADD, 0);
 }
 
 /* ---- softmax ----------------------------------------------------------------------------- */
@@ -3223,7 +3260,8 @@ static void tsf__block_forward(tsf_model *m, const tsf__shape *sp, const tsf_par
     keep += s.SA;
     /* MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))) */
     tsf_layernorm_forward(t.ln2, t.ln2_mean, t.ln2_rstd, t.res1, w.ln2_w, w.ln2_b, (int)R, D, eps);
-    tsf_linear_gelu_forward(t.fch_gelu, t.fch, t.ln2, w.fc1_w, w.fc1_b, (int)R, D, HM);
+    /* fch: fc1's output for backward, or with keep_acts (nothing to remake from it) GELU' */
+    tsf__linear_gelu_forward(t.fch_gelu, t.fch, t.ln2, w.fc1_w, w.fc1_b, (int)R, D, HM, s.keep);
     if (m->dropout_seed) tsf__dropout(t.fch_gelu, R * HM, m, l);
     tsf_linear_forward(tmp, t.fch_gelu, w.fc2_w, w.fc2_b, (int)R, HM, D);
     tsf__drop_path_apply(tmp, keep, (size_t)s.SM, R / (size_t)s.SM, D);
@@ -3514,7 +3552,7 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
     if (m->dropout_seed) tsf__dropout(d->dhidden, R * HM, m, l);
     /* dhidden: d(GELU output), then in place d(fc1 output) */
     tsf__linear_gelu_backward(d->dnorm, gw.fc1_w, gw.fc1_b, d->dhidden, d->dhidden, t.fch, t.ln2,
-                              w.fc1_w, (int)R, D, HM, TSF__SET);
+                              w.fc1_w, (int)R, D, HM, TSF__SET, s.keep);
     tsf__layernorm_backward(d->dres, gw.ln2_w, gw.ln2_b, d->dnorm, t.res1, w.ln2_w, t.ln2_mean,
                             t.ln2_rstd, (int)R, D, TSF__ADD); /* dres = d(res1) */
 
