@@ -2022,27 +2022,36 @@ static void tsf__short_rows(float *c, const float *a, size_t lda, const float *b
     }
 }
 
-/* y // (SL, HS) (row stride ldy) (+)= w^T . x: w // (n, SP) holds lanes over y's rows, x //
-   (n, HS) (row stride ldx); y[i][d] = sum over r of w[r][i] x[r][d], times mul[i] if mul is
-   not NULL. add: += (else =). When HS is a multiple of the lanes, four rows of y at a time
-   with lanes over its columns (whole vectors stored); else four columns d at a time with
-   lanes over its rows (HS is a multiple of 4). Both sum over r in order: the same bits. */
-static void tsf__short_cols(float *y, size_t ldy, const float *w, const float *x, size_t ldx,
-                            const float *mul, int n, int SL, int HS, int SP, int add) {
+/* y // (SL, HS) (row stride ldy) (+)= w^T . x: y[i][d] = sum over r < n of w(r, i) x[r][d],
+   times mul[i] if mul is not NULL, with w(r, i) at w[r * wr + i * wi] and x // (n, HS) (row
+   stride ldx). add: += (else =). When HS is a multiple of the lanes, four rows of y at a time
+   with lanes over its columns (whole vectors stored), for any strides of w; else four columns
+   d at a time with lanes over y's rows, which must then be w's contiguous lanes (wi == 1,
+   rows padded to a multiple of the lanes; HS a multiple of 4). Every branch sums over r in
+   order. */
+static void tsf__short_cols(float *y, size_t ldy, const float *w, size_t wr, size_t wi,
+                            const float *x, size_t ldx, const float *mul, int n, int SL, int HS,
+                            int add) {
     int d0, c0, r, u;
-#if defined(TSF__AVX512) || defined(TSF__AVX2)
-    if (HS % TSF__ATT_W == 0) { /* the same in named registers, with FMA */
-        for (c0 = 0; c0 < SL; c0 += 4)
+    if (HS % TSF__ATT_W == 0) {
+        for (c0 = 0; c0 < SL; c0 += 4) { /* rows c0 .. c0+3 of y (past SL: the last again) */
+            int nr = tsf__min(4, SL - c0);
+            const float *w0 = w + (size_t)c0 * wi,
+                        *w1 = w + (size_t)(c0 + tsf__min(1, nr - 1)) * wi;
+            const float *w2 = w + (size_t)(c0 + tsf__min(2, nr - 1)) * wi;
+            const float *w3 = w + (size_t)(c0 + tsf__min(3, nr - 1)) * wi;
             for (d0 = 0; d0 < HS; d0 += TSF__ATT_W) {
+#if defined(TSF__AVX512) || defined(TSF__AVX2)
+                /* in named registers, with FMA */
                 __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, xv, f;
-                int k, nr = tsf__min(4, SL - c0);
+                int k;
                 for (r = 0; r < n; r++) {
-                    const float *wr = w + (size_t)r * SP + c0;
+                    size_t q = (size_t)r * wr;
                     xv = _mm256_loadu_ps(x + (size_t)r * ldx + d0);
-                    s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(wr), xv, s0);
-                    s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(wr + 1), xv, s1);
-                    s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(wr + 2), xv, s2);
-                    s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(wr + 3), xv, s3);
+                    s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w0 + q), xv, s0);
+                    s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(w1 + q), xv, s1);
+                    s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(w2 + q), xv, s2);
+                    s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(w3 + q), xv, s3);
                 }
                 for (k = 0; k < nr; k++) {
                     float *o = y + (size_t)(c0 + k) * ldy + d0;
@@ -2051,40 +2060,38 @@ static void tsf__short_cols(float *y, size_t ldy, const float *w, const float *x
                     if (add) xv = _mm256_add_ps(xv, _mm256_loadu_ps(o));
                     _mm256_storeu_ps(o, xv);
                 }
-            }
-        return;
-    }
-#endif
-    if (HS % TSF__ATT_W == 0) {
-        for (c0 = 0; c0 < SL; c0 += 4) /* rows c0 .. c0+3 of y (SP >= c0 + 4: a padded lane) */
-            for (d0 = 0; d0 < HS; d0 += TSF__ATT_W) {
+                (void)u;
+#else
                 float a0[TSF__ATT_W] = {0}, a1[TSF__ATT_W] = {0}, a2[TSF__ATT_W] = {0};
                 float a3[TSF__ATT_W] = {0};
-                int nr = tsf__min(4, SL - c0);
                 for (r = 0; r < n; r++) {
-                    const float *wr = w + (size_t)r * SP + c0, *xr = x + (size_t)r * ldx + d0;
-                    float w0 = wr[0], w1 = wr[1], w2 = wr[2], w3 = wr[3];
+                    size_t q = (size_t)r * wr;
+                    const float *xr = x + (size_t)r * ldx + d0;
+                    float v0 = w0[q], v1 = w1[q], v2 = w2[q], v3 = w3[q];
                     for (u = 0; u < TSF__ATT_W; u++) {
-                        a0[u] += w0 * xr[u], a1[u] += w1 * xr[u];
-                        a2[u] += w2 * xr[u], a3[u] += w3 * xr[u];
+                        a0[u] += v0 * xr[u], a1[u] += v1 * xr[u];
+                        a2[u] += v2 * xr[u], a3[u] += v3 * xr[u];
                     }
                 }
                 tsf__short_out(y + (size_t)c0 * ldy + d0, ldy, a0, a1, a2, a3,
                                mul ? mul + c0 : NULL, nr, add);
+#endif
             }
+        }
         return;
     }
+    TSF_ASSERT(wi == 1);
     for (d0 = 0; d0 < HS; d0 += 4)
-        for (c0 = 0; c0 < SP; c0 += TSF__ATT_W) {
+        for (c0 = 0; c0 < SL; c0 += TSF__ATT_W) {
             float a0[TSF__ATT_W] = {0}, a1[TSF__ATT_W] = {0}, a2[TSF__ATT_W] = {0};
             float a3[TSF__ATT_W] = {0}, f[TSF__ATT_W];
             int nu = tsf__min(TSF__ATT_W, SL - c0);
             for (r = 0; r < n; r++) {
-                const float *wr = w + (size_t)r * SP + c0, *xr = x + (size_t)r * ldx + d0;
+                const float *wv = w + (size_t)r * wr + c0, *xr = x + (size_t)r * ldx + d0;
                 float x0 = xr[0], x1 = xr[1], x2 = xr[2], x3 = xr[3];
                 for (u = 0; u < TSF__ATT_W; u++) {
-                    a0[u] += wr[u] * x0, a1[u] += wr[u] * x1;
-                    a2[u] += wr[u] * x2, a3[u] += wr[u] * x3;
+                    a0[u] += wv[u] * x0, a1[u] += wv[u] * x1;
+                    a2[u] += wv[u] * x2, a3[u] += wv[u] * x3;
                 }
             }
             for (u = 0; u < TSF__ATT_W; u++) f[u] = mul ? mul[c0 + u] : 1.0f;
@@ -2132,7 +2139,8 @@ static void tsf__attention_short_forward(float *o, float *lse, const float *q, c
                 lse[q0 + c0 + u] = m[u] + logf(s[u]);
         }
         /* o = (p^T . v) / sum */
-        tsf__short_cols(o + (size_t)q0 * D, (size_t)D, p, v, ld3, inv, SL, nq, HS, SP, 0);
+        tsf__short_cols(o + (size_t)q0 * D, (size_t)D, p, (size_t)SP, 1, v, ld3, inv, SL, nq, HS,
+                        0);
     }
 }
 
@@ -2170,12 +2178,21 @@ static void tsf__attention_short_backward(float *dq, float *dk, float *dv, const
                     *y = scale * *x * (*y - di[i + u]);
                 }
         /* dq = ds^T . k */
-        tsf__short_cols(dq + (size_t)q0 * ld3, ld3, ds, k, ld3, NULL, SL, nq, HS, SP, add);
-        /* dv (+)= p . dout and dk (+)= ds . q: the same products with lanes over keys */
-        tsf__transpose_short(t, p, nq, SL, SP, SLP);
-        tsf__short_cols(dv, ld3, t, dyb, (size_t)D, NULL, nq, SL, HS, SLP, add || q0 > 0);
-        tsf__transpose_short(t, ds, nq, SL, SP, SLP);
-        tsf__short_cols(dk, ld3, t, qb, ld3, NULL, nq, SL, HS, SLP, add || q0 > 0);
+        tsf__short_cols(dq + (size_t)q0 * ld3, ld3, ds, (size_t)SP, 1, k, ld3, NULL, SL, nq, HS,
+                        add);
+        /* dv (+)= p . dout and dk (+)= ds . q: p and ds read across their lanes; or, with
+           lanes over keys (a head not a multiple of the lanes), transposed first */
+        if (HS % TSF__ATT_W == 0) {
+            tsf__short_cols(dv, ld3, p, 1, (size_t)SP, dyb, (size_t)D, NULL, nq, SL, HS,
+                            add || q0 > 0);
+            tsf__short_cols(dk, ld3, ds, 1, (size_t)SP, qb, ld3, NULL, nq, SL, HS, add || q0 > 0);
+        } else {
+            tsf__transpose_short(t, p, nq, SL, SP, SLP);
+            tsf__short_cols(dv, ld3, t, (size_t)SLP, 1, dyb, (size_t)D, NULL, nq, SL, HS,
+                            add || q0 > 0);
+            tsf__transpose_short(t, ds, nq, SL, SP, SLP);
+            tsf__short_cols(dk, ld3, t, (size_t)SLP, 1, qb, ld3, NULL, nq, SL, HS, add || q0 > 0);
+        }
     }
 }
 
