@@ -379,8 +379,10 @@ typedef struct tsf_matmul_desc {
     float *C;          /* C is M x N                                                    */
     int ldc;           /*   row stride of C (0: N)                                      */
     int accumulate;    /* 0: C = op(A).op(B); 1: C += op(A).op(B)                       */
-    const float *bias; /* NULL, or N values then added to every row of C (a linear layer's
-                          bias, added tile by tile while the tile is in cache)          */
+    const float *bias; /* NULL, or N values added to every row of C (a linear layer's
+                          bias: tile by tile while the tile is in cache, or where a kernel
+                          reads A in place as the start of the sums; the rounding differs
+                          by an ulp or so, not the result's meaning)                   */
     /* Batched form, for attention: count * group products. Item (s, g) uses
        X + s*stride_X + g*group_stride_X for X in A, B, C. 0 counts mean 1. */
     int count, group;
@@ -1618,23 +1620,18 @@ static inline float tsf__gelu_grad(float x) { return tsf__gelu_grad_from(x, tsf_
    as fast with 8-float AVX2 vectors; the same with AVX-512's 16). */
 #define TSF__GELU_W (4 * TSF__LANES)
 
-/* out // (n) = GELU(inp + bias) (bias // (n) may be NULL); pre, if not NULL, gets inp + bias,
-   or with deriv GELU'(inp + bias): all that backward needs, which then costs a product instead
-   of erf and two exps (one of them shared here with GELU). The same operations as
-   tsf__gelu and tsf__gelu_grad, so the same bits. Through local arrays: nothing aliased, so
-   compilers vectorise it. out and pre may alias inp. */
-static void tsf__gelu_n(float *out, float *pre, const float *inp, const float *bias, int n,
-                        int deriv) {
-    float v[TSF__GELU_W] = {0}, bb[TSF__GELU_W] = {0}, g[TSF__GELU_W], e[TSF__GELU_W];
+/* out // (n) = GELU(inp); dgelu // (n), if not NULL, gets GELU'(inp) too: all that backward
+   needs, which then costs a product instead of erf and two exps (one of them shared here
+   with GELU). The same operations as tsf__gelu and tsf__gelu_grad, so the same bits.
+   Through local arrays: nothing aliased, so compilers vectorise it. out and dgelu may alias
+   inp. */
+static void tsf__gelu_n(float *out, float *dgelu, const float *inp, int n) {
+    float v[TSF__GELU_W] = {0}, g[TSF__GELU_W], e[TSF__GELU_W];
     int j, u, w;
     for (j = 0; j < n; j += TSF__GELU_W) {
         w = tsf__min(TSF__GELU_W, n - j);
         memcpy(v, inp + j, (size_t)w * sizeof(float));
-        if (bias) {
-            memcpy(bb, bias + j, (size_t)w * sizeof(float));
-            for (u = 0; u < TSF__GELU_W; u++) v[u] += bb[u];
-        }
-        if (deriv) {
+        if (dgelu) {
             for (u = 0; u < TSF__LANES; u++) { /* four chains: 1 + erf */
                 e[u] = tsf__one_plus_erf(v[u]);
                 e[u + TSF__LANES] = tsf__one_plus_erf(v[u + TSF__LANES]);
@@ -1650,7 +1647,7 @@ static void tsf__gelu_n(float *out, float *pre, const float *inp, const float *b
                 e[u + 3 * TSF__LANES] =
                     tsf__gelu_grad_from(v[u + 3 * TSF__LANES], e[u + 3 * TSF__LANES]);
             }
-            memcpy(pre + j, e, (size_t)w * sizeof(float));
+            memcpy(dgelu + j, e, (size_t)w * sizeof(float));
             memcpy(out + j, g, (size_t)w * sizeof(float));
             continue;
         }
@@ -1660,7 +1657,6 @@ static void tsf__gelu_n(float *out, float *pre, const float *inp, const float *b
             g[u + 2 * TSF__LANES] = tsf__gelu(v[u + 2 * TSF__LANES]);
             g[u + 3 * TSF__LANES] = tsf__gelu(v[u + 3 * TSF__LANES]);
         }
-        if (pre) memcpy(pre + j, v, (size_t)w * sizeof(float));
         memcpy(out + j, g, (size_t)w * sizeof(float));
     }
 }
@@ -1696,8 +1692,7 @@ TSFDEF void tsf_gelu_forward(float *out, const float *inp, size_t n) {
     TSF__OMP_FOR((double)n > TSF__PAR_WORK / 8)
     for (b = 0; b < (long)((n + TSF__EW_BLOCK - 1) / TSF__EW_BLOCK); b++) {
         size_t i = (size_t)b * TSF__EW_BLOCK;
-        tsf__gelu_n(out + i, NULL, inp + i, NULL,
-                    (int)(n - i < TSF__EW_BLOCK ? n - i : TSF__EW_BLOCK), 0);
+        tsf__gelu_n(out + i, NULL, inp + i, (int)(n - i < TSF__EW_BLOCK ? n - i : TSF__EW_BLOCK));
     }
 }
 
@@ -1717,13 +1712,13 @@ static void tsf__linear_gelu_forward(float *out, float *pre, const float *inp, c
                                      const float *bias, int M, int IN, int OUT, int deriv) {
     float *y = pre ? pre : out; /* the product lands in pre, or in out (inference) */
     long m;
-    /* y // (M, OUT) = inp // (M, IN) . weight // (OUT, IN) ^T */
-    tsf_matmul_nt(y, inp, weight, M, OUT, IN, 0);
-    /* one pass: y += bias, out = GELU(y) */
+    /* y // (M, OUT) = inp // (M, IN) . weight // (OUT, IN) ^T + bias: tsf_linear_forward */
+    tsf_linear_forward(y, inp, weight, bias, M, IN, OUT);
+    /* out = GELU(y) */
     TSF__OMP_FOR((double)M * OUT > TSF__PAR_WORK / 8)
     for (m = 0; m < M; m++)
-        tsf__gelu_n(out + (size_t)m * OUT, pre ? y + (size_t)m * OUT : NULL, y + (size_t)m * OUT,
-                    bias, OUT, deriv && pre);
+        tsf__gelu_n(out + (size_t)m * OUT, deriv && pre ? y + (size_t)m * OUT : NULL,
+                    y + (size_t)m * OUT, OUT);
 }
 TSFDEF void tsf_linear_gelu_forward(float *out, float *pre, const float *inp, const float *weight,
                                     const float *bias, int M, int IN, int OUT) {
@@ -8195,10 +8190,11 @@ typedef void (*tsf__ukernel_fn)(int kc, const float *a, const float *b, size_t l
 typedef void (*tsf__dot_fn)(int M, int N, int K, const float *A, size_t lda, const float *B,
                             size_t ldb, float *C, size_t ldc, int accumulate);
 /* The same with A read in place, not packed: the tile's element (r, p) of op(A) at
-   a[r * ars + p * aks] (rows past `rows` are not read). */
+   a[r * ars + p * aks] (rows past `rows` are not read); bias // (cols), if not NULL, starts
+   every row's sums (a linear layer's bias, in the first block of K). */
 typedef void (*tsf__ukernel_a_fn)(int kc, const float *a, size_t ars, size_t aks, const float *b,
-                                  size_t ldb, float *c, size_t ldc, int accumulate, int rows,
-                                  int cols);
+                                  size_t ldb, const float *bias, float *c, size_t ldc,
+                                  int accumulate, int rows, int cols);
 typedef struct tsf__ukernel {
     tsf__ukernel_fn fn;
     int mr, nr;
@@ -8391,8 +8387,8 @@ static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, con
 /* A is read through six row pointers, so that the same loop serves a packed panel (ars 1, aks
    MR) and op(A) in place (tsf__ukernel_simd_a). */
 static void tsf__ukernel_simd_a(int kc, const float *a, size_t ars, size_t aks, const float *b,
-                                size_t ldb, float *c, size_t ldc, int accumulate, int rows,
-                                int cols) {
+                                size_t ldb, const float *bias, float *c, size_t ldc, int accumulate,
+                                int rows, int cols) {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, ar, b0, b1;
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);
@@ -8405,7 +8401,7 @@ static void tsf__ukernel_simd_a(int kc, const float *a, size_t ars, size_t aks, 
     const float *a5 = a + (size_t)tsf__min(5, rows - 1) * ars;
     size_t q = 0; /* p * aks */
     int p, full = rows == TSF__MR && cols == TSF__NR;
-#define TSF__Y_ZERO(r, x0, x1) x0 = x1 = _mm256_setzero_ps();
+#define TSF__Y_ZERO(r, x0, x1) x0 = b0, x1 = b1;
 #define TSF__Y_FMA(r, x0, x1)                                                                      \
     ar = _mm256_broadcast_ss(a##r + q);                                                            \
     x0 = _mm256_fmadd_ps(ar, b0, x0);                                                              \
@@ -8426,6 +8422,8 @@ static void tsf__ukernel_simd_a(int kc, const float *a, size_t ars, size_t aks, 
         _mm256_maskstore_ps(c + (r)*ldc, m0, x0);                                                  \
         _mm256_maskstore_ps(c + (r)*ldc + 8, m1, x1);                                              \
     }
+    b0 = bias ? _mm256_maskload_ps(bias, m0) : _mm256_setzero_ps(); /* the sums' start */
+    b1 = bias ? _mm256_maskload_ps(bias + 8, m1) : _mm256_setzero_ps();
     TSF__Y_ROWS(TSF__Y_ZERO)
     for (p = 0; p < kc; p++, q += aks, b += ldb) {
         b0 = _mm256_loadu_ps(b);
@@ -8439,7 +8437,7 @@ static void tsf__ukernel_simd_a(int kc, const float *a, size_t ars, size_t aks, 
 }
 static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb, float *c,
                               size_t ldc, int accumulate, int rows, int cols) {
-    tsf__ukernel_simd_a(kc, a, 1, TSF__MR, b, ldb, c, ldc, accumulate, rows, cols);
+    tsf__ukernel_simd_a(kc, a, 1, TSF__MR, b, ldb, NULL, c, ldc, accumulate, rows, cols);
 }
 #define TSF__KERNEL_A tsf__ukernel_simd_a
 #elif defined(TSF__NEON)
@@ -8693,8 +8691,9 @@ static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, t
                 const float *b =
                     direct ? B + (size_t)p0 * d->ldb + j0 + jr : bpack + (size_t)jr * kc;
                 size_t ldb = direct ? (size_t)d->ldb : (size_t)nr;
-                if (direct_a) {
-                    uk->fn_a(kc, a, ars, aks, b, ldb, c, (size_t)d->ldc, acc, rows, cols);
+                if (direct_a) { /* with the bias in the first block's sums */
+                    const float *bias = d->bias && p0 == 0 ? d->bias + j0 + jr : NULL;
+                    uk->fn_a(kc, a, ars, aks, b, ldb, bias, c, (size_t)d->ldc, acc, rows, cols);
                 } else if (uk->partial || (rows == mr && cols == nr)) {
                     uk->fn(kc, apack, b, ldb, c, (size_t)d->ldc, acc, rows, cols);
                 } else { /* a partial tile goes through a full-size scratch tile */
@@ -8706,7 +8705,7 @@ static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, t
                     for (i = 0; i < rows; i++)
                         for (j = 0; j < cols; j++) c[i * d->ldc + j] = edge[i * nr + j];
                 }
-                if (d->bias && p0 + kc == d->K) /* the tile is done: its bias, while hot */
+                if (d->bias && !direct_a && p0 + kc == d->K) /* the tile is done: its bias */
                     tsf__add_bias(c, d->ldc, d->bias + j0 + jr, rows, cols);
             }
         }
