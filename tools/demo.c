@@ -27,6 +27,15 @@
    the same budget, data and order (with --variants all, also sparse_local_global and axial,
    whose extra steps' weights get the same scale).
 
+   How it uses the cores: a model this small has products too small to split well across
+   threads (one parallel region per layer and op, each a few microseconds of work), so each
+   step's batch is cut into 4 shards of 4 clips, each run forward and backward by a model of
+   its own (its own activations and gradients, a copy of the weights) on whichever thread is
+   free: one parallel region a step. The shards' gradients are summed in shard order and SGD
+   updates the first model's weights, which the others copy before the next step. The shard
+   count, not the thread count, fixes every sum, so the numbers do not depend on the threads;
+   --shards 1 is the unsharded step.
+
    Output on stdout: a progress line per variant (redrawn in place with \r on a terminal:
    step, epoch, loss, accuracy, clips/s, ETA) and a line at each of 12 test evaluations; then a
    table (test accuracy, motion and direction accuracy, ms per training step, parameters,
@@ -58,6 +67,8 @@
                         deterministic, and gives the same numbers with any thread count
        --out DIR        where log.csv, curves.svg and clips.ppm go (default build/demo_out)
        --threads N      OpenMP threads (default: OMP_NUM_THREADS, else every core)
+       --shards N       shards of the batch, one model each, run side by side (default 4;
+                        a divisor of --batch)
        --batch N, --lr F, --warmup F (share of the steps), --wd F, --train-clips N,
        --test-clips N, --evals N, --frames N, --size N, --patch N, --dim N, --depth N,
        --heads N        the recipe and the model (defaults above)
@@ -1020,9 +1031,10 @@ int main(int argc, char **argv) {
                res[i].gflops, (double)res[i].mem_bytes / 1e6, hms(res[i].seconds, t1));
     printf("  motion: the right kind of motion (the twin pair); direction: the right one of the\n"
            "  pair, of the clips whose pair was right (only frame order tells it). ms/step:\n"
-           "  forward + backward + SGD; GFLOPs: multiply-adds a clip (the paper's count);\n"
-           "  memory: weights + activations + training buffers (peak RSS of this process:\n"
-           "  %.1f MB); time: wall time with data and evaluation.\n",
+           "  the clips' input, forward + backward + SGD; GFLOPs: multiply-adds a clip (the\n"
+           "  paper's count); memory: the shards' weights + activations + training buffers\n"
+           "  (peak RSS of this process, with the kept training set: %.1f MB); time: wall\n"
+           "  time with evaluation.\n",
            peak_rss_mb());
     printf("\nper-class test accuracy (%%)\n%-12s", "");
     for (k = 0; k < NCLASS; k++) printf(" %8s", class_short[k]);
