@@ -125,8 +125,10 @@ THREADING
    Kernels too small to pay for waking a thread run on one. With several threads on cores
    that other programs share, OMP_WAIT_POLICY=passive keeps waiting threads from spinning.
    The library has no global mutable state: separate data on separate threads just works.
-   Do not call the kernels from inside your own OpenMP parallel region unless nested
-   parallelism is what you want.
+   Called from inside your own OpenMP parallel region, with nesting off (OpenMP's default),
+   the kernels run on the calling thread: that is how several small models can train side
+   by side, one a thread, which keeps the cores busier than one model's small products can
+   (tools/demo.c runs each step's batch as shards so).
 
 SIMD
 
@@ -8178,7 +8180,8 @@ TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *
 /* A micro-kernel computes one MR x NR tile of C (only its first `rows` rows and `cols`
    columns are written):
        C // (rows, cols), row stride ldc  (+)=  a // (kc, MR) . b // (kc, NR), b row stride ldb
-   a is always a packed panel (padded with zeros). b is a packed panel (ldb == NR) or, for
+   a is a packed panel (padded with zeros; kernels with fn_a can also read op(A) in
+   place, below). b is a packed panel (ldb == NR) or, for
    kernels with `direct_b`, op(B) itself, read in place with masked loads. With
    accumulate == 0 the tile is overwritten. Kernels without `partial` always get rows == MR
    and cols == NR. */
