@@ -8180,10 +8180,9 @@ TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *
 /* A micro-kernel computes one MR x NR tile of C (only its first `rows` rows and `cols`
    columns are written):
        C // (rows, cols), row stride ldc  (+)=  a // (kc, MR) . b // (kc, NR), b row stride ldb
-   a is a packed panel (padded with zeros; kernels with fn_a can also read op(A) in
-   place, below). b is a packed panel (ldb == NR) or, for
-   kernels with `direct_b`, op(B) itself, read in place with masked loads. With
-   accumulate == 0 the tile is overwritten. Kernels without `partial` always get rows == MR
+   a is a packed panel (padded with zeros; kernels with fn_a can also read op(A) in place,
+   below). b is a packed panel (ldb == NR) or, for kernels with `direct_b`, op(B) itself,
+   read in place with masked loads. With accumulate == 0 the tile is overwritten. Kernels without `partial` always get rows == MR
    and cols == NR. */
 typedef void (*tsf__ukernel_fn)(int kc, const float *a, const float *b, size_t ldb, float *c,
                                 size_t ldc, int accumulate, int rows, int cols);
