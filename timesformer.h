@@ -560,8 +560,10 @@ typedef struct tsf_config {
                               which backward otherwise makes again from what it keeps: one
                               LayerNorm pass a norm and one GELU pass a block fewer each
                               step, for (NS + 2) D + HM more floats a token a block (NS:
-                              the scheme's side steps). The same results. Small models
-                              trained from scratch gain most. Ignored with recompute [0]   */
+                              the scheme's side steps); and it keeps GELU's derivative,
+                              so backward's GELU is a product. The same results. Small
+                              models trained from scratch gain most. Ignored with
+                              recompute [0]                                                */
     int fused_sgd;         /* training never holds the whole gradient: tsf_model_backward_sgd
                               applies each block's SGD update as soon as its gradient is
                               complete, so gradients take one block's room, not L blocks' [0] */
