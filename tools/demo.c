@@ -289,20 +289,19 @@ typedef struct clipset {
 static size_t clip_bytes(const clipset *s) { return (size_t)s->T * s->S * s->S * 3; }
 static int clip_label(int i) { return i % NCLASS; }
 
-static void clip_render(const clipset *s, int i, unsigned char *out, float *work) {
+/* Clip i of the set into out // (T, S, S, 3). */
+static void clip_render(const clipset *s, int i, unsigned char *out) {
+    float *work = (float *)malloc((size_t)2 * s->S * s->S * 3 * sizeof(float));
+    if (!work) abort(); /* 25 KB at 32 x 32 */
     render_clip(out, clip_label(i), tsf_sample_seed(s->seed, 0, i), s->T, s->S, work);
+    free(work);
 }
 
 /* Every clip of the set into s->u8, in parallel. */
 static void render_set(clipset *s) {
     int i;
 #pragma omp parallel for schedule(static)
-    for (i = 0; i < s->n; i++) {
-        float *work = (float *)malloc((size_t)2 * s->S * s->S * 3 * sizeof(float));
-        if (!work) abort(); /* 25 KB at 32 x 32 */
-        clip_render(s, i, s->u8 + (size_t)i * clip_bytes(s), work);
-        free(work);
-    }
+    for (i = 0; i < s->n; i++) clip_render(s, i, s->u8 + (size_t)i * clip_bytes(s));
 }
 
 /* Clips idx[0..n) of the set as model input x // (n, 3, T, S, S), normalised with the model's
@@ -316,12 +315,7 @@ static void clips_input(float *x, int *labels, const clipset *s, const int *idx,
         const unsigned char *u8 = s->u8 ? s->u8 + (size_t)idx[b] * cb : buf + (size_t)b * cb;
         int t, c;
         size_t p;
-        if (!s->u8) {
-            float *work = (float *)malloc(2 * plane * 3 * sizeof(float));
-            if (!work) abort(); /* 25 KB at 32 x 32 */
-            clip_render(s, idx[b], buf + (size_t)b * cb, work);
-            free(work);
-        }
+        if (!s->u8) clip_render(s, idx[b], buf + (size_t)b * cb);
         labels[b] = clip_label(idx[b]);
         for (c = 0; c < 3; c++) {
             float scale = 1.0f / (255.0f * cfg->std[c]), shift = cfg->mean[c] / cfg->std[c];
@@ -340,11 +334,10 @@ static int write_sheet(const char *path, const clipset *s, int z) {
     int T = s->T, S = s->S, W = T * (S * z + 2), H = NCLASS * (S * z + 2), k, t, y, x, ok;
     unsigned char *pic = (unsigned char *)tt_malloc((size_t)W * H * 3);
     unsigned char *clip = (unsigned char *)tt_malloc(clip_bytes(s));
-    float *work = (float *)tt_malloc((size_t)2 * S * S * 3 * sizeof(float));
     FILE *f;
     memset(pic, 255, (size_t)W * H * 3);
     for (k = 0; k < NCLASS; k++) { /* clip k of the set has class k */
-        clip_render(s, k, clip, work);
+        clip_render(s, k, clip);
         for (t = 0; t < T; t++)
             for (y = 0; y < S * z; y++)
                 for (x = 0; x < S * z; x++)
@@ -356,7 +349,7 @@ static int write_sheet(const char *path, const clipset *s, int z) {
     ok = f && fprintf(f, "P6\n%d %d\n255\n", W, H) > 0 &&
          fwrite(pic, 1, (size_t)W * H * 3, f) == (size_t)W * H * 3;
     if (f && fclose(f) != 0) ok = 0;
-    free(pic), free(clip), free(work);
+    free(pic), free(clip);
     return ok;
 }
 
@@ -560,14 +553,10 @@ typedef struct result {
     size_t params, mem_bytes;
 } result;
 
-/* The batch is split into o->shards equal shards, each run forward and backward by a model of
-   its own (its activations and gradients; a copy of shard 0's weights), side by side on the
-   threads: one parallel region a step instead of one per layer and op, which small models
-   need to keep two or more cores busy (their matmuls are too small to split well). Shard 0's
-   model holds the weights SGD updates; the shards' gradients are summed into its gradients in
-   shard order and divided by the shard count (tsf_sgd_step's accum), which gives the batch's
-   mean gradient. The shard count, not the thread count, fixes every sum's order, so a run
-   gives the same numbers with any thread count. */
+/* The batch's shards ("How it uses the cores" at the top): shard 0's model holds the weights
+   SGD updates; the shards' gradients are summed into its gradients in shard order and divided
+   by the shard count (tsf_sgd_step's accum), which gives the batch's mean gradient. */
+#define GRAD_CHUNK 4096 /* floats of gradient a thread sums at a time */
 typedef struct shards {
     int n, nb;          /* shard count; clips a shard (batch / n)                           */
     tsf_model *m;       /* n models; m[0] holds the weights                                */
@@ -715,13 +704,13 @@ static int train_variant(const opts *o, int attention, const clipset *train, con
         if ((st = shards_status(&sh)) == TSF_OK && sh.n > 1) { /* shard 0 += the others, in order */
             size_t n, i;
             float *g0 = tsf_model_grad_buffer(&sh.m[0], &n);
-            long long j, chunks = (long long)((n + 4095) / 4096);
+            long long j, chunks = (long long)((n + GRAD_CHUNK - 1) / GRAD_CHUNK);
 #pragma omp parallel for schedule(static) private(i, k)
             for (j = 0; j < chunks; j++) {
-                size_t end = (size_t)j * 4096 + 4096 < n ? (size_t)j * 4096 + 4096 : n;
+                size_t i0 = (size_t)j * GRAD_CHUNK, end = n - i0 < GRAD_CHUNK ? n : i0 + GRAD_CHUNK;
                 for (k = 1; k < sh.n; k++) {
                     const float *g = tsf_model_grad_buffer(&sh.m[k], NULL);
-                    for (i = (size_t)j * 4096; i < end; i++) g0[i] += g[i];
+                    for (i = i0; i < end; i++) g0[i] += g[i];
                 }
             }
         }
