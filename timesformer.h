@@ -1981,7 +1981,7 @@ static inline void tsf__short_out(float *y, size_t ld, const float *a0, const fl
    sums, each row of bt loaded once for them). */
 static void tsf__short_rows(float *c, const float *a, size_t lda, const float *bt, int n, int HS,
                             int SP) {
-    int r0, c0, d, k, u;
+    int r0, c0, d, k;
     for (r0 = 0; r0 < n; r0 += 4) {
         const float *ar[4]; /* the four rows (past n: the last again, not stored) */
         int nr = tsf__min(4, n - r0);
@@ -2002,11 +2002,11 @@ static void tsf__short_rows(float *c, const float *a, size_t lda, const float *b
             if (nr > 2) _mm256_storeu_ps(o + 2 * SP, s2);
             if (nr > 3) _mm256_storeu_ps(o + 3 * SP, s3);
         }
-        (void)u;
 #else
         for (c0 = 0; c0 < SP; c0 += TSF__ATT_W) {
             float a0[TSF__ATT_W] = {0}, a1[TSF__ATT_W] = {0}, a2[TSF__ATT_W] = {0};
             float a3[TSF__ATT_W] = {0};
+            int u;
             for (d = 0; d < HS; d++) {
                 const float *b = bt + (size_t)d * SP + c0;
                 float x0 = ar[0][d], x1 = ar[1][d], x2 = ar[2][d], x3 = ar[3][d];
@@ -2059,7 +2059,6 @@ static void tsf__short_cols(float *y, size_t ldy, const float *w, size_t wr, siz
                     if (add) xv = _mm256_add_ps(xv, _mm256_loadu_ps(o));
                     _mm256_storeu_ps(o, xv);
                 }
-                (void)u;
 #else
                 float a0[TSF__ATT_W] = {0}, a1[TSF__ATT_W] = {0}, a2[TSF__ATT_W] = {0};
                 float a3[TSF__ATT_W] = {0};
@@ -8184,8 +8183,8 @@ TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *
        C // (rows, cols), row stride ldc  (+)=  a // (kc, MR) . b // (kc, NR), b row stride ldb
    a is a packed panel (padded with zeros; kernels with fn_a can also read op(A) in place,
    below). b is a packed panel (ldb == NR) or, for kernels with `direct_b`, op(B) itself,
-   read in place with masked loads. With accumulate == 0 the tile is overwritten. Kernels without `partial` always get rows == MR
-   and cols == NR. */
+   read in place with masked loads. With accumulate == 0 the tile is overwritten. Kernels
+   without `partial` always get rows == MR and cols == NR. */
 typedef void (*tsf__ukernel_fn)(int kc, const float *a, const float *b, size_t ldb, float *c,
                                 size_t ldc, int accumulate, int rows, int cols);
 /* A dot-product kernel for C = A.B^T with few columns (N <= 16), where both operands run
