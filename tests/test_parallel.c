@@ -35,6 +35,18 @@ static void tp_input(float *x, size_t n, unsigned long long seed) {
     for (i = 0; i < n; i++) x[i] = tsf_rng_normal(&r);
 }
 
+/* Two models of c for batch 2, a's weights perturbed (seed) and b's a copy of them, both set
+   up for training. 0 when a cannot be made (a failed check). */
+static int tp_twins(tsf_model *a, tsf_model *b, const tsf_config *c, unsigned long long seed) {
+    if (!CHECK_EQ_INT(tsf_model_init(a, c, 2, 3), TSF_OK)) return 0;
+    tt_perturb(a, seed, 0.05f);
+    CHECK_EQ_INT(tsf_model_init(b, c, 2, 3), TSF_OK);
+    memcpy(b->param_memory, a->param_memory, a->param_floats * sizeof(float));
+    CHECK_EQ_INT(tsf_model_train_init(a), TSF_OK);
+    CHECK_EQ_INT(tsf_model_train_init(b), TSF_OK);
+    return 1;
+}
+
 /* The hook sees blocks last to first, then the tensors outside them (block -1); the ranges
    are disjoint and cover every gradient float of the step once; in the fused layout a block
    is one range. Doubling every range equals doubling the rate (no momentum, no decay), bit
@@ -54,12 +66,7 @@ static void test_parallel_grad_hook(void) {
             c.fused_sgd = fused;
             o.momentum = 0.0f, o.weight_decay = 0.0f;
             tp_input(x, sizeof x / sizeof *x, 5);
-            if (!CHECK_EQ_INT(tsf_model_init(&a, &c, 2, 3), TSF_OK)) return;
-            tt_perturb(&a, 11, 0.05f);
-            CHECK_EQ_INT(tsf_model_init(&b, &c, 2, 3), TSF_OK);
-            memcpy(b.param_memory, a.param_memory, a.param_floats * sizeof(float));
-            CHECK_EQ_INT(tsf_model_train_init(&a), TSF_OK);
-            CHECK_EQ_INT(tsf_model_train_init(&b), TSF_OK);
+            if (!tp_twins(&a, &b, &c, 11)) return;
             buf = tsf_model_grad_buffer(&a, &n);
             CHECK(buf == a.grad_memory && n == a.grad_floats);
             memset(&lg, 0, sizeof lg);
@@ -289,12 +296,7 @@ static void test_parallel_overlap(void) {
             float loss, na, nb, *before;
             c.fused_sgd = layout > 0, c.recompute = layout == 2;
             tp_input(x, sizeof x / sizeof *x, 6);
-            if (!CHECK_EQ_INT(tsf_model_init(&a, &c, 2, 3), TSF_OK)) return;
-            tt_perturb(&a, 13, 0.05f);
-            CHECK_EQ_INT(tsf_model_init(&b, &c, 2, 3), TSF_OK);
-            memcpy(b.param_memory, a.param_memory, a.param_floats * sizeof(float));
-            CHECK_EQ_INT(tsf_model_train_init(&a), TSF_OK);
-            CHECK_EQ_INT(tsf_model_train_init(&b), TSF_OK);
+            if (!tp_twins(&a, &b, &c, 13)) return;
             before = (float *)malloc(a.param_floats * sizeof(float));
             memset(&lg, 0, sizeof lg);
             memset(&v, 0, sizeof v);
