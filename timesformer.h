@@ -8492,6 +8492,56 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
     tsf__ukernel_simd_a(kc, a, 1, TSF__MR, b, ldb, NULL, c, ldc, accumulate, rows, cols);
 }
 #define TSF__KERNEL_A tsf__ukernel_simd_a
+
+/* 2 x 4 blocks of dot products, 8 accumulators of 8 lanes each (with the four of B and two
+   of A loaded, 14 of the 16 ymm registers); at the end a tree of horizontal adds turns the 8
+   vectors into one vector of their 8 sums. K's last partial step loads through a mask. */
+static void tsf__dot_avx2(int M, int N, int K, const float *A, size_t lda, const float *B,
+                          size_t ldb, float *C, size_t ldc, int accumulate) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    int i0, j0, k, q;
+    for (i0 = 0; i0 < M; i0 += 2)
+        for (j0 = 0; j0 < N; j0 += 4) {
+            const float *a0 = A + (size_t)i0 * lda, *a1 = A + (size_t)tsf__min(i0 + 1, M - 1) * lda;
+            const float *b[4]; /* rows past the edge repeat the last one */
+            __m256 x00 = _mm256_setzero_ps(), x01 = x00, x02 = x00, x03 = x00, x10 = x00;
+            __m256 x11 = x00, x12 = x00, x13 = x00, av0, av1, bv, r;
+            float out[8];
+            for (q = 0; q < 4; q++) b[q] = B + (size_t)tsf__min(j0 + q, N - 1) * ldb;
+            for (k = 0; k < K; k += 8) { /* xIJ = a_I . b_J */
+                __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(K - k), lane);
+                av0 = _mm256_maskload_ps(a0 + k, m), av1 = _mm256_maskload_ps(a1 + k, m);
+#define TSF__D_COL(J)                                                                              \
+    bv = _mm256_maskload_ps(b[J] + k, m);                                                          \
+    x0##J = _mm256_fmadd_ps(av0, bv, x0##J);                                                       \
+    x1##J = _mm256_fmadd_ps(av1, bv, x1##J);
+                TSF__D_COL(0) TSF__D_COL(1) TSF__D_COL(2) TSF__D_COL(3)
+#undef TSF__D_COL
+            }
+            /* hadd of two vectors: pair sums of each, per 128-bit half; twice: one partial sum
+               of each of four per half; the halves added: r[I*4 + J] = a_I . b_J */
+            x00 = _mm256_hadd_ps(_mm256_hadd_ps(x00, x01), _mm256_hadd_ps(x02, x03));
+            x10 = _mm256_hadd_ps(_mm256_hadd_ps(x10, x11), _mm256_hadd_ps(x12, x13));
+            r = _mm256_add_ps(_mm256_permute2f128_ps(x00, x10, 0x20),
+                              _mm256_permute2f128_ps(x00, x10, 0x31));
+            if (i0 + 2 <= M && j0 + 4 <= N) {
+                float *c0 = C + (size_t)i0 * ldc + j0, *c1 = c0 + ldc;
+                __m128 r0 = _mm256_castps256_ps128(r), r1 = _mm256_extractf128_ps(r, 1);
+                _mm_storeu_ps(c0, accumulate ? _mm_add_ps(r0, _mm_loadu_ps(c0)) : r0);
+                _mm_storeu_ps(c1, accumulate ? _mm_add_ps(r1, _mm_loadu_ps(c1)) : r1);
+                continue;
+            }
+            _mm256_storeu_ps(out, r);
+            for (q = 0; q < 8; q++) {
+                int i = i0 + q / 4, j = j0 + q % 4;
+                if (i < M && j < N) {
+                    float *cp = C + (size_t)i * ldc + j;
+                    *cp = accumulate ? *cp + out[q] : out[q];
+                }
+            }
+        }
+}
+#define TSF__DOT tsf__dot_avx2
 #elif defined(TSF__NEON)
 /* 8 x 12: 24 q-register accumulators; per k, three vectors of B and two of A, whose lanes
    feed vfmaq_laneq_f32. */
