@@ -1297,10 +1297,13 @@ TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *
    (TSF__OMP_PARALLEL then, before that loop, TSF__OMP_LOOP_DYNAMIC). */
 #define TSF__OMP_PARALLEL(cond) TSF__PRAGMA(omp parallel if (cond))
 #define TSF__OMP_LOOP_DYNAMIC TSF__PRAGMA(omp for schedule(dynamic))
+#include <omp.h>
+#define TSF__OMP_THREADS() omp_get_num_threads() /* in the current parallel region */
 #else
 #define TSF__OMP_FOR(cond)
 #define TSF__OMP_PARALLEL(cond)
 #define TSF__OMP_LOOP_DYNAMIC
+#define TSF__OMP_THREADS() 1
 #endif
 
 /* Elements an elementwise kernel needs before a second thread is worth waking. */
@@ -8843,24 +8846,30 @@ static void tsf__matmul_with(const tsf_matmul_desc *desc, const tsf__ukernel *uk
     tasks = items * mt * nt;
     /* Tasks (rows fastest, then column blocks, then items) are dealt out in at most 64
        contiguous chunks to whichever thread is free (a core shared with another program does
-       less). A thread's packing space lives for the whole product, so where a block of B is
-       all of K (K <= TSF_MM_KC: the small model's layers) the thread packs it once for all
-       its tasks of that column block, not once a task. */
+       less); a single thread takes them all as one chunk. In a chunk, the tasks of one
+       column block run as one task over all their rows (the rows' cut changes no result), so
+       a block of B is packed once for all of them, not once for each: a thread's packing
+       space holds one block of K (TSF_MM_KC) of it, which a next task would pack again. That
+       space lives for the whole product, so where a block of B is all of K (K <= TSF_MM_KC:
+       the small model's layers) the thread packs it once for all its tasks of that column
+       block. */
     chunks = tasks < 64 ? tasks : 64;
     TSF__OMP_PARALLEL((double)count * group * d.M * d.N * (d.K + 1) > TSF__PAR_MM_WORK &&
                       chunks > 1) {
         tsf__pack pk; /* a thread's: the block of B it packed stays for its next task */
+        long nch = TSF__OMP_THREADS() > 1 ? chunks : 1, run;
         pk.b_from = NULL;
         TSF__OMP_LOOP_DYNAMIC
-        for (c = 0; c < chunks; c++) {
-            long t;
-            for (t = c * tasks / chunks; t < (c + 1) * tasks / chunks; t++) {
+        for (c = 0; c < nch; c++) {
+            long t, end = (c + 1) * tasks / nch;
+            for (t = c * tasks / nch; t < end; t += run) {
                 long item = t / ((long)mt * nt), s = item / group, g = item % group;
                 int tile = (int)(t % ((long)mt * nt)), i0 = tile % mt * mc, j0 = tile / mt * nc;
                 const float *A = d.A + (size_t)s * d.stride_a + (size_t)g * d.group_stride_a;
                 const float *B = d.B + (size_t)s * d.stride_b + (size_t)g * d.group_stride_b;
                 float *C = d.C + (size_t)s * d.stride_c + (size_t)g * d.group_stride_c;
-                tsf__matmul_task(&d, uk, &pk, A, B, C, i0, tsf__min(mc, d.M - i0), j0,
+                run = end - t < mt - tile % mt ? end - t : mt - tile % mt; /* this block's */
+                tsf__matmul_task(&d, uk, &pk, A, B, C, i0, tsf__min((int)run * mc, d.M - i0), j0,
                                  tsf__min(nc, d.N - j0));
             }
         }
