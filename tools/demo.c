@@ -79,19 +79,19 @@
    Expected output (AMD EPYC Zen 4 class, 2 cores, avx512, gcc 12 -O2 -march=native -fopenmp),
    the end of a run of `make demo` with nothing else running:
        variant             test acc  motion direction ms/step   params GFLOPs   memory  time
-       divided_space_time     96.9%   98.8%     98.0%    19.1  156,488  0.021  47.5 MB  1:00
-       joint_space_time       83.0%   85.5%     97.0%    20.8  114,632  0.019  35.8 MB  1:05
-       space_only             20.9%   44.9%     46.5%    15.1  114,120  0.016  37.1 MB  0:47
+       divided_space_time     96.9%   98.8%     98.0%    18.6  156,488  0.021  47.5 MB  0:59
+       joint_space_time       83.0%   85.5%     97.0%    17.0  114,632  0.019  35.8 MB  0:53
+       space_only             20.9%   44.9%     46.5%    13.0  114,120  0.016  37.1 MB  0:41
        per-class test accuracy (%)
                        right     left     down       up       cw      ccw approach   recede
        divided         100.0    100.0     96.9     98.4     89.1     92.2    100.0     98.4
        joint            84.4     85.9     93.8     92.2     45.3     68.8     98.4     95.3
        space            10.9     12.5     25.0      7.8     23.4     26.6     37.5     23.4
-       target: divided_space_time reached 96.9% test accuracy in 1:00 (goal: at least 95%
+       target: divided_space_time reached 96.9% test accuracy in 0:59 (goal: at least 95%
        within 3:00): MET
-       total 2:53
-   (make demo took 2:58 with its build. Built for AVX2, whose sums round differently: 96.3%,
-   82.6%, 21.1%, total 3:06, with the build 3:11.)
+       total 2:32
+   (make demo took 2:37 with its build. Built for AVX2, whose sums round differently: 97.9%,
+   84.2%, 21.1%, total 2:47, with the build 2:52.)
    --variants all trains the same three to the same numbers, then (one run of
    --variants local_global,axial, the same build and machine):
        sparse_local_global    89.1%   95.3%     93.4%    20.2  156,488  0.021  47.5 MB  1:03
