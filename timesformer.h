@@ -2,7 +2,7 @@
 
    TimeSformer (Bertasius, Wang, Torresani, ICML 2021, "Is Space-Time Attention All You
    Need for Video Understanding?"): forward pass, hand-written backward pass, SGD.
-   Dependencies: libc and libm. OpenMP is optional and enters only through pragmas.
+   Dependencies: libc and libm. OpenMP is optional: pragmas, and omp_get_num_threads().
 
    Do this:
        #define TIMESFORMER_IMPLEMENTATION
@@ -115,7 +115,8 @@ THREADING
    never depend on the number of threads, so every result is bit-identical for any
    OMP_NUM_THREADS. The units of work:
      matmul           tasks of C (column blocks x row groups, at least 16 a product when it
-                      has the rows), dealt out to whichever thread is free;
+                      has the rows), dealt out to whichever thread is free (one thread runs
+                      a column block's row groups as one task);
      fused attention  one (sequence, head, block of 96 query rows) in forward, one
                       (sequence, head) in backward: batch x heads x sequences, so the many
                       small products of an attention keep every core busy (sequences of at
@@ -8496,8 +8497,8 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
 }
 #define TSF__KERNEL_A tsf__ukernel_simd_a
 
-/* 2 x 4 blocks of dot products, 8 accumulators of 8 lanes each (with the four of B and two
-   of A loaded, 14 of the 16 ymm registers); at the end a tree of horizontal adds turns the 8
+/* 2 x 4 blocks of dot products, 8 accumulators of 8 lanes each (with two rows of A and one
+   of B loaded, 11 of the 16 ymm registers); at the end a tree of horizontal adds turns the 8
    vectors into one vector of their 8 sums. K's last partial step loads through a mask. */
 static void tsf__dot_avx2(int M, int N, int K, const float *A, size_t lda, const float *B,
                           size_t ldb, float *C, size_t ldc, int accumulate) {
