@@ -2013,6 +2013,36 @@ static inline void tsf__short_put8(float *o, size_t ld, int nr, const float *mul
     if (nr > 6) tsf__short_put(o + 6 * ld, s6, mul ? mul + 6 : NULL, add);
     if (nr > 7) tsf__short_put(o + 7 * ld, s7, mul ? mul + 7 : NULL, add);
 }
+/* Rows 0 .. nr-1 (nr <= 8) of o // (8 lanes, row stride ldo) (+)= the sum over t < n of
+   a[k][t * as] times x[t * xs .. + 8], times mul[k] if mul is not NULL: eight sums in named
+   registers, or four for a block of at most four rows. Every sum runs over t in order. */
+static inline void tsf__short_sums(float *o, size_t ldo, const float *const *a, size_t as,
+                                   const float *x, size_t xs, int n, int nr, const float *mul,
+                                   int add) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0;
+    __m256 s7 = s0, xv;
+    size_t q = 0; /* t * as */
+    int t;
+    for (t = 0; nr > 4 && t < n; t++, q += as) {
+        xv = _mm256_loadu_ps(x + (size_t)t * xs);
+        s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a[0] + q), xv, s0);
+        s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(a[1] + q), xv, s1);
+        s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(a[2] + q), xv, s2);
+        s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(a[3] + q), xv, s3);
+        s4 = _mm256_fmadd_ps(_mm256_broadcast_ss(a[4] + q), xv, s4);
+        s5 = _mm256_fmadd_ps(_mm256_broadcast_ss(a[5] + q), xv, s5);
+        s6 = _mm256_fmadd_ps(_mm256_broadcast_ss(a[6] + q), xv, s6);
+        s7 = _mm256_fmadd_ps(_mm256_broadcast_ss(a[7] + q), xv, s7);
+    }
+    for (t = 0; nr <= 4 && t < n; t++, q += as) { /* the last block, at most four rows */
+        xv = _mm256_loadu_ps(x + (size_t)t * xs);
+        s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a[0] + q), xv, s0);
+        s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(a[1] + q), xv, s1);
+        s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(a[2] + q), xv, s2);
+        s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(a[3] + q), xv, s3);
+    }
+    tsf__short_put8(o, ldo, nr, mul, add, s0, s1, s2, s3, s4, s5, s6, s7);
+}
 #endif
 
 /* c // (n, SP) = a // (n, HS) (row stride lda) . bt // (HS, SP): row r of c is the sum over
@@ -2020,41 +2050,20 @@ static inline void tsf__short_put8(float *o, size_t ld, int nr, const float *mul
    (independent sums, each row of bt loaded once for them). */
 static void tsf__short_rows(float *c, const float *a, size_t lda, const float *bt, int n, int HS,
                             int SP) {
-    int r0, c0, d, k;
+    int r0, c0, k;
     for (r0 = 0; r0 < n; r0 += TSF__SHORT_R) {
         const float *ar[TSF__SHORT_R]; /* the rows (past n: the last again, not stored) */
         int nr = tsf__min(TSF__SHORT_R, n - r0);
         for (k = 0; k < TSF__SHORT_R; k++) ar[k] = a + (size_t)(r0 + tsf__min(k, nr - 1)) * lda;
 #if defined(TSF__AVX512) || defined(TSF__AVX2)
-        for (c0 = 0; c0 < SP; c0 += TSF__ATT_W) { /* the same in named registers, with FMA */
-            __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0;
-            __m256 s7 = s0, bv;
-            for (d = 0; nr > 4 && d < HS; d++) {
-                bv = _mm256_loadu_ps(bt + (size_t)d * SP + c0);
-                s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[0] + d), bv, s0);
-                s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[1] + d), bv, s1);
-                s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[2] + d), bv, s2);
-                s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[3] + d), bv, s3);
-                s4 = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[4] + d), bv, s4);
-                s5 = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[5] + d), bv, s5);
-                s6 = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[6] + d), bv, s6);
-                s7 = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[7] + d), bv, s7);
-            }
-            for (d = 0; nr <= 4 && d < HS; d++) { /* the last block, at most four rows */
-                bv = _mm256_loadu_ps(bt + (size_t)d * SP + c0);
-                s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[0] + d), bv, s0);
-                s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[1] + d), bv, s1);
-                s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[2] + d), bv, s2);
-                s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(ar[3] + d), bv, s3);
-            }
-            tsf__short_put8(c + (size_t)r0 * SP + c0, (size_t)SP, nr, NULL, 0, s0, s1, s2, s3, s4,
-                            s5, s6, s7);
-        }
+        for (c0 = 0; c0 < SP; c0 += TSF__ATT_W) /* the same in named registers, with FMA */
+            tsf__short_sums(c + (size_t)r0 * SP + c0, (size_t)SP, ar, 1, bt + c0, (size_t)SP, HS,
+                            nr, NULL, 0);
 #else
         for (c0 = 0; c0 < SP; c0 += TSF__ATT_W) {
             float a0[TSF__ATT_W] = {0}, a1[TSF__ATT_W] = {0}, a2[TSF__ATT_W] = {0};
             float a3[TSF__ATT_W] = {0};
-            int u;
+            int d, u;
             for (d = 0; d < HS; d++) {
                 const float *b = bt + (size_t)d * SP + c0;
                 float x0 = ar[0][d], x1 = ar[1][d], x2 = ar[2][d], x3 = ar[3][d];
@@ -2087,31 +2096,8 @@ static void tsf__short_cols(float *y, size_t ldy, const float *w, size_t wr, siz
             for (u = 0; u < TSF__SHORT_R; u++) wc[u] = w + (size_t)(c0 + tsf__min(u, nr - 1)) * wi;
             for (d0 = 0; d0 < HS; d0 += TSF__ATT_W) {
 #if defined(TSF__AVX512) || defined(TSF__AVX2)
-                /* in named registers, with FMA */
-                __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0;
-                __m256 s6 = s0, s7 = s0, xv;
-                for (r = 0; nr > 4 && r < n; r++) {
-                    size_t q = (size_t)r * wr;
-                    xv = _mm256_loadu_ps(x + (size_t)r * ldx + d0);
-                    s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(wc[0] + q), xv, s0);
-                    s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(wc[1] + q), xv, s1);
-                    s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(wc[2] + q), xv, s2);
-                    s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(wc[3] + q), xv, s3);
-                    s4 = _mm256_fmadd_ps(_mm256_broadcast_ss(wc[4] + q), xv, s4);
-                    s5 = _mm256_fmadd_ps(_mm256_broadcast_ss(wc[5] + q), xv, s5);
-                    s6 = _mm256_fmadd_ps(_mm256_broadcast_ss(wc[6] + q), xv, s6);
-                    s7 = _mm256_fmadd_ps(_mm256_broadcast_ss(wc[7] + q), xv, s7);
-                }
-                for (r = 0; nr <= 4 && r < n; r++) { /* the last block, at most four rows */
-                    size_t q = (size_t)r * wr;
-                    xv = _mm256_loadu_ps(x + (size_t)r * ldx + d0);
-                    s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(wc[0] + q), xv, s0);
-                    s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(wc[1] + q), xv, s1);
-                    s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(wc[2] + q), xv, s2);
-                    s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(wc[3] + q), xv, s3);
-                }
-                tsf__short_put8(y + (size_t)c0 * ldy + d0, ldy, nr, mul ? mul + c0 : NULL, add, s0,
-                                s1, s2, s3, s4, s5, s6, s7);
+                tsf__short_sums(y + (size_t)c0 * ldy + d0, ldy, wc, wr, x + d0, ldx, n, nr,
+                                mul ? mul + c0 : NULL, add); /* in named registers, with FMA */
 #else
                 float a0[TSF__ATT_W] = {0}, a1[TSF__ATT_W] = {0}, a2[TSF__ATT_W] = {0};
                 float a3[TSF__ATT_W] = {0};
@@ -8287,6 +8273,22 @@ static void tsf__ukernel_portable(int kc, const float *a, const float *b, size_t
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
 
+#if defined(TSF__AVX512) || defined(TSF__AVX2)
+/* The dot-product kernels' edge: the n sums out, a block of rows i0.. and four columns j0..
+   (out[q] for row i0 + q / 4, column j0 + q % 4), into C where inside M x N. */
+static void tsf__dot_edge(float *C, size_t ldc, const float *out, int n, int i0, int j0, int M,
+                          int N, int accumulate) {
+    int q;
+    for (q = 0; q < n; q++) {
+        int i = i0 + q / 4, j = j0 + q % 4;
+        if (i < M && j < N) {
+            float *cp = C + (size_t)i * ldc + j;
+            *cp = accumulate ? *cp + out[q] : out[q];
+        }
+    }
+}
+#endif
+
 #if defined(TSF__AVX512)
 /* 12 x 32: 24 zmm accumulators; per k, two zmm of B and one broadcast of A per row.
    Masks handle partial tiles, so B can also be read in place; a tile of at most 16
@@ -8417,13 +8419,7 @@ static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, con
                 continue;
             }
             _mm512_storeu_ps(out, r);
-            for (q = 0; q < 16; q++) {
-                int i = i0 + q / 4, j = j0 + q % 4;
-                if (i < M && j < N) {
-                    float *cp = C + (size_t)i * ldc + j;
-                    *cp = accumulate ? *cp + out[q] : out[q];
-                }
-            }
+            tsf__dot_edge(C, ldc, out, 16, i0, j0, M, N, accumulate);
         }
 }
 #if defined(__GNUC__) && !defined(__clang__)
@@ -8536,13 +8532,7 @@ static void tsf__dot_avx2(int M, int N, int K, const float *A, size_t lda, const
                 continue;
             }
             _mm256_storeu_ps(out, r);
-            for (q = 0; q < 8; q++) {
-                int i = i0 + q / 4, j = j0 + q % 4;
-                if (i < M && j < N) {
-                    float *cp = C + (size_t)i * ldc + j;
-                    *cp = accumulate ? *cp + out[q] : out[q];
-                }
-            }
+            tsf__dot_edge(C, ldc, out, 8, i0, j0, M, N, accumulate);
         }
 }
 #define TSF__DOT tsf__dot_avx2
