@@ -161,9 +161,11 @@ static void ref_linear_backward(double *dx, double *dw, double *db, const float 
     }
 }
 
+/* OUT = 300: two column blocks of the matmul, whose bias is added per row panel after the
+   product (on AVX2 too: past 256 columns its A is packed), the second from its offset. */
 static const int linear_shapes[][3] = {/* M, IN, OUT */
-                                       {1, 1, 1},    {5, 7, 3},   {33, 20, 17},
-                                       {70, 12, 40}, {3, 300, 5}, {130, 9, 70}};
+                                       {1, 1, 1},   {5, 7, 3},    {33, 20, 17}, {70, 12, 40},
+                                       {3, 300, 5}, {130, 9, 70}, {40, 24, 300}};
 
 static void test_linear_forward(void) {
     tsf_rng r;
