@@ -1999,20 +1999,6 @@ static inline void tsf__short_put(float *o, __m256 s, const float *mul, int add)
     if (add) s = _mm256_add_ps(s, _mm256_loadu_ps(o));
     _mm256_storeu_ps(o, s);
 }
-/* Rows 0 .. nr-1 of o // (8, 8) (row stride ld) (+)= s0 .. s7, times mul[k] if mul is not
-   NULL. Passed by value, not through an array, so that the sums stay in registers. */
-static inline void tsf__short_put8(float *o, size_t ld, int nr, const float *mul, int add,
-                                   __m256 s0, __m256 s1, __m256 s2, __m256 s3, __m256 s4, __m256 s5,
-                                   __m256 s6, __m256 s7) {
-    tsf__short_put(o, s0, mul, add);
-    if (nr > 1) tsf__short_put(o + ld, s1, mul ? mul + 1 : NULL, add);
-    if (nr > 2) tsf__short_put(o + 2 * ld, s2, mul ? mul + 2 : NULL, add);
-    if (nr > 3) tsf__short_put(o + 3 * ld, s3, mul ? mul + 3 : NULL, add);
-    if (nr > 4) tsf__short_put(o + 4 * ld, s4, mul ? mul + 4 : NULL, add);
-    if (nr > 5) tsf__short_put(o + 5 * ld, s5, mul ? mul + 5 : NULL, add);
-    if (nr > 6) tsf__short_put(o + 6 * ld, s6, mul ? mul + 6 : NULL, add);
-    if (nr > 7) tsf__short_put(o + 7 * ld, s7, mul ? mul + 7 : NULL, add);
-}
 /* Rows 0 .. nr-1 (nr <= 8) of o // (8 lanes, row stride ldo) (+)= the sum over t < n of
    a[k][t * as] times x[t * xs .. + 8], times mul[k] if mul is not NULL: eight sums in named
    registers, or four for a block of at most four rows. Every sum runs over t in order. */
@@ -2041,7 +2027,14 @@ static inline void tsf__short_sums(float *o, size_t ldo, const float *const *a, 
         s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(a[2] + q), xv, s2);
         s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(a[3] + q), xv, s3);
     }
-    tsf__short_put8(o, ldo, nr, mul, add, s0, s1, s2, s3, s4, s5, s6, s7);
+    tsf__short_put(o, s0, mul, add); /* the sums stay in registers up to here */
+    if (nr > 1) tsf__short_put(o + ldo, s1, mul ? mul + 1 : NULL, add);
+    if (nr > 2) tsf__short_put(o + 2 * ldo, s2, mul ? mul + 2 : NULL, add);
+    if (nr > 3) tsf__short_put(o + 3 * ldo, s3, mul ? mul + 3 : NULL, add);
+    if (nr > 4) tsf__short_put(o + 4 * ldo, s4, mul ? mul + 4 : NULL, add);
+    if (nr > 5) tsf__short_put(o + 5 * ldo, s5, mul ? mul + 5 : NULL, add);
+    if (nr > 6) tsf__short_put(o + 6 * ldo, s6, mul ? mul + 6 : NULL, add);
+    if (nr > 7) tsf__short_put(o + 7 * ldo, s7, mul ? mul + 7 : NULL, add);
 }
 #endif
 
@@ -2080,9 +2073,9 @@ static void tsf__short_rows(float *c, const float *a, size_t lda, const float *b
 
 /* y // (SL, HS) (row stride ldy) (+)= w^T . x: y[i][d] = sum over r < n of w(r, i) x[r][d],
    times mul[i] if mul is not NULL, with w(r, i) at w[r * wr + i * wi] and x // (n, HS) (row
-   stride ldx). add: += (else =). When HS is a multiple of the lanes, four rows of y at a time
-   with lanes over its columns (whole vectors stored), for any strides of w; else four columns
-   d at a time with lanes over y's rows, which must then be w's contiguous lanes (wi == 1,
+   stride ldx). add: += (else =). When HS is a multiple of the lanes, TSF__SHORT_R rows of y at
+   a time with lanes over its columns (whole vectors stored), for any strides of w; else four
+   columns d at a time with lanes over y's rows, which must then be w's contiguous lanes (wi == 1,
    rows padded to a multiple of the lanes; HS a multiple of 4). Every branch sums over r in
    order. */
 static void tsf__short_cols(float *y, size_t ldy, const float *w, size_t wr, size_t wi,
