@@ -84,16 +84,16 @@ reader_coverage() {
                    END { if (n) printf "%d of %d lines (%.1f%%) in %d functions", n - z, n, 100 * (n - z) / n, f }'
 }
 
-passed=0
-failed=0
-for h in $HARNESSES; do
+# fuzz_one HARNESS: build it, fuzz it, print its line; the exit status says whether it passed.
+fuzz_one() {
+    local h=$1 bin log rc execs rate total last cov ft corp pct lines
+    local -a extra dict
     bin="$OUT/fuzz_$h"
     log="$OUT/$h.log"
     if ! "$CLANG" -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
         "tests/fuzz/fuzz_$h.c" -o "$bin" -lm; then
         echo "fuzz $h: build failed"
-        failed=$((failed + 1))
-        continue
+        return 1
     fi
     mkdir -p "$OUT/corpus/$h"
     extra=()
@@ -130,16 +130,36 @@ for h in $HARNESSES; do
     if [ "$rc" -eq 0 ] && [ -n "$execs" ] &&
         ! lines=$(reader_coverage "$h" "$OUT/corpus/$h" "$OUT/seeds/$h" "${extra[@]}"); then
         echo "fuzz $h: $execs execs clean under the sanitizers, but the coverage replay (no sanitizers) FAILED on ${lines#FAILED: }"
-        failed=$((failed + 1))
+        return 1
     elif [ "$rc" -eq 0 ] && [ -n "$execs" ]; then
         echo "fuzz $h: $execs execs in $SECONDS_EACH s ($rate/s), coverage $cov of $total edges ($pct%), $ft features, corpus $corp inputs${lines:+; the reader: $lines}"
-        passed=$((passed + 1))
+        return 0
     else
         echo "fuzz $h: FAILED (exit status $rc) after ${execs:-?} execs; log $log; input:"
         ls "$OUT/crashes/$h-"* 2>/dev/null | sed 's/^/    /'
         grep -E 'ERROR|SUMMARY|property violated' "$log" | head -5 | sed 's/^/    /'
-        failed=$((failed + 1))
+        return 1
     fi
+}
+
+# The harnesses run side by side, FUZZ_JOBS at a time (default: the number of cores); their
+# lines are printed in order once all are done.
+JOBS=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
+running=0
+for h in $HARNESSES; do
+    if [ "$running" -ge "$JOBS" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
+    { fuzz_one "$h" >"$OUT/$h.result" 2>&1; echo $? >"$OUT/$h.status"; } &
+    running=$((running + 1))
+done
+wait
+passed=0
+failed=0
+for h in $HARNESSES; do
+    cat "$OUT/$h.result"
+    if [ "$(cat "$OUT/$h.status")" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
 echo "fuzz: $passed harnesses passed, $failed failed"
 [ "$failed" -eq 0 ]
