@@ -307,10 +307,15 @@ def main():
     lib = "/usr/lib/x86_64-linux-gnu/libblas.so.3"
     if os.path.exists(lib):  # Debian's alternatives: which BLAS "generic" is
         blas += ", libblas.so.3 -> " + os.path.realpath(lib)
+    # the ISA each side runs at: PyTorch's own kernels follow ATEN_CPU_CAPABILITY and
+    # OpenBLAS's OPENBLAS_CORETYPE (e.g. avx2 and Haswell, to compare a library built with
+    # -mavx2 -mfma on an AVX-512 machine); the library's is in each of its JSON lines ("simd")
+    isa = ", ".join("%s=%s" % (k, os.environ.get(k, "(unset)"))
+                    for k in ("ATEN_CPU_CAPABILITY", "OPENBLAS_CORETYPE"))
     print("# compare_pytorch: torch %s (%s), python %s, bench %s, settings intra x blas %s, "
-          "tsf threads %s, rounds %d, load average %.2f" % (
+          "tsf threads %s, rounds %d, %s, load average %.2f" % (
               torch.__version__, blas, sys.version.split()[0], args.bench,
-              args.settings, args.tsf_threads, args.rounds, load_average()), flush=True)
+              args.settings, args.tsf_threads, args.rounds, isa, load_average()), flush=True)
 
     failed = 0
     for v in variants:  # 1. the same architecture
