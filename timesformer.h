@@ -8234,7 +8234,8 @@ typedef struct tsf__ukernel {
     tsf__ukernel_fn fn;
     int mr, nr;
     int partial;            /* writes partial tiles itself (else the driver uses a scratch tile) */
-    int direct_b;           /* can read an unpacked op(B) in place (masked loads) */
+    int direct_b;           /* can read an unpacked op(B) in place (masked loads): 1 for
+                               products of few rows, 2 also where a block of B is contiguous */
     tsf__dot_fn dot;        /* NULL: use fn for every shape */
     tsf__ukernel_a_fn fn_a; /* NULL: A is always packed */
 } tsf__ukernel;
@@ -8289,11 +8290,11 @@ static void tsf__dot_edge(float *C, size_t ldc, const float *out, int n, int i0,
 #define TSF__MR 12
 #define TSF__NR 32
 #define TSF__PARTIAL 1
-#define TSF__DIRECT_B 1
+#define TSF__DIRECT_B 2
 /* clang-format off */
-#define TSF__Z_ROWS(X)                                                                             \
-    X(0, c00, c01) X(1, c10, c11) X(2, c20, c21) X(3, c30, c31) X(4, c40, c41) X(5, c50, c51)    \
-    X(6, c60, c61) X(7, c70, c71) X(8, c80, c81) X(9, c90, c91) X(10, ca0, ca1) X(11, cb0, cb1)
+#define TSF__Z_ROWS4(X) X(0, c00, c01) X(1, c10, c11) X(2, c20, c21) X(3, c30, c31)
+#define TSF__Z_ROWS8(X) TSF__Z_ROWS4(X) X(4, c40, c41) X(5, c50, c51) X(6, c60, c61) X(7, c70, c71)
+#define TSF__Z_ROWS(X) TSF__Z_ROWS8(X) X(8, c80, c81) X(9, c90, c91) X(10, ca0, ca1) X(11, cb0, cb1)
 /* clang-format on */
 static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb, float *c,
                               size_t ldc, int accumulate, int rows, int cols) {
@@ -8318,20 +8319,32 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
         _mm512_mask_storeu_ps(cr, m0, x0);                                                         \
         _mm512_mask_storeu_ps(cr + 16, m1, x1);                                                    \
     }
+/* the k loop over 16 or 32 columns, for the first 4, 8 or 12 rows (a partial tile's rows past
+   the edge are not computed: they would not be stored) */
+#define TSF__Z_LOOP2(ROWS)                                                                         \
+    for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {                                             \
+        b0 = _mm512_maskz_loadu_ps(m0, b);                                                         \
+        b1 = _mm512_maskz_loadu_ps(m1, b + 16);                                                    \
+        ROWS(TSF__Z_FMA2)                                                                          \
+    }
+#define TSF__Z_LOOP1(ROWS)                                                                         \
+    for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {                                             \
+        b0 = _mm512_maskz_loadu_ps(m0, b);                                                         \
+        ROWS(TSF__Z_FMA1)                                                                          \
+    }
     TSF__Z_ROWS(TSF__Z_ZERO)
     if (cols > 16) {
-        for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {
-            b0 = _mm512_maskz_loadu_ps(m0, b);
-            b1 = _mm512_maskz_loadu_ps(m1, b + 16);
-            TSF__Z_ROWS(TSF__Z_FMA2)
-        }
+        if (rows > 8) TSF__Z_LOOP2(TSF__Z_ROWS)
+        else if (rows > 4) TSF__Z_LOOP2(TSF__Z_ROWS8)
+        else TSF__Z_LOOP2(TSF__Z_ROWS4)
     } else {
-        for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {
-            b0 = _mm512_maskz_loadu_ps(m0, b);
-            TSF__Z_ROWS(TSF__Z_FMA1)
-        }
+        if (rows > 8) TSF__Z_LOOP1(TSF__Z_ROWS)
+        else if (rows > 4) TSF__Z_LOOP1(TSF__Z_ROWS8)
+        else TSF__Z_LOOP1(TSF__Z_ROWS4)
     }
     TSF__Z_ROWS(TSF__Z_STORE)
+#undef TSF__Z_LOOP2
+#undef TSF__Z_LOOP1
 #undef TSF__Z_ZERO
 #undef TSF__Z_FMA2
 #undef TSF__Z_FMA1
@@ -8421,14 +8434,14 @@ static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, con
 #define TSF__DOT tsf__dot_avx512
 #elif defined(TSF__AVX2)
 /* 6 x 16: 12 ymm accumulators; per k, two ymm of B and one broadcast of A per row. A
-   partial tile (the packed panels are zero past the edge) stores its rows and columns
-   through masks, so it needs no scratch tile. */
+   partial tile stores its rows and columns through masks, so it needs no scratch tile; its
+   columns past the edge are also loaded through masks, so B can be read in place. */
 #define TSF__MR 6
 #define TSF__NR 16
 #define TSF__PARTIAL 1
-#define TSF__DIRECT_B 0
-#define TSF__Y_ROWS(X)                                                                             \
-    X(0, c00, c01) X(1, c10, c11) X(2, c20, c21) X(3, c30, c31) X(4, c40, c41) X(5, c50, c51)
+#define TSF__DIRECT_B 1 /* only for products of few rows (packed B runs faster otherwise) */
+#define TSF__Y_ROWS3(X) X(0, c00, c01) X(1, c10, c11) X(2, c20, c21)
+#define TSF__Y_ROWS(X) TSF__Y_ROWS3(X) X(3, c30, c31) X(4, c40, c41) X(5, c50, c51)
 /* A is read through six row pointers, so that the same loop serves a packed panel (ars 1, aks
    MR) and op(A) in place (tsf__ukernel_simd_a). */
 static void tsf__ukernel_simd_a(int kc, const float *a, size_t ars, size_t aks, const float *b,
@@ -8469,13 +8482,24 @@ static void tsf__ukernel_simd_a(int kc, const float *a, size_t ars, size_t aks, 
     }
     b0 = bias ? _mm256_maskload_ps(bias, m0) : _mm256_setzero_ps(); /* the sums' start */
     b1 = bias ? _mm256_maskload_ps(bias + 8, m1) : _mm256_setzero_ps();
-    TSF__Y_ROWS(TSF__Y_ZERO)
-    for (p = 0; p < kc; p++, q += aks, b += ldb) {
-        b0 = _mm256_loadu_ps(b);
-        b1 = _mm256_loadu_ps(b + 8);
-        TSF__Y_ROWS(TSF__Y_FMA)
+/* the k loop, for the first 3 or all 6 rows (a partial tile's rows past the edge are not
+   computed: they would not be stored) */
+#define TSF__Y_LOOP(ROWS, LOAD)                                                                    \
+    for (p = 0; p < kc; p++, q += aks, b += ldb) {                                                 \
+        b0 = LOAD(b, m0);                                                                          \
+        b1 = LOAD(b + 8, m1);                                                                      \
+        ROWS(TSF__Y_FMA)                                                                           \
     }
+#define TSF__Y_LOADU(p, m) _mm256_loadu_ps(p)
+    TSF__Y_ROWS(TSF__Y_ZERO)
+    if (cols < TSF__NR) { /* B in place: its columns past the edge are not read */
+        if (rows > 3) TSF__Y_LOOP(TSF__Y_ROWS, _mm256_maskload_ps)
+        else TSF__Y_LOOP(TSF__Y_ROWS3, _mm256_maskload_ps)
+    } else if (rows > 3) TSF__Y_LOOP(TSF__Y_ROWS, TSF__Y_LOADU)
+    else TSF__Y_LOOP(TSF__Y_ROWS3, TSF__Y_LOADU)
+#undef TSF__Y_LOADU
     TSF__Y_ROWS(TSF__Y_STORE)
+#undef TSF__Y_LOOP
 #undef TSF__Y_ZERO
 #undef TSF__Y_FMA
 #undef TSF__Y_STORE
@@ -8585,8 +8609,10 @@ static const tsf__ukernel tsf__ukernel_scalar = {
 #define TSF__MM_TASKS 16
 #define TSF__MM_MIN_ROWS 96
 /* B is read in place, unpacked, when it is not transposed and used by at most this many rows
-   of C (packing would not pay for itself: the small products of attention), or when a
-   task's block of it is contiguous already (rows no longer than the block is wide). */
+   of C (packing would not pay for itself: the small products of attention), or, with
+   AVX-512 (direct_b 2), when a task's block of it is contiguous already (rows no longer than
+   the block is wide; with AVX2 the products of a small model's backward pass ran 7-9% slower
+   so). */
 #define TSF__DIRECT_B_MAX_M 64
 /* A is read in place, unpacked, by kernels that can (fn_a), when it is not transposed (its
    rows run along K) and C has at most this many columns: a packed panel of A would serve
@@ -8745,7 +8771,8 @@ static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, t
     float *bpack = pk->b, *apack = pk->a, *edge = pk->edge;
     int mr = uk->mr, nr = uk->nr, p0, ir, jr, i, j;
     int ncp = (nc + nr - 1) / nr * nr; /* nc rounded up to whole panels */
-    int direct = uk->direct_b && !d->trans_b && (d->M <= TSF__DIRECT_B_MAX_M || d->ldb <= nc);
+    int direct = uk->direct_b && !d->trans_b &&
+                 (d->M <= TSF__DIRECT_B_MAX_M || (uk->direct_b > 1 && d->ldb <= nc));
     int direct_a = uk->fn_a && !d->trans_a && d->N <= TSF__DIRECT_A_MAX_N;
     if (d->K == 0) { /* empty sum: C = 0, or C unchanged */
         for (i = 0; i < mc && !d->accumulate; i++)
