@@ -8357,60 +8357,53 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+/* Four vectors -> one whose 128-bit lane l holds, in order, the sums of a, b, c and d's four
+   lanes in l: pairs of vectors interleaved and added, then pairs of pairs. */
+static inline __m512 tsf__sum4_lanes(__m512 a, __m512 b, __m512 c, __m512 d) {
+    __m512d ab = _mm512_castps_pd(_mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b)));
+    __m512d cd = _mm512_castps_pd(_mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d)));
+    return _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(ab, cd)),
+                         _mm512_castpd_ps(_mm512_unpackhi_pd(ab, cd)));
+}
 /* 4 x 4 blocks of dot products, 16 accumulators of 16 lanes each; at the end a tree of
-   shuffles and adds turns the 16 vectors into one vector of their 16 sums. */
+   shuffles and adds turns the 16 vectors into one vector of their 16 sums. Everything in
+   named variables: with arrays, compilers kept some of the sums on the stack. */
 static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, const float *B,
                             size_t ldb, float *C, size_t ldc, int accumulate) {
     int i0, j0, k, q;
     for (i0 = 0; i0 < M; i0 += 4)
         for (j0 = 0; j0 < N; j0 += 4) {
-            const float *a[4], *b[4];
-            __m512 acc[16], t[8], u[4], w[2], r;
+            const float *a0 = A + (size_t)i0 * lda, *a1 = A + (size_t)tsf__min(i0 + 1, M - 1) * lda;
+            const float *a2 = A + (size_t)tsf__min(i0 + 2, M - 1) * lda;
+            const float *a3 = A + (size_t)tsf__min(i0 + 3, M - 1) * lda;
+            const float *b0 = B + (size_t)j0 * ldb, *b1 = B + (size_t)tsf__min(j0 + 1, N - 1) * ldb;
+            const float *b2 = B + (size_t)tsf__min(j0 + 2, N - 1) * ldb;
+            const float *b3 = B + (size_t)tsf__min(j0 + 3, N - 1) * ldb; /* past the edge: again */
+            __m512 x00 = _mm512_setzero_ps(), x01 = x00, x02 = x00, x03 = x00, x10 = x00;
+            __m512 x11 = x00, x12 = x00, x13 = x00, x20 = x00, x21 = x00, x22 = x00;
+            __m512 x23 = x00, x30 = x00, x31 = x00, x32 = x00, x33 = x00, u0, u1, u2, u3, w0, w1, r;
             float out[16];
-            for (q = 0; q < 4; q++) { /* rows past the edge repeat the last one */
-                a[q] = A + (size_t)tsf__min(i0 + q, M - 1) * lda;
-                b[q] = B + (size_t)tsf__min(j0 + q, N - 1) * ldb;
-            }
-            { /* named accumulators, so that they live in registers: xIJ = a[I] . b[J] */
-                __m512 x00 = _mm512_setzero_ps(), x01 = x00, x02 = x00, x03 = x00, x10 = x00;
-                __m512 x11 = x00, x12 = x00, x13 = x00, x20 = x00, x21 = x00, x22 = x00;
-                __m512 x23 = x00, x30 = x00, x31 = x00, x32 = x00, x33 = x00;
-                for (k = 0; k < K; k += 16) {
-                    __mmask16 m = (__mmask16)(K - k >= 16 ? 0xFFFF : (1u << (K - k)) - 1);
-                    __m512 a0 = _mm512_maskz_loadu_ps(m, a[0] + k);
-                    __m512 a1 = _mm512_maskz_loadu_ps(m, a[1] + k);
-                    __m512 a2 = _mm512_maskz_loadu_ps(m, a[2] + k);
-                    __m512 a3 = _mm512_maskz_loadu_ps(m, a[3] + k), bq;
+            for (k = 0; k < K; k += 16) { /* xIJ = aI . bJ */
+                __mmask16 m = (__mmask16)(K - k >= 16 ? 0xFFFF : (1u << (K - k)) - 1);
+                __m512 av0 = _mm512_maskz_loadu_ps(m, a0 + k), av1 = _mm512_maskz_loadu_ps(m, a1 + k);
+                __m512 av2 = _mm512_maskz_loadu_ps(m, a2 + k), av3 = _mm512_maskz_loadu_ps(m, a3 + k);
+                __m512 bq;
 #define TSF__D_COL(J)                                                                              \
-    bq = _mm512_maskz_loadu_ps(m, b[J] + k);                                                       \
-    x0##J = _mm512_fmadd_ps(a0, bq, x0##J);                                                        \
-    x1##J = _mm512_fmadd_ps(a1, bq, x1##J);                                                        \
-    x2##J = _mm512_fmadd_ps(a2, bq, x2##J);                                                        \
-    x3##J = _mm512_fmadd_ps(a3, bq, x3##J);
-                    TSF__D_COL(0) TSF__D_COL(1) TSF__D_COL(2) TSF__D_COL(3)
+    bq = _mm512_maskz_loadu_ps(m, b##J + k);                                                       \
+    x0##J = _mm512_fmadd_ps(av0, bq, x0##J);                                                       \
+    x1##J = _mm512_fmadd_ps(av1, bq, x1##J);                                                       \
+    x2##J = _mm512_fmadd_ps(av2, bq, x2##J);                                                       \
+    x3##J = _mm512_fmadd_ps(av3, bq, x3##J);
+                TSF__D_COL(0) TSF__D_COL(1) TSF__D_COL(2) TSF__D_COL(3)
 #undef TSF__D_COL
-                }
-                acc[0] = x00, acc[1] = x01, acc[2] = x02, acc[3] = x03;
-                acc[4] = x10, acc[5] = x11, acc[6] = x12, acc[7] = x13;
-                acc[8] = x20, acc[9] = x21, acc[10] = x22, acc[11] = x23;
-                acc[12] = x30, acc[13] = x31, acc[14] = x32, acc[15] = x33;
             }
-            /* pairs of vectors -> one: each 128-bit lane holds 2 partial sums of each */
-            for (q = 0; q < 8; q++)
-                t[q] = _mm512_add_ps(_mm512_unpacklo_ps(acc[2 * q], acc[2 * q + 1]),
-                                     _mm512_unpackhi_ps(acc[2 * q], acc[2 * q + 1]));
-            /* ... 4 vectors: each 128-bit lane holds 1 partial sum of each of 4 */
-            for (q = 0; q < 4; q++) {
-                __m512d x = _mm512_castps_pd(t[2 * q]), y = _mm512_castps_pd(t[2 * q + 1]);
-                u[q] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
-                                     _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
-            }
+            /* uI: row I's four sums, one partial sum of each per 128-bit lane */
+            u0 = tsf__sum4_lanes(x00, x01, x02, x03), u1 = tsf__sum4_lanes(x10, x11, x12, x13);
+            u2 = tsf__sum4_lanes(x20, x21, x22, x23), u3 = tsf__sum4_lanes(x30, x31, x32, x33);
             /* sum the four 128-bit lanes: two steps of lane shuffles */
-            for (q = 0; q < 2; q++)
-                w[q] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * q], u[2 * q + 1], 0x88),
-                                     _mm512_shuffle_f32x4(u[2 * q], u[2 * q + 1], 0xDD));
-            r = _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], 0x88),
-                              _mm512_shuffle_f32x4(w[0], w[1], 0xDD));
+            w0 = _mm512_add_ps(_mm512_shuffle_f32x4(u0, u1, 0x88), _mm512_shuffle_f32x4(u0, u1, 0xDD));
+            w1 = _mm512_add_ps(_mm512_shuffle_f32x4(u2, u3, 0x88), _mm512_shuffle_f32x4(u2, u3, 0xDD));
+            r = _mm512_add_ps(_mm512_shuffle_f32x4(w0, w1, 0x88), _mm512_shuffle_f32x4(w0, w1, 0xDD));
             /* r[i*4 + j] = dot(a[i], b[j]): 128-bit lane i is row i of the 4 x 4 block */
             if (i0 + 4 <= M && j0 + 4 <= N) {
                 __m128 row[4];
