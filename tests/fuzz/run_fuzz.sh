@@ -151,6 +151,7 @@ for h in $HARNESSES; do
         wait -n
         running=$((running - 1))
     fi
+    rm -f "$OUT/$h.result" "$OUT/$h.status" # a job that dies writes no status: a failure
     { fuzz_one "$h" >"$OUT/$h.result" 2>&1; echo $? >"$OUT/$h.status"; } &
     running=$((running + 1))
 done
@@ -158,8 +159,8 @@ wait
 passed=0
 failed=0
 for h in $HARNESSES; do
-    cat "$OUT/$h.result"
-    if [ "$(cat "$OUT/$h.status")" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    cat "$OUT/$h.result" 2>/dev/null
+    if [ "$(cat "$OUT/$h.status" 2>/dev/null)" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
 echo "fuzz: $passed harnesses passed, $failed failed"
 [ "$failed" -eq 0 ]
