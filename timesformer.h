@@ -121,9 +121,9 @@ THREADING
                       (sequence, head) in backward: batch x heads x sequences, so the many
                       small products of an attention keep every core busy (sequences of at
                       most 32 tokens: one (sequence, head) each way);
-     row kernels      rows (layernorm, linear_gelu), column blocks of 4 vectors (32 or 64
-                      columns) for sums over rows (bias and layernorm gradients), blocks of
-                      4096 values (elementwise).
+     row kernels      rows (layernorm, linear_gelu), column blocks of 4 vectors (32 columns
+                      with AVX2, 64 with AVX-512) for sums over rows (bias and layernorm
+                      gradients), blocks of 4096 values (elementwise).
    Kernels too small to pay for waking a thread run on one. With several threads on cores
    that other programs share, OMP_WAIT_POLICY=passive keeps waiting threads from spinning.
    The library has no global mutable state: separate data on separate threads just works.
