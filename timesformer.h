@@ -8347,13 +8347,19 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
     }
     TSF__Z_ROWS(TSF__Z_ZERO)
     if (cols > 16) {
-        if (rows > 8) TSF__Z_LOOP2(TSF__Z_ROWS)
-        else if (rows > 4) TSF__Z_LOOP2(TSF__Z_ROWS8)
-        else TSF__Z_LOOP2(TSF__Z_ROWS4)
+        if (rows > 8)
+            TSF__Z_LOOP2(TSF__Z_ROWS)
+        else if (rows > 4)
+            TSF__Z_LOOP2(TSF__Z_ROWS8)
+        else
+            TSF__Z_LOOP2(TSF__Z_ROWS4)
     } else {
-        if (rows > 8) TSF__Z_LOOP1(TSF__Z_ROWS)
-        else if (rows > 4) TSF__Z_LOOP1(TSF__Z_ROWS8)
-        else TSF__Z_LOOP1(TSF__Z_ROWS4)
+        if (rows > 8)
+            TSF__Z_LOOP1(TSF__Z_ROWS)
+        else if (rows > 4)
+            TSF__Z_LOOP1(TSF__Z_ROWS8)
+        else
+            TSF__Z_LOOP1(TSF__Z_ROWS4)
     }
     TSF__Z_ROWS(TSF__Z_STORE)
 #undef TSF__Z_LOOP2
@@ -8373,8 +8379,10 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
 /* Four vectors -> one whose 128-bit lane l holds, in order, the sums of a, b, c and d's four
    lanes in l: pairs of vectors interleaved and added, then pairs of pairs. */
 static inline __m512 tsf__sum4_lanes(__m512 a, __m512 b, __m512 c, __m512 d) {
-    __m512d ab = _mm512_castps_pd(_mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b)));
-    __m512d cd = _mm512_castps_pd(_mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d)));
+    __m512d ab =
+        _mm512_castps_pd(_mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b)));
+    __m512d cd =
+        _mm512_castps_pd(_mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d)));
     return _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(ab, cd)),
                          _mm512_castpd_ps(_mm512_unpackhi_pd(ab, cd)));
 }
@@ -8398,8 +8406,10 @@ static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, con
             float out[16];
             for (k = 0; k < K; k += 16) { /* xIJ = aI . bJ */
                 __mmask16 m = (__mmask16)(K - k >= 16 ? 0xFFFF : (1u << (K - k)) - 1);
-                __m512 av0 = _mm512_maskz_loadu_ps(m, a0 + k), av1 = _mm512_maskz_loadu_ps(m, a1 + k);
-                __m512 av2 = _mm512_maskz_loadu_ps(m, a2 + k), av3 = _mm512_maskz_loadu_ps(m, a3 + k);
+                __m512 av0 = _mm512_maskz_loadu_ps(m, a0 + k),
+                       av1 = _mm512_maskz_loadu_ps(m, a1 + k);
+                __m512 av2 = _mm512_maskz_loadu_ps(m, a2 + k),
+                       av3 = _mm512_maskz_loadu_ps(m, a3 + k);
                 __m512 bq;
 #define TSF__D_COL(J)                                                                              \
     bq = _mm512_maskz_loadu_ps(m, b##J + k);                                                       \
@@ -8414,9 +8424,12 @@ static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, con
             u0 = tsf__sum4_lanes(x00, x01, x02, x03), u1 = tsf__sum4_lanes(x10, x11, x12, x13);
             u2 = tsf__sum4_lanes(x20, x21, x22, x23), u3 = tsf__sum4_lanes(x30, x31, x32, x33);
             /* sum the four 128-bit lanes: two steps of lane shuffles */
-            w0 = _mm512_add_ps(_mm512_shuffle_f32x4(u0, u1, 0x88), _mm512_shuffle_f32x4(u0, u1, 0xDD));
-            w1 = _mm512_add_ps(_mm512_shuffle_f32x4(u2, u3, 0x88), _mm512_shuffle_f32x4(u2, u3, 0xDD));
-            r = _mm512_add_ps(_mm512_shuffle_f32x4(w0, w1, 0x88), _mm512_shuffle_f32x4(w0, w1, 0xDD));
+            w0 = _mm512_add_ps(_mm512_shuffle_f32x4(u0, u1, 0x88),
+                               _mm512_shuffle_f32x4(u0, u1, 0xDD));
+            w1 = _mm512_add_ps(_mm512_shuffle_f32x4(u2, u3, 0x88),
+                               _mm512_shuffle_f32x4(u2, u3, 0xDD));
+            r = _mm512_add_ps(_mm512_shuffle_f32x4(w0, w1, 0x88),
+                              _mm512_shuffle_f32x4(w0, w1, 0xDD));
             /* r[i*4 + j] = dot(a[i], b[j]): 128-bit lane i is row i of the 4 x 4 block */
             if (i0 + 4 <= M && j0 + 4 <= N) {
                 __m128 row[4];
@@ -8499,10 +8512,14 @@ static void tsf__ukernel_simd_a(int kc, const float *a, size_t ars, size_t aks, 
 #define TSF__Y_LOADU(p, m) _mm256_loadu_ps(p)
     TSF__Y_ROWS(TSF__Y_ZERO)
     if (cols < TSF__NR) { /* B in place: its columns past the edge are not read */
-        if (rows > 3) TSF__Y_LOOP(TSF__Y_ROWS, _mm256_maskload_ps)
-        else TSF__Y_LOOP(TSF__Y_ROWS3, _mm256_maskload_ps)
-    } else if (rows > 3) TSF__Y_LOOP(TSF__Y_ROWS, TSF__Y_LOADU)
-    else TSF__Y_LOOP(TSF__Y_ROWS3, TSF__Y_LOADU)
+        if (rows > 3)
+            TSF__Y_LOOP(TSF__Y_ROWS, _mm256_maskload_ps)
+        else
+            TSF__Y_LOOP(TSF__Y_ROWS3, _mm256_maskload_ps)
+    } else if (rows > 3)
+        TSF__Y_LOOP(TSF__Y_ROWS, TSF__Y_LOADU)
+    else
+        TSF__Y_LOOP(TSF__Y_ROWS3, TSF__Y_LOADU)
 #undef TSF__Y_LOADU
     TSF__Y_ROWS(TSF__Y_STORE)
 #undef TSF__Y_LOOP
