@@ -8345,23 +8345,21 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
         b0 = _mm512_maskz_loadu_ps(m0, b);                                                         \
         ROWS(TSF__Z_FMA1)                                                                          \
     }
+#define TSF__Z_BY_ROWS(LOOP)                                                                       \
+    if (rows > 8)                                                                                  \
+        LOOP(TSF__Z_ROWS)                                                                          \
+    else if (rows > 4)                                                                             \
+        LOOP(TSF__Z_ROWS8)                                                                         \
+    else                                                                                           \
+        LOOP(TSF__Z_ROWS4)
     TSF__Z_ROWS(TSF__Z_ZERO)
     if (cols > 16) {
-        if (rows > 8)
-            TSF__Z_LOOP2(TSF__Z_ROWS)
-        else if (rows > 4)
-            TSF__Z_LOOP2(TSF__Z_ROWS8)
-        else
-            TSF__Z_LOOP2(TSF__Z_ROWS4)
+        TSF__Z_BY_ROWS(TSF__Z_LOOP2)
     } else {
-        if (rows > 8)
-            TSF__Z_LOOP1(TSF__Z_ROWS)
-        else if (rows > 4)
-            TSF__Z_LOOP1(TSF__Z_ROWS8)
-        else
-            TSF__Z_LOOP1(TSF__Z_ROWS4)
+        TSF__Z_BY_ROWS(TSF__Z_LOOP1)
     }
     TSF__Z_ROWS(TSF__Z_STORE)
+#undef TSF__Z_BY_ROWS
 #undef TSF__Z_LOOP2
 #undef TSF__Z_LOOP1
 #undef TSF__Z_ZERO
@@ -8510,16 +8508,18 @@ static void tsf__ukernel_simd_a(int kc, const float *a, size_t ars, size_t aks, 
         ROWS(TSF__Y_FMA)                                                                           \
     }
 #define TSF__Y_LOADU(p, m) _mm256_loadu_ps(p)
+#define TSF__Y_BY_ROWS(LOAD)                                                                       \
+    if (rows > 3)                                                                                  \
+        TSF__Y_LOOP(TSF__Y_ROWS, LOAD)                                                             \
+    else                                                                                           \
+        TSF__Y_LOOP(TSF__Y_ROWS3, LOAD)
     TSF__Y_ROWS(TSF__Y_ZERO)
     if (cols < TSF__NR) { /* B in place: its columns past the edge are not read */
-        if (rows > 3)
-            TSF__Y_LOOP(TSF__Y_ROWS, _mm256_maskload_ps)
-        else
-            TSF__Y_LOOP(TSF__Y_ROWS3, _mm256_maskload_ps)
-    } else if (rows > 3)
-        TSF__Y_LOOP(TSF__Y_ROWS, TSF__Y_LOADU)
-    else
-        TSF__Y_LOOP(TSF__Y_ROWS3, TSF__Y_LOADU)
+        TSF__Y_BY_ROWS(_mm256_maskload_ps)
+    } else {
+        TSF__Y_BY_ROWS(TSF__Y_LOADU)
+    }
+#undef TSF__Y_BY_ROWS
 #undef TSF__Y_LOADU
     TSF__Y_ROWS(TSF__Y_STORE)
 #undef TSF__Y_LOOP
