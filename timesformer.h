@@ -8637,11 +8637,14 @@ static const tsf__ukernel tsf__ukernel_scalar = {
    the block is wide; with AVX2 the products of a small model's backward pass ran 7-9% slower
    so). */
 #define TSF__DIRECT_B_MAX_M 64
-/* A is read in place, unpacked, by kernels that can (fn_a), when it is not transposed (its
-   rows run along K) and C has at most this many columns: a packed panel of A would serve
-   only a few tiles (a small model's products). A transposed A stays packed: read in place,
-   each step of K would fetch another row for six values. */
+/* A is read in place, unpacked, by kernels that can (fn_a), when C has at most this many
+   columns: a packed panel of A would serve only a few tiles (a small model's products). Not
+   transposed, A's rows run along K. A transposed A (a weight gradient, dy^T . x) is read in
+   place only for at most TSF__DIRECT_AT_MAX_N columns: each step of K then fetches six values
+   of another row, which pays for itself over four tiles (K 516, 64 columns: 15% faster with
+   AVX2) but not over twelve (192 columns: up to 10% slower). */
 #define TSF__DIRECT_A_MAX_N 256
+#define TSF__DIRECT_AT_MAX_N 64
 
 #if defined(TSF__AVX512) || defined(TSF__AVX2)
 /* dst[q*ld + r] = src[r*lds + q] for r, q < 8: an 8 x 8 block transposed in registers (pairs
@@ -8796,7 +8799,7 @@ static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, t
     int ncp = (nc + nr - 1) / nr * nr; /* nc rounded up to whole panels */
     int direct = uk->direct_b && !d->trans_b &&
                  (d->M <= TSF__DIRECT_B_MAX_M || (uk->direct_b > 1 && d->ldb <= nc));
-    int direct_a = uk->fn_a && !d->trans_a && d->N <= TSF__DIRECT_A_MAX_N;
+    int direct_a = uk->fn_a && d->N <= (d->trans_a ? TSF__DIRECT_AT_MAX_N : TSF__DIRECT_A_MAX_N);
     if (d->K == 0) { /* empty sum: C = 0, or C unchanged */
         for (i = 0; i < mc && !d->accumulate; i++)
             memset(C + (size_t)(i0 + i) * d->ldc + j0, 0, (size_t)nc * sizeof(float));
