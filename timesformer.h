@@ -9050,7 +9050,7 @@ static inline float tsf__one_plus_erf(float x) {
    operations a value. Written as loops over local arrays (above), compilers run one such chain
    at a time per vector and keep the arrays in memory; the core's scheduler then holds too few
    independent operations to fill its units. Here TSF__VN vectors go through each step side by
-   side in registers: GELU and its derivative 1.6x as fast with AVX2. The operations are those
+   side in registers: GELU and its derivative 1.4x as fast with AVX2. The operations are those
    of tsf__expf and tsf__one_plus_erf, in the same order, so the results are the same bits.
    tsf__vf is a vector of TSF__VL floats; a few helpers differ between AVX-512 (masks) and
    AVX2 (masks as vectors). */
