@@ -8674,8 +8674,8 @@ static const tsf__ukernel tsf__ukernel_scalar = {
    columns: a packed panel of A would serve only a few tiles (a small model's products). Not
    transposed, A's rows run along K. A transposed A (a weight gradient, dy^T . x) is read in
    place only for at most TSF__DIRECT_AT_MAX_N columns: each step of K then fetches six values
-   of another row, which pays for itself over four tiles (K 516, 64 columns: 15% faster with
-   AVX2) but not over twelve (192 columns: up to 10% slower). */
+   of another row, which pays for itself over four tiles (K 516, 64 columns: 8-11% faster with
+   AVX2) but not over twelve (192 columns: up to 20% slower). */
 #define TSF__DIRECT_A_MAX_N 256
 #define TSF__DIRECT_AT_MAX_N 64
 
@@ -9050,10 +9050,11 @@ static inline float tsf__one_plus_erf(float x) {
    operations a value. Written as loops over local arrays (above), compilers run one such chain
    at a time per vector and keep the arrays in memory; the core's scheduler then holds too few
    independent operations to fill its units. Here TSF__VN vectors go through each step side by
-   side in registers: GELU and its derivative 1.4x as fast with AVX2. The operations are those
-   of tsf__expf and tsf__one_plus_erf, in the same order, so the results are the same bits.
-   tsf__vf is a vector of TSF__VL floats; a few helpers differ between AVX-512 (masks) and
-   AVX2 (masks as vectors). */
+   side in registers: GELU and its derivative 1.6x as fast with AVX2, 1.3x with AVX-512, and
+   fast whatever the compiler decides to inline (the loops above vectorise only when it inlines
+   tsf__one_plus_erf). The operations are those of tsf__expf and tsf__one_plus_erf, in the
+   same order, so the results are the same bits. tsf__vf is a vector of TSF__VL floats; a few
+   helpers differ between AVX-512 (masks) and AVX2 (masks as vectors). */
 #if defined(__GNUC__)
 #define TSF__VINLINE static inline __attribute__((always_inline))
 #else
