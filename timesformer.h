@@ -1558,9 +1558,11 @@ TSFDEF void tsf_layernorm_forward(float *out, float *mean, float *rstd, const fl
             for (u = 0; u < TSF__LANES; u++) q[u] += (v[u] - mu) * (v[u] - mu);
         }
         rs = 1.0f / sqrtf(tsf__lanes_sum(q) / (float)D + eps);
-        for (j = 0; j < full; j += TSF__LANES) /* out = (x - mean) * rstd * weight + bias */
-            for (u = 0; u < TSF__LANES; u++)
-                o[j + u] = (x[j + u] - mu) * rs * weight[j + u] + bias[j + u];
+        for (j = 0; j < full; j += TSF__LANES) { /* out = (x - mean) * rstd * weight + bias */
+            for (u = 0; u < TSF__LANES; u++)     /* into v: out may alias nothing it reads */
+                v[u] = (x[j + u] - mu) * rs * weight[j + u] + bias[j + u];
+            memcpy(o + j, v, sizeof v);
+        }
         for (; j < D; j += TSF__LANES) {
             w = tsf__min(TSF__LANES, D - j);
             tsf__chunk_load(v, x + j, w);
