@@ -1471,6 +1471,15 @@ static inline float tsf__one_plus_erf(float x);
 #define TSF__VL 8
 #endif
 #define TSF__VW (TSF__VN * TSF__VL)
+#if defined(TSF__AVX512)
+typedef __m512 tsf__vf; /* a vector of TSF__VL floats; TSF__V(op): its intrinsic op */
+typedef __m512i tsf__vi;
+#define TSF__V(op) _mm512_##op
+#else
+typedef __m256 tsf__vf;
+typedef __m256i tsf__vi;
+#define TSF__V(op) _mm256_##op
+#endif
 static void tsf__v_gelu(float *out, float *dgelu, const float *inp, int n);
 static void tsf__v_gelu_grad(float *dinp, const float *dout, const float *inp, int n,
                              int accumulate);
@@ -1559,7 +1568,7 @@ TSFDEF void tsf_layernorm_forward(float *out, float *mean, float *rstd, const fl
         }
         rs = 1.0f / sqrtf(tsf__lanes_sum(q) / (float)D + eps);
         for (j = 0; j < full; j += TSF__LANES) { /* out = (x - mean) * rstd * weight + bias */
-            for (u = 0; u < TSF__LANES; u++)     /* into v: out may alias nothing it reads */
+            for (u = 0; u < TSF__LANES; u++)     /* into v: written to o, gcc -O2 left it scalar */
                 v[u] = (x[j + u] - mu) * rs * weight[j + u] + bias[j + u];
             memcpy(o + j, v, sizeof v);
         }
@@ -2425,10 +2434,21 @@ static void tsf__copy(float *dst, const float *src, size_t n) { /* dst // (n) = 
 }
 
 /* ---- residual ---------------------------------------------------------------------------- */
+/* With AVX, whole vectors: as a plain loop (out may be a or b) gcc -O2 leaves it scalar, for
+   it adds no runtime alias checks. */
 TSFDEF void tsf_residual_forward(float *out, const float *a, const float *b, size_t n) {
-    long i;
+    size_t i = 0;
+#if defined(TSF__GELU_V)
+    long c, nc = (long)(n / TSF__VL);
     TSF__OMP_FOR((double)n > TSF__PAR_WORK)
-    for (i = 0; i < (long)n; i++) out[i] = a[i] + b[i];
+    for (c = 0; c < nc; c++) {
+        size_t k = (size_t)c * TSF__VL;
+        tsf__vf x = TSF__V(add_ps)(TSF__V(loadu_ps)(a + k), TSF__V(loadu_ps)(b + k));
+        TSF__V(storeu_ps)(out + k, x);
+    }
+    i = (size_t)nc * TSF__VL;
+#endif
+    for (; i < n; i++) out[i] = a[i] + b[i];
 }
 
 TSFDEF void tsf_residual_backward(float *da, float *db, const float *dout, size_t n) {
@@ -9063,9 +9083,6 @@ static inline float tsf__one_plus_erf(float x) {
 #define TSF__VINLINE static inline
 #endif
 #if defined(TSF__AVX512)
-typedef __m512 tsf__vf;
-typedef __m512i tsf__vi;
-#define TSF__V(op) _mm512_##op
 TSF__VINLINE tsf__vi tsf__v_bits(tsf__vf x) { return _mm512_castps_si512(x); }
 TSF__VINLINE tsf__vf tsf__v_float(tsf__vi x) { return _mm512_castsi512_ps(x); }
 TSF__VINLINE tsf__vf tsf__v_abs(tsf__vf x) { /* the sign bit cleared */
@@ -9090,9 +9107,6 @@ TSF__VINLINE tsf__vf tsf__v_if_neg(tsf__vf x, tsf__vf a, tsf__vf b) { /* x < 0 ?
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), b, a);
 }
 #else
-typedef __m256 tsf__vf;
-typedef __m256i tsf__vi;
-#define TSF__V(op) _mm256_##op
 TSF__VINLINE tsf__vi tsf__v_bits(tsf__vf x) { return _mm256_castps_si256(x); }
 TSF__VINLINE tsf__vf tsf__v_float(tsf__vi x) { return _mm256_castsi256_ps(x); }
 TSF__VINLINE tsf__vf tsf__v_abs(tsf__vf x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
