@@ -1461,9 +1461,9 @@ static void tsf__matmul_serial(tsf__pack *pk, float *C, int ldc, const float *A,
 static inline float tsf__expf(float x);
 static inline float tsf__one_plus_erf(float x);
 #if defined(TSF__AVX512) || defined(TSF__AVX2)
-/* GELU's loops on TSF__VN whole vectors of TSF__VL floats side by side, for n a multiple of
-   TSF__VW (NUMERIC MACHINERY, at the end) */
-#define TSF__GELU_V 1
+/* Whole vectors (TSF__VEC): GELU's loops take TSF__VN vectors of TSF__VL floats side by
+   side, for n a multiple of TSF__VW (NUMERIC MACHINERY, at the end). */
+#define TSF__VEC 1
 #define TSF__VN 4
 #if defined(TSF__AVX512)
 #define TSF__VL 16
@@ -1484,6 +1484,20 @@ static void tsf__v_gelu(float *out, float *dgelu, const float *inp, int n);
 static void tsf__v_gelu_grad(float *dinp, const float *dout, const float *inp, int n,
                              int accumulate);
 #endif
+
+/* out // (n) = a + b (add), else a * b, elementwise; out may be a or b. With AVX on whole
+   vectors: as a plain loop that writes out, gcc -O2 leaves it scalar (it adds no runtime
+   alias checks), 5-8 times slower. */
+static void tsf__add_or_mul_n(float *out, const float *a, const float *b, size_t n, int add) {
+    size_t i = 0;
+#if defined(TSF__VEC)
+    for (; i + TSF__VL <= n; i += TSF__VL) {
+        tsf__vf x = TSF__V(loadu_ps)(a + i), y = TSF__V(loadu_ps)(b + i);
+        TSF__V(storeu_ps)(out + i, add ? TSF__V(add_ps)(x, y) : TSF__V(mul_ps)(x, y));
+    }
+#endif
+    for (; i < n; i++) out[i] = add ? a[i] + b[i] : a[i] * b[i];
+}
 
 /* ---- linear ------------------------------------------------------------------------------ */
 TSFDEF void tsf_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
@@ -1685,7 +1699,7 @@ static inline float tsf__gelu_grad(float x) { return tsf__gelu_grad_from(x, tsf_
 static void tsf__gelu_n(float *out, float *dgelu, const float *inp, int n) {
     float v[TSF__GELU_W] = {0}, g[TSF__GELU_W], e[TSF__GELU_W];
     int j = 0, u, w;
-#if defined(TSF__GELU_V) /* whole vectors in registers; the rest below */
+#if defined(TSF__VEC) /* whole vectors in registers; the rest below */
     j = n / TSF__VW * TSF__VW;
     tsf__v_gelu(out, dgelu, inp, j);
 #endif
@@ -1727,7 +1741,7 @@ static void tsf__gelu_grad_n(float *dinp, const float *dout, const float *inp, i
                              int accumulate) {
     float v[TSF__GELU_W] = {0}, dy[TSF__GELU_W] = {0}, g[TSF__GELU_W];
     int j = 0, u, w;
-#if defined(TSF__GELU_V)
+#if defined(TSF__VEC)
     j = n / TSF__VW * TSF__VW;
     tsf__v_gelu_grad(dinp, dout, inp, j, accumulate);
 #endif
@@ -1800,9 +1814,8 @@ static void tsf__linear_gelu_backward(float *dinp, float *dweight, float *dbias,
     TSF__OMP_FOR((double)M * OUT > TSF__PAR_WORK / 8)
     for (m = 0; m < M; m++) {
         size_t o = (size_t)m * OUT;
-        int j;
         if (deriv) /* the product tsf__gelu_grad_n takes, in the same order */
-            for (j = 0; j < OUT; j++) dpre[o + j] = pre[o + j] * dout[o + j];
+            tsf__add_or_mul_n(dpre + o, pre + o, dout + o, (size_t)OUT, 0);
         else
             tsf__gelu_grad_n(dpre + o, dout + o, pre + o, OUT, 0);
     }
@@ -2434,21 +2447,13 @@ static void tsf__copy(float *dst, const float *src, size_t n) { /* dst // (n) = 
 }
 
 /* ---- residual ---------------------------------------------------------------------------- */
-/* With AVX, whole vectors: as a plain loop (out may be a or b) gcc -O2 leaves it scalar, for
-   it adds no runtime alias checks. */
 TSFDEF void tsf_residual_forward(float *out, const float *a, const float *b, size_t n) {
-    size_t i = 0;
-#if defined(TSF__GELU_V)
-    long c, nc = (long)(n / TSF__VL);
+    long c;
     TSF__OMP_FOR((double)n > TSF__PAR_WORK)
-    for (c = 0; c < nc; c++) {
-        size_t k = (size_t)c * TSF__VL;
-        tsf__vf x = TSF__V(add_ps)(TSF__V(loadu_ps)(a + k), TSF__V(loadu_ps)(b + k));
-        TSF__V(storeu_ps)(out + k, x);
+    for (c = 0; c < (long)((n + TSF__EW_BLOCK - 1) / TSF__EW_BLOCK); c++) {
+        size_t i = (size_t)c * TSF__EW_BLOCK;
+        tsf__add_or_mul_n(out + i, a + i, b + i, n - i < TSF__EW_BLOCK ? n - i : TSF__EW_BLOCK, 1);
     }
-    i = (size_t)nc * TSF__VL;
-#endif
-    for (; i < n; i++) out[i] = a[i] + b[i];
 }
 
 TSFDEF void tsf_residual_backward(float *da, float *db, const float *dout, size_t n) {
