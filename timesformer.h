@@ -3131,14 +3131,14 @@ static void tsf__side_gather_forward(float *seqs, const float *x, const tsf__sha
    its sequences' order); the cls rows pass unchanged. */
 static void tsf__side_residual_forward(float *u, const float *x, const float *q,
                                        const tsf__shape *s, int k, int D) {
-    int b, g, m, len, i, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    int b, g, m, len, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
     for (b = 0; b < s->B; b++) {
         size_t cls = (size_t)b * (1 + (size_t)s->N * s->T) * D;
         memcpy(u + cls, x + cls, (size_t)D * sizeof(float));
         for (g = 0; g < G; g++)
             for (len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len; m++, q += D) {
                 size_t r = tsf__token_row(s, k, b, g, m) * D;
-                for (i = 0; i < D; i++) u[r + i] = x[r + i] + q[i];
+                tsf__add_or_mul_n(u + r, x + r, q, (size_t)D, 1);
             }
     }
 }
@@ -3173,13 +3173,13 @@ static void tsf__main_residual_forward(float *v, const float *u, const float *q,
         for (i = 0; i < D; i++) o[i] *= inv;
     }
     for (b = 0; b < s->B; b++) {
-        for (i = 0; i < D; i++)
-            v[b * (1 + NT) * D + i] = u[b * (1 + NT) * D + i] + clsmean[(size_t)b * D + i];
+        tsf__add_or_mul_n(v + b * (1 + NT) * D, u + b * (1 + NT) * D, clsmean + (size_t)b * D,
+                          (size_t)D, 1);
         for (g = 0; g < G; g++)
             for (q += D, len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len;
                  m++, q += D) {
                 size_t r = tsf__token_row(s, k, b, g, m) * D;
-                for (i = 0; i < D; i++) v[r + i] = u[r + i] + q[i];
+                tsf__add_or_mul_n(v + r, u + r, q, (size_t)D, 1);
             }
     }
 }
@@ -3523,12 +3523,12 @@ static void tsf__side_residual_backward(float *dq, const float *du, const tsf__s
 /* dx patch rows += dseqs, a side step's sequences' gradient. */
 static void tsf__side_gather_backward(float *dx, const float *dseqs, const tsf__shape *s, int k,
                                       int D) {
-    int b, g, m, len, i, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    int b, g, m, len, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
     for (b = 0; b < s->B; b++)
         for (g = 0; g < G; g++)
             for (len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len; m++, dseqs += D) {
                 float *d = dx + tsf__token_row(s, k, b, g, m) * D;
-                for (i = 0; i < D; i++) d[i] += dseqs[i];
+                tsf__add_or_mul_n(d, d, dseqs, (size_t)D, 1);
             }
 }
 
@@ -3550,15 +3550,15 @@ static void tsf__main_residual_backward(float *dq, const float *dv, const tsf__s
 /* du += the main step's sequences' gradient: each member to its token row, and every copy of
    z0 to the cls row (z0 feeds all G sequences, so its gradient is their sum). */
 static void tsf__main_gather_backward(float *du, const float *dseqs, const tsf__shape *s, int D) {
-    int b, g, m, len, i, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    int b, g, m, len, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
     for (b = 0; b < s->B; b++)
         for (g = 0; g < G; g++) {
             float *d = du + (size_t)b * (1 + (size_t)s->N * s->T) * D;
-            for (i = 0; i < D; i++) d[i] += dseqs[i];
+            tsf__add_or_mul_n(d, d, dseqs, (size_t)D, 1);
             for (dseqs += D, len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len;
                  m++, dseqs += D) {
                 d = du + tsf__token_row(s, k, b, g, m) * D;
-                for (i = 0; i < D; i++) d[i] += dseqs[i];
+                tsf__add_or_mul_n(d, d, dseqs, (size_t)D, 1);
             }
         }
 }
