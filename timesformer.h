@@ -154,7 +154,9 @@ SIMD
    Elsewhere the kernels are plain C written so that compilers vectorise it: rows are
    walked 16 values at a time through local arrays (sums in 16 partial sums), and exp and
    erf (GELU, softmax) are branch-free arithmetic instead of libm calls; gcc and clang at
-   -O2 turn these into SSE2, AVX2, AVX-512 or NEON code.
+   -O2 turn these into SSE2, AVX2, AVX-512 or NEON code. With AVX2 or AVX-512, GELU and the
+   elementwise adds and products (residuals) are written with intrinsics: the same
+   operations, so the same results, and fast whatever the compiler decides.
 
 ATTENTION VARIANTS (docs/model.md sections 2-4)
 
