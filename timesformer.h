@@ -1463,8 +1463,9 @@ static void tsf__matmul_serial(tsf__pack *pk, float *C, int ldc, const float *A,
 static inline float tsf__expf(float x);
 static inline float tsf__one_plus_erf(float x);
 #if defined(TSF__AVX512) || defined(TSF__AVX2)
-/* Whole vectors (TSF__VEC): GELU's loops take TSF__VN vectors of TSF__VL floats side by
-   side, for n a multiple of TSF__VW (NUMERIC MACHINERY, at the end). */
+/* Whole vectors (TSF__VEC) of TSF__VL floats: tsf__add_or_mul_n below, and GELU's loops,
+   which take TSF__VN of them side by side, for n a multiple of TSF__VW (NUMERIC MACHINERY,
+   at the end). */
 #define TSF__VEC 1
 #define TSF__VN 4
 #if defined(TSF__AVX512)
@@ -2459,11 +2460,12 @@ TSFDEF void tsf_residual_forward(float *out, const float *a, const float *b, siz
 }
 
 TSFDEF void tsf_residual_backward(float *da, float *db, const float *dout, size_t n) {
-    long i;
+    long c;
     TSF__OMP_FOR((double)n > TSF__PAR_WORK)
-    for (i = 0; i < (long)n; i++) {
-        if (da) da[i] += dout[i];
-        if (db) db[i] += dout[i];
+    for (c = 0; c < (long)((n + TSF__EW_BLOCK - 1) / TSF__EW_BLOCK); c++) {
+        size_t i = (size_t)c * TSF__EW_BLOCK, w = n - i < TSF__EW_BLOCK ? n - i : TSF__EW_BLOCK;
+        if (da) tsf__add_or_mul_n(da + i, da + i, dout + i, w, 1);
+        if (db) tsf__add_or_mul_n(db + i, db + i, dout + i, w, 1);
     }
 }
 
@@ -2476,8 +2478,7 @@ TSFDEF void tsf_mean_forward(float *out, const float *inp, int G, int R, int D, 
         float *o = out + (size_t)g * D;
         for (i = 0; i < D; i++) o[i] = 0.0f;
         for (r = 0; r < R; r++) {
-            const float *x = inp + ((size_t)g * R + r) * stride;
-            for (i = 0; i < D; i++) o[i] += x[i];
+            tsf__add_or_mul_n(o, o, inp + ((size_t)g * R + r) * stride, (size_t)D, 1);
         }
         for (i = 0; i < D; i++) o[i] *= inv;
     }
@@ -3171,7 +3172,7 @@ static void tsf__main_residual_forward(float *v, const float *u, const float *q,
         float *o = clsmean + (size_t)b * D;
         for (i = 0; i < D; i++) o[i] = 0.0f;
         for (g = 0; g < G; row += (tsf__seq_len(k, g, s->T, s->Hp, s->Wp) + 1) * (size_t)D, g++)
-            for (i = 0; i < D; i++) o[i] += row[i];
+            tsf__add_or_mul_n(o, o, row, (size_t)D, 1);
         for (i = 0; i < D; i++) o[i] *= inv;
     }
     for (b = 0; b < s->B; b++) {
