@@ -714,6 +714,11 @@ typedef struct tsf_model {
     int keep_attention;    /* 1: forward passes keep every block's attention
                               probabilities in acts.att and acts.t_att (to look at
                               them, as tsf attention does); 0: they are never stored */
+    int all_tokens;        /* 1: the last block computes every token's output; 0 (the
+                              default): only the cls rows the head reads, after its
+                              attention's keys and values (the same logits, less work;
+                              see tsf__block_forward). Set it before tsf_model_loss */
+    int act_all_tokens;    /* the all_tokens of the last forward pass               */
     float drop_path;       /* stochastic depth rate of the last block (0: off);
                               block l drops with drop_path * l / (L-1)          */
     float label_smoothing; /* cross-entropy label smoothing (0: off)               */
@@ -2211,15 +2216,17 @@ static void tsf__short_cols(float *y, size_t ldy, const float *w, size_t wr, siz
 }
 
 /* One sequence and head of the fused forward, tsf__att_direct(SL, HS): q, k, v // (SL, HS)
-   with row stride 3D, o // (SL, HS) with row stride D, lse // (SL) or NULL. */
+   with row stride 3D; the first NQ queries (NQ <= SL) against every key: o // (NQ, HS) with
+   row stride D, lse // (NQ) or NULL. */
 static void tsf__attention_short_forward(float *o, float *lse, const float *q, const float *k,
-                                         const float *v, int SL, int D, int HS, float scale) {
+                                         const float *v, int SL, int NQ, int D, int HS,
+                                         float scale) {
     float qt[TSF__ATT_SHORT_HS * TSF__ATT_SHORT], p[TSF__ATT_LONG * TSF__ATT_SHORT];
     float inv[TSF__ATT_SHORT];
     size_t ld3 = 3 * (size_t)D;
     int q0, c0, j, u;
-    for (q0 = 0; q0 < SL; q0 += TSF__ATT_SHORT) { /* queries q0 .. q0+nq-1 against every key */
-        int nq = tsf__min(TSF__ATT_SHORT, SL - q0);
+    for (q0 = 0; q0 < NQ; q0 += TSF__ATT_SHORT) { /* queries q0 .. q0+nq-1 against every key */
+        int nq = tsf__min(TSF__ATT_SHORT, NQ - q0);
         int SP = (nq + TSF__ATT_W - 1) / TSF__ATT_W * TSF__ATT_W;
         tsf__gather_t(qt, q + (size_t)q0 * ld3, ld3, nq, HS, SP);
         tsf__short_rows(p, k, ld3, qt, SL, HS, SP); /* p[j][i] = k_j . q_i // (SL, SP) */
@@ -2247,20 +2254,22 @@ static void tsf__attention_short_forward(float *o, float *lse, const float *q, c
     }
 }
 
-/* One sequence and head of the fused backward, tsf__att_direct(SL, HS): with ld3 = 3D the
-   row stride of q, k, v and their gradients dq, dk, dv, and D that of o and dy (dout). dk
-   and dv sum over the blocks of queries, in order. */
+/* One sequence and head of the fused backward, tsf__att_direct(SL, HS), of the forward's
+   first NQ queries: with ld3 = 3D the row stride of q, k, v and their gradients dq, dk, dv
+   // (SL, HS), and D that of o and dy (dout) // (NQ, HS). dk and dv sum over the blocks of
+   queries, in order; the rows of dq past NQ are zero (add: unchanged). */
 static void tsf__attention_short_backward(float *dq, float *dk, float *dv, const float *q,
                                           const float *k, const float *v, const float *o,
-                                          const float *dy, const float *lse, int SL, int D, int HS,
-                                          float scale, int add) {
+                                          const float *dy, const float *lse, int SL, int NQ, int D,
+                                          int HS, float scale, int add) {
     float qt[TSF__ATT_SHORT_HS * TSF__ATT_SHORT], dyt[TSF__ATT_SHORT_HS * TSF__ATT_SHORT];
     float p[TSF__ATT_LONG * TSF__ATT_SHORT], ds[TSF__ATT_LONG * TSF__ATT_SHORT];
     float t[TSF__ATT_SHORT * TSF__ATT_LONG], ls[TSF__ATT_SHORT], di[TSF__ATT_SHORT];
     size_t ld3 = 3 * (size_t)D;
     int SLP = (SL + TSF__ATT_W - 1) / TSF__ATT_W * TSF__ATT_W, q0, i, j, d, u;
-    for (q0 = 0; q0 < SL; q0 += TSF__ATT_SHORT) { /* queries q0 .. q0+nq-1 against every key */
-        int nq = tsf__min(TSF__ATT_SHORT, SL - q0);
+    for (i = NQ; i < SL && !add; i++) memset(dq + (size_t)i * ld3, 0, (size_t)HS * sizeof(float));
+    for (q0 = 0; q0 < NQ; q0 += TSF__ATT_SHORT) { /* queries q0 .. q0+nq-1 against every key */
+        int nq = tsf__min(TSF__ATT_SHORT, NQ - q0);
         int SP = (nq + TSF__ATT_W - 1) / TSF__ATT_W * TSF__ATT_W;
         const float *qb = q + (size_t)q0 * ld3, *dyb = dy + (size_t)q0 * D;
         for (i = 0; i < SP; i++) { /* di = <dout, out> per query = <dp, p> of the softmax */
@@ -2299,34 +2308,37 @@ static void tsf__attention_short_backward(float *dq, float *dk, float *dv, const
     }
 }
 
-TSFDEF void tsf_attention_fused_forward(float *out, float *lse, const float *qkv, int S, int SL,
-                                        int D, int NH) {
-    int HS = D / NH, nqb = (SL + TSF__ATT_BQ - 1) / TSF__ATT_BQ, D3 = 3 * D;
+/* The fused forward of the first NQ queries of every sequence (NQ <= SL) against all its
+   keys: out // (S*NQ, D), lse // (S, NH, NQ). NQ = SL is tsf_attention_fused_forward; NQ = 1
+   serves the last block, whose head reads each sequence's cls row alone (tsf__block_forward). */
+static void tsf__attention_fused_forward(float *out, float *lse, const float *qkv, int S, int SL,
+                                         int NQ, int D, int NH) {
+    int HS = D / NH, nqb = (NQ + TSF__ATT_BQ - 1) / TSF__ATT_BQ, D3 = 3 * D;
     float scale = 1.0f / sqrtf((float)HS);
     long it, items = (long)S * NH * nqb;
-    TSF_ASSERT(NH > 0 && D % NH == 0);
+    TSF_ASSERT(NH > 0 && D % NH == 0 && NQ > 0 && NQ <= SL);
     if (tsf__att_direct(SL, HS)) { /* one item: (sequence, head) */
-        TSF__OMP_FOR((double)S * SL * SL * D > TSF__PAR_MM_WORK && S * NH > 1)
+        TSF__OMP_FOR((double)S * NQ * SL * D > TSF__PAR_MM_WORK && S * NH > 1)
         for (it = 0; it < (long)S * NH; it++) {
             long s = it / NH;
             int g = (int)(it % NH);
             const float *q = qkv + (size_t)s * SL * D3 + (size_t)g * HS;
-            tsf__attention_short_forward(out + (size_t)s * SL * D + (size_t)g * HS,
-                                         lse ? lse + (size_t)it * SL : NULL, q, q + D, q + 2 * D,
-                                         SL, D, HS, scale);
+            tsf__attention_short_forward(out + (size_t)s * NQ * D + (size_t)g * HS,
+                                         lse ? lse + (size_t)it * NQ : NULL, q, q + D, q + 2 * D,
+                                         SL, NQ, D, HS, scale);
         }
         return;
     }
     /* one item: sequence s, head g, query rows q0 .. q0+bq-1; items write disjoint rows */
-    TSF__OMP_FOR((double)S * SL * SL * D > TSF__PAR_MM_WORK && items > 1)
+    TSF__OMP_FOR((double)S * NQ * SL * D > TSF__PAR_MM_WORK && items > 1)
     for (it = 0; it < items; it++) {
         tsf__pack pk;
         float st[TSF__ATT_BQ * TSF__ATT_BK], mx[TSF__ATT_BQ], sum[TSF__ATT_BQ];
         long s = it / ((long)NH * nqb);
         int g = (int)(it / nqb % NH), q0 = (int)(it % nqb) * TSF__ATT_BQ, k0, i, j;
-        int bq = tsf__min(TSF__ATT_BQ, SL - q0);
+        int bq = tsf__min(TSF__ATT_BQ, NQ - q0);
         const float *q = qkv + (size_t)s * SL * D3 + (size_t)g * HS, *k = q + D, *v = q + 2 * D;
-        float *o = out + ((size_t)s * SL + q0) * D + (size_t)g * HS; /* o // (bq, HS), stride D */
+        float *o = out + ((size_t)s * NQ + q0) * D + (size_t)g * HS; /* o // (bq, HS), stride D */
         for (k0 = 0; k0 < SL; k0 += TSF__ATT_BK) {
             int bk = tsf__min(TSF__ATT_BK, SL - k0);
             /* st // (bq, bk) = q rows q0.. . k rows k0.. ^T */
@@ -2349,46 +2361,53 @@ TSFDEF void tsf_attention_fused_forward(float *out, float *lse, const float *qkv
         for (i = 0; i < bq; i++) { /* normalise; lse = max + log(sum) */
             float inv = 1.0f / sum[i];
             for (j = 0; j < HS; j++) o[(size_t)i * D + j] *= inv;
-            if (lse) lse[((size_t)s * NH + g) * SL + q0 + i] = mx[i] + logf(sum[i]);
+            if (lse) lse[((size_t)s * NH + g) * NQ + q0 + i] = mx[i] + logf(sum[i]);
         }
     }
 }
 
+TSFDEF void tsf_attention_fused_forward(float *out, float *lse, const float *qkv, int S, int SL,
+                                        int D, int NH) {
+    tsf__attention_fused_forward(out, lse, qkv, S, SL, SL, D, NH);
+}
+
+/* The backward of tsf__attention_fused_forward (the first NQ queries of each sequence):
+   dqkv // (S*SL, 3D) (+)= from dout, out // (S*NQ, D) and lse; dq of the rows past NQ is 0. */
 static void tsf__attention_fused_backward(float *dqkv, const float *dout, const float *qkv,
-                                          const float *out, const float *lse, int S, int SL, int D,
-                                          int NH, int add) {
+                                          const float *out, const float *lse, int S, int SL, int NQ,
+                                          int D, int NH, int add) {
     int HS = D / NH, D3 = 3 * D;
     float scale = 1.0f / sqrtf((float)HS);
     long it, items = (long)S * NH;
-    TSF_ASSERT(NH > 0 && D % NH == 0);
+    TSF_ASSERT(NH > 0 && D % NH == 0 && NQ > 0 && NQ <= SL);
     if (tsf__att_direct(SL, HS)) {
-        TSF__OMP_FOR((double)S * SL * SL * D > TSF__PAR_MM_WORK && items > 1)
+        TSF__OMP_FOR((double)S * NQ * SL * D > TSF__PAR_MM_WORK && items > 1)
         for (it = 0; it < items; it++) {
             size_t qo = (size_t)(it / NH) * SL * D3 + (size_t)(it % NH) * HS;
-            size_t oo = (size_t)(it / NH) * SL * D + (size_t)(it % NH) * HS;
+            size_t oo = (size_t)(it / NH) * NQ * D + (size_t)(it % NH) * HS;
             tsf__attention_short_backward(dqkv + qo, dqkv + qo + D, dqkv + qo + 2 * D, qkv + qo,
                                           qkv + qo + D, qkv + qo + 2 * D, out + oo, dout + oo,
-                                          lse + (size_t)it * SL, SL, D, HS, scale, add);
+                                          lse + (size_t)it * NQ, SL, NQ, D, HS, scale, add);
         }
         return;
     }
     /* one item: sequence s, head g (its dk and dv sum over all query rows); items write
        disjoint columns of dqkv */
-    TSF__OMP_FOR((double)S * SL * SL * D > TSF__PAR_MM_WORK && items > 1)
+    TSF__OMP_FOR((double)S * NQ * SL * D > TSF__PAR_MM_WORK && items > 1)
     for (it = 0; it < items; it++) {
         tsf__pack pk;
         float p[TSF__ATT_BQ * TSF__ATT_BK], ds[TSF__ATT_BQ * TSF__ATT_BK], di[TSF__ATT_BQ];
         long s = it / NH;
         int g = (int)(it % NH), q0, k0, i, j;
-        size_t qo = (size_t)s * SL * D3 + (size_t)g * HS, oo = (size_t)s * SL * D + (size_t)g * HS;
+        size_t qo = (size_t)s * SL * D3 + (size_t)g * HS, oo = (size_t)s * NQ * D + (size_t)g * HS;
         const float *q = qkv + qo, *k = q + D, *v = q + 2 * D, *o = out + oo, *dy = dout + oo;
-        const float *ls = lse + ((size_t)s * NH + g) * SL;
+        const float *ls = lse + ((size_t)s * NH + g) * NQ;
         float *dq = dqkv + qo, *dk = dq + D, *dv = dq + 2 * D;
         for (i = 0; i < SL && !add; i++) /* TSF__SET: this item's columns start at zero */
             for (j = 0; j < 3; j++)
                 memset(dq + (size_t)i * D3 + (size_t)j * D, 0, HS * sizeof(float));
-        for (q0 = 0; q0 < SL; q0 += TSF__ATT_BQ) {
-            int bq = tsf__min(TSF__ATT_BQ, SL - q0);
+        for (q0 = 0; q0 < NQ; q0 += TSF__ATT_BQ) {
+            int bq = tsf__min(TSF__ATT_BQ, NQ - q0);
             const float *qb = q + (size_t)q0 * D3, *dyb = dy + (size_t)q0 * D;
             for (i = 0; i < bq; i++) { /* di = <dout, out> per row = <dp, p> of the softmax */
                 float acc = 0.0f;
@@ -2427,7 +2446,7 @@ static void tsf__attention_fused_backward(float *dqkv, const float *dout, const 
 TSFDEF void tsf_attention_fused_backward(float *dqkv, const float *dout, const float *qkv,
                                          const float *out, const float *lse, int S, int SL, int D,
                                          int NH) {
-    tsf__attention_fused_backward(dqkv, dout, qkv, out, lse, S, SL, D, NH, TSF__ADD);
+    tsf__attention_fused_backward(dqkv, dout, qkv, out, lse, S, SL, SL, D, NH, TSF__ADD);
 }
 
 /* ---- big buffers cleared and copied in parallel chunks (the model's, between kernels) ---- */
@@ -3000,6 +3019,7 @@ typedef struct tsf__shape {
     int recompute;            /* ... only each block's input (train: m->recompute)  */
     int keep;                 /* ... and every block's norms and GELU (keep_acts)   */
     int keep_att;             /* every block's attention probabilities are kept      */
+    int head;                 /* the last block computes the head's rows alone        */
 } tsf__shape;
 
 static tsf__shape tsf__shape_of(const tsf_config *c, int B, int T, int H, int W) {
@@ -3008,7 +3028,7 @@ static tsf__shape tsf__shape_of(const tsf_config *c, int B, int T, int H, int W)
     s.B = B, s.T = T, s.H = H, s.W = W;
     s.Hp = H / c->patch_size, s.Wp = W / c->patch_size, s.N = s.Hp * s.Wp;
     s.Rt = s.Rs = 0;
-    s.train = 1, s.recompute = s.keep = s.keep_att = 0; /* training; tsf__model_shape */
+    s.train = 1, s.recompute = s.keep = s.keep_att = s.head = 0; /* see tsf__model_shape */
     s.SM = c->attention == TSF_ATTN_SPACE ? (long)B * T : B;
     if (c->attention == TSF_ATTN_SPACE) {
         s.R = (long)B * T * (1 + s.N), s.RA = s.R, s.SA = (long)B * T, s.SL = 1 + s.N;
@@ -3161,9 +3181,10 @@ static void tsf__main_gather_forward(float *seqs, const float *u, const tsf__sha
 
 /* The main step's residual: V = U + Q for patch tokens (Q // (Rs, D), the attention branch
    in sequence order), and V cls = z0 + the mean of the G sequences' cls rows of Q (in
-   clsmean // (B, D) first, as tsf_mean_forward makes it). */
+   clsmean // (B, D) first, as tsf_mean_forward makes it). first (the last block): Q // (B*G,
+   D) holds the sequences' cls rows alone, and V // (B, D) gets the cls rows alone. */
 static void tsf__main_residual_forward(float *v, const float *u, const float *q, float *clsmean,
-                                       const tsf__shape *s, int D) {
+                                       const tsf__shape *s, int first, int D) {
     int b, g, m, len, i, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
     size_t NT = (size_t)s->N * s->T;
     float inv = 1.0f / (float)G;
@@ -3171,14 +3192,15 @@ static void tsf__main_residual_forward(float *v, const float *u, const float *q,
     for (b = 0, row = q; b < s->B; b++) { /* the mean first, in sequence order */
         float *o = clsmean + (size_t)b * D;
         for (i = 0; i < D; i++) o[i] = 0.0f;
-        for (g = 0; g < G; row += (tsf__seq_len(k, g, s->T, s->Hp, s->Wp) + 1) * (size_t)D, g++)
+        for (g = 0; g < G;
+             row += (first ? 1 : tsf__seq_len(k, g, s->T, s->Hp, s->Wp) + 1) * (size_t)D, g++)
             tsf__add_or_mul_n(o, o, row, (size_t)D, 1);
         for (i = 0; i < D; i++) o[i] *= inv;
     }
     for (b = 0; b < s->B; b++) {
-        tsf__add_or_mul_n(v + b * (1 + NT) * D, u + b * (1 + NT) * D, clsmean + (size_t)b * D,
-                          (size_t)D, 1);
-        for (g = 0; g < G; g++)
+        tsf__add_or_mul_n(v + b * (first ? 1 : 1 + NT) * D, u + b * (1 + NT) * D,
+                          clsmean + (size_t)b * D, (size_t)D, 1);
+        for (g = 0; !first && g < G; g++)
             for (q += D, len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len;
                  m++, q += D) {
                 size_t r = tsf__token_row(s, k, b, g, m) * D;
@@ -3186,6 +3208,30 @@ static void tsf__main_residual_forward(float *v, const float *u, const float *q,
             }
     }
 }
+
+/* out // (n, D) = x's rows 0, stride, 2*stride, ... + b // (n, D): the residual of the cls
+   rows alone, in the last block of a scheme without side steps. */
+static void tsf__rows_add(float *out, const float *x, size_t stride, const float *b, size_t n,
+                          int D) {
+    size_t q;
+    for (q = 0; q < n; q++)
+        tsf__add_or_mul_n(out + q * D, x + q * stride * D, b + q * D, (size_t)D, 1);
+}
+
+/* x // (n, D) spread out to rows 0, stride, 2*stride, ... of x // (n*stride, D), the rows
+   between set to 0 (the backward of the last block's cls rows, s->head). Row q moves to row
+   q*stride >= q, so going from the last row down nothing is overwritten before it moved. */
+static void tsf__rows_spread(float *x, size_t n, size_t stride, int D) {
+    size_t q;
+    for (q = n; stride > 1 && q-- > 0;) {
+        if (q) memcpy(x + q * stride * D, x + q * D, (size_t)D * sizeof(float));
+        memset(x + (q * stride + 1) * D, 0, (stride - 1) * (size_t)D * sizeof(float));
+    }
+}
+
+/* Rows between the cls rows the head reads in the last block's output: 1 when that block
+   computed those rows alone (s->head), else R/SM. */
+static size_t tsf__head_stride(const tsf__shape *s) { return s->head ? 1 : (size_t)(s->R / s->SM); }
 
 /* The runs of a step's sequences of equal length: from sequence *q, the run's sequences
    (*count) and rows each (*len); *q moves past it. Returns 0 when none is left. The
@@ -3202,13 +3248,17 @@ static int tsf__next_run(const tsf__shape *s, int k, int main_step, long *q, lon
 }
 
 /* The attention of a step over grouping k: out // (rows, D) and lse (NULL: not kept) from
-   qkv // (rows, 3D) of its sequences. */
+   qkv // (rows, 3D) of its sequences. first: only each sequence's first row (the main step's
+   cls copy) as a query, out // (sequences, D) (the last block, tsf__block_forward). */
 static void tsf__step_attention_forward(float *out, float *lse, const float *qkv,
-                                        const tsf__shape *s, int k, int main_step, int D, int NH) {
-    long q = 0, count, len, r = 0;
-    for (; tsf__next_run(s, k, main_step, &q, &count, &len); r += count * len)
-        tsf_attention_fused_forward(out + (size_t)r * D, lse ? lse + (size_t)r * NH : NULL,
-                                    qkv + (size_t)r * 3 * D, (int)count, (int)len, D, NH);
+                                        const tsf__shape *s, int k, int main_step, int first, int D,
+                                        int NH) {
+    long q = 0, count, len, r = 0, ro = 0; /* rows of qkv, and of out, before this run */
+    for (; tsf__next_run(s, k, main_step, &q, &count, &len);
+         r += count * len, ro += count * (first ? 1 : len))
+        tsf__attention_fused_forward(out + (size_t)ro * D, lse ? lse + (size_t)ro * NH : NULL,
+                                     qkv + (size_t)r * 3 * D, (int)count, (int)len,
+                                     first ? 1 : (int)len, D, NH);
 }
 
 /* Its probabilities, to be looked at: att holds, sequence after sequence, NH (len, len). */
@@ -3334,7 +3384,14 @@ static void tsf__dropout(float *x, size_t n, const tsf_model *m, int l) {
    buffer: xin is read for the last time before out is written), with its weights w, its
    activations t and its drop-path scales, already drawn, in t->keep (the side steps'
    sequences', the main attention's, the MLP's). Dropout (when the pass drew a seed) and the
-   attention probabilities (m->keep_attention) as the model asks. */
+   attention probabilities (m->keep_attention) as the model asks.
+   The last block computes only what the head reads (s.head, unless m->all_tokens): the head
+   takes the cls rows of its output, SM of them, and a cls row depends on the other tokens
+   only through the keys and values of the main attention. So the side steps, LN1 and qkv
+   run on every row as before, but the attention takes each main sequence's first row (its
+   cls copy) alone as a query, and the projection, residual and MLP run on those rows: atty
+   // (SA, D), res1 and out // (SM, D). The logits are the same to the bit; a depth-2 model
+   does about a quarter less work. */
 static void tsf__block_forward(tsf_model *m, const tsf__shape *sp, const tsf_params *wp,
                                const tsf_acts *tp, const float *xin, int l) {
     const tsf_config *c = &m->cfg;
@@ -3344,6 +3401,8 @@ static void tsf__block_forward(tsf_model *m, const tsf__shape *sp, const tsf_par
     tsf_acts *a = &m->acts;
     int D = c->dim, HM = tsf__hidden(c), NH = c->heads, j;
     size_t R = (size_t)s.R, RA = (size_t)s.RA, Rt = (size_t)s.Rt;
+    int h = s.head && l == c->depth - 1; /* the head's rows alone (see above) */
+    size_t RQ = h ? (size_t)s.SA : RA, RM = h ? (size_t)s.SM : R; /* the rows computed */
     float eps = c->ln_eps, *keep = t.keep, *tmp = a->scratch;
     const float *x = xin; /* the tokens a step reads: xin, then each side step's U */
 
@@ -3355,7 +3414,7 @@ static void tsf__block_forward(tsf_model *m, const tsf__shape *sp, const tsf_par
         tsf__side_gather_forward(st.in, x, &s, k, D);
         tsf_layernorm_forward(st.ln, st.mean, st.rstd, st.in, sw.ln_w, sw.ln_b, (int)Rt, D, eps);
         tsf_linear_forward(st.qkv, st.ln, sw.qkv_w, sw.qkv_b, (int)Rt, D, 3 * D);
-        tsf__step_attention_forward(st.atty, st.lse, st.qkv, &s, k, 0, D, NH);
+        tsf__step_attention_forward(st.atty, st.lse, st.qkv, &s, k, 0, 0, D, NH);
         if (a->t_att && j == 0) /* kept to be looked at (m->keep_attention) */
             tsf__step_attention_probs(a->t_att + (size_t)l * NH * (size_t)tsf__seq_sq(&s, k, 0),
                                       st.qkv, &s, k, 0, D, NH);
@@ -3370,25 +3429,30 @@ static void tsf__block_forward(tsf_model *m, const tsf__shape *sp, const tsf_par
     tsf_layernorm_forward(t.ln1, t.ln1_mean, t.ln1_rstd, s.nside ? t.s_in : x, w.ln1_w, w.ln1_b,
                           (int)RA, D, eps);
     tsf_linear_forward(t.qkv, t.ln1, w.qkv_w, w.qkv_b, (int)RA, D, 3 * D);
-    tsf__step_attention_forward(t.atty, t.lse, t.qkv, &s, s.main, 1, D, NH);
-    if (a->att)
+    tsf__step_attention_forward(t.atty, t.lse, t.qkv, &s, s.main, 1, h, D, NH);
+    if (a->att) /* all of them, from qkv, also in the last block */
         tsf__step_attention_probs(a->att + (size_t)l * NH * (size_t)tsf__seq_sq(&s, s.main, 1),
                                   t.qkv, &s, s.main, 1, D, NH);
-    tsf_linear_forward(tmp, t.atty, w.proj_w, w.proj_b, (int)RA, D, D);
-    tsf__drop_path_seqs(tmp, keep, &s, s.main, 1, D);
+    tsf_linear_forward(tmp, t.atty, w.proj_w, w.proj_b, (int)RQ, D, D);
+    if (h) /* one row a sequence */
+        tsf__drop_path_apply(tmp, keep, (size_t)s.SA, 1, D);
+    else
+        tsf__drop_path_seqs(tmp, keep, &s, s.main, 1, D);
     if (s.nside)
-        tsf__main_residual_forward(t.res1, x, tmp, tmp + (size_t)s.Rs * D, &s, D);
+        tsf__main_residual_forward(t.res1, x, tmp, tmp + (size_t)s.Rs * D, &s, h, D);
+    else if (h) /* res1 // (SM, D) = the cls rows of x + tmp, SA = SM sequences of R/SM rows */
+        tsf__rows_add(t.res1, x, R / (size_t)s.SM, tmp, RQ, D);
     else
         tsf_residual_forward(t.res1, x, tmp, R * D);
     keep += s.SA;
-    /* MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))) */
-    tsf_layernorm_forward(t.ln2, t.ln2_mean, t.ln2_rstd, t.res1, w.ln2_w, w.ln2_b, (int)R, D, eps);
+    /* MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))), on RM rows */
+    tsf_layernorm_forward(t.ln2, t.ln2_mean, t.ln2_rstd, t.res1, w.ln2_w, w.ln2_b, (int)RM, D, eps);
     /* fch: fc1's output for backward, or with keep_acts (nothing to remake from it) GELU' */
-    tsf__linear_gelu_forward(t.fch_gelu, t.fch, t.ln2, w.fc1_w, w.fc1_b, (int)R, D, HM, s.keep);
-    if (m->dropout_seed) tsf__dropout(t.fch_gelu, R * HM, m, l);
-    tsf_linear_forward(tmp, t.fch_gelu, w.fc2_w, w.fc2_b, (int)R, HM, D);
-    tsf__drop_path_apply(tmp, keep, (size_t)s.SM, R / (size_t)s.SM, D);
-    tsf_residual_forward(t.out, t.res1, tmp, R * D);
+    tsf__linear_gelu_forward(t.fch_gelu, t.fch, t.ln2, w.fc1_w, w.fc1_b, (int)RM, D, HM, s.keep);
+    if (m->dropout_seed) tsf__dropout(t.fch_gelu, RM * HM, m, l);
+    tsf_linear_forward(tmp, t.fch_gelu, w.fc2_w, w.fc2_b, (int)RM, HM, D);
+    tsf__drop_path_apply(tmp, keep, (size_t)s.SM, RM / (size_t)s.SM, D);
+    tsf_residual_forward(t.out, t.res1, tmp, RM * D);
 }
 
 /* The forward pass; train = 1 draws drop paths and dropout. */
@@ -3422,8 +3486,10 @@ static tsf_status tsf__forward(tsf_model *m, const float *x, int B, int T, int H
         xin = t.out;
     }
 
-    /* head: the cls token (space_only: averaged over frames), final LayerNorm, classifier */
-    tsf_mean_forward(a->pooled, xin, B, (int)(s.SM / B), D, (size_t)s.R / s.SM * D);
+    /* head: the cls token (space_only: averaged over frames), final LayerNorm, classifier;
+       the last block's output holds the SM cls rows alone (s.head) or every row */
+    m->act_all_tokens = !s.head;
+    tsf_mean_forward(a->pooled, xin, B, (int)(s.SM / B), D, tsf__head_stride(&s) * D);
     tsf_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->pooled, p->lnf_w, p->lnf_b, B, D,
                           eps);
     tsf_linear_forward(a->logits, a->lnf, p->head_w, p->head_b, B, D, K);
@@ -3536,15 +3602,17 @@ static void tsf__side_gather_backward(float *dx, const float *dseqs, const tsf__
 }
 
 /* The main residual's backward: dq // (Rs, D) = the gradient of the attention branch (patch
-   rows from dv, every cls copy dv_cls / G); the skip path's gradient is dv itself. */
-static void tsf__main_residual_backward(float *dq, const float *dv, const tsf__shape *s, int D) {
+   rows from dv, every cls copy dv_cls / G); the skip path's gradient is dv itself. first:
+   dv // (B, D) and dq // (B*G, D) hold the cls rows alone. */
+static void tsf__main_residual_backward(float *dq, const float *dv, const tsf__shape *s, int first,
+                                        int D) {
     int b, g, m, len, i, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
     size_t NT = (size_t)s->N * s->T;
     float inv = 1.0f / (float)G;
     for (b = 0; b < s->B; b++)
         for (g = 0; g < G; g++) {
-            for (i = 0; i < D; i++) dq[i] = dv[b * (1 + NT) * D + i] * inv; /* the mean */
-            for (dq += D, len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len;
+            for (i = 0; i < D; i++) dq[i] = dv[b * (first ? 1 : 1 + NT) * D + i] * inv; /* mean */
+            for (dq += D, len = first ? 0 : tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len;
                  m++, dq += D)
                 memcpy(dq, dv + tsf__token_row(s, k, b, g, m) * D, (size_t)D * sizeof(float));
         }
@@ -3569,12 +3637,14 @@ static void tsf__main_gather_backward(float *du, const float *dseqs, const tsf__
 /* The attention backward of a step, run by run as forward ran it (dqkv written: TSF__SET). */
 static void tsf__step_attention_backward(float *dqkv, const float *dout, const float *qkv,
                                          const float *out, const float *lse, const tsf__shape *s,
-                                         int k, int main_step, int D, int NH) {
-    long q = 0, count, len, r = 0;
-    for (; tsf__next_run(s, k, main_step, &q, &count, &len); r += count * len)
-        tsf__attention_fused_backward(dqkv + (size_t)r * 3 * D, dout + (size_t)r * D,
-                                      qkv + (size_t)r * 3 * D, out + (size_t)r * D,
-                                      lse + (size_t)r * NH, (int)count, (int)len, D, NH, TSF__SET);
+                                         int k, int main_step, int first, int D, int NH) {
+    long q = 0, count, len, r = 0, ro = 0;
+    for (; tsf__next_run(s, k, main_step, &q, &count, &len);
+         r += count * len, ro += count * (first ? 1 : len))
+        tsf__attention_fused_backward(dqkv + (size_t)r * 3 * D, dout + (size_t)ro * D,
+                                      qkv + (size_t)r * 3 * D, out + (size_t)ro * D,
+                                      lse + (size_t)ro * NH, (int)count, (int)len,
+                                      first ? 1 : (int)len, D, NH, TSF__SET);
 }
 
 /* Tokens' backward: the gradient of x0 flows to the patch embeddings, and is summed into the
@@ -3633,8 +3703,8 @@ static void tsf__block_remake(tsf_model *m, const tsf__shape *sp, const tsf_para
     const tsf_config *c = &m->cfg;
     const tsf_params w = *wp;
     const tsf_acts t = *tp;
-    int D = c->dim, j;
-    size_t R = (size_t)sp->R, RA = (size_t)sp->RA, Rt = (size_t)sp->Rt;
+    int D = c->dim, j, h = sp->head && l == c->depth - 1;
+    size_t RA = (size_t)sp->RA, Rt = (size_t)sp->Rt, RM = h ? (size_t)sp->SM : (size_t)sp->R;
     for (j = 0; j < sp->nside; j++) {
         tsf__step_weights sw = tsf__side_weights(&w, sp->side[j]);
         tsf__side_acts st = tsf__side_view(&t, sp, c, j);
@@ -3643,16 +3713,18 @@ static void tsf__block_remake(tsf_model *m, const tsf__shape *sp, const tsf_para
     }
     tsf_layernorm_forward(t.ln1, t.ln1_mean, t.ln1_rstd, attn_in, w.ln1_w, w.ln1_b, (int)RA, D,
                           c->ln_eps);
-    tsf_layernorm_forward(t.ln2, t.ln2_mean, t.ln2_rstd, t.res1, w.ln2_w, w.ln2_b, (int)R, D,
+    tsf_layernorm_forward(t.ln2, t.ln2_mean, t.ln2_rstd, t.res1, w.ln2_w, w.ln2_b, (int)RM, D,
                           c->ln_eps);
-    tsf_gelu_forward(t.fch_gelu, t.fch, R * (size_t)tsf__hidden(c));
-    if (m->dropout_seed) tsf__dropout(t.fch_gelu, R * (size_t)tsf__hidden(c), m, l);
+    tsf_gelu_forward(t.fch_gelu, t.fch, RM * (size_t)tsf__hidden(c));
+    if (m->dropout_seed) tsf__dropout(t.fch_gelu, RM * (size_t)tsf__hidden(c), m, l);
 }
 
 /* Block l's backward pass, its forward (tsf__block_forward) read from the bottom up: from
    d->dres = d(its output) to d->dres = d(its input xin), adding its weights' gradients into
    gw. Every branch's gradient is written (TSF__SET) into a fresh buffer; the residual stream
-   d->dres collects (TSF__ADD) what each branch sends back to it. */
+   d->dres collects (TSF__ADD) what each branch sends back to it. In the last block with
+   s.head, d(out) and d(res1) are the SM cls rows alone, as forward computed them; once the
+   attention's branch has taken its share, dres is spread out to every row (the others 0). */
 static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_params *wp,
                                 const tsf_params *gwp, const tsf_acts *tp, const float *xin,
                                 int l) {
@@ -3663,31 +3735,38 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
     tsf_grad_acts *d = &m->gacts;
     int D = c->dim, HM = tsf__hidden(c), NH = c->heads, j;
     size_t R = (size_t)s.R, RA = (size_t)s.RA, Rt = (size_t)s.Rt;
+    int h = s.head && l == c->depth - 1; /* the head's rows alone, as forward */
+    size_t RQ = h ? (size_t)s.SA : RA, RM = h ? (size_t)s.SM : R;
     const float *attn_in = s.nside ? t.s_in : xin;
     float *keep_m = t.keep + s.SK - s.SM, *keep_a = keep_m - s.SA, *keep = keep_a;
     if (!s.recompute && !s.keep) tsf__block_remake(m, &s, &w, &t, attn_in, l);
 
-    /* MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))); dres holds d(out) */
-    tsf__copy(d->dbranch, d->dres, R * D); /* the residual: d(branch) = d(out) */
-    tsf__drop_path_apply(d->dbranch, keep_m, (size_t)s.SM, R / (size_t)s.SM, D);
-    tsf__linear_backward(d->dhidden, gw.fc2_w, gw.fc2_b, d->dbranch, t.fch_gelu, w.fc2_w, (int)R,
+    /* MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))); dres holds d(out), RM rows */
+    tsf__copy(d->dbranch, d->dres, RM * D); /* the residual: d(branch) = d(out) */
+    tsf__drop_path_apply(d->dbranch, keep_m, (size_t)s.SM, RM / (size_t)s.SM, D);
+    tsf__linear_backward(d->dhidden, gw.fc2_w, gw.fc2_b, d->dbranch, t.fch_gelu, w.fc2_w, (int)RM,
                          HM, D, TSF__SET);
-    if (m->dropout_seed) tsf__dropout(d->dhidden, R * HM, m, l);
+    if (m->dropout_seed) tsf__dropout(d->dhidden, RM * HM, m, l);
     /* dhidden: d(GELU output), then in place d(fc1 output) */
     tsf__linear_gelu_backward(d->dnorm, gw.fc1_w, gw.fc1_b, d->dhidden, d->dhidden, t.fch, t.ln2,
-                              w.fc1_w, (int)R, D, HM, TSF__SET, s.keep);
+                              w.fc1_w, (int)RM, D, HM, TSF__SET, s.keep);
     tsf__layernorm_backward(d->dres, gw.ln2_w, gw.ln2_b, d->dnorm, t.res1, w.ln2_w, t.ln2_mean,
-                            t.ln2_rstd, (int)R, D, TSF__ADD); /* dres = d(res1) */
+                            t.ln2_rstd, (int)RM, D, TSF__ADD); /* dres = d(res1) */
 
     /* the main attention: res1 = x + proj(MHSA(LN1(x))), over the main step's sequences */
     if (s.nside)
-        tsf__main_residual_backward(d->dbranch, d->dres, &s, D);
+        tsf__main_residual_backward(d->dbranch, d->dres, &s, h, D);
     else
-        tsf__copy(d->dbranch, d->dres, R * D);
-    tsf__drop_path_seqs(d->dbranch, keep_a, &s, s.main, 1, D);
-    tsf__linear_backward(d->dattn, gw.proj_w, gw.proj_b, d->dbranch, t.atty, w.proj_w, (int)RA, D,
+        tsf__copy(d->dbranch, d->dres, RQ * D); /* (h: SA = SM rows) */
+    if (h) { /* one row a sequence; then dres = d(x): the cls rows', the others' 0 */
+        tsf__drop_path_apply(d->dbranch, keep_a, (size_t)s.SA, 1, D);
+        tsf__rows_spread(d->dres, (size_t)s.SM, R / (size_t)s.SM, D);
+    } else {
+        tsf__drop_path_seqs(d->dbranch, keep_a, &s, s.main, 1, D);
+    }
+    tsf__linear_backward(d->dattn, gw.proj_w, gw.proj_b, d->dbranch, t.atty, w.proj_w, (int)RQ, D,
                          D, TSF__SET);
-    tsf__step_attention_backward(d->dqkv, d->dattn, t.qkv, t.atty, t.lse, &s, s.main, 1, D, NH);
+    tsf__step_attention_backward(d->dqkv, d->dattn, t.qkv, t.atty, t.lse, &s, s.main, 1, h, D, NH);
     tsf__linear_backward(d->dnorm, gw.qkv_w, gw.qkv_b, d->dqkv, t.ln1, w.qkv_w, (int)RA, D, 3 * D,
                          TSF__SET);
     if (!s.nside) {
@@ -3711,7 +3790,8 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
         tsf__drop_path_seqs(d->dseq, keep, &s, k, 0, D);
         tsf__linear_backward(d->dattn, sg.proj_w, sg.proj_b, d->dseq, st.atty, sw.proj_w, (int)Rt,
                              D, D, TSF__SET);
-        tsf__step_attention_backward(d->dqkv, d->dattn, st.qkv, st.atty, st.lse, &s, k, 0, D, NH);
+        tsf__step_attention_backward(d->dqkv, d->dattn, st.qkv, st.atty, st.lse, &s, k, 0, 0, D,
+                                     NH);
         tsf__linear_backward(d->dnorm, sg.qkv_w, sg.qkv_b, d->dqkv, st.ln, sw.qkv_w, (int)Rt, D,
                              3 * D, TSF__SET);
         tsf__layernorm_backward(d->dseq, sg.ln_w, sg.ln_b, d->dnorm, st.in, sw.ln_w, st.mean,
@@ -3742,6 +3822,7 @@ static tsf_status tsf__backward(tsf_model *m, float *dinput, const tsf_sgd *o, f
         (!m->cfg.recompute && m->cfg.keep_acts) != m->act_keep)
         return TSF_ERR_ARG;                       /* tsf_model_loss first, with this layout */
     tsf__model_shape(m, B, m->T, m->H, m->W, &s); /* the training layout */
+    s.head = !m->act_all_tokens;                  /* as the forward pass ran */
 
     /* head, in reverse: classifier, final LayerNorm, cls pooling */
     tsf__linear_backward(d->dlnf, g->head_w, g->head_b, d->dlogits, a->lnf, p->head_w, B, D, K,
@@ -3749,7 +3830,7 @@ static tsf_status tsf__backward(tsf_model *m, float *dinput, const tsf_sgd *o, f
     tsf__layernorm_backward(d->dpooled, g->lnf_w, g->lnf_b, d->dlnf, a->pooled, p->lnf_w,
                             a->lnf_mean, a->lnf_rstd, B, D, TSF__SET);
     tsf__zero(d->dres, (size_t)s.R * D); /* the pooling reads the cls rows alone */
-    tsf_mean_backward(d->dres, d->dpooled, B, (int)(s.SM / B), D, (size_t)s.R / s.SM * D);
+    tsf_mean_backward(d->dres, d->dpooled, B, (int)(s.SM / B), D, tsf__head_stride(&s) * D);
 
     /* the blocks, last first; with one block's gradient buffer (fused) it is cleared first */
     for (l = c->depth - 1; l >= 0; l--) {
@@ -4353,6 +4434,7 @@ static tsf_status tsf__model_shape(const tsf_model *m, int B, int T, int H, int 
     s->recompute = s->train && m->cfg.recompute;
     s->keep = s->train && !s->recompute && m->cfg.keep_acts;
     s->keep_att = m->keep_attention != 0;
+    s->head = !m->all_tokens;
     return st;
 }
 

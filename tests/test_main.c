@@ -242,6 +242,7 @@ static const tsft_case tests[] = {
     {"train.sgd_accum_clip", test_train_sgd_accum_clip},
     {"train.accum_equivalence", test_train_accum_equivalence},
     {"train.recompute", test_train_recompute},
+    {"train.head_rows", test_train_head_rows},
     {"train.fused_sgd", test_train_fused_sgd},
     {"train.lr_schedules", test_train_lr_schedules},
     {"train.checkpoint_resume", test_train_checkpoint_resume},

@@ -609,6 +609,7 @@ static void test_train_dropout(void) {
             !CHECK_EQ_INT(tsf_model_train_init(&m2), TSF_OK))
             goto next;
         tt_perturb(&m1, 6, 0.1f), tt_perturb(&m2, 6, 0.1f);
+        m1.all_tokens = m2.all_tokens = 1; /* the last block's hidden layer: every token's */
         CHECK_EQ_INT(tsf_model_loss(&m1, x, labels, B, T, H, W, 0, &l0), TSF_OK);
         m1.dropout = m2.dropout = 0.3f;
         CHECK_EQ_INT(tsf_model_loss(&m1, x, labels, B, T, H, W, 0, &lt), TSF_OK);
@@ -635,6 +636,7 @@ static void test_train_dropout(void) {
         }
         CHECK_NEAR((double)zeros / (double)total, 0.3, 0.03, 0);
         CHECK_EQ_INT(badscale, 0); /* survivors scaled by 1 / (1 - 0.3) */
+        m1.all_tokens = 0;         /* the head's rows alone, as by default, from here on */
         /* the mask held fixed: finite differences, without and with drop path */
         memset(&f, 0, sizeof f);
         f.m = &m1, f.x = x, f.labels = labels, f.B = B, f.T = T, f.H = H, f.W = W, f.train = 1;
@@ -1034,6 +1036,74 @@ static void test_train_recompute(void) {
     next:
         for (k = 0; k < 3; k++) tsf_model_free(&m[k]);
     }
+}
+
+/* The last block computes the head's rows alone by default (m->all_tokens 0): the cls rows
+   after its attention's keys and values. Against a model that computes every token
+   (all_tokens 1), for all five schemes, 2 blocks, with drop path, in training (the default
+   layout, recompute and keep_acts) and inference: the logits and losses are the same bits
+   (each row's sums run in the same order), and the gradients and the input's gradient agree
+   to float rounding (the weight gradients' sums skip rows whose terms are exactly zero,
+   which regroups them). The backward pass follows the forward pass's all_tokens. */
+static void test_train_head_rows(void) {
+    int a, lay;
+    for (a = 0; a < TSF_NUM_ATTENTION; a++)
+        for (lay = 0; lay < 3; lay++) {
+            /* heads of 8 (attention's direct path) and 6 values (its tiled path) */
+            tsf_config cfg = tt_cfg(a, 8, 4, 2, lay == 0 ? 16 : 12, 2, 2, 3);
+            tsf_model m[2]; /* every token, the head's rows */
+            tsf_rng r;
+            int B = 2, T = 3, H = 8, W = 12, *labels = tt_labels(B), k, step;
+            size_t nx = (size_t)B * 3 * T * H * W, i, n;
+            float *x = tsft_alloc(nx), *dx[2], l[2], z[2][2 * 3];
+            double gmax = 0, dmax = 0, xmax = 0, xd = 0;
+            memset(m, 0, sizeof m);
+            tsf_rng_seed(&r, 81 + (unsigned long long)a);
+            cfg.recompute = lay == 1, cfg.keep_acts = lay == 2;
+            for (k = 0; k < 2; k++) {
+                dx[k] = tsft_alloc(nx);
+                if (!CHECK_EQ_INT(tsf_model_init(&m[k], &cfg, B, 9), TSF_OK)) goto next;
+                tt_perturb(&m[k], 64, 0.1f);
+            }
+            m[0].all_tokens = 1;
+            tt_batch(&r, x, nx, labels, B, cfg.classes);
+            for (k = 0; k < 2; k++) /* inference: one block's buffers, updated in place */
+                CHECK_EQ_INT(tsf_model_forward(&m[k], x, B, T, H, W, z[k]), TSF_OK);
+            CHECK(same_bits(z[0], z[1], (size_t)B * cfg.classes));
+            for (k = 0; k < 2; k++) {
+                if (!CHECK_EQ_INT(tsf_model_train_init(&m[k]), TSF_OK)) goto next;
+                m[k].drop_path = 0.3f;
+            }
+            for (step = 0; step < 2; step++) {
+                tt_batch(&r, x, nx, labels, B, cfg.classes);
+                for (k = 0; k < 2; k++) {
+                    memset(dx[k], 0, nx * sizeof(float));
+                    tsf_model_zero_grad(&m[k]);
+                    CHECK_EQ_INT(tsf_model_loss(&m[k], x, labels, B, T, H, W, 1, &l[k]), TSF_OK);
+                }
+                m[0].all_tokens = 0, m[1].all_tokens = 1; /* backward follows the forward */
+                for (k = 0; k < 2; k++) CHECK_EQ_INT(tsf_model_backward(&m[k], dx[k]), TSF_OK);
+                m[0].all_tokens = 1, m[1].all_tokens = 0;
+                CHECK(l[0] == l[1]);
+                CHECK(same_bits(m[0].acts.logits, m[1].acts.logits, (size_t)B * cfg.classes));
+                n = m[0].param_floats;
+                for (i = 0; i < n; i++) {
+                    double g0 = (double)m[0].grad_memory[i], g1 = (double)m[1].grad_memory[i];
+                    gmax = fabs(g0) > gmax ? fabs(g0) : gmax;
+                    dmax = fabs(g0 - g1) > dmax ? fabs(g0 - g1) : dmax;
+                }
+                for (i = 0; i < nx; i++) {
+                    double d0 = (double)dx[0][i], d1 = (double)dx[1][i];
+                    xmax = fabs(d0) > xmax ? fabs(d0) : xmax;
+                    xd = fabs(d0 - d1) > xd ? fabs(d0 - d1) : xd;
+                }
+            }
+            CHECK(gmax > 0 && xmax > 0);
+            CHECK_NEAR(dmax / gmax, 0.0, 1e-5, 0);
+            CHECK_NEAR(xd / xmax, 0.0, 1e-5, 0);
+        next:
+            for (k = 0; k < 2; k++) tsf_model_free(&m[k]);
+        }
 }
 
 /* tsf_model_backward_sgd: for every variant, with recompute or not, with cfg.fused_sgd (one
