@@ -23,9 +23,12 @@
    FLOPs: the library's own count, tsf_config_flops (multiply-adds of one clip's forward pass,
    every matrix product, as the paper counts), x 2 flops per multiply-add, x B clips; a training
    step counts 3 forward passes (forward, plus the two products of the backward pass:
-   activation and weight gradients). % of peak = GFLOP/s / (PEAK x threads), PEAK = 117 GFLOP/s
-   per core, the yardstick of issue 7 (32 flop/cycle at 3.6 GHz: two 256-bit FMAs a cycle, as
-   Zen 4 and AVX2 run them; override with --peak). The header line also prints an FMA probe:
+   activation and weight gradients). The library's last block computes only the cls rows the
+   head reads (docs/model.md section 3), so the GFLOP/s are the full model's work over the
+   time taken (above the arithmetic done by 15-25% for the small config, 5-7% for ViT-B).
+   % of peak = GFLOP/s / (PEAK x threads), PEAK = 117 GFLOP/s per core, the yardstick of
+   issue 7 (32 flop/cycle at 3.6 GHz: two 256-bit FMAs a cycle, as Zen 4 and AVX2 run them;
+   override with --peak). The header line also prints an FMA probe:
    the best single-core rate of a register-only FMA loop at the widest vector width compiled
    for; the table's %fma is GFLOP/s against it. On the reference machine (Zen 5, full-width
    AVX-512) the probe gives about 258 GFLOP/s with AVX-512 and 130 with AVX2, so %peak
