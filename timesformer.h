@@ -3279,13 +3279,14 @@ static void tsf__step_attention_probs(float *att, const float *qkv, const tsf__s
     }
 }
 
-/* Scale the rows of x, a step's sequences, sequence by sequence (forward and backward). */
+/* Scale the rows of x, a step's sequences, sequence by sequence (forward and backward);
+   first: x holds each sequence's first row alone (tsf__step_attention_forward). */
 static void tsf__drop_path_seqs(float *x, const float *keep, const tsf__shape *s, int k,
-                                int main_step, int D) {
+                                int main_step, int first, int D) {
     long q, n = tsf__seqs(s, k), G = n / s->B;
     size_t i, rows;
     for (q = 0; q < n; q++, x += rows * D) {
-        rows = (size_t)tsf__seq_rows(s, k, (int)(q % G), main_step);
+        rows = first ? 1 : (size_t)tsf__seq_rows(s, k, (int)(q % G), main_step);
         if (keep[q] != 1.0f)
             for (i = 0; i < rows * D; i++) x[i] *= keep[q];
     }
@@ -3427,7 +3428,7 @@ static void tsf__block_forward(tsf_model *m, const tsf__shape *sp, const tsf_par
             tsf__step_attention_probs(a->t_att + (size_t)l * NH * (size_t)tsf__seq_sq(&s, k, 0),
                                       st.qkv, &s, k, 0, D, NH);
         tsf_linear_forward(st.proj, st.atty, sw.proj_w, sw.proj_b, (int)Rt, D, D);
-        tsf__drop_path_seqs(st.proj, keep, &s, k, 0, D);
+        tsf__drop_path_seqs(st.proj, keep, &s, k, 0, 0, D);
         tsf_linear_forward(tmp, st.proj, sw.fc_w, sw.fc_b, (int)Rt, D, D);
         tsf__side_residual_forward(st.u, x, tmp, &s, k, D);
         keep += tsf__seqs(&s, k), x = st.u;
@@ -3442,10 +3443,7 @@ static void tsf__block_forward(tsf_model *m, const tsf__shape *sp, const tsf_par
         tsf__step_attention_probs(a->att + (size_t)l * NH * (size_t)tsf__seq_sq(&s, s.main, 1),
                                   t.qkv, &s, s.main, 1, D, NH);
     tsf_linear_forward(tmp, t.atty, w.proj_w, w.proj_b, (int)RQ, D, D);
-    if (h) /* one row a sequence */
-        tsf__drop_path_apply(tmp, keep, (size_t)s.SA, 1, D);
-    else
-        tsf__drop_path_seqs(tmp, keep, &s, s.main, 1, D);
+    tsf__drop_path_seqs(tmp, keep, &s, s.main, 1, h, D);
     if (s.nside)
         tsf__main_residual_forward(t.res1, x, tmp, tmp + (size_t)s.Rs * D, &s, h, D);
     else if (h) /* res1 // (SM, D) = the cls rows of x + tmp, SA = SM sequences of R/SM rows */
@@ -3476,8 +3474,8 @@ static tsf_status tsf__forward(tsf_model *m, const float *x, int B, int T, int H
     const float *xin;
     if (!x) return TSF_ERR_ARG;
     if ((st = tsf_model_reserve(m, B, T, H, W)) != TSF_OK) return st;
-    tsf__model_shape(m, B, T, H, W, &s); /* what reserve laid out */
-    m->has_dlogits = 0;
+    tsf__model_shape(m, B, T, H, W, &s);             /* what reserve laid out */
+    m->has_dlogits = 0, m->act_all_tokens = !s.head; /* backward follows this pass */
     m->dropout_seed = train && m->dropout > 0.0f ? tsf_rng_u32(&m->rng) | 1u : 0;
 
     /* embeddings: patches, then cls, position and time embeddings, in the variant's order */
@@ -3496,7 +3494,6 @@ static tsf_status tsf__forward(tsf_model *m, const float *x, int B, int T, int H
 
     /* head: the cls token (space_only: averaged over frames), final LayerNorm, classifier;
        the last block's output holds the SM cls rows alone (s.head) or every row */
-    m->act_all_tokens = !s.head;
     tsf_mean_forward(a->pooled, xin, B, (int)(s.SM / B), D, tsf__head_stride(&s) * D);
     tsf_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->pooled, p->lnf_w, p->lnf_b, B, D,
                           eps);
@@ -3766,12 +3763,9 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
         tsf__main_residual_backward(d->dbranch, d->dres, &s, h, D);
     else
         tsf__copy(d->dbranch, d->dres, RQ * D); /* (h: SA = SM rows) */
-    if (h) { /* one row a sequence; then dres = d(x): the cls rows', the others' 0 */
-        tsf__drop_path_apply(d->dbranch, keep_a, (size_t)s.SA, 1, D);
+    tsf__drop_path_seqs(d->dbranch, keep_a, &s, s.main, 1, h, D);
+    if (h) /* dres = d(x): the cls rows', the others' 0 */
         tsf__rows_spread(d->dres, (size_t)s.SM, R / (size_t)s.SM, D);
-    } else {
-        tsf__drop_path_seqs(d->dbranch, keep_a, &s, s.main, 1, D);
-    }
     tsf__linear_backward(d->dattn, gw.proj_w, gw.proj_b, d->dbranch, t.atty, w.proj_w, (int)RQ, D,
                          D, TSF__SET);
     tsf__step_attention_backward(d->dqkv, d->dattn, t.qkv, t.atty, t.lse, &s, s.main, 1, h, D, NH);
@@ -3795,7 +3789,7 @@ static void tsf__block_backward(tsf_model *m, const tsf__shape *sp, const tsf_pa
         tsf__side_residual_backward(d->dbranch, d->dres, &s, k, D);
         tsf__linear_backward(d->dseq, sg.fc_w, sg.fc_b, d->dbranch, st.proj, sw.fc_w, (int)Rt, D, D,
                              TSF__SET);
-        tsf__drop_path_seqs(d->dseq, keep, &s, k, 0, D);
+        tsf__drop_path_seqs(d->dseq, keep, &s, k, 0, 0, D);
         tsf__linear_backward(d->dattn, sg.proj_w, sg.proj_b, d->dseq, st.atty, sw.proj_w, (int)Rt,
                              D, D, TSF__SET);
         tsf__step_attention_backward(d->dqkv, d->dattn, st.qkv, st.atty, st.lse, &s, k, 0, 0, D,
@@ -3837,7 +3831,9 @@ static tsf_status tsf__backward(tsf_model *m, float *dinput, const tsf_sgd *o, f
                          TSF__SET);
     tsf__layernorm_backward(d->dpooled, g->lnf_w, g->lnf_b, d->dlnf, a->pooled, p->lnf_w,
                             a->lnf_mean, a->lnf_rstd, B, D, TSF__SET);
-    tsf__zero(d->dres, (size_t)s.R * D); /* the pooling reads the cls rows alone */
+    /* the pooling reads the cls rows alone: with s.head the last block's SM rows (its
+       backward spreads them out and zeroes the rest), else every row */
+    tsf__zero(d->dres, (size_t)(s.head ? s.SM : s.R) * D);
     tsf_mean_backward(d->dres, d->dpooled, B, (int)(s.SM / B), D, tsf__head_stride(&s) * D);
 
     /* the blocks, last first; with one block's gradient buffer (fused) it is cleared first */
