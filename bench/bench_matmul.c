@@ -31,7 +31,12 @@
    OpenBLAS, cblas_sgemm runs the same shapes (row-major, same transposes and strides; a
    batch is a loop of calls) in the same run, its repetitions interleaved with tsf's
    (alternating which goes first) so that machine noise hits both, and
-   ratio = tsf GFLOP/s / OpenBLAS GFLOP/s (> 1: tsf is faster).
+   ratio = tsf GFLOP/s / OpenBLAS GFLOP/s (> 1: tsf is faster). With more than one thread,
+   the bench pauses SETTLE_MS (200 ms; --settle-ms) each time it switches from one library to
+   the other: after a call, OpenBLAS's worker threads keep spinning for 2^28 clock ticks
+   (about 0.1 s) before they sleep, and timed at once the library's threads would share the
+   cores with them (some shapes then ran at half speed, while alone they did not); OpenMP's
+   threads spin briefly too. The pause lets both sides start on idle cores.
    Threads: each thread count of --threads is set with omp_set_num_threads() and
    openblas_set_num_threads(). Without -fopenmp (or with TSF_NO_OPENMP) only 1 thread runs.
 
@@ -71,7 +76,7 @@
        --quick            3 repetitions of >= 10 ms instead of 7 of >= 50 ms
        --filter SUBSTR    only the shapes whose name contains SUBSTR (see --list)
        --threads LIST     comma-separated thread counts, default 1,2
-       --reps N, --min-ms X, --peak GFLOPS, --no-openblas, --list, --help
+       --reps N, --min-ms X, --settle-ms X, --peak GFLOPS, --no-openblas, --list, --help
 
    OUTPUT (stdout)
        # bench_matmul: ... one header line: SIMD path, compiler, target, block sizes, peak
@@ -431,6 +436,15 @@ static double time_calls(run_fn fn, const shape *s, const operands *o, long iter
     return (now_s() - t0) / (double)iters;
 }
 
+/* Sleep ms milliseconds: the other library's idle threads stop spinning meanwhile. */
+static void settle(double ms) {
+    struct timespec ts;
+    if (ms <= 0.0) return;
+    ts.tv_sec = (time_t)(ms / 1000.0);
+    ts.tv_nsec = (long)((ms - 1000.0 * (double)ts.tv_sec) * 1e6);
+    nanosleep(&ts, NULL);
+}
+
 /* Warm up and choose how many calls make one repetition last at least min_s. */
 static long calibrate(run_fn fn, const shape *s, const operands *o, double min_s) {
     double t = time_calls(fn, s, o, 1); /* warm-up (threads, caches, page faults) */
@@ -452,12 +466,14 @@ typedef struct result {
 /* ---- main --------------------------------------------------------------------------------- */
 static void usage(FILE *f) {
     fprintf(f, "usage: bench_matmul [--quick] [--filter SUBSTR] [--threads 1,2] [--reps N]\n"
-               "                    [--min-ms X] [--peak GFLOPS] [--no-openblas] [--list]\n");
+               "                    [--min-ms X] [--settle-ms X] [--peak GFLOPS] [--no-openblas]\n"
+               "                    [--list]\n");
 }
 
 int main(int argc, char **argv) {
     int reps = 7, threads[16] = {1, 2}, nthreads = 2, use_ob = BENCH_HAVE_OPENBLAS, list = 0;
-    double min_ms = 50.0, peak = PEAK_PER_CORE_GFLOPS, probe, log_ratio[16] = {0};
+    double min_ms = 50.0, settle_ms = 200.0, peak = PEAK_PER_CORE_GFLOPS, probe,
+           log_ratio[16] = {0};
     const char *filter = NULL, *probe_isa = "none";
     int n_ratio[16] = {0}, a, t, k, nres = 0;
     result *res;
@@ -484,6 +500,12 @@ int main(int argc, char **argv) {
             min_ms = atof(v), a++;
             if (!(min_ms >= 0.0)) {
                 fprintf(stderr, "bench_matmul: bad --min-ms '%s'\n", v);
+                return 2;
+            }
+        } else if (!strcmp(o, "--settle-ms") && v) {
+            settle_ms = atof(v), a++;
+            if (!(settle_ms >= 0.0 && settle_ms <= 10000.0)) {
+                fprintf(stderr, "bench_matmul: bad --settle-ms '%s'\n", v);
                 return 2;
             }
         } else if (!strcmp(o, "--peak") && v) {
@@ -616,9 +638,13 @@ int main(int argc, char **argv) {
                 operands ob = o;
                 ob.C = C2;
                 q->ob_iters = calibrate(run_openblas, s, &ob, min_ms * 1e-3);
-                for (r = 0; r < reps; r++) { /* interleaved; alternate which runs first */
+                double pause = n > 1 ? settle_ms : 0.0; /* at each switch of library */
+                for (r = 0; r < reps; r++) {   /* interleaved; alternate which runs first */
+                    if (r == 0) settle(pause); /* after OpenBLAS's calibration */
                     if (r % 2 == 0) tsf_t[r] = time_calls(run_tsf, s, &o, q->iters);
+                    if (r % 2 == 0) settle(pause);
                     ob_t[r] = time_calls(run_openblas, s, &ob, q->ob_iters);
+                    if (r % 2 == 1) settle(pause);
                     if (r % 2 == 1) tsf_t[r] = time_calls(run_tsf, s, &o, q->iters);
                 }
                 q->ob_ms_min = minimum(ob_t, reps) * 1e3;
