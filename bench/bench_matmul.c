@@ -22,8 +22,11 @@
        proj M x 192 x 192, fc1 M x 768 x 192, fc2 M x 192 x 768, the same three forms.
    Every shape is first checked: a subsample of C (about 200 entries, corners included) is
    compared with a double-precision reference, the whole of C must be finite (C starts as
-   NaN when the product overwrites it), and the other thread counts must give bit-identical
-   results (as the header promises). With OpenBLAS the whole of C is also compared with
+   NaN when the product overwrites it), and the other thread counts, and a call without the
+   work space, must give bit-identical results (as the header promises). The library is
+   timed as the model calls it: with a work space (tsf_matmul_desc.work) of
+   tsf_matmul_work_floats(most threads timed) floats, allocated once (--no-work: without;
+   OpenBLAS allocates its own buffers). With OpenBLAS the whole of C is also compared with
    cblas_sgemm's. A failure prints what went wrong and exits with status 1.
    Timing: a warm-up call, then REPS repetitions (7; 3 with --quick) of a loop of calls that
    lasts at least MIN_MS (50 ms; 10 with --quick), timed with clock_gettime(CLOCK_MONOTONIC);
@@ -76,6 +79,7 @@
        --quick            3 repetitions of >= 10 ms instead of 7 of >= 50 ms
        --filter SUBSTR    only the shapes whose name contains SUBSTR (see --list)
        --threads LIST     comma-separated thread counts, default 1,2
+       --no-work          call tsf_matmul without its work space (tsf_matmul_desc.work)
        --reps N, --min-ms X, --settle-ms X, --peak GFLOPS, --no-openblas, --list, --help
 
    OUTPUT (stdout)
@@ -124,7 +128,7 @@ enum { KIND_LINEAR, KIND_BATCHED };
 
 typedef struct shape {
     char name[40];
-    int kind; /* KIND_LINEAR: tsf_matmul_nt/nn/tn; KIND_BATCHED: tsf_matmul */
+    int kind; /* KIND_LINEAR: natural strides, one product; KIND_BATCHED: attention's */
     int M, N, K, trans_a, trans_b, lda, ldb, ldc, accumulate;
     int seqs, heads;               /* count and group of tsf_matmul_desc */
     size_t sa, sb, sc, ga, gb, gc; /* strides between sequences and between heads */
@@ -228,27 +232,28 @@ typedef struct operands {
     float *C;
 } operands;
 
-static void run_tsf(const shape *s, const operands *o) {
-    if (s->kind == KIND_LINEAR) {
-        if (!s->trans_a && s->trans_b)
-            tsf_matmul_nt(o->C, o->A, o->B, s->M, s->N, s->K, s->accumulate);
-        else if (!s->trans_a && !s->trans_b)
-            tsf_matmul_nn(o->C, o->A, o->B, s->M, s->N, s->K, s->accumulate);
-        else
-            tsf_matmul_tn(o->C, o->A, o->B, s->M, s->N, s->K, s->accumulate);
-    } else {
-        tsf_matmul_desc d;
-        memset(&d, 0, sizeof d);
-        d.M = s->M, d.N = s->N, d.K = s->K;
-        d.A = o->A, d.lda = s->lda, d.trans_a = s->trans_a;
-        d.B = o->B, d.ldb = s->ldb, d.trans_b = s->trans_b;
-        d.C = o->C, d.ldc = s->ldc, d.accumulate = s->accumulate;
+/* The products' work space (tsf_matmul_desc.work), as the model passes it: NULL with
+   --no-work. */
+static float *g_work;
+static size_t g_work_floats;
+
+static void run_tsf_with(const shape *s, const operands *o, float *work) {
+    tsf_matmul_desc d;
+    memset(&d, 0, sizeof d);
+    d.M = s->M, d.N = s->N, d.K = s->K;
+    d.A = o->A, d.trans_a = s->trans_a;
+    d.B = o->B, d.trans_b = s->trans_b;
+    d.C = o->C, d.accumulate = s->accumulate;
+    d.work = work, d.work_floats = work ? g_work_floats : 0;
+    if (s->kind != KIND_LINEAR) { /* the strides and batches of attention */
+        d.lda = s->lda, d.ldb = s->ldb, d.ldc = s->ldc;
         d.count = s->seqs, d.group = s->heads;
         d.stride_a = s->sa, d.stride_b = s->sb, d.stride_c = s->sc;
         d.group_stride_a = s->ga, d.group_stride_b = s->gb, d.group_stride_c = s->gc;
-        tsf_matmul(&d);
     }
+    tsf_matmul(&d);
 }
+static void run_tsf(const shape *s, const operands *o) { run_tsf_with(s, o, g_work); }
 
 #if BENCH_HAVE_OPENBLAS
 static void run_openblas(const shape *s, const operands *o) {
@@ -402,6 +407,14 @@ static unsigned long long check_shape(const shape *s, operands *o, float *C2, in
         }
     if (check_samples(s, o, smp, "tsf", msg, sizeof msg)) fail(s, threads, msg);
     h = hash_floats(o->C, s->c_floats);
+    if (g_work) { /* without the work space: the same bits */
+        fill_c0(s, o->C);
+        run_tsf_with(s, o, NULL);
+        if (hash_floats(o->C, s->c_floats) != h)
+            fail(s, threads,
+                 "the result without work space differs from the result with it "
+                 "(the header promises the same bits)");
+    }
 #if BENCH_HAVE_OPENBLAS
     if (C2) {
         operands ob = *o;
@@ -467,11 +480,12 @@ typedef struct result {
 static void usage(FILE *f) {
     fprintf(f, "usage: bench_matmul [--quick] [--filter SUBSTR] [--threads 1,2] [--reps N]\n"
                "                    [--min-ms X] [--settle-ms X] [--peak GFLOPS] [--no-openblas]\n"
-               "                    [--list]\n");
+               "                    [--no-work] [--list]\n");
 }
 
 int main(int argc, char **argv) {
     int reps = 7, threads[16] = {1, 2}, nthreads = 2, use_ob = BENCH_HAVE_OPENBLAS, list = 0;
+    int use_work = 1;
     double min_ms = 50.0, settle_ms = 200.0, peak = PEAK_PER_CORE_GFLOPS, probe,
            log_ratio[16] = {0};
     const char *filter = NULL, *probe_isa = "none";
@@ -514,6 +528,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench_matmul: bad --peak '%s'\n", v);
                 return 2;
             }
+        } else if (!strcmp(o, "--no-work")) {
+            use_work = 0;
         } else if (!strcmp(o, "--no-openblas")) {
             use_ob = 0;
         } else if (!strcmp(o, "--list")) {
@@ -560,12 +576,19 @@ int main(int argc, char **argv) {
         return 2;
     }
 
+    if (use_work) { /* one slot for each of the most threads timed, as the model has */
+        int most = 1;
+        for (t = 0; t < nthreads; t++) most = threads[t] > most ? threads[t] : most;
+        g_work_floats = tsf_matmul_work_floats(most);
+        g_work = alloc_floats(g_work_floats, "the work space");
+    }
     probe = fma_probe_gflops(&probe_isa);
     print_header_start("bench_matmul", "");
     printf(", target:%s%s%s%s, %s, blocks KC=%d MC=%d NC=%d, openmp %s, threads", BENCH_T_AVX512,
            BENCH_T_AVX2, BENCH_T_FMA, BENCH_T_NEON, BENCH_OPTIMIZED, TSF_MM_KC, TSF_MM_MC,
            TSF_MM_NC, BENCH_OPENMP ? "on" : "off");
     for (t = 0; t < nthreads; t++) printf("%s%d", t ? "," : " ", threads[t]);
+    printf(", work space %s", g_work ? "on" : "off (--no-work)");
     printf(", reps %d x >= %.0f ms (median), peak %.1f GFLOP/s/core", reps, min_ms, peak);
     if (probe > 0.0) printf(" (fma probe %s: %.1f)", probe_isa, probe);
 #if BENCH_HAVE_OPENBLAS
@@ -742,5 +765,6 @@ int main(int argc, char **argv) {
     }
     printf("%% of peak = GFLOP/s / (%.1f * threads); simd %s\n", peak, tsf_simd_name());
     free(res);
+    free(g_work);
     return 0;
 }

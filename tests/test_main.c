@@ -117,6 +117,7 @@ static const tsft_case tests[] = {
     {"matmul.k_zero", test_matmul_k_zero},
     {"matmul.empty", test_matmul_empty},
     {"matmul.batched", test_matmul_batched},
+    {"matmul.work", test_matmul_work},
     {"matmul.simd_vs_portable", test_matmul_simd_vs_portable},
     /* the model and its weight files (test_model.c) */
     {"model.golden_space_base", test_model_golden_space_base},

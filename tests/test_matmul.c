@@ -302,6 +302,67 @@ static void test_matmul_batched(void) {
                     }
 }
 
+/* With a work space (tsf_matmul_desc.work) the driver packs a row group's panels of op(A)
+   once for all the column blocks of C: the same bits as without it, for products of several
+   column blocks (N > TSF_MM_NC), with K blocking, more rows than TSF_MM_MC, few rows (B in
+   place), bias, accumulate, padded strides and batches, and with a work space too small for
+   every thread (those threads run without it). */
+static void test_matmul_work(void) {
+    static const int sizes[][5] = {/* M, N, K, count, group */
+                                   {300, 600, 300, 1, 1}, {1030, 520, 40, 1, 1},
+                                   {40, 700, 70, 1, 1},   {13, 257, 9, 1, 1},
+                                   {97, 530, 513, 1, 1},  {50, 300, 20, 2, 3}};
+    static const int threads[] = {1, 2, 3};
+    tsf_rng r;
+    int s, ta, tb, acc, k, nt = 1;
+#if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
+    int saved = omp_get_max_threads();
+    nt = 3;
+#endif
+    tsf_rng_seed(&r, 2007);
+    for (s = 0; s < (int)(sizeof sizes / sizeof sizes[0]); s++)
+        for (ta = 0; ta < 2; ta++)
+            for (tb = 0; tb < 2; tb++)
+                for (acc = 0; acc < 2; acc++) {
+                    mm_case mc;
+                    float *ref, *C;
+                    int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+                    if (sizes[s][3] > 1)
+                        mm_batched_case(&mc, 1, M, N, K, ta, tb, acc, sizes[s][3], sizes[s][4]);
+                    else
+                        mm_desc(&mc.d, M, N, K, ta, tb, acc);
+                    if (s % 2 && sizes[s][3] == 1) mc.d.ldc = N + 3, mc.d.lda = (ta ? M : K) + 5;
+                    mm_setup(&mc, &r);
+                    if (!acc) mc.d.bias = rnd_normal(&r, (size_t)N, 1.0f);
+                    ref = mm_run(&mc, NULL); /* without a work space */
+                    for (k = 0; k < nt; k++) {
+                        size_t slots = k == 2 ? 1 : 3; /* 1: threads 2 and 3 go without */
+#if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
+                        omp_set_num_threads(threads[k]);
+#endif
+                        mc.d.work_floats = tsf_matmul_work_floats((int)slots);
+                        mc.d.work = tsft_alloc(mc.d.work_floats);
+                        C = mm_run(&mc, NULL);
+                        if (!CHECK(same_bits(C, ref, mc.nc)))
+                            printf("    M=%d N=%d K=%d ta=%d tb=%d acc=%d count=%d, %d threads, "
+                                   "%d slots: not the bits of the product without work space\n",
+                                   M, N, K, ta, tb, acc, sizes[s][3], threads[k], (int)slots);
+                        if (k == 0) {
+                            C = mm_run(&mc, &tsf__ukernel_scalar); /* the portable kernel too */
+                            mc.d.work = NULL;
+                            CHECK(same_bits(C, mm_run(&mc, &tsf__ukernel_scalar), mc.nc));
+                        }
+                        mc.d.work = NULL, mc.d.work_floats = 0;
+                    }
+                    if (!mc.d.bias) MM_CHECK(&mc, ref, "tsf_matmul");
+                    tsft_free_all();
+                    if (tsft_st()->failed_checks > 8) break;
+                }
+#if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
+    omp_set_num_threads(saved);
+#endif
+}
+
 /* The compiled-in SIMD kernel against the portable one, on the same problems: both against
    the reference, and against each other (FMA rounds differently: close, not equal). */
 static void test_matmul_simd_vs_portable(void) {
