@@ -794,7 +794,8 @@ TSFDEF size_t tsf_config_num_params(const tsf_config *cfg);
 TSFDEF double tsf_config_flops(const tsf_config *cfg, int T, int H, int W);
 /* Bytes of parameters (one buffer) and of activations for an inference forward pass of B
    clips of T frames of H x W (0s: the config's own; one block's activations, reused by every
-   block). Either pointer may be NULL. */
+   block, and the products' work space for the threads of a parallel region started here,
+   about 1 MB each). Either pointer may be NULL. */
 TSFDEF tsf_status tsf_model_bytes(const tsf_config *cfg, int B, int T, int H, int W,
                                   size_t *param_bytes, size_t *act_bytes);
 /* Extra bytes that training adds for that pass (tsf_model_train_init): gradients and SGD
@@ -1330,6 +1331,7 @@ TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *
    (TSF__OMP_PARALLEL then, before that loop, TSF__OMP_LOOP_DYNAMIC). */
 #define TSF__OMP_PARALLEL(cond) TSF__PRAGMA(omp parallel if (cond))
 #define TSF__OMP_LOOP_DYNAMIC TSF__PRAGMA(omp for schedule(dynamic))
+#define TSF__OMP_LOOP_STATIC TSF__PRAGMA(omp for schedule(static))
 #include <omp.h>
 #define TSF__OMP_THREADS() omp_get_num_threads() /* in the current parallel region */
 #define TSF__OMP_THREAD() omp_get_thread_num()
@@ -1338,6 +1340,7 @@ TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *
 #define TSF__OMP_FOR(cond)
 #define TSF__OMP_PARALLEL(cond)
 #define TSF__OMP_LOOP_DYNAMIC
+#define TSF__OMP_LOOP_STATIC
 #define TSF__OMP_THREADS() 1
 #define TSF__OMP_THREAD() 0
 #define TSF__OMP_MAX_THREADS() 1
@@ -1494,6 +1497,13 @@ typedef struct tsf__pack {
 static void tsf__matmul_serial(tsf__pack *pk, float *C, int ldc, const float *A, int lda,
                                int trans_a, const float *B, int ldb, int trans_b, int M, int N,
                                int K, int accumulate);
+/* ... and, for operands packed once and used many times (the attention's keys, the matmul's
+   own panels: tsf__pack_rows, tsf__pack_cols_t, tsf__matmul_panels, at the end): */
+static void tsf__panel_sizes(int *mr, int *nr);
+static void tsf__pack_rows(float *dst, const float *X, int ldx, int n, int K);
+static void tsf__pack_cols_t(float *dst, const float *X, int ldx, int n, int K);
+static int tsf__matmul_panels(tsf__pack *pk, float *C, int ldc, const float *a, const float *b,
+                              int M, int N, int K);
 /* a * b + c in one rounding where the target has a fused multiply-add (compilers then emit
    the instruction inline and vectorise it: half the operations of a polynomial), and as two
    operations elsewhere, where fmaf would be a slow library call. The portable build
@@ -2373,13 +2383,19 @@ static void tsf__attention_short_backward(float *dq, float *dk, float *dv, const
 
 /* The fused forward of the first NQ queries of every sequence (NQ <= SL) against all its
    keys: out // (S*NQ, D), lse // (S, NH, NQ). NQ = SL is tsf_attention_fused_forward; NQ = 1
-   serves the last block, whose head reads each sequence's cls row alone (tsf__block_forward). */
+   serves the last block, whose head reads each sequence's cls row alone (tsf__block_forward).
+   With work space (the model's), a thread packs a head's keys once for all its blocks of
+   queries, and a block of queries once for all the tiles of keys (tsf__matmul_panels: the
+   same bits); without, each tile's product packs both again. */
 static void tsf__attention_fused_forward(float *out, float *lse, const float *qkv, int S, int SL,
-                                         int NQ, int D, int NH) {
-    int HS = D / NH, nqb = (NQ + TSF__ATT_BQ - 1) / TSF__ATT_BQ, D3 = 3 * D;
+                                         int NQ, int D, int NH, tsf__work w) {
+    int HS = D / NH, nqb = (NQ + TSF__ATT_BQ - 1) / TSF__ATT_BQ, D3 = 3 * D, mr, nr;
     float scale = 1.0f / sqrtf((float)HS);
     long it, items = (long)S * NH * nqb;
+    size_t need; /* floats of a thread's packed keys and queries */
     TSF_ASSERT(NH > 0 && D % NH == 0 && NQ > 0 && NQ <= SL);
+    tsf__panel_sizes(&mr, &nr);
+    need = ((size_t)(SL + nr - 1) / nr * nr + (size_t)(TSF__ATT_BQ + mr - 1) / mr * mr) * HS;
     if (tsf__att_direct(SL, HS)) { /* one item: (sequence, head) */
         TSF__OMP_FOR((double)S * NQ * SL * D > TSF__PAR_MM_WORK && S * NH > 1)
         for (it = 0; it < (long)S * NH; it++) {
@@ -2392,46 +2408,58 @@ static void tsf__attention_fused_forward(float *out, float *lse, const float *qk
         }
         return;
     }
-    /* one item: sequence s, head g, query rows q0 .. q0+bq-1; items write disjoint rows */
-    TSF__OMP_FOR((double)S * NQ * SL * D > TSF__PAR_MM_WORK && items > 1)
-    for (it = 0; it < items; it++) {
+    /* one item: sequence s, head g, query rows q0 .. q0+bq-1; items write disjoint rows. A
+       thread's items are consecutive (static), so mostly of one head. */
+    TSF__OMP_PARALLEL((double)S * NQ * SL * D > TSF__PAR_MM_WORK && items > 1) {
         tsf__pack pk;
-        float st[TSF__ATT_BQ * TSF__ATT_BK], mx[TSF__ATT_BQ], sum[TSF__ATT_BQ];
-        long s = it / ((long)NH * nqb);
-        int g = (int)(it / nqb % NH), q0 = (int)(it % nqb) * TSF__ATT_BQ, k0, i, j;
-        int bq = tsf__min(TSF__ATT_BQ, NQ - q0);
-        const float *q = qkv + (size_t)s * SL * D3 + (size_t)g * HS, *k = q + D, *v = q + 2 * D;
-        float *o = out + ((size_t)s * NQ + q0) * D + (size_t)g * HS; /* o // (bq, HS), stride D */
-        for (k0 = 0; k0 < SL; k0 += TSF__ATT_BK) {
-            int bk = tsf__min(TSF__ATT_BK, SL - k0);
-            /* st // (bq, bk) = q rows q0.. . k rows k0.. ^T */
-            tsf__matmul_serial(&pk, st, bk, q + (size_t)q0 * D3, D3, 0, k + (size_t)k0 * D3, D3, 1,
-                               bq, bk, HS, 0);
-            /* st = exp(st * scale - running max); rescale what o and sum hold when it grew */
-            for (i = 0; i < bq; i++) {
-                float *row = st + (size_t)i * bk, c, rs;
-                float m = tsf__scaled_max(row, bk, scale, k0 ? mx[i] : -INFINITY);
-                rs = tsf__exp_shifted(row, bk, scale, m);
-                c = k0 ? expf(mx[i] - m) : 0.0f;
-                sum[i] = k0 ? sum[i] * c + rs : rs;
-                for (j = 0; j < HS && k0 && c != 1.0f; j++) o[(size_t)i * D + j] *= c;
-                mx[i] = m;
+        long nth = TSF__OMP_THREADS(), th = TSF__OMP_THREAD();
+        size_t slot = w.p && HS <= TSF_MM_KC && TSF__ATT_BK % nr == 0 ? w.n / (size_t)nth : 0;
+        float *kp = slot >= need ? w.p + (size_t)th * slot : NULL; /* the head's keys, packed */
+        float *qp = kp ? kp + (size_t)(SL + nr - 1) / nr * nr * HS : NULL; /* and the queries */
+        const float *packed = NULL;                                        /* whose keys kp holds */
+        TSF__OMP_LOOP_STATIC
+        for (it = 0; it < items; it++) {
+            float st[TSF__ATT_BQ * TSF__ATT_BK], mx[TSF__ATT_BQ], sum[TSF__ATT_BQ];
+            long s = it / ((long)NH * nqb);
+            int g = (int)(it / nqb % NH), q0 = (int)(it % nqb) * TSF__ATT_BQ, k0, i, j;
+            int bq = tsf__min(TSF__ATT_BQ, NQ - q0);
+            const float *q = qkv + (size_t)s * SL * D3 + (size_t)g * HS, *k = q + D, *v = q + 2 * D;
+            float *o =
+                out + ((size_t)s * NQ + q0) * D + (size_t)g * HS; /* o // (bq, HS), stride D */
+            if (kp && packed != k) tsf__pack_cols_t(kp, k, D3, SL, HS), packed = k;
+            if (kp) tsf__pack_rows(qp, q + (size_t)q0 * D3, D3, bq, HS);
+            for (k0 = 0; k0 < SL; k0 += TSF__ATT_BK) {
+                int bk = tsf__min(TSF__ATT_BK, SL - k0);
+                /* st // (bq, bk) = q rows q0.. . k rows k0.. ^T */
+                if (!kp || !tsf__matmul_panels(&pk, st, bk, qp, kp + (size_t)k0 * HS, bq, bk, HS))
+                    tsf__matmul_serial(&pk, st, bk, q + (size_t)q0 * D3, D3, 0, k + (size_t)k0 * D3,
+                                       D3, 1, bq, bk, HS, 0);
+                /* st = exp(st * scale - running max); rescale what o and sum hold when it grew */
+                for (i = 0; i < bq; i++) {
+                    float *row = st + (size_t)i * bk, c, rs;
+                    float m = tsf__scaled_max(row, bk, scale, k0 ? mx[i] : -INFINITY);
+                    rs = tsf__exp_shifted(row, bk, scale, m);
+                    c = k0 ? expf(mx[i] - m) : 0.0f;
+                    sum[i] = k0 ? sum[i] * c + rs : rs;
+                    for (j = 0; j < HS && k0 && c != 1.0f; j++) o[(size_t)i * D + j] *= c;
+                    mx[i] = m;
+                }
+                /* o (+)= st . v rows k0.. // (bk, HS) */
+                tsf__matmul_serial(&pk, o, D, st, bk, 0, v + (size_t)k0 * D3, D3, 0, bq, HS, bk,
+                                   k0 > 0);
             }
-            /* o (+)= st . v rows k0.. // (bk, HS) */
-            tsf__matmul_serial(&pk, o, D, st, bk, 0, v + (size_t)k0 * D3, D3, 0, bq, HS, bk,
-                               k0 > 0);
-        }
-        for (i = 0; i < bq; i++) { /* normalise; lse = max + log(sum) */
-            float inv = 1.0f / sum[i];
-            for (j = 0; j < HS; j++) o[(size_t)i * D + j] *= inv;
-            if (lse) lse[((size_t)s * NH + g) * NQ + q0 + i] = mx[i] + logf(sum[i]);
+            for (i = 0; i < bq; i++) { /* normalise; lse = max + log(sum) */
+                float inv = 1.0f / sum[i];
+                for (j = 0; j < HS; j++) o[(size_t)i * D + j] *= inv;
+                if (lse) lse[((size_t)s * NH + g) * NQ + q0 + i] = mx[i] + logf(sum[i]);
+            }
         }
     }
 }
 
 TSFDEF void tsf_attention_fused_forward(float *out, float *lse, const float *qkv, int S, int SL,
                                         int D, int NH) {
-    tsf__attention_fused_forward(out, lse, qkv, S, SL, SL, D, NH);
+    tsf__attention_fused_forward(out, lse, qkv, S, SL, SL, D, NH, tsf__no_work);
 }
 
 /* The backward of tsf__attention_fused_forward (the first NQ queries of each sequence):
@@ -3315,13 +3343,13 @@ static int tsf__next_run(const tsf__shape *s, int k, int main_step, long *q, lon
    cls copy) as a query, out // (sequences, D) (the last block, tsf__block_forward). */
 static void tsf__step_attention_forward(float *out, float *lse, const float *qkv,
                                         const tsf__shape *s, int k, int main_step, int first, int D,
-                                        int NH) {
+                                        int NH, tsf__work w) {
     long q = 0, count, len, r = 0, ro = 0; /* rows of qkv, and of out, before this run */
     for (; tsf__next_run(s, k, main_step, &q, &count, &len);
          r += count * len, ro += count * (first ? 1 : len))
         tsf__attention_fused_forward(out + (size_t)ro * D, lse ? lse + (size_t)ro * NH : NULL,
                                      qkv + (size_t)r * 3 * D, (int)count, (int)len,
-                                     first ? 1 : (int)len, D, NH);
+                                     first ? 1 : (int)len, D, NH, w);
 }
 
 /* Its probabilities, to be looked at: att holds, sequence after sequence, NH (len, len). */
@@ -3486,7 +3514,7 @@ static void tsf__block_forward(tsf_model *m, const tsf__shape *sp, const tsf_par
         tsf__side_gather_forward(st.in, x, &s, k, D);
         tsf_layernorm_forward(st.ln, st.mean, st.rstd, st.in, sw.ln_w, sw.ln_b, (int)Rt, D, eps);
         tsf__linear_forward(st.qkv, st.ln, sw.qkv_w, sw.qkv_b, (int)Rt, D, 3 * D, mw);
-        tsf__step_attention_forward(st.atty, st.lse, st.qkv, &s, k, 0, 0, D, NH);
+        tsf__step_attention_forward(st.atty, st.lse, st.qkv, &s, k, 0, 0, D, NH, mw);
         if (a->t_att && j == 0) /* kept to be looked at (m->keep_attention) */
             tsf__step_attention_probs(a->t_att + (size_t)l * NH * (size_t)tsf__seq_sq(&s, k, 0),
                                       st.qkv, &s, k, 0, D, NH);
@@ -3501,7 +3529,7 @@ static void tsf__block_forward(tsf_model *m, const tsf__shape *sp, const tsf_par
     tsf_layernorm_forward(t.ln1, t.ln1_mean, t.ln1_rstd, s.nside ? t.s_in : x, w.ln1_w, w.ln1_b,
                           (int)RA, D, eps);
     tsf__linear_forward(t.qkv, t.ln1, w.qkv_w, w.qkv_b, (int)RA, D, 3 * D, mw);
-    tsf__step_attention_forward(t.atty, t.lse, t.qkv, &s, s.main, 1, h, D, NH);
+    tsf__step_attention_forward(t.atty, t.lse, t.qkv, &s, s.main, 1, h, D, NH, mw);
     if (a->att) /* all of them, from qkv, also in the last block */
         tsf__step_attention_probs(a->att + (size_t)l * NH * (size_t)tsf__seq_sq(&s, s.main, 1),
                                   t.qkv, &s, s.main, 1, D, NH);
@@ -9016,20 +9044,23 @@ static void tsf__add_bias(float *c, int ldc, const float *bias, int rows, int co
 /* Depth p0..p0+kc-1 of rows i0..i0+mc-1 and columns j0..j0+nc-1 of C: B's block packed (unless
    read in place, or packed already by this thread), then every row panel of op(A) times every
    panel of B. ab: the rows' panels of op(A) packed already (tsf__matmul_rows), or NULL: each
-   panel is packed here (or read in place) in turn. */
+   panel is packed here (or read in place) in turn. bb: B's block packed already (its panel jr
+   at bb + jr * kc), or NULL. */
 static void tsf__matmul_block(const tsf_matmul_desc *d, const tsf__ukernel *uk, tsf__pack *pk,
-                              const float *ab, const float *A, const float *B, float *C, int i0,
-                              int mc, int j0, int nc, int p0, int kc) {
-    float *bpack = pk->b, *edge = pk->edge;
+                              const float *ab, const float *bb, const float *A, const float *B,
+                              float *C, int i0, int mc, int j0, int nc, int p0, int kc) {
+    const float *bpack = bb ? bb : pk->b;
+    float *edge = pk->edge;
     int mr = uk->mr, nr = uk->nr, ir, jr, i, j, acc = d->accumulate || p0 > 0;
     int ncp = (nc + nr - 1) / nr * nr; /* nc rounded up to whole panels */
-    int direct = uk->direct_b && !d->trans_b &&
+    int direct = !bb && uk->direct_b && !d->trans_b &&
                  (d->M <= TSF__DIRECT_B_MAX_M || (uk->direct_b > 1 && d->ldb <= nc));
     int direct_a =
         !ab && uk->fn_a && d->N <= (d->trans_a ? TSF__DIRECT_AT_MAX_N : TSF__DIRECT_A_MAX_N);
-    if (!direct && !(pk->b_from == B && pk->b_j0 == j0 && pk->b_p0 == p0 && pk->b_nc == ncp &&
-                     pk->b_kc == kc)) { /* not packed already */
-        tsf__pack_b(bpack, d, B, j0, p0, kc, ncp, nr);
+    if (!bb && !direct &&
+        !(pk->b_from == B && pk->b_j0 == j0 && pk->b_p0 == p0 && pk->b_nc == ncp &&
+          pk->b_kc == kc)) { /* not packed already */
+        tsf__pack_b(pk->b, d, B, j0, p0, kc, ncp, nr);
         pk->b_from = B, pk->b_j0 = j0, pk->b_p0 = p0, pk->b_nc = ncp, pk->b_kc = kc;
     }
     for (ir = 0; ir < mc; ir += mr) {
@@ -9085,7 +9116,7 @@ static void tsf__matmul_task(const tsf_matmul_desc *d, const tsf__ukernel *uk, t
         return;
     }
     for (p0 = 0; p0 < d->K; p0 += TSF_MM_KC)
-        tsf__matmul_block(d, uk, pk, NULL, A, B, C, i0, mc, j0, nc, p0,
+        tsf__matmul_block(d, uk, pk, NULL, NULL, A, B, C, i0, mc, j0, nc, p0,
                           tsf__min(TSF_MM_KC, d->K - p0));
 }
 
@@ -9102,7 +9133,8 @@ static void tsf__matmul_rows(const tsf_matmul_desc *d, const tsf__ukernel *uk, t
         for (ir = 0; ir < mc; ir += uk->mr) /* panel ir / mr: (kc, mr) at ab + ir * kc */
             tsf__pack_a(ab + (size_t)ir * kc, d, A, i0 + ir, p0, kc, uk->mr);
         for (j0 = 0; j0 < d->N; j0 += ncb)
-            tsf__matmul_block(d, uk, pk, ab, A, B, C, i0, mc, j0, tsf__min(ncb, d->N - j0), p0, kc);
+            tsf__matmul_block(d, uk, pk, ab, NULL, A, B, C, i0, mc, j0, tsf__min(ncb, d->N - j0),
+                              p0, kc);
     }
 }
 
@@ -9260,6 +9292,45 @@ static void tsf__matmul_serial(tsf__pack *pk, float *C, int ldc, const float *A,
     for (j0 = 0; j0 < N; j0 += TSF_MM_NC)
         tsf__matmul_task(&d, &tsf__ukernel_default, pk, A, B, C, 0, M, j0,
                          tsf__min(TSF_MM_NC, N - j0));
+}
+
+/* The default kernel's panels: mr rows of op(A), nr columns of op(B). */
+static void tsf__panel_sizes(int *mr, int *nr) {
+    *mr = tsf__ukernel_default.mr, *nr = tsf__ukernel_default.nr;
+}
+/* X // (n, K), row stride ldx, as op(A)'s row panels of the default kernel (tsf__pack_a's
+   layout: panel r / mr at dst + r * K; n rounded up to whole panels, padded with zeros),
+   K <= TSF_MM_KC. */
+static void tsf__pack_rows(float *dst, const float *X, int ldx, int n, int K) {
+    tsf_matmul_desc d;
+    int i, mr = tsf__ukernel_default.mr;
+    memset(&d, 0, sizeof d);
+    d.M = n, d.K = K, d.lda = ldx;
+    for (i = 0; i < n; i += mr) tsf__pack_a(dst + (size_t)i * K, &d, X, i, 0, K, mr);
+}
+/* X // (n, K), row stride ldx, as op(B) = X^T: column panels of the default kernel (tsf__pack_b's
+   layout: the panel of columns j.. at dst + j * K; n rounded up, zeros), K <= TSF_MM_KC. */
+static void tsf__pack_cols_t(float *dst, const float *X, int ldx, int n, int K) {
+    tsf_matmul_desc d;
+    int nr = tsf__ukernel_default.nr;
+    memset(&d, 0, sizeof d);
+    d.N = n, d.K = K, d.ldb = ldx, d.trans_b = 1;
+    tsf__pack_b(dst, &d, X, 0, 0, K, (n + nr - 1) / nr * nr, nr);
+}
+/* C // (M, N), row stride ldc, = a . b from panels packed already: a, M rows by
+   tsf__pack_rows; b, the panel of C's first column (packed by tsf__pack_cols_t, its first column
+   a multiple of nr). K <= TSF_MM_KC. The same bits as tsf__matmul_serial on the unpacked
+   operands: the same kernel over the same depth. Returns 0, doing nothing, where that takes
+   the dot-product kernel instead (N <= 16): the caller then calls it. */
+static int tsf__matmul_panels(tsf__pack *pk, float *C, int ldc, const float *a, const float *b,
+                              int M, int N, int K) {
+    const tsf__ukernel *uk = &tsf__ukernel_default;
+    tsf_matmul_desc d;
+    if ((uk->dot && N <= 16) || K > TSF_MM_KC) return 0;
+    memset(&d, 0, sizeof d);
+    d.M = M, d.N = N, d.K = K, d.trans_b = 1, d.C = C, d.ldc = ldc;
+    tsf__matmul_block(&d, uk, pk, a, b, NULL, NULL, C, 0, M, 0, N, 0, K);
+    return 1;
 }
 
 /* ==========================================================================================

@@ -608,7 +608,8 @@ static void test_attention(void) {
    of at most 16 in blocks of 32 queries: SL 33, 129 and 256), the tiled path beside its edges
    (SL 33 with a head of 20, SL 257, a head of 136 and one of 6), sequences of several query and
    key tiles (SL 300 = 4 x 96 query rows, 2 x 256 keys), and large scores whose running max changes
-   from one key tile to the next (the online rescaling). lse against the reference's log-sum-exp. */
+   from one key tile to the next (the online rescaling). lse against the reference's log-sum-exp.
+   The model's calls, with work space, give the same bits. */
 static void test_attention_fused(void) {
     static const int shapes[][5] = {/* S, SL, D, NH, scale of q and k x 10 */
                                     {2, 7, 12, 3, 10},   {3, 1, 8, 2, 10},    {1, 5, 4, 1, 10},
@@ -656,6 +657,18 @@ static void test_attention_fused(void) {
         CHECK_ARRAY_NEAR(lse, rlse, nl, OPS_ATOL, OPS_RTOL);
         tsf_attention_fused_forward(out2, NULL, qkv, S, SL, D, NH); /* lse is optional */
         CHECK(same_bits(out2, out, no));
+        { /* with the model's work space (keys and queries packed once): the same bits, all the
+             queries or the first alone (the last block's), with room for up to 3 threads */
+            float *out3 = ffill(no, NAN), *lse3 = ffill(nl, NAN), *o1 = ffill(no, NAN);
+            tsf__work w;
+            w.n = 3 * ((size_t)SL + 64 + TSF__ATT_BQ + 32) * (size_t)HS, w.p = tsft_alloc(w.n);
+            tsf__attention_fused_forward(out3, lse3, qkv, S, SL, SL, D, NH, w);
+            CHECK(same_bits(out3, out, no));
+            CHECK(same_bits(lse3, lse, nl));
+            tsf__attention_fused_forward(o1, NULL, qkv, S, SL, 1, D, NH, w);
+            tsf__attention_fused_forward(out3, NULL, qkv, S, SL, 1, D, NH, tsf__no_work);
+            CHECK(same_bits(o1, out3, (size_t)S * D));
+        }
         tsf_attention_forward(ref, att, qkv, S, SL, D, NH); /* the unfused kernel agrees: to 2e-6
             where both take the scores from the same matmul (the tiled path), else as closely as
             both agree with the reference (the direct path's dot products round differently,
