@@ -153,7 +153,7 @@ SIMD
    (tsf_matmul_desc.work; the model keeps one in its activations, about 1 MB a thread of a
    parallel region, less for products of fewer than 1024 rows) packs each row group's panels
    of op(A) once for all the columns of C instead of once for each TSF_MM_NC of them: the
-   same bits, 4-13% faster on ViT-B's linear layers.
+   same bits, up to 9% faster on ViT-B's linear layers at one thread (bench/RESULTS.md).
 
    Elsewhere the kernels are plain C written so that compilers vectorise it: rows are
    walked 16 values at a time through local arrays (sums in 16 partial sums), and exp and
@@ -405,7 +405,7 @@ typedef struct tsf_matmul_desc {
     /* Optional scratch: NULL, or work_floats floats the product may use. With
        tsf_matmul_work_floats(n) floats, each of n threads packs its rows of op(A) once for
        all the columns of C instead of once for each TSF_MM_NC of them (large products with
-       many columns: 4-13% faster). The result is the same to the bit with or without it. */
+       many columns: up to 9% faster). The result is the same to the bit with or without it. */
     float *work;
     size_t work_floats;
 } tsf_matmul_desc;

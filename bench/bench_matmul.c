@@ -85,7 +85,7 @@
    OUTPUT (stdout)
        # bench_matmul: ... one header line: SIMD path, compiler, target, block sizes, peak
        {"bench":"matmul","shape":"vitb_qkv_fwd","op":"nt","M":1569,"N":2304,"K":768,
-        "count":1,"threads":1,"simd":"avx512","ms":..,"gflops":..,"peak_pct":..,
+        "count":1,"threads":1,"simd":"avx512","work":1,"ms":..,"gflops":..,"peak_pct":..,
         "openblas_gflops":..,"ratio":..,...}        one JSON object per line per measurement
        then an aligned table of all measurements and the geometric mean of the ratios, and
        per thread count a line and a {"bench":"matmul_summary",...} object: the geometric
@@ -685,10 +685,10 @@ int main(int argc, char **argv) {
 
             printf("{\"bench\":\"matmul\",\"shape\":\"%s\",\"op\":\"%s\",\"M\":%d,\"N\":%d,"
                    "\"K\":%d,\"count\":%d,\"seqs\":%d,\"heads\":%d,\"accumulate\":%d,"
-                   "\"threads\":%d,\"simd\":\"%s\",\"ms\":%.4f,\"gflops\":%.2f,"
+                   "\"threads\":%d,\"simd\":\"%s\",\"work\":%d,\"ms\":%.4f,\"gflops\":%.2f,"
                    "\"peak_pct\":%.1f,",
                    s->name, op_name(s), s->M, s->N, s->K, s->seqs * s->heads, s->seqs, s->heads,
-                   s->accumulate, n, tsf_simd_name(), q->ms, q->gflops,
+                   s->accumulate, n, tsf_simd_name(), g_work != NULL, q->ms, q->gflops,
                    100.0 * q->gflops / (peak * n));
             if (q->ob_ms > 0.0)
                 printf("\"openblas_ms\":%.4f,\"openblas_gflops\":%.2f,\"ratio\":%.3f,", q->ob_ms,
