@@ -1565,7 +1565,8 @@ typedef struct tsf__work {
 } tsf__work;
 static const tsf__work tsf__no_work = {NULL, 0};
 
-/* C // (M, N) (+)= op(A) . op(B) with work space w: tsf_matmul_nt, _nn, _tn. */
+/* C // (M, N) (+)= op(A) . op(B) (+ bias), natural strides, with work space w: the model's
+   products, and (without) tsf_matmul_nt, _nn and _tn. */
 static void tsf__matmul_w(float *C, const float *A, const float *B, int M, int N, int K,
                           int trans_a, int trans_b, int accumulate, const float *bias,
                           tsf__work w) {
@@ -9142,6 +9143,16 @@ TSFDEF size_t tsf_matmul_work_floats(int threads) {
     return (size_t)(threads > 0 ? threads : 1) * tsf__work_slot(TSF_MM_MC);
 }
 
+/* Item `item` of a batched product (sequence item / group, head item % group; d->group set):
+   its A, B and C. */
+static void tsf__matmul_item(const tsf_matmul_desc *d, long item, const float **A, const float **B,
+                             float **C) {
+    size_t s = (size_t)(item / d->group), g = (size_t)(item % d->group);
+    *A = d->A + s * d->stride_a + g * d->group_stride_a;
+    *B = d->B + s * d->stride_b + g * d->group_stride_b;
+    *C = d->C + s * d->stride_c + g * d->group_stride_c;
+}
+
 /* The driver with work space (d->work) for C of several column blocks (nc wide): units of
    work are an item's row groups, all columns each (tsf__matmul_rows), dealt out to whichever
    thread is free. Each group packs B once more, so they are few: at most TSF_MM_MC rows each,
@@ -9172,12 +9183,10 @@ static void tsf__matmul_by_rows(const tsf_matmul_desc *d, const tsf__ukernel *uk
         pk.b_from = NULL;
         TSF__OMP_LOOP_DYNAMIC
         for (u = 0; u < units; u++) {
-            long item = u / g, s = item / (d->group > 0 ? d->group : 1);
-            long gi = item % (d->group > 0 ? d->group : 1);
             int i0 = (int)(u % g) * mcg, rows = tsf__min(mcg, d->M - i0), j0;
-            const float *A = d->A + (size_t)s * d->stride_a + (size_t)gi * d->group_stride_a;
-            const float *B = d->B + (size_t)s * d->stride_b + (size_t)gi * d->group_stride_b;
-            float *C = d->C + (size_t)s * d->stride_c + (size_t)gi * d->group_stride_c;
+            const float *A, *B;
+            float *C;
+            tsf__matmul_item(d, u / g, &A, &B, &C);
             if (ab)
                 tsf__matmul_rows(d, uk, &pk, ab, A, B, C, i0, rows, nc);
             else
@@ -9197,8 +9206,8 @@ static void tsf__matmul_with(const tsf_matmul_desc *desc, const tsf__ukernel *uk
     if (d.lda == 0) d.lda = d.trans_a ? d.M : d.K;
     if (d.ldb == 0) d.ldb = d.trans_b ? d.K : d.N;
     if (d.ldc == 0) d.ldc = d.N;
-    count = d.count > 0 ? d.count : 1;
-    group = d.group > 0 ? d.group : 1;
+    count = d.count = d.count > 0 ? d.count : 1; /* (tsf__matmul_item reads d.group) */
+    group = d.group = d.group > 0 ? d.group : 1;
     if (d.M == 0 || d.N == 0) return;
     /* Columns: blocks of equal width (whole panels), at most TSF_MM_NC wide. Rows: as few
        groups (of TSF__MM_MIN_ROWS to TSF_MM_MC rows) as make TSF__MM_TASKS tasks in all, so
@@ -9237,11 +9246,10 @@ static void tsf__matmul_with(const tsf_matmul_desc *desc, const tsf__ukernel *uk
         for (c = 0; c < nch; c++) {
             long t, end = (c + 1) * tasks / nch;
             for (t = c * tasks / nch; t < end; t += run) {
-                long item = t / ((long)mt * nt), s = item / group, g = item % group;
                 int tile = (int)(t % ((long)mt * nt)), i0 = tile % mt * mc, j0 = tile / mt * nc;
-                const float *A = d.A + (size_t)s * d.stride_a + (size_t)g * d.group_stride_a;
-                const float *B = d.B + (size_t)s * d.stride_b + (size_t)g * d.group_stride_b;
-                float *C = d.C + (size_t)s * d.stride_c + (size_t)g * d.group_stride_c;
+                const float *A, *B;
+                float *C;
+                tsf__matmul_item(&d, t / ((long)mt * nt), &A, &B, &C);
                 run = end - t < mt - tile % mt ? end - t : mt - tile % mt; /* this block's */
                 tsf__matmul_task(&d, uk, &pk, A, B, C, i0, tsf__min((int)run * mc, d.M - i0), j0,
                                  tsf__min(nc, d.N - j0));
@@ -9252,27 +9260,17 @@ static void tsf__matmul_with(const tsf_matmul_desc *desc, const tsf__ukernel *uk
 
 TSFDEF void tsf_matmul(const tsf_matmul_desc *d) { tsf__matmul_with(d, &tsf__ukernel_default); }
 
-static void tsf__matmul_simple(float *C, const float *A, const float *B, int M, int N, int K,
-                               int trans_a, int trans_b, int accumulate) {
-    tsf_matmul_desc d;
-    memset(&d, 0, sizeof d);
-    d.M = M, d.N = N, d.K = K;
-    d.A = A, d.trans_a = trans_a;
-    d.B = B, d.trans_b = trans_b;
-    d.C = C, d.accumulate = accumulate;
-    tsf_matmul(&d);
-}
 TSFDEF void tsf_matmul_nt(float *C, const float *A, const float *B, int M, int N, int K,
                           int accumulate) {
-    tsf__matmul_simple(C, A, B, M, N, K, 0, 1, accumulate);
+    tsf__matmul_w(C, A, B, M, N, K, 0, 1, accumulate, NULL, tsf__no_work);
 }
 TSFDEF void tsf_matmul_nn(float *C, const float *A, const float *B, int M, int N, int K,
                           int accumulate) {
-    tsf__matmul_simple(C, A, B, M, N, K, 0, 0, accumulate);
+    tsf__matmul_w(C, A, B, M, N, K, 0, 0, accumulate, NULL, tsf__no_work);
 }
 TSFDEF void tsf_matmul_tn(float *C, const float *A, const float *B, int M, int N, int K,
                           int accumulate) {
-    tsf__matmul_simple(C, A, B, M, N, K, 1, 0, accumulate);
+    tsf__matmul_w(C, A, B, M, N, K, 1, 0, accumulate, NULL, tsf__no_work);
 }
 
 /* C // (M, N) (+)= op(A) . op(B), one product on the calling thread with its own packing
