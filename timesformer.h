@@ -8556,17 +8556,32 @@ static void tsf__dot_edge(float *C, size_t ldc, const float *out, int n, int i0,
 #define TSF__NR 32
 #define TSF__PARTIAL 1
 #define TSF__DIRECT_B 2
+/* A is read in place only by products of at most 64 columns (attention's P.V with heads of
+   64): there a panel of A would serve two tiles (the 8 x 64 x 8 products of temporal
+   attention ran 1.3x as fast in place on a Zen 5); wider products pack it. */
+#define TSF__DIRECT_A_MAX_N 64
+#if defined(__GNUC__)
+#define TSF__KINLINE static inline __attribute__((always_inline))
+#else
+#define TSF__KINLINE static inline
+#endif
 /* clang-format off */
 #define TSF__Z_ROWS4(X) X(0, c00, c01) X(1, c10, c11) X(2, c20, c21) X(3, c30, c31)
 #define TSF__Z_ROWS8(X) TSF__Z_ROWS4(X) X(4, c40, c41) X(5, c50, c51) X(6, c60, c61) X(7, c70, c71)
 #define TSF__Z_ROWS(X) TSF__Z_ROWS8(X) X(8, c80, c81) X(9, c90, c91) X(10, ca0, ca1) X(11, cb0, cb1)
 /* clang-format on */
-static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb, float *c,
-                              size_t ldc, int accumulate, int rows, int cols) {
+/* The kernel's body, for both ways of reading A: a packed panel (ars 1, aks MR, inplace 0:
+   row r's value at step p is a[p*MR + r]) or op(A) in place (inplace 1: a[r*ars + p*aks], rows
+   past the edge read the last row again, not stored). Inlined into each, so the packed one
+   keeps its constant offsets. bias: NULL, or the start of the sums (in place only). */
+TSF__KINLINE void tsf__ukernel_z(int kc, const float *a, size_t ars, size_t aks, const float *b,
+                                 size_t ldb, const float *bias, float *c, size_t ldc,
+                                 int accumulate, int rows, int cols, int inplace) {
     __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     __m512 c60, c61, c70, c71, c80, c81, c90, c91, ca0, ca1, cb0, cb1, ar, b0, b1;
     __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
     __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+    size_t q = 0; /* p * aks */
     int p;
     /* The tile of C is read (accumulate) or written only after the k loop, and its 12 rows
        lie far apart (in a large product, in L3 or memory): asked for now, the cache lines
@@ -8576,12 +8591,13 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
         _mm_prefetch((const char *)(c + (size_t)p * ldc), _MM_HINT_T0);
         _mm_prefetch((const char *)(c + (size_t)p * ldc + 16), _MM_HINT_T0);
     }
-#define TSF__Z_ZERO(r, x0, x1) x0 = x1 = _mm512_setzero_ps();
+#define TSF__Z_A(r) a[(inplace ? (size_t)tsf__min(r, rows - 1) * ars : (size_t)(r)) + q]
+#define TSF__Z_ZERO(r, x0, x1) x0 = b0, x1 = b1;
 #define TSF__Z_FMA2(r, x0, x1)                                                                     \
-    ar = _mm512_set1_ps(a[r]);                                                                     \
+    ar = _mm512_set1_ps(TSF__Z_A(r));                                                              \
     x0 = _mm512_fmadd_ps(ar, b0, x0);                                                              \
     x1 = _mm512_fmadd_ps(ar, b1, x1);
-#define TSF__Z_FMA1(r, x0, x1) x0 = _mm512_fmadd_ps(_mm512_set1_ps(a[r]), b0, x0);
+#define TSF__Z_FMA1(r, x0, x1) x0 = _mm512_fmadd_ps(_mm512_set1_ps(TSF__Z_A(r)), b0, x0);
 #define TSF__Z_STORE(r, x0, x1)                                                                    \
     if (r < rows) {                                                                                \
         float *cr = c + (r)*ldc;                                                                   \
@@ -8595,13 +8611,13 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
 /* the k loop over 16 or 32 columns, for the first 4, 8 or 12 rows (a partial tile's rows past
    the edge are not computed: they would not be stored) */
 #define TSF__Z_LOOP2(ROWS)                                                                         \
-    for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {                                             \
+    for (p = 0; p < kc; p++, q += aks, b += ldb) {                                                 \
         b0 = _mm512_maskz_loadu_ps(m0, b);                                                         \
         b1 = _mm512_maskz_loadu_ps(m1, b + 16);                                                    \
         ROWS(TSF__Z_FMA2)                                                                          \
     }
 #define TSF__Z_LOOP1(ROWS)                                                                         \
-    for (p = 0; p < kc; p++, a += TSF__MR, b += ldb) {                                             \
+    for (p = 0; p < kc; p++, q += aks, b += ldb) {                                                 \
         b0 = _mm512_maskz_loadu_ps(m0, b);                                                         \
         ROWS(TSF__Z_FMA1)                                                                          \
     }
@@ -8612,6 +8628,8 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
         LOOP(TSF__Z_ROWS8)                                                                         \
     else                                                                                           \
         LOOP(TSF__Z_ROWS4)
+    b0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps(); /* the sums' start */
+    b1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
     TSF__Z_ROWS(TSF__Z_ZERO)
     if (cols > 16) {
         TSF__Z_BY_ROWS(TSF__Z_LOOP2)
@@ -8626,7 +8644,18 @@ static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb
 #undef TSF__Z_FMA2
 #undef TSF__Z_FMA1
 #undef TSF__Z_STORE
+#undef TSF__Z_A
 }
+static void tsf__ukernel_simd(int kc, const float *a, const float *b, size_t ldb, float *c,
+                              size_t ldc, int accumulate, int rows, int cols) {
+    tsf__ukernel_z(kc, a, 1, TSF__MR, b, ldb, NULL, c, ldc, accumulate, rows, cols, 0);
+}
+static void tsf__ukernel_simd_a(int kc, const float *a, size_t ars, size_t aks, const float *b,
+                                size_t ldb, const float *bias, float *c, size_t ldc, int accumulate,
+                                int rows, int cols) {
+    tsf__ukernel_z(kc, a, ars, aks, b, ldb, bias, c, ldc, accumulate, rows, cols, 1);
+}
+#define TSF__KERNEL_A tsf__ukernel_simd_a
 
 /* GCC 12's AVX-512 headers start some shuffles from a self-initialised "undefined" vector,
    which its -Wmaybe-uninitialized mistakes for a real uninitialised read in C++. */
@@ -8903,7 +8932,9 @@ static const tsf__ukernel tsf__ukernel_scalar = {
    place only for at most TSF__DIRECT_AT_MAX_N columns: each step of K then fetches six values
    of another row, which pays for itself over four tiles (K 516, 64 columns: 8-11% faster with
    AVX2) but not over twelve (192 columns: up to 20% slower). */
+#ifndef TSF__DIRECT_A_MAX_N
 #define TSF__DIRECT_A_MAX_N 256
+#endif
 #define TSF__DIRECT_AT_MAX_N 64
 
 #if defined(TSF__AVX512) || defined(TSF__AVX2)
