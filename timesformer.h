@@ -8927,7 +8927,8 @@ static const tsf__ukernel tsf__ukernel_scalar = {
    so). */
 #define TSF__DIRECT_B_MAX_M 64
 /* A is read in place, unpacked, by kernels that can (fn_a), when C has at most this many
-   columns: a packed panel of A would serve only a few tiles (a small model's products). Not
+   columns (AVX2's; AVX-512 sets its own, 64, beside its kernel): a packed panel of A would
+   serve only a few tiles (a small model's products). Not
    transposed, A's rows run along K. A transposed A (a weight gradient, dy^T . x) is read in
    place only for at most TSF__DIRECT_AT_MAX_N columns: each step of K then fetches six values
    of another row, which pays for itself over four tiles (K 516, 64 columns: 8-11% faster with
