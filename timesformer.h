@@ -8557,8 +8557,9 @@ static void tsf__dot_edge(float *C, size_t ldc, const float *out, int n, int i0,
 #define TSF__PARTIAL 1
 #define TSF__DIRECT_B 2
 /* A is read in place only by products of at most 64 columns (attention's P.V with heads of
-   64): there a panel of A would serve two tiles (the 8 x 64 x 8 products of temporal
-   attention ran 1.3x as fast in place on a Zen 5); wider products pack it. */
+   64): there a panel of A would serve two tiles (on a Zen 5 attention's P.V products ran
+   1.09-1.14x as fast in place in bench_matmul, the 8 x 64 x 8 ones up to 1.8x in a build
+   without OpenMP); wider products pack it. */
 #define TSF__DIRECT_A_MAX_N 64
 #if defined(__GNUC__)
 #define TSF__KINLINE static inline __attribute__((always_inline))
