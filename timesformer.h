@@ -1345,6 +1345,13 @@ TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *
 #define TSF__OMP_THREAD() 0
 #define TSF__OMP_MAX_THREADS() 1
 #endif
+/* A function the compiler must inline (where it can be told): the vector helpers, and a
+   kernel body inlined into callers that pass it different constants. */
+#if defined(__GNUC__)
+#define TSF__FORCE_INLINE static inline __attribute__((always_inline))
+#else
+#define TSF__FORCE_INLINE static inline
+#endif
 
 /* Elements an elementwise kernel needs before a second thread is worth waking. */
 #define TSF__PAR_WORK 32768.0
@@ -8561,11 +8568,6 @@ static void tsf__dot_edge(float *C, size_t ldc, const float *out, int n, int i0,
    1.09-1.14x as fast in place in bench_matmul, the 8 x 64 x 8 ones up to 1.8x in a build
    without OpenMP); wider products pack it. */
 #define TSF__DIRECT_A_MAX_N 64
-#if defined(__GNUC__)
-#define TSF__KINLINE static inline __attribute__((always_inline))
-#else
-#define TSF__KINLINE static inline
-#endif
 /* clang-format off */
 #define TSF__Z_ROWS4(X) X(0, c00, c01) X(1, c10, c11) X(2, c20, c21) X(3, c30, c31)
 #define TSF__Z_ROWS8(X) TSF__Z_ROWS4(X) X(4, c40, c41) X(5, c50, c51) X(6, c60, c61) X(7, c70, c71)
@@ -8575,9 +8577,9 @@ static void tsf__dot_edge(float *C, size_t ldc, const float *out, int n, int i0,
    row r's value at step p is a[p*MR + r]) or op(A) in place (inplace 1: a[r*ars + p*aks], rows
    past the edge read the last row again, not stored). Inlined into each, so the packed one
    keeps its constant offsets. bias: NULL, or the start of the sums (in place only). */
-TSF__KINLINE void tsf__ukernel_z(int kc, const float *a, size_t ars, size_t aks, const float *b,
-                                 size_t ldb, const float *bias, float *c, size_t ldc,
-                                 int accumulate, int rows, int cols, int inplace) {
+TSF__FORCE_INLINE void tsf__ukernel_z(int kc, const float *a, size_t ars, size_t aks,
+                                      const float *b, size_t ldb, const float *bias, float *c,
+                                      size_t ldc, int accumulate, int rows, int cols, int inplace) {
     __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     __m512 c60, c61, c70, c71, c80, c81, c90, c91, ca0, ca1, cb0, cb1, ar, b0, b1;
     __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
@@ -9434,51 +9436,48 @@ static inline float tsf__one_plus_erf(float x) {
    tsf__one_plus_erf). The operations are those of tsf__expf and tsf__one_plus_erf, in the
    same order, so the results are the same bits. tsf__vf is a vector of TSF__VL floats; a few
    helpers differ between AVX-512 (masks) and AVX2 (masks as vectors). */
-#if defined(__GNUC__)
-#define TSF__VINLINE static inline __attribute__((always_inline))
-#else
-#define TSF__VINLINE static inline
-#endif
 #if defined(TSF__AVX512)
-TSF__VINLINE tsf__vi tsf__v_bits(tsf__vf x) { return _mm512_castps_si512(x); }
-TSF__VINLINE tsf__vf tsf__v_float(tsf__vi x) { return _mm512_castsi512_ps(x); }
-TSF__VINLINE tsf__vf tsf__v_abs(tsf__vf x) { /* the sign bit cleared */
+TSF__FORCE_INLINE tsf__vi tsf__v_bits(tsf__vf x) { return _mm512_castps_si512(x); }
+TSF__FORCE_INLINE tsf__vf tsf__v_float(tsf__vi x) { return _mm512_castsi512_ps(x); }
+TSF__FORCE_INLINE tsf__vf tsf__v_abs(tsf__vf x) { /* the sign bit cleared */
     return _mm512_castsi512_ps(
         _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7FFFFFFF)));
 }
 /* min(b, 0x42FE0000) as ints, then min(that, 0xC2FC0000) as unsigned ints (full-mask forms:
    the plain intrinsics start from an undefined vector, which g++ warns about) */
-TSF__VINLINE tsf__vi tsf__v_clamp(tsf__vi b) {
+TSF__FORCE_INLINE tsf__vi tsf__v_clamp(tsf__vi b) {
     b = _mm512_maskz_min_epi32((__mmask16)0xFFFF, b, _mm512_set1_epi32(0x42FE0000));
     return _mm512_maskz_min_epu32((__mmask16)0xFFFF, b, _mm512_set1_epi32((int32_t)0xC2FC0000u));
 }
-TSF__VINLINE tsf__vf tsf__v_pow2(tsf__vf k) { /* 2^k for integral k in [-126, 127] */
+TSF__FORCE_INLINE tsf__vf tsf__v_pow2(tsf__vf k) { /* 2^k for integral k in [-126, 127] */
     tsf__vi b = _mm512_maskz_cvttps_epi32((__mmask16)0xFFFF, k);
     b = _mm512_add_epi32(b, _mm512_set1_epi32(127));
     return _mm512_castsi512_ps(_mm512_maskz_slli_epi32((__mmask16)0xFFFF, b, 23));
 }
-TSF__VINLINE tsf__vf tsf__v_zero_below(tsf__vf y, tsf__vf x, float c) { /* x < c ? 0 : y */
+TSF__FORCE_INLINE tsf__vf tsf__v_zero_below(tsf__vf y, tsf__vf x, float c) { /* x < c ? 0 : y */
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(c), _CMP_NLT_UQ), y);
 }
-TSF__VINLINE tsf__vf tsf__v_if_neg(tsf__vf x, tsf__vf a, tsf__vf b) { /* x < 0 ? a : b */
+TSF__FORCE_INLINE tsf__vf tsf__v_if_neg(tsf__vf x, tsf__vf a, tsf__vf b) { /* x < 0 ? a : b */
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), b, a);
 }
 #else
-TSF__VINLINE tsf__vi tsf__v_bits(tsf__vf x) { return _mm256_castps_si256(x); }
-TSF__VINLINE tsf__vf tsf__v_float(tsf__vi x) { return _mm256_castsi256_ps(x); }
-TSF__VINLINE tsf__vf tsf__v_abs(tsf__vf x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
-TSF__VINLINE tsf__vi tsf__v_clamp(tsf__vi b) {
+TSF__FORCE_INLINE tsf__vi tsf__v_bits(tsf__vf x) { return _mm256_castps_si256(x); }
+TSF__FORCE_INLINE tsf__vf tsf__v_float(tsf__vi x) { return _mm256_castsi256_ps(x); }
+TSF__FORCE_INLINE tsf__vf tsf__v_abs(tsf__vf x) {
+    return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+}
+TSF__FORCE_INLINE tsf__vi tsf__v_clamp(tsf__vi b) {
     b = _mm256_min_epi32(b, _mm256_set1_epi32(0x42FE0000));
     return _mm256_min_epu32(b, _mm256_set1_epi32((int32_t)0xC2FC0000u));
 }
-TSF__VINLINE tsf__vf tsf__v_pow2(tsf__vf k) {
+TSF__FORCE_INLINE tsf__vf tsf__v_pow2(tsf__vf k) {
     tsf__vi b = _mm256_add_epi32(_mm256_cvttps_epi32(k), _mm256_set1_epi32(127));
     return _mm256_castsi256_ps(_mm256_slli_epi32(b, 23));
 }
-TSF__VINLINE tsf__vf tsf__v_zero_below(tsf__vf y, tsf__vf x, float c) {
+TSF__FORCE_INLINE tsf__vf tsf__v_zero_below(tsf__vf y, tsf__vf x, float c) {
     return _mm256_and_ps(y, _mm256_cmp_ps(x, _mm256_set1_ps(c), _CMP_NLT_UQ));
 }
-TSF__VINLINE tsf__vf tsf__v_if_neg(tsf__vf x, tsf__vf a, tsf__vf b) {
+TSF__FORCE_INLINE tsf__vf tsf__v_if_neg(tsf__vf x, tsf__vf a, tsf__vf b) {
     return _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
 }
 #endif
@@ -9494,7 +9493,7 @@ TSF__VINLINE tsf__vf tsf__v_if_neg(tsf__vf x, tsf__vf a, tsf__vf b) {
     } while (0)
 
 /* y[u] = tsf__expf(x[u]); y may be x. */
-TSF__VINLINE void tsf__v_expf(tsf__vf *y, const tsf__vf *x) {
+TSF__FORCE_INLINE void tsf__v_expf(tsf__vf *y, const tsf__vf *x) {
     tsf__vf k[TSF__VN], r[TSF__VN], p[TSF__VN];
     tsf__vi b[TSF__VN];
     int u;
@@ -9515,7 +9514,7 @@ TSF__VINLINE void tsf__v_expf(tsf__vf *y, const tsf__vf *x) {
 }
 
 /* e[u] = tsf__one_plus_erf(x[u]). */
-TSF__VINLINE void tsf__v_one_plus_erf(tsf__vf *e, const tsf__vf *x) {
+TSF__FORCE_INLINE void tsf__v_one_plus_erf(tsf__vf *e, const tsf__vf *x) {
     tsf__vf z[TSF__VN], t[TSF__VN], p[TSF__VN];
     int u;
     TSF__EACH(z[u] = TSF__V(mul_ps)(tsf__v_abs(x[u]), TSF__VC(TSF__SQRT1_2)));
@@ -9537,7 +9536,7 @@ TSF__VINLINE void tsf__v_one_plus_erf(tsf__vf *e, const tsf__vf *x) {
 }
 
 /* g[u] = tsf__gelu_grad_from(x[u], e[u]); g may be e. */
-TSF__VINLINE void tsf__v_gelu_grad_from(tsf__vf *g, const tsf__vf *x, const tsf__vf *e) {
+TSF__FORCE_INLINE void tsf__v_gelu_grad_from(tsf__vf *g, const tsf__vf *x, const tsf__vf *e) {
     tsf__vf h[TSF__VN];
     int u;
     TSF__EACH(h[u] = TSF__V(mul_ps)(TSF__V(mul_ps)(TSF__VC(-0.5f), x[u]), x[u]));
