@@ -22,12 +22,18 @@ have() { command -v "$1" >/dev/null 2>&1; }
 pass() { echo "[PASS] $1"; PASSED=$((PASSED + 1)); }
 fail() { echo "[FAIL] $1"; FAILED=$((FAILED + 1)); }
 
-# The run has two passes over the list of suites below. The first (PHASE=build) only collects
-# every build command; they then run TEST_JOBS at a time (default: the number of cores), each
-# command once however many suites share it (the same command builds the same binary). The
-# second pass (PHASE=run) runs the suites one after the other, each after checking its build.
+# The run has three passes over the list of suites below. The first (PHASE=build) only
+# collects every build command; they then run TEST_JOBS at a time (default: the number of
+# cores), each command once however many suites share it (the same command builds the same
+# binary). The second (PHASE=run) queues every suite whose build succeeded; the suites then
+# run TEST_JOBS at a time too, the slowest first, each into its own log (no two suites share
+# a file or a folder). The third (PHASE=report) prints and counts each suite's results, in
+# the order of the list.
 JOBS=${TEST_JOBS:-$(nproc 2>/dev/null || echo 2)}
 BUILDS=$OUT/builds
+RUNS=$OUT/runs
+# the suites that took longest (tens of seconds): queued first, so that none starts last
+SLOW="tools-asan neon tools examples mpi faults cli-train cli-classify asan-avx2 cli-cv fuzz-replay demo asan"
 key() { printf '%s' "$1" | cksum | cut -d' ' -f1; }
 want() { case "$1" in *"$ONLY"*) return 0 ;; esac; return 1; }
 
@@ -53,20 +59,29 @@ built() {
 
 # suite NAME "BUILD COMMAND" "RUN COMMAND": build, run, tag and count the runner's lines.
 suite() {
-    local name=$1 build=$2 run=$3 log="$OUT/$1.log" line t0=$SECONDS
+    local name=$1 build=$2 run=$3 log="$OUT/$1.log" line
     want "$name" || return
-    if [ "$PHASE" = build ]; then
+    case $PHASE in
+    build)
         [ "$build" = true ] || prebuild "$build"
         return
-    fi
+        ;;
+    run) # its run command as a script of its own, its log, exit status and time beside its log
+        rm -f "$log" "$log.rc" "$log.time"
+        built "$build" >"$log.build" || return
+        printf '%s\n' "$run" >"$RUNS/$name.sh"
+        echo "$name" >>"$RUNS/list"
+        return
+        ;;
+    esac
     if ! built "$build" >"$log.build"; then
         fail "$name: build failed: $build"
         cat "$log.build"
         return
     fi
-    eval "$run" >"$log" 2>&1
-    local rc=$?
-    echo "$((SECONDS - t0)) s  $name" >>"$OUT/times.txt"
+    local rc
+    rc=$(cat "$log.rc" 2>/dev/null || echo "none")
+    echo "$(cat "$log.time" 2>/dev/null) s  $name" >>"$OUT/times.txt"
     sed -e "s/^\[PASS\] /[PASS] $name: /" -e "s/^\[FAIL\] /[FAIL] $name: /" "$log" |
         grep -v -E '^[0-9]+ passed, [0-9]+ failed$'
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
@@ -79,7 +94,7 @@ suite() {
     f=$(echo "$line" | cut -d' ' -f3)
     PASSED=$((PASSED + p))
     FAILED=$((FAILED + f))
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then fail "$name: exit status $rc"; fi
+    if [ "$rc" != 0 ] && [ "$f" -eq 0 ]; then fail "$name: exit status $rc"; fi
 }
 
 # compiles NAME "COMMAND": a build that must succeed without warnings, counted as a test.
@@ -88,6 +103,8 @@ compiles() {
     want "$name" || return
     if [ "$PHASE" = build ]; then
         prebuild "$cmd"
+    elif [ "$PHASE" = run ]; then
+        return
     elif built "$cmd" >"$OUT/compile.log"; then pass "$name"; else
         fail "$name: $cmd"
         head -20 "$OUT/compile.log"
@@ -140,7 +157,7 @@ all_suites() {
     suite clip-asan "$CC $WARN -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $T_CLIP -o $OUT/clip-asan -lm" \
         "ASAN_OPTIONS=detect_leaks=1 $OUT/clip-asan"
     suite tools "true" "CC=$CC bash tests/test_tools.sh"
-    suite tools-asan "true" "CC=$CC TOOLS_CFLAGS='-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer' bash tests/test_tools.sh"
+    suite tools-asan "true" "CC=$CC TOOLS_OUT=build/test_tools-asan TOOLS_CFLAGS='-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer' bash tests/test_tools.sh"
     suite link "$CC $WARN -O2 tests/test_link_a.c tests/test_link_b.c -o $OUT/link -lm" "$OUT/link"
     suite static "$CC $WARN -O2 tests/test_static.c -o $OUT/static -lm" "$OUT/static"
     suite bench "$CC $WARN -O2 -march=native -fopenmp -I. bench/bench_model.c -o $OUT/bench_model -lm" \
@@ -154,7 +171,7 @@ all_suites() {
         suite mpi "mpicc $WARN -O2 -march=native $STB -DTSF_MPI tools/tsf.c -o $OUT/tsf-mpi -lm" \
             "built \"\$TSF\" && CC=$CC bash tests/test_mpi.sh $OUT/tsf $OUT/tsf-mpi"
     else
-        want mpi && [ "$PHASE" = run ] && echo "note: suite mpi skipped: no Open MPI mpicc and mpirun (apt-get install openmpi-bin libopenmpi-dev)"
+        want mpi && [ "$PHASE" = report ] && echo "note: suite mpi skipped: no Open MPI mpicc and mpirun (apt-get install openmpi-bin libopenmpi-dev)"
     fi
 
     # Reliability (tests/test_fail.c, test_fail_cli.sh, test_threads.c, test_soak.c, fuzz/): every
@@ -205,6 +222,16 @@ t0=$SECONDS
 xargs -r -P "$JOBS" -I{} bash -c 'bash "$0/{}.sh" >"$0/{}.log" 2>&1; echo $? >"$0/{}.rc"' "$BUILDS" <"$BUILDS/list"
 echo "built: $(wc -l <"$BUILDS/list") commands in $((SECONDS - t0)) s, $JOBS at a time"
 PHASE=run
+rm -rf "$RUNS" && mkdir -p "$RUNS" && : >"$RUNS/list"
+# (the mpi suite's run command checks the build of tsf: built, key and $TSF in its shell too)
+export BUILDS TSF
+export -f built key
+all_suites
+t0=$SECONDS
+{ for s in $SLOW; do grep -x -F "$s" "$RUNS/list"; done; grep -v -x -F "$(printf '%s\n' $SLOW)" "$RUNS/list"; } |
+    xargs -r -P "$JOBS" -I{} bash -c 't=$SECONDS; bash "$0/{}.sh" >"$1/{}.log" 2>&1; echo $? >"$1/{}.log.rc"; echo $((SECONDS - t)) >"$1/{}.log.time"' "$RUNS" "$OUT"
+echo "ran: $(wc -l <"$RUNS/list") suites in $((SECONDS - t0)) s, $JOBS at a time"
+PHASE=report
 all_suites
 
 echo "slowest suites (all in $OUT/times.txt):"

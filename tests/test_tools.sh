@@ -19,6 +19,8 @@
 #   CC=clang bash tests/test_tools.sh
 #   TOOLS_CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all" bash tests/test_tools.sh
 #   STB_DIR=/path/to/stb bash tests/test_tools.sh       (default /usr/include/stb)
+#   TOOLS_OUT=build/other bash tests/test_tools.sh      (binaries and scratch; default
+#                                                        build/test_tools: one per parallel run)
 # Without libstb-dev only video2clip is built and tested; the others are reported as skipped
 # with the command that installs it.
 set -u
@@ -28,7 +30,8 @@ CC=${CC:-cc}
 STB_DIR=${STB_DIR:-/usr/include/stb}
 CFLAGS=${TOOLS_CFLAGS:--O2 -g}
 WARN="-std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wdouble-promotion -Wstrict-prototypes -Wmissing-prototypes -Werror"
-OUT=$ROOT/build/test_tools
+OUT=${TOOLS_OUT:-build/test_tools}
+case $OUT in /*) ;; *) OUT=$ROOT/$OUT ;; esac
 BIN=$OUT/bin
 W=$OUT/work
 rm -rf "$W"
