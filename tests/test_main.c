@@ -118,6 +118,7 @@ static const tsft_case tests[] = {
     {"matmul.empty", test_matmul_empty},
     {"matmul.batched", test_matmul_batched},
     {"matmul.work", test_matmul_work},
+    {"matmul.small_batch", test_matmul_small_batch},
     {"matmul.simd_vs_portable", test_matmul_simd_vs_portable},
     /* the model and its weight files (test_model.c) */
     {"model.golden_space_base", test_model_golden_space_base},

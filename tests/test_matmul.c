@@ -302,6 +302,73 @@ static void test_matmul_batched(void) {
                     }
 }
 
+/* Batches of small products (at most 64 rows, one block of K and of columns, op(A) and op(B)
+   read in place: the temporal attention's) take a path of their own, item by item straight
+   to the kernels: each item's bits must be those of the same product alone (the general
+   driver), with bias and accumulate, on 1 to 3 threads, and close to the reference. */
+static void test_matmul_small_batch(void) {
+    static const int sizes[][5] = {/* M, N, K, count, group */
+                                   {8, 64, 8, 5, 3},   {8, 8, 64, 5, 3},   {12, 64, 256, 2, 2},
+                                   {1, 1, 1, 3, 2},    {5, 40, 3, 4, 1},   {11, 16, 17, 3, 3},
+                                   {3, 33, 250, 7, 1}, {12, 5, 9, 2, 5},   {40, 50, 30, 3, 2},
+                                   {64, 16, 70, 1, 3}, {13, 70, 20, 2, 2}, {64, 64, 64, 2, 1}};
+    tsf_rng r;
+    int s, layout, ta, tb, acc, bias, k, nt = 1;
+#if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
+    int saved = omp_get_max_threads();
+    nt = 3;
+#endif
+    tsf_rng_seed(&r, 2011);
+    for (s = 0; s < (int)(sizeof sizes / sizeof sizes[0]); s++)
+        for (layout = 0; layout < 5; layout += 4) /* contiguous items; B shared */
+            for (ta = 0; ta < 2; ta++)
+                for (tb = 0; tb < 2; tb++)
+                    for (acc = 0; acc < 2; acc++)
+                        for (bias = 0; bias < 2; bias++) {
+                            mm_case mc;
+                            tsf_matmul_desc one;
+                            float *C, *alone;
+                            int M = sizes[s][0], N = sizes[s][1], it, items;
+                            mm_batched_case(&mc, layout ? 1 : 0, M, N, sizes[s][2], ta, tb, acc,
+                                            sizes[s][3], sizes[s][4]);
+                            if (layout) mc.d.stride_b = mc.d.group_stride_b = 0;
+                            mm_setup(&mc, &r);
+                            if (bias) mc.d.bias = rnd_normal(&r, (size_t)N, 1.0f);
+                            /* every item alone, through the general driver */
+                            alone = fcopy(mc.C0, mc.nc);
+                            items = mm_count(&mc.d) * mm_group(&mc.d);
+                            for (it = 0; it < items; it++) {
+                                size_t si = (size_t)(it / mm_group(&mc.d));
+                                size_t gi = (size_t)(it % mm_group(&mc.d));
+                                one = mc.d;
+                                one.count = one.group = 1;
+                                one.A = mc.A + si * mc.d.stride_a + gi * mc.d.group_stride_a;
+                                one.B = mc.B + si * mc.d.stride_b + gi * mc.d.group_stride_b;
+                                one.C = alone + si * mc.d.stride_c + gi * mc.d.group_stride_c;
+                                tsf_matmul(&one);
+                            }
+                            for (k = 0; k < nt; k++) {
+#if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
+                                omp_set_num_threads(k + 1);
+#endif
+                                C = mm_run(&mc, NULL);
+                                if (!CHECK(same_bits(C, alone, mc.nc)))
+                                    printf("    M=%d N=%d K=%d ta=%d tb=%d acc=%d bias=%d "
+                                           "layout %d, %d threads: not the bits of the items "
+                                           "alone\n",
+                                           M, N, sizes[s][2], ta, tb, acc, bias, layout, k + 1);
+                            }
+                            if (!bias) MM_CHECK(&mc, C, "small batch");
+                            tsft_free_all();
+                            if (tsft_st()->failed_checks > 8) goto done;
+                        }
+done:
+#if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
+    omp_set_num_threads(saved);
+#endif
+    return;
+}
+
 /* With a work space (tsf_matmul_desc.work) the driver packs a row group's panels of op(A)
    once for all the column blocks of C: the same bits as without it, for products of several
    column blocks (N > TSF_MM_NC), with K blocking, more rows than TSF_MM_MC, few rows (B in
