@@ -1352,6 +1352,12 @@ TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *
 #else
 #define TSF__FORCE_INLINE static inline
 #endif
+/* Ask for the cache line at p ahead of its use (where the compiler can be told). */
+#if defined(__GNUC__)
+#define TSF__PREFETCH(p) __builtin_prefetch(p)
+#else
+#define TSF__PREFETCH(p) ((void)(p))
+#endif
 
 /* Elements an elementwise kernel needs before a second thread is worth waking. */
 #define TSF__PAR_WORK 32768.0
@@ -9253,22 +9259,42 @@ static int tsf__matmul_is_small(const tsf_matmul_desc *d, const tsf__ukernel *uk
 /* A batch of small products (the temporal attention's 8 x 8 x 64 and 8 x 64 x 8, 2352 of
    them in ViT-B's): each item straight to the kernel calls that tsf__matmul_task would make,
    in the same order (the same bits), without its bookkeeping per item (divisions, tasks,
-   flags): 8 x 64 x 8 took 100 instead of 160 ns an item on a Zen 5. Each thread takes one
-   contiguous share of the items, the same at every call: its operands stay in its core's
-   caches from one call to the next (shares dealt out dynamically made 2 threads slower
-   than 1 on the same Zen 5). */
+   flags): 8 x 64 x 8 took 100 instead of 160 ns an item on a Zen 5. While an item runs, the
+   next item's operands are asked for (where they take at most 16 KB): 8 x 64 x 8 another
+   7-9% faster, 8 x 8 x 64 10-12% (asking for the next C too made both slower). Each thread
+   takes one contiguous share of the items, the same at every call: its operands stay in its
+   core's caches from one call to the next (shares dealt out dynamically made 2 threads
+   slower than 1 on the same Zen 5). */
+/* Ask for the stored rows of A and B of item (s, g) of a batch: every cache line of each
+   (16 floats apart, and the row's last). */
+static void tsf__prefetch_item(const tsf_matmul_desc *d, long s, int g) {
+    const float *A = d->A + (size_t)s * d->stride_a + (size_t)g * d->group_stride_a;
+    const float *B = d->B + (size_t)s * d->stride_b + (size_t)g * d->group_stride_b;
+    int r, q, ar = d->trans_a ? d->K : d->M, ac = d->trans_a ? d->M : d->K;
+    int br = d->trans_b ? d->N : d->K, bc = d->trans_b ? d->K : d->N;
+    for (r = 0; r < ar; r++) {
+        for (q = 0; q < ac; q += 16) TSF__PREFETCH(A + (size_t)r * d->lda + q);
+        TSF__PREFETCH(A + (size_t)r * d->lda + ac - 1);
+    }
+    for (r = 0; r < br; r++) {
+        for (q = 0; q < bc; q += 16) TSF__PREFETCH(B + (size_t)r * d->ldb + q);
+        TSF__PREFETCH(B + (size_t)r * d->ldb + bc - 1);
+    }
+}
+
 static void tsf__matmul_small(const tsf_matmul_desc *desc, const tsf__ukernel *uk, long items) {
     TSF__OMP_PARALLEL((double)items * desc->M * desc->N * (desc->K + 1) > TSF__PAR_MM_WORK) {
         const tsf_matmul_desc dl = *desc, *d = &dl; /* the thread's copy: kept in registers */
         long nth = TSF__OMP_THREADS(), th = TSF__OMP_THREAD(), it = items * th / nth;
         long end = items * (th + 1) / nth, s = it / d->group, g = it % d->group;
         size_t ars = d->trans_a ? 1 : (size_t)d->lda, aks = d->trans_a ? (size_t)d->lda : 1;
-        int i, j;
+        int i, j, pre = (d->M + d->N) * d->K <= 4096; /* the next item's operands: 16 KB */
         for (; it < end; it++) {
             const float *A = d->A + (size_t)s * d->stride_a + (size_t)g * d->group_stride_a;
             const float *B = d->B + (size_t)s * d->stride_b + (size_t)g * d->group_stride_b;
             float *C = d->C + (size_t)s * d->stride_c + (size_t)g * d->group_stride_c;
             if (++g == d->group) g = 0, s++;
+            if (pre && it + 1 < end) tsf__prefetch_item(d, s, g);
             if (d->trans_b) {
                 uk->dot(d->M, d->N, d->K, A, (size_t)d->lda, B, (size_t)d->ldb, C, (size_t)d->ldc,
                         d->accumulate);
