@@ -116,7 +116,8 @@ THREADING
    OMP_NUM_THREADS. The units of work:
      matmul           tasks of C (column blocks x row groups, at least 16 a product when it
                       has the rows), dealt out to whichever thread is free (one thread runs
-                      a column block's row groups as one task);
+                      a column block's row groups as one task); a batch of small products
+                      (at most 64 rows each): whole items, a fixed share of them a thread;
      fused attention  one (sequence, head, block of 96 query rows) in forward, one
                       (sequence, head) in backward: batch x heads x sequences, so the many
                       small products of an attention keep every core busy (sequences of at
