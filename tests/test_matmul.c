@@ -320,7 +320,7 @@ static void test_matmul_small_batch(void) {
 #endif
     tsf_rng_seed(&r, 2011);
     for (s = 0; s < (int)(sizeof sizes / sizeof sizes[0]); s++)
-        for (layout = 0; layout < 5; layout += 4) /* contiguous items; B shared */
+        for (layout = 0; layout < 5; layout += 4) /* contiguous; attention-like, B shared */
             for (ta = 0; ta < 2; ta++)
                 for (tb = 0; tb < 2; tb++)
                     for (acc = 0; acc < 2; acc++)
