@@ -87,8 +87,18 @@ cp $PT/hf_bin/pytorch_model.bin "$TMP/bgr/"
 "$TSF" export "$TMP/bgr" "$TMP/bgr_hf" >/dev/null 2>&1
 a=$("$TSF" classify "$TMP/bgr" - --width 16 --height 16 --json <"$TMP/frames.rgb" 2>/dev/null | grep -v '"model"')
 b=$("$TSF" classify "$TMP/bgr_hf" - --width 16 --height 16 --json <"$TMP/frames.rgb" 2>/dev/null | grep -v '"model"')
-check "export: a BGR model reads RGB after export, the same probabilities" \
-    test -n "$a" -a "$a" = "$b" -a -z "$(grep BGR "$TMP/bgr_hf/config.json")"
+# The same classes in the same order and the same probabilities up to rounding: the exported
+# weights take the channels in the other order, so the patch embedding's sums run in another
+# order (the 6 printed decimals differed in the last one for about 1 random clip in 100).
+same_probs() { # same_probs A B: the same lines but for "prob" values within 2e-6
+    [ -n "$1" ] && [ "$(echo "$1" | sed 's/"prob": [0-9.e-]*/P/g')" = "$(echo "$2" | sed 's/"prob": [0-9.e-]*/P/g')" ] &&
+        paste <(echo "$1" | grep -o '"prob": [0-9.e-]*' | cut -d' ' -f2) \
+            <(echo "$2" | grep -o '"prob": [0-9.e-]*' | cut -d' ' -f2) |
+        awk '{ n++; d = $1 - $2; if (d < 0) d = -d; if (d > 2e-6) bad++ } END { exit !(n > 0 && !bad) }'
+}
+check "export: a BGR model reads RGB after export, the same probabilities (to 2e-6)" \
+    same_probs "$a" "$b"
+check "export: the exported config says nothing of BGR" test -z "$(grep BGR "$TMP/bgr_hf/config.json")"
 
 # ---- refused, with the file named, and nothing run -------------------------------------------
 rm -f /tmp/tsf_pwned_by_pickle
