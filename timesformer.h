@@ -9257,15 +9257,6 @@ static int tsf__matmul_is_small(const tsf_matmul_desc *d, const tsf__ukernel *uk
            d->N <= (d->trans_a ? TSF__DIRECT_AT_MAX_N : TSF__DIRECT_A_MAX_N);
 }
 
-/* A batch of small products (the temporal attention's 8 x 8 x 64 and 8 x 64 x 8, 2352 of
-   them in ViT-B's): each item straight to the kernel calls that tsf__matmul_task would make,
-   in the same order (the same bits), without its bookkeeping per item (divisions, tasks,
-   flags): 8 x 64 x 8 took 100 instead of 160 ns an item on a Zen 5. While an item runs, the
-   next item's operands are asked for (where they take at most 16 KB): 8 x 64 x 8 another
-   7-9% faster, 8 x 8 x 64 10-12% (asking for the next C too made both slower). Each thread
-   takes one contiguous share of the items, the same at every call: its operands stay in its
-   core's caches from one call to the next (shares dealt out dynamically made 2 threads
-   slower than 1 on the same Zen 5). */
 /* Ask for the stored rows of A and B of item (s, g) of a batch: every cache line of each
    (16 floats apart, and the row's last). */
 static void tsf__prefetch_item(const tsf_matmul_desc *d, long s, int g) {
@@ -9283,6 +9274,15 @@ static void tsf__prefetch_item(const tsf_matmul_desc *d, long s, int g) {
     }
 }
 
+/* A batch of small products (the temporal attention's 8 x 8 x 64 and 8 x 64 x 8, 2352 of
+   them in ViT-B's): each item straight to the kernel calls that tsf__matmul_task would make,
+   in the same order (the same bits), without its bookkeeping per item (divisions, tasks,
+   flags): 8 x 64 x 8 took 100 instead of 160 ns an item on a Zen 5. While an item runs, the
+   next item's operands are asked for (where they take at most 16 KB): 8 x 64 x 8 another
+   7-9% faster, 8 x 8 x 64 10-12% (asking for the next C too made both slower). Each thread
+   takes one contiguous share of the items, the same at every call: its operands stay in its
+   core's caches from one call to the next (shares dealt out dynamically made 2 threads
+   slower than 1 on the same Zen 5). */
 static void tsf__matmul_small(const tsf_matmul_desc *desc, const tsf__ukernel *uk, long items) {
     TSF__OMP_PARALLEL((double)items * desc->M * desc->N * (desc->K + 1) > TSF__PAR_MM_WORK) {
         const tsf_matmul_desc dl = *desc, *d = &dl; /* the thread's copy: kept in registers */
