@@ -9193,14 +9193,17 @@ TSFDEF size_t tsf_matmul_work_floats(int threads) {
     return (size_t)(threads > 0 ? threads : 1) * tsf__work_slot(TSF_MM_MC);
 }
 
-/* Item `item` of a batched product (sequence item / group, head item % group; d->group set):
-   its A, B and C. */
+/* Item (s, g) of a batched product (sequence s, head g): its A, B and C. */
+static void tsf__matmul_item_at(const tsf_matmul_desc *d, long s, long g, const float **A,
+                                const float **B, float **C) {
+    *A = d->A + (size_t)s * d->stride_a + (size_t)g * d->group_stride_a;
+    *B = d->B + (size_t)s * d->stride_b + (size_t)g * d->group_stride_b;
+    *C = d->C + (size_t)s * d->stride_c + (size_t)g * d->group_stride_c;
+}
+/* Item `item` of a batched product (sequence item / group, head item % group; d->group set). */
 static void tsf__matmul_item(const tsf_matmul_desc *d, long item, const float **A, const float **B,
                              float **C) {
-    size_t s = (size_t)(item / d->group), g = (size_t)(item % d->group);
-    *A = d->A + s * d->stride_a + g * d->group_stride_a;
-    *B = d->B + s * d->stride_b + g * d->group_stride_b;
-    *C = d->C + s * d->stride_c + g * d->group_stride_c;
+    tsf__matmul_item_at(d, item / d->group, item % d->group, A, B, C);
 }
 
 /* The driver with work space (d->work) for C of several column blocks (nc wide): units of
@@ -9259,11 +9262,12 @@ static int tsf__matmul_is_small(const tsf_matmul_desc *d, const tsf__ukernel *uk
 
 /* Ask for the stored rows of A and B of item (s, g) of a batch: every cache line of each
    (16 floats apart, and the row's last). */
-static void tsf__prefetch_item(const tsf_matmul_desc *d, long s, int g) {
-    const float *A = d->A + (size_t)s * d->stride_a + (size_t)g * d->group_stride_a;
-    const float *B = d->B + (size_t)s * d->stride_b + (size_t)g * d->group_stride_b;
+static void tsf__prefetch_item(const tsf_matmul_desc *d, long s, long g) {
+    const float *A, *B;
+    float *C;
     int r, q, ar = d->trans_a ? d->K : d->M, ac = d->trans_a ? d->M : d->K;
     int br = d->trans_b ? d->N : d->K, bc = d->trans_b ? d->K : d->N;
+    tsf__matmul_item_at(d, s, g, &A, &B, &C);
     for (r = 0; r < ar; r++) {
         for (q = 0; q < ac; q += 16) TSF__PREFETCH(A + (size_t)r * d->lda + q);
         TSF__PREFETCH(A + (size_t)r * d->lda + ac - 1);
@@ -9277,7 +9281,8 @@ static void tsf__prefetch_item(const tsf_matmul_desc *d, long s, int g) {
 /* A batch of small products (the temporal attention's 8 x 8 x 64 and 8 x 64 x 8, 2352 of
    them in ViT-B's): each item straight to the kernel calls that tsf__matmul_task would make,
    in the same order (the same bits), without its bookkeeping per item (divisions, tasks,
-   flags): 8 x 64 x 8 took 100 instead of 160 ns an item on a Zen 5. While an item runs, the
+   flags): 8 x 64 x 8 took 100 instead of 160 ns an item on a Zen 5 (calling tsf__matmul_task
+   for each item instead, the flags alone, cost it another 15-20%). While an item runs, the
    next item's operands are asked for (where they take at most 16 KB): 8 x 64 x 8 another
    7-9% faster, 8 x 8 x 64 10-12% (asking for the next C too made both slower). Each thread
    takes one contiguous share of the items, the same at every call: its operands stay in its
@@ -9291,9 +9296,9 @@ static void tsf__matmul_small(const tsf_matmul_desc *desc, const tsf__ukernel *u
         size_t ars = d->trans_a ? 1 : (size_t)d->lda, aks = d->trans_a ? (size_t)d->lda : 1;
         int i, j, pre = (d->M + d->N) * d->K <= 4096; /* the next item's operands: 16 KB */
         for (; it < end; it++) {
-            const float *A = d->A + (size_t)s * d->stride_a + (size_t)g * d->group_stride_a;
-            const float *B = d->B + (size_t)s * d->stride_b + (size_t)g * d->group_stride_b;
-            float *C = d->C + (size_t)s * d->stride_c + (size_t)g * d->group_stride_c;
+            const float *A, *B;
+            float *C;
+            tsf__matmul_item_at(d, s, g, &A, &B, &C);
             if (++g == d->group) g = 0, s++;
             if (pre && it + 1 < end) tsf__prefetch_item(d, s, g);
             if (d->trans_b) {
