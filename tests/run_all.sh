@@ -35,6 +35,11 @@ RUNS=$OUT/runs
 # the suites that took longest (tens of seconds): queued first, so that none starts last
 SLOW="tools-asan neon tools examples mpi faults cli-train cli-classify asan-avx2 cli-cv fuzz-replay demo asan"
 key() { printf '%s' "$1" | cksum | cut -d' ' -f1; }
+# run_jobs DIR OUT_DIR: run the scripts DIR/X.sh for the names X on stdin, JOBS at a time,
+# each one's output in OUT_DIR/X.log, its exit status in X.rc and its seconds in X.time.
+run_jobs() {
+    xargs -r -P "$JOBS" -I{} bash -c 't=$SECONDS; bash "$0/{}.sh" >"$1/{}.log" 2>&1; echo $? >"$1/{}.rc"; echo $((SECONDS - t)) >"$1/{}.time"' "$1" "$2"
+}
 want() { case "$1" in *"$ONLY"*) return 0 ;; esac; return 1; }
 
 # prebuild COMMAND: in the build pass, add COMMAND to the build jobs (once).
@@ -67,7 +72,7 @@ suite() {
         return
         ;;
     run) # its run command as a script of its own, its log, exit status and time beside its log
-        rm -f "$log" "$log.rc" "$log.time"
+        rm -f "$log" "$OUT/$name.rc" "$OUT/$name.time"
         built "$build" >"$log.build" || return
         printf '%s\n' "$run" >"$RUNS/$name.sh"
         echo "$name" >>"$RUNS/list"
@@ -80,8 +85,8 @@ suite() {
         return
     fi
     local rc
-    rc=$(cat "$log.rc" 2>/dev/null || echo "none")
-    echo "$(cat "$log.time" 2>/dev/null) s  $name" >>"$OUT/times.txt"
+    rc=$(cat "$OUT/$name.rc" 2>/dev/null || echo "none")
+    echo "$(cat "$OUT/$name.time" 2>/dev/null) s  $name" >>"$OUT/times.txt"
     sed -e "s/^\[PASS\] /[PASS] $name: /" -e "s/^\[FAIL\] /[FAIL] $name: /" "$log" |
         grep -v -E '^[0-9]+ passed, [0-9]+ failed$'
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
@@ -218,8 +223,7 @@ rm -rf "$BUILDS" && mkdir -p "$BUILDS" && : >"$BUILDS/list"
 PHASE=build
 all_suites
 t0=$SECONDS
-# each job: its output in KEY.log, its exit status in KEY.rc
-xargs -r -P "$JOBS" -I{} bash -c 'bash "$0/{}.sh" >"$0/{}.log" 2>&1; echo $? >"$0/{}.rc"' "$BUILDS" <"$BUILDS/list"
+run_jobs "$BUILDS" "$BUILDS" <"$BUILDS/list"
 echo "built: $(wc -l <"$BUILDS/list") commands in $((SECONDS - t0)) s, $JOBS at a time"
 PHASE=run
 rm -rf "$RUNS" && mkdir -p "$RUNS" && : >"$RUNS/list"
@@ -229,7 +233,7 @@ export -f built key
 all_suites
 t0=$SECONDS
 { for s in $SLOW; do grep -x -F "$s" "$RUNS/list"; done; grep -v -x -F "$(printf '%s\n' $SLOW)" "$RUNS/list"; } |
-    xargs -r -P "$JOBS" -I{} bash -c 't=$SECONDS; bash "$0/{}.sh" >"$1/{}.log" 2>&1; echo $? >"$1/{}.log.rc"; echo $((SECONDS - t)) >"$1/{}.log.time"' "$RUNS" "$OUT"
+    run_jobs "$RUNS" "$OUT"
 echo "ran: $(wc -l <"$RUNS/list") suites in $((SECONDS - t0)) s, $JOBS at a time"
 PHASE=report
 all_suites
