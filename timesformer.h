@@ -8956,32 +8956,38 @@ static const tsf__ukernel tsf__ukernel_scalar = {
 #define TSF__DIRECT_AT_MAX_N 64
 
 #if defined(TSF__AVX512) || defined(TSF__AVX2)
-/* dst[q*ld + r] = src[r*lds + q] for r, q < 8: an 8 x 8 block transposed in registers (pairs
-   of rows interleaved, then pairs of pairs, then 128-bit halves swapped: 24 shuffles for
-   64 values). */
-static void tsf__transpose8(float *dst, size_t ld, const float *src, size_t lds) {
-    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds);
-    __m256 r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds);
-    __m256 r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds);
-    __m256 r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
-    /* t0 = r0[0] r1[0] r0[1] r1[1] | r0[4] r1[4] r0[5] r1[5], and so on */
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+/* v[q] = column q of the 8 x 8 block whose rows are v[0..7], in registers (pairs of rows
+   interleaved, then pairs of pairs, then 128-bit halves swapped: 24 shuffles for 64
+   values). Inlined, so the vectors stay in registers. */
+TSF__FORCE_INLINE void tsf__transpose8_v(__m256 v[8]) {
+    /* t0 = v0[0] v1[0] v0[1] v1[1] | v0[4] v1[4] v0[5] v1[5], and so on */
+    __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
+    __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
+    __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
+    __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
     /* u0 = column 0 of rows 0-3 | column 4 of rows 0-3; u1: columns 1 and 5; ... */
     __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
     __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
     __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
     __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_storeu_ps(dst + ld, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_storeu_ps(dst + 2 * ld, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_storeu_ps(dst + 3 * ld, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_storeu_ps(dst + 4 * ld, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_storeu_ps(dst + 5 * ld, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_storeu_ps(dst + 6 * ld, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_storeu_ps(dst + 7 * ld, _mm256_permute2f128_ps(u3, u7, 0x31));
+    v[0] = _mm256_permute2f128_ps(u0, u4, 0x20), v[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    v[2] = _mm256_permute2f128_ps(u2, u6, 0x20), v[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    v[4] = _mm256_permute2f128_ps(u0, u4, 0x31), v[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    v[6] = _mm256_permute2f128_ps(u2, u6, 0x31), v[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* dst[q*ld + r] = src[r*lds + q] for r, q < 8: an 8 x 8 block transposed. */
+static void tsf__transpose8(float *dst, size_t ld, const float *src, size_t lds) {
+    __m256 v[8]; /* written out, not in loops: then compilers keep v in registers */
+    v[0] = _mm256_loadu_ps(src), v[1] = _mm256_loadu_ps(src + lds);
+    v[2] = _mm256_loadu_ps(src + 2 * lds), v[3] = _mm256_loadu_ps(src + 3 * lds);
+    v[4] = _mm256_loadu_ps(src + 4 * lds), v[5] = _mm256_loadu_ps(src + 5 * lds);
+    v[6] = _mm256_loadu_ps(src + 6 * lds), v[7] = _mm256_loadu_ps(src + 7 * lds);
+    tsf__transpose8_v(v);
+    _mm256_storeu_ps(dst, v[0]), _mm256_storeu_ps(dst + ld, v[1]);
+    _mm256_storeu_ps(dst + 2 * ld, v[2]), _mm256_storeu_ps(dst + 3 * ld, v[3]);
+    _mm256_storeu_ps(dst + 4 * ld, v[4]), _mm256_storeu_ps(dst + 5 * ld, v[5]);
+    _mm256_storeu_ps(dst + 6 * ld, v[6]), _mm256_storeu_ps(dst + 7 * ld, v[7]);
 }
 
 /* The same for a 4 x 4 block. */
@@ -8997,38 +9003,29 @@ static void tsf__transpose4(float *dst, size_t ld, const float *src, size_t lds)
 }
 
 /* dst[q*6 + r] = src[r*lds + q] for r < 6, q < 8: six rows of 8 transposed into 8 rows of 6,
-   written one after another (48 floats: 8 steps of a 6-row panel, AVX2's MR). The 8 x 8
-   transpose above with two rows of zeros; each row of 8 is stored whole, the next overwriting
+   written one after another (48 floats: 8 steps of a 6-row panel, AVX2's MR): the 8 x 8
+   transpose with two rows of zeros; each row of 8 is stored whole, the next overwriting
    its last two, the last one as 4 + 2. Before it, such a panel went four rows by 4 x 4 blocks
    and two a float at a time: ViT-B's products that pack A ran 3-4% slower with AVX2 (Zen 5). */
 static void tsf__transpose6(float *dst, const float *src, size_t lds) {
-    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds);
-    __m256 r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds);
-    __m256 r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds);
-    __m256 z = _mm256_setzero_ps();
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 u4 = _mm256_shuffle_ps(t4, z, 0x44), u5 = _mm256_shuffle_ps(t4, z, 0xEE);
-    __m256 u6 = _mm256_shuffle_ps(t5, z, 0x44), u7 = _mm256_shuffle_ps(t5, z, 0xEE);
-    __m256 last = _mm256_permute2f128_ps(u3, u7, 0x31);
-    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_storeu_ps(dst + 6, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_storeu_ps(dst + 12, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_storeu_ps(dst + 18, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_storeu_ps(dst + 24, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_storeu_ps(dst + 30, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_storeu_ps(dst + 36, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm_storeu_ps(dst + 42, _mm256_castps256_ps128(last));
-    _mm_storel_pi((__m64 *)(dst + 46), _mm256_extractf128_ps(last, 1));
+    __m256 v[8];
+    v[0] = _mm256_loadu_ps(src), v[1] = _mm256_loadu_ps(src + lds);
+    v[2] = _mm256_loadu_ps(src + 2 * lds), v[3] = _mm256_loadu_ps(src + 3 * lds);
+    v[4] = _mm256_loadu_ps(src + 4 * lds), v[5] = _mm256_loadu_ps(src + 5 * lds);
+    v[6] = v[7] = _mm256_setzero_ps();
+    tsf__transpose8_v(v);
+    _mm256_storeu_ps(dst, v[0]), _mm256_storeu_ps(dst + 6, v[1]);
+    _mm256_storeu_ps(dst + 12, v[2]), _mm256_storeu_ps(dst + 18, v[3]);
+    _mm256_storeu_ps(dst + 24, v[4]), _mm256_storeu_ps(dst + 30, v[5]);
+    _mm256_storeu_ps(dst + 36, v[6]);
+    _mm_storeu_ps(dst + 42, _mm256_castps256_ps128(v[7]));
+    _mm_storel_pi((__m64 *)(dst + 46), _mm256_extractf128_ps(v[7], 1));
 }
 #endif
 
 /* dst[p*ld + j] = src[j*lds + p] for j < cols, p < kc: the transposing copy of packing. With
-   AVX, 8 x 8 and 4 x 4 blocks (or a whole 6-row panel) transposed in registers; the rest, and other
-   machines, four source rows at a time (four read streams, four adjacent writes). */
+   AVX, 8 x 8 and 4 x 4 blocks (or a whole 6-row panel) transposed in registers; the rest, and
+   other machines, four source rows at a time (four read streams, four adjacent writes). */
 static void tsf__pack_transpose(float *dst, int ld, const float *src, size_t lds, int cols,
                                 int kc) {
     int j = 0, p = 0, q;
