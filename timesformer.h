@@ -9155,9 +9155,10 @@ static void tsf__matmul_block(const tsf_matmul_desc *d, const tsf__ukernel *uk, 
     }
     for (ir = 0; ir < mc; ir += mr) {
         int rows = tsf__min(mr, mc - ir);
-        /* op(A)'s rows i0+ir.. at depth p0: in place, or packed */
-        const float *a =
-            d->trans_a ? A + (size_t)p0 * d->lda + i0 + ir : A + (size_t)(i0 + ir) * d->lda + p0;
+        /* op(A)'s rows i0+ir.. at depth p0: in place, or packed (A is NULL where ab has them) */
+        const float *a = !A           ? NULL
+                         : d->trans_a ? A + (size_t)p0 * d->lda + i0 + ir
+                                      : A + (size_t)(i0 + ir) * d->lda + p0;
         const float *apack = ab ? ab + (size_t)ir * kc : pk->a;
         size_t ars = d->trans_a ? 1 : (size_t)d->lda, aks = d->trans_a ? (size_t)d->lda : 1;
         if (!ab && !direct_a) tsf__pack_a(pk->a, d, A, i0 + ir, p0, kc, mr);

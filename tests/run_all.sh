@@ -33,7 +33,7 @@ JOBS=${TEST_JOBS:-$(nproc 2>/dev/null || echo 2)}
 BUILDS=$OUT/builds
 RUNS=$OUT/runs
 # the suites that took longest (tens of seconds): queued first, so that none starts last
-SLOW="tools-asan neon tools examples mpi faults cli-train cli-classify asan-avx2 cli-cv fuzz-replay demo asan"
+SLOW="tools-asan neon tools examples mpi faults cli-train cli-classify asan-avx2 cli-cv fuzz-replay fuzz-replay-clang demo asan asan-clang"
 key() { printf '%s' "$1" | cksum | cut -d' ' -f1; }
 # run_jobs DIR OUT_DIR: run the scripts DIR/X.sh for the names X on stdin, JOBS at a time,
 # each one's output in OUT_DIR/X.log, its exit status in X.rc and its seconds in X.time.
@@ -136,6 +136,9 @@ all_suites() {
     fi
     if have clang; then
         suite clang "clang $WARN -O2 -g -march=native $T -o $OUT/clang -lm" "$OUT/clang"
+        # clang's UBSan checks more than gcc's (an offset applied to a null pointer)
+        suite asan-clang "clang $WARN -O1 -g -march=native -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $T -o $OUT/asan-clang -lm" \
+            "ASAN_OPTIONS=detect_leaks=1 $OUT/asan-clang"
     fi
     if have aarch64-linux-gnu-gcc && have qemu-aarch64; then
         suite neon "aarch64-linux-gnu-gcc $WARN -O2 -static $T -o $OUT/neon -lm" "qemu-aarch64 $OUT/neon"
@@ -197,6 +200,9 @@ all_suites() {
     fi
     suite soak "$CC $WARN -O2 -march=native tests/test_soak.c -o $OUT/soak -lm" "$OUT/soak --steps 1500 --every 500 --seed 1"
     suite fuzz-replay "true" "CC=$CC bash tests/fuzz/replay.sh"
+    if have clang; then # clang's UBSan checks more (an offset applied to a null pointer)
+        suite fuzz-replay-clang "true" "CC=clang REPLAY_OUT=build/tests/fuzz-replay-clang bash tests/fuzz/replay.sh"
+    fi
 
     # The header alone, with the implementation, in every compiler x language x option mix (each
     # its own object file: the checks build side by side).

@@ -5,12 +5,13 @@
 # safetensors reader; the committed checkpoints of tests/pytorch and its folders for the
 # torch reader) and on every input of tests/fuzz/regress/HARNESS/ (the fuzzer's findings and
 # hand-made hostile files: inputs that must never break a reader again).
-# Usage: bash tests/fuzz/replay.sh      (CC is honoured; clang adds its extra UB checks)
+# Usage: bash tests/fuzz/replay.sh      (CC and REPLAY_OUT are honoured; clang adds its extra
+# UB checks, such as an offset applied to a null pointer)
 # Prints [PASS]/[FAIL] lines and "N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.."
 CC=${CC:-cc}
-OUT=build/tests/fuzz-replay
+OUT=${REPLAY_OUT:-build/tests/fuzz-replay} # its own folder for each suite that runs it
 WARN="-std=c99 -Wall -Wextra -Wpedantic -Wshadow -Wdouble-promotion -Wstrict-prototypes -Wmissing-prototypes -Werror"
 SAN="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 mkdir -p "$OUT"
