@@ -118,6 +118,7 @@ compiles() {
 
 all_suites() {
     T=tests/test_main.c
+    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" # ASan + UBSan
     T_CLIP=tests/test_clip.c
     HASAVX2=$(grep -q -w avx2 /proc/cpuinfo && grep -q -w fma /proc/cpuinfo && echo 1)
 
@@ -126,18 +127,18 @@ all_suites() {
     suite omp "$CC $WARN -O2 -g -march=native -fopenmp $T -o $OUT/omp -lm" "OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive $OUT/omp"
     suite portable-omp "$CC $WARN -O2 -g -DTSF_NO_SIMD -fopenmp $T -o $OUT/portable-omp -lm" \
         "OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive $OUT/portable-omp"
-    suite asan "$CC $WARN -O1 -g -march=native -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $T -o $OUT/asan -lm" \
+    suite asan "$CC $WARN -O1 -g -march=native $SAN $T -o $OUT/asan -lm" \
         "ASAN_OPTIONS=detect_leaks=1 $OUT/asan"
     if [ -n "$HASAVX2" ]; then
         suite avx2 "$CC $WARN -O2 -g -mavx2 -mfma $T -o $OUT/avx2 -lm" "$OUT/avx2"
         # the AVX2 kernels read edges in place (masks, clamped rows): under the sanitizers too
-        suite asan-avx2 "$CC $WARN -O1 -g -mavx2 -mfma -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $T -o $OUT/asan-avx2 -lm" \
+        suite asan-avx2 "$CC $WARN -O1 -g -mavx2 -mfma $SAN $T -o $OUT/asan-avx2 -lm" \
             "ASAN_OPTIONS=detect_leaks=1 $OUT/asan-avx2"
     fi
     if have clang; then
         suite clang "clang $WARN -O2 -g -march=native $T -o $OUT/clang -lm" "$OUT/clang"
         # clang's UBSan checks more than gcc's (an offset applied to a null pointer)
-        suite asan-clang "clang $WARN -O1 -g -march=native -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $T -o $OUT/asan-clang -lm" \
+        suite asan-clang "clang $WARN -O1 -g -march=native $SAN $T -o $OUT/asan-clang -lm" \
             "ASAN_OPTIONS=detect_leaks=1 $OUT/asan-clang"
     fi
     if have aarch64-linux-gnu-gcc && have qemu-aarch64; then
@@ -162,10 +163,10 @@ all_suites() {
     suite examples "true" "OMP_WAIT_POLICY=passive bash tests/test_examples.sh $OUT/examples"
     suite demo "true" "CC=$CC OMP_WAIT_POLICY=passive bash tests/test_demo.sh"
     suite clip "$CC $WARN -O2 -g -march=native $T_CLIP -o $OUT/clip -lm" "$OUT/clip"
-    suite clip-asan "$CC $WARN -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $T_CLIP -o $OUT/clip-asan -lm" \
+    suite clip-asan "$CC $WARN -O1 -g $SAN $T_CLIP -o $OUT/clip-asan -lm" \
         "ASAN_OPTIONS=detect_leaks=1 $OUT/clip-asan"
     suite tools "true" "CC=$CC bash tests/test_tools.sh"
-    suite tools-asan "true" "CC=$CC TOOLS_OUT=build/test_tools-asan TOOLS_CFLAGS='-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer' bash tests/test_tools.sh"
+    suite tools-asan "true" "CC=$CC TOOLS_OUT=build/test_tools-asan TOOLS_CFLAGS='-O1 -g $SAN' bash tests/test_tools.sh"
     suite link "$CC $WARN -O2 tests/test_link_a.c tests/test_link_b.c -o $OUT/link -lm" "$OUT/link"
     suite static "$CC $WARN -O2 tests/test_static.c -o $OUT/static -lm" "$OUT/static"
     suite bench "$CC $WARN -O2 -march=native -fopenmp -I. bench/bench_model.c -o $OUT/bench_model -lm" \
@@ -187,7 +188,7 @@ all_suites() {
     # two threads (also under ThreadSanitizer); a short soak with a resume; the fuzzers' seeds and
     # findings replayed under ASan and UBSan (make fuzz runs the fuzzers themselves).
     suite fail "$CC $WARN -O2 -g tests/test_fail.c -o $OUT/fail -lm" "$OUT/fail"
-    suite fail-asan "$CC $WARN -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer tests/test_fail.c -o $OUT/fail-asan -lm" \
+    suite fail-asan "$CC $WARN -O1 -g $SAN tests/test_fail.c -o $OUT/fail-asan -lm" \
         "ASAN_OPTIONS=detect_leaks=1 $OUT/fail-asan"
     suite fail-cli "$CC $WARN -O0 $STB tools/tsf.c -o $OUT/tsf-fail -lm" "CC=$CC bash tests/test_fail_cli.sh $OUT/tsf-fail"
     suite faults "$TSF" "CC=$CC bash tests/test_faults.sh $OUT/tsf"
