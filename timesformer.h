@@ -9324,7 +9324,9 @@ static void tsf__prefetch_item(const tsf_matmul_desc *d, long s, long g) {
    flags): 8 x 64 x 8 took 100 instead of 160 ns an item on a Zen 5 (calling tsf__matmul_task
    for each item instead, the flags alone, cost it another 15-20%). While an item runs, the
    next item's operands are asked for (where they take at most 16 KB): 8 x 64 x 8 another
-   7-9% faster, 8 x 8 x 64 10-12% (asking for the next C too made both slower). Each thread
+   7-9% faster, 8 x 8 x 64 10-12% in one sitting, no change either way in another whose
+   operands came slower from memory (nor asking 2, 4 or 8 items ahead); asking for the next
+   C too made both slower. Each thread
    takes one contiguous share of the items, the same at every call: its operands stay in its
    core's caches from one call to the next (shares dealt out dynamically made 2 threads
    slower than 1 on the same Zen 5). */
