@@ -409,6 +409,12 @@ typedef struct tsf_matmul_desc {
        many columns: up to 9% faster). The result is the same to the bit with or without it. */
     float *work;
     size_t work_floats;
+    /* Optional: op(B) packed already by tsf_matmul_pack_b for this N and K, or NULL. The
+       product then reads B's panels from here instead of packing them (weights used by many
+       products: packed once, not once per product and row group). B must still be set (a
+       few paths read B in place); the result is the same to the bit. One product only:
+       ignored when count or group is above 1. */
+    const float *packed_b;
 } tsf_matmul_desc;
 
 /* Run the (batched) product described by d: C (+)= op(A) . op(B) for every item. */
@@ -416,6 +422,14 @@ TSFDEF void tsf_matmul(const tsf_matmul_desc *d);
 /* Floats of tsf_matmul_desc.work that let `threads` threads each pack a block of op(A)'s rows
    once for all columns (about 1 MB a thread with the default blocks). */
 TSFDEF size_t tsf_matmul_work_floats(int threads);
+/* Floats of a packed op(B) of N columns and depth K (tsf_matmul_pack_b): N rounded up to
+   the kernel's panel width, times K. */
+TSFDEF size_t tsf_matmul_packed_b_floats(int N, int K);
+/* Pack op(B) of d (d->B, N, K, ldb, trans_b; the rest is not read) into packed, which holds
+   tsf_matmul_packed_b_floats(N, K) floats, in the order the compiled kernel reads it: for
+   each block of TSF_MM_KC depths, panels of the kernel's width, one after the other. The
+   layout depends on the build (SIMD, TSF_MM_KC): pack in the process that multiplies. */
+TSFDEF void tsf_matmul_pack_b(float *packed, const tsf_matmul_desc *d);
 /* C // (M, N) (+)= A // (M, K) . B // (N, K) ^T     (linear forward: y = x.W^T) */
 TSFDEF void tsf_matmul_nt(float *C, const float *A, const float *B, int M, int N, int K,
                           int accumulate);
@@ -717,6 +731,13 @@ typedef struct tsf_model {
     int owns_memory;        /* 1: tsf_model_free releases the buffers                  */
     char *labels;           /* K class names, NUL-separated, or NULL                    */
     char **label_at;        /* K pointers into labels (tsf_model_label), or NULL        */
+    /* tsf_model_pack_weights: the matrices the forward pass multiplies by, packed once in
+       the matmul kernel's order (views into packed_memory; NULL where not packed) */
+    tsf_params packed;
+    float *packed_memory;
+    size_t packed_floats;
+    int packed_stale; /* the library changed the parameters since (SGD, init_params): the
+                         next forward pass packs them again before it uses them */
     /* training (tsf_model_train_init): gradients and SGD momentum share the parameters'
        layout; the activation gradients follow the reserved shape */
     tsf_params grads; /* views into grad_memory (NULL before training)       */
@@ -814,6 +835,18 @@ TSFDEF tsf_status tsf_model_init(tsf_model *m, const tsf_config *cfg, int B,
 TSFDEF tsf_status tsf_model_reserve(tsf_model *m, int B, int T, int H, int W);
 /* Release the model's buffers. The struct can be reused. */
 TSFDEF void tsf_model_free(tsf_model *m);
+/* Pack the matrices that forward passes multiply by (the blocks' qkv, proj, fc, fc1 and fc2
+   weights and the head's) once, in the order the matmul kernel reads them, into a buffer of
+   m->packed_floats floats (about the size of those matrices: ViT-B 325 MiB, 460 MiB with
+   divided's temporal step). Forward passes then
+   read them from there instead of packing each one for every product (and every row group):
+   the same logits to the bit, a few percent faster. The packed copy follows the library's
+   own changes to the parameters (tsf_sgd_step, tsf_model_backward_sgd, tsf_model_init_params:
+   the next forward pass packs again). It cannot see yours: after writing m->params yourself,
+   call this again (it packs in place, no new memory) or tsf_model_unpack_weights. */
+TSFDEF tsf_status tsf_model_pack_weights(tsf_model *m);
+/* Drop the packed copy (tsf_model_pack_weights) and its memory. */
+TSFDEF void tsf_model_unpack_weights(tsf_model *m);
 /* Draw every parameter again, as the original code initialises them, from seed. */
 TSFDEF void tsf_model_init_params(tsf_model *m, unsigned long long seed);
 /* Draw every parameter again for training from scratch, from seed: the original's
@@ -1581,9 +1614,9 @@ static const tsf__work tsf__no_work = {NULL, 0};
 
 /* C // (M, N) (+)= op(A) . op(B) (+ bias), natural strides, with work space w: the model's
    products, and (without) tsf_matmul_nt, _nn and _tn. */
-static void tsf__matmul_w(float *C, const float *A, const float *B, int M, int N, int K,
-                          int trans_a, int trans_b, int accumulate, const float *bias,
-                          tsf__work w) {
+static tsf_matmul_desc tsf__desc(float *C, const float *A, const float *B, int M, int N, int K,
+                                 int trans_a, int trans_b, int accumulate, const float *bias,
+                                 tsf__work w) {
     tsf_matmul_desc d;
     memset(&d, 0, sizeof d);
     d.M = M, d.N = N, d.K = K;
@@ -1591,17 +1624,28 @@ static void tsf__matmul_w(float *C, const float *A, const float *B, int M, int N
     d.B = B, d.trans_b = trans_b;
     d.C = C, d.accumulate = accumulate, d.bias = bias;
     d.work = w.p, d.work_floats = w.n;
+    return d;
+}
+static void tsf__matmul_w(float *C, const float *A, const float *B, int M, int N, int K,
+                          int trans_a, int trans_b, int accumulate, const float *bias,
+                          tsf__work w) {
+    tsf_matmul_desc d = tsf__desc(C, A, B, M, N, K, trans_a, trans_b, accumulate, bias, w);
     tsf_matmul(&d);
 }
 
+/* wpack: the weight packed already (tsf_matmul_pack_b, trans_b; tsf_model_pack_weights), or
+   NULL: the same bits either way. */
 static void tsf__linear_forward(float *out, const float *inp, const float *weight,
-                                const float *bias, int M, int IN, int OUT, tsf__work w) {
+                                const float *wpack, const float *bias, int M, int IN, int OUT,
+                                tsf__work w) {
     /* out // (M, OUT) = inp // (M, IN) . weight // (OUT, IN) ^T, then + bias // (OUT) */
-    tsf__matmul_w(out, inp, weight, M, OUT, IN, 0, 1, 0, bias, w);
+    tsf_matmul_desc d = tsf__desc(out, inp, weight, M, OUT, IN, 0, 1, 0, bias, w);
+    d.packed_b = wpack;
+    tsf_matmul(&d);
 }
 TSFDEF void tsf_linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                                int M, int IN, int OUT) {
-    tsf__linear_forward(out, inp, weight, bias, M, IN, OUT, tsf__no_work);
+    tsf__linear_forward(out, inp, weight, NULL, bias, M, IN, OUT, tsf__no_work);
 }
 
 /* Column sums of x // (M, N) added to out // (N). Parallel over blocks of TSF__COLSUM_V
@@ -1883,12 +1927,12 @@ TSFDEF void tsf_gelu_backward(float *dinp, const float *dout, const float *inp, 
 /* ---- linear + GELU ----------------------------------------------------------------------- */
 /* pre gets fc's output, or with deriv (and pre) GELU' at it (see tsf__gelu_n). */
 static void tsf__linear_gelu_forward(float *out, float *pre, const float *inp, const float *weight,
-                                     const float *bias, int M, int IN, int OUT, int deriv,
-                                     tsf__work w) {
+                                     const float *wpack, const float *bias, int M, int IN, int OUT,
+                                     int deriv, tsf__work w) {
     float *y = pre ? pre : out; /* the product lands in pre, or in out (inference) */
     long m;
     /* y // (M, OUT) = inp // (M, IN) . weight // (OUT, IN) ^T + bias: tsf_linear_forward */
-    tsf__linear_forward(y, inp, weight, bias, M, IN, OUT, w);
+    tsf__linear_forward(y, inp, weight, wpack, bias, M, IN, OUT, w);
     /* out = GELU(y) */
     TSF__OMP_FOR((double)M * OUT > TSF__PAR_WORK / 8)
     for (m = 0; m < M; m++)
@@ -1897,7 +1941,7 @@ static void tsf__linear_gelu_forward(float *out, float *pre, const float *inp, c
 }
 TSFDEF void tsf_linear_gelu_forward(float *out, float *pre, const float *inp, const float *weight,
                                     const float *bias, int M, int IN, int OUT) {
-    tsf__linear_gelu_forward(out, pre, inp, weight, bias, M, IN, OUT, 0, tsf__no_work);
+    tsf__linear_gelu_forward(out, pre, inp, weight, NULL, bias, M, IN, OUT, 0, tsf__no_work);
 }
 
 /* deriv: pre holds GELU' at fc's output already (tsf__linear_gelu_forward's deriv). */
@@ -3187,6 +3231,7 @@ static double tsf__seq_sq(const tsf__shape *s, int k, int main_step) {
 static void tsf__act_sizes(const tsf_config *c, const tsf__shape *s, double a[], int nl[]);
 static tsf_status tsf__model_shape(const tsf_model *m, int B, int T, int H, int W, tsf__shape *s);
 static double tsf__layout(float **views, const double *sizes, int n, float *base);
+static void tsf__pack_weights(tsf_model *m);
 
 /* ---- token grouping ---------------------------------------------------------------------- */
 /* Nearest-neighbour resize index, as PyTorch's F.interpolate(mode='nearest') computes it in
@@ -3394,15 +3439,48 @@ static void tsf__drop_path_seqs(float *x, const float *keep, const tsf__shape *s
 
 /* The weights (or gradients: same layout) of block l: every per-block pointer advanced to
    that block, so w.qkv_w is this block's (3D, D) matrix. */
-static tsf_params tsf__layer_params(const tsf_params *p, const tsf_config *c, int l) {
-    double s[TSF_NUM_PARAMS];
+static tsf_params tsf__layer_at(const tsf_params *p, const double s[TSF_NUM_PARAMS],
+                                const tsf_config *c, int l) {
     tsf_params w = *p;
     float **v = (float **)&w;
     int f;
-    tsf__param_sizes(c, s);
     for (f = 0; f < TSF_NUM_PARAMS; f++)
         if (v[f] && tsf__param_table[f].per_block) v[f] += (size_t)l * (size_t)(s[f] / c->depth);
     return w;
+}
+static tsf_params tsf__layer_params(const tsf_params *p, const tsf_config *c, int l) {
+    double s[TSF_NUM_PARAMS];
+    tsf__param_sizes(c, s);
+    return tsf__layer_at(p, s, c, l);
+}
+
+/* The packed copy's sizes (tsf_model_pack_weights): the matrices, (out, in) weights that
+   forward passes multiply by as y = x . W^T, each in tsf_matmul_pack_b's layout; 0 for the
+   other tensors. */
+static void tsf__packed_sizes(const tsf_config *c, double s[TSF_NUM_PARAMS]) {
+    int f;
+    tsf__param_sizes(c, s);
+    for (f = 0; f < TSF_NUM_PARAMS; f++) {
+        const struct tsf__param_row *row = &tsf__param_table[f];
+        if (s[f] > 0 && row->kind == TSF__MATRIX && strlen(row->shape) == 2)
+            s[f] = (row->per_block ? c->depth : 1) *
+                   (double)tsf_matmul_packed_b_floats((int)tsf__param_dim(c, row->shape[0]),
+                                                      (int)tsf__param_dim(c, row->shape[1]));
+        else
+            s[f] = 0;
+    }
+}
+
+/* Block l's packed weights (the head's with any l), or all NULL: none packed, or stale. */
+static tsf_params tsf__layer_packed(const tsf_model *m, int l) {
+    double s[TSF_NUM_PARAMS];
+    tsf_params none;
+    if (!m->packed_memory || m->packed_stale) {
+        memset(&none, 0, sizeof none);
+        return none;
+    }
+    tsf__packed_sizes(&m->cfg, s);
+    return tsf__layer_at(&m->packed, s, &m->cfg, l);
 }
 
 /* The activations of block l, the same way. */
@@ -3520,22 +3598,23 @@ static void tsf__block_forward(tsf_model *m, const tsf__shape *sp, const tsf_par
     float eps = c->ln_eps, *keep = t.keep, *tmp = a->scratch;
     const float *x = xin; /* the tokens a step reads: xin, then each side step's U */
     tsf__work mw = tsf__model_work(m);
+    const tsf_params pw = tsf__layer_packed(m, l); /* the weights packed, or NULLs */
 
     /* side steps: U = x + fc(proj(MHSA(LN(sequences of x's patch tokens)))) */
     for (j = 0; j < s.nside; j++) {
         int k = s.side[j];
-        tsf__step_weights sw = tsf__side_weights(&w, k);
+        tsf__step_weights sw = tsf__side_weights(&w, k), swp = tsf__side_weights(&pw, k);
         tsf__side_acts st = tsf__side_view(&t, &s, c, j);
         tsf__side_gather_forward(st.in, x, &s, k, D);
         tsf_layernorm_forward(st.ln, st.mean, st.rstd, st.in, sw.ln_w, sw.ln_b, (int)Rt, D, eps);
-        tsf__linear_forward(st.qkv, st.ln, sw.qkv_w, sw.qkv_b, (int)Rt, D, 3 * D, mw);
+        tsf__linear_forward(st.qkv, st.ln, sw.qkv_w, swp.qkv_w, sw.qkv_b, (int)Rt, D, 3 * D, mw);
         tsf__step_attention_forward(st.atty, st.lse, st.qkv, &s, k, 0, 0, D, NH, mw);
         if (a->t_att && j == 0) /* kept to be looked at (m->keep_attention) */
             tsf__step_attention_probs(a->t_att + (size_t)l * NH * (size_t)tsf__seq_sq(&s, k, 0),
                                       st.qkv, &s, k, 0, D, NH);
-        tsf__linear_forward(st.proj, st.atty, sw.proj_w, sw.proj_b, (int)Rt, D, D, mw);
+        tsf__linear_forward(st.proj, st.atty, sw.proj_w, swp.proj_w, sw.proj_b, (int)Rt, D, D, mw);
         tsf__drop_path_seqs(st.proj, keep, &s, k, 0, 0, D);
-        tsf__linear_forward(tmp, st.proj, sw.fc_w, sw.fc_b, (int)Rt, D, D, mw);
+        tsf__linear_forward(tmp, st.proj, sw.fc_w, swp.fc_w, sw.fc_b, (int)Rt, D, D, mw);
         tsf__side_residual_forward(st.u, x, tmp, &s, k, D);
         keep += tsf__seqs(&s, k), x = st.u;
     }
@@ -3543,12 +3622,12 @@ static void tsf__block_forward(tsf_model *m, const tsf__shape *sp, const tsf_par
     if (s.nside) tsf__main_gather_forward(t.s_in, x, &s, D);
     tsf_layernorm_forward(t.ln1, t.ln1_mean, t.ln1_rstd, s.nside ? t.s_in : x, w.ln1_w, w.ln1_b,
                           (int)RA, D, eps);
-    tsf__linear_forward(t.qkv, t.ln1, w.qkv_w, w.qkv_b, (int)RA, D, 3 * D, mw);
+    tsf__linear_forward(t.qkv, t.ln1, w.qkv_w, pw.qkv_w, w.qkv_b, (int)RA, D, 3 * D, mw);
     tsf__step_attention_forward(t.atty, t.lse, t.qkv, &s, s.main, 1, h, D, NH, mw);
     if (a->att) /* all of them, from qkv, also in the last block */
         tsf__step_attention_probs(a->att + (size_t)l * NH * (size_t)tsf__seq_sq(&s, s.main, 1),
                                   t.qkv, &s, s.main, 1, D, NH);
-    tsf__linear_forward(tmp, t.atty, w.proj_w, w.proj_b, (int)RQ, D, D, mw);
+    tsf__linear_forward(tmp, t.atty, w.proj_w, pw.proj_w, w.proj_b, (int)RQ, D, D, mw);
     tsf__drop_path_seqs(tmp, keep, &s, s.main, 1, h, D);
     if (s.nside)
         tsf__main_residual_forward(t.res1, x, tmp, tmp + (size_t)s.Rs * D, &s, h, D);
@@ -3560,10 +3639,10 @@ static void tsf__block_forward(tsf_model *m, const tsf__shape *sp, const tsf_par
     /* MLP: out = res1 + fc2(GELU(fc1(LN2(res1)))), on RM rows */
     tsf_layernorm_forward(t.ln2, t.ln2_mean, t.ln2_rstd, t.res1, w.ln2_w, w.ln2_b, (int)RM, D, eps);
     /* fch: fc1's output for backward, or with keep_acts (nothing to remake from it) GELU' */
-    tsf__linear_gelu_forward(t.fch_gelu, t.fch, t.ln2, w.fc1_w, w.fc1_b, (int)RM, D, HM, s.keep,
-                             mw);
+    tsf__linear_gelu_forward(t.fch_gelu, t.fch, t.ln2, w.fc1_w, pw.fc1_w, w.fc1_b, (int)RM, D, HM,
+                             s.keep, mw);
     if (m->dropout_seed) tsf__dropout(t.fch_gelu, RM * HM, m, l);
-    tsf__linear_forward(tmp, t.fch_gelu, w.fc2_w, w.fc2_b, (int)RM, HM, D, mw);
+    tsf__linear_forward(tmp, t.fch_gelu, w.fc2_w, pw.fc2_w, w.fc2_b, (int)RM, HM, D, mw);
     tsf__drop_path_apply(tmp, keep, (size_t)s.SM, RM / (size_t)s.SM, D);
     tsf_residual_forward(t.out, t.res1, tmp, RM * D);
 }
@@ -3581,8 +3660,9 @@ static tsf_status tsf__forward(tsf_model *m, const float *x, int B, int T, int H
     const float *xin;
     if (!x) return TSF_ERR_ARG;
     if ((st = tsf_model_reserve(m, B, T, H, W)) != TSF_OK) return st;
-    tsf__model_shape(m, B, T, H, W, &s);             /* what reserve laid out */
-    m->has_dlogits = 0, m->act_all_tokens = !s.head; /* backward follows this pass */
+    tsf__model_shape(m, B, T, H, W, &s);                           /* what reserve laid out */
+    m->has_dlogits = 0, m->act_all_tokens = !s.head;               /* backward follows this pass */
+    if (m->packed_memory && m->packed_stale) tsf__pack_weights(m); /* after SGD steps */
     m->dropout_seed = train && m->dropout > 0.0f ? tsf_rng_u32(&m->rng) | 1u : 0;
 
     /* embeddings: patches, then cls, position and time embeddings, in the variant's order */
@@ -3604,7 +3684,8 @@ static tsf_status tsf__forward(tsf_model *m, const float *x, int B, int T, int H
     tsf_mean_forward(a->pooled, xin, B, (int)(s.SM / B), D, tsf__head_stride(&s) * D);
     tsf_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->pooled, p->lnf_w, p->lnf_b, B, D,
                           eps);
-    tsf__linear_forward(a->logits, a->lnf, p->head_w, p->head_b, B, D, K, tsf__model_work(m));
+    tsf__linear_forward(a->logits, a->lnf, p->head_w, tsf__layer_packed(m, 0).head_w, p->head_b, B,
+                        D, K, tsf__model_work(m));
     return TSF_OK;
 }
 
@@ -4053,6 +4134,7 @@ static void tsf__sgd_apply(tsf_model *m, const tsf_sgd *o, float lr, float scale
     double s[TSF_NUM_PARAMS];
     int f;
     tsf__param_sizes(&m->cfg, s);
+    m->packed_stale = 1; /* the packed copy (tsf_model_pack_weights) is packed again */
     for (f = 0; f < TSF_NUM_PARAMS; f++) {
         float *wf = wv[f], *gf = gv[f], *buf;
         float wd = o->no_decay_embeddings_norms_biases && tsf__no_decay(f) ? 0.0f : o->weight_decay;
@@ -4444,6 +4526,7 @@ TSFDEF void tsf_model_init_params(tsf_model *m, unsigned long long seed) {
     tsf_rng rng;
     tsf_rng_seed(&rng, seed);
     tsf__param_sizes(c, s);
+    m->packed_stale = 1;                                         /* tsf_model_pack_weights */
     memset(m->param_memory, 0, m->param_floats * sizeof(float)); /* TSF__ZEROS */
     for (pass = 0; pass < 2; pass++) /* the trunc-normal tensors draw first, then fan_in */
         for (f = 0; f < TSF_NUM_PARAMS; f++) {
@@ -4592,7 +4675,52 @@ TSFDEF void tsf_model_free(tsf_model *m) {
     if (m->grad_spare) TSF_FREE(m->grad_spare, m->cfg.alloc_ctx);
     if (m->momentum_memory) TSF_FREE(m->momentum_memory, m->cfg.alloc_ctx);
     if (m->gact_memory) TSF_FREE(m->gact_memory, m->cfg.alloc_ctx);
+    if (m->packed_memory) TSF_FREE(m->packed_memory, m->cfg.alloc_ctx);
     memset(m, 0, sizeof *m);
+}
+
+/* Pack every matrix into the views of m->packed, block after block. */
+static void tsf__pack_weights(tsf_model *m) {
+    const tsf_config *c = &m->cfg;
+    float *const *src = (float *const *)&m->params, *const *dst = (float *const *)&m->packed;
+    double s[TSF_NUM_PARAMS];
+    int f, l;
+    tsf__packed_sizes(c, s);
+    for (f = 0; f < TSF_NUM_PARAMS; f++) {
+        const struct tsf__param_row *row = &tsf__param_table[f];
+        int L = row->per_block ? c->depth : 1;
+        tsf_matmul_desc d;
+        if (!dst[f]) continue;
+        memset(&d, 0, sizeof d);
+        d.N = (int)tsf__param_dim(c, row->shape[0]), d.K = (int)tsf__param_dim(c, row->shape[1]);
+        d.trans_b = 1; /* W // (N, K), used as W^T */
+        for (l = 0; l < L; l++) {
+            d.B = src[f] + (size_t)l * d.N * d.K;
+            tsf_matmul_pack_b(dst[f] + (size_t)l * (size_t)(s[f] / L), &d);
+        }
+    }
+    m->packed_stale = 0;
+}
+
+TSFDEF tsf_status tsf_model_pack_weights(tsf_model *m) {
+    double s[TSF_NUM_PARAMS], n;
+    tsf_status st;
+    if (!m || !m->param_memory) return TSF_ERR_ARG;
+    tsf__packed_sizes(&m->cfg, s);
+    n = tsf__layout(NULL, s, TSF_NUM_PARAMS, NULL);
+    if (n > TSF__MAX_FLOATS) return TSF_ERR_OVERFLOW;
+    st = tsf__grow(&m->packed_memory, &m->packed_floats, n, m->cfg.alloc_ctx);
+    if (st != TSF_OK) return st;
+    tsf__layout((float **)&m->packed, s, TSF_NUM_PARAMS, m->packed_memory);
+    tsf__pack_weights(m);
+    return TSF_OK;
+}
+
+TSFDEF void tsf_model_unpack_weights(tsf_model *m) {
+    if (!m) return;
+    if (m->packed_memory) TSF_FREE(m->packed_memory, m->cfg.alloc_ctx);
+    memset(&m->packed, 0, sizeof m->packed);
+    m->packed_memory = NULL, m->packed_floats = 0, m->packed_stale = 0;
 }
 
 /* ==========================================================================================
@@ -9139,14 +9267,23 @@ static void tsf__add_bias(float *c, int ldc, const float *bias, int rows, int co
 static void tsf__matmul_block(const tsf_matmul_desc *d, const tsf__ukernel *uk, tsf__pack *pk,
                               const float *ab, const float *bb, const float *A, const float *B,
                               float *C, int i0, int mc, int j0, int nc, int p0, int kc) {
-    const float *bpack = bb ? bb : pk->b;
+    const float *bpack;
     float *edge = pk->edge;
     int mr = uk->mr, nr = uk->nr, ir, jr, i, j, acc = d->accumulate || p0 > 0;
     int ncp = (nc + nr - 1) / nr * nr; /* nc rounded up to whole panels */
-    int direct = !bb && uk->direct_b && !d->trans_b &&
-                 (d->M <= TSF__DIRECT_B_MAX_M || (uk->direct_b > 1 && d->ldb <= nc));
-    int direct_a =
-        !ab && uk->fn_a && d->N <= (d->trans_a ? TSF__DIRECT_AT_MAX_N : TSF__DIRECT_A_MAX_N);
+    int direct, direct_a = !ab && uk->fn_a &&
+                           d->N <= (d->trans_a ? TSF__DIRECT_AT_MAX_N : TSF__DIRECT_A_MAX_N);
+    size_t q;
+    if (!bb && d->packed_b && uk == &tsf__ukernel_default) { /* all of B packed already */
+        bb = d->packed_b + (size_t)p0 * ((d->N + nr - 1) / nr * nr) + (size_t)j0 * kc;
+        /* The block comes from memory (packed weights are large), with the first row panel.
+           Its lines are asked for all at once: with the kernel's loads alone, which wait for
+           them in turn, ViT-B's forward pass was 3-5% slower (tsf_model_pack_weights). */
+        for (q = 0; q < (size_t)kc * ncp; q += 16) TSF__PREFETCH(bb + q);
+    }
+    bpack = bb ? bb : pk->b;
+    direct = !bb && uk->direct_b && !d->trans_b &&
+             (d->M <= TSF__DIRECT_B_MAX_M || (uk->direct_b > 1 && d->ldb <= nc));
     if (!bb && !direct &&
         !(pk->b_from == B && pk->b_j0 == j0 && pk->b_p0 == p0 && pk->b_nc == ncp &&
           pk->b_kc == kc)) { /* not packed already */
@@ -9226,6 +9363,31 @@ static void tsf__matmul_rows(const tsf_matmul_desc *d, const tsf__ukernel *uk, t
         for (j0 = 0; j0 < d->N; j0 += ncb)
             tsf__matmul_block(d, uk, pk, ab, NULL, A, B, C, i0, mc, j0, tsf__min(ncb, d->N - j0),
                               p0, kc);
+    }
+}
+
+TSFDEF size_t tsf_matmul_packed_b_floats(int N, int K) {
+    int nr = tsf__ukernel_default.nr;
+    return N > 0 && K > 0 ? (size_t)((N + nr - 1) / nr * nr) * (size_t)K : 0;
+}
+
+/* Block p0 of depth (kc deep) of the packed B starts at p0 * Np (Np = N in whole panels),
+   and its panel of columns j.. at j * kc after that: where tsf__matmul_block looks. Tasks:
+   a block of depth by cw columns (whole panels) each, disjoint. */
+TSFDEF void tsf_matmul_pack_b(float *packed, const tsf_matmul_desc *desc) {
+    tsf_matmul_desc d = *desc;
+    int nr = tsf__ukernel_default.nr, Np = (d.N + nr - 1) / nr * nr, nb;
+    int cw = TSF_MM_NC >= nr ? TSF_MM_NC / nr * nr : nr;
+    long t, tasks;
+    if (d.N <= 0 || d.K <= 0) return;
+    if (d.ldb == 0) d.ldb = d.trans_b ? d.K : d.N;
+    nb = (Np + cw - 1) / cw;
+    tasks = (long)nb * ((d.K + TSF_MM_KC - 1) / TSF_MM_KC);
+    TSF__OMP_FOR((double)Np * d.K > TSF__PAR_WORK)
+    for (t = 0; t < tasks; t++) {
+        int p0 = (int)(t / nb) * TSF_MM_KC, j0 = (int)(t % nb) * cw;
+        int kc = tsf__min(TSF_MM_KC, d.K - p0), nc = tsf__min(cw, Np - j0);
+        tsf__pack_b(packed + (size_t)p0 * Np + (size_t)j0 * kc, &d, d.B, j0, p0, kc, nc, nr);
     }
 }
 
@@ -9377,6 +9539,7 @@ static void tsf__matmul_with(const tsf_matmul_desc *desc, const tsf__ukernel *uk
        that a task's packed block of B serves as many rows as possible. The cut depends on the shape
        alone (no result depends on it anyway: every element's sum runs in the same order). */
     items = (long)count * group;
+    if (items > 1) d.packed_b = NULL; /* one product's B (tsf_matmul_pack_b) */
     if (items > 1 && tsf__matmul_is_small(&d, uk)) {
         tsf__matmul_small(&d, uk, items);
         return;

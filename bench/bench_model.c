@@ -205,6 +205,7 @@ static int json_str(const char *line, const char *key, char *out, size_t size) {
 typedef struct one_opts {
     const bench_cfg *cfg;
     int variant, threads, train, frames, batch, reps, warmup;
+    int pack; /* --pack: inference with tsf_model_pack_weights */
     double min_ms, peak;
 } one_opts;
 
@@ -262,6 +263,8 @@ static int run_one(const one_opts *o) {
         if (st != TSF_OK) return die_status("tsf_model_train_init", st);
     } else {
         BENCH_INFER_SETUP(&m);
+        if (o->pack && (st = tsf_model_pack_weights(&m)) != TSF_OK)
+            return die_status("tsf_model_pack_weights", st);
     }
     tsf_rng_seed(&rng, 7);
     for (i = 0; i < (int)nx; i++) x[i] = tsf_rng_normal(&rng);
@@ -312,15 +315,17 @@ static int run_one(const one_opts *o) {
            "\"ms\":%.4f,\"ms_min\":%.4f,\"ms_per_clip\":%.4f,\"gflop\":%.4f,\"gflops\":%.2f,"
            "\"peak_pct\":%.1f,\"peak_rss_mb\":%.1f,\"lib_mb\":%.1f,\"param_mb\":%.1f,"
            "\"act_mb\":%.1f,\"train_mb\":%.1f,\"reps\":%d,\"iters\":%ld,\"warmup\":%d,"
-           "\"load1\":%.2f,\"hash_logits\":\"%016llx\",\"hash_grads\":\"%016llx\"}\n",
+           "\"load1\":%.2f,\"hash_logits\":\"%016llx\",\"hash_grads\":\"%016llx\","
+           "\"packed_mb\":%.1f}\n",
            c->name, tsf_attention_name(o->variant), mode_name(o->train), o->threads, B, T, H, W,
            m.cfg.dim, m.cfg.depth, m.cfg.heads, K, m.num_params, tsf_simd_name(), ms, ms_min,
            ms / B, flops * 1e-9, flops / (ms * 1e-3) * 1e-9,
            100.0 * flops / (ms * 1e-3) * 1e-9 / (o->peak * o->threads), peak_rss_mb(),
-           (double)(param_bytes + act_bytes + train_bytes) / 1048576.0,
+           (double)(param_bytes + act_bytes + train_bytes + m.packed_floats * sizeof(float)) /
+               1048576.0,
            (double)param_bytes / 1048576.0, (double)act_bytes / 1048576.0,
            (double)train_bytes / 1048576.0, reps, iters, o->warmup > 1 ? o->warmup : 1, load,
-           h_logits, h_grads);
+           h_logits, h_grads, (double)m.packed_floats * sizeof(float) / 1048576.0);
     fflush(stdout);
     free(times);
     free(x);
@@ -446,6 +451,7 @@ static int run_child(meas *q, const one_opts *base) {
     argv[n++] = (char *)"--warmup", argv[n++] = a_warm;
     argv[n++] = (char *)"--min-ms", argv[n++] = a_minms;
     argv[n++] = (char *)"--peak", argv[n++] = a_peak;
+    if (base->pack) argv[n++] = (char *)"--pack";
     argv[n] = NULL;
 
     fflush(stdout);
@@ -712,7 +718,7 @@ int main(int argc, char **argv) {
     int variants[TSF_NUM_ATTENTION] = {TSF_ATTN_DIVIDED, TSF_ATTN_JOINT, TSF_ATTN_SPACE};
     int nvariants = 3, variants_given = 0;
     int modes[3] = {0, 1, 2}, nmodes = 3, modes_given = 0, quick = 0, one = 0, scaling = 0,
-        reps = 0, warmup = 1;
+        reps = 0, warmup = 1, pack = 0;
     int threads_given = 0, frames_given = 0, a, i, j, v, t, md, nm = 0, fail = 0;
     const bench_cfg *cfgs[NCFGS], *one_cfg = NULL;
     int ncfgs = 0, one_variant = -1, one_threads = 1, one_train = 0, one_frames = 0, one_batch = 0;
@@ -727,6 +733,8 @@ int main(int argc, char **argv) {
             quick = 1;
         } else if (!strcmp(o, "--one")) {
             one = 1;
+        } else if (!strcmp(o, "--pack")) {
+            pack = 1;
         } else if (!strcmp(o, "--scaling")) {
             scaling = 1;
         } else if (!strcmp(o, "--configs") && val) {
@@ -845,6 +853,7 @@ int main(int argc, char **argv) {
         o.cfg = one_cfg, o.variant = one_variant, o.threads = one_threads, o.train = one_train;
         o.frames = one_frames, o.batch = one_batch, o.warmup = warmup, o.min_ms = min_ms;
         o.peak = peak, o.reps = reps ? reps : quick ? one_cfg->quick_reps : one_cfg->reps;
+        o.pack = pack;
         return run_one(&o);
     }
 
@@ -866,7 +875,7 @@ int main(int argc, char **argv) {
         res = (meas *)calloc((size_t)nmax, sizeof(meas));
         if (!res) return 1;
         base.reps = reps ? reps : quick ? 1 : 3, base.warmup = warmup, base.min_ms = min_ms;
-        base.peak = peak;
+        base.peak = peak, base.pack = pack;
         print_header(" --scaling", peak);
         for (t = 0; t < nthreads; t++)
             for (v = 0; v < nvariants; v++)
@@ -955,7 +964,7 @@ int main(int argc, char **argv) {
                     meas *q = &res[nm];
                     one_opts base;
                     base.reps = reps ? reps : quick ? cfgs[i]->quick_reps : cfgs[i]->reps;
-                    base.warmup = warmup, base.min_ms = min_ms, base.peak = peak;
+                    base.warmup = warmup, base.min_ms = min_ms, base.peak = peak, base.pack = pack;
                     q->cfg = cfgs[i], q->variant = variants[v], q->train = modes[md];
                     q->threads = threads[t], q->frames = cfgs[i]->frames;
                     if (run_child(q, &base)) {

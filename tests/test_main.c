@@ -119,6 +119,7 @@ static const tsft_case tests[] = {
     {"matmul.batched", test_matmul_batched},
     {"matmul.work", test_matmul_work},
     {"matmul.small_batch", test_matmul_small_batch},
+    {"matmul.packed_b", test_matmul_packed_b},
     {"matmul.simd_vs_portable", test_matmul_simd_vs_portable},
     /* the model and its weight files (test_model.c) */
     {"model.golden_space_base", test_model_golden_space_base},
@@ -246,6 +247,7 @@ static const tsft_case tests[] = {
     {"train.recompute", test_train_recompute},
     {"train.head_rows", test_train_head_rows},
     {"train.fused_sgd", test_train_fused_sgd},
+    {"train.packed_weights", test_train_packed_weights},
     {"train.lr_schedules", test_train_lr_schedules},
     {"train.checkpoint_resume", test_train_checkpoint_resume},
     {"train.checkpoint_model_file", test_train_checkpoint_model_file},

@@ -369,6 +369,84 @@ done:
     return;
 }
 
+/* op(B) packed ahead (tsf_matmul_pack_b, tsf_matmul_desc.packed_b): the same bits as packing
+   it in the product, for both layouts of B, a padded ldb, K and N across their blocks (and not
+   whole panels), few and many rows, bias, accumulate, with and without a work space, on 1-3
+   threads. The packed buffer is allocated to its exact size (tsf_matmul_packed_b_floats), so
+   a write or read past it shows under AddressSanitizer. That the product reads it at all: the
+   panels of another B give that B's product. A batch ignores packed_b. */
+static void test_matmul_packed_b(void) {
+    static const int sizes[][3] = {/* M, N, K */
+                                   {300, 600, 300}, {1030, 520, 40}, {40, 700, 70},
+                                   {13, 257, 9},    {97, 530, 513},  {5, 17, 260},
+                                   {64, 16, 70},    {1, 1, 1},       {200, 33, 256}};
+    tsf_rng r;
+    int s, ta, tb, acc, k, work, nt = 1;
+#if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
+    int saved = omp_get_max_threads();
+    nt = 3;
+#endif
+    tsf_rng_seed(&r, 2027);
+    for (s = 0; s < (int)(sizeof sizes / sizeof sizes[0]); s++)
+        for (ta = 0; ta < 2; ta++)
+            for (tb = 0; tb < 2; tb++)
+                for (acc = 0; acc < 2; acc++) {
+                    mm_case mc;
+                    int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+                    size_t np = tsf_matmul_packed_b_floats(N, K);
+                    float *packed = tsft_alloc(np), *ref, *C, *B2;
+                    mm_desc(&mc.d, M, N, K, ta, tb, acc);
+                    if (s % 2) mc.d.ldb = (tb ? K : N) + 7;
+                    mm_setup(&mc, &r);
+                    if (!acc) mc.d.bias = rnd_normal(&r, (size_t)N, 1.0f);
+                    CHECK(np >= (size_t)N * K && np < (size_t)(N + 64) * K);
+                    ref = mm_run(&mc, NULL);
+                    tsf_matmul_pack_b(packed, &mc.d);
+                    mc.d.packed_b = packed;
+                    for (work = 0; work < 2; work++)
+                        for (k = 0; k < nt; k++) {
+#if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
+                            omp_set_num_threads(k + 1);
+#endif
+                            mc.d.work_floats = work ? tsf_matmul_work_floats(3) : 0;
+                            mc.d.work = work ? tsft_alloc(mc.d.work_floats) : NULL;
+                            C = mm_run(&mc, NULL);
+                            if (!CHECK(same_bits(C, ref, mc.nc)))
+                                printf("    M=%d N=%d K=%d ta=%d tb=%d acc=%d work %d, %d "
+                                       "threads: packed B, not the bits of the product\n",
+                                       M, N, K, ta, tb, acc, work, k + 1);
+                        }
+                    /* the panels of another B: that B's product (except where C has at most
+                       16 columns and B is transposed: the dot kernel reads B in place) */
+                    if (!(tb && !ta && N <= 16)) {
+                        B2 = rnd_normal(&r, mc.nb, 1.0f);
+                        mc.d.B = B2, mc.d.packed_b = NULL;
+                        ref = mm_run(&mc, NULL);
+                        tsf_matmul_pack_b(packed, &mc.d);
+                        mc.d.B = mc.B, mc.d.packed_b = packed;
+                        CHECK(same_bits(mm_run(&mc, NULL), ref, mc.nc));
+                    }
+                    tsft_free_all();
+                    if (tsft_st()->failed_checks > 8) goto done;
+                }
+    { /* a batch: packed_b ignored (its contents would make every item wrong) */
+        mm_case mc;
+        float *ref, *junk;
+        mm_batched_case(&mc, 1, 40, 300, 30, 0, 1, 0, 2, 3);
+        mm_setup(&mc, &r);
+        ref = mm_run(&mc, NULL);
+        junk = tsft_alloc(tsf_matmul_packed_b_floats(300, 30));
+        mc.d.packed_b = junk;
+        CHECK(same_bits(mm_run(&mc, NULL), ref, mc.nc));
+        tsft_free_all();
+    }
+done:
+#if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
+    omp_set_num_threads(saved);
+#endif
+    return;
+}
+
 /* With a work space (tsf_matmul_desc.work) the driver packs a row group's panels of op(A)
    once for all the column blocks of C: the same bits as without it, for products of several
    column blocks (N > TSF_MM_NC), with K blocking, more rows than TSF_MM_MC, few rows (B in

@@ -1183,6 +1183,96 @@ static void test_train_fused_sgd(void) {
         }
 }
 
+/* tsf_model_pack_weights: for every scheme, with fused SGD (and recompute) or not, a model
+   with its matrices packed gives the bits of one without: logits, then 3 training steps
+   (losses, gradient norms, weights, momentum; the steps make the packed copy stale and the
+   next forward pass packs again), then logits after tsf_model_init_params. The packed copy
+   is what the forward pass reads: a weight written by hand changes nothing until
+   tsf_model_pack_weights packs again (in place). tsf_model_unpack_weights drops it. */
+static void test_train_packed_weights(void) {
+    int a, fused;
+    for (a = 0; a < TSF_NUM_ATTENTION; a++)
+        for (fused = 0; fused < 2; fused++) {
+            tsf_config cfg = tt_cfg(a, 8, 4, 2, 12, 3, 2, 3);
+            tsf_model ref, pk;
+            tsf_rng r;
+            tsf_sgd o = tsf_sgd_default();
+            int B = 2, T = 3, H = 8, W = 12, *labels = tt_labels(B), step;
+            size_t nx = (size_t)B * 3 * T * H * W, nl = (size_t)B * cfg.classes;
+            float *x = tsft_alloc(nx), *l1 = tsft_alloc(nl), *l2 = tsft_alloc(nl), *mem;
+            float loss1, loss2, n1, n2;
+            memset(&ref, 0, sizeof ref), memset(&pk, 0, sizeof pk);
+            tsf_rng_seed(&r, 171 + (unsigned long long)a);
+            cfg.fused_sgd = cfg.recompute = fused;
+            if (!CHECK_EQ_INT(tsf_model_init(&ref, &cfg, B, 9), TSF_OK) ||
+                !CHECK_EQ_INT(tsf_model_init(&pk, &cfg, B, 9), TSF_OK))
+                goto next;
+            tt_perturb(&ref, 65, 0.1f), tt_perturb(&pk, 65, 0.1f);
+            CHECK_EQ_INT(tsf_model_pack_weights(NULL), TSF_ERR_ARG);
+            if (!CHECK_EQ_INT(tsf_model_pack_weights(&pk), TSF_OK)) goto next;
+            CHECK(pk.packed_floats > 0 && pk.packed.qkv_w && pk.packed.fc2_w && pk.packed.head_w);
+            CHECK(!pk.packed.qkv_b && !pk.packed.ln1_w && !pk.packed.patch_w);
+            CHECK(!pk.packed.t_qkv_w == !ref.params.t_qkv_w);
+            CHECK(!pk.packed.l_fc_w == !ref.params.l_fc_w &&
+                  !pk.packed.w_fc_w == !ref.params.w_fc_w);
+            tt_batch(&r, x, nx, labels, B, cfg.classes);
+            CHECK_EQ_INT(tsf_model_forward(&ref, x, B, T, H, W, l1), TSF_OK);
+            CHECK_EQ_INT(tsf_model_forward(&pk, x, B, T, H, W, l2), TSF_OK);
+            if (!CHECK(same_bits(l1, l2, nl))) printf("    scheme %d: logits differ\n", a);
+            /* training: the packed copy goes stale at each update and is packed again */
+            if (!CHECK_EQ_INT(tsf_model_train_init(&ref), TSF_OK) ||
+                !CHECK_EQ_INT(tsf_model_train_init(&pk), TSF_OK))
+                goto next;
+            ref.drop_path = pk.drop_path = 0.2f;
+            for (step = 0; step < 3; step++) {
+                tt_batch(&r, x, nx, labels, B, cfg.classes);
+                tsf_model_zero_grad(&ref), tsf_model_zero_grad(&pk);
+                CHECK_EQ_INT(tsf_model_loss(&ref, x, labels, B, T, H, W, 1, &loss1), TSF_OK);
+                CHECK_EQ_INT(tsf_model_loss(&pk, x, labels, B, T, H, W, 1, &loss2), TSF_OK);
+                CHECK(!pk.packed_stale);
+                if (fused) {
+                    CHECK_EQ_INT(tsf_model_backward_sgd(&ref, &o, 0.05f, &n1), TSF_OK);
+                    CHECK_EQ_INT(tsf_model_backward_sgd(&pk, &o, 0.05f, &n2), TSF_OK);
+                } else {
+                    CHECK_EQ_INT(tsf_model_backward(&ref, NULL), TSF_OK);
+                    CHECK_EQ_INT(tsf_model_backward(&pk, NULL), TSF_OK);
+                    CHECK_EQ_INT(tsf_sgd_step(&ref, &o, 0.05f, 1, &n1), TSF_OK);
+                    CHECK_EQ_INT(tsf_sgd_step(&pk, &o, 0.05f, 1, &n2), TSF_OK);
+                }
+                CHECK(pk.packed_stale);
+                if (!CHECK(loss1 == loss2 && n1 == n2 && tt_same_state(&ref, &pk)))
+                    printf("    scheme %d, fused %d, step %d: not the bits of the unpacked model\n",
+                           a, fused, step);
+            }
+            CHECK_EQ_INT(tsf_model_forward(&ref, x, B, T, H, W, l1), TSF_OK);
+            CHECK_EQ_INT(tsf_model_forward(&pk, x, B, T, H, W, l2), TSF_OK);
+            CHECK(same_bits(l1, l2, nl) && !pk.packed_stale);
+            /* a weight written by hand: seen once packed again, in place */
+            ref.params.qkv_w[5] += 0.5f, pk.params.qkv_w[5] += 0.5f;
+            CHECK_EQ_INT(tsf_model_forward(&ref, x, B, T, H, W, l1), TSF_OK);
+            CHECK_EQ_INT(tsf_model_forward(&pk, x, B, T, H, W, l2), TSF_OK);
+            CHECK(!same_bits(l1, l2, nl)); /* the old copy: stale, as documented */
+            mem = pk.packed_memory;
+            CHECK_EQ_INT(tsf_model_pack_weights(&pk), TSF_OK);
+            CHECK(pk.packed_memory == mem);
+            CHECK_EQ_INT(tsf_model_forward(&pk, x, B, T, H, W, l2), TSF_OK);
+            CHECK(same_bits(l1, l2, nl));
+            /* drawn again */
+            tsf_model_init_params(&ref, 3), tsf_model_init_params(&pk, 3);
+            CHECK_EQ_INT(tsf_model_forward(&ref, x, B, T, H, W, l1), TSF_OK);
+            CHECK_EQ_INT(tsf_model_forward(&pk, x, B, T, H, W, l2), TSF_OK);
+            CHECK(same_bits(l1, l2, nl));
+            tsf_model_unpack_weights(&pk);
+            CHECK(!pk.packed_memory && !pk.packed.qkv_w && pk.packed_floats == 0);
+            CHECK_EQ_INT(tsf_model_forward(&pk, x, B, T, H, W, l2), TSF_OK);
+            CHECK(same_bits(l1, l2, nl));
+            tsf_model_unpack_weights(&pk); /* twice: nothing */
+        next:
+            tsf_model_free(&ref);
+            tsf_model_free(&pk);
+        }
+}
+
 /* ---- learning-rate schedules ----------------------------------------------------------------- */
 
 static void test_train_lr_schedules(void) {
