@@ -53,7 +53,11 @@ RUN (from the repository root)
     /usr/bin/python3 bench/compare_ort.py [--quick] [--configs small,vitb]
         [--variants divided,joint,space] [--threads 1,2] [--reps N] [--rounds N]
         [--check-only] [--export-only] [--reexport] [--tol 1e-5] [--torch-check]
-        [--ort-spin 0|1]
+        [--ort-spin 0|1] [--pack]
+
+  --pack: the library packs its matrices once after loading (tsf_model_pack_weights), as
+  ORT packs its weights when it creates a session; without it, each product packs its
+  weight as it goes (half the memory).
 
   --quick runs the tiny config (under a minute); the default, small and vitb, takes 10 to 20
   minutes on 2 cores, plus the exports, once (ViT-B: 1 to 3 minutes and 4.4 GB of memory
@@ -169,6 +173,8 @@ def tsf_cmd(args, m, threads, out_dir=None, reps=0):
                 "--logits-out", os.path.join(out_dir, "logits_tsf.bin")]
     if reps:
         cmd += ["--time", "--reps", str(reps), "--warmup", str(args.warmup)]
+    if args.pack:
+        cmd += ["--pack"]
     return cmd, env
 
 
@@ -259,6 +265,9 @@ def main():
     ap.add_argument("--torch-check", action="store_true",
                     help="also compare compare_pytorch's model with the library (always done "
                     "when ORT does not match)")
+    ap.add_argument("--pack", action="store_true",
+                    help="the library packs its matrices once after loading "
+                    "(tsf_model_pack_weights), as ORT does")
     ap.add_argument("--check-only", action="store_true")
     ap.add_argument("--export-only", action="store_true")
     ap.add_argument("--reexport", action="store_true")
@@ -299,10 +308,12 @@ def main():
     os.makedirs(models_dir, exist_ok=True)
     print("# compare_ort: onnxruntime-node %s, node %s, torch %s, cpu %s, tolerance %g, "
           "threads %s, rounds %d, OMP_WAIT_POLICY=passive for the library, ORT intra-op "
-          "spinning %s, load average %.2f" % (
+          "spinning %s, the library's weights %s, load average %.2f" % (
               versions["ort"], versions["node"], torch.__version__ if torch else "absent",
               cpu_isa(), args.tol, ",".join(map(str, args.threads)), rounds,
-              {"0": "off", "1": "on"}.get(args.ort_spin, "ORT's default (on)"), load_average()),
+              {"0": "off", "1": "on"}.get(args.ort_spin, "ORT's default (on)"),
+              "packed once at load (--pack)" if args.pack else "packed in each product",
+              load_average()),
           flush=True)
 
     # 1. the models

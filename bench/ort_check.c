@@ -19,7 +19,9 @@
    first is the checked one), then --reps repetitions, each a loop of calls lasting at least
    --min-ms; the median per call. One JSON line on stdout: the time, the peak RSS of the
    process (VmHWM), the RSS after loading, the load average, the thread count (OpenMP's,
-   from OMP_NUM_THREADS: the driver sets it) and a hash of the logits.
+   from OMP_NUM_THREADS: the driver sets it) and a hash of the logits. With --pack the
+   model's matrices are packed once after loading (tsf_model_pack_weights, as ORT packs its
+   weights when it loads a model); the JSON's packed_mb is that copy's size.
 
    BUILD AND RUN (from the repository root; bench/compare_ort.py runs it)
 
@@ -73,7 +75,8 @@ static void usage(FILE *f) {
             "usage: ort_check --init OUT.safetensors --variant V --image S --patch P --frames T\n"
             "                 --dim D --depth L --heads NH --classes K [--seed N]\n"
             "       ort_check --run WEIGHTS.safetensors --batch B [--input-out FILE]\n"
-            "                 [--logits-out FILE] [--time [--reps N] [--warmup N] [--min-ms X]]\n");
+            "                 [--logits-out FILE] [--time [--reps N] [--warmup N] [--min-ms X]]\n"
+            "                 [--pack]\n");
 }
 
 /* --init: the bench configuration's model, with the temporal path made non-zero, saved. */
@@ -111,7 +114,7 @@ static int run_init(const char *out, const tsf_config *given, unsigned long long
 
 typedef struct run_opts {
     const char *weights, *input_out, *logits_out;
-    int batch, time, reps, warmup;
+    int batch, time, reps, warmup, pack; /* pack: tsf_model_pack_weights after loading */
     double min_ms;
 } run_opts;
 
@@ -130,6 +133,10 @@ static int run_model(const run_opts *o) {
 
     if (tsf_model_load(&m, o->weights, B, &err) != TSF_OK) {
         fprintf(stderr, "ort_check: %s\n", err.msg);
+        return 1;
+    }
+    if (o->pack && (st = tsf_model_pack_weights(&m)) != TSF_OK) {
+        fprintf(stderr, "ort_check: tsf_model_pack_weights: %s\n", tsf_status_string(st));
         return 1;
     }
     T = m.cfg.frames, S = m.cfg.image_size, K = m.cfg.classes;
@@ -184,12 +191,12 @@ static int run_model(const run_opts *o) {
            "\"heads\":%d,\"classes\":%d,\"params\":%zu,\"ms\":%.4f,\"ms_min\":%.4f,"
            "\"ms_per_clip\":%.4f,\"gflops\":%.2f,\"peak_rss_mb\":%.1f,\"rss_load_mb\":%.1f,"
            "\"reps\":%d,\"iters\":%ld,\"warmup\":%d,\"timed\":%s,\"load1\":%.2f,"
-           "\"simd\":\"%s\",\"tsf\":\"%s\",\"hash_logits\":\"%016llx\"}\n",
+           "\"simd\":\"%s\",\"tsf\":\"%s\",\"hash_logits\":\"%016llx\",\"packed_mb\":%.1f}\n",
            tsf_attention_name(m.cfg.attention), threads, wait ? wait : "unset", B, T, S, S,
            m.cfg.dim, m.cfg.depth, m.cfg.heads, K, m.num_params, ms, ms_min, ms / B,
            flops / (ms * 1e-3) * 1e-9, status_mb("VmHWM:"), rss_load, o->time ? o->reps : 0, iters,
            o->warmup, o->time ? "true" : "false", load, tsf_simd_name(), tsf_version(),
-           hash_floats(m.acts.logits, (size_t)B * K));
+           hash_floats(m.acts.logits, (size_t)B * K), (double)m.packed_floats * 4.0 / 1048576.0);
     fflush(stdout);
     free(times);
     free(x);
@@ -242,6 +249,8 @@ int main(int argc, char **argv) {
             if (!(o.min_ms >= 0.0)) return fprintf(stderr, "ort_check: bad --min-ms\n"), 2;
         } else if (!strcmp(opt, "--time")) {
             o.time = 1;
+        } else if (!strcmp(opt, "--pack")) {
+            o.pack = 1;
         } else if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) {
             usage(stdout);
             return 0;
