@@ -839,11 +839,12 @@ TSFDEF void tsf_model_free(tsf_model *m);
    weights and the head's) once, in the order the matmul kernel reads them, into a buffer of
    m->packed_floats floats (about the size of those matrices: ViT-B 325 MiB, 460 MiB with
    divided's temporal step). Forward passes then read them from there instead of packing
-   each one in every product (and every row group of it): the same logits to the bit, a few
-   percent faster (ViT-B: 2-4%). The packed copy follows the library's own changes to the
-   parameters (tsf_sgd_step, tsf_model_backward_sgd, tsf_model_init_params: the next forward
-   pass packs again). It cannot see yours: after writing m->params yourself, call this again
-   (it packs in place, no new memory) or tsf_model_unpack_weights. */
+   each one in every product (and every row group of it): the same logits to the bit, a
+   little faster (ViT-B: 1-2% at 1 thread, 1-4% at 2). The packed copy follows the
+   library's own changes to the parameters (tsf_sgd_step, tsf_model_backward_sgd,
+   tsf_model_init_params: the next forward pass packs again). It cannot see yours: after
+   writing m->params yourself, call this again (it packs in place, no new memory) or
+   tsf_model_unpack_weights. */
 TSFDEF tsf_status tsf_model_pack_weights(tsf_model *m);
 /* Drop the packed copy (tsf_model_pack_weights) and its memory. */
 TSFDEF void tsf_model_unpack_weights(tsf_model *m);
