@@ -840,8 +840,11 @@ TSFDEF void tsf_model_free(tsf_model *m);
    m->packed_floats floats (about the size of those matrices: ViT-B 325 MiB, 460 MiB with
    divided's temporal step). Forward passes then read them from there instead of packing
    each one in every product (and every row group of it): the same logits to the bit, a
-   little faster (ViT-B: 1-2% at 1 thread, 1-4% at 2). The packed copy follows the
-   library's own changes to the parameters (tsf_sgd_step, tsf_model_backward_sgd,
+   little faster (ViT-B: 1-2% at 1 thread, 1-4% at 2). The first call costs more than it
+   saves in one pass (ViT-B: 1.2-1.8 s at 1 thread, most of it the system providing the new
+   memory; packing again takes 42 ms): it pays off after some 30 to 90 passes with the same
+   weights, a server's or a long evaluation's. The packed copy follows the library's own
+   changes to the parameters (tsf_sgd_step, tsf_model_backward_sgd,
    tsf_model_init_params: the next forward pass packs again). It cannot see yours: after
    writing m->params yourself, call this again (it packs in place, no new memory) or
    tsf_model_unpack_weights. */
