@@ -3287,6 +3287,20 @@ static void tsf__tokens_forward(float *x0, const float *patches, const tsf_param
         }
 }
 
+/* The runs of a step's sequences of equal length: from sequence *q, the run's sequences
+   (*count) and rows each (*len); *q moves past it. Returns 0 when none is left. The
+   attention kernel is called once a run: once a step, unless the grid cuts into windows or
+   parity classes of different sizes. */
+static int tsf__next_run(const tsf__shape *s, int k, int main_step, long *q, long *count,
+                         long *len) {
+    long n = tsf__seqs(s, k), G = n / s->B, e = *q + 1;
+    if (*q >= n) return 0;
+    *len = tsf__seq_rows(s, k, (int)(*q % G), main_step);
+    while (e < n && tsf__seq_rows(s, k, (int)(e % G), main_step) == *len) e++;
+    *count = e - *q, *q = e;
+    return 1;
+}
+
 /* The steps' gathers and residuals (docs/model.md section 4): sequences are gathered from
    the token rows x // (B, 1+N*T, D) into a step's buffer, clip after clip, and their results
    added back where the tokens came from. Row of member m of sequence g of clip b: */
@@ -3295,43 +3309,69 @@ static size_t tsf__token_row(const tsf__shape *s, int k, int b, int g, int m) {
            (size_t)tsf__seq_token(k, g, m, s->T, s->Hp, s->Wp);
 }
 
+/* Sequence q (clip q / G, group q % G of grouping k), its len members: seq // (len, D) = their
+   token rows of x (gather), or out's token rows = base's + seq's (scatter; out may be base).
+   Sequences own disjoint token rows, so the steps below run them in parallel, run by run
+   (tsf__next_run: sequence q of a run starting at sequence q0 and row r of the step's buffer
+   starts at row r + (q - q0) * len), each row written once, with the same bits for any
+   thread count. */
+static void tsf__seq_gather(float *seq, const float *x, const tsf__shape *s, int k, long q,
+                            long len, int D) {
+    int G = tsf__seq_count(k, s->T, s->Hp, s->Wp), m;
+    for (m = 0; m < len; m++)
+        memcpy(seq + (size_t)m * D, x + tsf__token_row(s, k, (int)(q / G), (int)(q % G), m) * D,
+               (size_t)D * sizeof(float));
+}
+static void tsf__seq_scatter(float *out, const float *base, const float *seq, const tsf__shape *s,
+                             int k, long q, long len, int D) {
+    int G = tsf__seq_count(k, s->T, s->Hp, s->Wp), m;
+    for (m = 0; m < len; m++) {
+        size_t r = tsf__token_row(s, k, (int)(q / G), (int)(q % G), m) * D;
+        tsf__add_or_mul_n(out + r, base + r, seq + (size_t)m * D, (size_t)D, 1);
+    }
+}
+
 /* A side step's sequences // (Rt, D): the patch tokens of x, grouped by k (no cls). */
 static void tsf__side_gather_forward(float *seqs, const float *x, const tsf__shape *s, int k,
                                      int D) {
-    int b, g, m, len, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
-    for (b = 0; b < s->B; b++)
-        for (g = 0; g < G; g++)
-            for (len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len; m++, seqs += D)
-                memcpy(seqs, x + tsf__token_row(s, k, b, g, m) * D, (size_t)D * sizeof(float));
+    long q = 0, count, len, r = 0, e; /* r: rows of seqs before the run */
+    for (; tsf__next_run(s, k, 0, &q, &count, &len); r += count * len) {
+        TSF__OMP_FOR((double)count * len * D > TSF__PAR_WORK)
+        for (e = 0; e < count; e++)
+            tsf__seq_gather(seqs + (size_t)(r + e * len) * D, x, s, k, q - count + e, len, D);
+    }
 }
 
 /* A side step's residual: U = x + q on the patch rows (q // (Rt, D), the step's branch in
    its sequences' order); the cls rows pass unchanged. */
 static void tsf__side_residual_forward(float *u, const float *x, const float *q,
                                        const tsf__shape *s, int k, int D) {
-    int b, g, m, len, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    long n = 0, count, len, r = 0, e, b;
     for (b = 0; b < s->B; b++) {
         size_t cls = (size_t)b * (1 + (size_t)s->N * s->T) * D;
         memcpy(u + cls, x + cls, (size_t)D * sizeof(float));
-        for (g = 0; g < G; g++)
-            for (len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len; m++, q += D) {
-                size_t r = tsf__token_row(s, k, b, g, m) * D;
-                tsf__add_or_mul_n(u + r, x + r, q, (size_t)D, 1);
-            }
+    }
+    for (; tsf__next_run(s, k, 0, &n, &count, &len); r += count * len) {
+        TSF__OMP_FOR((double)count * len * D > TSF__PAR_WORK)
+        for (e = 0; e < count; e++)
+            tsf__seq_scatter(u, x, q + (size_t)(r + e * len) * D, s, k, n - count + e, len, D);
     }
 }
 
 /* The main step's sequences // (Rs, D): [z0, its members] for every sequence of grouping
    s->main, z0 the cls row of u (which the side steps left as the block received it). */
 static void tsf__main_gather_forward(float *seqs, const float *u, const tsf__shape *s, int D) {
-    int b, g, m, len, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
-    for (b = 0; b < s->B; b++)
-        for (g = 0; g < G; g++) {
-            memcpy(seqs, u + (size_t)b * (1 + (size_t)s->N * s->T) * D, (size_t)D * sizeof(float));
-            for (seqs += D, len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len;
-                 m++, seqs += D)
-                memcpy(seqs, u + tsf__token_row(s, k, b, g, m) * D, (size_t)D * sizeof(float));
+    long q = 0, count, len, r = 0, e, G = tsf__seqs(s, s->main) / s->B; /* len: 1 + members */
+    for (; tsf__next_run(s, s->main, 1, &q, &count, &len); r += count * len) {
+        TSF__OMP_FOR((double)count * len * D > TSF__PAR_WORK)
+        for (e = 0; e < count; e++) {
+            float *seq = seqs + (size_t)(r + e * len) * D;
+            long qe = q - count + e;
+            memcpy(seq, u + (size_t)(qe / G) * (1 + (size_t)s->N * s->T) * D,
+                   (size_t)D * sizeof(float));
+            tsf__seq_gather(seq + D, u, s, s->main, qe, len - 1, D);
         }
+    }
 }
 
 /* The main step's residual: V = U + Q for patch tokens (Q // (Rs, D), the attention branch
@@ -3340,7 +3380,8 @@ static void tsf__main_gather_forward(float *seqs, const float *u, const tsf__sha
    D) holds the sequences' cls rows alone, and V // (B, D) gets the cls rows alone. */
 static void tsf__main_residual_forward(float *v, const float *u, const float *q, float *clsmean,
                                        const tsf__shape *s, int first, int D) {
-    int b, g, m, len, i, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    int b, g, i, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    long n = 0, count, len, r = 0, e;
     size_t NT = (size_t)s->N * s->T;
     float inv = 1.0f / (float)G;
     const float *row;
@@ -3352,15 +3393,14 @@ static void tsf__main_residual_forward(float *v, const float *u, const float *q,
             tsf__add_or_mul_n(o, o, row, (size_t)D, 1);
         for (i = 0; i < D; i++) o[i] *= inv;
     }
-    for (b = 0; b < s->B; b++) {
+    for (b = 0; b < s->B; b++)
         tsf__add_or_mul_n(v + b * (first ? 1 : 1 + NT) * D, u + b * (1 + NT) * D,
                           clsmean + (size_t)b * D, (size_t)D, 1);
-        for (g = 0; !first && g < G; g++)
-            for (q += D, len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len;
-                 m++, q += D) {
-                size_t r = tsf__token_row(s, k, b, g, m) * D;
-                tsf__add_or_mul_n(v + r, u + r, q, (size_t)D, 1);
-            }
+    for (; !first && tsf__next_run(s, k, 1, &n, &count, &len); r += count * len) {
+        TSF__OMP_FOR((double)count * len * D > TSF__PAR_WORK)
+        for (e = 0; e < count; e++) /* the members, past each sequence's cls row */
+            tsf__seq_scatter(v, u, q + (size_t)(r + e * len + 1) * D, s, k, n - count + e, len - 1,
+                             D);
     }
 }
 
@@ -3387,20 +3427,6 @@ static void tsf__rows_spread(float *x, size_t n, size_t stride, int D) {
 /* Rows between the cls rows the head reads in the last block's output: 1 when that block
    computed those rows alone (s->head), else R/SM. */
 static size_t tsf__head_stride(const tsf__shape *s) { return s->head ? 1 : (size_t)(s->R / s->SM); }
-
-/* The runs of a step's sequences of equal length: from sequence *q, the run's sequences
-   (*count) and rows each (*len); *q moves past it. Returns 0 when none is left. The
-   attention kernel is called once a run: once a step, unless the grid cuts into windows or
-   parity classes of different sizes. */
-static int tsf__next_run(const tsf__shape *s, int k, int main_step, long *q, long *count,
-                         long *len) {
-    long n = tsf__seqs(s, k), G = n / s->B, e = *q + 1;
-    if (*q >= n) return 0;
-    *len = tsf__seq_rows(s, k, (int)(*q % G), main_step);
-    while (e < n && tsf__seq_rows(s, k, (int)(e % G), main_step) == *len) e++;
-    *count = e - *q, *q = e;
-    return 1;
-}
 
 /* The attention of a step over grouping k: out // (rows, D) and lse (NULL: not kept) from
    qkv // (rows, 3D) of its sequences. first: only each sequence's first row (the main step's
@@ -3789,13 +3815,13 @@ static void tsf__side_residual_backward(float *dq, const float *du, const tsf__s
 /* dx patch rows += dseqs, a side step's sequences' gradient. */
 static void tsf__side_gather_backward(float *dx, const float *dseqs, const tsf__shape *s, int k,
                                       int D) {
-    int b, g, m, len, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
-    for (b = 0; b < s->B; b++)
-        for (g = 0; g < G; g++)
-            for (len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len; m++, dseqs += D) {
-                float *d = dx + tsf__token_row(s, k, b, g, m) * D;
-                tsf__add_or_mul_n(d, d, dseqs, (size_t)D, 1);
-            }
+    long q = 0, count, len, r = 0, e;
+    for (; tsf__next_run(s, k, 0, &q, &count, &len); r += count * len) {
+        TSF__OMP_FOR((double)count * len * D > TSF__PAR_WORK)
+        for (e = 0; e < count; e++)
+            tsf__seq_scatter(dx, dx, dseqs + (size_t)(r + e * len) * D, s, k, q - count + e, len,
+                             D);
+    }
 }
 
 /* The main residual's backward: dq // (Rs, D) = the gradient of the attention branch (patch
@@ -3803,32 +3829,38 @@ static void tsf__side_gather_backward(float *dx, const float *dseqs, const tsf__
    dv // (B, D) and dq // (B*G, D) hold the cls rows alone. */
 static void tsf__main_residual_backward(float *dq, const float *dv, const tsf__shape *s, int first,
                                         int D) {
-    int b, g, m, len, i, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
+    long q = 0, count, len, r = 0, e, G = tsf__seqs(s, s->main) / s->B;
     size_t NT = (size_t)s->N * s->T;
     float inv = 1.0f / (float)G;
-    for (b = 0; b < s->B; b++)
-        for (g = 0; g < G; g++) {
-            for (i = 0; i < D; i++) dq[i] = dv[b * (first ? 1 : 1 + NT) * D + i] * inv; /* mean */
-            for (dq += D, len = first ? 0 : tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len;
-                 m++, dq += D)
-                memcpy(dq, dv + tsf__token_row(s, k, b, g, m) * D, (size_t)D * sizeof(float));
+    for (; tsf__next_run(s, s->main, 1, &q, &count, &len); r += count * (first ? 1 : len)) {
+        TSF__OMP_FOR((double)count * len * D > TSF__PAR_WORK)
+        for (e = 0; e < count; e++) {
+            long qe = q - count + e;
+            float *o = dq + (size_t)(r + e * (first ? 1 : len)) * D;
+            const float *cls = dv + (size_t)(qe / G) * (first ? 1 : 1 + NT) * D;
+            int i;
+            for (i = 0; i < D; i++) o[i] = cls[i] * inv; /* the mean's */
+            if (!first) tsf__seq_gather(o + D, dv, s, s->main, qe, len - 1, D);
         }
+    }
 }
 
 /* du += the main step's sequences' gradient: each member to its token row, and every copy of
-   z0 to the cls row (z0 feeds all G sequences, so its gradient is their sum). */
+   z0 to the cls row (z0 feeds all G sequences, so its gradient is their sum, taken in
+   sequence order). */
 static void tsf__main_gather_backward(float *du, const float *dseqs, const tsf__shape *s, int D) {
-    int b, g, m, len, k = s->main, G = tsf__seq_count(k, s->T, s->Hp, s->Wp);
-    for (b = 0; b < s->B; b++)
-        for (g = 0; g < G; g++) {
-            float *d = du + (size_t)b * (1 + (size_t)s->N * s->T) * D;
-            tsf__add_or_mul_n(d, d, dseqs, (size_t)D, 1);
-            for (dseqs += D, len = tsf__seq_len(k, g, s->T, s->Hp, s->Wp), m = 0; m < len;
-                 m++, dseqs += D) {
-                d = du + tsf__token_row(s, k, b, g, m) * D;
-                tsf__add_or_mul_n(d, d, dseqs, (size_t)D, 1);
-            }
+    long q, count, len, r, e, G = tsf__seqs(s, s->main) / s->B;
+    for (q = 0, r = 0; tsf__next_run(s, s->main, 1, &q, &count, &len); r += count * len)
+        for (e = 0; e < count; e++) {
+            float *d = du + (size_t)((q - count + e) / G) * (1 + (size_t)s->N * s->T) * D;
+            tsf__add_or_mul_n(d, d, dseqs + (size_t)(r + e * len) * D, (size_t)D, 1);
         }
+    for (q = 0, r = 0; tsf__next_run(s, s->main, 1, &q, &count, &len); r += count * len) {
+        TSF__OMP_FOR((double)count * len * D > TSF__PAR_WORK)
+        for (e = 0; e < count; e++) /* the members, past each sequence's cls row */
+            tsf__seq_scatter(du, du, dseqs + (size_t)(r + e * len + 1) * D, s, s->main,
+                             q - count + e, len - 1, D);
+    }
 }
 
 /* The attention backward of a step, run by run as forward ran it (dqkv written: TSF__SET). */
