@@ -8651,6 +8651,10 @@ TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *
       block's B block runs against them. Step 1 packs them again for each column block,
       which cost 9-12% of a ViT-B layer's time (A's rows come from the L3 cache, transposed).
       Each element's sum runs over the same slices of K in the same order either way.
+   5. With op(B) packed already (tsf_matmul_desc.packed_b, made by tsf_matmul_pack_b: the
+      model's weights after tsf_model_pack_weights), step 2 packs no B: its blocks lie one
+      after another in that buffer, and a block's lines are asked for all at once before
+      its first row panel (they come from memory). The same bits.
    ========================================================================================== */
 
 /* A micro-kernel computes one MR x NR tile of C (only its first `rows` rows and `cols`
