@@ -9318,7 +9318,9 @@ static void tsf__matmul_block(const tsf_matmul_desc *d, const tsf__ukernel *uk, 
         bb = d->packed_b + (size_t)p0 * ((d->N + nr - 1) / nr * nr) + (size_t)j0 * kc;
         /* The block comes from memory (packed weights are large), with the first row panel.
            Its lines are asked for all at once: with the kernel's loads alone, which wait for
-           them in turn, ViT-B's forward pass was 3-5% slower (tsf_model_pack_weights). */
+           them in turn, ViT-B's forward pass was 2-5% slower at 1 thread and 4-7% at 2
+           (tsf_model_pack_weights). Asking for the next block's lines a few at a time during
+           this one's row panels instead gained nothing (0.99-1.03). */
         for (q = 0; q < (size_t)kc * ncp; q += 16) TSF__PREFETCH(bb + q);
     }
     bpack = bb ? bb : pk->b;
