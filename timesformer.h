@@ -3303,10 +3303,13 @@ static int tsf__next_run(const tsf__shape *s, int k, int main_step, long *q, lon
 
 /* The steps' gathers and residuals (docs/model.md section 4): sequences are gathered from
    the token rows x // (B, 1+N*T, D) into a step's buffer, clip after clip, and their results
-   added back where the tokens came from. Row of member m of sequence g of clip b: */
+   added back where the tokens came from. Row of clip b's cls token, and of member m of its
+   sequence g: */
+static size_t tsf__cls_row(const tsf__shape *s, long b) {
+    return (size_t)b * (1 + (size_t)s->N * s->T);
+}
 static size_t tsf__token_row(const tsf__shape *s, int k, int b, int g, int m) {
-    return (size_t)b * (1 + (size_t)s->N * s->T) + 1 +
-           (size_t)tsf__seq_token(k, g, m, s->T, s->Hp, s->Wp);
+    return tsf__cls_row(s, b) + 1 + (size_t)tsf__seq_token(k, g, m, s->T, s->Hp, s->Wp);
 }
 
 /* Sequence q (clip q / G, group q % G of grouping k), its len members: seq // (len, D) = their
@@ -3348,7 +3351,7 @@ static void tsf__side_residual_forward(float *u, const float *x, const float *q,
                                        const tsf__shape *s, int k, int D) {
     long n = 0, count, len, r = 0, e, b;
     for (b = 0; b < s->B; b++) {
-        size_t cls = (size_t)b * (1 + (size_t)s->N * s->T) * D;
+        size_t cls = tsf__cls_row(s, b) * D;
         memcpy(u + cls, x + cls, (size_t)D * sizeof(float));
     }
     for (; tsf__next_run(s, k, 0, &n, &count, &len); r += count * len) {
@@ -3367,8 +3370,7 @@ static void tsf__main_gather_forward(float *seqs, const float *u, const tsf__sha
         for (e = 0; e < count; e++) {
             float *seq = seqs + (size_t)(r + e * len) * D;
             long qe = q - count + e;
-            memcpy(seq, u + (size_t)(qe / G) * (1 + (size_t)s->N * s->T) * D,
-                   (size_t)D * sizeof(float));
+            memcpy(seq, u + tsf__cls_row(s, qe / G) * D, (size_t)D * sizeof(float));
             tsf__seq_gather(seq + D, u, s, s->main, qe, len - 1, D);
         }
     }
@@ -3852,7 +3854,7 @@ static void tsf__main_gather_backward(float *du, const float *dseqs, const tsf__
     long q, count, len, r, e, G = tsf__seqs(s, s->main) / s->B;
     for (q = 0, r = 0; tsf__next_run(s, s->main, 1, &q, &count, &len); r += count * len)
         for (e = 0; e < count; e++) {
-            float *d = du + (size_t)((q - count + e) / G) * (1 + (size_t)s->N * s->T) * D;
+            float *d = du + tsf__cls_row(s, (q - count + e) / G) * D;
             tsf__add_or_mul_n(d, d, dseqs + (size_t)(r + e * len) * D, (size_t)D, 1);
         }
     for (q = 0, r = 0; tsf__next_run(s, s->main, 1, &q, &count, &len); r += count * len) {
