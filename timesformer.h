@@ -809,10 +809,10 @@ TSFDEF const char *tsf_pos_embed_name(int pos_embed);
 TSFDEF int tsf_pos_embed_parse(const char *name);
 /* Number of parameters of a (resolved) config. */
 TSFDEF size_t tsf_config_num_params(const tsf_config *cfg);
-/* Multiply-adds of one forward pass of one clip of T frames of H x W (0s: the config's own),
-   counted as the paper counts FLOPs (every matrix product, one FLOP a multiply-add;
-   docs/model.md section 8), for every token of every block (the library skips the last
-   block's rows that the head does not read: see tsf__block_forward). */
+/* Multiply-adds of one forward pass of a (resolved) config for one clip of T frames of H x W
+   (0s: the config's own), counted as the paper counts FLOPs (every matrix product, one FLOP
+   a multiply-add; docs/model.md section 8), for every token of every block (the library
+   skips the last block's rows that the head does not read: see tsf__block_forward). */
 TSFDEF double tsf_config_flops(const tsf_config *cfg, int T, int H, int W);
 /* Bytes of parameters (one buffer) and of activations for an inference forward pass of B
    clips of T frames of H x W (0s: the config's own; one block's activations, reused by every
@@ -4623,8 +4623,9 @@ static tsf_status tsf__model_create(tsf_model *m, const tsf_config *cfg, int B) 
     double s[TSF_NUM_PARAMS];
     tsf_status st;
     int k;
-    if (!m || !cfg || B < 0) return TSF_ERR_ARG;
-    memset(m, 0, sizeof *m);
+    if (!m) return TSF_ERR_ARG;
+    memset(m, 0, sizeof *m); /* first: after any failure tsf_model_free(m) is safe */
+    if (!cfg || B < 0) return TSF_ERR_ARG;
     m->cfg = *cfg;
     st = tsf_config_resolve(&m->cfg);
     if (st != TSF_OK) return st;
@@ -6624,8 +6625,8 @@ static int tsf__pickle_run(tsf__pickle *P) {
             if ((y = tsf__pv_pop(P)) < 0 || (x = tsf__pv_pop(P)) < 0) return 0;
             if (!tsf__pv_push(P, tsf__pv_call(P, x, y))) return 0;
             break;
-        case 0x81: /* NEWOBJ: cls.__new__(cls, *args) */
-            if ((y = tsf__pv_pop(P)) < 0 || (x = tsf__pv_pop(P)) < 0) return 0;
+        case 0x81: /* NEWOBJ: cls.__new__(cls, *args); the args are dropped */
+            if (tsf__pv_pop(P) < 0 || (x = tsf__pv_pop(P)) < 0) return 0;
             if (!tsf__pv_push(P, tsf__pv_call(P, x, -1))) return 0;
             break;
         case 0x92: /* NEWOBJ_EX: cls, args, kwargs */
@@ -7045,8 +7046,9 @@ static int tsf__replaceable(const char *path) {
 #endif
 }
 
-/* Read a small text file (a config.json) into a NUL-terminated buffer; err (may be NULL)
-   names the file and the reason on failure. */
+/* Read a small text file (a config.json) into a NUL-terminated buffer *out; err (may be
+   NULL) names the file and the reason on failure. A failure leaves nothing allocated, and
+   *out NULL or as it was (callers free a non-NULL *out: never a freed one). */
 static tsf_status tsf__read_text(const char *path, char **out, size_t *len, void *ctx,
                                  tsf_error *err) {
     FILE *f = tsf__open_file(path, err);
@@ -7063,8 +7065,8 @@ static tsf_status tsf__read_text(const char *path, char **out, size_t *len, void
         return TSF_ERR_ALLOC;
     }
     if (fread(*out, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        TSF_FREE(*out, ctx);
+        fclose(f); /* shorter than its size said (it shrank, a read error, a sysfs file) */
+        TSF_FREE(*out, ctx), *out = NULL;
         return tsf__seterr(err, path, ": cannot read", ""), TSF_ERR_IO;
     }
     fclose(f);

@@ -9,7 +9,9 @@
                        count here; LeakSanitizer in the ASan build).
      fail.io_*         checkpoint and model writes that fail part-way (RLIMIT_FSIZE at many
                        byte offsets, a device as the target): TSF_ERR_IO with a message, the
-   previous file byte-identical and loadable, no temporary file left behind. fail.nonfinite_*
+   previous file byte-identical and loadable, no temporary file left behind; reads that come up
+   short (every fread of a Hugging Face folder's load in turn, a config): an error with a
+   message, nothing freed twice, nothing leaked. fail.nonfinite_*
    tsf_check_finite and tsf_model_check_finite; a training run whose input or learning rate turns
    the loss NaN stops, and its last checkpoint loads with the state it had.
 
@@ -44,6 +46,24 @@ static void fa_free(void *p) {
     fa.live--;
     free(p);
 }
+
+/* ---- reads that come up short on request ----------------------------------------------------- */
+/* The k-th fread call reads one element less than asked, as when a file shrank after its size
+   was taken, or a read failed (test-only state, as fa's). */
+static struct {
+    long calls;    /* fread calls so far                                       */
+    long short_at; /* the call that comes up short (1-based); <= 0: none       */
+    int cut;       /* the cut was made                                          */
+} sr;
+
+static size_t sr_fread(void *p, size_t size, size_t n, FILE *f) {
+    if (++sr.calls == sr.short_at && n > 0) {
+        sr.cut = 1;
+        return fread(p, size, n - 1, f);
+    }
+    return fread(p, size, n, f);
+}
+#define fread(p, size, n, f) sr_fread(p, size, n, f)
 
 #define TSF_MALLOC(sz, ctx) ((void)(ctx), fa_malloc(sz))
 #define TSF_FREE(p, ctx) ((void)(ctx), fa_free(p))
@@ -595,6 +615,70 @@ done:
     tsf_model_free(&m), tsf_model_free(&r);
 }
 
+/* Reads cut short: a Hugging Face folder (config.json, preprocessor_config.json, the weights)
+   loaded with the k-th fread short, for every k, fails with a message, or loads the very model
+   of a whole read (a probe of the format's first bytes may come up short); either way it frees
+   what it took, each block once, and leaves the model releasable. A config.json read short by
+   tsf_config_load too. (A sysfs file is one in the wild: its size says 4096, its read less.) */
+static void test_fail_io_short_reads(void) {
+    static const char pre[] = "{\"size\": {\"shortest_edge\": 10}, \"crop_size\": 8}";
+    char dir[256], p[512];
+    tsf_model m;
+    tsf_config cfg;
+    tsf_error err;
+    tsf_status st;
+    unsigned long long want = 14695981039346656037ull, got;
+    long k, live;
+    int bad = 0;
+    tf_path(dir, sizeof dir, "short_reads");
+    memset(&m, 0, sizeof m);
+    fa.fail_at = 0, sr.short_at = 0;
+    if (!CHECK(fa_setup(dir))) goto done;
+    snprintf(p, sizeof p, "%s/hf/preprocessor_config.json", dir);
+    if (!CHECK(tf_write(p, pre, strlen(pre)))) goto done;
+    snprintf(p, sizeof p, "%s/hf", dir);
+    live = fa.live;
+    if (!CHECK_EQ_INT(tsf_model_load(&m, p, 1, &err), TSF_OK)) goto done;
+    CHECK(m.cfg.short_side == 10 && m.cfg.crop_size == 8);
+    tf_hash_model(&want, &m);
+    tsf_model_free(&m);
+    for (k = 1; k < 1000; k++) {
+        sr.calls = 0, sr.short_at = k, sr.cut = 0;
+        memset(&err, 0, sizeof err);
+        st = tsf_model_load(&m, p, 1, &err);
+        sr.short_at = 0;
+        if (!sr.cut) break; /* k is past the last read */
+        got = 14695981039346656037ull;
+        if (st == TSF_OK) tf_hash_model(&got, &m);
+        if (st == TSF_OK ? got != want : !err.msg[0]) {
+            if (bad++ < 4)
+                printf("    read %ld cut short: %s, \"%s\"%s\n", k, tsf_status_string(st), err.msg,
+                       st == TSF_OK ? " (another model)" : "");
+        }
+        tsf_model_free(&m);
+        if (fa.live != live && bad++ < 4) printf("    read %ld cut short: memory leaked\n", k);
+    }
+    tsf_model_free(&m);
+    CHECK_EQ_INT(bad, 0);
+    CHECK(k > 3); /* config.json, preprocessor_config.json, the weights */
+    CHECK_EQ_INT(fa.live, live);
+    printf("    %ld loads, each with one read cut short\n", k - 1);
+    /* tsf_config_load */
+    snprintf(p, sizeof p, "%s/hf/config.json", dir);
+    sr.calls = 0, sr.short_at = 1, sr.cut = 0;
+    memset(&cfg, 0, sizeof cfg), memset(&err, 0, sizeof err);
+    CHECK_EQ_INT(tsf_config_load(&cfg, p, &err), TSF_ERR_IO);
+    sr.short_at = 0;
+    CHECK(sr.cut);
+    CHECK(strstr(err.msg, "config.json: cannot read") != NULL);
+    CHECK_EQ_INT(fa.live, live);
+done:
+    sr.short_at = 0;
+    snprintf(p, sizeof p, "%s/hf/preprocessor_config.json", dir);
+    unlink(p);
+    fa_teardown(dir);
+}
+
 /* ---- NaN and infinity ---------------------------------------------------------------------------
  */
 static void test_fail_nonfinite_check(void) {
@@ -723,6 +807,7 @@ static const tsft_case tests[] = {
     {"fail.alloc_space", test_fail_alloc_space},
     {"fail.io_short_writes", test_fail_io_short_writes},
     {"fail.io_full_device", test_fail_io_full_device},
+    {"fail.io_short_reads", test_fail_io_short_reads},
     {"fail.nonfinite_check", test_fail_nonfinite_check},
     {"fail.nonfinite_model", test_fail_nonfinite_model},
     {"fail.nonfinite_run_input", test_fail_nonfinite_run_input},

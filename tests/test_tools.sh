@@ -193,6 +193,11 @@ if [ "$HAVE_STB" = 1 ]; then
     err "error: --crop without --size" "--crop needs --size" 'frames2clip --crop -o x.clip fr'
     err "error: too many --frames" "--frames 20, but only 12 images were found" 'frames2clip --frames 20 -o x.clip fr'
     err "error: bad number" "--size needs an integer from 1 to 16384, got \"abc\"" 'frames2clip --size abc -o x.clip fr'
+    # options after the inputs: the images already listed are freed (a leak under ASan)
+    err "error: bad number after the inputs" "--size needs an integer from 1 to 16384, got \"abc\"" \
+        'frames2clip -o x.clip fr --size abc'
+    err "error: unknown option after the inputs" "unknown option --bogus" 'frames2clip -o x.clip fr --bogus'
+    ok "--help after the inputs" 'frames2clip fr --help'
     err "error: unwritable output" "nodir/x.clip.part: cannot write" 'frames2clip -o nodir/x.clip fr'
     # contact sheets
     out "clip2png sheet: 4 columns" "sheet.png: 12 of 12 frames in a 4 x 3 grid, 138 x 80 pixels" \

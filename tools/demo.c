@@ -305,7 +305,8 @@ static void render_set(clipset *s) {
 }
 
 /* Clips idx[0..n) of the set as model input x // (n, 3, T, S, S), normalised with the model's
-   mean and std, and their labels. buf: n clip_bytes() of scratch. */
+   mean and std, and their labels. buf: n clip_bytes() of scratch (NULL for a set kept in
+   s->u8: the test set). */
 static void clips_input(float *x, int *labels, const clipset *s, const int *idx, int n,
                         unsigned char *buf, const tsf_config *cfg) {
     size_t plane = (size_t)s->S * s->S, cb = clip_bytes(s);
@@ -937,6 +938,7 @@ int main(int argc, char **argv) {
     ppm_path = tt_join(o.out, "clips.ppm");
     if (!(csv = fopen(csv_path, "w"))) {
         tt_error("cannot write %s: %s", csv_path, strerror(errno));
+        free(csv_path), free(svg_path), free(ppm_path);
         return 1;
     }
     fprintf(csv, "variant,step,epoch,loss,train_acc,test_loss,test_acc,motion_acc,direction_acc,"

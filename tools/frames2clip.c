@@ -118,55 +118,54 @@ int main(int argc, char **argv) {
     int handled;
     tt_list files = {NULL, 0, 0};
     const char *out = NULL;
-    int i, ninputs = 0, ok;
+    int i, ninputs = 0, ok = 0;
     tt_prog = "frames2clip";
     memset(&o, 0, sizeof o);
     o.every = 1, o.label = -1;
-    for (i = 1; i < argc; i++) {
+    for (i = 1; i < argc; i++) { /* options may follow inputs: files is freed at done */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage();
-            return 0;
+            ok = 1;
+            goto done;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!v) return tt_error("%s needs a file name", a), 1;
+            if (!v) {
+                tt_error("%s needs a file name", a);
+                goto done;
+            }
             out = v, i++;
         } else if ((handled = tt_convert_option(a, v, &o, &i)) != 0) {
-            if (handled < 0) return 1;
+            if (handled < 0) goto done;
         } else if (!strcmp(a, "--label")) {
-            if (!tt_int(a, v, -1, 0x7FFFFFFF, &o.label)) return 1;
+            if (!tt_int(a, v, -1, 0x7FFFFFFF, &o.label)) goto done;
             i++;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             tt_quiet = 1;
         } else if (a[0] == '-' && a[1]) {
             tt_error("unknown option %s", a);
             usage();
-            return 1;
+            goto done;
         } else {
             ninputs++;
-            if (!add_input(a, &files)) {
-                tt_list_free(&files);
-                return 1;
-            }
+            if (!add_input(a, &files)) goto done;
         }
     }
     if (!out || ninputs == 0) {
         tt_error(!out ? "no output file (-o OUT.clip)" : "no input images");
         usage();
-        tt_list_free(&files);
-        return 1;
+        goto done;
     }
     if (o.crop && !o.size) {
         tt_error("--crop needs --size");
-        tt_list_free(&files);
-        return 1;
+        goto done;
     }
     if (files.n > TSF_CLIP_MAX_FRAMES * (long)o.every && !o.frames) {
         tt_error("%d images: more than the %d frames a clip holds (use --every or --frames)",
                  files.n, TSF_CLIP_MAX_FRAMES);
-        tt_list_free(&files);
-        return 1;
+        goto done;
     }
     ok = tt_convert_frames(files.v, files.n, &o, out);
+done:
     tt_list_free(&files);
     return ok ? 0 : 1;
 }
