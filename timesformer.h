@@ -833,7 +833,8 @@ TSFDEF tsf_status tsf_model_init(tsf_model *m, const tsf_config *cfg, int B,
                                  unsigned long long seed);
 /* Make room for a forward pass of B clips of T frames of H x W (reallocates only to grow). */
 TSFDEF tsf_status tsf_model_reserve(tsf_model *m, int B, int T, int H, int W);
-/* Release the model's buffers. The struct can be reused. */
+/* Release the model's buffers. The struct can be reused. Safe after any failure of
+   tsf_model_init or the tsf_model_load functions: they leave the model empty. */
 TSFDEF void tsf_model_free(tsf_model *m);
 /* Pack the matrices that forward passes multiply by (the blocks' qkv, proj, fc, fc1 and fc2
    weights and the head's) once, in the order the matmul kernel reads them, into a buffer of
@@ -6995,8 +6996,9 @@ static tsf_status tsf__load_source(tsf_model *m, const tsf__source *src, const t
 TSFDEF tsf_status tsf_model_load_memory(tsf_model *m, const void *data, size_t size,
                                         const tsf_config *cfg, int B, tsf_error *err) {
     tsf__source src;
-    if (!m || !data) return TSF_ERR_ARG;
-    memset(m, 0, sizeof *m);
+    if (!m) return TSF_ERR_ARG;
+    memset(m, 0, sizeof *m); /* first, as in tsf_model_init: tsf_model_free(m) is then safe */
+    if (!data) return TSF_ERR_ARG;
     if (err) err->msg[0] = 0;
     src.mem = (const unsigned char *)data, src.file = NULL, src.size = size;
     return tsf__load_source(m, &src, cfg, NULL, 0, B, NULL, err);
@@ -7302,8 +7304,9 @@ static tsf_status tsf__load_sharded(tsf_model *m, const char *folder, const char
 
 TSFDEF tsf_status tsf_model_load_file(tsf_model *m, const char *path, const tsf_config *cfg, int B,
                                       tsf_error *err) {
-    if (!m || !path) return TSF_ERR_ARG;
-    memset(m, 0, sizeof *m);
+    if (!m) return TSF_ERR_ARG;
+    memset(m, 0, sizeof *m); /* first, as in tsf_model_init: tsf_model_free(m) is then safe */
+    if (!path) return TSF_ERR_ARG;
     if (err) err->msg[0] = 0;
     return tsf__load_file(m, path, cfg, NULL, 0, B, NULL, err);
 }
@@ -7318,8 +7321,9 @@ TSFDEF tsf_status tsf_model_load(tsf_model *m, const char *path, int B, tsf_erro
     tsf_config cfg;
     tsf_status st;
     int k;
-    if (!m || !path) return TSF_ERR_ARG;
-    memset(m, 0, sizeof *m);
+    if (!m) return TSF_ERR_ARG;
+    memset(m, 0, sizeof *m); /* first, as in tsf_model_init: tsf_model_free(m) is then safe */
+    if (!path) return TSF_ERR_ARG;
     if (err) err->msg[0] = 0;
     if (strlen(path) > 4000)
         return tsf__seterr(err, "a path longer than 4000 bytes", "", ""), TSF_ERR_ARG;

@@ -592,6 +592,15 @@ static void test_model_bytes_bad(void) {
     memset(&m, 0xA5, sizeof m); /* a model never made: B < 0 leaves it releasable too */
     CHECK_EQ_INT(tsf_model_init(&m, &c, -1, 0), TSF_ERR_ARG);
     if (CHECK(m.param_memory == NULL && m.act_memory == NULL && !m.owns_memory)) tsf_model_free(&m);
+    memset(&m, 0xA5, sizeof m); /* so do the loaders, given nothing to load */
+    CHECK_EQ_INT(tsf_model_load(&m, NULL, 1, NULL), TSF_ERR_ARG);
+    if (CHECK(m.param_memory == NULL && !m.owns_memory)) tsf_model_free(&m);
+    memset(&m, 0xA5, sizeof m);
+    CHECK_EQ_INT(tsf_model_load_file(&m, NULL, NULL, 1, NULL), TSF_ERR_ARG);
+    if (CHECK(m.param_memory == NULL && !m.owns_memory)) tsf_model_free(&m);
+    memset(&m, 0xA5, sizeof m);
+    CHECK_EQ_INT(tsf_model_load_memory(&m, NULL, 0, NULL, 1, NULL), TSF_ERR_ARG);
+    if (CHECK(m.param_memory == NULL && !m.owns_memory)) tsf_model_free(&m);
     /* B = 0: parameters only; the first forward pass makes room for activations */
     if (CHECK_EQ_INT(tsf_model_init(&m, &c, 0, 0), TSF_OK)) CHECK(m.act_memory == NULL);
     tsf_model_free(&m);
