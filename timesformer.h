@@ -131,7 +131,11 @@ THREADING
    Called from inside your own OpenMP parallel region, with nesting off (OpenMP's default),
    the kernels run on the calling thread: that is how several small models can train side
    by side, one a thread, which keeps the cores busier than one model's small products can
-   (tools/demo.c runs each step's batch as shards so).
+   (tools/demo.c runs each step's batch as shards so). Where a product would run on one
+   thread (too small, or inside your region), the matmul calls its work directly, without
+   opening an OpenMP region: one that stays on one thread still costs the runtime a team and
+   a wake-up (libgomp: 3.7-5 us in a VM), and a small model's step runs dozens of products.
+   The other kernels open theirs (with the `if` clause) all the same.
 
 SIMD
 
@@ -1367,22 +1371,31 @@ TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *
 #define TSF__PRAGMA(x) _Pragma(#x)
 #define TSF__OMP_FOR(cond) TSF__PRAGMA(omp parallel for schedule(static) if (cond))
 /* A parallel region whose threads keep state across the iterations of a loop inside it
-   (TSF__OMP_PARALLEL then, before that loop, TSF__OMP_LOOP_DYNAMIC). */
+   (TSF__OMP_PARALLEL then, before that loop, TSF__OMP_LOOP_STATIC; or the threads take the
+   next iteration from a shared counter, TSF__OMP_ATOMIC_CAPTURE, as the matmul drivers do). */
 #define TSF__OMP_PARALLEL(cond) TSF__PRAGMA(omp parallel if (cond))
-#define TSF__OMP_LOOP_DYNAMIC TSF__PRAGMA(omp for schedule(dynamic))
 #define TSF__OMP_LOOP_STATIC TSF__PRAGMA(omp for schedule(static))
 #include <omp.h>
 #define TSF__OMP_THREADS() omp_get_num_threads() /* in the current parallel region */
 #define TSF__OMP_THREAD() omp_get_thread_num()
 #define TSF__OMP_MAX_THREADS() omp_get_max_threads() /* a parallel region's, from here */
+/* Whether a parallel region opened here would run on more than one thread: more than one is
+   allowed, and this is not inside a region that cannot nest another. Where it would not, the
+   matmul drivers call their work directly: a region that stays on one thread still costs the
+   runtime a team and a wake-up (libgomp 12: 4-5 us a region in a VM, 3.7 outside any region;
+   a small model's training step opens hundreds). */
+#define TSF__OMP_SPLITS()                                                                          \
+    (omp_get_max_threads() > 1 && omp_get_active_level() < omp_get_max_active_levels())
+#define TSF__OMP_ATOMIC_CAPTURE TSF__PRAGMA(omp atomic capture)
 #else
 #define TSF__OMP_FOR(cond)
 #define TSF__OMP_PARALLEL(cond)
-#define TSF__OMP_LOOP_DYNAMIC
 #define TSF__OMP_LOOP_STATIC
 #define TSF__OMP_THREADS() 1
 #define TSF__OMP_THREAD() 0
 #define TSF__OMP_MAX_THREADS() 1
+#define TSF__OMP_SPLITS() 0
+#define TSF__OMP_ATOMIC_CAPTURE
 #endif
 /* A function the compiler must inline (where it can be told): the vector helpers, and a
    kernel body inlined into callers that pass it different constants. */
@@ -9463,41 +9476,51 @@ static void tsf__matmul_item(const tsf_matmul_desc *d, long item, const float **
    thread is free. Each group packs B once more, so they are few: at most TSF_MM_MC rows each,
    and for one product a multiple of the threads (two each where that leaves 256 rows a
    group), but at least TSF__MM_MIN_ROWS rows. A thread past the work space's slots runs its
-   units as tasks (the same bits). */
+   units as tasks (the same bits). tsf__matmul_units is thread th's part, of nth threads: the
+   units it takes from *next (shared) until none is left. */
+static void tsf__matmul_units(const tsf_matmul_desc *d, const tsf__ukernel *uk, long items, int nc,
+                              long th, long nth, long *next) {
+    tsf__pack pk;
+    long g = (d->M + TSF_MM_MC - 1) / TSF_MM_MC, u; /* row groups per item */
+    int mcg;
+    size_t slot = tsf__work_slot(d->M);
+    float *ab = (size_t)(th + 1) * slot <= d->work_floats ? d->work + (size_t)th * slot : NULL;
+    if (items == 1 && nth > 1) { /* one product: the same share for every thread */
+        g = (g + nth - 1) / nth * nth;
+        if (g < 2 * nth && d->M / (2 * nth) >= 256) g = 2 * nth; /* two: room to balance */
+    } else if (items < nth) { /* a few products: enough groups for the threads */
+        g = (nth + items - 1) / items;
+    }
+    if (g > 1 && d->M / g < TSF__MM_MIN_ROWS)
+        g = d->M / TSF__MM_MIN_ROWS > 1 ? d->M / TSF__MM_MIN_ROWS : 1;
+    mcg = (int)((d->M + g - 1) / g + uk->mr - 1) / uk->mr * uk->mr;
+    g = (d->M + mcg - 1) / mcg;
+    pk.b_from = NULL;
+    for (;;) { /* the next unit not taken */
+        int i0, rows, j0;
+        const float *A, *B;
+        float *C;
+        TSF__OMP_ATOMIC_CAPTURE
+        u = (*next)++;
+        if (u >= items * g) break;
+        i0 = (int)(u % g) * mcg, rows = tsf__min(mcg, d->M - i0);
+        tsf__matmul_item(d, u / g, &A, &B, &C);
+        if (ab)
+            tsf__matmul_rows(d, uk, &pk, ab, A, B, C, i0, rows, nc);
+        else
+            for (j0 = 0; j0 < d->N; j0 += nc)
+                tsf__matmul_task(d, uk, &pk, A, B, C, i0, rows, j0, tsf__min(nc, d->N - j0));
+    }
+}
 static void tsf__matmul_by_rows(const tsf_matmul_desc *d, const tsf__ukernel *uk, long items,
                                 int nc) {
-    long u;
-    TSF__OMP_PARALLEL((double)items * d->M * d->N * (d->K + 1) > TSF__PAR_MM_WORK &&
-                      (items > 1 || d->M >= 2 * TSF__MM_MIN_ROWS)) {
-        tsf__pack pk;
-        long nth = TSF__OMP_THREADS(), th = TSF__OMP_THREAD(), units;
-        long g = (d->M + TSF_MM_MC - 1) / TSF_MM_MC; /* row groups per item */
-        int mcg;
-        size_t slot = tsf__work_slot(d->M);
-        float *ab = (size_t)(th + 1) * slot <= d->work_floats ? d->work + (size_t)th * slot : NULL;
-        if (items == 1 && nth > 1) { /* one product: the same share for every thread */
-            g = (g + nth - 1) / nth * nth;
-            if (g < 2 * nth && d->M / (2 * nth) >= 256) g = 2 * nth; /* two: room to balance */
-        } else if (items < nth) { /* a few products: enough groups for the threads */
-            g = (nth + items - 1) / items;
-        }
-        if (g > 1 && d->M / g < TSF__MM_MIN_ROWS)
-            g = d->M / TSF__MM_MIN_ROWS > 1 ? d->M / TSF__MM_MIN_ROWS : 1;
-        mcg = (int)((d->M + g - 1) / g + uk->mr - 1) / uk->mr * uk->mr;
-        g = (d->M + mcg - 1) / mcg, units = items * g;
-        pk.b_from = NULL;
-        TSF__OMP_LOOP_DYNAMIC
-        for (u = 0; u < units; u++) {
-            int i0 = (int)(u % g) * mcg, rows = tsf__min(mcg, d->M - i0), j0;
-            const float *A, *B;
-            float *C;
-            tsf__matmul_item(d, u / g, &A, &B, &C);
-            if (ab)
-                tsf__matmul_rows(d, uk, &pk, ab, A, B, C, i0, rows, nc);
-            else
-                for (j0 = 0; j0 < d->N; j0 += nc)
-                    tsf__matmul_task(d, uk, &pk, A, B, C, i0, rows, j0, tsf__min(nc, d->N - j0));
-        }
+    long next = 0; /* the units taken so far */
+    if ((double)items * d->M * d->N * (d->K + 1) > TSF__PAR_MM_WORK &&
+        (items > 1 || d->M >= 2 * TSF__MM_MIN_ROWS) && TSF__OMP_SPLITS()) {
+        TSF__OMP_PARALLEL(1)
+        tsf__matmul_units(d, uk, items, nc, TSF__OMP_THREAD(), TSF__OMP_THREADS(), &next);
+    } else {
+        tsf__matmul_units(d, uk, items, nc, 0, 1, &next);
     }
 }
 
@@ -9542,31 +9565,61 @@ static void tsf__prefetch_item(const tsf_matmul_desc *d, long s, long g) {
    takes one contiguous share of the items, the same at every call: its operands stay in its
    core's caches from one call to the next (shares dealt out dynamically made 2 threads
    slower than 1 on the same Zen 5). */
-static void tsf__matmul_small(const tsf_matmul_desc *desc, const tsf__ukernel *uk, long items) {
-    TSF__OMP_PARALLEL((double)items * desc->M * desc->N * (desc->K + 1) > TSF__PAR_MM_WORK) {
-        const tsf_matmul_desc dl = *desc, *d = &dl; /* the thread's copy: kept in registers */
-        long nth = TSF__OMP_THREADS(), th = TSF__OMP_THREAD(), it = items * th / nth;
-        long end = items * (th + 1) / nth, s = it / d->group, g = it % d->group;
-        size_t ars = d->trans_a ? 1 : (size_t)d->lda, aks = d->trans_a ? (size_t)d->lda : 1;
-        int i, j, pre = (d->M + d->N) * d->K <= 4096; /* the next item's operands: 16 KB */
-        for (; it < end; it++) {
+static void tsf__matmul_share(const tsf_matmul_desc *desc, const tsf__ukernel *uk, long items,
+                              long th, long nth) { /* thread th's share, of nth threads */
+    const tsf_matmul_desc dl = *desc, *d = &dl;    /* the thread's copy: kept in registers */
+    long it = items * th / nth, end = items * (th + 1) / nth, s = it / d->group, g = it % d->group;
+    size_t ars = d->trans_a ? 1 : (size_t)d->lda, aks = d->trans_a ? (size_t)d->lda : 1;
+    int i, j, pre = (d->M + d->N) * d->K <= 4096; /* the next item's operands: 16 KB */
+    for (; it < end; it++) {
+        const float *A, *B;
+        float *C;
+        tsf__matmul_item_at(d, s, g, &A, &B, &C);
+        if (++g == d->group) g = 0, s++;
+        if (pre && it + 1 < end) tsf__prefetch_item(d, s, g);
+        if (d->trans_b) {
+            uk->dot(d->M, d->N, d->K, A, (size_t)d->lda, B, (size_t)d->ldb, C, (size_t)d->ldc,
+                    d->accumulate);
+            if (d->bias) tsf__add_bias(C, d->ldc, d->bias, d->M, d->N);
+            continue;
+        }
+        for (i = 0; i < d->M; i += uk->mr) /* row panels, then their tiles */
+            for (j = 0; j < d->N; j += uk->nr)
+                uk->fn_a(d->K, A + (size_t)i * ars, ars, aks, B + j, (size_t)d->ldb,
+                         d->bias ? d->bias + j : NULL, C + (size_t)i * d->ldc + j, (size_t)d->ldc,
+                         d->accumulate, tsf__min(uk->mr, d->M - i), tsf__min(uk->nr, d->N - j));
+    }
+}
+static void tsf__matmul_small(const tsf_matmul_desc *d, const tsf__ukernel *uk, long items) {
+    if ((double)items * d->M * d->N * (d->K + 1) > TSF__PAR_MM_WORK && TSF__OMP_SPLITS()) {
+        TSF__OMP_PARALLEL(1)
+        tsf__matmul_share(d, uk, items, TSF__OMP_THREAD(), TSF__OMP_THREADS());
+    } else {
+        tsf__matmul_share(d, uk, items, 0, 1);
+    }
+}
+
+/* A thread's part of tsf__matmul_with's tasks (rows fastest, then column blocks, then items;
+   mt x nt tasks of mc rows and nc columns an item), cut into nch contiguous chunks: the chunks
+   it takes from *next (shared) until none is left. In a chunk, the tasks of one column block
+   run as one task over all their rows. */
+static void tsf__matmul_chunks(const tsf_matmul_desc *d, const tsf__ukernel *uk, long tasks,
+                               long nch, int mt, int mc, int nt, int nc, long *next) {
+    tsf__pack pk; /* the block of B it packed stays for its next task */
+    long c, t, end, run;
+    pk.b_from = NULL;
+    for (;;) {
+        TSF__OMP_ATOMIC_CAPTURE
+        c = (*next)++;
+        if (c >= nch) break;
+        for (t = c * tasks / nch, end = (c + 1) * tasks / nch; t < end; t += run) {
+            int tile = (int)(t % ((long)mt * nt)), i0 = tile % mt * mc, j0 = tile / mt * nc;
             const float *A, *B;
             float *C;
-            tsf__matmul_item_at(d, s, g, &A, &B, &C);
-            if (++g == d->group) g = 0, s++;
-            if (pre && it + 1 < end) tsf__prefetch_item(d, s, g);
-            if (d->trans_b) {
-                uk->dot(d->M, d->N, d->K, A, (size_t)d->lda, B, (size_t)d->ldb, C, (size_t)d->ldc,
-                        d->accumulate);
-                if (d->bias) tsf__add_bias(C, d->ldc, d->bias, d->M, d->N);
-                continue;
-            }
-            for (i = 0; i < d->M; i += uk->mr) /* row panels, then their tiles */
-                for (j = 0; j < d->N; j += uk->nr)
-                    uk->fn_a(d->K, A + (size_t)i * ars, ars, aks, B + j, (size_t)d->ldb,
-                             d->bias ? d->bias + j : NULL, C + (size_t)i * d->ldc + j,
-                             (size_t)d->ldc, d->accumulate, tsf__min(uk->mr, d->M - i),
-                             tsf__min(uk->nr, d->N - j));
+            tsf__matmul_item(d, t / ((long)mt * nt), &A, &B, &C);
+            run = end - t < mt - tile % mt ? end - t : mt - tile % mt; /* this block's */
+            tsf__matmul_task(d, uk, &pk, A, B, C, i0, tsf__min((int)run * mc, d->M - i0), j0,
+                             tsf__min(nc, d->N - j0));
         }
     }
 }
@@ -9576,7 +9629,7 @@ static void tsf__matmul_small(const tsf_matmul_desc *desc, const tsf__ukernel *u
 static void tsf__matmul_with(const tsf_matmul_desc *desc, const tsf__ukernel *uk) {
     tsf_matmul_desc d = *desc;
     int count, group, mc, mt, nc, nt;
-    long c, tasks, chunks, items;
+    long tasks, chunks, items, next;
     TSF_ASSERT(d.M >= 0 && d.N >= 0 && d.K >= 0 && d.C != NULL);
     if (d.lda == 0) d.lda = d.trans_a ? d.M : d.K;
     if (d.ldb == 0) d.ldb = d.trans_b ? d.K : d.N;
@@ -9616,25 +9669,14 @@ static void tsf__matmul_with(const tsf_matmul_desc *desc, const tsf__ukernel *uk
        space lives for the whole product, so where a block of B is all of K (K <= TSF_MM_KC:
        the small model's layers) the thread packs it once for all its tasks of that column
        block. */
-    chunks = tasks < 64 ? tasks : 64;
-    TSF__OMP_PARALLEL((double)count * group * d.M * d.N * (d.K + 1) > TSF__PAR_MM_WORK &&
-                      chunks > 1) {
-        tsf__pack pk; /* a thread's: the block of B it packed stays for its next task */
-        long nch = TSF__OMP_THREADS() > 1 ? chunks : 1, run;
-        pk.b_from = NULL;
-        TSF__OMP_LOOP_DYNAMIC
-        for (c = 0; c < nch; c++) {
-            long t, end = (c + 1) * tasks / nch;
-            for (t = c * tasks / nch; t < end; t += run) {
-                int tile = (int)(t % ((long)mt * nt)), i0 = tile % mt * mc, j0 = tile / mt * nc;
-                const float *A, *B;
-                float *C;
-                tsf__matmul_item(&d, t / ((long)mt * nt), &A, &B, &C);
-                run = end - t < mt - tile % mt ? end - t : mt - tile % mt; /* this block's */
-                tsf__matmul_task(&d, uk, &pk, A, B, C, i0, tsf__min((int)run * mc, d.M - i0), j0,
-                                 tsf__min(nc, d.N - j0));
-            }
-        }
+    chunks = tasks < 64 ? tasks : 64, next = 0;
+    if ((double)count * group * d.M * d.N * (d.K + 1) > TSF__PAR_MM_WORK && chunks > 1 &&
+        TSF__OMP_SPLITS()) {
+        TSF__OMP_PARALLEL(1)
+        tsf__matmul_chunks(&d, uk, tasks, TSF__OMP_THREADS() > 1 ? chunks : 1, mt, mc, nt, nc,
+                           &next);
+    } else {
+        tsf__matmul_chunks(&d, uk, tasks, 1, mt, mc, nt, nc, &next);
     }
 }
 

@@ -263,6 +263,7 @@ static const tsft_case tests[] = {
 #if defined(_OPENMP) && !defined(TSF_NO_OPENMP)
     /* bit-identical results for any thread count (only when the library uses OpenMP) */
     {"threads.matmul", test_threads_matmul},
+    {"threads.matmul_nested", test_threads_matmul_nested},
     {"threads.kernels", test_threads_kernels},
 #endif
 };

@@ -605,6 +605,57 @@ static void test_threads_matmul(void) {
     omp_set_num_threads(saved);
 }
 
+/* Products run inside the caller's own parallel region, two threads with their own C (and
+   work space) each, as tools/demo.c runs its shards. Nesting off (OpenMP's default): each
+   product runs on its calling thread without opening a region (a loop shared out with `omp
+   for` there would bind to the caller's region and hang). Nesting on: each opens a region of
+   two threads under the caller's. Either way, the bits of the same products run alone: one with
+   a work space (units of row groups), one without (chunks of tasks), two batches of small
+   products (a share a thread). */
+static void test_threads_matmul_nested(void) {
+    int saved = omp_get_max_threads(), levels = omp_get_max_active_levels(), c, t, nest;
+    tsf_rng r;
+    mm_case mc[4];
+    float *ref[4], *out[2][4], *work[2];
+    size_t wf = tsf_matmul_work_floats(2);
+    tsf_rng_seed(&r, 3002);
+    mm_desc(&mc[0].d, 300, 600, 300, 0, 1, 0);
+    mm_desc(&mc[1].d, 200, 300, 100, 1, 0, 1);
+    mm_batched_case(&mc[2], 1, 8, 8, 64, 0, 1, 0, 24, 3);
+    mm_batched_case(&mc[3], 1, 8, 64, 8, 0, 0, 1, 24, 3);
+    for (c = 0; c < 4; c++) mm_setup(&mc[c], &r);
+    mc[0].d.work_floats = wf, mc[0].d.work = tsft_alloc(wf);
+    omp_set_num_threads(2);
+    for (c = 0; c < 4; c++) ref[c] = mm_run(&mc[c], NULL), MM_CHECK(&mc[c], ref[c], "alone");
+    for (nest = 0; nest < 2; nest++) {
+        omp_set_max_active_levels(nest ? 2 : 1);
+        for (t = 0; t < 2; t++) {
+            work[t] = tsft_alloc(wf);
+            for (c = 0; c < 4; c++) out[t][c] = fcopy(mc[c].C0, mc[c].nc);
+        }
+#pragma omp parallel num_threads(2)
+        {
+            int th = omp_get_thread_num(), k;
+            for (k = 0; k < 4; k++) {
+                tsf_matmul_desc d = mc[k].d;
+                d.C = out[th][k];
+                if (d.work) d.work = work[th];
+                tsf_matmul(&d);
+            }
+        }
+        for (t = 0; t < 2; t++)
+            for (c = 0; c < 4; c++)
+                if (!CHECK(same_bits(out[t][c], ref[c], mc[c].nc)))
+                    printf("    product %d (M=%d N=%d K=%d count=%d), caller's thread %d, nesting "
+                           "%s: not the bits of the product alone\n",
+                           c, mc[c].d.M, mc[c].d.N, mc[c].d.K, mm_count(&mc[c].d), t,
+                           nest ? "on" : "off");
+    }
+    omp_set_max_active_levels(levels);
+    omp_set_num_threads(saved);
+    tsft_free_all();
+}
+
 /* Every kernel, forward and backward, at sizes above the kernels' parallel thresholds. */
 #define THR_NOUT 23
 static const char *const thr_names[THR_NOUT] = {"linear out",
