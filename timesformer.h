@@ -131,11 +131,12 @@ THREADING
    Called from inside your own OpenMP parallel region, with nesting off (OpenMP's default),
    the kernels run on the calling thread: that is how several small models can train side
    by side, one a thread, which keeps the cores busier than one model's small products can
-   (tools/demo.c runs each step's batch as shards so). Where a product would run on one
-   thread (too small, or inside your region), the matmul calls its work directly, without
-   opening an OpenMP region: one that stays on one thread still costs the runtime a team and
-   a wake-up (libgomp: 3.7-5 us in a VM), and a small model's step runs dozens of products.
-   The other kernels open theirs (with the `if` clause) all the same.
+   (tools/demo.c runs each step's batch as shards so). Where a kernel would run on one
+   thread (too small, or inside your region), the matmul, the layer norms, the sums over rows
+   and SGD's loops over a tensor call their work directly, without opening an OpenMP region:
+   one that stays on one thread still costs the runtime a team and a wake-up (libgomp:
+   3.7-5 us in a VM), and a small model's step has hundreds of such calls. The other kernels
+   (attention, the gathers, GELU) open theirs with the `if` clause all the same.
 
 SIMD
 
@@ -1381,12 +1382,24 @@ TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *
 #define TSF__OMP_MAX_THREADS() omp_get_max_threads() /* a parallel region's, from here */
 /* Whether a parallel region opened here would run on more than one thread: more than one is
    allowed, and this is not inside a region that cannot nest another. Where it would not, the
-   matmul drivers call their work directly: a region that stays on one thread still costs the
-   runtime a team and a wake-up (libgomp 12: 4-5 us a region in a VM, 3.7 outside any region;
-   a small model's training step opens hundreds). */
+   matmul drivers and TSF__PAR_LOOP call their work directly: a region that stays on one thread
+   still costs the runtime a team and a wake-up (libgomp 12: 4-5 us a region in a VM, 3.7
+   outside any region; a small model's training step had hundreds). */
 #define TSF__OMP_SPLITS()                                                                          \
     (omp_get_max_threads() > 1 && omp_get_active_level() < omp_get_max_active_levels())
 #define TSF__OMP_ATOMIC_CAPTURE TSF__PRAGMA(omp atomic capture)
+/* for (i = 0; i < n; i++) CALL; (one statement): split among the threads when cond holds and
+   a region here would get more than one thread (TSF__OMP_SPLITS); otherwise a plain loop,
+   which opens no region at all. For the loops that run often on little data. */
+#define TSF__PAR_LOOP(cond, i, n, ...)                                                             \
+    do {                                                                                           \
+        if ((cond) && TSF__OMP_SPLITS()) {                                                         \
+            TSF__PRAGMA(omp parallel for schedule(static))                                         \
+            for (i = 0; i < (n); i++) __VA_ARGS__;                                                 \
+        } else {                                                                                   \
+            for (i = 0; i < (n); i++) __VA_ARGS__;                                                 \
+        }                                                                                          \
+    } while (0)
 #else
 #define TSF__OMP_FOR(cond)
 #define TSF__OMP_PARALLEL(cond)
@@ -1396,6 +1409,10 @@ TSFDEF tsf_status tsf_manifest_sample(float *x, int *label, const tsf_manifest *
 #define TSF__OMP_MAX_THREADS() 1
 #define TSF__OMP_SPLITS() 0
 #define TSF__OMP_ATOMIC_CAPTURE
+#define TSF__PAR_LOOP(cond, i, n, ...)                                                             \
+    do {                                                                                           \
+        for (i = 0; i < (n); i++) __VA_ARGS__;                                                     \
+    } while (0)
 #endif
 /* A function the compiler must inline (where it can be told): the vector helpers, and a
    kernel body inlined into callers that pass it different constants. */
@@ -1672,20 +1689,20 @@ TSFDEF void tsf_linear_forward(float *out, const float *inp, const float *weight
    model's three bias gradients at AVX2). Each column is summed by one thread in row order, so
    the result does not depend on the threads. */
 #define TSF__COLSUM_V 4
+static void tsf__colsum_block(float *out, const float *x, int M, int N, long jb) { /* block jb */
+    int j0 = (int)jb * TSF__COLSUM_V * TSF__LANES, j, m, k;
+    float acc[TSF__COLSUM_V * TSF__LANES] = {0}, row[TSF__LANES];
+    for (m = 0; m < M; m++)
+        for (k = 0; k < TSF__COLSUM_V && j0 + k * TSF__LANES < N; k++) {
+            int c = j0 + k * TSF__LANES, w = tsf__min(TSF__LANES, N - c);
+            const float *r = tsf__chunk(row, x + (size_t)m * N + c, w);
+            for (j = 0; j < TSF__LANES; j++) acc[k * TSF__LANES + j] += r[j];
+        }
+    for (j = 0; j < TSF__COLSUM_V * TSF__LANES && j0 + j < N; j++) out[j0 + j] += acc[j];
+}
 static void tsf__colsum_add(float *out, const float *x, int M, int N) {
-    long jb;
-    TSF__OMP_FOR((double)M * N > TSF__PAR_WORK)
-    for (jb = 0; jb < (N + TSF__COLSUM_V * TSF__LANES - 1) / (TSF__COLSUM_V * TSF__LANES); jb++) {
-        int j0 = (int)jb * TSF__COLSUM_V * TSF__LANES, j, m, k;
-        float acc[TSF__COLSUM_V * TSF__LANES] = {0}, row[TSF__LANES];
-        for (m = 0; m < M; m++)
-            for (k = 0; k < TSF__COLSUM_V && j0 + k * TSF__LANES < N; k++) {
-                int c = j0 + k * TSF__LANES, w = tsf__min(TSF__LANES, N - c);
-                const float *r = tsf__chunk(row, x + (size_t)m * N + c, w);
-                for (j = 0; j < TSF__LANES; j++) acc[k * TSF__LANES + j] += r[j];
-            }
-        for (j = 0; j < TSF__COLSUM_V * TSF__LANES && j0 + j < N; j++) out[j0 + j] += acc[j];
-    }
+    long jb, blocks = (N + TSF__COLSUM_V * TSF__LANES - 1) / (TSF__COLSUM_V * TSF__LANES);
+    TSF__PAR_LOOP((double)M * N > TSF__PAR_WORK, jb, blocks, tsf__colsum_block(out, x, M, N, jb));
 }
 
 /* The backward kernels' input gradient, for the model's own calls: TSF__ADD adds to it (+=,
@@ -1714,117 +1731,125 @@ TSFDEF void tsf_linear_backward(float *dinp, float *dweight, float *dbias, const
 /* ---- layernorm --------------------------------------------------------------------------- */
 /* Rows are walked TSF__LANES values at a time (sums kept in TSF__LANES partial sums), so that
    compilers vectorise them. */
+static void tsf__layernorm_row(float *out, float *mean, float *rstd, const float *inp,
+                               const float *weight, const float *bias, int D, float eps, long m) {
+    const float *x = inp + (size_t)m * D; /* row m */
+    float *o = out + (size_t)m * D, v[TSF__LANES], wv[TSF__LANES], bv[TSF__LANES];
+    float s[TSF__LANES] = {0}, q[TSF__LANES] = {0}, mu, rs;
+    int j, u, w, full = D / TSF__LANES * TSF__LANES;
+    for (j = 0; j < full; j += TSF__LANES) /* the mean: whole chunks read in place */
+        for (u = 0; u < TSF__LANES; u++) s[u] += x[j + u];
+    for (; j < D; j += TSF__LANES) {
+        tsf__chunk_load(v, x + j, tsf__min(TSF__LANES, D - j));
+        for (u = 0; u < TSF__LANES; u++) s[u] += v[u];
+    }
+    mu = tsf__lanes_sum(s) / (float)D;
+    for (j = 0; j < full; j += TSF__LANES) /* the biased variance, as PyTorch */
+        for (u = 0; u < TSF__LANES; u++) q[u] += (x[j + u] - mu) * (x[j + u] - mu);
+    for (; j < D; j += TSF__LANES) {
+        tsf__chunk_load(v, x + j, w = tsf__min(TSF__LANES, D - j));
+        for (u = w; u < TSF__LANES; u++) v[u] = mu; /* past the row: no contribution */
+        for (u = 0; u < TSF__LANES; u++) q[u] += (v[u] - mu) * (v[u] - mu);
+    }
+    rs = 1.0f / sqrtf(tsf__lanes_sum(q) / (float)D + eps);
+    for (j = 0; j < full; j += TSF__LANES) { /* out = (x - mean) * rstd * weight + bias */
+        for (u = 0; u < TSF__LANES; u++)     /* into v: written to o, gcc -O2 left it scalar */
+            v[u] = (x[j + u] - mu) * rs * weight[j + u] + bias[j + u];
+        memcpy(o + j, v, sizeof v);
+    }
+    for (; j < D; j += TSF__LANES) {
+        w = tsf__min(TSF__LANES, D - j);
+        tsf__chunk_load(v, x + j, w);
+        tsf__chunk_load(wv, weight + j, w);
+        tsf__chunk_load(bv, bias + j, w);
+        for (u = 0; u < TSF__LANES; u++) v[u] = (v[u] - mu) * rs * wv[u] + bv[u];
+        tsf__chunk_store(o + j, v, w);
+    }
+    if (mean) mean[m] = mu;
+    if (rstd) rstd[m] = rs;
+}
 TSFDEF void tsf_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                                   const float *weight, const float *bias, int M, int D, float eps) {
     long m;
-    TSF__OMP_FOR((double)M * D > TSF__PAR_WORK)
-    for (m = 0; m < M; m++) {
-        const float *x = inp + (size_t)m * D;
-        float *o = out + (size_t)m * D, v[TSF__LANES], wv[TSF__LANES], bv[TSF__LANES];
-        float s[TSF__LANES] = {0}, q[TSF__LANES] = {0}, mu, rs;
-        int j, u, w, full = D / TSF__LANES * TSF__LANES;
-        for (j = 0; j < full; j += TSF__LANES) /* the mean: whole chunks read in place */
-            for (u = 0; u < TSF__LANES; u++) s[u] += x[j + u];
-        for (; j < D; j += TSF__LANES) {
-            tsf__chunk_load(v, x + j, tsf__min(TSF__LANES, D - j));
-            for (u = 0; u < TSF__LANES; u++) s[u] += v[u];
-        }
-        mu = tsf__lanes_sum(s) / (float)D;
-        for (j = 0; j < full; j += TSF__LANES) /* the biased variance, as PyTorch */
-            for (u = 0; u < TSF__LANES; u++) q[u] += (x[j + u] - mu) * (x[j + u] - mu);
-        for (; j < D; j += TSF__LANES) {
-            tsf__chunk_load(v, x + j, w = tsf__min(TSF__LANES, D - j));
-            for (u = w; u < TSF__LANES; u++) v[u] = mu; /* past the row: no contribution */
-            for (u = 0; u < TSF__LANES; u++) q[u] += (v[u] - mu) * (v[u] - mu);
-        }
-        rs = 1.0f / sqrtf(tsf__lanes_sum(q) / (float)D + eps);
-        for (j = 0; j < full; j += TSF__LANES) { /* out = (x - mean) * rstd * weight + bias */
-            for (u = 0; u < TSF__LANES; u++)     /* into v: written to o, gcc -O2 left it scalar */
-                v[u] = (x[j + u] - mu) * rs * weight[j + u] + bias[j + u];
-            memcpy(o + j, v, sizeof v);
-        }
-        for (; j < D; j += TSF__LANES) {
-            w = tsf__min(TSF__LANES, D - j);
-            tsf__chunk_load(v, x + j, w);
-            tsf__chunk_load(wv, weight + j, w);
-            tsf__chunk_load(bv, bias + j, w);
-            for (u = 0; u < TSF__LANES; u++) v[u] = (v[u] - mu) * rs * wv[u] + bv[u];
-            tsf__chunk_store(o + j, v, w);
-        }
-        if (mean) mean[m] = mu;
-        if (rstd) rstd[m] = rs;
-    }
+    TSF__PAR_LOOP((double)M * D > TSF__PAR_WORK, m, M,
+                  tsf__layernorm_row(out, mean, rstd, inp, weight, bias, D, eps, m));
 }
 
+/* Row m of dinp: with xhat = (x - mean) * rstd and g = dout * weight,
+   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)). Rows are independent. */
+static void tsf__layernorm_dx_row(float *dinp, const float *dout, const float *inp,
+                                  const float *weight, const float *mean, const float *rstd, int D,
+                                  int add, long m) {
+    const float *x = inp + (size_t)m * D, *dy = dout + (size_t)m * D;
+    float *dx = dinp + (size_t)m * D, mu = mean[m], rs = rstd[m], gmean, gxmean;
+    float xv[TSF__LANES], dv[TSF__LANES], wv[TSF__LANES], g[TSF__LANES];
+    float s[TSF__LANES] = {0}, sx[TSF__LANES] = {0};
+    int j, u, w;
+    for (j = 0; j < D; j += TSF__LANES) { /* past the row dout is 0: nothing added */
+        const float *xc, *dc, *wc;
+        w = tsf__min(TSF__LANES, D - j);
+        xc = tsf__chunk(xv, x + j, w), dc = tsf__chunk(dv, dy + j, w);
+        wc = tsf__chunk(wv, weight + j, w);
+        for (u = 0; u < TSF__LANES; u++) {
+            g[u] = dc[u] * wc[u];
+            s[u] += g[u];
+            sx[u] += g[u] * (xc[u] - mu) * rs;
+        }
+    }
+    gmean = tsf__lanes_sum(s) / (float)D;
+    gxmean = tsf__lanes_sum(sx) / (float)D;
+    for (j = 0; j < D; j += TSF__LANES) {
+        const float *xc, *dc, *wc;
+        w = tsf__min(TSF__LANES, D - j);
+        xc = tsf__chunk(xv, x + j, w), dc = tsf__chunk(dv, dy + j, w);
+        wc = tsf__chunk(wv, weight + j, w);
+        if (add)
+            tsf__chunk_load(g, dx + j, w);
+        else
+            memset(g, 0, sizeof g);
+        for (u = 0; u < TSF__LANES; u++)
+            g[u] += rs * (dc[u] * wc[u] - gmean - (xc[u] - mu) * rs * gxmean);
+        tsf__chunk_store(dx + j, g, w);
+    }
+}
+/* dweight += sum_m dout * xhat, dbias += sum_m dout, over all M rows in row order, for the
+   columns of block ib (TSF__COLSUM_V vectors of them, independent sums, as tsf__colsum_block). */
+static void tsf__layernorm_dwb_block(float *dweight, float *dbias, const float *dout,
+                                     const float *inp, const float *mean, const float *rstd, int M,
+                                     int D, long ib) {
+    int i0 = (int)ib * TSF__COLSUM_V * TSF__LANES, u, mm, k;
+    float dw[TSF__COLSUM_V * TSF__LANES] = {0}, db[TSF__COLSUM_V * TSF__LANES] = {0};
+    float xv[TSF__LANES], dv[TSF__LANES];
+    for (mm = 0; mm < M; mm++) {
+        float mu = mean[mm], rs = rstd[mm];
+        for (k = 0; k < TSF__COLSUM_V && i0 + k * TSF__LANES < D; k++) {
+            int c = i0 + k * TSF__LANES, w = tsf__min(TSF__LANES, D - c);
+            const float *xc = tsf__chunk(xv, inp + (size_t)mm * D + c, w);
+            const float *dc = tsf__chunk(dv, dout + (size_t)mm * D + c, w);
+            float *dwk = dw + k * TSF__LANES, *dbk = db + k * TSF__LANES;
+            for (u = 0; u < TSF__LANES; u++) {
+                dwk[u] += dc[u] * (xc[u] - mu) * rs;
+                dbk[u] += dc[u];
+            }
+        }
+    }
+    for (u = 0; u < TSF__COLSUM_V * TSF__LANES && i0 + u < D; u++) {
+        if (dweight) dweight[i0 + u] += dw[u];
+        if (dbias) dbias[i0 + u] += db[u];
+    }
+}
 static void tsf__layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                     const float *inp, const float *weight, const float *mean,
                                     const float *rstd, int M, int D, int add) {
-    long m, ib;
-    /* dinp: with xhat = (x - mean) * rstd and g = dout * weight,
-       dx = rstd * (g - mean(g) - xhat * mean(g * xhat)). Rows are independent. */
-    if (dinp) {
-        TSF__OMP_FOR((double)M * D > TSF__PAR_WORK)
-        for (m = 0; m < M; m++) {
-            const float *x = inp + (size_t)m * D, *dy = dout + (size_t)m * D;
-            float *dx = dinp + (size_t)m * D, mu = mean[m], rs = rstd[m], gmean, gxmean;
-            float xv[TSF__LANES], dv[TSF__LANES], wv[TSF__LANES], g[TSF__LANES];
-            float s[TSF__LANES] = {0}, sx[TSF__LANES] = {0};
-            int j, u, w;
-            for (j = 0; j < D; j += TSF__LANES) { /* past the row dout is 0: nothing added */
-                const float *xc, *dc, *wc;
-                w = tsf__min(TSF__LANES, D - j);
-                xc = tsf__chunk(xv, x + j, w), dc = tsf__chunk(dv, dy + j, w);
-                wc = tsf__chunk(wv, weight + j, w);
-                for (u = 0; u < TSF__LANES; u++) {
-                    g[u] = dc[u] * wc[u];
-                    s[u] += g[u];
-                    sx[u] += g[u] * (xc[u] - mu) * rs;
-                }
-            }
-            gmean = tsf__lanes_sum(s) / (float)D;
-            gxmean = tsf__lanes_sum(sx) / (float)D;
-            for (j = 0; j < D; j += TSF__LANES) {
-                const float *xc, *dc, *wc;
-                w = tsf__min(TSF__LANES, D - j);
-                xc = tsf__chunk(xv, x + j, w), dc = tsf__chunk(dv, dy + j, w);
-                wc = tsf__chunk(wv, weight + j, w);
-                if (add)
-                    tsf__chunk_load(g, dx + j, w);
-                else
-                    memset(g, 0, sizeof g);
-                for (u = 0; u < TSF__LANES; u++)
-                    g[u] += rs * (dc[u] * wc[u] - gmean - (xc[u] - mu) * rs * gxmean);
-                tsf__chunk_store(dx + j, g, w);
-            }
-        }
-    }
-    /* dweight += sum_m dout * xhat, dbias += sum_m dout: a reduction over rows, so it is
-       split over columns to keep each sum in one thread and in row order; blocks of
-       TSF__COLSUM_V vectors of columns, independent sums (as tsf__colsum_add). */
-    if (!dweight && !dbias) return;
-    TSF__OMP_FOR((double)M * D > TSF__PAR_WORK)
-    for (ib = 0; ib < (D + TSF__COLSUM_V * TSF__LANES - 1) / (TSF__COLSUM_V * TSF__LANES); ib++) {
-        int i0 = (int)ib * TSF__COLSUM_V * TSF__LANES, u, mm, k;
-        float dw[TSF__COLSUM_V * TSF__LANES] = {0}, db[TSF__COLSUM_V * TSF__LANES] = {0};
-        float xv[TSF__LANES], dv[TSF__LANES];
-        for (mm = 0; mm < M; mm++) {
-            float mu = mean[mm], rs = rstd[mm];
-            for (k = 0; k < TSF__COLSUM_V && i0 + k * TSF__LANES < D; k++) {
-                int c = i0 + k * TSF__LANES, w = tsf__min(TSF__LANES, D - c);
-                const float *xc = tsf__chunk(xv, inp + (size_t)mm * D + c, w);
-                const float *dc = tsf__chunk(dv, dout + (size_t)mm * D + c, w);
-                float *dwk = dw + k * TSF__LANES, *dbk = db + k * TSF__LANES;
-                for (u = 0; u < TSF__LANES; u++) {
-                    dwk[u] += dc[u] * (xc[u] - mu) * rs;
-                    dbk[u] += dc[u];
-                }
-            }
-        }
-        for (u = 0; u < TSF__COLSUM_V * TSF__LANES && i0 + u < D; u++) {
-            if (dweight) dweight[i0 + u] += dw[u];
-            if (dbias) dbias[i0 + u] += db[u];
-        }
-    }
+    long m, ib, blocks = (D + TSF__COLSUM_V * TSF__LANES - 1) / (TSF__COLSUM_V * TSF__LANES);
+    if (dinp) /* rows */
+        TSF__PAR_LOOP((double)M * D > TSF__PAR_WORK, m, M,
+                      tsf__layernorm_dx_row(dinp, dout, inp, weight, mean, rstd, D, add, m));
+    /* dweight and dbias: a reduction over rows, so it is split over columns to keep each sum
+       in one thread and in row order */
+    if (dweight || dbias)
+        TSF__PAR_LOOP((double)M * D > TSF__PAR_WORK, ib, blocks,
+                      tsf__layernorm_dwb_block(dweight, dbias, dout, inp, mean, rstd, M, D, ib));
 }
 
 TSFDEF void tsf_layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -4141,18 +4166,18 @@ static size_t tsf__group_len(const tsf_config *c, const double *s, int f, int bl
 
 /* Sum of squares of x // (n) in double, the same for any thread count: 64 chunks fixed by n
    alone, each summed in 8 lanes (which compilers vectorise), then lanes and chunks in order. */
+static double tsf__sumsq_chunk(const float *x, size_t n, long c) { /* chunk c of the 64 */
+    size_t i = (size_t)((double)n * c / 64), end = (size_t)((double)n * (c + 1) / 64), j;
+    double acc[8] = {0};
+    for (; i + 8 <= end; i += 8)
+        for (j = 0; j < 8; j++) acc[j] += (double)x[i + j] * (double)x[i + j];
+    for (j = 0; i < end; i++, j++) acc[j] += (double)x[i] * (double)x[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
 static double tsf__sumsq(const float *x, size_t n) {
     double part[64], total = 0.0;
     long c;
-    TSF__OMP_FOR(n > 65536)
-    for (c = 0; c < 64; c++) {
-        size_t i = (size_t)((double)n * c / 64), end = (size_t)((double)n * (c + 1) / 64), j;
-        double acc[8] = {0};
-        for (; i + 8 <= end; i += 8)
-            for (j = 0; j < 8; j++) acc[j] += (double)x[i + j] * (double)x[i + j];
-        for (j = 0; i < end; i++, j++) acc[j] += (double)x[i] * (double)x[i];
-        part[c] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    }
+    TSF__PAR_LOOP(n > 65536, c, 64, part[c] = tsf__sumsq_chunk(x, n, c));
     for (c = 0; c < 64; c++) total += part[c];
     return total;
 }
@@ -4177,9 +4202,23 @@ static void tsf__grads_clear(const tsf_model *m, const tsf_params *g, int block)
         if (gv[f]) tsf__zero(gv[f], tsf__group_len(&m->cfg, s, f, block));
 }
 
-/* One SGD update of a group: weights w, gradients g (times scale), the momentum buffers laid
-   out as the weights. torch.optim.SGD: d = g + wd*w; buf = d (first step) or
-   momentum*buf + d; d = d + momentum*buf (Nesterov) or buf; w -= lr*d. */
+/* One SGD update of chunk c (4096 elements) of a tensor of n: weights w, gradients g (times
+   scale), momentum buf, weight decay wd. torch.optim.SGD: d = g + wd*w; buf = d (first step:
+   first) or momentum*buf + d; d = d + momentum*buf (Nesterov) or buf; w -= lr*d. */
+static void tsf__sgd_chunk(float *w, const float *g, float *buf, long n, long c, const tsf_sgd *o,
+                           float lr, float scale, float wd, int first) {
+    long k = c * 4096, end = n - k > 4096 ? k + 4096 : n;
+    for (; k < end; k++) {
+        float d = g[k] * scale + wd * w[k];
+        if (o->momentum != 0.0f) {
+            buf[k] = first ? d : o->momentum * buf[k] + d;
+            d = o->nesterov ? d + o->momentum * buf[k] : buf[k];
+        }
+        w[k] -= lr * d;
+    }
+}
+/* One SGD update of a group: weights w, gradients g, the momentum buffers laid out as the
+   weights; each tensor in chunks (tsf__sgd_chunk). */
 static void tsf__sgd_apply(tsf_model *m, const tsf_sgd *o, float lr, float scale,
                            const tsf_params *w, const tsf_params *g, int block) {
     float *const *wv = (float *const *)w, *const *gv = (float *const *)g;
@@ -4190,18 +4229,11 @@ static void tsf__sgd_apply(tsf_model *m, const tsf_sgd *o, float lr, float scale
     for (f = 0; f < TSF_NUM_PARAMS; f++) {
         float *wf = wv[f], *gf = gv[f], *buf;
         float wd = o->no_decay_embeddings_norms_biases && tsf__no_decay(f) ? 0.0f : o->weight_decay;
-        long n = (long)tsf__group_len(&m->cfg, s, f, block), k;
+        long n = (long)tsf__group_len(&m->cfg, s, f, block), c;
         if (!wf || !n) continue;
         buf = m->momentum_memory + (wf - m->param_memory);
-        TSF__OMP_FOR(n > 65536)
-        for (k = 0; k < n; k++) {
-            float d = gf[k] * scale + wd * wf[k];
-            if (o->momentum != 0.0f) {
-                buf[k] = m->sgd_steps == 0 ? d : o->momentum * buf[k] + d;
-                d = o->nesterov ? d + o->momentum * buf[k] : buf[k];
-            }
-            wf[k] -= lr * d;
-        }
+        TSF__PAR_LOOP(n > 65536, c, (n + 4095) / 4096,
+                      tsf__sgd_chunk(wf, gf, buf, n, c, o, lr, scale, wd, m->sgd_steps == 0));
     }
 }
 
