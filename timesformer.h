@@ -4202,12 +4202,12 @@ static void tsf__grads_clear(const tsf_model *m, const tsf_params *g, int block)
         if (gv[f]) tsf__zero(gv[f], tsf__group_len(&m->cfg, s, f, block));
 }
 
-/* One SGD update of chunk c (4096 elements) of a tensor of n: weights w, gradients g (times
-   scale), momentum buf, weight decay wd. torch.optim.SGD: d = g + wd*w; buf = d (first step:
+/* One SGD update of chunk c (TSF__EW_BLOCK elements) of a tensor of n: weights w, gradients g
+   (times scale), momentum buf, weight decay wd. torch.optim.SGD: d = g + wd*w; buf = d (first step:
    first) or momentum*buf + d; d = d + momentum*buf (Nesterov) or buf; w -= lr*d. */
 static void tsf__sgd_chunk(float *w, const float *g, float *buf, long n, long c, const tsf_sgd *o,
                            float lr, float scale, float wd, int first) {
-    long k = c * 4096, end = n - k > 4096 ? k + 4096 : n;
+    long k = c * TSF__EW_BLOCK, end = n - k > TSF__EW_BLOCK ? k + TSF__EW_BLOCK : n;
     for (; k < end; k++) {
         float d = g[k] * scale + wd * w[k];
         if (o->momentum != 0.0f) {
@@ -4232,7 +4232,7 @@ static void tsf__sgd_apply(tsf_model *m, const tsf_sgd *o, float lr, float scale
         long n = (long)tsf__group_len(&m->cfg, s, f, block), c;
         if (!wf || !n) continue;
         buf = m->momentum_memory + (wf - m->param_memory);
-        TSF__PAR_LOOP(n > 65536, c, (n + 4095) / 4096,
+        TSF__PAR_LOOP(n > 65536, c, (n + TSF__EW_BLOCK - 1) / TSF__EW_BLOCK,
                       tsf__sgd_chunk(wf, gf, buf, n, c, o, lr, scale, wd, m->sgd_steps == 0));
     }
 }
