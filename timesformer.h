@@ -8768,13 +8768,13 @@ static void tsf__ukernel_portable(int kc, const float *a, const float *b, size_t
 }
 
 #if defined(TSF__AVX512) || defined(TSF__AVX2)
-/* The dot-product kernels' edge: the n sums out, a block of rows i0.. and four columns j0..
-   (out[q] for row i0 + q / 4, column j0 + q % 4), into C where inside M x N. */
-static void tsf__dot_edge(float *C, size_t ldc, const float *out, int n, int i0, int j0, int M,
-                          int N, int accumulate) {
+/* The dot-product kernels' edge: the n sums out, a block of rows i0.. and w columns j0..
+   (out[q] for row i0 + q / w, column j0 + q % w), into C where inside M x N. */
+static void tsf__dot_edge(float *C, size_t ldc, const float *out, int n, int w, int i0, int j0,
+                          int M, int N, int accumulate) {
     int q;
     for (q = 0; q < n; q++) {
-        int i = i0 + q / 4, j = j0 + q % 4;
+        int i = i0 + q / w, j = j0 + q % w;
         if (i < M && j < N) {
             float *cp = C + (size_t)i * ldc + j;
             *cp = accumulate ? *cp + out[q] : out[q];
@@ -8904,74 +8904,106 @@ static inline __m512 tsf__sum4_lanes(__m512 a, __m512 b, __m512 c, __m512 d) {
     return _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(ab, cd)),
                          _mm512_castpd_ps(_mm512_unpackhi_pd(ab, cd)));
 }
-/* 4 x 4 blocks of dot products, 16 accumulators of 16 lanes each; at the end a tree of
-   shuffles and adds turns the 16 vectors into one vector of their 16 sums. Everything in
-   named variables: with arrays, compilers kept some of the sums on the stack. A step of 16
-   depths loads its eight vectors first, then runs its 16 FMAs, and a block's four rows of C
-   are stored from the vector, not through an array: on a Zen 5, ViT-B's temporal 8 x 8 x 64
-   products (q and k in the rows of qkv) ran 8-10% faster from memory than with the loads
-   among the FMAs (2-4% in L1). The loads keep their mask, all ones but in K's last partial
-   step: unmasked, gcc folded each of B's four vectors into its four FMAs, 16 loads a step
-   instead of 4, and the kernel ran 50% slower. */
+/* 8 x 8 blocks of C = A . B^T, 16 accumulators. B's rows are regrouped so that a vector
+   holds the same four depths (a "quad") of four rows: for rows j0+4J.. j0+4J+3 and quad q of
+   a step of 16 depths, pJq = [row 0's quad q | row 1's | row 2's | row 3's], a 4 x 4 transpose
+   of 128-bit blocks (two lane shuffles per vector). Row I of A's quad q, broadcast to the four
+   128-bit lanes, times pJq adds to lane l of accumulator xIJ four partial sums of C[I][4J + l];
+   A's broadcasts come straight from memory. At the end the four accumulators of a pair of rows
+   fold into one vector of their 16 sums (tsf__sum4_lanes, then one permutation into row
+   order). A dot product per accumulator (16 lanes of one C element, the kernel before this
+   one) needed 30 shuffles and 15 adds per 16 sums; this one needs 16 shuffles for B per step
+   and 7 shuffles and 3 adds per 16 sums. On a Zen 5, ViT-B's temporal 8 x 8 x 64 products (q
+   and k in the rows of qkv, 2352 a call) took 85-91 ns an item instead of 108-115 (OpenBLAS:
+   92-108 ns); in L1 the gain was only 5%: most of it came from the order of the loads, each
+   of B's rows read once, whole, at the start of a step. Every name in registers: with arrays,
+   compilers kept some of the sums on the stack. Loads past K in the last step are masked
+   off (B's as zeros, A's quads as zeros too, so that no value past a row's end enters a
+   sum). */
+/* clang-format off */
 static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, const float *B,
                             size_t ldb, float *C, size_t ldc, int accumulate) {
+    /* tsf__sum4_lanes leaves C[I][l], C[I][4 + l], C[I+1][l], C[I+1][4 + l] in lane l */
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     int i0, j0, k;
-    for (i0 = 0; i0 < M; i0 += 4)
-        for (j0 = 0; j0 < N; j0 += 4) {
-            const float *a0 = A + (size_t)i0 * lda, *a1 = A + (size_t)tsf__min(i0 + 1, M - 1) * lda;
-            const float *a2 = A + (size_t)tsf__min(i0 + 2, M - 1) * lda;
-            const float *a3 = A + (size_t)tsf__min(i0 + 3, M - 1) * lda;
-            const float *b0 = B + (size_t)j0 * ldb, *b1 = B + (size_t)tsf__min(j0 + 1, N - 1) * ldb;
-            const float *b2 = B + (size_t)tsf__min(j0 + 2, N - 1) * ldb;
-            const float *b3 = B + (size_t)tsf__min(j0 + 3, N - 1) * ldb; /* past the edge: again */
-            __m512 x00 = _mm512_setzero_ps(), x01 = x00, x02 = x00, x03 = x00, x10 = x00;
-            __m512 x11 = x00, x12 = x00, x13 = x00, x20 = x00, x21 = x00, x22 = x00;
-            __m512 x23 = x00, x30 = x00, x31 = x00, x32 = x00, x33 = x00, u0, u1, u2, u3, w0, w1, r;
-            float out[16];
-            for (k = 0; k < K; k += 16) { /* xIJ += aI . bJ, loads first */
-                __mmask16 m = (__mmask16)(K - k >= 16 ? 0xFFFF : (1u << (K - k)) - 1);
-                __m512 av0 = _mm512_maskz_loadu_ps(m, a0 + k),
-                       av1 = _mm512_maskz_loadu_ps(m, a1 + k);
-                __m512 av2 = _mm512_maskz_loadu_ps(m, a2 + k),
-                       av3 = _mm512_maskz_loadu_ps(m, a3 + k);
-                __m512 bv0 = _mm512_maskz_loadu_ps(m, b0 + k),
-                       bv1 = _mm512_maskz_loadu_ps(m, b1 + k);
-                __m512 bv2 = _mm512_maskz_loadu_ps(m, b2 + k),
-                       bv3 = _mm512_maskz_loadu_ps(m, b3 + k);
-#define TSF__D_FMA4(J)                                                                             \
-    x0##J = _mm512_fmadd_ps(av0, bv##J, x0##J), x1##J = _mm512_fmadd_ps(av1, bv##J, x1##J);        \
-    x2##J = _mm512_fmadd_ps(av2, bv##J, x2##J), x3##J = _mm512_fmadd_ps(av3, bv##J, x3##J);
-                TSF__D_FMA4(0) TSF__D_FMA4(1) TSF__D_FMA4(2) TSF__D_FMA4(3)
-#undef TSF__D_FMA4
-            }
-            /* uI: row I's four sums, one partial sum of each per 128-bit lane */
-            u0 = tsf__sum4_lanes(x00, x01, x02, x03), u1 = tsf__sum4_lanes(x10, x11, x12, x13);
-            u2 = tsf__sum4_lanes(x20, x21, x22, x23), u3 = tsf__sum4_lanes(x30, x31, x32, x33);
-            /* sum the four 128-bit lanes: two steps of lane shuffles */
-            w0 = _mm512_add_ps(_mm512_shuffle_f32x4(u0, u1, 0x88),
-                               _mm512_shuffle_f32x4(u0, u1, 0xDD));
-            w1 = _mm512_add_ps(_mm512_shuffle_f32x4(u2, u3, 0x88),
-                               _mm512_shuffle_f32x4(u2, u3, 0xDD));
-            r = _mm512_add_ps(_mm512_shuffle_f32x4(w0, w1, 0x88),
-                              _mm512_shuffle_f32x4(w0, w1, 0xDD));
-            /* r[i*4 + j] = dot(a[i], b[j]): 128-bit lane i is row i of the 4 x 4 block */
-            if (i0 + 4 <= M && j0 + 4 <= N) {
-                float *c0 = C + (size_t)i0 * ldc + j0, *c1 = c0 + ldc, *c2 = c1 + ldc;
-                float *c3 = c2 + ldc;
-                __m128 r0 = _mm512_castps512_ps128(r), r1 = _mm512_extractf32x4_ps(r, 1);
-                __m128 r2 = _mm512_extractf32x4_ps(r, 2), r3 = _mm512_extractf32x4_ps(r, 3);
-                if (accumulate) {
-                    r0 = _mm_add_ps(r0, _mm_loadu_ps(c0)), r1 = _mm_add_ps(r1, _mm_loadu_ps(c1));
-                    r2 = _mm_add_ps(r2, _mm_loadu_ps(c2)), r3 = _mm_add_ps(r3, _mm_loadu_ps(c3));
+    for (j0 = 0; j0 < N; j0 += 8)
+        for (i0 = 0; i0 < M; i0 += 8) { /* rows past the edge repeat the last one */
+#define TSF__Q_ROW(P, X, ld, I, i, n) const float *P##I = X + (size_t)tsf__min(i + I, n - 1) * ld;
+#define TSF__Q_ROWS(P, X, ld, i, n)                                                                \
+    TSF__Q_ROW(P, X, ld, 0, i, n) TSF__Q_ROW(P, X, ld, 1, i, n) TSF__Q_ROW(P, X, ld, 2, i, n)      \
+    TSF__Q_ROW(P, X, ld, 3, i, n) TSF__Q_ROW(P, X, ld, 4, i, n) TSF__Q_ROW(P, X, ld, 5, i, n)      \
+    TSF__Q_ROW(P, X, ld, 6, i, n) TSF__Q_ROW(P, X, ld, 7, i, n)
+            TSF__Q_ROWS(a, A, lda, i0, M) TSF__Q_ROWS(b, B, ldb, j0, N)
+            __m512 x00 = _mm512_setzero_ps(), x01 = x00, x10 = x00, x11 = x00, x20 = x00;
+            __m512 x21 = x00, x30 = x00, x31 = x00, x40 = x00, x41 = x00, x50 = x00, x51 = x00;
+            __m512 x60 = x00, x61 = x00, x70 = x00, x71 = x00, r01, r23, r45, r67;
+            for (k = 0; k < K; k += 16) {
+                int left = K - k;
+                __mmask16 m = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1);
+                __m512 p00, p01, p02, p03, p10, p11, p12, p13, v0, v1, v2, v3, t0, t1;
+                /* pJq: quad q of B's rows 4J..4J+3, two shuffles each */
+#define TSF__Q_TRANSPOSE(J, r0, r1, r2, r3)                                                        \
+    v0 = _mm512_maskz_loadu_ps(m, r0 + k), v1 = _mm512_maskz_loadu_ps(m, r1 + k);                  \
+    v2 = _mm512_maskz_loadu_ps(m, r2 + k), v3 = _mm512_maskz_loadu_ps(m, r3 + k);                  \
+    t0 = _mm512_shuffle_f32x4(v0, v1, 0x44), t1 = _mm512_shuffle_f32x4(v2, v3, 0x44);              \
+    p##J##0 = _mm512_shuffle_f32x4(t0, t1, 0x88), p##J##1 = _mm512_shuffle_f32x4(t0, t1, 0xDD);    \
+    t0 = _mm512_shuffle_f32x4(v0, v1, 0xEE), t1 = _mm512_shuffle_f32x4(v2, v3, 0xEE);              \
+    p##J##2 = _mm512_shuffle_f32x4(t0, t1, 0x88), p##J##3 = _mm512_shuffle_f32x4(t0, t1, 0xDD);
+                TSF__Q_TRANSPOSE(0, b0, b1, b2, b3) TSF__Q_TRANSPOSE(1, b4, b5, b6, b7)
+                /* xIJ += (row I's quad q, in every lane) * pJq */
+#define TSF__Q_FMA(I, q, LOAD)                                                                     \
+    {                                                                                              \
+        __m512 aq = _mm512_broadcast_f32x4(LOAD(q, a##I + k + 4 * q));                            \
+        x##I##0 = _mm512_fmadd_ps(aq, p0##q, x##I##0);                                             \
+        x##I##1 = _mm512_fmadd_ps(aq, p1##q, x##I##1);                                             \
+    }
+#define TSF__Q_STEP(I, LOAD)                                                                       \
+    TSF__Q_FMA(I, 0, LOAD) TSF__Q_FMA(I, 1, LOAD) TSF__Q_FMA(I, 2, LOAD) TSF__Q_FMA(I, 3, LOAD)
+#define TSF__Q_STEPS(LOAD)                                                                         \
+    TSF__Q_STEP(0, LOAD) TSF__Q_STEP(1, LOAD) TSF__Q_STEP(2, LOAD) TSF__Q_STEP(3, LOAD)            \
+    TSF__Q_STEP(4, LOAD) TSF__Q_STEP(5, LOAD) TSF__Q_STEP(6, LOAD) TSF__Q_STEP(7, LOAD)
+#define TSF__Q_LOAD(q, p) _mm_loadu_ps(p)
+#define TSF__Q_LOAD_PART(q, p) _mm_maskz_loadu_ps((__mmask8)((m >> (4 * q)) & 15), p)
+                if (left >= 16) {
+                    TSF__Q_STEPS(TSF__Q_LOAD)
+                } else {
+                    TSF__Q_STEPS(TSF__Q_LOAD_PART)
                 }
-                _mm_storeu_ps(c0, r0), _mm_storeu_ps(c1, r1);
-                _mm_storeu_ps(c2, r2), _mm_storeu_ps(c3, r3);
-                continue;
             }
-            _mm512_storeu_ps(out, r);
-            tsf__dot_edge(C, ldc, out, 16, i0, j0, M, N, accumulate);
+            /* rII': rows I and I' = I + 1, eight sums each */
+            r01 = _mm512_permutexvar_ps(order, tsf__sum4_lanes(x00, x01, x10, x11));
+            r23 = _mm512_permutexvar_ps(order, tsf__sum4_lanes(x20, x21, x30, x31));
+            r45 = _mm512_permutexvar_ps(order, tsf__sum4_lanes(x40, x41, x50, x51));
+            r67 = _mm512_permutexvar_ps(order, tsf__sum4_lanes(x60, x61, x70, x71));
+            if (i0 + 8 <= M && j0 + 8 <= N) {
+#define TSF__Q_STORE(r, I)                                                                         \
+    {                                                                                              \
+        float *c0 = C + (size_t)(i0 + I) * ldc + j0, *c1 = c0 + ldc;                               \
+        __m256 s0 = _mm512_castps512_ps256(r), s1 = _mm512_extractf32x8_ps(r, 1);                  \
+        if (accumulate)                                                                            \
+            s0 = _mm256_add_ps(s0, _mm256_loadu_ps(c0)),                                           \
+            s1 = _mm256_add_ps(s1, _mm256_loadu_ps(c1));                                           \
+        _mm256_storeu_ps(c0, s0), _mm256_storeu_ps(c1, s1);                                        \
+    }
+                TSF__Q_STORE(r01, 0) TSF__Q_STORE(r23, 2) TSF__Q_STORE(r45, 4) TSF__Q_STORE(r67, 6)
+            } else {
+                float out[64];
+                _mm512_storeu_ps(out, r01), _mm512_storeu_ps(out + 16, r23);
+                _mm512_storeu_ps(out + 32, r45), _mm512_storeu_ps(out + 48, r67);
+                tsf__dot_edge(C, ldc, out, 64, 8, i0, j0, M, N, accumulate);
+            }
         }
 }
+/* clang-format on */
+#undef TSF__Q_ROW
+#undef TSF__Q_ROWS
+#undef TSF__Q_TRANSPOSE
+#undef TSF__Q_FMA
+#undef TSF__Q_STEP
+#undef TSF__Q_STEPS
+#undef TSF__Q_LOAD
+#undef TSF__Q_LOAD_PART
+#undef TSF__Q_STORE
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -9099,7 +9131,7 @@ static void tsf__dot_avx2(int M, int N, int K, const float *A, size_t lda, const
                 continue;
             }
             _mm256_storeu_ps(out, r);
-            tsf__dot_edge(C, ldc, out, 8, i0, j0, M, N, accumulate);
+            tsf__dot_edge(C, ldc, out, 8, 4, i0, j0, M, N, accumulate);
         }
 }
 #define TSF__DOT tsf__dot_avx2
