@@ -10,6 +10,8 @@
        vitb    ViT-B/16: 224^2, patch 16, 8 frames, D 768, depth 12, 12 heads, 400 classes,
                batch 1 (the paper's model)
        tiny    32^2, patch 8, 4 frames, D 32, depth 2, 2 heads, 5 classes, batch 2 (smoke runs)
+       demo    tools/demo.c's model: 32^2, patch 8, 8 frames, D 64, depth 2, 8 heads, 8 classes,
+               batch 16, cfg.keep_acts (its training step is --shards 4's measure, below)
    at each thread count (default 1 and 2), in three modes:
        infer   tsf_model_forward on a batch
        train   one SGD step: tsf_model_zero_grad, tsf_model_loss (train = 1), tsf_model_backward,
@@ -52,6 +54,16 @@
    reported (the JSON also has the fastest, "ms_min"). Repetitions per configuration:
    tiny 7, small 7, vitb 3 (--quick: 3, 3, 1). Clock: clock_gettime(CLOCK_MONOTONIC).
 
+   SHARDS (--shards N, training steps only): the batch is cut into N shards of B / N clips,
+   each run forward and backward by a model of its own (its own activations and gradients, a
+   copy of the weights) inside one parallel region over the shards, as tools/demo.c trains:
+   the other models copy shard 0's weights, the shards' gradients are summed into shard 0's in
+   shard order, and SGD (accum N) updates shard 0. Every call of the library then runs inside
+   the shards' region, where it opens no region of its own. The shard count, not the thread
+   count, fixes every sum, so the thread counts must still agree to the bit. The demo's step:
+       ./build/bench_model --configs demo --shards 4 --variants divided
+   Memory ("lib MB") counts the N models.
+
    SCALING (--scaling): the small configuration at T = 4, 8, 16, 32, 64 frames (and 96, the
    paper's TimeSformer-L length, for divided and axial), the model built for T frames
    (cfg.frames = T), inference and training at 2 threads (--threads), all five schemes unless
@@ -84,12 +96,14 @@
    whether it was set.
 
    OPTIONS
-       --configs LIST     tiny,small,vitb (default small,vitb; --quick: small)
+       --configs LIST     tiny,small,vitb,demo (default small,vitb; --quick: small)
        --variants LIST    divided,joint,space,local_global,axial (full names work too), or
                           all (the five); default divided,joint,space (--scaling: all)
        --threads LIST     thread counts, default 1,2 (--scaling: 2)
        --modes LIST       infer,train,lean (default all three; --scaling: infer,train)
        --quick            fewer repetitions (and only the small config unless --configs)
+       --shards N         training steps on N shards of the batch, one model each, run side
+                          by side (see SHARDS; N divides the config's batch; default 1)
        --reps N, --warmup N, --min-ms X, --peak GFLOPS
        --scaling [--frames LIST] [--svg PATH]   time and memory against frames (see above)
        --one --config C --variant V --threads N --mode M [--frames T] [--batch B]
@@ -130,12 +144,14 @@ typedef struct bench_cfg {
     const char *name;
     int image, patch, frames, dim, depth, heads, classes, batch;
     int reps, quick_reps;
+    int keep_acts; /* cfg.keep_acts (the demo keeps its norms' and GELU's outputs) */
 } bench_cfg;
 
 static const bench_cfg g_cfgs[] = {
-    {"tiny", 32, 8, 4, 32, 2, 2, 5, 2, 7, 3},
-    {"small", 112, 16, 8, 192, 4, 3, 10, 4, 7, 3},
-    {"vitb", 224, 16, 8, 768, 12, 12, 400, 1, 3, 1},
+    {"tiny", 32, 8, 4, 32, 2, 2, 5, 2, 7, 3, 0},
+    {"small", 112, 16, 8, 192, 4, 3, 10, 4, 7, 3, 0},
+    {"vitb", 224, 16, 8, 768, 12, 12, 400, 1, 3, 1, 0},
+    {"demo", 32, 8, 8, 64, 2, 8, 8, 16, 7, 3, 1},
 };
 #define NCFGS ((int)(sizeof g_cfgs / sizeof g_cfgs[0]))
 
@@ -170,7 +186,7 @@ static tsf_config make_config(const bench_cfg *c, int variant, int frames) {
     cfg.image_size = c->image, cfg.patch_size = c->patch, cfg.channels = 3;
     cfg.frames = frames > 0 ? frames : c->frames;
     cfg.dim = c->dim, cfg.depth = c->depth, cfg.heads = c->heads, cfg.mlp_ratio = 4.0f;
-    cfg.classes = c->classes, cfg.attention = variant;
+    cfg.classes = c->classes, cfg.attention = variant, cfg.keep_acts = c->keep_acts;
     return cfg;
 }
 
@@ -205,7 +221,8 @@ static int json_str(const char *line, const char *key, char *out, size_t size) {
 typedef struct one_opts {
     const bench_cfg *cfg;
     int variant, threads, train, frames, batch, reps, warmup;
-    int pack; /* --pack: inference with tsf_model_pack_weights */
+    int pack;   /* --pack: inference with tsf_model_pack_weights */
+    int shards; /* --shards: training steps on this many models side by side (SHARDS above) */
     double min_ms, peak;
 } one_opts;
 
@@ -214,10 +231,47 @@ static int die_status(const char *what, tsf_status st) {
     return 1;
 }
 
-/* One call of the measured operation. */
-static tsf_status run_once(tsf_model *m, const one_opts *o, const float *x, const int *labels,
-                           int B, int T, int H, int W, float *loss) {
+#define MAX_SHARDS 64
+#define GRAD_CHUNK 4096 /* floats of gradient a thread sums at a time */
+
+/* A training step on n shards of nb clips (SHARDS above): m[0] holds the weights. */
+static tsf_status run_shards(tsf_model *m, int n, const float *x, const int *labels, int nb, int T,
+                             int H, int W, float *loss) {
+    tsf_sgd opt = tsf_sgd_default();
+    tsf_status st[MAX_SHARDS];
+    float part[MAX_SHARDS];
+    size_t clip = (size_t)3 * T * H * W, ng;
+    float *g0 = tsf_model_grad_buffer(&m[0], &ng);
+    long long c, chunks = (long long)((ng + GRAD_CHUNK - 1) / GRAD_CHUNK);
+    int k;
+#pragma omp parallel for schedule(static)
+    for (k = 0; k < n; k++) { /* each shard: the weights of shard 0, then its clips */
+        if (k) memcpy(m[k].param_memory, m[0].param_memory, m[0].param_floats * sizeof(float));
+        tsf_model_zero_grad(&m[k]);
+        st[k] = tsf_model_loss(&m[k], x + (size_t)k * nb * clip, labels + (size_t)k * nb, nb, T, H,
+                               W, 1, &part[k]);
+        if (st[k] == TSF_OK) st[k] = tsf_model_backward(&m[k], NULL);
+    }
+    for (k = 0; k < n; k++)
+        if (st[k] != TSF_OK) return st[k];
+#pragma omp parallel for schedule(static)
+    for (c = 0; c < chunks; c++) { /* shard 0 += the others, in shard order */
+        size_t i, i0 = (size_t)c * GRAD_CHUNK, end = ng - i0 < GRAD_CHUNK ? ng : i0 + GRAD_CHUNK;
+        int j;
+        for (j = 1; j < n; j++) {
+            const float *g = tsf_model_grad_buffer(&m[j], NULL);
+            for (i = i0; i < end; i++) g0[i] += g[i];
+        }
+    }
+    for (*loss = 0, k = 0; k < n; k++) *loss += part[k] / (float)n;
+    return tsf_sgd_step(&m[0], &opt, 1e-3f, n, NULL);
+}
+
+/* One call of the measured operation, on the n models m (n > 1: run_shards). */
+static tsf_status run_once(tsf_model *m, int n, const one_opts *o, const float *x,
+                           const int *labels, int B, int T, int H, int W, float *loss) {
     tsf_status st;
+    if (n > 1) return run_shards(m, n, x, labels, B / n, T, H, W, loss);
     if (!o->train) return tsf_model_forward(m, x, B, T, H, W, NULL);
     if (o->train == 2) { /* lean: the fused step */
         tsf_sgd opt = tsf_sgd_default();
@@ -238,33 +292,46 @@ static int run_one(const one_opts *o) {
     const bench_cfg *c = o->cfg;
     tsf_config cfg = make_config(c, o->variant, o->frames);
     int B = o->batch > 0 ? o->batch : c->batch, T = cfg.frames, H = c->image, W = c->image;
-    int K = c->classes, r, i, k, reps = o->reps;
+    int K = c->classes, r, i, k, reps = o->reps, n = o->shards > 1 ? o->shards : 1, nb;
     size_t nx = (size_t)B * 3 * T * H * W, param_bytes = 0, act_bytes = 0, train_bytes = 0;
     float *x = (float *)malloc(nx * sizeof(float)), loss = 0.0f;
+    float *logits = (float *)malloc((size_t)B * K * sizeof(float));
     int *labels = (int *)malloc((size_t)B * sizeof(int));
     double load = load_average(), t0, t_first, flops, ms, ms_min, *times;
     unsigned long long h_logits, h_grads = 0;
     long iters = 1;
-    tsf_model m;
+    tsf_model *m = (tsf_model *)calloc(MAX_SHARDS, sizeof(tsf_model)); /* n models of nb
+                                                                         clips; m[0]: weights */
     tsf_status st;
     tsf_rng rng;
 
-    if (!x || !labels) return fprintf(stderr, "bench_model: out of memory\n"), 1;
+    if (!x || !labels || !logits || !m) return fprintf(stderr, "bench_model: out of memory\n"), 1;
+    if (n > MAX_SHARDS || B % n || (n > 1 && o->train != 1)) {
+        fprintf(stderr, "bench_model: --shards %d: %s\n", n,
+                n > MAX_SHARDS ? "too many"
+                : B % n        ? "does not divide the batch"
+                               : "applies to training steps (--mode train) only");
+        return 2;
+    }
+    nb = B / n;
     set_threads(o->threads);
     if (o->train == 2) cfg.recompute = cfg.fused_sgd = 1;
     st = tsf_config_resolve(&cfg);
     if (st != TSF_OK) return die_status("config", st);
-    tsf_model_bytes(&cfg, B, T, H, W, &param_bytes, &act_bytes);
-    if (o->train) tsf_model_train_bytes(&cfg, B, T, H, W, &train_bytes);
-    st = tsf_model_init(&m, &cfg, B, 42);
-    if (st != TSF_OK) return die_status("tsf_model_init", st);
-    if (o->train) {
-        st = tsf_model_train_init(&m);
-        if (st != TSF_OK) return die_status("tsf_model_train_init", st);
-    } else {
-        BENCH_INFER_SETUP(&m);
-        if (o->pack && (st = tsf_model_pack_weights(&m)) != TSF_OK)
-            return die_status("tsf_model_pack_weights", st);
+    tsf_model_bytes(&cfg, nb, T, H, W, &param_bytes, &act_bytes);
+    if (o->train) tsf_model_train_bytes(&cfg, nb, T, H, W, &train_bytes);
+    param_bytes *= (size_t)n, act_bytes *= (size_t)n, train_bytes *= (size_t)n;
+    for (k = 0; k < n; k++) {
+        st = tsf_model_init(&m[k], &cfg, nb, 42);
+        if (st != TSF_OK) return die_status("tsf_model_init", st);
+        if (o->train) {
+            st = tsf_model_train_init(&m[k]);
+            if (st != TSF_OK) return die_status("tsf_model_train_init", st);
+        } else {
+            BENCH_INFER_SETUP(&m[k]);
+            if (o->pack && (st = tsf_model_pack_weights(&m[k])) != TSF_OK)
+                return die_status("tsf_model_pack_weights", st);
+        }
     }
     tsf_rng_seed(&rng, 7);
     for (i = 0; i < (int)nx; i++) x[i] = tsf_rng_normal(&rng);
@@ -272,23 +339,26 @@ static int run_one(const one_opts *o) {
 
     /* the first pass: the check and the first warm-up */
     t0 = now_s();
-    st = run_once(&m, o, x, labels, B, T, H, W, &loss);
+    st = run_once(m, n, o, x, labels, B, T, H, W, &loss);
     t_first = now_s() - t0;
     if (st != TSF_OK) return die_status(o->train ? "training step" : "forward", st);
+    for (k = 0; k < n; k++) /* the shards' logits, in order */
+        memcpy(logits + (size_t)k * nb * K, m[k].acts.logits, (size_t)nb * K * sizeof(float));
     for (k = 0; k < B * K; k++)
-        if (!isfinite(m.acts.logits[k])) {
-            fprintf(stderr, "bench_model: logit %d is %g (not finite)\n", k,
-                    (double)m.acts.logits[k]);
+        if (!isfinite(logits[k])) {
+            fprintf(stderr, "bench_model: logit %d is %g (not finite)\n", k, (double)logits[k]);
             return 1;
         }
     if (o->train && !isfinite(loss)) return fprintf(stderr, "bench_model: loss not finite\n"), 1;
-    h_logits = hash_floats(m.acts.logits, (size_t)B * K);
-    if (o->train == 1) h_grads = hash_floats(m.grad_memory, m.param_floats);
-    if (o->train == 2) h_grads = hash_floats(m.param_memory, m.param_floats); /* after a step */
+    h_logits = hash_floats(logits, (size_t)B * K);
+    /* train: the batch's gradients (with shards, summed into shard 0's) */
+    if (o->train == 1) h_grads = hash_floats(m[0].grad_memory, m[0].param_floats);
+    if (o->train == 2)
+        h_grads = hash_floats(m[0].param_memory, m[0].param_floats); /* after a step */
 
     for (r = 1; r < o->warmup; r++) {
         t0 = now_s();
-        st = run_once(&m, o, x, labels, B, T, H, W, &loss);
+        st = run_once(m, n, o, x, labels, B, T, H, W, &loss);
         t_first = now_s() - t0;
         if (st != TSF_OK) return die_status("warm-up", st);
     }
@@ -300,14 +370,14 @@ static int run_one(const one_opts *o) {
         long it;
         t0 = now_s();
         for (it = 0; it < iters; it++) {
-            st = run_once(&m, o, x, labels, B, T, H, W, &loss);
+            st = run_once(m, n, o, x, labels, B, T, H, W, &loss);
             if (st != TSF_OK) return die_status("timed call", st);
         }
         times[r] = (now_s() - t0) / (double)iters;
     }
     ms_min = minimum(times, reps) * 1e3;
     ms = median(times, reps) * 1e3;
-    flops = 2.0 * tsf_config_flops(&m.cfg, T, H, W) * B * (o->train ? 3.0 : 1.0);
+    flops = 2.0 * tsf_config_flops(&m[0].cfg, T, H, W) * B * (o->train ? 3.0 : 1.0);
 
     printf("{\"bench\":\"model\",\"impl\":\"tsf\",\"config\":\"%s\",\"variant\":\"%s\","
            "\"mode\":\"%s\",\"threads\":%d,\"B\":%d,\"T\":%d,\"H\":%d,\"W\":%d,\"D\":%d,"
@@ -316,21 +386,24 @@ static int run_one(const one_opts *o) {
            "\"peak_pct\":%.1f,\"peak_rss_mb\":%.1f,\"lib_mb\":%.1f,\"param_mb\":%.1f,"
            "\"act_mb\":%.1f,\"train_mb\":%.1f,\"reps\":%d,\"iters\":%ld,\"warmup\":%d,"
            "\"load1\":%.2f,\"hash_logits\":\"%016llx\",\"hash_grads\":\"%016llx\","
-           "\"packed_mb\":%.1f}\n",
+           "\"packed_mb\":%.1f,\"shards\":%d}\n",
            c->name, tsf_attention_name(o->variant), mode_name(o->train), o->threads, B, T, H, W,
-           m.cfg.dim, m.cfg.depth, m.cfg.heads, K, m.num_params, tsf_simd_name(), ms, ms_min,
-           ms / B, flops * 1e-9, flops / (ms * 1e-3) * 1e-9,
+           m[0].cfg.dim, m[0].cfg.depth, m[0].cfg.heads, K, m[0].num_params, tsf_simd_name(), ms,
+           ms_min, ms / B, flops * 1e-9, flops / (ms * 1e-3) * 1e-9,
            100.0 * flops / (ms * 1e-3) * 1e-9 / (o->peak * o->threads), peak_rss_mb(),
-           (double)(param_bytes + act_bytes + train_bytes + m.packed_floats * sizeof(float)) /
+           (double)(param_bytes + act_bytes + train_bytes +
+                    (size_t)n * m[0].packed_floats * sizeof(float)) /
                1048576.0,
            (double)param_bytes / 1048576.0, (double)act_bytes / 1048576.0,
            (double)train_bytes / 1048576.0, reps, iters, o->warmup > 1 ? o->warmup : 1, load,
-           h_logits, h_grads, (double)m.packed_floats * sizeof(float) / 1048576.0);
+           h_logits, h_grads, (double)m[0].packed_floats * sizeof(float) / 1048576.0, n);
     fflush(stdout);
     free(times);
     free(x);
     free(labels);
-    tsf_model_free(&m);
+    free(logits);
+    for (k = 0; k < n; k++) tsf_model_free(&m[k]);
+    free(m);
     return 0;
 }
 
@@ -425,7 +498,7 @@ static const char *g_self = "bench_model";
 /* Run `self --one ...` and read its JSON line back; 0 on success. */
 static int run_child(meas *q, const one_opts *base) {
     char a_cfg[32], a_var[48], a_thr[16], a_frames[16], a_reps[16], a_warm[16], a_minms[32],
-        a_peak[32], line[4096];
+        a_peak[32], a_shards[16], line[4096];
     char *argv[32];
     int fd[2], status, n = 0;
     size_t len = 0;
@@ -452,6 +525,8 @@ static int run_child(meas *q, const one_opts *base) {
     argv[n++] = (char *)"--min-ms", argv[n++] = a_minms;
     argv[n++] = (char *)"--peak", argv[n++] = a_peak;
     if (base->pack) argv[n++] = (char *)"--pack";
+    snprintf(a_shards, sizeof a_shards, "%d", base->shards);
+    if (base->shards > 1) argv[n++] = (char *)"--shards", argv[n++] = a_shards;
     argv[n] = NULL;
 
     fflush(stdout);
@@ -687,14 +762,14 @@ static int plot_file(const char *path, const char *svg, int only_threads) {
 
 /* ---- main ----------------------------------------------------------------------------------- */
 static void usage(FILE *f) {
-    fprintf(f, "usage: bench_model [--quick] [--configs tiny,small,vitb] [--variants divided,joint,"
-               "space,\n"
+    fprintf(f, "usage: bench_model [--quick] [--configs tiny,small,vitb,demo] [--variants divided,"
+               "joint,space,\n"
                "                   local_global,axial | all]\n"
                "                   [--threads 1,2] [--modes infer,train] [--reps N] [--warmup N]\n"
-               "                   [--min-ms X] [--peak GFLOPS]\n"
+               "                   [--min-ms X] [--peak GFLOPS] [--shards N]\n"
                "       bench_model --scaling [--frames 4,8,16,32,64] [--threads 2] [--svg PATH]\n"
                "       bench_model --one --config C --variant V --threads N --mode infer|train\n"
-               "                   [--frames T] [--batch B] [--reps N] [--warmup N]\n"
+               "                   [--frames T] [--batch B] [--reps N] [--warmup N] [--shards N]\n"
                "       bench_model --export DIR --variant V\n"
                "       bench_model --plot SCALING_OUTPUT [--svg PATH]\n");
 }
@@ -718,7 +793,7 @@ int main(int argc, char **argv) {
     int variants[TSF_NUM_ATTENTION] = {TSF_ATTN_DIVIDED, TSF_ATTN_JOINT, TSF_ATTN_SPACE};
     int nvariants = 3, variants_given = 0;
     int modes[3] = {0, 1, 2}, nmodes = 3, modes_given = 0, quick = 0, one = 0, scaling = 0,
-        reps = 0, warmup = 1, pack = 0;
+        reps = 0, warmup = 1, pack = 0, shards = 1;
     int threads_given = 0, frames_given = 0, a, i, j, v, t, md, nm = 0, fail = 0;
     const bench_cfg *cfgs[NCFGS], *one_cfg = NULL;
     int ncfgs = 0, one_variant = -1, one_threads = 1, one_train = 0, one_frames = 0, one_batch = 0;
@@ -744,7 +819,8 @@ int main(int argc, char **argv) {
             n = split_words(buf, w, 8);
             for (k = 0, ncfgs = 0; k < n; k++) {
                 if (!find_cfg(w[k]) || ncfgs >= NCFGS) {
-                    fprintf(stderr, "bench_model: unknown config '%s' (tiny, small, vitb)\n", w[k]);
+                    fprintf(stderr, "bench_model: unknown config '%s' (tiny, small, vitb, demo)\n",
+                            w[k]);
                     return 2;
                 }
                 cfgs[ncfgs++] = find_cfg(w[k]);
@@ -817,6 +893,12 @@ int main(int argc, char **argv) {
         } else if (!strcmp(o, "--peak") && val) {
             peak = atof(val), a++;
             if (!(peak > 0.0)) return fprintf(stderr, "bench_model: bad --peak\n"), 2;
+        } else if (!strcmp(o, "--shards") && val) {
+            shards = atoi(val), a++;
+            if (shards < 1 || shards > MAX_SHARDS)
+                return fprintf(stderr, "bench_model: bad --shards '%s' (1 to %d)\n", val,
+                               MAX_SHARDS),
+                       2;
         } else if (!strcmp(o, "--svg") && val) {
             svg = val, a++;
         } else if (!strcmp(o, "--export") && val) {
@@ -853,9 +935,11 @@ int main(int argc, char **argv) {
         o.cfg = one_cfg, o.variant = one_variant, o.threads = one_threads, o.train = one_train;
         o.frames = one_frames, o.batch = one_batch, o.warmup = warmup, o.min_ms = min_ms;
         o.peak = peak, o.reps = reps ? reps : quick ? one_cfg->quick_reps : one_cfg->reps;
-        o.pack = pack;
+        o.pack = pack, o.shards = shards;
         return run_one(&o);
     }
+    if (shards > 1 && scaling)
+        return fprintf(stderr, "bench_model: --shards does not apply to --scaling\n"), 2;
 
     if (scaling) {
         const bench_cfg *small = ncfgs ? cfgs[0] : find_cfg("small"); /* --configs: another */
@@ -875,7 +959,7 @@ int main(int argc, char **argv) {
         res = (meas *)calloc((size_t)nmax, sizeof(meas));
         if (!res) return 1;
         base.reps = reps ? reps : quick ? 1 : 3, base.warmup = warmup, base.min_ms = min_ms;
-        base.peak = peak, base.pack = pack;
+        base.peak = peak, base.pack = pack, base.shards = 1;
         print_header(" --scaling", peak);
         for (t = 0; t < nthreads; t++)
             for (v = 0; v < nvariants; v++)
@@ -954,9 +1038,25 @@ int main(int argc, char **argv) {
         cfgs[ncfgs++] = find_cfg("small");
         if (!quick) cfgs[ncfgs++] = find_cfg("vitb");
     }
+    if (shards > 1) { /* training steps only, on a batch the shards divide */
+        if (!modes_given) modes[0] = 1, nmodes = 1;
+        for (md = 0; md < nmodes; md++)
+            if (modes[md] != 1)
+                return fprintf(stderr, "bench_model: --shards applies to --modes train only\n"), 2;
+        for (i = 0; i < ncfgs; i++)
+            if (cfgs[i]->batch % shards)
+                return fprintf(stderr,
+                               "bench_model: --shards %d does not divide %s's batch of %d\n",
+                               shards, cfgs[i]->name, cfgs[i]->batch),
+                       2;
+    }
     res = (meas *)calloc((size_t)ncfgs * nvariants * nmodes * nthreads, sizeof(meas));
     if (!res) return 1;
-    probe = print_header("", peak);
+    {
+        char what[32] = "";
+        if (shards > 1) snprintf(what, sizeof what, " --shards %d", shards);
+        probe = print_header(what, peak);
+    }
     for (i = 0; i < ncfgs; i++)
         for (v = 0; v < nvariants; v++)
             for (md = 0; md < nmodes; md++)
@@ -965,6 +1065,7 @@ int main(int argc, char **argv) {
                     one_opts base;
                     base.reps = reps ? reps : quick ? cfgs[i]->quick_reps : cfgs[i]->reps;
                     base.warmup = warmup, base.min_ms = min_ms, base.peak = peak, base.pack = pack;
+                    base.shards = shards;
                     q->cfg = cfgs[i], q->variant = variants[v], q->train = modes[md];
                     q->threads = threads[t], q->frames = cfgs[i]->frames;
                     if (run_child(q, &base)) {

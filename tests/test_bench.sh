@@ -2,7 +2,7 @@
 # Smoke test of bench/bench_model.c on the tiny config (a few seconds): the driver runs a
 # process per measurement, checks 1 and 2 threads give bit-identical results, prints a JSON
 # line per measurement and a table; the five schemes (--variants all, --scaling's default);
-# --one, --scaling (JSON, table, SVG), --export, bad options.
+# --one, --scaling (JSON, table, SVG), --export, --shards, bad options.
 # Usage: bash tests/test_bench.sh [BENCH_MODEL_BINARY]   Last line: "N passed, N failed".
 set -u
 BIN=${1:-build/bench_model}
@@ -97,6 +97,39 @@ if "$BIN" --export "$OUT/exp" --variant divided >/dev/null 2>"$OUT/err" &&
     pass "bench_model --export: weights, input, logits, meta"
 else
     fail "bench_model --export"
+fi
+
+# --shards: training steps on shards of the batch, one model each, in one parallel region (the
+# demo's step); the driver fails unless 1 and 2 threads give the same bits
+if "$BIN" --configs tiny,demo --shards 2 --variants divided --quick --min-ms 1 --threads 1,2 \
+    >"$OUT/sh" 2>"$OUT/err" && [ "$(grep -c '^{"bench":"model".*"mode":"train".*"shards":2}' "$OUT/sh")" -eq 4 ] &&
+    [ "$(grep -Ec '^(tiny|demo) +divided_space_time +train ' "$OUT/sh")" -eq 4 ] &&
+    grep -q '^# bench_model --shards 2:' "$OUT/sh" &&
+    grep -q '"config":"demo".*"B":16,.*"D":64,"depth":2,"heads":8,"classes":8' "$OUT/sh"; then
+    pass "bench_model --shards 2: training steps of tiny and the demo's model on 2 shards, 1 and 2 threads agree"
+else
+    fail "bench_model --shards 2: $(grep -c '^{' "$OUT/sh" 2>/dev/null) JSON lines"
+fi
+# the gradients of 2 shards differ from one model's only by the order of the sums
+a=$("$BIN" --one --config tiny --variant joint --mode train --threads 1 --reps 1 2>/dev/null | sed -E 's/.*"hash_logits":"([0-9a-f]+)".*/\1/')
+b=$("$BIN" --one --config tiny --variant joint --mode train --threads 1 --reps 1 --shards 2 2>/dev/null | sed -E 's/.*"hash_logits":"([0-9a-f]+)".*/\1/')
+if [ -n "$a" ] && [ "$a" = "$b" ]; then
+    pass "bench_model --shards 2: the shards' logits are one model's logits"
+else
+    fail "bench_model --shards 2: logits hash '$b', one model's '$a'"
+fi
+rcs=""
+for args in "--configs tiny --shards 3" "--configs tiny --shards 2 --modes infer" "--shards 0" \
+    "--scaling --configs tiny --shards 2" "--one --config tiny --variant divided --mode lean --shards 2"; do
+    # shellcheck disable=SC2086
+    "$BIN" $args --quick --reps 1 --min-ms 1 >/dev/null 2>"$OUT/err"
+    rcs="$rcs $?"
+    grep -q -- '--shards' "$OUT/err" || rcs="$rcs(no message)"
+done
+if [ "$rcs" = " 2 2 2 2 2" ]; then
+    pass "bench_model --shards: a count that does not divide the batch, infer or lean modes, 0, --scaling exit with status 2 and a message"
+else
+    fail "bench_model --shards: bad uses exit with$rcs (expected 2 each, with a message)"
 fi
 
 "$BIN" --frobnicate >/dev/null 2>&1
