@@ -300,8 +300,8 @@ static int run_one(const one_opts *o) {
     double load = load_average(), t0, t_first, flops, ms, ms_min, *times;
     unsigned long long h_logits, h_grads = 0;
     long iters = 1;
-    tsf_model *m = (tsf_model *)calloc(MAX_SHARDS, sizeof(tsf_model)); /* n models of nb
-                                                                         clips; m[0]: weights */
+    /* n models of nb clips each (--shards; else one of B); m[0] holds the weights */
+    tsf_model *m = (tsf_model *)calloc(MAX_SHARDS, sizeof(tsf_model));
     tsf_status st;
     tsf_rng rng;
 
