@@ -8963,7 +8963,8 @@ static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, con
     TSF__Q_STEP(0, LOAD) TSF__Q_STEP(1, LOAD) TSF__Q_STEP(2, LOAD) TSF__Q_STEP(3, LOAD)            \
     TSF__Q_STEP(4, LOAD) TSF__Q_STEP(5, LOAD) TSF__Q_STEP(6, LOAD) TSF__Q_STEP(7, LOAD)
 #define TSF__Q_LOAD(q, p) _mm_loadu_ps(p)
-#define TSF__Q_LOAD_PART(q, p) _mm_maskz_loadu_ps((__mmask8)((m >> (4 * q)) & 15), p)
+#define TSF__Q_LOAD_PART(q, p)                                                                     \
+    _mm512_castps512_ps128(_mm512_maskz_loadu_ps((__mmask16)((m >> (4 * q)) & 15), p))
                 if (left >= 16) {
                     TSF__Q_STEPS(TSF__Q_LOAD)
                 } else {
@@ -8979,7 +8980,8 @@ static void tsf__dot_avx512(int M, int N, int K, const float *A, size_t lda, con
 #define TSF__Q_STORE(r, I)                                                                         \
     {                                                                                              \
         float *c0 = C + (size_t)(i0 + I) * ldc + j0, *c1 = c0 + ldc;                               \
-        __m256 s0 = _mm512_castps512_ps256(r), s1 = _mm512_extractf32x8_ps(r, 1);                  \
+        __m256 s0 = _mm512_castps512_ps256(r), /* the upper half: AVX512F has no extractf32x8 */   \
+               s1 = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1));              \
         if (accumulate)                                                                            \
             s0 = _mm256_add_ps(s0, _mm256_loadu_ps(c0)),                                           \
             s1 = _mm256_add_ps(s1, _mm256_loadu_ps(c1));                                           \
