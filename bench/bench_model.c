@@ -233,6 +233,11 @@ static int die_status(const char *what, tsf_status st) {
 
 #define MAX_SHARDS 64
 #define GRAD_CHUNK 4096 /* floats of gradient a thread sums at a time */
+#if BENCH_OPENMP        /* a loop shared out over the threads, or a plain loop without OpenMP */
+#define BENCH_PARALLEL_FOR _Pragma("omp parallel for schedule(static)")
+#else
+#define BENCH_PARALLEL_FOR
+#endif
 
 /* A training step on n shards of nb clips (SHARDS above): m[0] holds the weights. */
 static tsf_status run_shards(tsf_model *m, int n, const float *x, const int *labels, int nb, int T,
@@ -244,7 +249,7 @@ static tsf_status run_shards(tsf_model *m, int n, const float *x, const int *lab
     float *g0 = tsf_model_grad_buffer(&m[0], &ng);
     long long c, chunks = (long long)((ng + GRAD_CHUNK - 1) / GRAD_CHUNK);
     int k;
-#pragma omp parallel for schedule(static)
+    BENCH_PARALLEL_FOR
     for (k = 0; k < n; k++) { /* each shard: the weights of shard 0, then its clips */
         if (k) memcpy(m[k].param_memory, m[0].param_memory, m[0].param_floats * sizeof(float));
         tsf_model_zero_grad(&m[k]);
@@ -254,7 +259,7 @@ static tsf_status run_shards(tsf_model *m, int n, const float *x, const int *lab
     }
     for (k = 0; k < n; k++)
         if (st[k] != TSF_OK) return st[k];
-#pragma omp parallel for schedule(static)
+    BENCH_PARALLEL_FOR
     for (c = 0; c < chunks; c++) { /* shard 0 += the others, in shard order */
         size_t i, i0 = (size_t)c * GRAD_CHUNK, end = ng - i0 < GRAD_CHUNK ? ng : i0 + GRAD_CHUNK;
         int j;
