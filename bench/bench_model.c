@@ -305,12 +305,10 @@ static int run_one(const one_opts *o) {
     double load = load_average(), t0, t_first, flops, ms, ms_min, *times;
     unsigned long long h_logits, h_grads = 0;
     long iters = 1;
-    /* n models of nb clips each (--shards; else one of B); m[0] holds the weights */
-    tsf_model *m = (tsf_model *)calloc(MAX_SHARDS, sizeof(tsf_model));
+    tsf_model *m; /* n models of nb clips each (--shards; else one of B); m[0] holds the weights */
     tsf_status st;
     tsf_rng rng;
 
-    if (!x || !labels || !logits || !m) return fprintf(stderr, "bench_model: out of memory\n"), 1;
     if (n > MAX_SHARDS || B % n || (n > 1 && o->train != 1)) {
         fprintf(stderr, "bench_model: --shards %d: %s\n", n,
                 n > MAX_SHARDS ? "too many"
@@ -318,7 +316,8 @@ static int run_one(const one_opts *o) {
                                : "applies to training steps (--mode train) only");
         return 2;
     }
-    nb = B / n;
+    m = (tsf_model *)calloc((size_t)n, sizeof *m), nb = B / n;
+    if (!x || !labels || !logits || !m) return fprintf(stderr, "bench_model: out of memory\n"), 1;
     set_threads(o->threads);
     if (o->train == 2) cfg.recompute = cfg.fused_sgd = 1;
     st = tsf_config_resolve(&cfg);
